@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+/**
+ * `mailprobe <command>`: one binary for every part.
+ */
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadPlan, planJsonSchema } from '../config/load.js';
+import { hashToken } from '../collector/plugins/auth.js';
+import { runCollector } from './collector.js';
+import { runStart } from './start.js';
+import { VERSION } from './version.js';
+
+const USAGE = `mailprobe ${VERSION}: synthetic monitoring for moving a mail server to a new IP
+
+Usage:
+  mailprobe start                         run the built-in lab demo (what \`npm start\` runs)
+  mailprobe collector --config FILE       run the collector (push endpoint + /metrics)
+  mailprobe config check FILE             validate a cutover plan; exit 1 naming each problem
+  mailprobe config schema                 print the plan's JSON Schema (for editors)
+  mailprobe token [--hash TOKEN]          make a probe token and the sha256: value for the plan
+  mailprobe --version | --help
+
+Run \`mailprobe <command> --help\` for a command's options.
+Environment: MAILPROBE_CONFIG (plan file), MAILPROBE_LISTEN (collector listen address),
+MAILPROBE_LOG_LEVEL (debug, info, warn, error; default info).
+`;
+
+type Command = (argv: string[]) => Promise<number>;
+
+const config: Command = async (argv) => {
+  const [sub, file] = argv;
+  if (sub === 'schema') {
+    process.stdout.write(`${JSON.stringify(planJsonSchema(), null, 2)}\n`);
+    return 0;
+  }
+  if (sub === 'check' && file) {
+    await loadPlan(file);
+    process.stdout.write(`${file}: ok\n`);
+    return 0;
+  }
+  process.stderr.write('usage: mailprobe config check FILE | mailprobe config schema\n');
+  return 2;
+};
+
+const token: Command = async (argv) => {
+  const { values } = parseArgs({ args: argv, options: { hash: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  if (values.help) {
+    process.stdout.write('usage: mailprobe token [--hash TOKEN]\n  Without --hash: a new random token and its sha256: value.\n  Give the token to the probe (MAILPROBE_TOKEN) and the sha256: value to collector.tokens.<probe id>.\n');
+    return 0;
+  }
+  const t = values.hash ?? randomBytes(24).toString('base64url');
+  process.stdout.write(values.hash ? `${hashToken(t)}\n` : `token:  ${t}\nplan:   ${hashToken(t)}\n`);
+  return 0;
+};
+
+const COMMANDS: Record<string, Command> = { start: runStart, collector: runCollector, config, token };
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    process.stdout.write(USAGE);
+    return cmd ? 0 : 2;
+  }
+  if (cmd === '--version' || cmd === '-v') {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const run = COMMANDS[cmd];
+  if (!run) {
+    process.stderr.write(`mailprobe: unknown command "${cmd}"\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    return await run(rest);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      return 1;
+    }
+    if (err instanceof TypeError && (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`mailprobe ${cmd}: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+const code = await main(process.argv.slice(2));
+if (code !== 0 || !process.env.MAILPROBE_KEEP_RUNNING) process.exitCode = code;

@@ -1,0 +1,14 @@
+import { readFileSync } from 'node:fs';
+
+function find(): string {
+  for (const rel of ['../package.json', '../../package.json']) {
+    try {
+      return (JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { version: string }).version;
+    } catch {
+      // dist/ is one level deeper than the sources
+    }
+  }
+  return '0.0.0';
+}
+
+export const VERSION = find();

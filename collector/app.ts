@@ -1,0 +1,137 @@
+/**
+ * The collector: a Fastify app built from plugins. Probes push batches; Prometheus scrapes.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { Registry } from 'prom-client';
+import type { PlanConfig } from '../config/schema.js';
+import { COLLECTOR_ERRORS, CollectorError, type CollectorErrorCode } from './errors.js';
+import { Ingest } from './ingest.js';
+import type { Output } from './outputs/output.js';
+import { PrometheusOutput } from './outputs/prometheus.js';
+import { healthPlugin } from './plugins/health.js';
+import { metricsPlugin } from './plugins/metrics.js';
+import { resultsPlugin } from './plugins/results.js';
+import { createSelfMetrics } from './self-metrics.js';
+
+export interface CollectorOptions {
+  plan: PlanConfig;
+  /** Injected; never the global registry. Default: a new one. */
+  registry?: Registry;
+  /** pino logger, or false for none. */
+  logger?: Logger | false;
+  /** Further outputs besides /metrics (remote write). */
+  outputs?: Output[];
+  now?: () => number;
+  /** How often silent probes are swept. Default 30s. */
+  sweepIntervalMs?: number;
+}
+
+export interface Collector {
+  app: FastifyInstance;
+  registry: Registry;
+  ingest: Ingest;
+}
+
+/** Maps fastify's own errors to the collector's catalogue. */
+function codeOf(err: FastifyError & { validation?: AjvIssue[] }): CollectorErrorCode {
+  if (err instanceof CollectorError) return err.code;
+  if (err.validation) return err.validation.some((v) => v.keyword === 'additionalProperties') ? 'unknown_field' : 'invalid_batch';
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return 'body_too_large';
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return 'unsupported_media_type';
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return 'bad_json';
+  }
+  if (err instanceof SyntaxError || err.statusCode === 400) return 'bad_json';
+  if (err.statusCode === 503) return 'draining';
+  return 'internal';
+}
+
+type AjvIssue = { keyword: string; instancePath: string; message?: string; params: { additionalProperty?: string } };
+
+function detail(err: FastifyError & { validation?: AjvIssue[] }): string {
+  const v = err.validation?.[0];
+  if (!v) return err.message;
+  const at = v.instancePath.replace(/^\//, '').replace(/\//g, '.') || 'body';
+  return v.keyword === 'additionalProperties' ? `${at}: unknown field "${v.params.additionalProperty ?? '?'}"` : `${at}: ${v.message ?? v.keyword}`;
+}
+
+export async function buildCollector(opts: CollectorOptions): Promise<Collector> {
+  const { plan } = opts;
+  const cfg = plan.collector;
+  const registry = opts.registry ?? new Registry();
+  const now = opts.now ?? Date.now;
+  const self = createSelfMetrics(registry, { start: Date.parse(plan.cutover.window.start), end: Date.parse(plan.cutover.window.end) }, now);
+  const outputs: Output[] = [new PrometheusOutput(registry), ...(opts.outputs ?? [])];
+  const ingest = new Ingest(
+    {
+      maxSeriesPerProbe: cfg.max_series_per_probe,
+      maxLabelLength: cfg.max_label_length,
+      dedupBatches: cfg.dedup_batches,
+      probeStaleAfterMs: cfg.probe_stale_after,
+    },
+    outputs,
+    self,
+    now,
+  );
+
+  const app = Fastify({
+    loggerInstance: opts.logger ? (opts.logger as FastifyBaseLogger) : undefined,
+    logger: opts.logger === false ? false : undefined,
+    bodyLimit: cfg.body_limit,
+    // Slow-drip clients are cut off rather than holding sockets forever.
+    requestTimeout: 30_000,
+    connectionTimeout: 60_000,
+    keepAliveTimeout: 10_000,
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false, discriminator: true } },
+    disableRequestLogging: true,
+  });
+
+  let closing = false;
+  app.addHook('onClose', async () => {
+    closing = true;
+    clearInterval(sweeper);
+    await Promise.all(outputs.map((o) => o.close()));
+  });
+
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    const code = codeOf(err);
+    const status = COLLECTOR_ERRORS[code].status;
+    self.rejections.inc({ code });
+    if (req.url.startsWith('/v1/') && code !== 'series_limit') self.batches.inc({ result: 'rejected' });
+    const message = err instanceof CollectorError ? err.message : code === 'internal' ? COLLECTOR_ERRORS.internal.message : `${COLLECTOR_ERRORS[code].message}: ${detail(err)}`;
+    if (status >= 500) req.log.error({ err }, 'request failed');
+    else req.log.info({ probe: req.probeId, code, status, message }, 'rejected');
+    void reply.code(status).send({ error: code, message });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    self.rejections.inc({ code: 'not_found' });
+    void reply.code(404).send({ error: 'not_found', message: `${COLLECTOR_ERRORS.not_found.message}: ${req.method} ${req.url}` });
+  });
+
+  await app.register(healthPlugin, { ready: () => !closing });
+  await app.register(metricsPlugin, { registry });
+  await app.register(resultsPlugin, { tokens: cfg.tokens, ingest });
+
+  const sweeper = setInterval(() => {
+    const gone = ingest.sweep();
+    if (gone.length > 0) app.log.info({ probes: gone }, 'removed gauges of silent probes');
+  }, opts.sweepIntervalMs ?? 30_000);
+  sweeper.unref();
+
+  return { app, registry, ingest };
+}
+
+/** `host:port` → listen options; `[::1]:9464` for IPv6. */
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(listen);
+  if (!m?.[1] || !m[2]) throw new Error(`bad listen address ${listen}`);
+  return { host: m[1], port: Number(m[2]) };
+}

@@ -1,0 +1,285 @@
+/**
+ * The metric catalogue (DESIGN §6): every metric mailprobe exports, in one place.
+ * The collector registers from it, dashboards and alert rules take their names from it,
+ * and tests check the exposition against it.
+ */
+
+export type MetricType = 'counter' | 'gauge' | 'histogram';
+
+export interface MetricDef {
+  /** Full name including the `mailprobe_` prefix (counters end in `_total`). */
+  readonly name: string;
+  readonly help: string;
+  readonly type: MetricType;
+  readonly labels: readonly string[];
+  /** Histogram buckets in seconds. */
+  readonly buckets?: readonly number[];
+  /** Gauges that a silent probe's series are removed from (they carry `probe`). */
+  readonly perProbe?: boolean;
+}
+
+export const PREFIX = 'mailprobe_';
+
+/** SMTP phases and round trips: 10 ms up to 10 minutes (greylisting and queue retries are slow). */
+export const SMTP_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600] as const;
+/** DNS lookups: 1 ms up to 10 s (a resolver timing out). */
+export const DNS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
+/** Round trips through a real mail server: 1 s to 1 h. */
+export const ROUNDTRIP_BUCKETS = [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600] as const;
+/** Collector request handling. */
+export const HTTP_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1] as const;
+
+const RP = ['region', 'probe'] as const;
+
+function def<const D extends MetricDef>(d: D): D {
+  return d;
+}
+
+export const METRICS = {
+  smtpDuration: def({
+    name: 'mailprobe_smtp_duration_seconds',
+    help: 'Duration of each SMTP phase (connect, banner, ehlo, starttls, auth, mail, rcpt, data, quit) per destination IP.',
+    type: 'histogram',
+    labels: [...RP, 'ip', 'side', 'phase'],
+    buckets: SMTP_BUCKETS,
+  }),
+  smtpChecks: def({
+    name: 'mailprobe_smtp_checks_total',
+    help: 'SMTP checks per destination IP by result (success or the error class).',
+    type: 'counter',
+    labels: [...RP, 'ip', 'side', 'result'],
+  }),
+  smtpUp: def({
+    name: 'mailprobe_smtp_up',
+    help: '1 if the last SMTP check to this destination IP succeeded.',
+    type: 'gauge',
+    labels: [...RP, 'ip', 'side'],
+    perProbe: true,
+  }),
+  tlsCertExpiry: def({
+    name: 'mailprobe_tls_cert_expiry_timestamp_seconds',
+    help: 'Expiry (Unix time) of the certificate the destination IP presented.',
+    type: 'gauge',
+    labels: ['ip', 'side'],
+  }),
+  tlsCertValid: def({
+    name: 'mailprobe_tls_cert_valid',
+    help: '1 if the certificate the destination IP presented verifies for the mail host.',
+    type: 'gauge',
+    labels: ['ip', 'side'],
+  }),
+  dnsLookupDuration: def({
+    name: 'mailprobe_dns_lookup_duration_seconds',
+    help: 'Duration of DNS lookups per resolver.',
+    type: 'histogram',
+    labels: [...RP, 'resolver'],
+    buckets: DNS_BUCKETS,
+  }),
+  dnsLookups: def({
+    name: 'mailprobe_dns_lookups_total',
+    help: 'DNS lookups per resolver by result (success or the error class).',
+    type: 'counter',
+    labels: [...RP, 'resolver', 'result'],
+  }),
+  dnsAnswerSide: def({
+    name: 'mailprobe_dns_answer_side',
+    help: 'Which side (old/new/both/other/none/error) the resolver answered last; 1 on the current side, series of other sides removed.',
+    type: 'gauge',
+    labels: [...RP, 'resolver', 'name', 'type', 'side'],
+    perProbe: true,
+  }),
+  dnsTtl: def({
+    name: 'mailprobe_dns_ttl_seconds',
+    help: 'Remaining TTL of the last answer from the resolver.',
+    type: 'gauge',
+    labels: [...RP, 'resolver', 'name', 'type'],
+    perProbe: true,
+  }),
+  dnsResolverStale: def({
+    name: 'mailprobe_dns_resolver_stale_seconds',
+    help: 'How long past the authoritative change plus the old TTL the resolver still returned the pre-change answer.',
+    type: 'gauge',
+    labels: [...RP, 'resolver', 'name'],
+    perProbe: true,
+  }),
+  dnsTtlViolation: def({
+    name: 'mailprobe_dns_ttl_violation',
+    help: '1 if the resolver returned the pre-change answer after the old TTL had run out.',
+    type: 'gauge',
+    labels: [...RP, 'resolver', 'name'],
+    perProbe: true,
+  }),
+  dnsTtlExtension: def({
+    name: 'mailprobe_dns_ttl_extension_seconds',
+    help: 'How far the TTL the resolver reported exceeded the authoritative TTL (0 if not).',
+    type: 'gauge',
+    labels: [...RP, 'resolver', 'name'],
+    perProbe: true,
+  }),
+  safeToSwitch: def({
+    name: 'mailprobe_safe_to_switch_timestamp_seconds',
+    help: 'When switching the address is safe: the lowered TTL first seen at the authoritative servers plus the TTL that held before (Unix time).',
+    type: 'gauge',
+    labels: [...RP, 'name'],
+    perProbe: true,
+  }),
+  safeToDecommission: def({
+    name: 'mailprobe_safe_to_decommission',
+    help: '1 if no resolver has returned the old IP for the configured quiet time.',
+    type: 'gauge',
+    labels: [...RP, 'name'],
+    perProbe: true,
+  }),
+  fcrdnsOk: def({
+    name: 'mailprobe_fcrdns_ok',
+    help: '1 if the server IP has a PTR whose name resolves back to the same IP.',
+    type: 'gauge',
+    labels: ['ip', 'side'],
+  }),
+  ptrMatchesMailHost: def({
+    name: 'mailprobe_ptr_matches_mail_host',
+    help: '1 if a PTR name of the server IP is the mail host.',
+    type: 'gauge',
+    labels: ['ip', 'side'],
+  }),
+  spfPass: def({
+    name: 'mailprobe_spf_pass',
+    help: '1 if SPF of the envelope domain passes for the server IP.',
+    type: 'gauge',
+    labels: ['ip', 'side'],
+  }),
+  dkimKeyPresent: def({
+    name: 'mailprobe_dkim_key_present',
+    help: '1 if the DKIM key of the selector is published and parses.',
+    type: 'gauge',
+    labels: ['selector'],
+  }),
+  dmarcPresent: def({
+    name: 'mailprobe_dmarc_present',
+    help: '1 if the domain publishes a valid DMARC record.',
+    type: 'gauge',
+    labels: ['domain'],
+  }),
+  mtaStsOk: def({
+    name: 'mailprobe_mta_sts_ok',
+    help: '1 if no MTA-STS policy is published or the published policy lists the mail host.',
+    type: 'gauge',
+    labels: ['domain'],
+  }),
+  tlsaPresent: def({
+    name: 'mailprobe_tlsa_present',
+    help: '1 if TLSA records exist at _25._tcp of the mail host.',
+    type: 'gauge',
+    labels: ['name'],
+  }),
+  dnsblListed: def({
+    name: 'mailprobe_dnsbl_listed',
+    help: '1 if the server IP is listed on the blocklist.',
+    type: 'gauge',
+    labels: ['ip', 'side', 'list'],
+  }),
+  dnsblErrors: def({
+    name: 'mailprobe_dnsbl_errors_total',
+    help: 'Blocklist queries that gave no usable answer (127.255.255.x refusals, timeouts).',
+    type: 'counter',
+    labels: ['ip', 'side', 'list'],
+  }),
+  roundtripDuration: def({
+    name: 'mailprobe_roundtrip_duration_seconds',
+    help: 'Time from sending a test message via a destination IP until the sink received it.',
+    type: 'histogram',
+    labels: [...RP, 'via_ip', 'side'],
+    buckets: ROUNDTRIP_BUCKETS,
+  }),
+  roundtrips: def({
+    name: 'mailprobe_roundtrip_total',
+    help: 'Round-trip messages by result (delivered, or lost after the deadline).',
+    type: 'counter',
+    labels: [...RP, 'via_ip', 'side', 'result'],
+  }),
+  roundtripAuth: def({
+    name: 'mailprobe_roundtrip_auth',
+    help: 'Receiver-side verdict (spf/dkim/dmarc/fcrdns) of the last round-trip message per delivering IP; 1 on the current result.',
+    type: 'gauge',
+    labels: ['via_ip', 'method', 'result'],
+  }),
+  checks: def({
+    name: 'mailprobe_checks_total',
+    help: 'Check results received by type and outcome (success or the error class).',
+    type: 'counter',
+    labels: [...RP, 'type', 'result'],
+  }),
+  probeLastPush: def({
+    name: 'mailprobe_probe_last_push_timestamp_seconds',
+    help: 'When the probe last pushed a batch that was accepted (Unix time).',
+    type: 'gauge',
+    labels: [...RP],
+  }),
+  probeSpoolBytes: def({
+    name: 'mailprobe_probe_spool_bytes',
+    help: 'Bytes waiting in the probe spool, as the probe last reported.',
+    type: 'gauge',
+    labels: [...RP],
+  }),
+  probeSpoolDropped: def({
+    name: 'mailprobe_probe_spool_dropped_batches',
+    help: 'Batches the probe dropped from a full spool since it started, as it last reported.',
+    type: 'gauge',
+    labels: [...RP],
+  }),
+  cutoverWindowActive: def({
+    name: 'mailprobe_cutover_window_active',
+    help: '1 while the plan cutover window is open.',
+    type: 'gauge',
+    labels: [],
+  }),
+  cutoverWindowStart: def({
+    name: 'mailprobe_cutover_window_start_timestamp_seconds',
+    help: 'Start of the cutover window (Unix time).',
+    type: 'gauge',
+    labels: [],
+  }),
+  cutoverWindowEnd: def({
+    name: 'mailprobe_cutover_window_end_timestamp_seconds',
+    help: 'End of the cutover window (Unix time).',
+    type: 'gauge',
+    labels: [],
+  }),
+  collectorBatches: def({
+    name: 'mailprobe_collector_batches_total',
+    help: 'Batches received by result (accepted, duplicate, rejected).',
+    type: 'counter',
+    labels: ['result'],
+  }),
+  collectorRejections: def({
+    name: 'mailprobe_collector_rejections_total',
+    help: 'Rejected requests by error code.',
+    type: 'counter',
+    labels: ['code'],
+  }),
+  collectorResults: def({
+    name: 'mailprobe_collector_results_total',
+    help: 'Results applied from accepted batches.',
+    type: 'counter',
+    labels: [],
+  }),
+  collectorSeries: def({
+    name: 'mailprobe_collector_probe_series',
+    help: 'Distinct series a probe has written (bounded by collector.max_series_per_probe).',
+    type: 'gauge',
+    labels: ['probe'],
+  }),
+  collectorIngestDuration: def({
+    name: 'mailprobe_collector_ingest_duration_seconds',
+    help: 'Time to validate and apply one batch.',
+    type: 'histogram',
+    labels: [],
+    buckets: HTTP_BUCKETS,
+  }),
+} as const satisfies Record<string, MetricDef>;
+
+export type MetricKey = keyof typeof METRICS;
+export const METRIC_LIST: readonly MetricDef[] = Object.values(METRICS);
+
+/** Label values are cut to this many characters by default (collector.max_label_length). */
+export const DEFAULT_MAX_LABEL_LENGTH = 128;
