@@ -18,6 +18,31 @@ export interface CheckContext {
   readonly log: Logger;
   /** Wall clock in Unix ms (injectable for tests). */
   now(): number;
+  /**
+   * State that persists across runs of this check for this target (the runtime keeps one
+   * object per check type + target key). For checks that derive figures over time (ttl).
+   */
+  readonly state: Map<string, unknown>;
+  /** Recent results of this probe, which checks that derive figures from others read. */
+  readonly history: ResultLog;
+}
+
+export interface ResultLog {
+  /** Results of one type that started at or after `sinceMs`, oldest first (bounded by the runtime). */
+  since<T extends CheckType>(type: T, sinceMs: number): readonly Extract<CheckResult, { type: T }>[];
+}
+
+/**
+ * A registry entry: the function and how the plan expands into its targets.
+ * `targets` is called once per scheduling round so plan-derived targets stay in one place.
+ */
+export interface CheckSpec<Target = unknown, Settings = unknown> {
+  readonly type: CheckType;
+  readonly run: CheckFn<Target, Settings>;
+  /** One entry per target; `key` is stable across rounds (used for state and offsets). */
+  targets(plan: PlanConfig): { key: string; target: Target; settings: Settings }[];
+  /** Timeout for one run; default plan.probes.timeout. */
+  timeoutMs?(plan: PlanConfig): number;
 }
 
 /** What one check run returns: one result or several (one per resolver, per record type...). */
