@@ -1,7 +1,7 @@
 /**
  * The collector: a Fastify app built from plugins. Probes push batches; Prometheus scrapes.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type { PlanConfig } from '../config/schema.js';
@@ -91,8 +91,13 @@ export async function buildCollector(opts: CollectorOptions): Promise<Collector>
     forceCloseConnections: 'idle',
     return503OnClosing: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false, discriminator: true } },
-    disableRequestLogging: true,
+    // One line per rejection from the error handler; none per accepted push.
+    logController: new LogController({ disableRequestLogging: true }),
   });
+
+  // Only JSON is spoken; anything else is 415 rather than a confusing schema error.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: cfg.body_limit }, app.getDefaultJsonParser('error', 'error'));
 
   let closing = false;
   app.addHook('onClose', async () => {

@@ -46,8 +46,9 @@ function schemaProblems(value: unknown): string[] {
   const byPath = new Map<string, string>();
   for (const e of Value.Errors(Plan, value)) {
     if (e.type === ValueErrorType.ObjectAdditionalProperties) {
-      const known = Object.keys((e.schema as { properties?: Record<string, unknown> }).properties ?? {});
-      byPath.set(e.path, known.length > 0 ? `is not a known key (known: ${known.join(', ')})` : 'is not a known key');
+      const schema = e.schema as { properties?: Record<string, unknown>; errorMessage?: string };
+      const known = Object.keys(schema.properties ?? {});
+      byPath.set(e.path, schema.errorMessage ?? (known.length > 0 ? `is not a known key (known: ${known.join(', ')})` : 'is not a known key'));
     } else if (e.type === ValueErrorType.ObjectRequiredProperty) {
       // A missing property also fails its own type check; "is required" says it better.
       byPath.set(e.path, 'is required');

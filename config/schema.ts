@@ -130,6 +130,12 @@ export const Smtp = obj(
     helo: Type.Optional(Hostname('EHLO name.')),
     /** Optional AUTH; the password is read from the named environment variable. */
     auth: Type.Optional(Type.Object({ user: Type.String({ minLength: 1 }), pass_env: Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$' }) }, { additionalProperties: false })),
+    /** PEM file of extra CAs the server certificate may chain to (a private or lab CA). Default: the system CAs only. */
+    ca_file: Type.Optional(Type.String({ minLength: 1, description: 'PEM file of extra trusted CAs.' })),
+    /** A TCP connect not done by then fails with connect_timeout. Default 5s. */
+    connect_timeout: Duration('5s', 'TCP connect timeout.'),
+    /** A greeting (after the TLS handshake on 465) not received by then fails with banner_timeout. Default 5s. */
+    banner_timeout: Duration('5s', 'Greeting timeout.'),
   },
   'The smtp check.',
 );
@@ -142,12 +148,21 @@ export const Roundtrip = Type.Object(
     secret_env: Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$', default: 'MAILPROBE_RT_SECRET' }),
     /** A message not arrived by then counts as lost. Default 10m. */
     deadline: Duration('10m', 'A message not arrived by then counts as lost.'),
+    /** Envelope sender and From of test messages (its domain is what SPF/DMARC judge). Default: probes.smtp.from. */
+    from: Type.Optional(Type.String({ format: 'email-ish', errorMessage: 'must be an address such as mailprobe@company.com' })),
     sink: obj(
       {
         /** Where the sink listens for relayed mail. Default 0.0.0.0:2525. */
         listen: Listen('0.0.0.0:2525', 'Where the sink listens.'),
         /** Largest message the sink takes. Default 256KiB. */
         max_size: Size('256KiB', 'Largest message the sink takes.'),
+        /** Name the sink gives in its greeting and Authentication-Results. Default: the machine's host name. */
+        name: Type.Optional(Hostname('Sink host name.')),
+        /** DNS server (IP or IP:port) the sink asks for SPF, DKIM, DMARC and FCrDNS. Default: the system resolver. */
+        resolver: Type.Optional(Type.String({ pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[0-9A-Fa-f:.]+)(:\\d{1,5})?$', errorMessage: 'must be an IP or IP:port, such as 127.0.0.1:5353' })),
+        /** PEM certificate and key for the STARTTLS the sink offers. Default: smtp-server's built-in test certificate. */
+        tls_cert_file: Type.Optional(Type.String({ minLength: 1 })),
+        tls_key_file: Type.Optional(Type.String({ minLength: 1 })),
       },
       'The round-trip sink.',
     ),
@@ -169,8 +184,42 @@ export const Push = obj(
     spool_dir: Type.Optional(Type.String({ minLength: 1 })),
     /** Spool size limit; when full, the oldest batches are dropped and counted. Default 64MiB. */
     spool_max_bytes: Size('64MiB', 'Spool size limit.'),
+    /** First retry delay after a failed push; it doubles per failure (with jitter) up to retry_max. Default 1s. */
+    retry_min: Duration('1s', 'First retry delay after a failed push.'),
+    /** Longest retry delay (also used while a collector rejects the token). Default 30s. */
+    retry_max: Duration('30s', 'Longest retry delay.'),
+    /** A push that has not answered by then is retried. Default 10s. */
+    request_timeout: Duration('10s', 'Timeout of one push request.'),
   },
   'Pushing results to collectors.',
+);
+
+/** The DNS-side checks (dns, ttl, rdns, auth, dnsbl). */
+export const DnsChecks = obj(
+  {
+    /** Record types the dns check asks each resolver for: A and AAAA of the mail host, MX of the domain. Default [A, AAAA, MX]. */
+    types: Type.Array(Type.Union([Type.Literal('A'), Type.Literal('AAAA'), Type.Literal('MX')], { errorMessage: 'must be A, AAAA or MX' }), {
+      default: ['A', 'AAAA', 'MX'],
+      minItems: 1,
+      maxItems: 3,
+      uniqueItems: true,
+    }),
+    /** Timeout of one DNS transport attempt (UDP, then TCP on truncation). Default 3s. */
+    query_timeout: Duration('3s', 'Timeout of one DNS transport attempt.'),
+    /** EDNS UDP payload size advertised. Default 1232. */
+    edns_payload: Type.Integer({ minimum: 512, maximum: 4096, default: 1232 }),
+    /** The resolver rdns, auth and dnsbl look up through (and NS discovery uses). Default: the first of probes.resolvers. */
+    lookup_resolver: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    /** Slack for probe timing before a resolver counts as violating TTL. Default 2s. */
+    ttl_allowance: Duration('2s', 'Slack for probe timing before a TTL violation is flagged.'),
+    /** How far back the ttl analysis reads dns results on its first run. Default 2d. */
+    ttl_lookback: Duration('2d', 'How far back the ttl analysis reads on its first run.'),
+    /** URL of the MTA-STS policy; `{domain}` is replaced. Default https://mta-sts.{domain}/.well-known/mta-sts.txt. */
+    mta_sts_url: Type.String({ minLength: 1, default: 'https://mta-sts.{domain}/.well-known/mta-sts.txt' }),
+    /** DKIM keys shorter than this many bits count as broken. Default 1024. */
+    dkim_min_bits: Type.Integer({ minimum: 512, maximum: 16384, default: 1024 }),
+  },
+  'The DNS-side checks.',
 );
 
 export const Probes = obj(
@@ -189,9 +238,19 @@ export const Probes = obj(
     authoritative: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { maxItems: 16 })),
     /** With no resolver answering the old IP for this long, decommissioning is safe. Default 24h. */
     decommission_quiet: Duration('24h', 'Quiet time before decommissioning is safe.'),
+    /** The DNS-side checks. */
+    dns: DnsChecks,
     smtp: Smtp,
     roundtrip: Type.Optional(Roundtrip),
     push: Push,
+    /** Where the probe serves /healthz and its own /metrics (host:port; port 0 picks one). Default off; env MAILPROBE_HEALTH_LISTEN. */
+    health_listen: Type.Optional(
+      Type.String({
+        pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):\\d{1,5}$',
+        description: 'Where the probe serves /healthz and /metrics. Default off.',
+        errorMessage: 'must be host:port, such as 127.0.0.1:9465 or [::1]:9465',
+      }),
+    ),
   },
   'Probe settings.',
 );
@@ -203,7 +262,8 @@ export const Collector = obj(
     /** Probe id → `sha256:<hex>` of its bearer token. Make one with `mailprobe token`. */
     tokens: Type.Record(Type.String({ pattern: ID_PATTERN }), Type.String({ pattern: '^sha256:[0-9a-f]{64}$', errorMessage: 'must be sha256:<64 hex digits> (see `mailprobe token`)' }), {
       default: {},
-      errorMessage: 'keys must be probe ids (letters, digits, . _ -) and values sha256:<64 hex digits>',
+      additionalProperties: false,
+      errorMessage: 'must be a probe id (letters, digits, . _ -; at most 63)',
     }),
     /** Largest request body. Default 1MiB. */
     body_limit: Size('1MiB', 'Largest request body.'),

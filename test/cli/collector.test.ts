@@ -1,0 +1,140 @@
+/**
+ * `mailprobe collector` as a process: listens, answers health checks, serves both exposition
+ * formats cleanly (promtool), drains an in-flight push on SIGTERM and exits 0.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { request } from 'undici';
+import { stringify } from 'yaml';
+import { hashToken } from '../../collector/plugins/auth.js';
+import { batchOf, mixedResults } from '../support/results.js';
+
+const root = new URL('../../', import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), 'mailprobe-cli-'));
+const children: ChildProcess[] = [];
+after(() => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+});
+
+function planFile(): string {
+  const file = join(dir, 'plan.yaml');
+  writeFileSync(
+    file,
+    stringify({
+      cutover: {
+        domain: 'company.test',
+        mail_host: 'mail.company.test',
+        servers: [
+          { ip: '127.0.0.2', side: 'old' },
+          { ip: '127.0.0.3', side: 'new' },
+        ],
+        window: { start: '2026-01-01T00:00:00Z', end: '2030-01-01T00:00:00Z' },
+      },
+      collector: { tokens: { 'p-eu': hashToken('token-p-eu') } },
+    }),
+  );
+  return file;
+}
+
+export function runCli(args: string[], env: Record<string, string> = {}) {
+  return spawnSync(process.execPath, ['--import', 'tsx', join(root, 'cli/main.ts'), ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+}
+
+async function startCollectorProcess(): Promise<{ child: ChildProcess; url: string; exited: Promise<number | null> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'cli/main.ts'), 'collector', '--config', planFile()], {
+    env: { ...process.env, MAILPROBE_LISTEN: '127.0.0.1:0', MAILPROBE_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.push(child);
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /metrics at (http:\/\/[^/\s]+)\/metrics/.exec(out);
+      if (m?.[1]) resolve(m[1]);
+    });
+    child.on('exit', (code) => reject(new Error(`collector exited ${code}: ${out}`)));
+  });
+  return { child, url, exited };
+}
+
+test('collector process: health, both exposition formats promtool-clean, drain on SIGTERM, exit 0', async () => {
+  const { child, url, exited } = await startCollectorProcess();
+  assert.equal((await request(`${url}/healthz`)).statusCode, 200);
+  const ready = await request(`${url}/readyz`);
+  assert.equal(ready.statusCode, 200);
+  await ready.body.dump();
+
+  const body = JSON.stringify(batchOf(mixedResults()));
+  const push = await request(`${url}/v1/results`, { method: 'POST', headers: { authorization: 'Bearer token-p-eu', 'content-type': 'application/json' }, body });
+  assert.equal(push.statusCode, 200);
+  await push.body.dump();
+
+  for (const om of [true, false]) {
+    const r = await request(`${url}/metrics`, { headers: om ? { accept: 'application/openmetrics-text;version=1.0.0,text/plain;q=0.5' } : {} });
+    const text = await r.body.text();
+    assert.match(String(r.headers['content-type']), om ? /application\/openmetrics-text/ : /text\/plain; version=0\.0\.4/);
+    if (om) assert.ok(text.endsWith('# EOF\n'));
+    assert.match(text, /^mailprobe_smtp_checks_total\{/m, 'counters keep _total in both formats');
+    if (om) {
+      // OpenMetrics names the counter family without _total; promtool lints only the text
+      // format, so a real Prometheus parses this one (test/collector/prometheus.test.ts).
+      assert.match(text, /^# TYPE mailprobe_smtp_checks counter$/m);
+      continue;
+    }
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    assert.equal(check.status, 0, `promtool check metrics:\n${check.stdout}${check.stderr}`);
+    assert.equal(`${check.stdout}${check.stderr}`.trim(), '', 'promtool reports nothing');
+  }
+
+  // A push in flight when SIGTERM arrives still completes.
+  const port = Number(new URL(url).port);
+  const sock = connect(port, '127.0.0.1');
+  await new Promise((r) => sock.once('connect', r));
+  const newBody = body.replace(/"id":"[^"]+","seq"/, '"id":"inflight-batch-1","seq"');
+  const head = `POST /v1/results HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer token-p-eu\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(newBody)}\r\nConnection: close\r\n\r\n`;
+  sock.write(head + newBody.slice(0, 100));
+  let answer = '';
+  sock.on('data', (d: Buffer) => (answer += d.toString()));
+  await new Promise((r) => setTimeout(r, 200));
+  child.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 200));
+  sock.end(newBody.slice(100));
+  await new Promise((r) => sock.once('close', r));
+  assert.match(answer, /^HTTP\/1\.1 200/, answer);
+  assert.match(answer, /"status":"accepted"/);
+  assert.equal(await exited, 0);
+});
+
+test('mailprobe config check names each problem and exits 1; the example passes', () => {
+  const ok = runCli(['config', 'check', join(root, 'examples/plan.yaml')]);
+  assert.equal(ok.status, 0, ok.stderr);
+  const bad = runCli(['config', 'check', join(root, 'test/config/fixtures/invalid/bad-ip.yaml')]);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /cutover\.servers\[1\]\.ip: must be an IPv4 or IPv6 address/);
+});
+
+test('mailprobe --help, config schema, token, unknown command', () => {
+  const help = runCli(['--help']);
+  assert.equal(help.status, 0);
+  assert.match(help.stdout, /mailprobe collector --config FILE/);
+  assert.match(runCli(['collector', '--help']).stdout, /--listen ADDR/);
+  const schema = JSON.parse(runCli(['config', 'schema']).stdout) as { title: string };
+  assert.equal(schema.title, 'mailprobe cutover plan');
+  const tok = runCli(['token']).stdout;
+  const m = /token: +(\S+)\nplan: +(sha256:[0-9a-f]{64})/.exec(tok);
+  assert.ok(m?.[1] && m[2], tok);
+  assert.equal(m[2], hashToken(m[1]));
+  const unknown = runCli(['frobnicate']);
+  assert.equal(unknown.status, 2);
+  assert.match(unknown.stderr, /unknown command "frobnicate"/);
+  const missing = runCli(['collector']);
+  assert.equal(missing.status, 2);
+  assert.match(missing.stderr, /--config FILE is required/);
+});
