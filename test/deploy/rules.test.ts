@@ -1,0 +1,128 @@
+/**
+ * The Prometheus side of deploy/: promtool checks the config and the rules and runs the rule unit
+ * tests; every alert must have a case that fires and one that does not; amtool checks the
+ * Alertmanager config and its routing by severity.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { parse } from 'yaml';
+
+const run = promisify(execFile);
+const root = resolve(import.meta.dirname, '../..');
+const prom = join(root, 'deploy/prometheus');
+const ruleFiles = readdirSync(join(prom, 'rules')).filter((f) => f.endsWith('.yml')).map((f) => join(prom, 'rules', f));
+const testFiles = readdirSync(join(prom, 'tests')).filter((f) => f.endsWith('.yml')).map((f) => join(prom, 'tests', f));
+
+interface Rule {
+  alert?: string;
+  record?: string;
+  expr: string;
+  for?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+interface RuleFile {
+  groups: { name: string; rules: Rule[] }[];
+}
+interface AlertCase {
+  eval_time: string;
+  alertname: string;
+  exp_alerts?: unknown[];
+}
+interface TestFile {
+  rule_files: string[];
+  tests: { name: string; alert_rule_test?: AlertCase[] }[];
+}
+
+function rules(): Rule[] {
+  return ruleFiles.flatMap((f) => (parse(readFileSync(f, 'utf8')) as RuleFile).groups.flatMap((g) => g.rules));
+}
+
+/** Runs a tool and returns its exit code and output (a non-zero exit is not an exception here). */
+async function tool(cmd: string, args: string[], cwd = root): Promise<{ code: number; out: string }> {
+  try {
+    const r = await run(cmd, args, { cwd });
+    return { code: 0, out: r.stdout + r.stderr };
+  } catch (e) {
+    const err = e as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof err.code === 'number' ? err.code : -1, out: `${err.stdout ?? ''}${err.stderr ?? ''}` };
+  }
+}
+
+test('promtool check config accepts deploy/prometheus/prometheus.yml and finds its rule files', async () => {
+  const r = await tool('promtool', ['check', 'config', join(prom, 'prometheus.yml')]);
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, new RegExp(`SUCCESS: ${ruleFiles.length} rule files found`));
+});
+
+test('promtool check rules accepts every rules file', async () => {
+  const r = await tool('promtool', ['check', 'rules', ...ruleFiles]);
+  assert.equal(r.code, 0, r.out);
+});
+
+test('promtool test rules passes every unit test file', async () => {
+  assert.ok(testFiles.length >= 2);
+  const r = await tool('promtool', ['test', 'rules', ...testFiles], join(prom, 'tests'));
+  assert.equal(r.code, 0, r.out);
+  assert.doesNotMatch(r.out, /FAILED/);
+});
+
+test('promtool test rules fails when an expectation is wrong (the unit tests can fail)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'mailprobe-rules-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  cpSync(join(prom, 'rules'), join(dir, 'rules'), { recursive: true });
+  const text = readFileSync(join(prom, 'tests/alerts.test.yml'), 'utf8').replace('severity: critical, job: mailprobe-collector, region: eu', 'severity: warning, job: mailprobe-collector, region: eu');
+  writeFileSync(join(dir, 'tests.yml'), text.replaceAll('../rules/', 'rules/'));
+  const r = await tool('promtool', ['test', 'rules', 'tests.yml'], dir);
+  assert.notEqual(r.code, 0);
+  assert.match(r.out, /MailprobeDeliveryFailingServedIP/);
+});
+
+test('every alert has severity, summary and description, and a firing and a quiet test case', () => {
+  const alerts = rules().filter((r) => r.alert !== undefined);
+  assert.ok(alerts.length >= 14, `only ${alerts.length} alerts`);
+  const cases = testFiles.flatMap((f) => (parse(readFileSync(f, 'utf8')) as TestFile).tests.flatMap((t) => t.alert_rule_test ?? []));
+  for (const a of alerts) {
+    assert.ok(['critical', 'warning', 'info'].includes(a.labels?.severity ?? ''), `${a.alert}: severity`);
+    assert.ok((a.annotations?.summary ?? '').length > 0, `${a.alert}: summary`);
+    assert.ok((a.annotations?.description ?? '').length > 0, `${a.alert}: description`);
+    const mine = cases.filter((c) => c.alertname === a.alert);
+    assert.ok(mine.some((c) => (c.exp_alerts ?? []).length > 0), `${a.alert}: no test case where it fires`);
+    assert.ok(mine.some((c) => (c.exp_alerts ?? []).length === 0), `${a.alert}: no test case where it stays quiet`);
+  }
+  // No test case names an alert that does not exist.
+  const names = new Set(alerts.map((a) => a.alert));
+  for (const c of cases) assert.ok(names.has(c.alertname), `test case for unknown alert ${c.alertname}`);
+});
+
+test('delivery to the served IP pages inside the window and warns outside it', () => {
+  const byName = new Map(rules().map((r) => [r.alert ?? r.record, r]));
+  const page = byName.get('MailprobeDeliveryFailingServedIP');
+  const warn = byName.get('MailprobeDeliveryFailingServedIPOutsideWindow');
+  assert.equal(page?.labels?.severity, 'critical');
+  assert.match(page?.expr ?? '', /and on \(\) mailprobe_cutover_window_active == 1/);
+  assert.equal(warn?.labels?.severity, 'warning');
+  assert.match(warn?.expr ?? '', /unless on \(\) mailprobe_cutover_window_active == 1/);
+});
+
+test('amtool accepts the Alertmanager config', async () => {
+  const r = await tool('amtool', ['check-config', join(root, 'deploy/alertmanager/alertmanager.yml')]);
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, /SUCCESS/);
+});
+
+test('Alertmanager routes critical to the pager and warnings to the team and the cutover bridge', async () => {
+  const cfg = join(root, 'deploy/alertmanager/alertmanager.yml');
+  const route = async (...labels: string[]) => (await tool('amtool', ['config', 'routes', 'test', `--config.file=${cfg}`, ...labels])).out.split('\n')[0]?.trim();
+  assert.equal(await route('severity=critical', 'alertname=MailprobeDeliveryFailingServedIP'), 'pager');
+  assert.equal(await route('severity=warning', 'alertname=MailprobeSPFNotPassing'), 'cutover-bridge,team-channel');
+  assert.equal(await route('severity=info'), 'blackhole');
+  const am = parse(readFileSync(cfg, 'utf8')) as { time_intervals: { name: string }[]; route: { routes: { active_time_intervals?: string[] }[] } };
+  assert.deepEqual(am.time_intervals.map((t) => t.name), ['cutover-window']);
+  assert.ok(am.route.routes.some((r) => r.active_time_intervals?.includes('cutover-window')));
+});
