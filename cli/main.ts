@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadPlan, planJsonSchema } from '../config/load.js';
 import { hashToken } from '../collector/plugins/auth.js';
 import { runCollector } from './collector.js';
+import { runProbe } from './probe.js';
 import { runStart } from './start.js';
 import { VERSION } from './version.js';
 
@@ -15,6 +16,8 @@ const USAGE = `mailprobe ${VERSION}: synthetic monitoring for moving a mail serv
 Usage:
   mailprobe start                         run the built-in lab demo (what \`npm start\` runs)
   mailprobe collector --config FILE       run the collector (push endpoint + /metrics)
+  mailprobe probe --config FILE --id ID --region R
+                                          run a probe: checks, spool, push to the collectors
   mailprobe config check FILE             validate a cutover plan; exit 1 naming each problem
   mailprobe config schema                 print the plan's JSON Schema (for editors)
   mailprobe token [--hash TOKEN]          make a probe token and the sha256: value for the plan
@@ -22,6 +25,7 @@ Usage:
 
 Run \`mailprobe <command> --help\` for a command's options.
 Environment: MAILPROBE_CONFIG (plan file), MAILPROBE_LISTEN (collector listen address),
+MAILPROBE_PROBE_ID, MAILPROBE_REGION, MAILPROBE_TOKEN (probe), MAILPROBE_HEALTH_LISTEN (probe /healthz),
 MAILPROBE_LOG_LEVEL (debug, info, warn, error; default info).
 `;
 
@@ -53,7 +57,7 @@ const token: Command = async (argv) => {
   return 0;
 };
 
-const COMMANDS: Record<string, Command> = { start: runStart, collector: runCollector, config, token };
+const COMMANDS: Record<string, Command> = { start: runStart, collector: runCollector, probe: runProbe, config, token };
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;

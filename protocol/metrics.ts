@@ -276,6 +276,50 @@ export const METRICS = {
     labels: [],
     buckets: HTTP_BUCKETS,
   }),
+  // The probe's own /metrics (probe/self-metrics.ts); the collector does not export these.
+  probeSpooledBytes: def({
+    name: 'mailprobe_probe_spooled_bytes',
+    help: 'Bytes of results in the probe spool not yet accepted by every collector.',
+    type: 'gauge',
+    labels: [...RP],
+  }),
+  probeSpooledBatches: def({
+    name: 'mailprobe_probe_spooled_batches',
+    help: 'Batches in the probe spool not yet accepted by every collector.',
+    type: 'gauge',
+    labels: [...RP],
+  }),
+  probeSpoolDroppedTotal: def({
+    name: 'mailprobe_probe_spool_dropped_batches_total',
+    help: 'Batches the probe dropped from its full spool (oldest first).',
+    type: 'counter',
+    labels: [...RP],
+  }),
+  probePushes: def({
+    name: 'mailprobe_probe_pushes_total',
+    help: 'Push attempts per collector by result (accepted, duplicate, rejected: dropped for that collector, unauthorized, error: retried).',
+    type: 'counter',
+    labels: [...RP, 'collector', 'result'],
+  }),
+  probeCheckRuns: def({
+    name: 'mailprobe_probe_check_runs_total',
+    help: 'Check runs by type and outcome (success, or the error class of the first failed result).',
+    type: 'counter',
+    labels: [...RP, 'type', 'result'],
+  }),
+  probeCheckDuration: def({
+    name: 'mailprobe_probe_check_duration_seconds',
+    help: 'Wall time of one check run (until its results or its timeout).',
+    type: 'histogram',
+    labels: [...RP, 'type'],
+    buckets: SMTP_BUCKETS,
+  }),
+  probeChecksInFlight: def({
+    name: 'mailprobe_probe_checks_in_flight',
+    help: 'Check runs in progress.',
+    type: 'gauge',
+    labels: [...RP],
+  }),
 } as const satisfies Record<string, MetricDef>;
 
 export type MetricKey = keyof typeof METRICS;

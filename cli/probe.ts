@@ -1,0 +1,125 @@
+/**
+ * `mailprobe probe --config FILE --id ID --region R`: run a probe until SIGTERM/SIGINT, which
+ * stop scheduling, wait for running checks, push what can be pushed and exit 0 (the rest stays
+ * in the spool for the next start).
+ */
+import { pathToFileURL } from 'node:url';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadPlan } from '../config/load.js';
+import { CHECK_TYPES, type CheckType } from '../protocol/results.js';
+import { ID_PATTERN } from '../protocol/wire.js';
+import { CHECKS, type CheckRegistry, type RegisteredCheck } from '../probe/checks/index.js';
+import { createProbe } from '../probe/runtime.js';
+import { untilSignal } from './collector.js';
+import { createLogger } from './log.js';
+
+const HELP = `usage: mailprobe probe --config FILE --id ID --region REGION [options]
+
+  --config FILE          the cutover plan (env MAILPROBE_CONFIG)
+  --id ID                this probe's id, as in collector.tokens (env MAILPROBE_PROBE_ID)
+  --region REGION        the region label of its results (env MAILPROBE_REGION)
+  --checks LIST          only these check types, comma-separated (default: all registered:
+                         ${Object.keys(CHECKS).join(', ') || 'none yet'})
+  --spool-dir DIR        spool directory (default probes.push.spool_dir, else .mailprobe-spool/<id>)
+  --health-listen ADDR   serve /healthz and /metrics on host:port (env MAILPROBE_HEALTH_LISTEN;
+                         default probes.health_listen, else off)
+  --check-module FILE    also load checks from a module exporting \`checks\` (a registry object
+                         of register(spec) entries), for custom checks
+
+The bearer token is read from the environment variable named by probes.push.token_env
+(default MAILPROBE_TOKEN). Every batch goes to every URL in probes.push.collectors.
+SIGTERM/SIGINT: stop scheduling, wait for running checks, push what it can, exit 0.
+`;
+
+function isRegistered(v: unknown): v is RegisteredCheck {
+  return typeof v === 'object' && v !== null && 'type' in v && 'jobs' in v && typeof (v as RegisteredCheck).jobs === 'function';
+}
+
+async function loadCheckModule(file: string): Promise<CheckRegistry> {
+  const mod = (await import(pathToFileURL(resolve(file)).href)) as { checks?: Record<string, unknown> };
+  const out: Partial<Record<CheckType, RegisteredCheck>> = {};
+  for (const [type, entry] of Object.entries(mod.checks ?? {})) {
+    if (!isRegistered(entry)) throw new Error(`${file}: checks.${type} is not a register(spec) entry`);
+    out[entry.type] = entry;
+  }
+  return out;
+}
+
+export async function runProbe(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string', short: 'c' },
+      id: { type: 'string' },
+      region: { type: 'string' },
+      checks: { type: 'string' },
+      'spool-dir': { type: 'string' },
+      'health-listen': { type: 'string' },
+      'check-module': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const file = values.config ?? process.env.MAILPROBE_CONFIG;
+  const id = values.id ?? process.env.MAILPROBE_PROBE_ID;
+  const region = values.region ?? process.env.MAILPROBE_REGION;
+  const missing = [!file && '--config FILE', !id && '--id ID', !region && '--region REGION'].filter(Boolean);
+  if (missing.length > 0 || !file || !id || !region) {
+    process.stderr.write(`mailprobe probe: ${missing.join(', ')} required\n\n${HELP}`);
+    return 2;
+  }
+  const idRe = new RegExp(ID_PATTERN);
+  for (const [name, v] of [['--id', id], ['--region', region]] as const) {
+    if (!idRe.test(v)) {
+      process.stderr.write(`mailprobe probe: ${name} "${v}" must be letters, digits, . _ - (at most 63)\n`);
+      return 2;
+    }
+  }
+  const plan = await loadPlan(file);
+  const registry: CheckRegistry = values['check-module'] ? { ...CHECKS, ...(await loadCheckModule(values['check-module'])) } : CHECKS;
+  let checks: CheckType[] | undefined;
+  if (values.checks) {
+    checks = [];
+    for (const t of values.checks.split(',').map((s) => s.trim()).filter(Boolean)) {
+      if (!(CHECK_TYPES as readonly string[]).includes(t)) {
+        process.stderr.write(`mailprobe probe: --checks: unknown check type "${t}" (known: ${CHECK_TYPES.join(', ')})\n`);
+        return 2;
+      }
+      if (!registry[t as CheckType]) {
+        process.stderr.write(`mailprobe probe: --checks: check "${t}" is not registered in this build\n`);
+        return 2;
+      }
+      checks.push(t as CheckType);
+    }
+  }
+  const tokenEnv = plan.probes.push.token_env;
+  const token = process.env[tokenEnv] ?? '';
+  if (plan.probes.push.collectors.length > 0 && !token) {
+    process.stderr.write(`mailprobe probe: no bearer token: set ${tokenEnv} (probes.push.token_env) to this probe's token (see \`mailprobe token\`)\n`);
+    return 2;
+  }
+  const log = createLogger('probe');
+  const healthListen = values['health-listen'] ?? process.env.MAILPROBE_HEALTH_LISTEN;
+  const probe = createProbe({
+    plan,
+    id,
+    region,
+    token,
+    registry,
+    ...(checks ? { checks } : {}),
+    logger: log,
+    ...(values['spool-dir'] ? { spoolDir: values['spool-dir'] } : {}),
+    ...(healthListen ? { healthListen } : {}),
+  });
+  const signal = untilSignal();
+  await probe.start();
+  if (probe.healthUrl) process.stdout.write(`mailprobe probe ${id}: health at ${probe.healthUrl}/healthz, metrics at ${probe.healthUrl}/metrics\n`);
+  const sig = await signal;
+  log.info({ signal: sig }, 'stopping: waiting for running checks, pushing what is spooled');
+  await probe.stop();
+  return 0;
+}

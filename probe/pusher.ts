@@ -1,0 +1,201 @@
+/**
+ * The pusher: one loop per collector sends the spool's batches in order (oldest first, one at a
+ * time, the same batch id on every retry) with undici.
+ *   2xx (accepted or duplicate)     done for that collector
+ *   401, 403                        the token is not accepted: logged as an error, the batch
+ *                                   stays and is retried at the longest delay (a fixed token
+ *                                   then delivers everything)
+ *   other 4xx except 408 and 429    that collector will never take it: dropped for it, counted
+ *   5xx, 408, 429, network, timeout retried with exponential backoff and jitter
+ * A collector that is down never holds back the others.
+ */
+import type { Logger } from 'pino';
+import { Agent, request } from 'undici';
+import { RESULTS_PATH, type ProbeInfo } from '../protocol/wire.js';
+import { PROBE_ERRORS } from './errors.js';
+import type { ProbeMetrics } from './self-metrics.js';
+import type { Spool, SpooledBatch } from './spool.js';
+
+export interface PusherOptions {
+  spool: Spool;
+  collectors: readonly string[];
+  token: string;
+  probe: { id: string; region: string; version: string };
+  retryMinMs: number;
+  retryMaxMs: number;
+  requestTimeoutMs: number;
+  /** The environment variable the token came from, named in the log when it is refused. */
+  tokenEnv: string;
+  log: Logger;
+  metrics?: ProbeMetrics;
+  random?: () => number;
+}
+
+export type PushOutcome = 'accepted' | 'duplicate' | 'rejected' | 'unauthorized' | 'error';
+
+/** The envelope around a spooled batch, with the spool's state at send time. */
+export function envelope(probe: ProbeInfo, b: SpooledBatch): string {
+  return `{"probe":${JSON.stringify(probe)},"batch":${JSON.stringify({ id: b.id, seq: b.seq, createdAt: b.createdAt })},"results":${b.resultsJson}}`;
+}
+
+/** Delay before retry number `failures` (1-based): doubling from min to max, with 50–100 % jitter. */
+export function backoff(failures: number, minMs: number, maxMs: number, random: () => number = Math.random): number {
+  const base = Math.min(maxMs, minMs * 2 ** Math.min(30, Math.max(0, failures - 1)));
+  return Math.round(base * (0.5 + random() * 0.5));
+}
+
+class Lane {
+  failures = 0;
+  authFailures = 0;
+  wake: (() => void) | undefined;
+  sleeping: NodeJS.Timeout | undefined;
+  busy = false;
+  constructor(readonly url: string) {}
+}
+
+export class Pusher {
+  readonly #o: PusherOptions;
+  readonly #agent: Agent;
+  readonly #lanes: Lane[];
+  readonly #loops: Promise<void>[] = [];
+  #stopped = false;
+  readonly #abort = new AbortController();
+
+  constructor(o: PusherOptions) {
+    this.#o = o;
+    this.#agent = new Agent({ connect: { timeout: o.requestTimeoutMs }, headersTimeout: o.requestTimeoutMs, bodyTimeout: o.requestTimeoutMs, keepAliveTimeout: 10_000 });
+    this.#lanes = o.collectors.map((c) => new Lane(c));
+  }
+
+  start(): void {
+    for (const lane of this.#lanes) this.#loops.push(this.#loop(lane));
+  }
+
+  /** New batches are in the spool: wake idle loops (not those backing off). */
+  notify(): void {
+    for (const lane of this.#lanes) if (!lane.sleeping) lane.wake?.();
+  }
+
+  /** True when every collector has taken (or rejected) every spooled batch. */
+  idle(): boolean {
+    return this.#lanes.every((l) => !l.busy && this.#o.spool.nextFor(l.url) === undefined);
+  }
+
+  /** Pushes what it can until the spool is empty for every collector or the time is up. Retries right away. */
+  async drain(ms: number): Promise<boolean> {
+    const until = Date.now() + ms;
+    for (const lane of this.#lanes) {
+      if (lane.sleeping) {
+        clearTimeout(lane.sleeping);
+        lane.sleeping = undefined;
+      }
+      lane.wake?.();
+    }
+    while (!this.idle() && Date.now() < until) await sleep(20);
+    return this.idle();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#abort.abort();
+    for (const lane of this.#lanes) {
+      if (lane.sleeping) clearTimeout(lane.sleeping);
+      lane.sleeping = undefined;
+      lane.wake?.();
+    }
+    await Promise.allSettled(this.#loops);
+    await this.#agent.close();
+  }
+
+  async #loop(lane: Lane): Promise<void> {
+    const { spool, log } = this.#o;
+    while (!this.#stopped) {
+      const batch = spool.nextFor(lane.url);
+      if (!batch) {
+        await new Promise<void>((resolve) => (lane.wake = resolve));
+        lane.wake = undefined;
+        continue;
+      }
+      lane.busy = true;
+      const outcome = await this.#push(lane, batch);
+      lane.busy = false;
+      this.#o.metrics?.pushes.inc({ region: this.#o.probe.region, probe: this.#o.probe.id, collector: lane.url, result: outcome });
+      if (outcome === 'accepted' || outcome === 'duplicate' || outcome === 'rejected') {
+        spool.ack(batch.id, lane.url, outcome !== 'rejected');
+        if (lane.failures > 0 || lane.authFailures > 0) log.info({ collector: lane.url, batch: batch.id }, 'collector takes batches again');
+        lane.failures = 0;
+        lane.authFailures = 0;
+        continue;
+      }
+      if (this.#stopped) break;
+      let delay: number;
+      if (outcome === 'unauthorized') {
+        lane.authFailures++;
+        delay = backoff(lane.authFailures + 3, this.#o.retryMinMs, this.#o.retryMaxMs, this.#o.random);
+      } else {
+        lane.failures++;
+        delay = backoff(lane.failures, this.#o.retryMinMs, this.#o.retryMaxMs, this.#o.random);
+      }
+      await new Promise<void>((resolve) => {
+        lane.wake = resolve;
+        lane.sleeping = setTimeout(resolve, delay);
+      });
+      lane.sleeping = undefined;
+      lane.wake = undefined;
+    }
+  }
+
+  async #push(lane: Lane, batch: SpooledBatch): Promise<PushOutcome> {
+    const { log, probe, token } = this.#o;
+    const info: ProbeInfo = { ...probe, spool: this.#o.spool.stats() };
+    const url = `${lane.url.replace(/\/+$/, '')}${RESULTS_PATH}`;
+    let status: number;
+    let text: string;
+    try {
+      const res = await request(url, {
+        method: 'POST',
+        dispatcher: this.#agent,
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: envelope(info, batch),
+        signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(this.#o.requestTimeoutMs)]),
+      });
+      status = res.statusCode;
+      text = await res.body.text();
+    } catch (err) {
+      const level = lane.failures === 0 ? 'warn' : 'debug';
+      log[level]({ code: 'push_failed', collector: lane.url, batch: batch.id, failures: lane.failures + 1, err: err instanceof Error ? err.message : String(err) }, PROBE_ERRORS.push_failed.message);
+      return 'error';
+    }
+    if (status >= 200 && status < 300) {
+      let reply: { status?: string } = {};
+      try {
+        reply = JSON.parse(text) as { status?: string };
+      } catch {
+        // A 2xx is the collector taking the batch, whatever the body says.
+      }
+      return reply.status === 'duplicate' ? 'duplicate' : 'accepted';
+    }
+    const detail = text.slice(0, 300);
+    if (status === 401 || status === 403) {
+      // Said once per streak and then every tenth time, so the log shows it without flooding.
+      if (lane.authFailures % 10 === 0) {
+        log.error(
+          { code: 'push_unauthorized', collector: lane.url, status, reply: detail, tokenEnv: this.#o.tokenEnv, probe: probe.id, attempts: lane.authFailures + 1 },
+          `collector ${lane.url} refused the token of probe ${probe.id} (HTTP ${status}): check ${this.#o.tokenEnv} and collector.tokens.${probe.id}; batches stay spooled`,
+        );
+      }
+      return 'unauthorized';
+    }
+    if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
+      log.error({ code: 'push_rejected', collector: lane.url, batch: batch.id, seq: batch.seq, results: batch.count, status, reply: detail }, PROBE_ERRORS.push_rejected.message);
+      return 'rejected';
+    }
+    const level = lane.failures === 0 ? 'warn' : 'debug';
+    log[level]({ code: 'push_failed', collector: lane.url, batch: batch.id, status, failures: lane.failures + 1, reply: detail }, PROBE_ERRORS.push_failed.message);
+    return 'error';
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,232 @@
+/**
+ * The probe runtime: scheduler → batcher → spool → pusher, plus the health endpoint.
+ * `createProbe` runs a probe in-process (the CLI, the lab and tests use it).
+ *
+ * Results are journaled to the spool as they arrive and sealed into a batch when the batch
+ * holds plan.probes.push.batch_max_results results (or BATCH_MAX_BYTES), or when its oldest
+ * result is batch_max_age old. A sealed batch is on disk before its first push.
+ */
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import { Registry } from 'prom-client';
+import { VERSION } from '../cli/version.js';
+import type { PlanConfig } from '../config/schema.js';
+import type { CheckResult, CheckType } from '../protocol/results.js';
+import { CHECKS, type CheckRegistry } from './checks/index.js';
+import { startHealthServer, type HealthServer } from './health.js';
+import { Pusher } from './pusher.js';
+import { ABORT_GRACE_MS, ResultHistory, Scheduler } from './scheduler.js';
+import { createProbeMetrics, type ProbeMetrics } from './self-metrics.js';
+import { Spool, type SpoolStats } from './spool.js';
+
+/** A batch is sealed at this many bytes of results, well under the collector's default 1MiB body limit. */
+export const BATCH_MAX_BYTES = 512 * 1024;
+/** How long stop() keeps pushing the spool before it gives up (the rest stays spooled). */
+export const STOP_FLUSH_MS = 5000;
+
+export interface ProbeOptions {
+  plan: PlanConfig;
+  id: string;
+  region: string;
+  /** Bearer token for the collectors. */
+  token?: string;
+  /** Check type → spec (default: probe/checks/index.ts). */
+  registry?: CheckRegistry;
+  /** Only these check types (default: every one in the registry). */
+  checks?: readonly CheckType[];
+  /** Wall clock in Unix ms, for results and scheduling (default Date.now). */
+  now?: () => number;
+  logger?: Logger;
+  /** Default plan.probes.push.spool_dir, else .mailprobe-spool/<id>. */
+  spoolDir?: string;
+  /** Registry for the probe's own metrics (default: a new one; never the global one). */
+  metricsRegistry?: Registry;
+  /** Health/metrics listen address; default plan.probes.health_listen (off when absent). */
+  healthListen?: string;
+  random?: () => number;
+  version?: string;
+}
+
+export interface ProbeStats {
+  spool: SpoolStats;
+  checksInFlight: number;
+  /** Results handed to the spool since start. */
+  results: number;
+  /** Batches sealed since start. */
+  batches: number;
+}
+
+export interface Probe {
+  readonly id: string;
+  readonly region: string;
+  readonly spoolDir: string;
+  readonly metrics: Registry;
+  /** `http://host:port` of /healthz and /metrics once started, if enabled. */
+  readonly healthUrl: string | undefined;
+  /** Opens the spool (replaying what an earlier run left), starts pushing, scheduling and the health endpoint. */
+  start(): Promise<void>;
+  /** Seals the open results and pushes until the spool is empty or `ms` passed; true if empty. */
+  flush(ms?: number): Promise<boolean>;
+  /** Stops scheduling, waits for running checks (bounded), flushes what it can, closes everything. */
+  stop(opts?: { graceMs?: number; flushMs?: number }): Promise<void>;
+  stats(): ProbeStats;
+  /** Runs started per check type/target (from the scheduler). */
+  runs(): Record<string, number>;
+}
+
+export function newBatchId(): string {
+  return randomBytes(18).toString('base64url');
+}
+
+export function createProbe(o: ProbeOptions): Probe {
+  const { plan, id, region } = o;
+  const push = plan.probes.push;
+  const now = o.now ?? Date.now;
+  const log = (o.logger ?? pino({ name: 'probe', level: 'info' })).child({ probe: id, region });
+  const spoolDir = o.spoolDir ?? push.spool_dir ?? join('.mailprobe-spool', id);
+  const registry = o.metricsRegistry ?? new Registry();
+  const healthListen = o.healthListen ?? plan.probes.health_listen;
+  const history = new ResultHistory();
+
+  let spool: Spool | undefined;
+  let pusher: Pusher | undefined;
+  let scheduler: Scheduler | undefined;
+  let health: HealthServer | undefined;
+  let ageTimer: NodeJS.Timeout | undefined;
+  let state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
+  let resultsTotal = 0;
+  let batchesTotal = 0;
+  const metrics: ProbeMetrics = createProbeMetrics(registry, { id, region }, () => spool?.stats());
+
+  const seal = (): void => {
+    if (ageTimer) clearTimeout(ageTimer);
+    ageTimer = undefined;
+    if (!spool || spool.openCount === 0) return;
+    const b = spool.seal(newBatchId(), now());
+    if (b) {
+      batchesTotal++;
+      log.debug({ batch: b.id, seq: b.seq, results: b.count }, 'batch sealed');
+    }
+    pusher?.notify();
+  };
+
+  const onResults = (results: CheckResult[]): void => {
+    if (!spool || state === 'stopped') {
+      log.warn({ results: results.length }, 'results arrived after the probe stopped; not spooled');
+      return;
+    }
+    let rest = results;
+    while (rest.length > 0) {
+      const room = push.batch_max_results - spool.openCount;
+      const part = rest.slice(0, room);
+      rest = rest.slice(room);
+      spool.appendResults(part);
+      resultsTotal += part.length;
+      if (spool.openCount >= push.batch_max_results || spool.openBytes >= BATCH_MAX_BYTES) seal();
+    }
+    if (spool.openCount > 0 && !ageTimer) {
+      ageTimer = setTimeout(seal, push.batch_max_age);
+      ageTimer.unref?.();
+    }
+  };
+
+  const probe: Probe = {
+    id,
+    region,
+    spoolDir,
+    metrics: registry,
+    get healthUrl() {
+      return health?.url;
+    },
+
+    async start() {
+      if (state !== 'new') throw new Error(`probe ${id} was already started`);
+      state = 'running';
+      spool = Spool.open({
+        dir: spoolDir,
+        maxBytes: push.spool_max_bytes,
+        collectors: push.collectors,
+        log,
+        onDrop: (n) => metrics.spoolDropped.inc({ region, probe: id }, n),
+      });
+      // Results an earlier run journaled but never sealed go out first, as their own batch.
+      seal();
+      if (push.collectors.length === 0) log.warn('no collectors in probes.push.collectors: results are only spooled');
+      pusher = new Pusher({
+        spool,
+        collectors: push.collectors,
+        token: o.token ?? '',
+        tokenEnv: push.token_env,
+        probe: { id, region, version: o.version ?? VERSION },
+        retryMinMs: push.retry_min,
+        retryMaxMs: push.retry_max,
+        requestTimeoutMs: push.request_timeout,
+        log,
+        metrics,
+        ...(o.random ? { random: o.random } : {}),
+      });
+      pusher.start();
+      scheduler = new Scheduler({
+        plan,
+        registry: o.registry ?? CHECKS,
+        ...(o.checks ? { types: o.checks } : {}),
+        probe: { id, region },
+        log,
+        now,
+        onResults,
+        metrics,
+        history,
+        ...(o.random ? { random: o.random } : {}),
+      });
+      if (healthListen) {
+        health = await startHealthServer(healthListen, registry, () => ({
+          ok: state === 'running',
+          probe: id,
+          region,
+          state,
+          checks: scheduler?.types ?? [],
+          inFlight: scheduler?.inFlight ?? 0,
+          spool: spool?.stats(),
+          pushing: pusher?.idle() === false,
+        }));
+      }
+      scheduler.start();
+      log.info({ checks: scheduler.types, collectors: push.collectors, spool: spoolDir, health: health?.url, spooled: spool.stats() }, 'probe started');
+    },
+
+    async flush(ms = STOP_FLUSH_MS) {
+      seal();
+      return pusher ? pusher.drain(ms) : true;
+    },
+
+    async stop(opts = {}) {
+      if (state !== 'running') return;
+      state = 'stopping';
+      const graceMs = opts.graceMs ?? plan.probes.timeout + ABORT_GRACE_MS;
+      await scheduler?.stop(graceMs);
+      seal();
+      const flushed = push.collectors.length === 0 ? true : await probe.flush(opts.flushMs ?? STOP_FLUSH_MS);
+      await pusher?.stop();
+      const left = spool?.stats();
+      spool?.close();
+      await health?.close();
+      state = 'stopped';
+      log.info({ flushed, spooled: left }, flushed ? 'probe stopped; every batch delivered' : 'probe stopped; undelivered batches stay spooled for the next start');
+    },
+
+    stats() {
+      return {
+        spool: spool?.stats() ?? { bytes: 0, batches: 0, dropped: 0 },
+        checksInFlight: scheduler?.inFlight ?? 0,
+        results: resultsTotal,
+        batches: batchesTotal,
+      };
+    },
+
+    runs() {
+      return scheduler?.runs() ?? {};
+    },
+  };
+  return probe;
+}
