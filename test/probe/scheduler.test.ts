@@ -1,0 +1,213 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { CheckContext } from '../../probe/check.js';
+import { register, type CheckRegistry } from '../../probe/checks/index.js';
+import { ABORT_GRACE_MS, Scheduler } from '../../probe/scheduler.js';
+import type { AuthResult, CheckResult } from '../../protocol/results.js';
+import { testPlan } from '../support/plan.js';
+import { countingCheck, type TestTarget } from './fixtures/test-checks.js';
+import { captureLogger, sleep, waitFor } from './support.js';
+
+const HOUR = 3_600_000;
+const pastWindow = () => ({ start: new Date(Date.now() - 3 * HOUR).toISOString(), end: new Date(Date.now() - 2 * HOUR).toISOString() });
+
+function scheduler(registry: CheckRegistry, probes: Record<string, unknown>, opts: { window?: { start: string; end: string }; random?: () => number } = {}) {
+  const plan = testPlan({ probes: { window_interval: probes.interval, timeout: probes.window_interval ?? probes.interval, ...probes }, ...(opts.window ? { cutover: { window: opts.window } } : {}) });
+  const { log, lines } = captureLogger();
+  const results: CheckResult[] = [];
+  const s = new Scheduler({
+    plan,
+    registry,
+    probe: { id: 'p-eu', region: 'eu' },
+    log,
+    now: Date.now,
+    onResults: (rs) => results.push(...rs),
+    ...(opts.random ? { random: opts.random } : {}),
+  });
+  return { s, results, lines, plan };
+}
+
+/** Returns 0, 0.25, 0.5, 0.75, ... so target i starts at i/4 of the interval. */
+const quarters = () => {
+  let i = 0;
+  return () => (i++ % 4) / 4;
+};
+
+test('outside the window: every target at probes.interval, first run at its offset within the interval', async () => {
+  const runs = new Map<string, number[]>();
+  const check = countingCheck({ targets: 4, onRun: (key, ctx) => runs.set(key, [...(runs.get(key) ?? []), ctx.now()]) });
+  const { s } = scheduler({ auth: check }, { interval: '400ms', window_interval: '50ms' }, { window: pastWindow(), random: quarters() });
+  const t0 = Date.now();
+  s.start();
+  await sleep(1350);
+  await s.stop(100);
+  assert.deepEqual([...runs.keys()].sort(), ['s0', 's1', 's2', 's3']);
+  for (let i = 0; i < 4; i++) {
+    const times = runs.get(`s${i}`) ?? [];
+    const first = (times[0] ?? Number.NaN) - t0;
+    // Offset i/4 of the 400 ms interval.
+    assert.ok(first >= i * 100 - 5 && first < i * 100 + 80, `s${i} first run at +${first} ms, expected ~${i * 100}`);
+    assert.ok(times.length >= 3 && times.length <= 4, `s${i} ran ${times.length} times in 1.35 s at a 400 ms interval`);
+    for (let k = 1; k < times.length; k++) {
+      const gap = (times[k] ?? 0) - (times[k - 1] ?? 0);
+      assert.ok(gap >= 380 && gap <= 500, `s${i} gap ${gap} ms, expected ~400 (not the 50 ms window interval)`);
+    }
+  }
+});
+
+test('inside the window: window_interval; when the window ends the interval goes back to probes.interval', async () => {
+  const times: number[] = [];
+  const check = countingCheck({ targets: 1, onRun: (_k, ctx) => times.push(ctx.now()) });
+  const t0 = Date.now();
+  const window = { start: new Date(t0 - HOUR).toISOString(), end: new Date(t0 + 600).toISOString() };
+  const { s } = scheduler({ auth: check }, { interval: '2s', window_interval: '100ms' }, { window, random: () => 0 });
+  s.start();
+  await sleep(1500);
+  await s.stop(100);
+  const inWindow = times.filter((t) => t < t0 + 600);
+  const after = times.filter((t) => t >= t0 + 600);
+  assert.ok(inWindow.length >= 5 && inWindow.length <= 7, `${inWindow.length} runs in the 600 ms window at 100 ms`);
+  for (let k = 1; k < inWindow.length; k++) {
+    const gap = (inWindow[k] ?? 0) - (inWindow[k - 1] ?? 0);
+    assert.ok(gap >= 90 && gap <= 180, `gap ${gap} ms inside the window`);
+  }
+  // After the window the next run is due a full 2 s interval after the last one.
+  assert.equal(after.length, 0, `runs after the window: ${after.map((t) => t - t0).join(',')}`);
+});
+
+test('a check over its timeout is aborted through ctx.signal; its own failure wins within the grace', async () => {
+  let reason: unknown;
+  const check = register<TestTarget, null>({
+    type: 'auth',
+    targets: () => [{ key: 'slow', target: { method: 'dkim', subject: 'slow' }, settings: null }],
+    timeoutMs: () => 150,
+    async run(target, _s, ctx) {
+      const startedAt = ctx.now();
+      await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+      reason = ctx.signal.reason;
+      return { type: 'auth', method: 'dkim', subject: target.subject, pass: false, startedAt, durationSeconds: 0.15, ok: false, phase: 'lookup', errorClass: 'timeout', code: 'dns_timeout', message: 'own' };
+    },
+  });
+  const { s, results } = scheduler({ auth: check }, { interval: '10s', timeout: '5s' }, { random: () => 0 });
+  s.start();
+  assert.ok(await waitFor(() => results.length === 1, 2000));
+  await s.stop(100);
+  assert.equal((reason as Error).name, 'TimeoutError');
+  const r = results[0] as AuthResult;
+  assert.equal(r.code, 'dns_timeout');
+  assert.equal(r.phase, 'lookup');
+});
+
+test('a check that ignores its abort signal still gets a timeout result and frees its concurrency slot', async () => {
+  const started: string[] = [];
+  const check = register<TestTarget, null>({
+    type: 'auth',
+    targets: () => ['a', 'b'].map((k) => ({ key: k, target: { method: 'dkim', subject: k }, settings: null })),
+    run(target) {
+      started.push(target.subject);
+      return new Promise(() => {}); // never settles, ignores the signal
+    },
+  });
+  const { s, results } = scheduler({ auth: check }, { interval: '10s', timeout: '200ms', concurrency: 1 }, { random: () => 0 });
+  const t0 = Date.now();
+  s.start();
+  assert.ok(await waitFor(() => results.length === 2, 3000), `results: ${results.length}`);
+  const elapsed = Date.now() - t0;
+  await s.stop(50);
+  assert.deepEqual(started.sort(), ['a', 'b']);
+  for (const r of results as AuthResult[]) {
+    assert.equal(r.ok, false);
+    assert.equal(r.errorClass, 'timeout');
+    assert.equal(r.code, 'check_timeout');
+    assert.equal(r.method, 'dkim');
+    assert.ok(['a', 'b'].includes(r.subject));
+    assert.ok(r.durationSeconds >= 0.2 && r.durationSeconds < 0.2 + (ABORT_GRACE_MS + 200) / 1000, `duration ${r.durationSeconds}`);
+  }
+  // One at a time: the second could only start after the first timed out.
+  assert.ok(elapsed >= 2 * 200, `both done after ${elapsed} ms`);
+});
+
+test('concurrency limit: never more than probes.concurrency checks at once, and all of them run', async () => {
+  let now = 0;
+  let max = 0;
+  const check = countingCheck({
+    targets: 6,
+    delayMs: 120,
+    onRun: () => {
+      now++;
+      max = Math.max(max, now);
+      setTimeout(() => now--, 120);
+    },
+  });
+  const { s, results } = scheduler({ auth: check }, { interval: '10s', concurrency: 2 }, { random: () => 0 });
+  s.start();
+  assert.ok(await waitFor(() => results.length === 6, 3000));
+  await s.stop(100);
+  assert.equal(max, 2);
+  assert.equal(s.inFlight, 0);
+});
+
+test('a check that throws (sync or async) becomes a failed result of class internal, logged, and keeps being scheduled', async () => {
+  let calls = 0;
+  const check = register<TestTarget, null>({
+    type: 'auth',
+    targets: () => [{ key: 'bug', target: { method: 'dkim', subject: 'bug' }, settings: null }],
+    run() {
+      calls++;
+      if (calls === 1) throw new Error('sync boom');
+      return Promise.reject(new TypeError('async boom'));
+    },
+  });
+  const { s, results, lines } = scheduler({ auth: check }, { interval: '100ms' }, { window: pastWindow(), random: () => 0 });
+  s.start();
+  assert.ok(await waitFor(() => results.length >= 2, 2000));
+  await s.stop(100);
+  const [a, b] = results as AuthResult[];
+  assert.equal(a?.errorClass, 'internal');
+  assert.equal(a?.code, 'check_threw');
+  assert.match(a?.message ?? '', /sync boom/);
+  assert.match(b?.message ?? '', /async boom/);
+  assert.equal(a?.subject, 'bug');
+  assert.ok(lines.some((l) => l.code === 'check_threw' && l.level >= 50));
+});
+
+test('an invalid result is replaced by a failed result naming the schema problem', async () => {
+  const check = register<TestTarget, null>({
+    type: 'auth',
+    targets: () => [{ key: 'x', target: { method: 'dkim', subject: 'x' }, settings: null }],
+    run: async (_t, _s, ctx) => ({ type: 'auth', method: 'dkim', subject: '', pass: true, ok: true, startedAt: ctx.now(), durationSeconds: 0 }) as unknown as AuthResult,
+  });
+  const { s, results } = scheduler({ auth: check }, { interval: '10s' }, { random: () => 0 });
+  s.start();
+  assert.ok(await waitFor(() => results.length === 1, 2000));
+  await s.stop(100);
+  const r = results[0] as AuthResult;
+  assert.equal(r.code, 'invalid_result');
+  assert.equal(r.subject, 'x');
+  assert.match(r.message ?? '', /subject/);
+});
+
+test('ctx.state persists per target across runs; ctx.history returns earlier results', async () => {
+  const seen: { key: string; count: number; history: number }[] = [];
+  const check = register<TestTarget, null>({
+    type: 'auth',
+    targets: () => ['a', 'b'].map((k) => ({ key: k, target: { method: 'dkim', subject: k }, settings: null })),
+    async run(target, _s, ctx: CheckContext) {
+      const count = ((ctx.state.get('count') as number | undefined) ?? 0) + 1;
+      ctx.state.set('count', count);
+      seen.push({ key: target.subject, count, history: ctx.history.since('auth', 0).length });
+      return { type: 'auth', method: 'dkim', subject: target.subject, pass: true, ok: true, startedAt: ctx.now(), durationSeconds: 0 };
+    },
+  });
+  const { s, results } = scheduler({ auth: check }, { interval: '100ms' }, { window: pastWindow(), random: () => 0 });
+  s.start();
+  assert.ok(await waitFor(() => results.length >= 6, 2000));
+  await s.stop(100);
+  for (const key of ['a', 'b']) {
+    const counts = seen.filter((x) => x.key === key).map((x) => x.count);
+    assert.deepEqual(counts, counts.map((_, i) => i + 1), `state of ${key}`);
+  }
+  const last = seen.at(-1);
+  assert.ok(last && last.history >= 4, `history had ${last?.history}`);
+  assert.equal(s.history.since('auth', Date.now() + 1000).length, 0);
+});
