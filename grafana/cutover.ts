@@ -1,0 +1,169 @@
+/**
+ * Cutover overview: where the migration stands (phase, countdown, what DNS serves), whether the new
+ * server is ready, how far the change has spread through the resolvers, and when switching and
+ * turning the old server off are safe.
+ */
+import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import * as common from '@grafana/grafana-foundation-sdk/common';
+import * as stat from '@grafana/grafana-foundation-sdk/stat';
+import * as table from '@grafana/grafana-foundation-sdk/table';
+import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
+import * as prometheus from '@grafana/grafana-foundation-sdk/prometheus';
+import { RECORDED, dedup, datasourceVariable, lastValue, m, numberPanels, okMappings, q, regionVariable, targets, thresholds, valueMappings } from './common.js';
+
+const windowStart = `max(${m('cutoverWindowStart')})`;
+const windowEnd = `max(${m('cutoverWindowEnd')})`;
+
+export function cutoverDashboard(): dashboard.Dashboard {
+  const phase = targets(
+    new stat.PanelBuilder()
+      .title('Phase')
+      .description('Before, inside or after the cutover window of the plan.')
+      .span(4)
+      .height(4)
+      .reduceOptions(lastValue())
+      .colorMode(common.BigValueColorMode.Background)
+      .graphMode(common.BigValueGraphMode.None)
+      .mappings(
+        valueMappings({
+          '0': { text: 'Before the window', color: 'blue' },
+          '1': { text: 'In the window', color: 'orange' },
+          '2': { text: 'After the window', color: 'green' },
+        }),
+      ),
+    q(`(${windowStart} <= bool time()) + (${windowEnd} <= bool time())`, { legend: 'phase', instant: true }),
+  );
+
+  const countdown = targets(
+    new stat.PanelBuilder()
+      .title('Window')
+      .description('Time until the window opens and until it closes (negative: already passed).')
+      .span(6)
+      .height(4)
+      .unit('dtdurations')
+      .reduceOptions(lastValue())
+      .textMode(common.BigValueTextMode.ValueAndName)
+      .graphMode(common.BigValueGraphMode.None),
+    q(`${windowStart} - time()`, { legend: 'opens in', instant: true }),
+    q(`${windowEnd} - time()`, { legend: 'closes in', instant: true }),
+  );
+
+  const served = targets(
+    new stat.PanelBuilder()
+      .title('Authoritative DNS serves')
+      .description('The side the authoritative servers answer for the mail host (A record).')
+      .span(4)
+      .height(4)
+      .reduceOptions(lastValue())
+      .textMode(common.BigValueTextMode.Name)
+      .graphMode(common.BigValueGraphMode.None),
+    q(RECORDED.authoritativeSide, { legend: '{{side}}', instant: true }),
+  );
+
+  const safeSwitch = targets(
+    new stat.PanelBuilder()
+      .title('Safe to switch')
+      .description('When every cache has seen the lowered TTL: the lowered TTL first seen at the authoritative servers plus the TTL that held before.')
+      .span(5)
+      .height(4)
+      .unit('dateTimeFromNow')
+      .reduceOptions(lastValue())
+      .textMode(common.BigValueTextMode.ValueAndName)
+      .graphMode(common.BigValueGraphMode.None),
+    q(`max by (name) (${m('safeToSwitch')}) * 1000`, { legend: '{{name}}', instant: true }),
+  );
+
+  const safeDecommission = targets(
+    new stat.PanelBuilder()
+      .title('Safe to turn the old server off')
+      .description('Yes when no probe has seen any resolver return the old IP for the configured quiet time.')
+      .span(5)
+      .height(4)
+      .reduceOptions(lastValue())
+      .colorMode(common.BigValueColorMode.Background)
+      .graphMode(common.BigValueGraphMode.None)
+      .mappings(okMappings('Yes', 'Not yet')),
+    q(`min by (name) (${dedup(m('safeToDecommission'))})`, { legend: '{{name}}', instant: true }),
+  );
+
+  // One query per checklist item; a missing item shows "No data" rather than a guess.
+  const readiness = targets(
+    new stat.PanelBuilder()
+      .title('Readiness of the new server')
+      .description('Every item must be OK before the switch. SPF must pass for both IPs during the overlap.')
+      .span(24)
+      .height(5)
+      .reduceOptions(lastValue())
+      .colorMode(common.BigValueColorMode.Background)
+      .graphMode(common.BigValueGraphMode.None)
+      .textMode(common.BigValueTextMode.ValueAndName)
+      .mappings(okMappings('OK', 'FAIL'))
+      .thresholds(thresholds([{ value: null, color: 'red' }, { value: 1, color: 'green' }])),
+    q(`max(${dedup(`${m('smtpUp')}{side="new"}`)})`, { legend: 'Accepting mail', instant: true }),
+    q(`min(${dedup(`${m('ptrMatchesMailHost')}{side="new"}`)})`, { legend: 'PTR', instant: true }),
+    q(`min(${dedup(`${m('fcrdnsOk')}{side="new"}`)})`, { legend: 'FCrDNS', instant: true }),
+    q(`min(${dedup(m('spfPass'))})`, { legend: 'SPF (both IPs)', instant: true }),
+    q(`min(${dedup(m('dkimKeyPresent'))})`, { legend: 'DKIM', instant: true }),
+    q(`min(${dedup(m('dmarcPresent'))})`, { legend: 'DMARC', instant: true }),
+    q(`1 - max(${dedup(`${m('dnsblListed')}{side="new"}`)})`, { legend: 'Not listed', instant: true }),
+    q(`min(${dedup(`${m('tlsCertValid')}{side="new"}`)})`, { legend: 'Certificate valid', instant: true }),
+  );
+
+  const shareNew = targets(
+    new timeseries.PanelBuilder()
+      .title('Resolvers on the new IP')
+      .description('Share of resolvers per region that answer the mail host with the new IP.')
+      .span(12)
+      .height(8)
+      .unit('percentunit')
+      .min(0)
+      .max(1),
+    q(`${RECORDED.resolversNewRatio}{region=~"$region"}`, { legend: '{{region}}' }),
+  );
+
+  const ttlHonour = targets(
+    new timeseries.PanelBuilder()
+      .title('Resolvers honouring the TTL')
+      .description('Share of resolvers per region that stopped returning the old answer once the old TTL ran out.')
+      .span(12)
+      .height(8)
+      .unit('percentunit')
+      .min(0)
+      .max(1),
+    q(`${RECORDED.ttlHonouredRatio}{region=~"$region"}`, { legend: '{{region}}' }),
+  );
+
+  const firing = targets(
+    new table.PanelBuilder()
+      .title('Firing alerts')
+      .span(24)
+      .height(6),
+    q('sum by (alertname, severity) (ALERTS{alertname=~"Mailprobe.*", alertstate="firing"})', {
+      instant: true,
+      format: prometheus.PromQueryFormat.Table,
+    }),
+  );
+
+  return numberPanels(
+    new dashboard.DashboardBuilder('mailprobe / Cutover overview')
+      .uid('mailprobe-cutover')
+      .tags(['mailprobe'])
+      .description('Where the mail server move stands: phase, readiness, DNS spread, safe to switch and to decommission.')
+      .refresh('30s')
+      .time({ from: 'now-6h', to: 'now' })
+      .timezone('utc')
+      .editable()
+      .withVariable(datasourceVariable())
+      .withVariable(regionVariable())
+      .withPanel(phase)
+      .withPanel(countdown)
+      .withPanel(served)
+      .withPanel(safeSwitch)
+      .withPanel(safeDecommission)
+      .withPanel(readiness)
+      .withPanel(shareNew)
+      .withPanel(ttlHonour)
+      .withPanel(firing)
+      .build(),
+  );
+}

@@ -1,0 +1,159 @@
+/**
+ * Delivery by destination IP: how fast and how reliably each IP takes mail, per region, with the
+ * time split into SMTP phases and the failures by error class.
+ */
+import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import * as common from '@grafana/grafana-foundation-sdk/common';
+import * as heatmap from '@grafana/grafana-foundation-sdk/heatmap';
+import * as stat from '@grafana/grafana-foundation-sdk/stat';
+import * as statetimeline from '@grafana/grafana-foundation-sdk/statetimeline';
+import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
+import * as prometheus from '@grafana/grafana-foundation-sdk/prometheus';
+import { SMTP_PHASES } from '../protocol/results.js';
+import { RECORDED, dedup, datasourceVariable, ipVariable, lastValue, m, numberPanels, okMappings, q, regionVariable, stacked, targets } from './common.js';
+
+const sel = 'region=~"$region", ip=~"$ip"';
+
+function phaseVariable(): dashboard.CustomVariableBuilder {
+  return new dashboard.CustomVariableBuilder('phase')
+    .label('Phase')
+    .description('SMTP phase of the latency panels; rcpt (mode rcpt) or data (mode data) is the delivery itself.')
+    .values(SMTP_PHASES.join(','))
+    .current({ selected: true, text: 'rcpt', value: 'rcpt' })
+    .options(SMTP_PHASES.map((p) => ({ selected: p === 'rcpt', text: p, value: p })));
+}
+
+export function deliveryDashboard(): dashboard.Dashboard {
+  const success = targets(
+    new timeseries.PanelBuilder()
+      .title('Delivery success ratio')
+      .description('Share of SMTP checks that succeeded, per destination IP and region (5 m).')
+      .span(12)
+      .height(8)
+      .unit('percentunit')
+      .min(0)
+      .max(1),
+    q(`${RECORDED.smtpSuccessRatio}{${sel}}`, { legend: '{{ip}} ({{side}}) {{region}}' }),
+  );
+
+  const up = targets(
+    new statetimeline.PanelBuilder()
+      .title('Last SMTP check per probe')
+      .span(12)
+      .height(8)
+      .mappings(okMappings('up', 'down'))
+      .showValue(common.VisibilityMode.Never),
+    q(`${dedup(`${m('smtpUp')}{${sel}}`)}`, { legend: '{{probe}} → {{ip}}' }),
+  );
+
+  const quantiles = targets(
+    new timeseries.PanelBuilder()
+      .title('Latency quantiles of phase $phase')
+      .description('p50, p90 and p99 of the selected SMTP phase per destination IP and region (5 m).')
+      .span(12)
+      .height(8)
+      .unit('s'),
+    q(`${RECORDED.smtpQuantiles}{${sel}, phase=~"$phase"}`, { legend: 'p{{quantile}} {{ip}} {{region}}' }),
+  );
+
+  const session = targets(
+    new timeseries.PanelBuilder()
+      .title('Mean SMTP session')
+      .description('Mean time of a whole session (all phases) per destination IP and region (5 m).')
+      .span(12)
+      .height(8)
+      .unit('s'),
+    q(`${RECORDED.smtpSessionMean}{${sel}}`, { legend: '{{ip}} {{region}}' }),
+  );
+
+  // One heatmap per destination IP (repeated over $ip), over the selected regions.
+  const heat = targets(
+    new heatmap.PanelBuilder()
+      .title('Latency of phase $phase to $ip')
+      .span(12)
+      .height(8)
+      .repeat('ip')
+      .repeatDirection('h')
+      .maxPerRow(2)
+      .calculate(false)
+      .yAxis(new heatmap.YAxisConfigBuilder().unit('s')),
+    q(`sum by (le) (${dedup(`increase(${m('smtpDuration')}_bucket{${sel}, phase=~"$phase"}[$__rate_interval])`)})`, {
+      legend: '{{le}}',
+      format: prometheus.PromQueryFormat.Heatmap,
+    }),
+  );
+
+  const failures = targets(
+    new timeseries.PanelBuilder()
+      .title('Failures by class')
+      .description('Failed SMTP checks per minute by error class, per destination IP and region.')
+      .span(12)
+      .height(8)
+      .unit('short')
+      .drawStyle(common.GraphDrawStyle.Bars)
+      .stacking(stacked()),
+    q(`60 * ${RECORDED.smtpFailureRate}{${sel}}`, { legend: '{{result}} {{ip}} {{region}}' }),
+  );
+
+  const phases = targets(
+    new timeseries.PanelBuilder()
+      .title('Phase breakdown')
+      .description('Mean time per SMTP phase, stacked: where a session spends its time.')
+      .span(12)
+      .height(8)
+      .unit('s')
+      .stacking(stacked()),
+    q(
+      `sum by (ip, phase) (${dedup(`rate(${m('smtpDuration')}_sum{${sel}}[$__rate_interval])`)})
+/ sum by (ip, phase) (${dedup(`rate(${m('smtpDuration')}_count{${sel}}[$__rate_interval])`)})`,
+      { legend: '{{ip}} {{phase}}' },
+    ),
+  );
+
+  const cert = targets(
+    new stat.PanelBuilder()
+      .title('Certificate expires in')
+      .span(12)
+      .height(4)
+      .unit('dtdurations')
+      .reduceOptions(lastValue())
+      .textMode(common.BigValueTextMode.ValueAndName)
+      .graphMode(common.BigValueGraphMode.None),
+    q(`min by (ip, side) (${m('tlsCertExpiry')}{ip=~"$ip"}) - time()`, { legend: '{{ip}} ({{side}})', instant: true }),
+  );
+
+  const checks = targets(
+    new timeseries.PanelBuilder()
+      .title('SMTP checks per minute by result')
+      .span(12)
+      .height(8)
+      .unit('short')
+      .stacking(stacked()),
+    q(`60 * sum by (ip, result) (${dedup(`rate(${m('smtpChecks')}{${sel}}[$__rate_interval])`)})`, { legend: '{{ip}} {{result}}' }),
+  );
+
+  return numberPanels(
+    new dashboard.DashboardBuilder('mailprobe / Delivery by destination IP')
+      .uid('mailprobe-delivery')
+      .tags(['mailprobe'])
+      .description('Latency, success and failures of SMTP checks per destination IP and region.')
+      .refresh('30s')
+      .time({ from: 'now-3h', to: 'now' })
+      .timezone('utc')
+      .editable()
+      .withVariable(datasourceVariable())
+      .withVariable(regionVariable())
+      .withVariable(ipVariable())
+      .withVariable(phaseVariable())
+      .withPanel(success)
+      .withPanel(up)
+      .withPanel(quantiles)
+      .withPanel(session)
+      .withPanel(heat)
+      .withPanel(failures)
+      .withPanel(phases)
+      .withPanel(checks)
+      .withPanel(cert)
+      .build(),
+  );
+}

@@ -1,0 +1,147 @@
+/**
+ * Fleet: the probes (how many, when they last pushed, what sits in their spools) and the health of
+ * the collectors.
+ */
+import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import * as common from '@grafana/grafana-foundation-sdk/common';
+import * as bargauge from '@grafana/grafana-foundation-sdk/bargauge';
+import * as stat from '@grafana/grafana-foundation-sdk/stat';
+import * as statetimeline from '@grafana/grafana-foundation-sdk/statetimeline';
+import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
+import { COLLECTOR_JOB, dedup, datasourceVariable, lastValue, m, numberPanels, okMappings, q, regionVariable, stacked, targets, thresholds } from './common.js';
+
+export function fleetDashboard(): dashboard.Dashboard {
+  const probes = targets(
+    new stat.PanelBuilder()
+      .title('Probes')
+      .description('Probes any collector has accepted a batch from.')
+      .span(4)
+      .height(6)
+      .reduceOptions(lastValue())
+      .graphMode(common.BigValueGraphMode.None),
+    q(`count(max by (region, probe) (${m('probeLastPush')}{region=~"$region"}))`, { legend: 'probes', instant: true }),
+  );
+
+  const lastPush = targets(
+    new bargauge.PanelBuilder()
+      .title('Since the last push')
+      .span(10)
+      .height(6)
+      .unit('s')
+      .reduceOptions(lastValue())
+      .thresholds(thresholds([{ value: null, color: 'green' }, { value: 120, color: 'orange' }, { value: 300, color: 'red' }])),
+    q(`time() - max by (region, probe) (${m('probeLastPush')}{region=~"$region"})`, { legend: '{{probe}} ({{region}})', instant: true }),
+  );
+
+  const collectorsUp = targets(
+    new statetimeline.PanelBuilder()
+      .title('Collectors up')
+      .span(10)
+      .height(6)
+      .mappings(okMappings('up', 'down'))
+      .showValue(common.VisibilityMode.Never),
+    q(`up{job="${COLLECTOR_JOB}"}`, { legend: '{{instance}}' }),
+  );
+
+  const spool = targets(
+    new timeseries.PanelBuilder()
+      .title('Spool depth')
+      .description('Bytes waiting in each probe spool, as the probe last reported: grows while the probe cannot reach a collector.')
+      .span(12)
+      .height(8)
+      .unit('bytes'),
+    q(`max by (region, probe) (${m('probeSpoolBytes')}{region=~"$region"})`, { legend: '{{probe}} ({{region}})' }),
+  );
+
+  const dropped = targets(
+    new timeseries.PanelBuilder()
+      .title('Batches dropped from full spools')
+      .span(12)
+      .height(8)
+      .unit('short'),
+    q(`max by (region, probe) (${m('probeSpoolDropped')}{region=~"$region"})`, { legend: '{{probe}} ({{region}})' }),
+  );
+
+  const checks = targets(
+    new timeseries.PanelBuilder()
+      .title('Check results per minute by type and outcome')
+      .span(12)
+      .height(8)
+      .unit('short')
+      .stacking(stacked()),
+    q(`60 * sum by (type, result) (${dedup(`rate(${m('checks')}{region=~"$region"}[$__rate_interval])`)})`, { legend: '{{type}} {{result}}' }),
+  );
+
+  const batches = targets(
+    new timeseries.PanelBuilder()
+      .title('Batches per minute by result')
+      .span(12)
+      .height(8)
+      .unit('short'),
+    q(`60 * sum by (instance, result) (rate(${m('collectorBatches')}[$__rate_interval]))`, { legend: '{{instance}} {{result}}' }),
+  );
+
+  const rejections = targets(
+    new timeseries.PanelBuilder()
+      .title('Rejected requests by code')
+      .span(12)
+      .height(8)
+      .unit('short')
+      .drawStyle(common.GraphDrawStyle.Bars),
+    q(`sum by (instance, code) (increase(${m('collectorRejections')}[$__rate_interval]))`, { legend: '{{instance}} {{code}}' }),
+  );
+
+  const results = targets(
+    new timeseries.PanelBuilder()
+      .title('Results applied per second')
+      .span(12)
+      .height(8)
+      .unit('short'),
+    q(`sum by (instance) (rate(${m('collectorResults')}[$__rate_interval]))`, { legend: '{{instance}}' }),
+  );
+
+  const ingest = targets(
+    new timeseries.PanelBuilder()
+      .title('Batch ingest latency p99')
+      .span(12)
+      .height(8)
+      .unit('s'),
+    q(`histogram_quantile(0.99, sum by (instance, le) (rate(${m('collectorIngestDuration')}_bucket[$__rate_interval])))`, { legend: '{{instance}}' }),
+  );
+
+  const series = targets(
+    new bargauge.PanelBuilder()
+      .title('Series per probe')
+      .description('Distinct series each probe has written, bounded by collector.max_series_per_probe.')
+      .span(12)
+      .height(8)
+      .unit('short')
+      .reduceOptions(lastValue()),
+    q(`max by (probe) (${m('collectorSeries')})`, { legend: '{{probe}}', instant: true }),
+  );
+
+  return numberPanels(
+    new dashboard.DashboardBuilder('mailprobe / Fleet')
+      .uid('mailprobe-fleet')
+      .tags(['mailprobe'])
+      .description('Probes, their last push and spools, and the health of the collectors.')
+      .refresh('30s')
+      .time({ from: 'now-6h', to: 'now' })
+      .timezone('utc')
+      .editable()
+      .withVariable(datasourceVariable())
+      .withVariable(regionVariable())
+      .withPanel(probes)
+      .withPanel(lastPush)
+      .withPanel(collectorsUp)
+      .withPanel(spool)
+      .withPanel(dropped)
+      .withPanel(checks)
+      .withPanel(batches)
+      .withPanel(rejections)
+      .withPanel(results)
+      .withPanel(ingest)
+      .withPanel(series)
+      .build(),
+  );
+}

@@ -1,0 +1,67 @@
+/**
+ * The dashboards as code: each is built with @grafana/grafana-foundation-sdk and written as JSON to
+ * grafana/dashboards/ by `npm run dashboards` (grafana/build.ts); a test keeps the committed JSON
+ * up to date and evaluates every panel query against a real Prometheus.
+ */
+import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import { cutoverDashboard } from './cutover.js';
+import { deliveryDashboard } from './delivery.js';
+import { fleetDashboard } from './fleet.js';
+import { resolversDashboard } from './resolvers.js';
+import { roundtripDashboard } from './roundtrip.js';
+
+/** Dashboard builders by the file name of their JSON under grafana/dashboards/. */
+export const DASHBOARDS: Readonly<Record<string, () => dashboard.Dashboard>> = {
+  'cutover.json': cutoverDashboard,
+  'delivery.json': deliveryDashboard,
+  'roundtrip.json': roundtripDashboard,
+  'resolvers.json': resolversDashboard,
+  'fleet.json': fleetDashboard,
+};
+
+/** The JSON text of every dashboard by file name, as committed. */
+export function renderDashboards(): Map<string, string> {
+  return new Map(Object.entries(DASHBOARDS).map(([file, build]) => [file, `${JSON.stringify(build(), null, 2)}\n`]));
+}
+
+/** One PromQL query of one panel. */
+export interface PanelQuery {
+  dashboard: string;
+  panel: string;
+  refId: string;
+  expr: string;
+  instant: boolean;
+  format: string;
+}
+
+interface PromTarget {
+  refId?: string;
+  expr?: string;
+  instant?: boolean;
+  format?: string;
+}
+
+/** Every panel query of every dashboard (Grafana variables not substituted). */
+export function panelQueries(): PanelQuery[] {
+  const out: PanelQuery[] = [];
+  for (const [file, build] of Object.entries(DASHBOARDS)) {
+    const d = build();
+    const panels = (d.panels ?? []).flatMap((p) => (p.type === 'row' ? (p as dashboard.RowPanel).panels : [p as dashboard.Panel]));
+    for (const p of panels) {
+      for (const t of (p.targets ?? []) as PromTarget[]) {
+        if (t.expr === undefined) continue;
+        out.push({ dashboard: file, panel: p.title ?? '', refId: t.refId ?? '', expr: t.expr, instant: t.instant === true, format: t.format ?? 'time_series' });
+      }
+    }
+  }
+  return out;
+}
+
+/** Variable queries (label_values(…)) of every dashboard. */
+export function variableQueries(): { dashboard: string; name: string; query: string }[] {
+  return Object.entries(DASHBOARDS).flatMap(([file, build]) =>
+    (build().templating?.list ?? [])
+      .filter((v) => v.type === 'query' && typeof v.query === 'string')
+      .map((v) => ({ dashboard: file, name: v.name, query: v.query as string })),
+  );
+}

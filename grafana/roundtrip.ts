@@ -1,0 +1,115 @@
+/**
+ * Round trip: signed test messages sent via each destination IP and received at the sink — how
+ * long they take, how many are lost, and what the receiving side said about SPF, DKIM, DMARC and
+ * FCrDNS of the delivering server.
+ */
+import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import * as common from '@grafana/grafana-foundation-sdk/common';
+import * as stat from '@grafana/grafana-foundation-sdk/stat';
+import * as table from '@grafana/grafana-foundation-sdk/table';
+import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
+import * as prometheus from '@grafana/grafana-foundation-sdk/prometheus';
+import { RECORDED, dedup, datasourceVariable, labelVariable, lastValue, m, numberPanels, q, regionVariable, stacked, targets } from './common.js';
+
+const viaVariable = () => labelVariable('via_ip', 'via_ip', m('roundtrips'), 'Delivering IP');
+
+export function roundtripDashboard(): dashboard.Dashboard {
+  const quantiles = targets(
+    new timeseries.PanelBuilder()
+      .title('Round-trip latency by delivering IP')
+      .description('p50, p90 and p99 of send → arrival at the sink per delivering IP (15 m, all regions).')
+      .span(12)
+      .height(8)
+      .unit('s'),
+    q(`${RECORDED.roundtripQuantiles}{via_ip=~"$via_ip"}`, { legend: 'p{{quantile}} via {{via_ip}} ({{side}})' }),
+  );
+
+  const perRegion = targets(
+    new timeseries.PanelBuilder()
+      .title('Round-trip p90 per region')
+      .span(12)
+      .height(8)
+      .unit('s'),
+    q(
+      `histogram_quantile(0.9, sum by (region, via_ip, le) (${dedup(`rate(${m('roundtripDuration')}_bucket{region=~"$region", via_ip=~"$via_ip"}[$__rate_interval])`)}))`,
+      { legend: '{{region}} via {{via_ip}}' },
+    ),
+  );
+
+  const lost = targets(
+    new stat.PanelBuilder()
+      .title('Lost messages in the time range')
+      .span(8)
+      .height(6)
+      .reduceOptions(lastValue())
+      .textMode(common.BigValueTextMode.ValueAndName)
+      .graphMode(common.BigValueGraphMode.None)
+      .colorMode(common.BigValueColorMode.Background)
+      .thresholds(
+        new dashboard.ThresholdsConfigBuilder().mode(dashboard.ThresholdsMode.Absolute).steps([
+          { value: null, color: 'green' },
+          { value: 1, color: 'red' },
+        ]),
+      ),
+    q(`round(sum by (via_ip, side) (${dedup(`increase(${m('roundtrips')}{result="lost", region=~"$region", via_ip=~"$via_ip"}[$__range])`)}))`, {
+      legend: 'via {{via_ip}} ({{side}})',
+      instant: true,
+    }),
+  );
+
+  const lostRatio = targets(
+    new timeseries.PanelBuilder()
+      .title('Share of messages lost')
+      .span(8)
+      .height(6)
+      .unit('percentunit')
+      .min(0)
+      .max(1),
+    q(`${RECORDED.roundtripLostRatio}{via_ip=~"$via_ip"}`, { legend: 'via {{via_ip}} ({{side}})' }),
+  );
+
+  const results = targets(
+    new timeseries.PanelBuilder()
+      .title('Round trips by result')
+      .span(8)
+      .height(6)
+      .unit('short')
+      .stacking(stacked()),
+    q(`sum by (via_ip, result) (${dedup(`increase(${m('roundtrips')}{region=~"$region", via_ip=~"$via_ip"}[$__rate_interval])`)})`, {
+      legend: '{{via_ip}} {{result}}',
+    }),
+  );
+
+  const verdicts = targets(
+    new table.PanelBuilder()
+      .title('Receiver verdicts of the last message per delivering IP')
+      .description('What the receiving side concluded about the delivering server (spf, dkim, dmarc, fcrdns).')
+      .span(24)
+      .height(7),
+    q(`max by (via_ip, method, result) (${m('roundtripAuth')}{via_ip=~"$via_ip"}) == 1`, {
+      instant: true,
+      format: prometheus.PromQueryFormat.Table,
+    }),
+  );
+
+  return numberPanels(
+    new dashboard.DashboardBuilder('mailprobe / Round trip')
+      .uid('mailprobe-roundtrip')
+      .tags(['mailprobe'])
+      .description('Test messages through the real mail servers: latency by delivering IP, losses and receiver verdicts.')
+      .refresh('1m')
+      .time({ from: 'now-6h', to: 'now' })
+      .timezone('utc')
+      .editable()
+      .withVariable(datasourceVariable())
+      .withVariable(regionVariable())
+      .withVariable(viaVariable())
+      .withPanel(quantiles)
+      .withPanel(perRegion)
+      .withPanel(lost)
+      .withPanel(lostRatio)
+      .withPanel(results)
+      .withPanel(verdicts)
+      .build(),
+  );
+}
