@@ -222,6 +222,34 @@ export const DnsChecks = obj(
   'The DNS-side checks.',
 );
 
+/** The DNS-side checks (dns, ttl, rdns, auth, dnsbl). */
+export const DnsChecks = obj(
+  {
+    /** Record types the dns check asks each resolver for: A and AAAA of the mail host, MX of the domain. Default [A, AAAA, MX]. */
+    types: Type.Array(Type.Union([Type.Literal('A'), Type.Literal('AAAA'), Type.Literal('MX')], { errorMessage: 'must be A, AAAA or MX' }), {
+      default: ['A', 'AAAA', 'MX'],
+      minItems: 1,
+      maxItems: 3,
+      uniqueItems: true,
+    }),
+    /** Timeout of one DNS transport attempt (UDP, then TCP on truncation). Default 3s. */
+    query_timeout: Duration('3s', 'Timeout of one DNS transport attempt.'),
+    /** EDNS UDP payload size advertised. Default 1232. */
+    edns_payload: Type.Integer({ minimum: 512, maximum: 4096, default: 1232 }),
+    /** The resolver rdns, auth and dnsbl look up through (and NS discovery uses). Default: the first of probes.resolvers. */
+    lookup_resolver: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    /** Slack for probe timing before a resolver counts as violating TTL. Default 2s. */
+    ttl_allowance: Duration('2s', 'Slack for probe timing before a TTL violation is flagged.'),
+    /** How far back the ttl analysis reads dns results on its first run. Default 2d. */
+    ttl_lookback: Duration('2d', 'How far back the ttl analysis reads on its first run.'),
+    /** URL of the MTA-STS policy; `{domain}` is replaced. Default https://mta-sts.{domain}/.well-known/mta-sts.txt. */
+    mta_sts_url: Type.String({ minLength: 1, default: 'https://mta-sts.{domain}/.well-known/mta-sts.txt' }),
+    /** DKIM keys shorter than this many bits count as broken. Default 1024. */
+    dkim_min_bits: Type.Integer({ minimum: 512, maximum: 16384, default: 1024 }),
+  },
+  'The DNS-side checks.',
+);
+
 export const Probes = obj(
   {
     /** Check interval outside the window. Default 60s. */
@@ -238,6 +266,8 @@ export const Probes = obj(
     authoritative: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { maxItems: 16 })),
     /** With no resolver answering the old IP for this long, decommissioning is safe. Default 24h. */
     decommission_quiet: Duration('24h', 'Quiet time before decommissioning is safe.'),
+    /** The DNS-side checks. */
+    dns: DnsChecks,
     /** The DNS-side checks. */
     dns: DnsChecks,
     smtp: Smtp,

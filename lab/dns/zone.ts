@@ -6,6 +6,9 @@
  */
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { isIP } from 'node:net';
+import { dnsblKey, reverseName } from '../../probe/dns/reverse.js';
+
+export { dnsblKey, reverseName };
 
 /** What the mail host's address records serve at one moment. */
 export type Serving = 'old' | 'new' | 'both';
@@ -149,21 +152,6 @@ export interface LookupResult {
 
 const T = { A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, MX: 15, TXT: 16, AAAA: 28, TLSA: 52 } as const;
 
-/** `d.c.b.a.in-addr.arpa` or the ip6.arpa nibble name of an IP. */
-export function reverseName(ip: string): string {
-  if (isIP(ip) === 4) return `${ip.split('.').reverse().join('.')}.in-addr.arpa`;
-  const groups = expand6(ip);
-  return `${groups.map((g) => g.toString(16).padStart(4, '0')).join('').split('').reverse().join('.')}.ip6.arpa`;
-}
-
-function expand6(ip: string): number[] {
-  const [head = '', tail] = ip.toLowerCase().split('::');
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const fill = tail === undefined ? [] : new Array<string>(8 - h.length - t.length).fill('0');
-  return [...h, ...fill, ...t].map((g) => parseInt(g, 16) || 0);
-}
-
 /** The zone apex a reverse name belongs to: the /24 (IPv4) or /64 (IPv6). */
 function reverseApex(ip: string): string {
   const name = reverseName(ip);
@@ -266,9 +254,4 @@ function dnsblLookup(bl: DnsblZone, name: string, zone: string, qtype: number, t
   if (qtype === T.TXT) return { rcode: 0, answers: [{ name, type: T.TXT, ttl, rdata: { data: [`listed in ${zone}`] } }], authorities: [] };
   if (qtype !== T.A) return { rcode: 0, answers: [], authorities: soa };
   return { rcode: 0, answers: answers.map((address) => ({ name, type: T.A, ttl, rdata: { address } })), authorities: [] };
-}
-
-/** The DNSBL query label of an IP: reversed octets, or reversed nibbles for IPv6. */
-export function dnsblKey(ip: string): string {
-  return reverseName(ip).replace(/\.(in-addr|ip6)\.arpa$/, '');
 }

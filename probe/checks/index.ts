@@ -6,6 +6,11 @@
  */
 import type { PlanConfig } from '../../config/schema.js';
 import type { CheckContext, CheckOutput, CheckSpec, CheckType } from '../check.js';
+import { authCheck } from './auth.js';
+import { dnsCheck } from './dns.js';
+import { dnsblCheck } from './dnsbl.js';
+import { rdnsCheck } from './rdns.js';
+import { ttlCheck } from './ttl.js';
 
 /**
  * A spec with its target and settings types erased behind closures, so specs of different
@@ -39,5 +44,9 @@ export function register<Target, Settings>(spec: CheckSpec<Target, Settings>): R
 
 /** Every check the probe runs by default. */
 export const CHECKS: CheckRegistry = {
-  // dns: register(dnsCheck),
+  dns: register(dnsCheck),
+  ttl: register(ttlCheck),
+  rdns: register(rdnsCheck),
+  auth: register(authCheck),
+  dnsbl: register(dnsblCheck),
 };

@@ -32,8 +32,6 @@ export const DNS_ERRORS = {
   DNS_RCODE: 'bad_response',
   /** No authoritative servers could be found for the zone. */
   DNS_NO_AUTHORITATIVE: 'nxdomain',
-  /** rdns: no PTR record for the IP. */
-  RDNS_NO_PTR: 'nxdomain',
   /** dnsbl: the list answered 127.255.255.x (public resolver, typo, rate limit). */
   DNSBL_REFUSED: 'dnsbl_refused',
   /** dnsbl: an answer outside 127.0.0.0/8. */

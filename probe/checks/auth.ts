@@ -1,0 +1,217 @@
+/**
+ * auth check (DESIGN §4): the mail-authentication records, one result per method + subject.
+ *
+ * - spf: mailauth's evaluation (its resolver pointed at the probe's lookup resolver) of the
+ *   envelope domain (`cutover.spf_domain` ?? domain) for every server IP: during the overlap
+ *   both must pass;
+ * - dkim: the key of each selector is published and parses (multi-string TXT joined without
+ *   separator), RSA keys at least `dkim_min_bits` long;
+ * - dmarc: exactly one `v=DMARC1` record with a valid policy;
+ * - mta-sts: if `_mta-sts` is published, the policy (fetched with undici from `mta_sts_url`)
+ *   lists the mail host; no policy published passes;
+ * - tlsa: TLSA records at `_25._tcp.<mail host>` (reported; pass = present).
+ *
+ * A record that is missing or broken is a finding (ok, pass false); a DNS or HTTP failure
+ * that prevents the verdict is a failed result.
+ */
+import { createPublicKey } from 'node:crypto';
+import type { DNSResolver } from 'mailauth';
+import { spf } from 'mailauth/lib/spf/index.js';
+import { parsePolicy, resolvePolicy, validateMx } from 'mailauth/lib/mta-sts.js';
+import { request } from 'undici';
+import type { CheckContext, CheckSpec } from '../check.js';
+import type { PlanConfig } from '../../config/schema.js';
+import type { AuthResult, Side } from '../../protocol/results.js';
+import { assertRcode, nodeStyleResolver, recordsOf, type DnsClient } from '../dns/client.js';
+import { DnsError } from '../dns/errors.js';
+import { dnsSettings, failureOf, lookupClient, secs, type DnsSettings } from '../dns/lookup.js';
+
+/** `subject` is what the result reports (the runtime also reads it for a failed result). */
+export type AuthTarget = { subject: string } & (
+  | { method: 'spf'; ip: string; side: Side }
+  | { method: 'dkim'; selector: string }
+  | { method: 'dmarc' | 'mta-sts'; domain: string }
+  | { method: 'tlsa'; name: string }
+);
+
+export interface AuthSettings extends DnsSettings {
+  /** MTA-STS policy URL with `{domain}`. */
+  mtaStsUrl: string;
+  dkimMinBits: number;
+}
+
+interface Verdict {
+  pass: boolean;
+  detail: string;
+}
+
+const bare = (n: string) => n.toLowerCase().replace(/\.$/, '');
+
+/** TXT records at a name (strings of each record joined without separator); [] for NXDOMAIN/NODATA. */
+async function txt(client: DnsClient, name: string, signal: AbortSignal): Promise<string[]> {
+  const r = await client.query(name, 'TXT', { signal });
+  assertRcode(r, `TXT ${name}`, true);
+  return recordsOf(r, 'TXT').map((t) => (t.strings ?? [t.value]).join(''));
+}
+
+/** `k=v; k=v` tags (DKIM, DMARC, MTA-STS TXT). */
+export function parseTags(record: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const part of record.split(';')) {
+    const i = part.indexOf('=');
+    if (i > 0) m.set(part.slice(0, i).trim().toLowerCase(), part.slice(i + 1).trim());
+  }
+  return m;
+}
+
+async function checkSpf(ip: string, plan: PlanConfig, client: DnsClient, ctx: CheckContext): Promise<Verdict> {
+  const domain = plan.cutover.spf_domain ?? plan.cutover.domain;
+  // mailauth's resolver type covers only string results; MX answers are objects as in node's dns.
+  const resolver = nodeStyleResolver(client, { signal: ctx.signal }) as unknown as DNSResolver;
+  const res = await spf({ sender: `postmaster@${domain}`, ip, helo: plan.cutover.mail_host, mta: 'mailprobe', resolver });
+  const result = res.status.result;
+  if (result === 'temperror') throw new DnsError('SPF_TEMPERROR', `SPF of ${domain} for ${ip}: temperror: ${res.status.comment ?? ''}`);
+  const rr = (res as { rr?: string }).rr;
+  return { pass: result === 'pass', detail: `${result}${rr ? ` (${rr})` : ''}` };
+}
+
+/** Parses a DKIM key record; returns why it is broken, or the key description. */
+export function parseDkimKey(record: string, minBits: number): Verdict {
+  const tags = parseTags(record);
+  const v = tags.get('v');
+  if (v !== undefined && v.toUpperCase() !== 'DKIM1') return { pass: false, detail: `unknown version v=${v}` };
+  const p = (tags.get('p') ?? '').replace(/\s+/g, '');
+  if (!tags.has('p')) return { pass: false, detail: 'no p= tag' };
+  if (p === '') return { pass: false, detail: 'key revoked (empty p=)' };
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(p)) return { pass: false, detail: 'p= is not base64' };
+  const k = (tags.get('k') ?? 'rsa').toLowerCase();
+  const raw = Buffer.from(p, 'base64');
+  try {
+    const der = k === 'ed25519' && raw.length === 32 ? Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), raw]) : raw;
+    const key = createPublicKey({ key: der, format: 'der', type: 'spki' });
+    if (key.asymmetricKeyType !== k) return { pass: false, detail: `k=${k} but the key is ${key.asymmetricKeyType ?? 'unknown'}` };
+    const bits = key.asymmetricKeyDetails?.modulusLength;
+    if (k === 'rsa' && (bits ?? 0) < minBits) return { pass: false, detail: `rsa key of ${bits ?? 0} bits is shorter than ${minBits}` };
+    return { pass: true, detail: k === 'rsa' ? `rsa ${bits ?? 0} bits` : k };
+  } catch (e) {
+    return { pass: false, detail: `key does not parse: ${(e as Error).message}` };
+  }
+}
+
+async function checkDkim(selector: string, plan: PlanConfig, s: AuthSettings, client: DnsClient, ctx: CheckContext): Promise<Verdict> {
+  const name = `${selector}._domainkey.${bare(plan.cutover.domain)}`;
+  const records = (await txt(client, name, ctx.signal)).filter((r) => /(^|;)\s*(v=DKIM1|p=)/i.test(r) || r.includes('p='));
+  if (records.length === 0) return { pass: false, detail: `no key at ${name}` };
+  if (records.length > 1) return { pass: false, detail: `${records.length} key records at ${name}` };
+  return parseDkimKey(records[0] ?? '', s.dkimMinBits);
+}
+
+async function checkDmarc(domain: string, client: DnsClient, ctx: CheckContext): Promise<Verdict> {
+  const name = `_dmarc.${bare(domain)}`;
+  const records = (await txt(client, name, ctx.signal)).filter((r) => /^v=DMARC1(;|\s|$)/i.test(r.trim()));
+  if (records.length === 0) return { pass: false, detail: `no DMARC record at ${name}` };
+  if (records.length > 1) return { pass: false, detail: `${records.length} DMARC records at ${name} (must be one)` };
+  const p = parseTags(records[0] ?? '').get('p')?.toLowerCase();
+  if (!p || !['none', 'quarantine', 'reject'].includes(p)) return { pass: false, detail: `invalid policy p=${p ?? '(missing)'}` };
+  return { pass: true, detail: `p=${p}` };
+}
+
+async function checkMtaSts(domain: string, plan: PlanConfig, s: AuthSettings, client: DnsClient, ctx: CheckContext): Promise<Verdict> {
+  const resolver = nodeStyleResolver(client, { signal: ctx.signal }) as unknown as DNSResolver;
+  let id: string | false;
+  try {
+    id = await resolvePolicy(domain, { resolver });
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === 'multi_sts_records') return { pass: false, detail: 'several _mta-sts records' };
+    throw new DnsError(code === 'ETIMEOUT' ? 'DNS_TIMEOUT' : 'DNS_SERVFAIL', `_mta-sts.${domain}: ${(e as Error).message}`);
+  }
+  if (id === false) return { pass: true, detail: 'no MTA-STS policy published' };
+  const url = s.mtaStsUrl.replaceAll('{domain}', bare(domain));
+  let body: string;
+  try {
+    // undici's request() follows no redirects, as RFC 8461 §3.3 requires.
+    const r = await request(url, { signal: ctx.signal, headersTimeout: s.queryTimeoutMs, bodyTimeout: s.queryTimeoutMs });
+    body = await r.body.text();
+    if (r.statusCode !== 200) throw new Error(`HTTP ${r.statusCode}`);
+  } catch (e) {
+    throw new DnsError('MTA_STS_FETCH', `policy ${url} (id ${id}): ${(e as Error).message}`);
+  }
+  let policy: ReturnType<typeof parsePolicy>;
+  try {
+    policy = parsePolicy(body);
+  } catch (e) {
+    return { pass: false, detail: `policy id ${id} does not parse: ${(e as Error).message}` };
+  }
+  const v = validateMx(plan.cutover.mail_host, policy);
+  return {
+    pass: v.valid,
+    detail: `id ${id}, mode ${policy.mode}, mx ${(policy.mx ?? []).join(',') || '-'}${v.valid ? '' : `: does not list ${plan.cutover.mail_host}`}`,
+  };
+}
+
+async function checkTlsa(name: string, client: DnsClient, ctx: CheckContext): Promise<Verdict> {
+  const q = `_25._tcp.${bare(name)}`;
+  const r = await client.query(q, 'TLSA', { signal: ctx.signal });
+  assertRcode(r, `TLSA ${q}`, true);
+  const recs = recordsOf(r, 'TLSA').map((t) => {
+    const h = t.value;
+    // usage selector matching-type data
+    return `${parseInt(h.slice(0, 2), 16)} ${parseInt(h.slice(2, 4), 16)} ${parseInt(h.slice(4, 6), 16)} ${h.slice(6, 22)}…`;
+  });
+  return recs.length > 0 ? { pass: true, detail: recs.join('; ') } : { pass: false, detail: `no TLSA at ${q}` };
+}
+
+export async function runAuth(target: AuthTarget, s: AuthSettings, ctx: CheckContext): Promise<AuthResult> {
+  const startedAt = ctx.now();
+  const t0 = performance.now();
+  const base = { type: 'auth' as const, startedAt, method: target.method, subject: target.subject, ...(target.method === 'spf' ? { side: target.side } : {}) };
+  const client = lookupClient(s);
+  try {
+    let v: Verdict;
+    switch (target.method) {
+      case 'spf':
+        v = await checkSpf(target.ip, ctx.plan, client, ctx);
+        break;
+      case 'dkim':
+        v = await checkDkim(target.selector, ctx.plan, s, client, ctx);
+        break;
+      case 'dmarc':
+        v = await checkDmarc(target.domain, client, ctx);
+        break;
+      case 'mta-sts':
+        v = await checkMtaSts(target.domain, ctx.plan, s, client, ctx);
+        break;
+      case 'tlsa':
+        v = await checkTlsa(target.name, client, ctx);
+        break;
+    }
+    return { ...base, durationSeconds: secs(performance.now() - t0), ok: true, pass: v.pass, detail: v.detail.slice(0, 2000) };
+  } catch (e) {
+    const f = failureOf(target.method, e);
+    return { ...base, durationSeconds: secs(performance.now() - t0), ok: false, phase: f.phase, errorClass: f.errorClass, code: f.code, message: f.message, pass: false };
+  }
+}
+
+export function authSettings(plan: PlanConfig): AuthSettings {
+  return { ...dnsSettings(plan), mtaStsUrl: plan.probes.dns.mta_sts_url, dkimMinBits: plan.probes.dns.dkim_min_bits };
+}
+
+export const authCheck: CheckSpec<AuthTarget, AuthSettings> = {
+  type: 'auth',
+  run: runAuth,
+  targets(plan) {
+    const s = authSettings(plan);
+    const c = plan.cutover;
+    const t = (key: string, target: AuthTarget) => ({ key, target, settings: s });
+    return [
+      ...c.servers.map((sv) => t(`spf:${sv.ip}`, { method: 'spf', ip: sv.ip, side: sv.side, subject: sv.ip })),
+      ...c.dkim_selectors.map((selector) => t(`dkim:${selector}`, { method: 'dkim', selector, subject: selector })),
+      t(`dmarc:${c.domain}`, { method: 'dmarc', domain: c.domain, subject: c.domain }),
+      t(`mta-sts:${c.domain}`, { method: 'mta-sts', domain: c.domain, subject: c.domain }),
+      t(`tlsa:${c.mail_host}`, { method: 'tlsa', name: c.mail_host, subject: c.mail_host }),
+    ];
+  },
+};
+
+export default authCheck;

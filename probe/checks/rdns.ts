@@ -1,0 +1,72 @@
+/**
+ * rdns check (DESIGN §4): the PTR names of every server IP, forward confirmation (a PTR name
+ * resolves back to the same IP: FCrDNS, which Gmail and Yahoo require of senders) and whether
+ * a PTR name is the mail host. A missing PTR is a finding (ok, fcrdns false), not a failure;
+ * DNS errors are failures.
+ */
+import { isIP } from 'node:net';
+import type { CheckContext, CheckSpec } from '../check.js';
+import type { RdnsResult, Side } from '../../protocol/results.js';
+import { assertRcode, recordsOf } from '../dns/client.js';
+import { canonicalIp } from '../dns/classify.js';
+import { dnsSettings, failureOf, lookupClient, secs, type DnsSettings } from '../dns/lookup.js';
+import { reverseName } from '../dns/reverse.js';
+
+export interface RdnsTarget {
+  ip: string;
+  side: Side;
+}
+
+/** At most this many PTR names are forward-checked. */
+const MAX_PTR = 8;
+
+const bare = (n: string) => n.toLowerCase().replace(/\.$/, '');
+
+export async function runRdns(target: RdnsTarget, s: DnsSettings, ctx: CheckContext): Promise<RdnsResult> {
+  const startedAt = ctx.now();
+  const t0 = performance.now();
+  const base = { type: 'rdns' as const, startedAt, ip: target.ip, side: target.side };
+  const client = lookupClient(s);
+  let phase = 'ptr';
+  try {
+    const r = await client.query(reverseName(target.ip), 'PTR', { signal: ctx.signal });
+    assertRcode(r, `PTR ${target.ip}`, true);
+    const ptrNames = [...new Set(recordsOf(r, 'PTR').map((p) => bare(p.value)))].sort();
+    const mailHost = bare(ctx.plan.cutover.mail_host);
+    phase = 'forward';
+    const want = canonicalIp(target.ip);
+    const qtype = isIP(target.ip) === 6 ? 'AAAA' : 'A';
+    let fcrdns = false;
+    const notes: string[] = [];
+    for (const name of ptrNames.slice(0, MAX_PTR)) {
+      const f = await client.query(name, qtype, { signal: ctx.signal });
+      assertRcode(f, `${qtype} ${name}`, true);
+      const addrs = recordsOf(f, qtype).map((a) => canonicalIp(a.value));
+      if (addrs.includes(want)) fcrdns = true;
+      else notes.push(`${name} → ${addrs.join(',') || f.rcodeName}`);
+    }
+    return {
+      ...base,
+      durationSeconds: secs(performance.now() - t0),
+      ok: true,
+      ptrNames: ptrNames.slice(0, 32),
+      fcrdns,
+      matchesMailHost: ptrNames.includes(mailHost),
+      ...(ptrNames.length === 0 ? { message: `no PTR record for ${target.ip}` } : !fcrdns ? { message: `no PTR name resolves back to ${target.ip}: ${notes.join('; ')}` } : {}),
+    };
+  } catch (e) {
+    const f = failureOf(phase, e);
+    return { ...base, durationSeconds: secs(performance.now() - t0), ok: false, phase: f.phase, errorClass: f.errorClass, code: f.code, message: f.message, ptrNames: [], fcrdns: false, matchesMailHost: false };
+  }
+}
+
+export const rdnsCheck: CheckSpec<RdnsTarget, DnsSettings> = {
+  type: 'rdns',
+  run: runRdns,
+  targets(plan) {
+    const s = dnsSettings(plan);
+    return plan.cutover.servers.map((sv) => ({ key: sv.ip, target: { ip: sv.ip, side: sv.side }, settings: s }));
+  },
+};
+
+export default rdnsCheck;

@@ -1,0 +1,49 @@
+/**
+ * Shared plumbing of the DNS-side checks: the settings they take from the plan, the client they
+ * look up through, and turning a thrown error into the fields of a failed result.
+ */
+import type { PlanConfig } from '../../config/schema.js';
+import type { ErrorClass } from '../../protocol/results.js';
+import { createClient, type DnsClient } from './client.js';
+import { DnsError } from './errors.js';
+import { parseResolver } from './resolvers.js';
+
+/** Settings of the DNS-side checks, derived from `plan.probes.dns` (tests override fields). */
+export interface DnsSettings {
+  /** Record types the dns check asks for. */
+  types: readonly ('A' | 'AAAA' | 'MX')[];
+  /** Timeout of one transport attempt, ms. */
+  queryTimeoutMs: number;
+  ednsPayload: number;
+  /** The resolver rdns/auth/dnsbl and NS discovery use (a resolver spec). */
+  lookupResolver: string;
+  /** resolv.conf path for `system`. */
+  resolvConf?: string;
+}
+
+export function dnsSettings(plan: PlanConfig): DnsSettings {
+  const d = plan.probes.dns;
+  return {
+    types: d.types,
+    queryTimeoutMs: d.query_timeout,
+    ednsPayload: d.edns_payload,
+    lookupResolver: d.lookup_resolver ?? plan.probes.resolvers[0] ?? 'system',
+  };
+}
+
+export function clientFor(spec: string, s: DnsSettings): DnsClient {
+  return createClient(parseResolver(spec, { resolvConf: s.resolvConf }), { timeoutMs: s.queryTimeoutMs, ednsPayload: s.ednsPayload });
+}
+
+export function lookupClient(s: DnsSettings): DnsClient {
+  return clientFor(s.lookupResolver, s);
+}
+
+/** The fields of a failed result for an error thrown by a query. */
+export function failureOf(phase: string, e: unknown): { ok: false; phase: string; errorClass: ErrorClass; code: string; message: string; rcode: string } {
+  if (e instanceof DnsError) return { ok: false, phase, errorClass: e.errorClass, code: e.code, message: e.message.slice(0, 2000), rcode: e.rcode };
+  return { ok: false, phase, errorClass: 'internal', code: 'INTERNAL', message: String((e as Error)?.message ?? e).slice(0, 2000), rcode: '-' };
+}
+
+/** Milliseconds → seconds, rounded to microseconds. */
+export const secs = (ms: number): number => Math.max(0, Math.round(ms * 1000) / 1e6);
