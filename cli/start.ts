@@ -1,21 +1,103 @@
 /**
- * `mailprobe start` (`npm start`): until the lab cutover exists, the collector on the example
- * plan, with the URL of its /metrics printed.
+ * `mailprobe start` (`npm start`): the lab cutover with a live terminal view. Runs to the end of
+ * the timeline and exits 0; Ctrl-C (SIGINT) or SIGTERM stops everything cleanly before that.
  */
-import { fileURLToPath } from 'node:url';
-import { loadPlan } from '../config/load.js';
-import { startCollector, untilSignal } from './collector.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { LAB_MAIL_HOST, LAB_NEW_IP, LAB_OLD_IP, labTimeline, startLabCutover, type LabCutover } from '../lab/cutover.js';
+import { render, snapshot, summarize } from '../lab/view.js';
+import { untilSignal } from './collector.js';
+
+const HELP = `usage: mailprobe start [--duration SECONDS] [--plain]
+
+Plays a compressed mail-server cutover on loopback: an authoritative DNS server and caching
+resolvers (honest, TTL-ignoring, TTL-clamping, serve-stale), the old and new MTAs on
+127.0.0.2 and 127.0.0.3, a collector and one probe per region (eu, us, ap). The timeline lowers
+the TTL, switches the A record, raises the TTL and turns the old server off.
+
+  --duration SECONDS   length of the timeline (default 120; TTLs and steps scale with it)
+  --plain              print the view every few seconds instead of redrawing the screen
+  MAILPROBE_LISTEN     collector address (default 127.0.0.1:9464; a free port if taken)
+`;
 
 export async function runStart(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write('usage: mailprobe start\n  Runs the collector on examples/plan.yaml (listen: MAILPROBE_LISTEN, default 127.0.0.1:9464).\n');
+  const { values } = parseArgs({
+    args: argv,
+    options: { duration: { type: 'string' }, plain: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
     return 0;
   }
-  const file = process.env.MAILPROBE_CONFIG ?? fileURLToPath(new URL('../examples/plan.yaml', import.meta.url).href.replace('/dist/examples/', '/examples/'));
-  const plan = await loadPlan(file);
-  const c = await startCollector(plan, process.env.MAILPROBE_LISTEN ?? '127.0.0.1:9464');
-  process.stdout.write(`mailprobe: collector for ${plan.cutover.mail_host} running\n  metrics: ${c.url}/metrics\n  push:    ${c.url}/v1/results\nCtrl-C stops it.\n`);
-  await untilSignal();
-  await c.close();
+  const seconds = Number(values.duration ?? 120);
+  if (!Number.isFinite(seconds) || seconds < 30 || seconds > 3600) {
+    process.stderr.write('mailprobe start: --duration must be a number of seconds from 30 to 3600\n');
+    return 2;
+  }
+  const logFile = join(mkdtempSync(join(tmpdir(), 'mailprobe-start-')), 'lab.log');
+  const logger = pino({ level: process.env.MAILPROBE_LOG_LEVEL ?? 'info' }, pino.destination({ dest: logFile, sync: false, mkdir: true }));
+  const plain = values.plain === true || !process.stdout.isTTY;
+  const out = (s: string) => process.stdout.write(s);
+
+  out(`mailprobe lab: starting (logs: ${logFile})\n`);
+  const signal = untilSignal();
+  let lab: LabCutover;
+  try {
+    lab = await startLabCutover({
+      durationMs: seconds * 1000,
+      ...(process.env.MAILPROBE_LISTEN ? { collectorListen: process.env.MAILPROBE_LISTEN } : {}),
+      logger,
+      onEvent: (e) => {
+        if (plain) out(`[${((e.at - lab.startedAt) / 1000).toFixed(0).padStart(3)}s] ${e.label}\n`);
+      },
+    });
+  } catch (e) {
+    process.stderr.write(`mailprobe lab: could not start: ${(e as Error).message}\n`);
+    return 1;
+  }
+  out(`mailprobe lab: collector metrics at ${lab.collectorUrl}/metrics\n`);
+
+  const t = labTimeline(seconds * 1000);
+  let prev = await snapshot(lab.registry);
+  let ticks = 0;
+  const draw = async () => {
+    const cur = await snapshot(lab.registry);
+    const now = Date.now();
+    const state = lab.dns.auth.state();
+    const text = render({
+      title: `mailprobe lab: ${LAB_MAIL_HOST} moves from ${LAB_OLD_IP} (old) to ${LAB_NEW_IP} (new)`,
+      now,
+      startedAt: lab.startedAt,
+      endsAt: lab.endsAt,
+      windowStart: lab.startedAt + t.windowStart,
+      windowEnd: lab.startedAt + t.windowEnd,
+      serving: state.serve,
+      ttl: state.ttl,
+      lastEvent: lab.events.at(-1)?.label,
+      nextEvent: lab.steps.find((s) => s.at > now),
+      regions: summarize(prev, cur),
+      alerts: undefined,
+      collectorUrl: lab.collectorUrl,
+    });
+    prev = cur;
+    if (plain) out(`\n${text}\n`);
+    else out(`\x1b[H\x1b[2J${text}\n`);
+  };
+  const every = plain ? 10_000 : 2_000;
+  const timer = setInterval(() => {
+    ticks++;
+    void draw();
+  }, every);
+
+  const reason = await Promise.race([lab.done.then(() => 'end' as const), signal]);
+  clearInterval(timer);
+  if (reason === 'end') await draw();
+  out(`\nmailprobe lab: ${reason === 'end' ? 'timeline finished' : `stopping on ${reason}`}; stopping every part\n`);
+  await lab.stop();
+  logger.flush();
+  out(`mailprobe lab: stopped after ${ticks} updates\n`);
   return 0;
 }

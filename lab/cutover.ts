@@ -1,0 +1,250 @@
+/**
+ * The lab cutover: a whole mail migration on loopback, compressed into a couple of minutes.
+ * The DNS world (authoritative server + caching resolvers), the old and new MTAs on 127.0.0.2
+ * and 127.0.0.3, a collector and one probe per region play the plan of DESIGN §1: lower the TTL,
+ * switch the address, raise the TTL, turn the old server off.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { Registry } from 'prom-client';
+import { buildCollector } from '../collector/app.js';
+import { hashToken } from '../collector/plugins/auth.js';
+import { validatePlan } from '../config/load.js';
+import type { PlanConfig } from '../config/schema.js';
+import { createProbe, type Probe } from '../probe/runtime.js';
+import { startDnsWorld, type DnsWorld } from './dns/world.js';
+
+export const LAB_DOMAIN = 'company.test';
+export const LAB_MAIL_HOST = `mail.${LAB_DOMAIN}`;
+export const LAB_OLD_IP = '127.0.0.2';
+export const LAB_NEW_IP = '127.0.0.3';
+
+/** Which lab resolvers each region's probe asks, so regions see different behaviour. */
+const REGION_RESOLVERS: Record<string, readonly (keyof DnsWorld['resolvers'])[]> = {
+  eu: ['honest', 'clamp'],
+  us: ['honest', 'ignore', 'stale'],
+  ap: ['honest', 'ignore', 'clamp', 'stale'],
+};
+
+export interface LabCutoverOptions {
+  /** Length of the whole timeline. Default 120 s; every step and TTL scales with it. */
+  durationMs?: number;
+  /** Collector listen address; if taken, a free port is used. Default 127.0.0.1:9464. */
+  collectorListen?: string;
+  regions?: readonly string[];
+  logger?: Logger;
+  /** Called for each timeline event as it happens. */
+  onEvent?: (e: LabEvent) => void;
+}
+
+export interface LabEvent {
+  at: number;
+  label: string;
+}
+
+export interface LabStep {
+  /** Unix ms. */
+  at: number;
+  label: string;
+  run?: () => void | Promise<void>;
+}
+
+export interface LabCutover {
+  readonly plan: PlanConfig;
+  readonly collectorUrl: string;
+  readonly registry: Registry;
+  readonly dns: DnsWorld;
+  readonly probes: readonly Probe[];
+  readonly startedAt: number;
+  readonly endsAt: number;
+  readonly steps: readonly LabStep[];
+  /** Events that have happened. */
+  readonly events: readonly LabEvent[];
+  /** Resolves at the end of the timeline. */
+  readonly done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** The compressed timeline, as fractions of the duration, with the TTLs it implies. */
+export function labTimeline(durationMs: number) {
+  const s = durationMs / 120_000;
+  const longTtl = Math.max(2, Math.round(20 * s));
+  const shortTtl = Math.max(1, Math.round(4 * s));
+  const lowerAt = Math.round(15_000 * s);
+  const safeAt = lowerAt + longTtl * 1000;
+  return {
+    longTtl,
+    shortTtl,
+    lowerAt,
+    /** When the old long TTL has run out everywhere honest: the window opens. */
+    windowStart: safeAt,
+    switchAt: safeAt + Math.round(5_000 * s),
+    raiseAt: Math.round(66_000 * s),
+    oldOffAt: Math.round(84_000 * s),
+    windowEnd: Math.round(96_000 * s),
+  };
+}
+
+export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<LabCutover> {
+  const durationMs = opts.durationMs ?? 120_000;
+  const regions = opts.regions ?? ['eu', 'us', 'ap'];
+  const t = labTimeline(durationMs);
+  const log = opts.logger;
+  const startedAt = Date.now();
+  const closers: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const c of closers.reverse()) await c().catch((e: unknown) => log?.warn({ err: e }, 'lab: stopping a part failed'));
+    closers.length = 0;
+  };
+
+  try {
+    const dns = await startDnsWorld({
+      domain: LAB_DOMAIN,
+      mailHost: LAB_MAIL_HOST,
+      oldIp: LAB_OLD_IP,
+      newIp: LAB_NEW_IP,
+      initial: { ttl: t.longTtl, serve: 'old' },
+      timeline: [
+        { at: t.lowerAt, ttl: t.shortTtl, label: 'lower TTL' },
+        { at: t.switchAt, serve: 'new', label: 'switch to the new IP' },
+        { at: t.raiseAt, ttl: t.longTtl, label: 'raise TTL' },
+      ],
+      ignoreExtraSeconds: Math.max(4, t.longTtl),
+      clampMinTtl: Math.max(2, Math.round(t.longTtl / 2)),
+      staleSeconds: t.longTtl * 2,
+      mtaStsId: '20261204',
+    });
+    closers.push(() => dns.close());
+    dns.auth.startTimeline(startedAt);
+
+    const tokens = Object.fromEntries(regions.map((r) => [`lab-${r}`, randomBytes(18).toString('base64url')]));
+    const planFor = (resolvers: readonly string[], collectors: readonly string[] = []) =>
+      validatePlan(
+        {
+          cutover: {
+            domain: LAB_DOMAIN,
+            mail_host: LAB_MAIL_HOST,
+            servers: [
+              { ip: LAB_OLD_IP, side: 'old', name: 'provider-a' },
+              { ip: LAB_NEW_IP, side: 'new', name: 'provider-b' },
+            ],
+            window: { start: new Date(startedAt + t.windowStart).toISOString(), end: new Date(startedAt + t.windowEnd).toISOString() },
+            dkim_selectors: ['s2026'],
+          },
+          probes: {
+            interval: '4s',
+            window_interval: '2s',
+            timeout: '2s',
+            resolvers,
+            authoritative: [dns.auth.address],
+            decommission_quiet: `${Math.max(4, t.longTtl)}s`,
+            dns: {
+              types: ['A', 'MX'],
+              query_timeout: '1s',
+              lookup_resolver: dns.resolvers.honest.address,
+              mta_sts_url: `${dns.mtaStsUrl}/.well-known/mta-sts.txt`,
+              ttl_allowance: '1s',
+            },
+            push: { collectors, batch_max_age: '1s' },
+          },
+          collector: {
+            listen: opts.collectorListen ?? '127.0.0.1:9464',
+            tokens: Object.fromEntries(Object.entries(tokens).map(([id, tok]) => [id, hashToken(tok)])),
+          },
+        },
+        'lab plan',
+      );
+    const plan = planFor(Object.values(dns.resolvers).map((r) => r.address));
+
+    const registry = new Registry();
+    const { app } = await buildCollector({ plan, registry, logger: log ? log.child({ part: 'collector' }) : false, sweepIntervalMs: 5_000 });
+    closers.push(() => app.close());
+    const [host, port] = [plan.collector.listen.replace(/:\d+$/, ''), Number(/:(\d+)$/.exec(plan.collector.listen)?.[1])];
+    try {
+      await app.listen({ host, port });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
+      log?.info({ listen: plan.collector.listen }, 'lab: collector address taken, using a free port');
+      await app.listen({ host, port: 0 });
+    }
+    const addr = app.server.address();
+    const collectorUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : port}`;
+
+    const spoolRoot = mkdtempSync(join(tmpdir(), 'mailprobe-lab-'));
+    closers.push(async () => rmSync(spoolRoot, { recursive: true, force: true }));
+    const probes: Probe[] = [];
+    for (const region of regions) {
+      const names = REGION_RESOLVERS[region] ?? Object.keys(dns.resolvers);
+      const probePlan = planFor(
+        names.map((n) => dns.resolvers[n as keyof DnsWorld['resolvers']].address),
+        [collectorUrl],
+      );
+      const id = `lab-${region}`;
+      const probe = createProbe({
+        plan: probePlan,
+        id,
+        region,
+        token: tokens[id],
+        spoolDir: join(spoolRoot, id),
+        ...(log ? { logger: log.child({ part: 'probe', probe: id }) } : {}),
+      });
+      await probe.start();
+      probes.push(probe);
+      closers.push(() => probe.stop({ graceMs: 2000, flushMs: 2000 }));
+    }
+
+    const events: LabEvent[] = [];
+    const steps: LabStep[] = [
+      { at: startedAt, label: `serving the old IP with TTL ${t.longTtl}s` },
+      { at: startedAt + t.lowerAt, label: `TTL lowered to ${t.shortTtl}s` },
+      { at: startedAt + t.windowStart, label: 'cutover window opens (old TTL has run out)' },
+      { at: startedAt + t.switchAt, label: 'A record switched to the new IP' },
+      { at: startedAt + t.raiseAt, label: `TTL raised to ${t.longTtl}s` },
+      { at: startedAt + t.oldOffAt, label: 'old server turned off' },
+      { at: startedAt + t.windowEnd, label: 'cutover window closes' },
+      { at: startedAt + durationMs, label: 'end of the lab timeline' },
+    ];
+    const timers = steps.map((s) =>
+      setTimeout(
+        () => {
+          void Promise.resolve(s.run?.()).then(() => {
+            const e = { at: Date.now(), label: s.label };
+            events.push(e);
+            log?.info({ event: s.label }, 'lab: timeline');
+            opts.onEvent?.(e);
+          });
+        },
+        Math.max(0, s.at - Date.now()),
+      ),
+    );
+    closers.push(async () => timers.forEach(clearTimeout));
+    const done = new Promise<void>((resolve) => {
+      const end = setTimeout(resolve, Math.max(0, startedAt + durationMs - Date.now()) + 50);
+      closers.push(async () => {
+        clearTimeout(end);
+        resolve();
+      });
+    });
+
+    let stopped: Promise<void> | undefined;
+    return {
+      plan,
+      collectorUrl,
+      registry,
+      dns,
+      probes,
+      startedAt,
+      endsAt: startedAt + durationMs,
+      steps,
+      events,
+      done,
+      stop: () => (stopped ??= stopAll()),
+    };
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+}
