@@ -1,0 +1,269 @@
+/**
+ * A real Prometheus (the Debian package's /usr/bin/prometheus) for tests: listens on
+ * 127.0.0.1:<free port>, keeps its config and TSDB in a temporary directory, scrapes the given
+ * targets every second and evaluates the deploy/ rules every second.
+ *
+ *   const prom = await startTestPrometheus({ targets: [collectorHostPort] });
+ *   await prom.waitForScrapes(2);
+ *   const r = await prom.query('up');
+ *   await prom.stop();
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { request } from 'undici';
+
+const root = resolve(import.meta.dirname, '../..');
+
+/** The rule files of deploy/prometheus/rules, recording rules first. */
+export const DEPLOY_RULE_FILES: readonly string[] = readdirSync(join(root, 'deploy/prometheus/rules'))
+  .filter((f) => f.endsWith('.yml'))
+  .sort((a, b) => Number(b.includes('recording')) - Number(a.includes('recording')) || a.localeCompare(b))
+  .map((f) => join(root, 'deploy/prometheus/rules', f));
+
+export interface TestPrometheusOptions {
+  /** `host:port` of each target (a collector's /metrics). */
+  targets: readonly string[];
+  /** Job name of the targets. Default `mailprobe-collector`, the job the collector alerts select. */
+  job?: string;
+  /** Scrape and rule evaluation interval. Default `1s`. */
+  interval?: string;
+  /** Rule files to load. Default {@link DEPLOY_RULE_FILES}; `[]` loads none. */
+  ruleFiles?: readonly string[];
+  /** Rewrites each rule file's text before loading (e.g. {@link overrideFor} for compressed timelines). */
+  ruleTransform?: (text: string, file: string) => string;
+  /** Path of the prometheus binary. Default `prometheus` from PATH. */
+  binary?: string;
+}
+
+/** One sample of an instant vector. */
+export interface VectorSample {
+  metric: Record<string, string>;
+  value: [number, string];
+}
+
+export type QueryData =
+  | { resultType: 'vector'; result: VectorSample[] }
+  | { resultType: 'matrix'; result: { metric: Record<string, string>; values: [number, string][] }[] }
+  | { resultType: 'scalar' | 'string'; result: [number, string] };
+
+export interface ActiveAlert {
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  state: 'pending' | 'firing';
+  activeAt: string;
+  value: string;
+}
+
+/** A query Prometheus refused (parse error, bad data, timeout). */
+export class PrometheusQueryError extends Error {
+  constructor(
+    readonly expr: string,
+    readonly errorType: string,
+    message: string,
+  ) {
+    super(`${errorType}: ${message} (in ${expr})`);
+  }
+}
+
+export interface TestPrometheus {
+  url: string;
+  dir: string;
+  /** Evaluates an instant query now (or at `time`, Unix seconds); throws PrometheusQueryError. */
+  query(expr: string, time?: number): Promise<QueryData>;
+  /** The instant vector of `expr` (throws if the result is not a vector). */
+  vector(expr: string): Promise<VectorSample[]>;
+  /** Active (pending or firing) alerts. */
+  alerts(): Promise<ActiveAlert[]>;
+  /** Rule groups as /api/v1/rules reports them (health and lastError per rule). */
+  ruleGroups(): Promise<{ name: string; rules: { name: string; type: string; health: string; lastError?: string; query: string }[] }[]>;
+  /** Waits until every target has been scraped successfully `n` more times than now. */
+  waitForScrapes(n?: number, timeoutMs?: number): Promise<void>;
+  /** Waits until `check` returns true (polled every 200 ms). */
+  waitFor(check: () => Promise<boolean>, timeoutMs?: number, what?: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Replaces the `for:` of every alert with `duration` (for compressed lab timelines). */
+export function overrideFor(text: string, duration: string): string {
+  return text.replace(/^(\s+)for: .*$/gm, `$1for: ${duration}`);
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => res(port));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function getJson<T>(url: string): Promise<{ status: number; body: T }> {
+  const r = await request(url);
+  const text = await r.body.text();
+  return { status: r.statusCode, body: JSON.parse(text) as T };
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  return new Promise((res) => {
+    if (child.exitCode !== null || child.signalCode !== null) res();
+    else child.once('exit', () => res());
+  });
+}
+
+interface ApiReply<T> {
+  status: 'success' | 'error';
+  data: T;
+  errorType?: string;
+  error?: string;
+}
+
+export async function startTestPrometheus(opts: TestPrometheusOptions): Promise<TestPrometheus> {
+  const dir = mkdtempSync(join(tmpdir(), 'mailprobe-prom-'));
+  const interval = opts.interval ?? '1s';
+  const job = opts.job ?? 'mailprobe-collector';
+  const files = (opts.ruleFiles ?? DEPLOY_RULE_FILES).map((f) => {
+    const name = basename(f);
+    const text = readFileSync(f, 'utf8');
+    writeFileSync(join(dir, name), opts.ruleTransform ? opts.ruleTransform(text, f) : text);
+    return name;
+  });
+  const config = [
+    'global:',
+    `  scrape_interval: ${interval}`,
+    `  scrape_timeout: ${interval}`,
+    `  evaluation_interval: ${interval}`,
+    'rule_files:',
+    ...(files.length > 0 ? files.map((f) => `  - ${JSON.stringify(f)}`) : ['  []']),
+    'scrape_configs:',
+    `  - job_name: ${JSON.stringify(job)}`,
+    '    static_configs:',
+    `      - targets: ${JSON.stringify(opts.targets)}`,
+    '',
+  ].join('\n');
+  writeFileSync(join(dir, 'prometheus.yml'), config);
+
+  let child: ChildProcess | undefined;
+  let url = '';
+  let log = '';
+  // Another process may take the free port between our probe and Prometheus binding it: retry.
+  for (let attempt = 0; attempt < 3 && !url; attempt++) {
+    const port = await freePort();
+    const c = spawn(
+      opts.binary ?? 'prometheus',
+      [
+        `--config.file=${join(dir, 'prometheus.yml')}`,
+        `--storage.tsdb.path=${join(dir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        '--storage.tsdb.retention.time=1h',
+        '--log.level=warn',
+      ],
+      { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    c.stderr?.setEncoding('utf8').on('data', (d: string) => {
+      log = (log + d).slice(-8000);
+    });
+    const base = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline && c.exitCode === null) {
+      try {
+        const r = await request(`${base}/-/ready`);
+        await r.body.dump();
+        if (r.statusCode === 200) {
+          url = base;
+          break;
+        }
+      } catch {
+        // not listening yet
+      }
+      await sleep(100);
+    }
+    if (url) child = c;
+    else {
+      c.kill('SIGKILL');
+      await exited(c);
+    }
+  }
+  if (!child) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`prometheus did not become ready:\n${log}`);
+  }
+  const proc = child;
+
+  async function api<T>(path: string): Promise<T> {
+    const r = await getJson<ApiReply<T>>(`${url}${path}`);
+    if (r.body.status !== 'success') throw new Error(`${path}: ${r.body.errorType}: ${r.body.error}`);
+    return r.body.data;
+  }
+
+  async function query(expr: string, time?: number): Promise<QueryData> {
+    const qs = new URLSearchParams({ query: expr, ...(time === undefined ? {} : { time: String(time) }) });
+    const r = await getJson<ApiReply<QueryData>>(`${url}/api/v1/query?${qs}`);
+    if (r.body.status !== 'success') throw new PrometheusQueryError(expr, r.body.errorType ?? String(r.status), r.body.error ?? '');
+    return r.body.data;
+  }
+
+  async function scrapes(): Promise<Map<string, string>> {
+    const d = await api<{ activeTargets: { scrapeUrl: string; lastScrape: string; health: string }[] }>('/api/v1/targets?state=active');
+    return new Map(d.activeTargets.map((t) => [t.scrapeUrl, t.health === 'up' ? t.lastScrape : '']));
+  }
+
+  async function waitFor(check: () => Promise<boolean>, timeoutMs = 15_000, what = 'condition'): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (await check()) return;
+      if (Date.now() > deadline) throw new Error(`prometheus: timed out waiting for ${what}\n${log}`);
+      await sleep(200);
+    }
+  }
+
+  return {
+    url,
+    dir,
+    query,
+    async vector(expr) {
+      const d = await query(expr);
+      if (d.resultType !== 'vector') throw new Error(`${expr}: expected a vector, got ${d.resultType}`);
+      return d.result;
+    },
+    async alerts() {
+      return (await api<{ alerts: ActiveAlert[] }>('/api/v1/alerts')).alerts;
+    },
+    async ruleGroups() {
+      return (await api<{ groups: Awaited<ReturnType<TestPrometheus['ruleGroups']>> }>('/api/v1/rules')).groups;
+    },
+    async waitForScrapes(n = 2, timeoutMs = 15_000) {
+      const seen = new Map<string, Set<string>>();
+      await waitFor(
+        async () => {
+          const now = await scrapes();
+          for (const [target, last] of now) {
+            if (!seen.has(target)) seen.set(target, new Set());
+            if (last) seen.get(target)?.add(last);
+          }
+          // The first observed lastScrape may predate the call: need n newer ones.
+          return now.size > 0 && [...seen.values()].every((s) => s.size > n);
+        },
+        timeoutMs,
+        `${n} scrapes of every target`,
+      );
+    },
+    waitFor,
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill('SIGTERM');
+        const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+        await exited(proc);
+        clearTimeout(t);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
