@@ -35,3 +35,61 @@ export async function waitFor(fn: () => boolean | Promise<boolean>, ms: number, 
     await sleep(every);
   }
 }
+
+/**
+ * A TCP proxy on 127.0.0.1:<random port> in front of a real collector, to take it "down" and
+ * back without losing its state: `refuse` resets every connection (like a stopped service),
+ * `up` forwards (optionally delaying each chunk towards the collector), `lose-replies` forwards
+ * requests but cuts the connection instead of passing the collector's answer back.
+ */
+export type ProxyMode = 'up' | 'refuse' | 'lose-replies';
+
+export interface Proxy {
+  url: string;
+  mode: ProxyMode;
+  setMode(m: ProxyMode): void;
+  close(): Promise<void>;
+}
+
+export async function startProxy(targetUrl: string, opts: { delayMs?: number; mode?: ProxyMode } = {}): Promise<Proxy> {
+  const { createServer, connect } = await import('node:net');
+  const target = new URL(targetUrl);
+  const sockets = new Set<import('node:net').Socket>();
+  const track = (s: import('node:net').Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => s.destroy());
+  };
+  const proxy: Proxy = {
+    url: '',
+    mode: opts.mode ?? 'up',
+    setMode(m) {
+      proxy.mode = m;
+      for (const s of sockets) s.destroy();
+    },
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+  const server = createServer((client) => {
+    track(client);
+    if (proxy.mode === 'refuse') {
+      client.resetAndDestroy();
+      return;
+    }
+    const up = connect(Number(target.port), target.hostname);
+    track(up);
+    const delay = opts.delayMs ?? 0;
+    client.on('data', (d) => (delay > 0 ? setTimeout(() => up.writable && up.write(d), delay) : up.write(d)));
+    const lose = proxy.mode === 'lose-replies';
+    up.on('data', (d) => (lose ? client.destroy() : client.writable && client.write(d)));
+    client.on('close', () => up.destroy());
+    up.on('close', () => client.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const addr = server.address();
+  if (!addr || typeof addr === 'string') throw new Error('proxy did not bind');
+  proxy.url = `http://127.0.0.1:${addr.port}`;
+  return proxy;
+}
