@@ -136,6 +136,12 @@ export const Smtp = obj(
     connect_timeout: Duration('5s', 'TCP connect timeout.'),
     /** A greeting (after the TLS handshake on 465) not received by then fails with banner_timeout. Default 5s. */
     banner_timeout: Duration('5s', 'Greeting timeout.'),
+    /** PEM file of extra CAs the server certificate may chain to (a private or lab CA). Default: the system CAs only. */
+    ca_file: Type.Optional(Type.String({ minLength: 1, description: 'PEM file of extra trusted CAs.' })),
+    /** A TCP connect not done by then fails with connect_timeout. Default 5s. */
+    connect_timeout: Duration('5s', 'TCP connect timeout.'),
+    /** A greeting (after the TLS handshake on 465) not received by then fails with banner_timeout. Default 5s. */
+    banner_timeout: Duration('5s', 'Greeting timeout.'),
   },
   'The smtp check.',
 );
@@ -150,12 +156,21 @@ export const Roundtrip = Type.Object(
     deadline: Duration('10m', 'A message not arrived by then counts as lost.'),
     /** Envelope sender and From of test messages (its domain is what SPF/DMARC judge). Default: probes.smtp.from. */
     from: Type.Optional(Type.String({ format: 'email-ish', errorMessage: 'must be an address such as mailprobe@company.com' })),
+    /** Envelope sender and From of test messages (its domain is what SPF/DMARC judge). Default: probes.smtp.from. */
+    from: Type.Optional(Type.String({ format: 'email-ish', errorMessage: 'must be an address such as mailprobe@company.com' })),
     sink: obj(
       {
         /** Where the sink listens for relayed mail. Default 0.0.0.0:2525. */
         listen: Listen('0.0.0.0:2525', 'Where the sink listens.'),
         /** Largest message the sink takes. Default 256KiB. */
         max_size: Size('256KiB', 'Largest message the sink takes.'),
+        /** Name the sink gives in its greeting and Authentication-Results. Default: the machine's host name. */
+        name: Type.Optional(Hostname('Sink host name.')),
+        /** DNS server (IP or IP:port) the sink asks for SPF, DKIM, DMARC and FCrDNS. Default: the system resolver. */
+        resolver: Type.Optional(Type.String({ pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[0-9A-Fa-f:.]+)(:\\d{1,5})?$', errorMessage: 'must be an IP or IP:port, such as 127.0.0.1:5353' })),
+        /** PEM certificate and key for the STARTTLS the sink offers. Default: smtp-server's built-in test certificate. */
+        tls_cert_file: Type.Optional(Type.String({ minLength: 1 })),
+        tls_key_file: Type.Optional(Type.String({ minLength: 1 })),
         /** Name the sink gives in its greeting and Authentication-Results. Default: the machine's host name. */
         name: Type.Optional(Hostname('Sink host name.')),
         /** DNS server (IP or IP:port) the sink asks for SPF, DKIM, DMARC and FCrDNS. Default: the system resolver. */

@@ -1,0 +1,68 @@
+/**
+ * The lab's certificates, made at run time with the `openssl` CLI in a temp dir: a lab CA, a
+ * leaf for the mail host (which the lab MTAs present) and a leaf for a wrong name (the
+ * bad-certificate fault). EC P-256 keys keep it fast (a few ms per certificate).
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export interface KeyPair {
+  key: string;
+  cert: string;
+}
+
+export interface LabCerts {
+  dir: string;
+  /** The lab CA (PEM) and its file, for probes.smtp.ca_file. */
+  caPem: string;
+  caFile: string;
+  /** Leaf for the mail host (and the names passed in `extraNames`). */
+  mailHost: KeyPair;
+  /** Leaf for `wrongName`, signed by the same CA: verifies as a chain but not for the mail host. */
+  wrongName: KeyPair;
+  /** Removes the temp dir. */
+  cleanup(): Promise<void>;
+}
+
+async function openssl(args: string[], cwd: string): Promise<void> {
+  try {
+    await run('openssl', args, { cwd });
+  } catch (e) {
+    const err = e as Error & { stderr?: string };
+    throw new Error(`openssl ${args[0]} failed: ${err.stderr ?? err.message}`);
+  }
+}
+
+async function leaf(dir: string, name: string, sans: string[], days: number): Promise<KeyPair> {
+  const base = name.replace(/[^A-Za-z0-9.-]/g, '_');
+  await writeFile(join(dir, `${base}.ext`), `subjectAltName=${sans.map((s) => `DNS:${s}`).join(',')}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n`);
+  await openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${base}.key`, '-out', `${base}.csr`, '-subj', `/CN=${name}`], dir);
+  await openssl(
+    ['x509', '-req', '-in', `${base}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', String(days), '-out', `${base}.crt`, '-extfile', `${base}.ext`],
+    dir,
+  );
+  return { key: await readFile(join(dir, `${base}.key`), 'utf8'), cert: await readFile(join(dir, `${base}.crt`), 'utf8') };
+}
+
+export async function makeLabCerts(opts: { mailHost: string; wrongName?: string; extraNames?: string[]; days?: number }): Promise<LabCerts> {
+  const dir = await mkdtemp(join(tmpdir(), 'mailprobe-certs-'));
+  const days = opts.days ?? 30;
+  try {
+    await openssl(
+      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', String(days), '-subj', '/CN=mailprobe lab CA'],
+      dir,
+    );
+    const mailHost = await leaf(dir, opts.mailHost, [opts.mailHost, ...(opts.extraNames ?? [])], days);
+    const wrongName = await leaf(dir, opts.wrongName ?? 'wrong.example.test', [opts.wrongName ?? 'wrong.example.test'], days);
+    const caFile = join(dir, 'ca.crt');
+    return { dir, caPem: await readFile(caFile, 'utf8'), caFile, mailHost, wrongName, cleanup: () => rm(dir, { recursive: true, force: true }) };
+  } catch (e) {
+    await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
+}

@@ -1,0 +1,348 @@
+/**
+ * The lab's mail servers (DESIGN §8): an old and a new MTA (smtp-server) on their own loopback
+ * addresses (127.0.0.2 and 127.0.0.3 by default, ports picked at start), with a certificate for
+ * the mail host from the lab CA. They accept mail for the lab domain (never relaying anything
+ * else) and relay round-trip mail to the sink from their own address, optionally DKIM-signed, so
+ * the sink sees which server delivered it. Faults are set at run time with `setFault()`.
+ *
+ * Note: smtp-server greets 100 ms after accepting (its guard against clients that talk before
+ * the greeting), so the lab's banner phase is ~100 ms without faults; `slow-banner` sets when the
+ * greeting goes out, counted from the accept.
+ */
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { createSecureContext, type SecureContext } from 'node:tls';
+import nodemailer from 'nodemailer';
+import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import { startBlackhole, type Blackhole } from './blackhole.js';
+import { makeLabCerts, type LabCerts } from './certs.js';
+
+export type Side = 'old' | 'new';
+export type FaultStage = 'connect' | 'mail' | 'rcpt' | 'data';
+
+/** A fault of one MTA; `null` clears it. */
+export type Fault =
+  /** TCP connections are refused (the listener is closed). */
+  | { kind: 'refuse' }
+  /** TCP connects hang (a listener that never accepts takes the port). */
+  | { kind: 'blackhole' }
+  /** The greeting goes out `ms` after the TCP accept. */
+  | { kind: 'slow-banner'; ms: number }
+  /** A 4xx (greylisting) at a stage; default 451 4.7.1. */
+  | { kind: 'temp-fail'; at: FaultStage; code?: number; message?: string }
+  /** A 5xx at a stage; default 550 5.7.1 (554 at connect). */
+  | { kind: 'perm-fail'; at: FaultStage; code?: number; message?: string }
+  /** The message is read, then the connection dropped without a reply. */
+  | { kind: 'drop-after-data' }
+  /** The server never answers at a stage (the client's command timeout fires). */
+  | { kind: 'stall'; at: Exclude<FaultStage, 'connect'> }
+  /** The certificate is for the wrong name (still from the lab CA). */
+  | { kind: 'bad-cert' }
+  /** The TLS handshake fails. */
+  | { kind: 'broken-tls' }
+  /** STARTTLS is not offered. */
+  | { kind: 'no-starttls' }
+  /** Non-SMTP bytes instead of a greeting, then close. */
+  | { kind: 'garbage' };
+
+export interface DkimKey {
+  domainName: string;
+  keySelector: string;
+  privateKey: string;
+}
+
+export interface StartMtasOptions {
+  /** The name the certificates are for. */
+  mailHost: string;
+  /** Recipients at this domain are accepted; everything else is refused (no open relay). */
+  domain: string;
+  /** Addresses to listen on. Default old 127.0.0.2, new 127.0.0.3. */
+  addresses?: Partial<Record<Side, string>>;
+  /** Greeting / EHLO / relay HELO names. Default: the mail host for both. */
+  names?: Partial<Record<Side, string>>;
+  /** Certificates; default: made with openssl into a temp dir (removed on close). */
+  certs?: LabCerts;
+  /** Where round-trip mail is relayed (can also be set later with setSink). */
+  sink?: { host: string; port: number };
+  /** Recipients relayed to the sink (the round-trip address); case-insensitive. */
+  relay?: readonly string[];
+  /** DKIM keys used when relaying, per side. */
+  dkim?: Partial<Record<Side, DkimKey>>;
+  /** AUTH credentials the MTAs accept (AUTH is offered after STARTTLS). */
+  auth?: { user: string; pass: string };
+  /** Also listen with implicit TLS (a 465-style port). */
+  implicitTls?: boolean;
+  /** Largest message accepted. Default 1 MiB. */
+  maxSize?: number;
+}
+
+export interface ReceivedMail {
+  from: string;
+  to: string[];
+  raw: Buffer;
+  remoteAddress: string;
+  helo: string;
+}
+
+export interface RelayOutcome {
+  to: string[];
+  ok: boolean;
+  response: string;
+}
+
+export interface LabMta {
+  side: Side;
+  ip: string;
+  port: number;
+  /** Implicit-TLS port (with `implicitTls`). */
+  tlsPort?: number;
+  name: string;
+  /** Messages accepted, oldest first. */
+  received: ReceivedMail[];
+  /** Relays to the sink, in order. */
+  relayed: RelayOutcome[];
+}
+
+export interface LabMtas {
+  old: LabMta;
+  new: LabMta;
+  certs: LabCerts;
+  setFault(side: Side, fault: Fault | null): Promise<void>;
+  setSink(sink: { host: string; port: number } | undefined): void;
+  /** Resolves when every relay started so far has finished. */
+  relaysSettled(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const DEFAULT_ADDR: Record<Side, string> = { old: '127.0.0.2', new: '127.0.0.3' };
+
+class SmtpReplyError extends Error {
+  constructor(
+    readonly responseCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function stageError(f: Extract<Fault, { kind: 'temp-fail' | 'perm-fail' }>): SmtpReplyError {
+  const temp = f.kind === 'temp-fail';
+  const code = f.code ?? (temp ? (f.at === 'connect' ? 421 : 451) : f.at === 'connect' ? 554 : 550);
+  return new SmtpReplyError(code, f.message ?? (temp ? '4.7.1 Greylisted, please try again later' : '5.7.1 Rejected by lab fault'));
+}
+
+const sockKey = (addr: string | undefined, port: number | undefined) => `${addr ?? ''}:${port ?? 0}`;
+
+interface Instance {
+  mta: LabMta;
+  server: SMTPServer;
+  tlsServer?: SMTPServer;
+  fault: Fault | null;
+  sockets: Map<string, { socket: Socket; acceptedAt: number }>;
+  blackhole?: Blackhole;
+}
+
+export async function startMtas(opts: StartMtasOptions): Promise<LabMtas> {
+  const ownCerts = !opts.certs;
+  const certs = opts.certs ?? (await makeLabCerts({ mailHost: opts.mailHost }));
+  const good: SecureContext = createSecureContext({ key: certs.mailHost.key, cert: certs.mailHost.cert });
+  const wrong: SecureContext = createSecureContext({ key: certs.wrongName.key, cert: certs.wrongName.cert });
+  // Only TLS 1.0/1.1, which clients refuse: the handshake fails. The protocol range comes from
+  // the context a TLS socket starts with, so the fault swaps the server's default context.
+  const broken: SecureContext = createSecureContext({ key: certs.mailHost.key, cert: certs.mailHost.cert, minVersion: 'TLSv1', maxVersion: 'TLSv1.1' });
+  let sink = opts.sink;
+  const relaySet = new Set((opts.relay ?? []).map((a) => a.toLowerCase()));
+  const inflight = new Set<Promise<void>>();
+  const domain = opts.domain.toLowerCase();
+
+  const instances = {} as Record<Side, Instance>;
+
+  const makeServer = (inst: () => Instance, side: Side, secure: boolean): SMTPServer => {
+    const name = opts.names?.[side] ?? opts.mailHost;
+    const server = new SMTPServer({
+      secure,
+      name,
+      key: certs.mailHost.key,
+      cert: certs.mailHost.cert,
+      SNICallback: (_servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => {
+        const f = inst().fault;
+        if (f?.kind === 'broken-tls') return cb(null, broken);
+        cb(null, f?.kind === 'bad-cert' ? wrong : good);
+      },
+      logger: false,
+      closeTimeout: 1000,
+      disableReverseLookup: true,
+      size: opts.maxSize ?? 1024 * 1024,
+      authOptional: true,
+      authMethods: ['PLAIN', 'LOGIN'],
+      ...(opts.auth ? {} : { disabledCommands: ['AUTH'] }),
+      onAuth(auth, _session, cb) {
+        if (opts.auth && auth.username === opts.auth.user && auth.password === opts.auth.pass) return cb(null, { user: auth.username });
+        cb(new SmtpReplyError(535, '5.7.8 Authentication credentials invalid'));
+      },
+      onConnect(session: SMTPServerSession, cb) {
+        const i = inst();
+        const f = i.fault;
+        if (f?.kind === 'slow-banner') {
+          const acc = i.sockets.get(sockKey(session.remoteAddress, session.remotePort))?.acceptedAt ?? performance.now();
+          setTimeout(cb, Math.max(0, acc + f.ms - performance.now()));
+          return;
+        }
+        if ((f?.kind === 'temp-fail' || f?.kind === 'perm-fail') && f.at === 'connect') return cb(stageError(f));
+        // Not advertised and not accepted either (hideSTARTTLS alone still takes the command).
+        if (f?.kind === 'no-starttls') session.disabledCommands = opts.auth ? ['STARTTLS'] : ['STARTTLS', 'AUTH'];
+        cb();
+      },
+      onMailFrom(_addr, _session, cb) {
+        const f = inst().fault;
+        if ((f?.kind === 'temp-fail' || f?.kind === 'perm-fail') && f.at === 'mail') return cb(stageError(f));
+        if (f?.kind === 'stall' && f.at === 'mail') return;
+        cb();
+      },
+      onRcptTo(addr, _session, cb) {
+        const f = inst().fault;
+        if ((f?.kind === 'temp-fail' || f?.kind === 'perm-fail') && f.at === 'rcpt') return cb(stageError(f));
+        if (f?.kind === 'stall' && f.at === 'rcpt') return;
+        const rcpt = addr.address.toLowerCase();
+        if (!rcpt.endsWith(`@${domain}`) && !relaySet.has(rcpt)) return cb(new SmtpReplyError(550, '5.7.1 Relaying denied'));
+        cb();
+      },
+      onData(stream: SMTPServerDataStream, session: SMTPServerSession, cb) {
+        const chunks: Buffer[] = [];
+        stream.on('data', (c: Buffer) => chunks.push(c));
+        stream.on('end', () => {
+          const i = inst();
+          const f = i.fault;
+          if (f?.kind === 'drop-after-data') {
+            i.sockets.get(sockKey(session.remoteAddress, session.remotePort))?.socket.destroy();
+            return;
+          }
+          if (f?.kind === 'stall' && f.at === 'data') return;
+          if ((f?.kind === 'temp-fail' || f?.kind === 'perm-fail') && f.at === 'data') return cb(stageError(f));
+          if (stream.sizeExceeded) return cb(new SmtpReplyError(552, '5.3.4 Message too big'));
+          const raw = Buffer.concat(chunks);
+          const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+          const to = session.envelope.rcptTo.map((r) => r.address);
+          i.mta.received.push({ from, to, raw, remoteAddress: session.remoteAddress, helo: session.hostNameAppearsAs });
+          const relayTo = to.filter((t) => relaySet.has(t.toLowerCase()));
+          if (relayTo.length > 0) relay(i, from, relayTo, raw);
+          cb(null, 'Ok: queued');
+        });
+      },
+    });
+    server.on('error', () => {});
+    server.server.on('connection', (socket: Socket) => {
+      const i = inst();
+      const key = sockKey(socket.remoteAddress, socket.remotePort);
+      i.sockets.set(key, { socket, acceptedAt: performance.now() });
+      socket.once('close', () => i.sockets.delete(key));
+      if (i.fault?.kind === 'garbage') {
+        socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n');
+      }
+    });
+    return server;
+  };
+
+  const relay = (i: Instance, from: string, to: string[], raw: Buffer): void => {
+    const target = sink;
+    if (!target) {
+      i.mta.relayed.push({ to, ok: false, response: 'no sink configured' });
+      return;
+    }
+    const dkim = opts.dkim?.[i.mta.side];
+    const transport = nodemailer.createTransport({
+      host: target.host,
+      port: target.port,
+      secure: false,
+      localAddress: i.mta.ip,
+      name: i.mta.name,
+      tls: { rejectUnauthorized: false },
+      logger: false,
+      ...(dkim ? { dkim } : {}),
+    });
+    const p = transport
+      .sendMail({ envelope: { from, to }, raw })
+      .then(
+        (info: { response: string }) => void i.mta.relayed.push({ to, ok: true, response: info.response }),
+        (e: Error & { response?: string }) => void i.mta.relayed.push({ to, ok: false, response: e.response ?? e.message }),
+      )
+      .finally(() => {
+        transport.close();
+        inflight.delete(p);
+      });
+    inflight.add(p);
+  };
+
+  const listen = (server: SMTPServer, host: string, port: number): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const onErr = (e: Error) => reject(e);
+      server.server.once('error', onErr);
+      server.server.listen(port, host, () => {
+        server.server.off('error', onErr);
+        const a = server.server.address();
+        resolve(typeof a === 'object' && a ? a.port : port);
+      });
+    });
+  const stopListening = (server: SMTPServer): Promise<void> => new Promise((resolve) => server.server.close(() => resolve()));
+
+  for (const side of ['old', 'new'] as const) {
+    const ip = opts.addresses?.[side] ?? DEFAULT_ADDR[side];
+    const name = opts.names?.[side] ?? opts.mailHost;
+    const mta: LabMta = { side, ip, port: 0, name, received: [], relayed: [] };
+    const inst: Instance = { mta, server: undefined as unknown as SMTPServer, fault: null, sockets: new Map() };
+    instances[side] = inst;
+    inst.server = makeServer(() => inst, side, false);
+    mta.port = await listen(inst.server, ip, 0);
+    if (opts.implicitTls) {
+      inst.tlsServer = makeServer(() => inst, side, true);
+      mta.tlsPort = await listen(inst.tlsServer, ip, 0);
+    }
+  }
+
+  const setFault = async (side: Side, fault: Fault | null): Promise<void> => {
+    const i = instances[side];
+    const before = i.fault;
+    // Undo what the previous fault changed at the listener.
+    if (before?.kind === 'blackhole') {
+      await i.blackhole?.close();
+      delete i.blackhole;
+    }
+    if ((before?.kind === 'refuse' || before?.kind === 'blackhole') && fault?.kind !== 'refuse' && fault?.kind !== 'blackhole') {
+      await listen(i.server, i.mta.ip, i.mta.port);
+      if (i.tlsServer && i.mta.tlsPort) await listen(i.tlsServer, i.mta.ip, i.mta.tlsPort);
+    }
+    if ((fault?.kind === 'refuse' || fault?.kind === 'blackhole') && before?.kind !== 'refuse' && before?.kind !== 'blackhole') {
+      await stopListening(i.server);
+      if (i.tlsServer) await stopListening(i.tlsServer);
+    }
+    if (fault?.kind === 'blackhole') i.blackhole = await startBlackhole(i.mta.ip, i.mta.port);
+    for (const srv of [i.server, i.tlsServer]) srv?.secureContext.set('*', fault?.kind === 'broken-tls' ? broken : good);
+    i.fault = fault;
+  };
+
+  return {
+    old: instances.old.mta,
+    new: instances.new.mta,
+    certs,
+    setFault,
+    setSink(s) {
+      sink = s;
+    },
+    async relaysSettled() {
+      while (inflight.size > 0) await Promise.allSettled([...inflight]);
+    },
+    async close() {
+      await Promise.allSettled([...inflight]);
+      for (const side of ['old', 'new'] as const) {
+        const i = instances[side];
+        await i.blackhole?.close();
+        for (const { socket } of i.sockets.values()) socket.destroy();
+        for (const srv of [i.server, i.tlsServer]) {
+          if (!srv) continue;
+          await new Promise<void>((resolve) => srv.close(() => resolve()));
+        }
+      }
+      if (ownCerts) await certs.cleanup();
+    },
+  };
+}

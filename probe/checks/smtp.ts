@@ -1,0 +1,165 @@
+/**
+ * smtp check (DESIGN §4): one SMTP session to one destination IP with the TLS name set to the
+ * mail host, every phase timed (probe/smtp/session.ts), in `rcpt` mode (RSET after RCPT, delivers
+ * nothing) or `data` mode (a small marked test message).
+ *
+ * A certificate that does not verify for the mail host ends the session after TLS with
+ * cert_invalid (names, expiry and version are still recorded) and credentials are never sent
+ * over it.
+ */
+import { readFile } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
+import type { PlanConfig } from '../../config/schema.js';
+import type { Side, SmtpResult } from '../../protocol/results.js';
+import { failure, type CheckContext, type CheckSpec } from '../check.js';
+import { SMTP_ERRORS } from '../smtp/errors.js';
+import { composeMessage, defaultHelo } from '../smtp/message.js';
+import { enhancedCode, replyCode, replyHost, SessionError, TimedSession, type TlsMode } from '../smtp/session.js';
+import { newMessageId } from '../smtp/signing.js';
+
+export interface SmtpTarget {
+  ip: string;
+  side: Side;
+  port: number;
+}
+
+export interface SmtpSettings {
+  /** The mail host: TLS server name and the name the certificate must verify for. */
+  mailHost: string;
+  mode: 'rcpt' | 'data';
+  tls: TlsMode;
+  from: string;
+  to: string;
+  helo: string;
+  auth?: { user: string; passEnv: string } | undefined;
+  /** PEM file of extra trusted CAs. */
+  caFile?: string | undefined;
+  connectTimeoutMs: number;
+  bannerTimeoutMs: number;
+  /** Longest wait for one reply. */
+  commandTimeoutMs: number;
+}
+
+const sec = (ms: number): number => Math.round(ms * 1000) / 1e6;
+
+/** Reads a CA file once per path (the plan is fixed for the process). */
+const caCache = new Map<string, Promise<Buffer>>();
+export function readCa(path: string | undefined): Promise<Buffer | undefined> {
+  if (!path) return Promise.resolve(undefined);
+  let p = caCache.get(path);
+  if (!p) {
+    p = readFile(path);
+    caCache.set(path, p);
+    p.catch(() => caCache.delete(path));
+  }
+  return p;
+}
+
+export async function smtp(target: SmtpTarget, settings: SmtpSettings, ctx: CheckContext): Promise<SmtpResult> {
+  const startedAt = ctx.now();
+  const t0 = performance.now();
+  let pass: string | undefined;
+  if (settings.auth) {
+    pass = process.env[settings.auth.passEnv];
+    if (!pass) throw new Error(`smtp: environment variable ${settings.auth.passEnv} (probes.smtp.auth.pass_env) is empty`);
+  }
+  const ca = await readCa(settings.caFile);
+  const s = new TimedSession({
+    ip: target.ip,
+    port: target.port,
+    servername: settings.mailHost,
+    tls: settings.tls,
+    helo: settings.helo,
+    ca,
+    connectTimeoutMs: settings.connectTimeoutMs,
+    bannerTimeoutMs: settings.bannerTimeoutMs,
+    commandTimeoutMs: settings.commandTimeoutMs,
+    signal: ctx.signal,
+  });
+  let error: SessionError | undefined;
+  let deciding: string | undefined;
+  try {
+    await s.open();
+    if (s.tls && !s.tls.verified) {
+      throw new SessionError('smtp_cert_invalid', 'starttls', `${s.tls.verifyError ?? 'unverified'} (presented ${s.tls.certNames.join(', ') || 'no names'})`);
+    }
+    if (settings.tls === 'required' && !s.tls) throw new SessionError('smtp_tls_unavailable', 'starttls', 'the session stayed unencrypted');
+    if (settings.auth && pass !== undefined) await s.login(settings.auth.user, pass);
+    if (settings.mode === 'rcpt') {
+      deciding = await s.envelope(settings.from, settings.to);
+      await s.reset();
+    } else {
+      const id = newMessageId();
+      const text = composeMessage({
+        from: settings.from,
+        to: settings.to,
+        id,
+        subject: `mailprobe smtp check ${id}`,
+        headers: [`X-Mailprobe-Check: smtp; probe=${ctx.probe.id}; ip=${target.ip}`],
+        body: `Synthetic monitoring message from mailprobe probe ${ctx.probe.id} (${ctx.probe.region}) via ${target.ip}. Please ignore.`,
+      });
+      deciding = await s.send(settings.from, settings.to, text);
+    }
+  } catch (e) {
+    if (!(e instanceof SessionError)) throw e;
+    error = e;
+  }
+  await s.quit();
+
+  const phases: SmtpResult['phases'] = {};
+  for (const [p, ms] of Object.entries(s.phases)) phases[p as keyof SmtpResult['phases']] = sec(ms);
+  const reply = error ? error.reply : deciding;
+  const code = replyCode(reply);
+  const enhanced = enhancedCode(reply);
+  const bannerHost = replyHost(s.banner);
+  const ehloHost = replyHost(s.ehlo);
+  const result: SmtpResult = {
+    type: 'smtp',
+    startedAt,
+    durationSeconds: sec(performance.now() - t0),
+    ok: true,
+    ip: target.ip,
+    side: target.side,
+    port: target.port,
+    mode: settings.mode,
+    phases,
+    ...(code !== undefined ? { replyCode: code } : {}),
+    ...(enhanced ? { enhancedCode: enhanced } : {}),
+    ...(s.banner !== undefined ? { banner: s.banner.slice(0, 2048) } : {}),
+    ...(bannerHost ? { bannerHost } : {}),
+    ...(ehloHost ? { ehloHost } : {}),
+    ...(s.tls ? { tls: { version: s.tls.version.slice(0, 16), certNames: s.tls.certNames, certExpiry: s.tls.certExpiry, verified: s.tls.verified } } : {}),
+  };
+  if (!error) return result;
+  return { ...result, ...failure(error.phase, SMTP_ERRORS[error.code].errorClass, error.code, error.message) };
+}
+
+/** probes.smtp of the plan as settings (shared by the round trip for its sending side). */
+export function smtpSettings(plan: PlanConfig): SmtpSettings {
+  const p = plan.probes.smtp;
+  return {
+    mailHost: plan.cutover.mail_host,
+    mode: p.mode,
+    tls: p.tls,
+    from: p.from,
+    to: p.to ?? `postmaster@${plan.cutover.domain}`,
+    helo: p.helo ?? defaultHelo(),
+    auth: p.auth ? { user: p.auth.user, passEnv: p.auth.pass_env } : undefined,
+    caFile: p.ca_file,
+    connectTimeoutMs: p.connect_timeout,
+    bannerTimeoutMs: p.banner_timeout,
+    commandTimeoutMs: plan.probes.timeout,
+  };
+}
+
+export const smtpCheck: CheckSpec<SmtpTarget, SmtpSettings> = {
+  type: 'smtp',
+  run: smtp,
+  targets(plan) {
+    const settings = smtpSettings(plan);
+    return plan.cutover.servers.map((s) => {
+      const port = s.port ?? plan.probes.smtp.port;
+      return { key: `${s.ip}:${port}`, target: { ip: s.ip, side: s.side, port }, settings };
+    });
+  },
+};

@@ -1,0 +1,462 @@
+/**
+ * One timed SMTP session to one destination IP, driven by nodemailer's SMTP connection
+ * (`nodemailer/lib/smtp-connection`): it does the socket, the reply parsing (multi-line
+ * replies), STARTTLS and AUTH; this module only times it.
+ *
+ * How the timing hooks in (nodemailer 10, read from its source): every command goes out through
+ * `_sendCommand()`, every complete reply is handed to the next queued action by
+ * `_processResponse()` (synchronously from the socket's data handler for the first reply of a
+ * chunk), the TCP socket is made in `_connectToHost()` and `_onConnect()` runs when the
+ * connection is ready for the greeting (after the handshake with implicit TLS). The session wraps
+ * those four methods on its own instance; a phase is the time from sending a command to its
+ * complete reply, on `performance.now()`. `assertInternals()` fails loudly (a bug, not a result)
+ * if a nodemailer upgrade renames them.
+ *
+ * Phases: connect (TCP), banner (ready → greeting), ehlo (both EHLOs around STARTTLS summed),
+ * starttls (STARTTLS command + handshake; with implicit TLS the handshake), auth, mail, rcpt,
+ * data (DATA command → reply to the final dot), quit (RSET of rcpt mode + QUIT).
+ */
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { checkServerIdentity, type PeerCertificate, type TLSSocket } from 'node:tls';
+import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import type { SmtpPhase } from '../../protocol/results.js';
+import { SMTP_ERRORS, type SmtpErrorCode } from './errors.js';
+
+export type TlsMode = 'opportunistic' | 'required' | 'implicit' | 'none';
+
+export interface SessionOptions {
+  ip: string;
+  port: number;
+  /** TLS server name (SNI) and the name the certificate must verify for: the mail host. */
+  servername: string;
+  tls: TlsMode;
+  /** Name sent in EHLO. */
+  helo: string;
+  /** Extra trusted CAs (PEM). */
+  ca?: string | Buffer | undefined;
+  connectTimeoutMs: number;
+  bannerTimeoutMs: number;
+  /** Longest wait for any one reply after the greeting. */
+  commandTimeoutMs: number;
+  /** Source address of the connection. */
+  localAddress?: string | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export interface TlsInfo {
+  version: string;
+  certNames: string[];
+  /** Unix seconds. */
+  certExpiry: number;
+  verified: boolean;
+  /** Why it does not verify (chain or name). */
+  verifyError?: string;
+}
+
+export class SessionError extends Error {
+  constructor(
+    readonly code: SmtpErrorCode,
+    readonly phase: SmtpPhase,
+    detail: string,
+    /** The server reply that caused it, if any. */
+    readonly reply?: string,
+  ) {
+    super(detail ? `${SMTP_ERRORS[code].message}: ${detail}` : SMTP_ERRORS[code].message);
+  }
+  get errorClass() {
+    return SMTP_ERRORS[this.code].errorClass;
+  }
+}
+
+/** What nodemailer keeps private but the timing hooks need (see the module comment). */
+interface Internals {
+  _socket: Socket | TLSSocket | false | null;
+  secure: boolean;
+  _responseQueue: unknown[];
+  _responseActions: ((str: string) => void)[];
+  _sendCommand(str: string, logStr?: string): void;
+  _processResponse(): unknown;
+  _connectToHost(opts: unknown, secure: boolean): void;
+  _onConnect(): void;
+}
+
+function assertInternals(x: unknown): asserts x is Internals {
+  const o = x as Record<string, unknown>;
+  for (const m of ['_sendCommand', '_processResponse', '_connectToHost', '_onConnect']) {
+    if (typeof o[m] !== 'function') throw new Error(`nodemailer SMTPConnection has no ${m}(): the timing hooks of probe/smtp/session.ts need updating`);
+  }
+  if (!Array.isArray(o._responseActions) || !Array.isArray(o._responseQueue)) throw new Error('nodemailer SMTPConnection internals changed (response queues)');
+}
+
+interface Pending {
+  phase: SmtpPhase;
+  sentAt: number;
+  verb: string;
+}
+
+/** `250 2.1.0 Ok` → 2.1.0 (from the last line of a multi-line reply). */
+export function enhancedCode(reply: string | undefined): string | undefined {
+  if (!reply) return undefined;
+  const last = reply.slice(reply.lastIndexOf('\n') + 1);
+  return /^\d{3}[ -]([245]\.\d{1,3}\.\d{1,3})(?=\s|$)/.exec(last)?.[1];
+}
+
+export function replyCode(reply: string | undefined): number | undefined {
+  const m = reply ? /^([1-5]\d\d)(?:[ -]|$)/.exec(reply) : null;
+  return m ? Number(m[1]) : undefined;
+}
+
+/** The host name a greeting or EHLO reply starts with (`220 mail.x ESMTP` → mail.x). */
+export function replyHost(reply: string | undefined): string | undefined {
+  const m = reply ? /^\d{3}[ -]([^\s]+)/.exec(reply) : null;
+  return m?.[1]?.slice(0, 256);
+}
+
+function certNames(cert: PeerCertificate): string[] {
+  const names = new Set<string>();
+  for (const part of (cert.subjectaltname ?? '').split(',')) {
+    const m = /^\s*DNS:(.+)$/.exec(part);
+    if (m?.[1]) names.add(m[1].trim());
+  }
+  const cn = cert.subject?.CN;
+  if (typeof cn === 'string' && cn) names.add(cn);
+  return [...names].slice(0, 64);
+}
+
+/** Reads version and certificate of a TLS socket and verifies chain + name for `servername`. */
+export function tlsInfo(socket: TLSSocket, servername: string): TlsInfo {
+  const cert = socket.getPeerCertificate();
+  const version = socket.getProtocol() ?? 'unknown';
+  if (!cert || Object.keys(cert).length === 0) return { version, certNames: [], certExpiry: 0, verified: false, verifyError: 'no certificate' };
+  const nameError = checkServerIdentity(servername, cert);
+  const chainError = socket.authorized ? undefined : String(socket.authorizationError ?? 'unauthorized');
+  const verifyError = nameError ? nameError.message : chainError;
+  const expiry = Math.floor(Date.parse(cert.valid_to) / 1000);
+  return {
+    version,
+    certNames: certNames(cert),
+    certExpiry: Number.isFinite(expiry) ? expiry : 0,
+    verified: !nameError && socket.authorized,
+    ...(verifyError ? { verifyError: verifyError.slice(0, 300) } : {}),
+  };
+}
+
+const VERB_PHASE: Record<string, SmtpPhase> = { EHLO: 'ehlo', HELO: 'ehlo', LHLO: 'ehlo', STARTTLS: 'starttls', MAIL: 'mail', RCPT: 'rcpt', DATA: 'data', RSET: 'quit', QUIT: 'quit', AUTH: 'auth' };
+
+interface NodemailerError extends Error {
+  code?: string;
+  originalCode?: string;
+  response?: string;
+  responseCode?: number;
+  timeoutType?: string;
+  command?: string;
+}
+
+export class TimedSession {
+  /** Phase durations in milliseconds. */
+  readonly phases: Partial<Record<SmtpPhase, number>> = {};
+  banner: string | undefined;
+  ehlo: string | undefined;
+  tls: TlsInfo | undefined;
+  /** The last complete reply (the deciding one for a failure). */
+  lastReply: string | undefined;
+  /** The phase the session is in (where a failure happens). */
+  phase: SmtpPhase = 'connect';
+  readonly startedAt = performance.now();
+
+  private readonly conn: SMTPConnection;
+  private readonly inner: Internals;
+  private readonly pending: Pending[] = [];
+  private tcpAt: number | undefined;
+  private readyAt: number | undefined;
+  private tlsStartAt: number | undefined;
+  private authing = false;
+  private failure: SessionError | undefined;
+  private reject: ((e: SessionError) => void) | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly onAbort = () => this.fail(new SessionError('smtp_aborted', this.phase, String((this.opts.signal?.reason as Error | undefined)?.message ?? 'aborted')));
+
+  constructor(private readonly opts: SessionOptions) {
+    const tlsOpts = { servername: opts.servername, rejectUnauthorized: false, ...(opts.ca ? { ca: opts.ca } : {}) };
+    const setup = opts.connectTimeoutMs + opts.bannerTimeoutMs + opts.commandTimeoutMs;
+    this.conn = new SMTPConnection({
+      host: opts.ip,
+      port: opts.port,
+      servername: opts.servername,
+      secure: opts.tls === 'implicit',
+      requireTLS: opts.tls === 'required',
+      opportunisticTLS: opts.tls === 'opportunistic',
+      ignoreTLS: opts.tls === 'none',
+      name: opts.helo,
+      tls: tlsOpts,
+      ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
+      // Our own timers (connect, banner) decide; nodemailer's are a backstop.
+      connectionTimeout: setup,
+      greetingTimeout: setup,
+      socketTimeout: opts.commandTimeoutMs,
+      socketCloseTimeout: 1000,
+      logger: false,
+      allowInternalNetworkInterfaces: true,
+    });
+    assertInternals(this.conn);
+    this.inner = this.conn;
+    this.hook();
+    this.conn.on('error', (err: NodemailerError) => this.fail(this.classify(err)));
+    opts.signal?.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  private hook(): void {
+    const inner = this.inner;
+    const conn = this.conn;
+    const origSend = inner._sendCommand;
+    const origProcess = inner._processResponse;
+    const origConnect = inner._connectToHost;
+    const origReady = inner._onConnect;
+    inner._sendCommand = (str: string, logStr?: string) => {
+      const now = performance.now();
+      if (this.tlsStartAt !== undefined && inner.secure) {
+        // The first command over the upgraded socket: the handshake just finished.
+        this.add('starttls', now - this.tlsStartAt);
+        this.tlsStartAt = undefined;
+        this.captureTls();
+      }
+      const verb = (/^[A-Za-z]+/.exec(str)?.[0] ?? '').toUpperCase();
+      const phase: SmtpPhase = this.authing ? 'auth' : (VERB_PHASE[verb] ?? this.phase);
+      this.pending.push({ phase, sentAt: now, verb });
+      this.phase = phase;
+      origSend.call(conn, str, logStr);
+    };
+    inner._processResponse = () => {
+      const head = inner._responseQueue[0];
+      if (head !== undefined) {
+        const raw = String(head);
+        // The same tests nodemailer applies before it consumes a reply.
+        if (raw.trim() && !/^\d+-/.test(raw.slice(raw.lastIndexOf('\n') + 1))) this.onReply(performance.now(), Buffer.from(raw, 'binary').toString('utf8'));
+      }
+      return origProcess.call(conn);
+    };
+    inner._connectToHost = (o: unknown, secure: boolean) => {
+      origConnect.call(conn, o, secure);
+      const sock = inner._socket;
+      if (sock) sock.once('connect', () => this.onTcp());
+    };
+    inner._onConnect = () => {
+      if (this.tcpAt === undefined) this.onTcp();
+      this.readyAt = performance.now();
+      if (this.opts.tls === 'implicit' && this.tcpAt !== undefined) {
+        this.add('starttls', this.readyAt - this.tcpAt);
+        this.captureTls();
+      }
+      this.phase = 'banner';
+      origReady.call(conn);
+    };
+  }
+
+  private onTcp(): void {
+    if (this.tcpAt !== undefined) return;
+    this.tcpAt = performance.now();
+    this.add('connect', this.tcpAt - this.startedAt);
+    this.phase = this.opts.tls === 'implicit' ? 'starttls' : 'banner';
+    this.arm(this.opts.bannerTimeoutMs, () =>
+      this.readyAt === undefined && this.opts.tls === 'implicit'
+        ? new SessionError('smtp_tls_failed', 'starttls', `no TLS handshake within ${this.opts.bannerTimeoutMs} ms`)
+        : new SessionError('smtp_banner_timeout', 'banner', `no greeting within ${this.opts.bannerTimeoutMs} ms`),
+    );
+  }
+
+  private onReply(at: number, reply: string): void {
+    this.lastReply = reply;
+    if (this.banner === undefined) {
+      this.banner = reply;
+      this.disarm();
+      this.add('banner', at - (this.readyAt ?? this.tcpAt ?? this.startedAt));
+      return;
+    }
+    const p = this.pending.shift();
+    if (!p) return;
+    const code = replyCode(reply) ?? 0;
+    if (p.verb === 'DATA' && code >= 300 && code < 400) {
+      // 354: the phase ends with the reply to the final dot.
+      this.pending.unshift({ ...p, verb: 'DATA-END' });
+      return;
+    }
+    if (p.verb === 'STARTTLS' && code >= 200 && code < 300) {
+      this.tlsStartAt = p.sentAt;
+      return;
+    }
+    if (p.phase === 'ehlo' && code >= 200 && code < 300) this.ehlo = reply;
+    this.add(p.phase, at - p.sentAt);
+  }
+
+  private add(phase: SmtpPhase, ms: number): void {
+    this.phases[phase] = (this.phases[phase] ?? 0) + Math.max(0, ms);
+  }
+
+  private captureTls(): void {
+    const sock = this.inner._socket;
+    if (sock && 'getPeerCertificate' in sock) this.tls = tlsInfo(sock, this.opts.servername);
+  }
+
+  private arm(ms: number, make: () => SessionError): void {
+    this.disarm();
+    this.timer = setTimeout(() => this.fail(make()), ms);
+  }
+
+  private disarm(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Ends the session with an error: rejects the step in flight and drops the connection. */
+  private fail(e: SessionError): void {
+    if (this.failure) return;
+    this.failure = e;
+    this.disarm();
+    const reject = this.reject;
+    this.reject = undefined;
+    this.destroy();
+    reject?.(e);
+  }
+
+  private step<T>(run: (done: (err: NodemailerError | null | undefined, v?: T) => void) => void): Promise<T> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise<T>((resolve, reject) => {
+      this.reject = reject;
+      run((err, v) => {
+        if (this.reject !== reject) return;
+        this.reject = undefined;
+        if (err) {
+          const e = this.classify(err);
+          this.failure ??= e;
+          reject(e);
+        } else resolve(v as T);
+      });
+    });
+  }
+
+  /** Connect, greeting, EHLO, STARTTLS (per mode) and EHLO again. */
+  open(): Promise<void> {
+    if (this.opts.signal?.aborted) this.onAbort();
+    if (this.failure) return Promise.reject(this.failure);
+    this.arm(this.opts.connectTimeoutMs, () => new SessionError('smtp_connect_timeout', 'connect', `no TCP connection to ${this.opts.ip}:${this.opts.port} within ${this.opts.connectTimeoutMs} ms`));
+    return this.step<void>((done) => this.conn.connect((err) => done(err)));
+  }
+
+  login(user: string, pass: string): Promise<void> {
+    this.phase = 'auth';
+    this.authing = true;
+    return this.step<boolean | undefined>((done) => this.conn.login({ user, pass }, (err, ok) => done(err, ok))).then(
+      () => {
+        this.authing = false;
+      },
+      (e: unknown) => {
+        this.authing = false;
+        throw e;
+      },
+    );
+  }
+
+  /** One command through nodemailer's command/reply queue; resolves with the reply text. */
+  private command(line: string): Promise<string> {
+    return this.step<string>((done) => {
+      this.inner._responseActions.push((reply) => done(null, reply));
+      this.inner._sendCommand(line);
+    });
+  }
+
+  private expect2xx(reply: string, phase: SmtpPhase): void {
+    const code = replyCode(reply);
+    if (code !== undefined && code >= 200 && code < 300) return;
+    const e = this.replyError(phase, reply);
+    this.failure ??= e;
+    throw e;
+  }
+
+  private replyError(phase: SmtpPhase, reply: string): SessionError {
+    const code = replyCode(reply);
+    if (code !== undefined && code >= 400 && code < 500) return new SessionError('smtp_temp_fail', phase, reply.slice(0, 500), reply);
+    if (code !== undefined && code >= 500) return new SessionError('smtp_perm_fail', phase, reply.slice(0, 500), reply);
+    return new SessionError('smtp_protocol', phase, `unexpected reply ${JSON.stringify(reply.slice(0, 200))}`, reply);
+  }
+
+  /** MAIL FROM and RCPT TO without DATA (rcpt mode); the caller then resets and quits. */
+  async envelope(from: string, to: string): Promise<string> {
+    this.expect2xx(await this.command(`MAIL FROM:<${from}>`), 'mail');
+    const rcpt = await this.command(`RCPT TO:<${to}>`);
+    this.expect2xx(rcpt, 'rcpt');
+    return rcpt;
+  }
+
+  async reset(): Promise<void> {
+    this.expect2xx(await this.command('RSET'), 'quit');
+  }
+
+  /** A whole message (data mode, round trip): nodemailer's send() does MAIL, RCPT, DATA. */
+  send(from: string, to: string, message: string | Buffer): Promise<string> {
+    return this.step<{ response: string }>((done) => this.conn.send({ from, to: [to] }, message, (err, info) => done(err, info))).then((info) => info.response);
+  }
+
+  /** QUIT and wait for the server's reply (or the close); never fails. */
+  async quit(): Promise<void> {
+    // After a refused command the connection is still good for a polite QUIT (timed too).
+    if (this.conn.destroyed || (this.failure && this.failure.reply === undefined)) return this.destroy();
+    this.phase = 'quit';
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        this.destroy();
+        resolve();
+      }, this.opts.commandTimeoutMs);
+      this.conn.once('end', () => {
+        clearTimeout(t);
+        resolve();
+      });
+      this.conn.quit();
+    });
+    this.destroy();
+  }
+
+  /** Drops the connection now. */
+  destroy(): void {
+    this.disarm();
+    this.opts.signal?.removeEventListener('abort', this.onAbort);
+    const sock = this.inner._socket;
+    this.conn.close();
+    if (sock && !sock.destroyed) sock.destroy();
+  }
+
+  /** A nodemailer error → catalogue code, in the phase the session was in. */
+  private classify(err: NodemailerError): SessionError {
+    if (err instanceof SessionError) return err;
+    const msg = err.message ?? String(err);
+    const reply = err.response ?? undefined;
+    const phase = this.phase;
+    if (this.tcpAt === undefined) {
+      if (err.originalCode === 'ECONNREFUSED' || /ECONNREFUSED/.test(msg)) return new SessionError('smtp_connect_refused', 'connect', msg);
+      if (err.timeoutType === 'CONNECT_TIMEOUT') return new SessionError('smtp_connect_timeout', 'connect', msg);
+      return new SessionError('smtp_connect_failed', 'connect', msg);
+    }
+    if (err.code === 'EAUTH') return new SessionError('smtp_auth_failed', 'auth', msg, reply);
+    if (err.code === 'ETIMEDOUT') {
+      if (err.timeoutType === 'GREETING_TIMEOUT') return new SessionError('smtp_banner_timeout', 'banner', msg);
+      if (err.timeoutType === 'UPGRADE_TIMEOUT') return new SessionError('smtp_tls_failed', 'starttls', msg);
+      return new SessionError('smtp_timeout', phase, msg);
+    }
+    if (err.code === 'ETLS' || phase === 'starttls') {
+      // A refused STARTTLS is a TLS problem whatever its code (454 is the usual one).
+      if (reply && !/[ -]STARTTLS\b/im.test(this.ehlo ?? '')) return new SessionError('smtp_tls_unavailable', 'starttls', msg, reply);
+      return new SessionError('smtp_tls_failed', 'starttls', msg, reply);
+    }
+    if (phase === 'banner') {
+      if (reply && /^[45]/.test(reply)) return this.replyError('banner', reply);
+      if (err.code === 'ECONNECTION') return new SessionError('smtp_closed', 'banner', msg);
+      return new SessionError('smtp_banner_invalid', 'banner', msg, reply);
+    }
+    if (reply && replyCode(reply) !== undefined && replyCode(reply)! >= 400) {
+      const where = err.command === 'MAIL FROM' ? 'mail' : err.command === 'RCPT TO' ? 'rcpt' : err.command === 'DATA' ? 'data' : phase;
+      return this.replyError(where, reply);
+    }
+    if (err.code === 'ECONNECTION' || err.code === 'ESOCKET') return new SessionError('smtp_closed', phase, msg, reply);
+    return new SessionError('smtp_protocol', phase, msg, reply);
+  }
+}

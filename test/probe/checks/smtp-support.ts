@@ -1,0 +1,26 @@
+/**
+ * Helpers for the smtp and round-trip check tests: a check context and a batch for the collector.
+ */
+import { randomBytes } from 'node:crypto';
+import { pino } from 'pino';
+import type { CheckContext } from '../../../probe/check.js';
+import type { CheckResult } from '../../../protocol/results.js';
+import type { Batch } from '../../../protocol/wire.js';
+import { testPlan } from '../../support/plan.js';
+
+export function testCtx(over: { signal?: AbortSignal; probeId?: string } = {}): CheckContext {
+  return {
+    signal: over.signal ?? new AbortController().signal,
+    plan: testPlan(),
+    probe: { id: over.probeId ?? 'p-eu', region: 'eu' },
+    log: pino({ level: 'silent' }),
+    now: () => Date.now(),
+    state: new Map(),
+    history: { since: () => [] },
+  };
+}
+
+let seq = 0;
+export function batchOf(results: CheckResult[], probeId = 'p-eu'): Batch {
+  return { probe: { id: probeId, region: 'eu', version: 'test' }, batch: { id: randomBytes(8).toString('hex'), seq: seq++, createdAt: Date.now() }, results };
+}
