@@ -1,0 +1,116 @@
+/**
+ * The content both sides of a benchmark receive: one probe's results of one interval inside the
+ * window, as the collector's JSON batch and as the Prometheus text a Pushgateway group of the
+ * same series would hold (rendered through the collector's own result → metric mapping, so the
+ * series are exactly the same).
+ */
+import { Registry } from 'prom-client';
+import { PrometheusOutput } from '../../collector/outputs/prometheus.js';
+import { resultOps } from '../../collector/samples.js';
+import type { CheckResult } from '../../protocol/results.js';
+
+export const OLD_IP = '127.0.0.2';
+export const NEW_IP = '127.0.0.3';
+const NAME = 'mail.company.test';
+/** 4 recursive resolvers and the zone's 2 authoritative servers. */
+export const RESOLVERS = ['system', '8.8.8.8', '1.1.1.1', '9.9.9.9', 'auth:ns1.company.test', 'auth:ns2.company.test'] as const;
+
+/** Deterministic pseudo-random numbers, so every run pushes the same content. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 2 ** 32;
+  };
+}
+
+/**
+ * One interval of probe number `n`: 6 resolvers × A/AAAA/MX, TTL tracking per resolver, rDNS,
+ * SPF, DKIM, DMARC and blocklists for both IPs, and one timed SMTP check (the probe alternates
+ * destination IPs between intervals). 33 results, ~300 series.
+ */
+export function probeResults(n: number, t = Date.now()): CheckResult[] {
+  const r = rng(n + 1);
+  const out: CheckResult[] = [];
+  for (const resolver of RESOLVERS) {
+    const auth = resolver.startsWith('auth:');
+    const side = auth || r() < 0.7 ? 'new' : 'old';
+    for (const qtype of ['A', 'AAAA', 'MX'] as const) {
+      const failed = !auth && r() < 0.03;
+      if (failed) {
+        out.push({
+          type: 'dns', startedAt: t, durationSeconds: 3, ok: false, phase: 'query', errorClass: 'timeout', code: 'DNS_TIMEOUT', message: 'no answer in 3s',
+          resolver, authoritative: auth, name: NAME, qtype, transport: 'udp', rcode: '', answers: [], ttl: null, side: 'error',
+        });
+        continue;
+      }
+      const answers = qtype === 'MX' ? [`10 ${NAME}`] : qtype === 'AAAA' ? [] : [side === 'old' ? OLD_IP : NEW_IP];
+      out.push({
+        type: 'dns', startedAt: t, durationSeconds: Math.round((0.001 + r() * 0.08) * 1e6) / 1e6, ok: true, resolver, authoritative: auth,
+        name: qtype === 'MX' ? 'company.test' : NAME, qtype, transport: 'udp', rcode: 'NOERROR', answers,
+        ttl: Math.floor(r() * 3600), side: qtype === 'AAAA' ? 'none' : side,
+      });
+    }
+    const stale = !auth && r() < 0.1;
+    out.push({
+      type: 'ttl', startedAt: t, durationSeconds: 0, ok: true, resolver, name: NAME, staleSeconds: stale ? Math.floor(r() * 3000) : 0,
+      violation: stale, extensionSeconds: stale ? 1800 : 0,
+    });
+  }
+  for (const [ip, side] of [[OLD_IP, 'old'], [NEW_IP, 'new']] as const) {
+    out.push({ type: 'rdns', startedAt: t, durationSeconds: 0.01, ok: true, ip, side, ptrNames: [NAME], fcrdns: true, matchesMailHost: true });
+    out.push({ type: 'auth', startedAt: t, durationSeconds: 0.02, ok: true, method: 'spf', subject: ip, side, pass: true, detail: 'pass' });
+    out.push({ type: 'dnsbl', startedAt: t, durationSeconds: 0.01, ok: true, ip, side, list: 'zen.spamhaus.org', listed: false, answers: [] });
+  }
+  out.push({ type: 'auth', startedAt: t, durationSeconds: 0.01, ok: true, method: 'dkim', subject: 's2026', pass: true });
+  out.push({ type: 'auth', startedAt: t, durationSeconds: 0.01, ok: true, method: 'dmarc', subject: 'company.test', pass: true, detail: 'p=quarantine' });
+  const [ip, side] = n % 2 === 0 ? ([NEW_IP, 'new'] as const) : ([OLD_IP, 'old'] as const);
+  const ph = () => Math.round((0.001 + r() * 0.05) * 1e6) / 1e6;
+  out.push({
+    type: 'smtp', startedAt: t, durationSeconds: 0.3, ok: true, ip, side, port: 25, mode: 'rcpt',
+    phases: { connect: ph(), banner: ph(), ehlo: ph(), starttls: ph(), mail: ph(), rcpt: ph(), quit: ph() },
+    replyCode: 250, enhancedCode: '2.1.5', banner: `${NAME} ESMTP`, bannerHost: NAME, ehloHost: NAME,
+    tls: { version: 'TLSv1.3', certNames: [NAME], certExpiry: Math.floor(t / 1000) + 86_400 * 60, verified: true },
+  });
+  return out;
+}
+
+export const probeId = (n: number): string => `bench-${String(n).padStart(5, '0')}`;
+export const regionOf = (n: number): string => ['eu', 'us', 'ap', 'sa'][n % 4] ?? 'eu';
+
+/** The Prometheus text exposition of one probe's results: what is PUT to its Pushgateway group. */
+export async function probeExposition(n: number, results: readonly CheckResult[]): Promise<string> {
+  const registry = new Registry();
+  const out = new PrometheusOutput(registry);
+  const probe = { id: probeId(n), region: regionOf(n) };
+  for (const r of results) out.apply(resultOps(probe, r));
+  return registry.metrics();
+}
+
+/** Sample lines (series) of a text exposition. */
+export function seriesCount(text: string): number {
+  let n = 0;
+  for (const line of text.split('\n')) if (line !== '' && !line.startsWith('#')) n++;
+  return n;
+}
+
+const ID_SLOT = '__BATCH_ID_SLOT__';
+
+/**
+ * The JSON body of a push by probe `n`, with a fresh batch id per call (the collector applies a
+ * batch id once, so a benchmark reusing one would measure duplicates). Serialised once; each
+ * call only splices the id in.
+ */
+export function batchBody(n: number, results: readonly CheckResult[]): (seq: number) => string {
+  const text = JSON.stringify({
+    probe: { id: probeId(n), region: regionOf(n), version: 'bench' },
+    batch: { id: ID_SLOT, seq: 0, createdAt: Date.now() },
+    results,
+  });
+  const at = text.indexOf(ID_SLOT);
+  const head = text.slice(0, at);
+  const rest = text.slice(at + ID_SLOT.length);
+  return (seq) => `${head}b${n.toString(36)}x${seq.toString(36).padStart(8, '0')}${rest}`;
+}

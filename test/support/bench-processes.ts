@@ -1,0 +1,188 @@
+/**
+ * Separate processes for benchmarks and drills: a mailprobe collector as its own Node process
+ * (the way operators run it) and a Prometheus Pushgateway (Debian package), both on
+ * 127.0.0.1:<free port>, with their RSS and CPU time read from /proc.
+ *
+ *   const c = await startCollectorProcess({ probes: ['p-1', 'p-2'] });
+ *   await c.stop();
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { request } from 'undici';
+import { hashToken } from '../../collector/plugins/auth.js';
+import { tokenFor } from './plan.js';
+
+const root = resolve(import.meta.dirname, '../..');
+
+/** A port free right now on 127.0.0.1 (for peers that cannot bind port 0 and report it). */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((ok, fail) => srv.once('error', fail).listen(0, '127.0.0.1', ok));
+  const addr = srv.address();
+  await new Promise<void>((ok) => srv.close(() => ok()));
+  if (!addr || typeof addr === 'string') throw new Error('no port');
+  return addr.port;
+}
+
+/** Resident set size of a process in bytes (VmRSS), or NaN once it is gone. */
+export function rssOf(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m?.[1] ? Number(m[1]) * 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** CPU time (user + system) a process has used so far, in seconds. */
+export function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name, which may hold spaces, start after the last ')'.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(f[11]) + Number(f[12]);
+  return ticks / 100;
+}
+
+export interface PeerProcess {
+  url: string;
+  pid: number;
+  child: ChildProcess;
+  /** Last lines of its stderr (for error messages). */
+  stderr(): string;
+  stop(): Promise<void>;
+}
+
+function tail(child: ChildProcess): () => string {
+  let buf = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    buf = (buf + d.toString()).slice(-4000);
+  });
+  return () => buf;
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((ok) => child.once('exit', () => ok()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+export interface CollectorProcessOptions {
+  /** Probe ids to issue tokens for (token of each: `token-<id>`, see tokenFor). */
+  probes: readonly string[];
+  /** Overrides of the plan's collector section (e.g. max_series_per_probe). */
+  collector?: Record<string, unknown>;
+  /** Log level of the child. Default warn (an info line per rejection is noise at bench rates). */
+  logLevel?: string;
+  /**
+   * Run through test/support/drill-collector-main.ts with this request timeout instead of the
+   * `mailprobe collector` command (whose timeout is the product's 30 s).
+   */
+  requestTimeoutMs?: number;
+}
+
+export interface CollectorProcess extends PeerProcess {
+  planFile: string;
+}
+
+/** A collector as a child process (`node --import tsx cli/main.ts collector`). */
+export async function startCollectorProcess(opts: CollectorProcessOptions): Promise<CollectorProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'mailprobe-bench-'));
+  const now = Date.now();
+  const plan = {
+    cutover: {
+      domain: 'company.test',
+      mail_host: 'mail.company.test',
+      servers: [
+        { ip: '127.0.0.2', side: 'old', name: 'provider-a' },
+        { ip: '127.0.0.3', side: 'new', name: 'provider-b' },
+      ],
+      window: { start: new Date(now - 3_600_000).toISOString(), end: new Date(now + 3_600_000).toISOString() },
+      dkim_selectors: ['s2026'],
+    },
+    probes: { interval: '60s', window_interval: '15s' },
+    collector: {
+      listen: '127.0.0.1:0',
+      tokens: Object.fromEntries(opts.probes.map((id) => [id, hashToken(tokenFor(id))])),
+      ...opts.collector,
+    },
+  };
+  const planFile = join(dir, 'plan.yaml');
+  // JSON is YAML.
+  writeFileSync(planFile, JSON.stringify(plan, null, 1));
+  const args =
+    opts.requestTimeoutMs === undefined
+      ? ['--import', 'tsx', join(root, 'cli/main.ts'), 'collector', '--config', planFile, '--listen', '127.0.0.1:0']
+      : ['--import', 'tsx', join(root, 'test/support/drill-collector-main.ts'), planFile, String(opts.requestTimeoutMs)];
+  const child = spawn(process.execPath, args, {
+    cwd: root,
+    env: { ...process.env, MAILPROBE_LOG_LEVEL: opts.logLevel ?? 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const stderr = tail(child);
+  const url = await new Promise<string>((ok, fail) => {
+    let out = '';
+    const timer = setTimeout(() => fail(new Error(`collector did not start in 30 s: ${stderr()}`)), 30_000);
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /(http:\/\/[^\s/]+)\/metrics/.exec(out);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        ok(m[1]);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      fail(new Error(`collector exited with ${code}: ${stderr()}`));
+    });
+  });
+  return {
+    url,
+    pid: child.pid ?? -1,
+    child,
+    planFile,
+    stderr,
+    async stop() {
+      await stopChild(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface PushgatewayOptions {
+  /** Pass `--push.disable-consistency-check`. */
+  disableConsistencyCheck?: boolean;
+  binary?: string;
+}
+
+/** A Prometheus Pushgateway on 127.0.0.1:<free port>, without persistence. */
+export async function startPushgateway(opts: PushgatewayOptions = {}): Promise<PeerProcess> {
+  const port = await freePort();
+  const args = [`--web.listen-address=127.0.0.1:${port}`, '--persistence.file=', '--log.level=warn'];
+  if (opts.disableConsistencyCheck) args.push('--push.disable-consistency-check');
+  const child = spawn(opts.binary ?? 'prometheus-pushgateway', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const stderr = tail(child);
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`pushgateway exited with ${child.exitCode}: ${stderr()}`);
+    try {
+      const r = await request(`${url}/-/ready`);
+      await r.body.dump();
+      if (r.statusCode === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await stopChild(child);
+      throw new Error(`pushgateway not ready in 15 s: ${stderr()}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { url, pid: child.pid ?? -1, child, stderr, stop: () => stopChild(child) };
+}
