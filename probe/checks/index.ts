@@ -10,6 +10,7 @@ import { authCheck } from './auth.js';
 import { dnsCheck } from './dns.js';
 import { dnsblCheck } from './dnsbl.js';
 import { rdnsCheck } from './rdns.js';
+import { smtpCheck } from './smtp.js';
 import { ttlCheck } from './ttl.js';
 
 /**
@@ -49,4 +50,5 @@ export const CHECKS: CheckRegistry = {
   rdns: register(rdnsCheck),
   auth: register(authCheck),
   dnsbl: register(dnsblCheck),
+  smtp: register(smtpCheck),
 };
