@@ -25,6 +25,12 @@ interface Labelled {
   client: DnsClient;
 }
 
+function transportOf(label: string): DnsResult['transport'] {
+  if (/^https?:\/\//.test(label)) return 'doh';
+  if (label.startsWith('tls://')) return 'dot';
+  return label.startsWith('tcp://') ? 'tcp' : 'udp';
+}
+
 /** One query through one resolver, as a DnsResult (a failure is data). */
 async function queryOne(l: Labelled, authoritative: boolean, qtype: QT, name: string, plan: PlanConfig, ctx: CheckContext): Promise<DnsResult> {
   const startedAt = ctx.now();
@@ -45,7 +51,7 @@ async function queryOne(l: Labelled, authoritative: boolean, qtype: QT, name: st
       errorClass: f.errorClass,
       code: f.code,
       message: f.message,
-      transport: l.client.label.startsWith('https://') || l.client.label.startsWith('http://') ? 'doh' : l.client.label.startsWith('tls://') ? 'dot' : 'udp',
+      transport: transportOf(l.label),
       rcode: f.rcode,
       answers: [],
       ttl: null,

@@ -104,6 +104,11 @@ export function createClient(spec: ResolverSpec, opts: ClientOptions = {}): DnsC
           throw last;
         },
       };
+    case 'tcp':
+      return {
+        label: spec.label,
+        query: (name, type, q = {}) => streamQuery(spec.server, name, type, { recursive: q.recursive ?? true, timeoutMs: q.timeoutMs ?? timeoutMs, signal: q.signal }),
+      };
     case 'dot':
       return {
         label: spec.label,
@@ -149,6 +154,11 @@ interface Expect {
 
 /** Parses and checks one reply; throws DnsError for anything that is not our answer. */
 export function parseReply(buf: Buffer, expect: Expect): Packet {
+  if (buf.length < 12) throw new DnsError('DNS_MALFORMED', `reply of ${buf.length} bytes is shorter than a DNS header`);
+  // Counts that cannot fit the message: reject before dns2's lenient parser tries (and
+  // swallows an exception for) every one of up to 4 × 65535 records.
+  const minSize = 12 + buf.readUInt16BE(4) * 5 + (buf.readUInt16BE(6) + buf.readUInt16BE(8) + buf.readUInt16BE(10)) * 11;
+  if (minSize > buf.length) throw new DnsError('DNS_MALFORMED', `reply of ${buf.length} bytes cannot hold the records its header counts`);
   let p: Packet;
   try {
     p = Packet.parse(buf);
@@ -156,12 +166,12 @@ export function parseReply(buf: Buffer, expect: Expect): Packet {
     throw new DnsError('DNS_MALFORMED', `reply does not parse (${buf.length} bytes): ${(e as Error).message}`);
   }
   const h = p.header;
-  if (expect.id !== null && h.id !== expect.id) throw new DnsError('DNS_ID_MISMATCH', `reply id ${h.id} does not match query id ${expect.id}`);
-  if (h.qr !== 1) throw new DnsError('DNS_BAD_REPLY', 'reply is not a response (QR=0)');
   // dns2 skips records it cannot decode; a count that disagrees means a damaged message.
   if (p.answers.length !== h.ancount || p.authorities.length !== h.nscount || p.questions.length !== h.qdcount) {
-    throw new DnsError('DNS_MALFORMED', `reply sections do not match their counts (an ${p.answers.length}/${h.ancount}, ns ${p.authorities.length}/${h.nscount})`);
+    throw new DnsError('DNS_MALFORMED', `reply sections do not match their counts (${buf.length} bytes; qd ${p.questions.length}/${h.qdcount}, an ${p.answers.length}/${h.ancount}, ns ${p.authorities.length}/${h.nscount})`);
   }
+  if (expect.id !== null && h.id !== expect.id) throw new DnsError('DNS_ID_MISMATCH', `reply id ${h.id} does not match query id ${expect.id}`);
+  if (h.qr !== 1) throw new DnsError('DNS_BAD_REPLY', 'reply is not a response (QR=0)');
   const q = p.questions[0];
   if (h.qdcount > 0 && (!q || q.name.toLowerCase().replace(/\.$/, '') !== expect.name.toLowerCase().replace(/\.$/, '') || q.type !== QTYPE[expect.type])) {
     throw new DnsError('DNS_BAD_REPLY', `reply question ${q?.name ?? '?'} type ${q?.type ?? '?'} is not ${expect.name} ${expect.type}`);

@@ -3,6 +3,7 @@
  *
  * - `system`: the `nameserver` lines of /etc/resolv.conf, tried in order like the libc stub;
  * - `IP`, `IP:port`, `[v6]:port`: classic DNS (UDP, TCP on truncation);
+ * - `tcp://host[:port]`: classic DNS over TCP only;
  * - `tls://host[:port]`: DNS over TLS (default port 853);
  * - `https://host[:port]/path` (or `http://` on loopback for the lab): DNS over HTTPS.
  */
@@ -16,6 +17,7 @@ export interface HostPort {
 
 export type ResolverSpec =
   | { kind: 'dns'; label: string; servers: HostPort[] }
+  | { kind: 'tcp'; label: string; server: HostPort }
   | { kind: 'dot'; label: string; server: HostPort; servername: string }
   | { kind: 'doh'; label: string; url: string };
 
@@ -70,6 +72,11 @@ export function parseResolver(spec: string, opts: { resolvConf?: string } = {}):
     const servers = parseResolvConf(text);
     return { kind: 'dns', label: 'system', servers: servers.length > 0 ? servers : [{ host: '127.0.0.1', port: 53 }] };
   }
+  if (s.startsWith('tcp://')) {
+    const server = parseHostPort(s.slice('tcp://'.length).replace(/\/$/, ''), 53);
+    if (isIP(server.host) === 0) throw new Error(`resolver "${spec}": tcp:// needs an IP address`);
+    return { kind: 'tcp', label: s, server };
+  }
   if (s.startsWith('tls://')) {
     const server = parseHostPort(s.slice('tls://'.length).replace(/\/$/, ''), 853);
     return { kind: 'dot', label: s, server, servername: server.host };
@@ -83,7 +90,7 @@ export function parseResolver(spec: string, opts: { resolvConf?: string } = {}):
     return { kind: 'doh', label: s, url: u.toString() };
   }
   const hp = parseHostPort(s, 53);
-  if (isIP(hp.host) === 0) throw new Error(`resolver "${spec}": must be system, an IP (with optional :port), tls://host or https://host/path`);
+  if (isIP(hp.host) === 0) throw new Error(`resolver "${spec}": must be system, an IP (with optional :port), tcp://IP, tls://host or https://host/path`);
   return { kind: 'dns', label: s, servers: [hp] };
 }
 

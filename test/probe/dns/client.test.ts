@@ -1,0 +1,319 @@
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createClient, exchange, nodeStyleResolver, serverClient } from '../../../probe/dns/client.js';
+import { DnsError } from '../../../probe/dns/errors.js';
+import { parseHostPort, parseResolvConf, parseResolver } from '../../../probe/dns/resolvers.js';
+import { startAuthoritative, type Authoritative } from '../../../lab/dns/authoritative.js';
+import { fakeUdpServer, replyHeader } from './support.js';
+
+async function rejects(p: Promise<unknown>, code: string): Promise<DnsError> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof DnsError, `expected a DnsError, got ${String(e)}`);
+    assert.equal(e.code, code, e.message);
+    return e;
+  }
+  assert.fail(`expected ${code}, but the query succeeded`);
+}
+
+describe('resolver specs', () => {
+  test('host:port forms, IPv6 in brackets, defaults', () => {
+    assert.deepEqual(parseHostPort('127.0.0.1:5353', 53), { host: '127.0.0.1', port: 5353 });
+    assert.deepEqual(parseHostPort('[::1]:5353', 53), { host: '::1', port: 5353 });
+    assert.deepEqual(parseHostPort('::1', 53), { host: '::1', port: 53 });
+    assert.deepEqual(parseHostPort('ns1.company.test', 53), { host: 'ns1.company.test', port: 53 });
+    assert.throws(() => parseHostPort('127.0.0.1:99999', 53), /port must be 1-65535/);
+  });
+
+  test('every kind of spec', () => {
+    assert.deepEqual(parseResolver('8.8.8.8'), { kind: 'dns', label: '8.8.8.8', servers: [{ host: '8.8.8.8', port: 53 }] });
+    assert.deepEqual(parseResolver('[::1]:5353'), { kind: 'dns', label: '[::1]:5353', servers: [{ host: '::1', port: 5353 }] });
+    assert.deepEqual(parseResolver('tls://1.1.1.1'), { kind: 'dot', label: 'tls://1.1.1.1', server: { host: '1.1.1.1', port: 853 }, servername: '1.1.1.1' });
+    assert.deepEqual(parseResolver('https://dns.example/dns-query'), { kind: 'doh', label: 'https://dns.example/dns-query', url: 'https://dns.example/dns-query' });
+    assert.throws(() => parseResolver('http://dns.example/dns-query'), /only allowed on loopback/);
+    assert.throws(() => parseResolver('resolver.example'), /must be system, an IP/);
+  });
+
+  test('system reads the nameservers of resolv.conf in order', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mailprobe-resolv-'));
+    try {
+      const f = join(dir, 'resolv.conf');
+      writeFileSync(f, '# comment\nsearch example\nnameserver 127.0.0.53\nnameserver fe80::1%eth0\noptions edns0\nnameserver ::1\n');
+      assert.deepEqual(parseResolver('system', { resolvConf: f }), {
+        kind: 'dns',
+        label: 'system',
+        servers: [
+          { host: '127.0.0.53', port: 53 },
+          { host: 'fe80::1', port: 53 },
+          { host: '::1', port: 53 },
+        ],
+      });
+      assert.deepEqual(parseResolvConf('nameserver not-an-ip\n'), []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('DNS client against the lab authoritative server', () => {
+  let auth: Authoritative;
+  before(async () => {
+    auth = await startAuthoritative({ initial: { ttl: 7, serve: 'old' }, mtaStsId: 'lab1' });
+  });
+  after(() => auth.close());
+
+  test('UDP with EDNS, RD=0, answer parsed and timed', async () => {
+    const c = serverClient({ host: auth.host, port: auth.port });
+    const r = await c.query('mail.company.test', 'A', { recursive: false });
+    assert.equal(r.rcodeName, 'NOERROR');
+    assert.equal(r.aa, true);
+    assert.equal(r.transport, 'udp');
+    assert.deepEqual(r.answers, [{ name: 'mail.company.test', type: 1, ttl: 7, value: '127.0.0.2' }]);
+    assert.ok(r.durationMs > 0 && r.durationMs < 1000);
+    const last = auth.queries.at(-1);
+    assert.equal(last?.rd, false);
+    assert.equal(last?.transport, 'udp');
+  });
+
+  test('truncated over UDP → the same query over TCP', async () => {
+    auth.fault({ kind: 'truncate' });
+    try {
+      const before = auth.queries.length;
+      const r = await serverClient({ host: auth.host, port: auth.port }).query('mail.company.test', 'A');
+      assert.equal(r.transport, 'tcp');
+      assert.deepEqual(r.answers.map((a) => a.value), ['127.0.0.2']);
+      assert.deepEqual(auth.queries.slice(before).map((q) => q.transport), ['udp', 'tcp']);
+    } finally {
+      auth.fault(null);
+    }
+  });
+
+  test('SERVFAIL and REFUSED come back as RCODEs, NXDOMAIN with the SOA', async () => {
+    const c = serverClient({ host: auth.host, port: auth.port });
+    auth.fault({ kind: 'servfail' });
+    assert.equal((await c.query('mail.company.test', 'A')).rcodeName, 'SERVFAIL');
+    auth.fault(null);
+    assert.equal((await c.query('www.elsewhere.test', 'A')).rcodeName, 'REFUSED');
+    const nx = await c.query('nope.company.test', 'A');
+    assert.equal(nx.rcodeName, 'NXDOMAIN');
+    assert.equal(nx.authorities[0]?.type, 6);
+  });
+
+  test('a reply with the wrong id is ignored until the timeout, then reported as such', async () => {
+    auth.fault({ kind: 'bad-id' });
+    try {
+      const t0 = Date.now();
+      const e = await rejects(serverClient({ host: auth.host, port: auth.port }, 'x', { timeoutMs: 300 }).query('mail.company.test', 'A'), 'DNS_ID_MISMATCH');
+      assert.equal(e.errorClass, 'bad_response');
+      assert.ok(Date.now() - t0 >= 290);
+    } finally {
+      auth.fault(null);
+    }
+  });
+
+  test('garbage from the server is a malformed reply, at once', async () => {
+    auth.fault({ kind: 'garbage' });
+    try {
+      const e = await rejects(serverClient({ host: auth.host, port: auth.port }, 'x', { timeoutMs: 2000 }).query('mail.company.test', 'A'), 'DNS_MALFORMED');
+      assert.equal(e.errorClass, 'bad_response');
+    } finally {
+      auth.fault(null);
+    }
+  });
+
+  test('tcp:// asks over TCP only; garbage over TCP is malformed too', async () => {
+    const c = createClient(parseResolver(`tcp://${auth.address}`));
+    const r = await c.query('mail.company.test', 'A');
+    assert.equal(r.transport, 'tcp');
+    assert.equal(auth.queries.at(-1)?.transport, 'tcp');
+    auth.fault({ kind: 'garbage' });
+    try {
+      await rejects(c.query('mail.company.test', 'A'), 'DNS_MALFORMED');
+    } finally {
+      auth.fault(null);
+    }
+  });
+
+  test('TXT strings kept as published and joined without separator', async () => {
+    const r = await serverClient({ host: auth.host, port: auth.port }).query('s2026._domainkey.company.test', 'TXT');
+    const rec = r.answers[0];
+    assert.ok(rec?.strings && rec.strings.length > 1, 'a 2048-bit key needs more than one character-string');
+    assert.equal(rec.value, rec.strings.join(''));
+    assert.match(rec.value, /^v=DKIM1; k=rsa; p=MII/);
+  });
+
+  test('node-style resolver for mailauth: shapes and error codes', async () => {
+    const resolve = nodeStyleResolver(serverClient({ host: auth.host, port: auth.port }));
+    assert.deepEqual(await resolve('company.test', 'MX'), [{ exchange: 'mail.company.test', priority: 10 }]);
+    assert.deepEqual(await resolve('_mta-sts.company.test', 'TXT'), [['v=STSv1; id=lab1']]);
+    assert.deepEqual(await resolve('mail.company.test', 'A'), ['127.0.0.2']);
+    await assert.rejects(resolve('nope.company.test', 'A'), { code: 'ENOTFOUND' });
+    await assert.rejects(resolve('mail.company.test', 'MX'), { code: 'ENODATA' });
+    auth.fault({ kind: 'servfail' });
+    await assert.rejects(resolve('mail.company.test', 'A'), { code: 'ESERVFAIL' });
+    auth.fault(null);
+  });
+
+  test('exchange() gives the raw packet for forwarding', async () => {
+    const { packet, transport } = await exchange({ host: auth.host, port: auth.port }, 'company.test', 'NS', { recursive: false });
+    assert.equal(transport, 'udp');
+    assert.equal(packet.answers[0]?.ns, 'ns1.company.test');
+  });
+});
+
+describe('DNS client against broken servers (mocks: what no real server does on purpose)', () => {
+  test('silence → timeout after the transport timeout', async () => {
+    const s = await fakeUdpServer(() => null);
+    try {
+      const t0 = Date.now();
+      await rejects(serverClient({ host: '127.0.0.1', port: s.port }, 'x', { timeoutMs: 200 }).query('a.test', 'A'), 'DNS_TIMEOUT');
+      const took = Date.now() - t0;
+      assert.ok(took >= 190 && took < 1000, `took ${took} ms`);
+      assert.equal(s.received, 1);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('the signal aborts a query at once', async () => {
+    const s = await fakeUdpServer(() => null);
+    try {
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(new Error('check timeout')), 50);
+      const t0 = Date.now();
+      const e = await rejects(serverClient({ host: '127.0.0.1', port: s.port }, 'x', { timeoutMs: 5000 }).query('a.test', 'A', { signal: ac.signal }), 'DNS_ABORTED');
+      assert.match(e.message, /check timeout/);
+      assert.ok(Date.now() - t0 < 1000);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('short garbage, counts that lie, and a query echoed back (QR=0)', async () => {
+    for (const [reply, code] of [
+      [(q: Buffer) => q.subarray(0, 5), 'DNS_MALFORMED'],
+      [(q: Buffer) => replyHeader(q, { ancount: 3 }), 'DNS_MALFORMED'],
+      [(q: Buffer) => q, 'DNS_BAD_REPLY'],
+    ] as const) {
+      const s = await fakeUdpServer(reply);
+      try {
+        await rejects(serverClient({ host: '127.0.0.1', port: s.port }, 'x', { timeoutMs: 300 }).query('a.test', 'A'), code);
+      } finally {
+        await s.close();
+      }
+    }
+  });
+
+  test('a stray wrong-id reply before the right one is skipped', async () => {
+    const s = await fakeUdpServer((q) => [replyHeader(q, { id: (q.readUInt16BE(0) + 7) & 0xffff }), replyHeader(q)]);
+    try {
+      const r = await serverClient({ host: '127.0.0.1', port: s.port }, 'x', { timeoutMs: 1000 }).query('a.test', 'A');
+      assert.equal(r.rcodeName, 'NOERROR');
+      assert.deepEqual(r.answers, []);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('truncated over UDP with no TCP listener → DNS_TRUNCATED', async () => {
+    const s = await fakeUdpServer((q) => replyHeader(q, { tc: true }));
+    try {
+      const e = await rejects(serverClient({ host: '127.0.0.1', port: s.port }, 'x', { timeoutMs: 500 }).query('a.test', 'A'), 'DNS_TRUNCATED');
+      assert.match(e.message, /ECONNREFUSED/);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('TCP: a server that closes mid-reply, one that never answers, DoT to a non-TLS port', async () => {
+    const mk = (onData: (sock: import('node:net').Socket) => void) =>
+      new Promise<TcpServer>((resolve) => {
+        const srv = createTcpServer((sock) => sock.on('data', () => onData(sock)));
+        srv.listen(0, '127.0.0.1', () => resolve(srv));
+      });
+    // A length prefix of 0x40 bytes, then only two of them, then FIN.
+    const half = await mk((sock) => sock.end(Buffer.from([0x00, 0x40, 0x12, 0x34])));
+    const mute = await mk(() => undefined);
+    try {
+      const port = (srv: TcpServer) => (srv.address() as { port: number }).port;
+      await rejects(createClient(parseResolver(`tcp://127.0.0.1:${port(half)}`), { timeoutMs: 1000 }).query('a.test', 'A'), 'DNS_MALFORMED');
+      await rejects(createClient(parseResolver(`tcp://127.0.0.1:${port(mute)}`), { timeoutMs: 200 }).query('a.test', 'A'), 'DNS_TIMEOUT');
+      // DoT against a plain TCP server: the handshake never completes.
+      await rejects(createClient(parseResolver(`tls://127.0.0.1:${port(mute)}`), { timeoutMs: 200 }).query('a.test', 'A'), 'DNS_TIMEOUT');
+    } finally {
+      half.close();
+      mute.close();
+    }
+  });
+
+  test('the system resolver falls through to the next nameserver when one is silent', async () => {
+    const silent = await fakeUdpServer(() => null);
+    const good = await fakeUdpServer((q) => replyHeader(q, { rcode: 3 }));
+    const dir = mkdtempSync(join(tmpdir(), 'mailprobe-resolv-'));
+    try {
+      const f = join(dir, 'resolv.conf');
+      writeFileSync(f, 'nameserver 127.0.0.1\n');
+      // resolv.conf has no ports; build the same spec the parser makes, with the fakes' ports.
+      const spec = parseResolver('system', { resolvConf: f });
+      assert.equal(spec.kind, 'dns');
+      const c = createClient({ kind: 'dns', label: 'system', servers: [{ host: '127.0.0.1', port: silent.port }, { host: '127.0.0.1', port: good.port }] }, { timeoutMs: 200 });
+      const r = await c.query('a.test', 'A');
+      assert.equal(r.rcodeName, 'NXDOMAIN');
+      assert.equal(r.server, `127.0.0.1:${good.port}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await silent.close();
+      await good.close();
+    }
+  });
+});
+
+describe('DoH', () => {
+  let auth: Authoritative;
+  let http: HttpServer;
+  let url = '';
+  before(async () => {
+    auth = await startAuthoritative({});
+    // A real DoH endpoint on loopback (RFC 8484 POST) forwarding to the lab's server.
+    http = createHttpServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', async () => {
+        if (req.url === '/broken') return void res.writeHead(502).end('bad gateway');
+        if (req.url === '/html') return void res.writeHead(200, { 'content-type': 'text/html' }).end('<html>');
+        const { createSocket } = await import('node:dgram');
+        const s = createSocket('udp4');
+        s.on('message', (m) => {
+          s.close();
+          res.writeHead(200, { 'content-type': 'application/dns-message' }).end(m);
+        });
+        s.send(Buffer.concat(chunks), auth.port, auth.host);
+      });
+    });
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(http.address() as { port: number }).port}`;
+  });
+  after(async () => {
+    http.closeAllConnections();
+    await new Promise<void>((r) => http.close(() => r()));
+    await auth.close();
+  });
+
+  test('a query over DoH', async () => {
+    const c = createClient(parseResolver(`${url}/dns-query`));
+    const r = await c.query('mail.company.test', 'A');
+    assert.equal(r.transport, 'doh');
+    assert.deepEqual(r.answers.map((a) => a.value), ['127.0.0.2']);
+  });
+
+  test('HTTP errors and wrong content types are bad responses', async () => {
+    await rejects(createClient(parseResolver(`${url}/broken`)).query('mail.company.test', 'A'), 'DNS_DOH_HTTP');
+    await rejects(createClient(parseResolver(`${url}/html`)).query('mail.company.test', 'A'), 'DNS_DOH_HTTP');
+  });
+});
