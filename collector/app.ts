@@ -9,6 +9,7 @@ import { COLLECTOR_ERRORS, CollectorError, type CollectorErrorCode } from './err
 import { Ingest } from './ingest.js';
 import type { Output } from './outputs/output.js';
 import { PrometheusOutput } from './outputs/prometheus.js';
+import { RemoteWriteOutput, remoteWriteOptionsFromPlan } from './outputs/remote-write.js';
 import { healthPlugin } from './plugins/health.js';
 import { metricsPlugin } from './plugins/metrics.js';
 import { resultsPlugin } from './plugins/results.js';
@@ -68,6 +69,9 @@ export async function buildCollector(opts: CollectorOptions): Promise<Collector>
   const now = opts.now ?? Date.now;
   const self = createSelfMetrics(registry, { start: Date.parse(plan.cutover.window.start), end: Date.parse(plan.cutover.window.end) }, now);
   const outputs: Output[] = [new PrometheusOutput(registry), ...(opts.outputs ?? [])];
+  // collector.remote_write: samples also go to a remote-write receiver (DESIGN §9).
+  const rw = remoteWriteOptionsFromPlan(plan, registry);
+  if (rw) outputs.push(new RemoteWriteOutput({ ...rw, now, ...(opts.logger ? { log: opts.logger.child({ output: 'remote-write' }) } : {}) }));
   const ingest = new Ingest(
     {
       maxSeriesPerProbe: cfg.max_series_per_probe,

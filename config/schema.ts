@@ -136,12 +136,6 @@ export const Smtp = obj(
     connect_timeout: Duration('5s', 'TCP connect timeout.'),
     /** A greeting (after the TLS handshake on 465) not received by then fails with banner_timeout. Default 5s. */
     banner_timeout: Duration('5s', 'Greeting timeout.'),
-    /** PEM file of extra CAs the server certificate may chain to (a private or lab CA). Default: the system CAs only. */
-    ca_file: Type.Optional(Type.String({ minLength: 1, description: 'PEM file of extra trusted CAs.' })),
-    /** A TCP connect not done by then fails with connect_timeout. Default 5s. */
-    connect_timeout: Duration('5s', 'TCP connect timeout.'),
-    /** A greeting (after the TLS handshake on 465) not received by then fails with banner_timeout. Default 5s. */
-    banner_timeout: Duration('5s', 'Greeting timeout.'),
   },
   'The smtp check.',
 );
@@ -156,21 +150,12 @@ export const Roundtrip = Type.Object(
     deadline: Duration('10m', 'A message not arrived by then counts as lost.'),
     /** Envelope sender and From of test messages (its domain is what SPF/DMARC judge). Default: probes.smtp.from. */
     from: Type.Optional(Type.String({ format: 'email-ish', errorMessage: 'must be an address such as mailprobe@company.com' })),
-    /** Envelope sender and From of test messages (its domain is what SPF/DMARC judge). Default: probes.smtp.from. */
-    from: Type.Optional(Type.String({ format: 'email-ish', errorMessage: 'must be an address such as mailprobe@company.com' })),
     sink: obj(
       {
         /** Where the sink listens for relayed mail. Default 0.0.0.0:2525. */
         listen: Listen('0.0.0.0:2525', 'Where the sink listens.'),
         /** Largest message the sink takes. Default 256KiB. */
         max_size: Size('256KiB', 'Largest message the sink takes.'),
-        /** Name the sink gives in its greeting and Authentication-Results. Default: the machine's host name. */
-        name: Type.Optional(Hostname('Sink host name.')),
-        /** DNS server (IP or IP:port) the sink asks for SPF, DKIM, DMARC and FCrDNS. Default: the system resolver. */
-        resolver: Type.Optional(Type.String({ pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[0-9A-Fa-f:.]+)(:\\d{1,5})?$', errorMessage: 'must be an IP or IP:port, such as 127.0.0.1:5353' })),
-        /** PEM certificate and key for the STARTTLS the sink offers. Default: smtp-server's built-in test certificate. */
-        tls_cert_file: Type.Optional(Type.String({ minLength: 1 })),
-        tls_key_file: Type.Optional(Type.String({ minLength: 1 })),
         /** Name the sink gives in its greeting and Authentication-Results. Default: the machine's host name. */
         name: Type.Optional(Hostname('Sink host name.')),
         /** DNS server (IP or IP:port) the sink asks for SPF, DKIM, DMARC and FCrDNS. Default: the system resolver. */
@@ -237,34 +222,6 @@ export const DnsChecks = obj(
   'The DNS-side checks.',
 );
 
-/** The DNS-side checks (dns, ttl, rdns, auth, dnsbl). */
-export const DnsChecks = obj(
-  {
-    /** Record types the dns check asks each resolver for: A and AAAA of the mail host, MX of the domain. Default [A, AAAA, MX]. */
-    types: Type.Array(Type.Union([Type.Literal('A'), Type.Literal('AAAA'), Type.Literal('MX')], { errorMessage: 'must be A, AAAA or MX' }), {
-      default: ['A', 'AAAA', 'MX'],
-      minItems: 1,
-      maxItems: 3,
-      uniqueItems: true,
-    }),
-    /** Timeout of one DNS transport attempt (UDP, then TCP on truncation). Default 3s. */
-    query_timeout: Duration('3s', 'Timeout of one DNS transport attempt.'),
-    /** EDNS UDP payload size advertised. Default 1232. */
-    edns_payload: Type.Integer({ minimum: 512, maximum: 4096, default: 1232 }),
-    /** The resolver rdns, auth and dnsbl look up through (and NS discovery uses). Default: the first of probes.resolvers. */
-    lookup_resolver: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
-    /** Slack for probe timing before a resolver counts as violating TTL. Default 2s. */
-    ttl_allowance: Duration('2s', 'Slack for probe timing before a TTL violation is flagged.'),
-    /** How far back the ttl analysis reads dns results on its first run. Default 2d. */
-    ttl_lookback: Duration('2d', 'How far back the ttl analysis reads on its first run.'),
-    /** URL of the MTA-STS policy; `{domain}` is replaced. Default https://mta-sts.{domain}/.well-known/mta-sts.txt. */
-    mta_sts_url: Type.String({ minLength: 1, default: 'https://mta-sts.{domain}/.well-known/mta-sts.txt' }),
-    /** DKIM keys shorter than this many bits count as broken. Default 1024. */
-    dkim_min_bits: Type.Integer({ minimum: 512, maximum: 16384, default: 1024 }),
-  },
-  'The DNS-side checks.',
-);
-
 export const Probes = obj(
   {
     /** Check interval outside the window. Default 60s. */
@@ -283,8 +240,6 @@ export const Probes = obj(
     decommission_quiet: Duration('24h', 'Quiet time before decommissioning is safe.'),
     /** The DNS-side checks. */
     dns: DnsChecks,
-    /** The DNS-side checks. */
-    dns: DnsChecks,
     smtp: Smtp,
     roundtrip: Type.Optional(Roundtrip),
     push: Push,
@@ -298,6 +253,51 @@ export const Probes = obj(
     ),
   },
   'Probe settings.',
+);
+
+/** Below the 5-minute staleness window of PromQL: `30s`, `1m`, `4m30s`, at most `4m59s`. */
+const RESEND_PATTERN = '^([1-9]\\d?s|[12]\\d\\ds|[1-4]m([1-9]s|[1-5]\\ds)?)$';
+
+/**
+ * Remote write (DESIGN §9): the collector also sends every sample, with the probe's timestamp, to
+ * a Prometheus remote-write receiver (Prometheus with --web.enable-remote-write-receiver, Mimir,
+ * Thanos Receive, VictoriaMetrics). /metrics keeps working beside it.
+ */
+export const RemoteWrite = obj(
+  {
+    /** Set false to keep the section but not send. Default true. */
+    enabled: Type.Boolean({ default: true, description: 'Send samples. Default true.' }),
+    /** The receiver, e.g. http://prometheus:9090/api/v1/write or http://mimir/api/v1/push. Required. */
+    url: Type.String({ pattern: '^https?://', errorMessage: 'must be an http:// or https:// URL', description: 'Remote-write receiver URL.' }),
+    /** Environment variable holding a bearer token sent as `Authorization: Bearer …`. Default none. */
+    bearer_token_env: Type.Optional(Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$', errorMessage: 'must be an environment variable name' })),
+    /** Extra request headers, e.g. `X-Scope-OrgID` for Mimir. Default none. */
+    headers: Type.Record(Type.String({ pattern: '^[A-Za-z0-9-]+$' }), Type.String(), { default: {}, errorMessage: 'must map header names to values' }),
+    /** `job` label on every series (the collector alerts and rules select it). Default mailprobe-collector. */
+    job: Type.String({ minLength: 1, maxLength: 128, default: 'mailprobe-collector' }),
+    /** `instance` label on every series: this replica's id; the rules drop it with `max without (instance)`. Default env MAILPROBE_REPLICA, else the host name. */
+    replica: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    /** Samples per request. Default 2000. */
+    batch_size: Type.Integer({ minimum: 1, maximum: 100_000, default: 2000 }),
+    /** A partial batch is sent after this long. Default 1s. */
+    flush_interval: Duration('1s', 'Longest wait before a partial batch is sent.'),
+    /** Samples waiting to be sent; beyond it the oldest are dropped and counted. Default 500000. */
+    queue_max_samples: Type.Integer({ minimum: 1, default: 500_000 }),
+    /** Series not sent for this long are sent again with their last value, so they never go stale (must stay below 5m). Default 1m. */
+    resend_interval: Type.Transform(
+      Type.String({ pattern: RESEND_PATTERN, default: '1m', description: 'Resend interval of unchanged series, below 5m. Default 1m.', errorMessage: 'must be a duration below 5m (the staleness window), such as 30s, 1m or 4m' }),
+    )
+      .Decode(parseDuration)
+      .Encode(formatDuration),
+    /** First retry delay after a 5xx, 429 or network error; doubles per failure up to retry_max. Default 200ms. */
+    retry_min: Duration('200ms', 'First retry delay.'),
+    /** Longest retry delay. Default 30s. */
+    retry_max: Duration('30s', 'Longest retry delay.'),
+    /** A request that has not answered by then counts as failed and is retried. Default 10s. */
+    request_timeout: Duration('10s', 'Timeout of one remote-write request.'),
+  },
+  'Remote write to a Prometheus remote-write receiver.',
+  false,
 );
 
 export const Collector = obj(
@@ -320,6 +320,8 @@ export const Collector = obj(
     probe_stale_after: Duration('15m', 'Silence after which a probe gauges are removed.'),
     /** Batch ids remembered for de-duplication. Default 100000. */
     dedup_batches: Type.Integer({ minimum: 1, default: 100_000 }),
+    /** Also write samples to a Prometheus remote-write receiver. Default off (only /metrics). */
+    remote_write: Type.Optional(RemoteWrite),
   },
   'Collector settings.',
 );

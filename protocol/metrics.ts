@@ -276,6 +276,38 @@ export const METRICS = {
     labels: [],
     buckets: HTTP_BUCKETS,
   }),
+  // Remote write (collector/outputs/remote-write.ts), exported on the collector's /metrics.
+  collectorRemoteWriteSamples: def({
+    name: 'mailprobe_collector_remote_write_samples_total',
+    help: 'Samples handed to the remote-write receiver by result (sent: accepted; rejected: refused with a 4xx other than 429, not retried).',
+    type: 'counter',
+    labels: ['result'],
+  }),
+  collectorRemoteWriteDropped: def({
+    name: 'mailprobe_collector_remote_write_dropped_samples_total',
+    help: 'Samples dropped before they were sent by reason (queue_full: oldest dropped from the bounded queue; shutdown: still queued at exit).',
+    type: 'counter',
+    labels: ['reason'],
+  }),
+  collectorRemoteWriteQueue: def({
+    name: 'mailprobe_collector_remote_write_queue_samples',
+    help: 'Samples waiting to be sent to the remote-write receiver (bounded by collector.remote_write.queue_max_samples).',
+    type: 'gauge',
+    labels: [],
+  }),
+  collectorRemoteWriteRequests: def({
+    name: 'mailprobe_collector_remote_write_requests_total',
+    help: 'Remote-write requests by result (success, retried: 5xx, 429 or network error, rejected: other 4xx).',
+    type: 'counter',
+    labels: ['result'],
+  }),
+  collectorRemoteWriteDuration: def({
+    name: 'mailprobe_collector_remote_write_request_duration_seconds',
+    help: 'Duration of one remote-write request until its answer.',
+    type: 'histogram',
+    labels: [],
+    buckets: HTTP_BUCKETS,
+  }),
   // The probe's own /metrics (probe/self-metrics.ts); the collector does not export these.
   probeSpooledBytes: def({
     name: 'mailprobe_probe_spooled_bytes',

@@ -1,0 +1,491 @@
+/**
+ * The remote-write output (DESIGN §9): sends every sample, with the probe's own timestamp, to a
+ * Prometheus remote-write receiver (Prometheus --web.enable-remote-write-receiver, Mimir, Thanos
+ * Receive, VictoriaMetrics) as remote-write 1.0 (protobuf WriteRequest, snappy), batched, retried
+ * with exponential backoff on 5xx, 429 and network errors, through a bounded queue.
+ *
+ * Design (how replicas and HA fit together):
+ * - Every series carries `job` (default mailprobe-collector) and `instance` = this replica's id,
+ *   the same two labels a scrape would add. The recording rules already deduplicate the HA pair
+ *   with `max without (instance) (...)`, so the same rules and dashboards work unchanged on
+ *   scraped and on remote-written data, and each replica's series never collide with another's
+ *   (no out-of-order conflicts between replicas).
+ * - Remote write needs cumulative values, so the output keeps, per series, what any client library
+ *   keeps: the counter total, the histogram buckets/sum/count, the last gauge value and the last
+ *   timestamp sent. It keeps no per-result or per-batch state and no state shared between replicas.
+ * - HA pair (probes push every batch to every collector): each replica sees every result, so its
+ *   series equal the other's but for `instance`; `max without (instance)` picks one. Losing a
+ *   replica leaves the other's series (no gap).
+ * - Scale-out behind a load balancer (each batch reaches one replica): route by probe (hash on the
+ *   Authorization header or session affinity) so one replica owns a probe's series; then
+ *   `max without (instance)` still holds for per-probe series. Without affinity, counters are split
+ *   across replicas and must be summed (`sum without (instance)`), which the shipped rules do not do.
+ *   After a re-balance the old replica stops resending a probe's gauges once the probe has been
+ *   silent there for collector.probe_stale_after (stale markers from the sweep).
+ * - Gauges: a value older (by probe time) than the one already held is ignored, so the latest
+ *   check wins even when batches arrive out of order (spool replays). Every series not sent for
+ *   resend_interval (< 5 min, the PromQL lookback) is sent again with its last value at the current
+ *   time, so it never goes stale while the collector holds it, as a scraped series would not.
+ * - Timestamps per series only move forward (a receiver rejects a whole request for one
+ *   out-of-order sample): a sample older than the last one sent is sent 1 ms after it. They are also
+ *   kept within [now - 50 min, now] (Prometheus refuses samples more than 1 h behind its head).
+ * - Stale markers (NaN 0x7ff0000000000002) go out when a series is removed (a silent probe's gauges,
+ *   the other side of a one-of gauge), for the servers that left the plan ({@link retainServers}),
+ *   and for every series when the collector shuts down (a replica leaving, like a target that is
+ *   no longer scraped).
+ */
+import { hostname } from 'node:os';
+import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Agent, request } from 'undici';
+import type { PlanConfig } from '../../config/schema.js';
+import { METRICS, type MetricDef, type MetricKey } from '../../protocol/metrics.js';
+
+const defOf = (k: MetricKey): MetricDef => METRICS[k];
+import { seriesKey, type Labels, type SampleOp } from '../samples.js';
+import type { Output } from './output.js';
+import { createMetric, ONE_OF_LABEL, RESULT_METRICS } from './prometheus.js';
+import { compress, encodeWriteRequest, REMOTE_WRITE_HEADERS, type WireMetadata, type WireSample } from './remote-write/proto.js';
+
+export interface RemoteWriteOptions {
+  /** Receiver URL, e.g. http://127.0.0.1:9090/api/v1/write. */
+  url: string;
+  /** Extra headers (auth, X-Scope-OrgID). */
+  headers?: Readonly<Record<string, string>>;
+  /** `job` label. Default mailprobe-collector. */
+  job?: string;
+  /** `instance` label (this replica). Default env MAILPROBE_REPLICA, else the host name. */
+  instance?: string;
+  /** Samples per request. Default 2000. */
+  batchSize?: number;
+  /** Partial batches are sent after this long. Default 1000 ms. */
+  flushIntervalMs?: number;
+  /** Queue bound in samples; the oldest are dropped beyond it. Default 500000. */
+  queueMaxSamples?: number;
+  /** Unchanged series are sent again after this long. Default 60000 ms. */
+  resendIntervalMs?: number;
+  /** First retry delay. Default 200 ms. */
+  retryMinMs?: number;
+  /** Longest retry delay. Default 30000 ms. */
+  retryMaxMs?: number;
+  /** Timeout of one request. Default 10000 ms. */
+  requestTimeoutMs?: number;
+  /** How long close() keeps trying to deliver what is queued. Default 5000 ms. */
+  closeTimeoutMs?: number;
+  /** Self-metrics go here (never the global registry). */
+  registry: Registry;
+  now?: () => number;
+  log?: { warn(obj: object, msg: string): void };
+}
+
+/** Options from the plan's collector.remote_write section (undefined when absent or disabled). */
+export function remoteWriteOptionsFromPlan(plan: PlanConfig, registry: Registry, env: NodeJS.ProcessEnv = process.env): RemoteWriteOptions | undefined {
+  const rw = plan.collector.remote_write;
+  if (!rw?.enabled) return undefined;
+  const headers: Record<string, string> = { ...rw.headers };
+  if (rw.bearer_token_env) {
+    const token = env[rw.bearer_token_env];
+    if (!token) throw new Error(`collector.remote_write.bearer_token_env: environment variable ${rw.bearer_token_env} is not set`);
+    headers.authorization = `Bearer ${token}`;
+  }
+  return {
+    url: rw.url,
+    headers,
+    job: rw.job,
+    instance: rw.replica ?? env.MAILPROBE_REPLICA ?? hostname(),
+    batchSize: rw.batch_size,
+    flushIntervalMs: rw.flush_interval,
+    queueMaxSamples: rw.queue_max_samples,
+    resendIntervalMs: rw.resend_interval,
+    retryMinMs: rw.retry_min,
+    retryMaxMs: rw.retry_max,
+    requestTimeoutMs: rw.request_timeout,
+    registry,
+  };
+}
+
+type Pairs = (readonly [string, string])[];
+
+interface SeriesState {
+  metric: MetricKey;
+  labels: Labels;
+  kind: 'counter' | 'gauge' | 'histogram';
+  /** Counter total or gauge value. */
+  value: number;
+  /** Histogram: observations per bucket (not cumulative), then sum and count. */
+  buckets?: number[];
+  sum: number;
+  count: number;
+  /** Probe time of the gauge value held. */
+  valueTs: number;
+  /** Timestamp of the last sample queued for this series. */
+  sentTs: number;
+  /** Wire label sets: one for counters and gauges; buckets (with +Inf), _sum, _count for histograms. */
+  wire: Pairs[];
+}
+
+/** Max age of a sample timestamp relative to now: Prometheus refuses samples 1 h behind its head. */
+const MAX_SAMPLE_AGE_MS = 50 * 60_000;
+const METADATA_EVERY_MS = 5 * 60_000;
+
+export class RemoteWriteOutput implements Output {
+  readonly name = 'remote-write';
+  readonly #o: Required<Omit<RemoteWriteOptions, 'log' | 'headers'>> & Pick<RemoteWriteOptions, 'log' | 'headers'>;
+  readonly #series = new Map<string, SeriesState>();
+  /** One-of gauges: series without the exclusive label → its current value and probe time. */
+  readonly #current = new Map<string, { value: string; ts: number }>();
+  #queue: WireSample[] = [];
+  #head = 0;
+  #sending = false;
+  #closing = false;
+  #closed = false;
+  #closeDeadline = Number.POSITIVE_INFINITY;
+  #lastResendScan = 0;
+  #metadataDue = 0;
+  readonly #timer: NodeJS.Timeout;
+  readonly #agent: Agent;
+  #wake: (() => void) | undefined;
+  #idle: Promise<void> = Promise.resolve();
+  readonly #m: {
+    samples: Counter<'result'>;
+    dropped: Counter<'reason'>;
+    requests: Counter<'result'>;
+    duration: Histogram<string>;
+  };
+
+  constructor(opts: RemoteWriteOptions) {
+    this.#o = {
+      job: 'mailprobe-collector',
+      instance: process.env.MAILPROBE_REPLICA ?? hostname(),
+      batchSize: 2000,
+      flushIntervalMs: 1000,
+      queueMaxSamples: 500_000,
+      resendIntervalMs: 60_000,
+      retryMinMs: 200,
+      retryMaxMs: 30_000,
+      requestTimeoutMs: 10_000,
+      closeTimeoutMs: 5000,
+      now: Date.now,
+      ...opts,
+    };
+    if (this.#o.resendIntervalMs >= 5 * 60_000) throw new Error('remote write: resend interval must be below 5m (the staleness window)');
+    const r = this.#o.registry;
+    const self = this;
+    createMetric(METRICS.collectorRemoteWriteQueue, r, function collect(this: Gauge<string>) {
+      this.set(self.queued);
+    });
+    this.#m = {
+      samples: createMetric(METRICS.collectorRemoteWriteSamples, r) as Counter<'result'>,
+      dropped: createMetric(METRICS.collectorRemoteWriteDropped, r) as Counter<'reason'>,
+      requests: createMetric(METRICS.collectorRemoteWriteRequests, r) as Counter<'result'>,
+      duration: createMetric(METRICS.collectorRemoteWriteDuration, r) as Histogram<string>,
+    };
+    this.#agent = new Agent({ connections: 4, keepAliveTimeout: 30_000, headersTimeout: this.#o.requestTimeoutMs, bodyTimeout: this.#o.requestTimeoutMs });
+    this.#timer = setInterval(() => this.#tick(), this.#o.flushIntervalMs);
+    this.#timer.unref();
+  }
+
+  /** Samples waiting to be sent. */
+  get queued(): number {
+    return this.#queue.length - this.#head;
+  }
+
+  /** Series currently held (each is resent until removed). */
+  get seriesCount(): number {
+    return this.#series.size;
+  }
+
+  apply(ops: readonly SampleOp[]): void {
+    if (this.#closing) return;
+    const now = this.#o.now();
+    // Several results of one series in a batch become one sample with the newest time.
+    const dirty = new Map<SeriesState, number>();
+    const mark = (st: SeriesState, ts: number) => dirty.set(st, Math.max(dirty.get(st) ?? ts, ts));
+    for (const op of ops) {
+      const def = defOf(op.metric);
+      switch (op.op) {
+        case 'inc': {
+          const st = this.#state(op.metric, op.labels, 'counter');
+          st.value += op.value;
+          mark(st, op.ts);
+          break;
+        }
+        case 'observe': {
+          const st = this.#state(op.metric, op.labels, 'histogram');
+          const bounds = def.buckets ?? [];
+          let i = 0;
+          while (i < bounds.length && op.value > (bounds[i] ?? Number.POSITIVE_INFINITY)) i++;
+          if (st.buckets) st.buckets[i] = (st.buckets[i] ?? 0) + 1;
+          st.sum += op.value;
+          st.count += 1;
+          mark(st, op.ts);
+          break;
+        }
+        case 'set': {
+          const st = this.#state(op.metric, op.labels, 'gauge');
+          // An older result (a spool replay) never overwrites a newer value.
+          if (op.ts < st.valueTs) break;
+          st.value = op.value;
+          st.valueTs = op.ts;
+          mark(st, op.ts);
+          break;
+        }
+        case 'one-of': {
+          const key = seriesKey(op.metric, op.labels, [op.label, '']);
+          const cur = this.#current.get(key);
+          if (cur && op.ts < cur.ts) break;
+          if (cur && cur.value !== op.value) {
+            const prev = this.#series.get(seriesKey(op.metric, { ...op.labels, [op.label]: cur.value }));
+            if (prev) {
+              dirty.delete(prev);
+              this.#stale(prev, Math.max(op.ts, now - MAX_SAMPLE_AGE_MS));
+            }
+          }
+          const st = this.#state(op.metric, { ...op.labels, [op.label]: op.value }, 'gauge');
+          st.value = 1;
+          st.valueTs = op.ts;
+          this.#current.set(key, { value: op.value, ts: op.ts });
+          mark(st, op.ts);
+          break;
+        }
+      }
+    }
+    for (const [st, ts] of dirty) this.#emit(st, ts, now);
+    if (this.queued >= this.#o.batchSize) this.#kick(false);
+  }
+
+  remove(metric: MetricKey, labels: Labels): void {
+    const st = this.#series.get(seriesKey(metric, labels));
+    if (st) this.#stale(st, this.#o.now());
+    const exclusive = ONE_OF_LABEL[metric];
+    if (exclusive) this.#current.delete(seriesKey(metric, labels, [exclusive, '']));
+  }
+
+  /**
+   * Sends stale markers for, and forgets, every series of a server IP not in `ips` (labels `ip`
+   * or `via_ip`): call it with the new plan's server IPs when the plan changes.
+   */
+  retainServers(ips: Iterable<string>): number {
+    const keep = new Set(ips);
+    const now = this.#o.now();
+    let n = 0;
+    for (const st of [...this.#series.values()]) {
+      const ip = st.labels.ip ?? st.labels.via_ip;
+      if (ip === undefined || keep.has(ip)) continue;
+      this.#stale(st, now);
+      n++;
+    }
+    for (const key of [...this.#current.keys()]) {
+      const [metric, ...values] = key.split('\u0000') as [MetricKey, ...string[]];
+      const names = METRICS[metric].labels as readonly string[];
+      const at = names.findIndex((l) => l === 'ip' || l === 'via_ip');
+      const ip = at >= 0 ? values[at] : undefined;
+      if (ip !== undefined && !keep.has(ip)) this.#current.delete(key);
+    }
+    this.#kick(true);
+    return n;
+  }
+
+  /** Sends everything queued now (tests, shutdown); resolves when the queue is empty or sending gave up. */
+  async flush(): Promise<void> {
+    this.#kick(true);
+    await this.#idle;
+    if (this.queued > 0 && !this.#closed) {
+      this.#kick(true);
+      await this.#idle;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    clearInterval(this.#timer);
+    const now = this.#o.now();
+    for (const st of [...this.#series.values()]) this.#stale(st, now);
+    this.#closeDeadline = Date.now() + this.#o.closeTimeoutMs;
+    this.#wake?.();
+    this.#kick(true);
+    await this.#idle;
+    if (this.queued > 0) {
+      this.#kick(true);
+      await this.#idle;
+    }
+    this.#closed = true;
+    const left = this.queued;
+    if (left > 0) this.#m.dropped.inc({ reason: 'shutdown' }, left);
+    this.#queue = [];
+    this.#head = 0;
+    await this.#agent.close();
+  }
+
+  #state(metric: MetricKey, labels: Labels, kind: SeriesState['kind']): SeriesState {
+    const key = seriesKey(metric, labels);
+    let st = this.#series.get(key);
+    if (!st) {
+      st = { metric, labels: { ...labels }, kind, value: 0, sum: 0, count: 0, valueTs: Number.NEGATIVE_INFINITY, sentTs: Number.NEGATIVE_INFINITY, wire: this.#wireLabels(metric, labels, kind) };
+      if (kind === 'histogram') st.buckets = new Array<number>((defOf(metric).buckets?.length ?? 0) + 1).fill(0);
+      this.#series.set(key, st);
+    }
+    return st;
+  }
+
+  #wireLabels(metric: MetricKey, labels: Labels, kind: SeriesState['kind']): Pairs[] {
+    const def = defOf(metric);
+    const base: Pairs = [['job', this.#o.job], ['instance', this.#o.instance]];
+    for (const n of def.labels) {
+      const v = labels[n];
+      // Prometheus treats an empty label as absent; the scrape drops it the same way.
+      if (v !== undefined && v !== '') base.push([n, v]);
+    }
+    const withName = (name: string, extra?: readonly [string, string]): Pairs =>
+      [['__name__', name] as const, ...base, ...(extra ? [extra] : [])].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    if (kind !== 'histogram') return [withName(def.name)];
+    const bounds = [...(def.buckets ?? []).map((b) => String(b)), '+Inf'];
+    return [...bounds.map((le) => withName(`${def.name}_bucket`, ['le', le])), withName(`${def.name}_sum`), withName(`${def.name}_count`)];
+  }
+
+  /** Queues the current value(s) of a series at `ts` (moved into the allowed, increasing range). */
+  #emit(st: SeriesState, ts: number, now: number): void {
+    const t = Math.max(Math.min(Math.max(ts, now - MAX_SAMPLE_AGE_MS), now), st.sentTs + 1);
+    st.sentTs = t;
+    if (st.kind !== 'histogram') {
+      this.#push({ labels: st.wire[0] ?? [], value: st.value, ts: t });
+      return;
+    }
+    const counts = st.buckets ?? [];
+    let cumulative = 0;
+    for (let i = 0; i < counts.length; i++) {
+      cumulative += counts[i] ?? 0;
+      this.#push({ labels: st.wire[i] ?? [], value: cumulative, ts: t });
+    }
+    this.#push({ labels: st.wire[counts.length] ?? [], value: st.sum, ts: t });
+    this.#push({ labels: st.wire[counts.length + 1] ?? [], value: st.count, ts: t });
+  }
+
+  /** Queues stale markers for every wire series of `st` and forgets it. */
+  #stale(st: SeriesState, ts: number): void {
+    const t = Math.max(ts, st.sentTs + 1);
+    for (const labels of st.wire) this.#push({ labels, value: Number.NaN, ts: t });
+    this.#series.delete(seriesKey(st.metric, st.labels));
+  }
+
+  #push(s: WireSample): void {
+    this.#queue.push(s);
+    const over = this.queued - this.#o.queueMaxSamples;
+    if (over > 0) {
+      // The newest samples carry the current state (counters are cumulative): drop the oldest.
+      this.#head += over;
+      this.#m.dropped.inc({ reason: 'queue_full' }, over);
+      this.#compact();
+    }
+  }
+
+  #compact(): void {
+    if (this.#head > 4096 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  #take(n: number): WireSample[] {
+    const batch = this.#queue.slice(this.#head, this.#head + n);
+    this.#head += batch.length;
+    this.#compact();
+    if (this.#head === this.#queue.length) {
+      this.#queue = [];
+      this.#head = 0;
+    }
+    return batch;
+  }
+
+  #tick(): void {
+    const now = this.#o.now();
+    // Scan often enough that no series waits much past resend_interval.
+    if (now - this.#lastResendScan >= Math.min(this.#o.resendIntervalMs / 4, 15_000)) {
+      this.#lastResendScan = now;
+      const due = now - this.#o.resendIntervalMs;
+      for (const st of this.#series.values()) if (st.sentTs <= due) this.#emit(st, now, now);
+    }
+    this.#kick(true);
+  }
+
+  #kick(partial: boolean): void {
+    if (this.#sending || this.#closed) return;
+    if (this.queued === 0 || (!partial && this.queued < this.#o.batchSize)) return;
+    this.#sending = true;
+    this.#idle = this.#drain(partial).finally(() => {
+      this.#sending = false;
+    });
+  }
+
+  async #drain(partial: boolean): Promise<void> {
+    while (this.queued > 0 && (partial || this.queued >= this.#o.batchSize)) {
+      const batch = this.#take(this.#o.batchSize);
+      const delivered = await this.#send(batch);
+      if (!delivered) {
+        // Gave up at shutdown: what is left is counted by close().
+        this.#m.dropped.inc({ reason: 'shutdown' }, batch.length);
+        return;
+      }
+    }
+  }
+
+  /** Sends one batch until it is accepted or rejected (true), or shutdown gives up (false). */
+  async #send(batch: WireSample[]): Promise<boolean> {
+    let metadata: WireMetadata[] = [];
+    if (this.#o.now() >= this.#metadataDue) {
+      this.#metadataDue = this.#o.now() + METADATA_EVERY_MS;
+      metadata = RESULT_METRICS.map((k) => ({ type: METRICS[k].type, name: METRICS[k].name, help: METRICS[k].help }));
+    }
+    const body = compress(encodeWriteRequest(batch, metadata));
+    let delay = this.#o.retryMinMs;
+    let warned = false;
+    for (;;) {
+      const started = process.hrtime.bigint();
+      let status = 0;
+      let detail = '';
+      try {
+        const r = await request(this.#o.url, {
+          method: 'POST',
+          dispatcher: this.#agent,
+          headers: { ...this.#o.headers, ...REMOTE_WRITE_HEADERS },
+          body,
+          signal: AbortSignal.timeout(this.#o.requestTimeoutMs),
+        });
+        status = r.statusCode;
+        detail = status >= 300 ? (await r.body.text()).slice(0, 300) : '';
+        if (status < 300) await r.body.dump();
+      } catch (err) {
+        detail = (err as Error).message;
+      }
+      this.#m.duration.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      if (status >= 200 && status < 300) {
+        this.#m.requests.inc({ result: 'success' });
+        this.#m.samples.inc({ result: 'sent' }, batch.length);
+        return true;
+      }
+      if (status >= 400 && status < 500 && status !== 429) {
+        // The receiver will never take this batch (out of order, out of bounds, bad labels).
+        this.#m.requests.inc({ result: 'rejected' });
+        this.#m.samples.inc({ result: 'rejected' }, batch.length);
+        this.#o.log?.warn({ status, detail, samples: batch.length }, 'remote write rejected a batch');
+        return true;
+      }
+      this.#m.requests.inc({ result: 'retried' });
+      if (!warned) {
+        warned = true;
+        this.#o.log?.warn({ status: status || undefined, detail }, 'remote write failed, retrying');
+      }
+      if (this.#closing && Date.now() + delay > this.#closeDeadline) return false;
+      const jittered = delay * (0.8 + Math.random() * 0.4);
+      await new Promise<void>((res) => {
+        const t = setTimeout(res, jittered);
+        this.#wake = () => {
+          clearTimeout(t);
+          res();
+        };
+      });
+      this.#wake = undefined;
+      delay = Math.min(delay * 2, this.#o.retryMaxMs);
+    }
+  }
+}
