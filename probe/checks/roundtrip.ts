@@ -1,0 +1,149 @@
+/**
+ * roundtrip check (DESIGN §4): sends a signed test message via one destination IP to the
+ * round-trip address and waits, up to `probes.roundtrip.deadline`, for the sink to receive what
+ * the mail server relays. The sink runs in this probe process (probe/sink/shared.ts), so send
+ * and arrival are on one clock (`sameClock: true`) and latency = arrival − send.
+ *
+ * The run holds its slot until the message arrives or the deadline passes, so the spec's
+ * timeoutMs is the deadline plus the per-check timeout (for the sending part). A message that
+ * has not arrived by then is lost (`delivered: false`, error class `lost`); one the server
+ * refuses fails with the SMTP error class and is not waited for.
+ */
+import { performance } from 'node:perf_hooks';
+import type { PlanConfig } from '../../config/schema.js';
+import type { RoundtripResult, Side } from '../../protocol/results.js';
+import { failure, type CheckContext, type CheckSpec } from '../check.js';
+import { preciseNow, type Arrival } from '../sink/index.js';
+import { sharedSink } from '../sink/shared.js';
+import { SMTP_ERRORS } from '../smtp/errors.js';
+import { composeMessage } from '../smtp/message.js';
+import { SessionError, TimedSession } from '../smtp/session.js';
+import { newMessageId, secretFromEnv, SIGNATURE_HEADER, signStamp } from '../smtp/signing.js';
+import { readCa, smtpSettings, type SmtpSettings } from './smtp.js';
+
+export interface RoundtripTarget {
+  ip: string;
+  side: Side;
+  port: number;
+}
+
+/** Where the check finds arrivals: the in-process sink, or anything that can wait for one. */
+export interface SinkHandle {
+  waitFor(messageId: string, untilMs: number, signal?: AbortSignal): Promise<Arrival | undefined>;
+  /** The sink's clock (Unix ms), used for the send time when it runs in this process. */
+  now(): number;
+  /** The sink runs on this host (one clock for send and arrival). */
+  readonly sameClock: boolean;
+}
+
+export interface RoundtripSettings {
+  /** How to reach the destination (TLS mode, names, timeouts) — from probes.smtp. */
+  smtp: SmtpSettings;
+  /** The round-trip address. */
+  to: string;
+  /** Envelope sender and From. */
+  from: string;
+  /** Environment variable with the HMAC secret. */
+  secretEnv: string;
+  deadlineMs: number;
+  sink: () => Promise<SinkHandle>;
+}
+
+const sec = (ms: number): number => Math.round(ms * 1000) / 1e6;
+
+export async function roundtrip(target: RoundtripTarget, settings: RoundtripSettings, ctx: CheckContext): Promise<RoundtripResult> {
+  const startedAt = ctx.now();
+  const t0 = performance.now();
+  const secret = secretFromEnv(settings.secretEnv);
+  const sink = await settings.sink();
+  const messageId = newMessageId();
+  const base = { type: 'roundtrip' as const, startedAt, viaIp: target.ip, side: target.side, messageId, sameClock: sink.sameClock };
+  const done = (r: Omit<RoundtripResult, 'type' | 'startedAt' | 'viaIp' | 'side' | 'messageId' | 'sameClock' | 'durationSeconds'>): RoundtripResult => ({
+    ...base,
+    durationSeconds: sec(performance.now() - t0),
+    ...r,
+  });
+
+  const s = new TimedSession({
+    ip: target.ip,
+    port: target.port,
+    servername: settings.smtp.mailHost,
+    tls: settings.smtp.tls,
+    helo: settings.smtp.helo,
+    ca: await readCa(settings.smtp.caFile),
+    connectTimeoutMs: settings.smtp.connectTimeoutMs,
+    bannerTimeoutMs: settings.smtp.bannerTimeoutMs,
+    commandTimeoutMs: settings.smtp.commandTimeoutMs,
+    signal: ctx.signal,
+  });
+  let sentAt: number;
+  try {
+    await s.open();
+    // Stamped once the session is up: latency covers MAIL … DATA, the relay and the delivery.
+    sentAt = Math.floor(sink.now());
+    const stamp = signStamp(secret, { probeId: ctx.probe.id, messageId, sentAt });
+    const text = composeMessage({
+      from: settings.from,
+      to: settings.to,
+      id: messageId,
+      subject: `mailprobe round trip ${messageId}`,
+      headers: [`${SIGNATURE_HEADER}: ${stamp}`],
+      body: `Round-trip test message from mailprobe probe ${ctx.probe.id} (${ctx.probe.region}) via ${target.ip}. Please ignore.`,
+    });
+    await s.send(settings.from, settings.to, text);
+  } catch (e) {
+    if (!(e instanceof SessionError)) throw e;
+    await s.quit();
+    return done({ delivered: false, ...failure(`send:${e.phase}`, SMTP_ERRORS[e.code].errorClass, e.code, e.message) });
+  }
+  await s.quit();
+
+  const arrival = await sink.waitFor(messageId, sentAt + settings.deadlineMs, ctx.signal);
+  if (!arrival) {
+    if (ctx.signal.aborted && sink.now() < sentAt + settings.deadlineMs) {
+      return done({ delivered: false, ...failure('wait', 'timeout', 'smtp_aborted', `${SMTP_ERRORS.smtp_aborted.message} before the deadline`) });
+    }
+    return done({ delivered: false, ...failure('wait', 'lost', 'rt_lost', `${SMTP_ERRORS.rt_lost.message} (${settings.deadlineMs} ms via ${target.ip})`) });
+  }
+  return done({
+    ok: true,
+    delivered: true,
+    latencySeconds: sec(Math.max(0, arrival.arrivedAt - arrival.sentAt)),
+    deliveringIp: arrival.deliveringIp.slice(0, 64),
+    ...(arrival.helo ? { helo: arrival.helo.slice(0, 256) } : {}),
+    verdicts: arrival.verdicts,
+  });
+}
+
+/** probes.roundtrip as settings; undefined without a roundtrip section. */
+export function roundtripSettings(plan: PlanConfig, sink?: () => Promise<SinkHandle>): RoundtripSettings | undefined {
+  const rt = plan.probes.roundtrip;
+  if (!rt) return undefined;
+  return {
+    smtp: smtpSettings(plan),
+    to: rt.to,
+    from: rt.from ?? plan.probes.smtp.from,
+    secretEnv: rt.secret_env,
+    deadlineMs: rt.deadline,
+    sink:
+      sink ??
+      (async () => {
+        const s = await sharedSink(plan);
+        return { waitFor: (id, until, signal) => s.waitFor(id, until, signal), now: preciseNow, sameClock: true };
+      }),
+  };
+}
+
+export const roundtripCheck: CheckSpec<RoundtripTarget, RoundtripSettings> = {
+  type: 'roundtrip',
+  run: roundtrip,
+  targets(plan) {
+    const settings = roundtripSettings(plan);
+    if (!settings) return [];
+    return plan.cutover.servers.map((s) => {
+      const port = s.port ?? plan.probes.smtp.port;
+      return { key: `${s.ip}:${port}`, target: { ip: s.ip, side: s.side, port }, settings };
+    });
+  },
+  timeoutMs: (plan) => (plan.probes.roundtrip?.deadline ?? 0) + plan.probes.timeout,
+};

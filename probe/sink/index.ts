@@ -1,0 +1,329 @@
+/**
+ * The round-trip sink (DESIGN §4, §10): an SMTP server (smtp-server) that takes only signed
+ * mailprobe round-trip messages for the round-trip address, records when and from where each one
+ * arrived, and judges it the way a receiver would: SPF for the delivering IP and MAIL FROM, the
+ * DKIM signature, DMARC (mailauth), and forward-confirmed reverse DNS of the delivering IP.
+ *
+ * It is never a relay: RCPT to any other address is refused, unsigned and forged messages are
+ * refused at the end of DATA, nothing is stored beyond the verdicts and nothing is sent on.
+ * DNS lookups go through an injectable resolver (the lab's DNS world, or a test zone).
+ */
+import { promises as dnsp } from 'node:dns';
+import { isIP, isIPv6 } from 'node:net';
+import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { authenticate, type DNSResolver } from 'mailauth';
+import type { Logger } from 'pino';
+import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import { VERDICTS } from '../../protocol/results.js';
+import { SINK_REJECTS, type SinkRejectCode } from '../smtp/errors.js';
+import { SIGNATURE_HEADER, verifyStamp } from '../smtp/signing.js';
+
+/** A DNS lookup as mailauth calls it (the shape of `dns.promises.resolve`). */
+export type Resolver = (name: string, rrtype: string) => Promise<unknown>;
+
+/** A resolver that asks one DNS server (`IP`, `IP:port`, `[v6]:port`), or the system's. */
+export function dnsResolver(server?: string): Resolver {
+  if (!server) return (name, rrtype) => dnsp.resolve(name, rrtype);
+  const r = new dnsp.Resolver({ timeout: 2000, tries: 2 });
+  r.setServers([server]);
+  return (name, rrtype) => r.resolve(name, rrtype);
+}
+
+export type Verdict = (typeof VERDICTS)[number];
+
+export interface Verdicts {
+  spf: Verdict;
+  dkim: Verdict;
+  dmarc: Verdict;
+  fcrdns: 'pass' | 'fail';
+}
+
+export interface Arrival {
+  probeId: string;
+  messageId: string;
+  /** Send time from the signed header (the sender's clock), Unix ms. */
+  sentAt: number;
+  /** End of DATA at the sink (the sink's clock), Unix ms with sub-ms precision. */
+  arrivedAt: number;
+  deliveringIp: string;
+  helo: string;
+  mailFrom: string;
+  tls: boolean;
+  verdicts: Verdicts;
+}
+
+export interface SinkOptions {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** The round-trip address; the only recipient taken. */
+  address: string;
+  secret: string | Buffer;
+  /** Largest message taken, bytes. */
+  maxSize: number;
+  /** Greeting and Authentication-Results name. Default: the host name. */
+  name?: string | undefined;
+  tls?: { key: string | Buffer; cert: string | Buffer } | undefined;
+  resolver?: Resolver | undefined;
+  /** Wall clock in Unix ms; default Date.now with sub-ms precision. */
+  now?: (() => number) | undefined;
+  /** Signed messages older than this are refused (replays). Default 1 day. */
+  maxAgeMs?: number | undefined;
+  log?: Logger | undefined;
+}
+
+/** Unix ms with sub-millisecond precision (timeOrigin + performance.now()). */
+export const preciseNow = (): number => performance.timeOrigin + performance.now();
+
+const RECENT_MAX = 1000;
+const FUTURE_SKEW_MS = 5 * 60_000;
+
+class SinkReject extends Error {
+  readonly responseCode: number;
+  constructor(readonly code: SinkRejectCode) {
+    const d = SINK_REJECTS[code];
+    super(`${d.enhanced} ${d.message}`);
+    this.responseCode = d.reply;
+  }
+}
+
+/** `1.2.3.4` → `4.3.2.1.in-addr.arpa`; IPv6 by nibbles. */
+export function reverseName(ip: string): string {
+  if (isIPv6(ip)) {
+    const parts = ip.split('::');
+    const head = (parts[0] ?? '').split(':').filter(Boolean);
+    const tail = (parts[1] ?? '').split(':').filter(Boolean);
+    const groups = parts.length > 1 ? [...head, ...Array<string>(8 - head.length - tail.length).fill('0'), ...tail] : head;
+    return `${groups
+      .map((g) => g.padStart(4, '0'))
+      .join('')
+      .split('')
+      .reverse()
+      .join('.')}.ip6.arpa`;
+  }
+  return `${ip.split('.').reverse().join('.')}.in-addr.arpa`;
+}
+
+/** PTR names of the IP, any of which resolves back to the same IP. */
+export async function fcrdns(ip: string, resolver: Resolver): Promise<'pass' | 'fail'> {
+  try {
+    const names = (await resolver(reverseName(ip), 'PTR')) as string[];
+    for (const name of names.slice(0, 10)) {
+      try {
+        const addrs = (await resolver(name, isIPv6(ip) ? 'AAAA' : 'A')) as string[];
+        if (addrs.includes(ip)) return 'pass';
+      } catch {
+        // a PTR name that does not resolve does not confirm
+      }
+    }
+  } catch {
+    // no PTR
+  }
+  return 'fail';
+}
+
+const asVerdict = (v: unknown): Verdict => ((VERDICTS as readonly string[]).includes(String(v)) ? (v as Verdict) : 'permerror');
+
+/** Strips the IPv4-mapped prefix smtp-server may report. */
+const plainIp = (ip: string): string => (ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip);
+
+function headerValue(raw: Buffer, name: string): string | undefined {
+  const text = raw.toString('latin1');
+  const end = text.search(/\r?\n\r?\n/);
+  const head = (end >= 0 ? text.slice(0, end) : text).replace(/\r?\n[ \t]+/g, ' ');
+  const lower = name.toLowerCase();
+  for (const line of head.split(/\r?\n/)) {
+    const colon = line.indexOf(':');
+    if (colon > 0 && line.slice(0, colon).trim().toLowerCase() === lower) return line.slice(colon + 1).trim();
+  }
+  return undefined;
+}
+
+type Waiter = { resolve: (a: Arrival | undefined) => void; timer: NodeJS.Timeout; signal?: AbortSignal | undefined; onAbort: () => void };
+
+export class Sink {
+  readonly host: string;
+  port = 0;
+  /** Refused messages and recipients by code. */
+  readonly rejected: Record<SinkRejectCode, number> = { sink_unsigned: 0, sink_bad_signature: 0, sink_stale: 0, sink_relay_denied: 0, sink_too_big: 0 };
+  /** Signed messages taken (including late and duplicate ones). */
+  accepted = 0;
+  private readonly server: SMTPServer;
+  private readonly recent = new Map<string, Arrival>();
+  private readonly waiters = new Map<string, Set<Waiter>>();
+  private readonly now: () => number;
+  private readonly resolver: Resolver;
+  private readonly name: string;
+  private readonly pendingVerdicts = new Set<Promise<void>>();
+
+  private constructor(private readonly opts: SinkOptions) {
+    this.host = opts.host;
+    this.now = opts.now ?? preciseNow;
+    this.resolver = opts.resolver ?? dnsResolver();
+    this.name = opts.name ?? hostname();
+    const address = opts.address.toLowerCase();
+    this.server = new SMTPServer({
+      name: this.name,
+      banner: 'mailprobe round-trip sink',
+      logger: false,
+      disableReverseLookup: true,
+      authOptional: true,
+      disabledCommands: ['AUTH'],
+      size: opts.maxSize,
+      closeTimeout: 1000,
+      ...(opts.tls ? { key: opts.tls.key, cert: opts.tls.cert } : {}),
+      onRcptTo: (addr, _session, cb) => {
+        if (addr.address.toLowerCase() === address) return cb();
+        this.reject('sink_relay_denied');
+        cb(new SinkReject('sink_relay_denied'));
+      },
+      onData: (stream, session, cb) => this.onData(stream, session, cb),
+    });
+    this.server.on('error', (err) => opts.log?.warn({ err, code: 'sink_error' }, 'sink connection error'));
+  }
+
+  static async start(opts: SinkOptions): Promise<Sink> {
+    const sink = new Sink(opts);
+    await new Promise<void>((resolve, reject) => {
+      sink.server.server.once('error', reject);
+      sink.server.listen(opts.port, opts.host, () => {
+        sink.server.server.off('error', reject);
+        resolve();
+      });
+    });
+    const a = sink.server.server.address();
+    sink.port = typeof a === 'object' && a ? a.port : opts.port;
+    return sink;
+  }
+
+  private reject(code: SinkRejectCode): void {
+    this.rejected[code]++;
+    this.opts.log?.info({ code }, SINK_REJECTS[code].message);
+  }
+
+  private onData(stream: SMTPServerDataStream, session: SMTPServerSession, cb: (err?: Error | null, message?: string) => void): void {
+    // Read now: smtp-server resets the envelope once the reply is sent.
+    const deliveringIp = plainIp(session.remoteAddress);
+    const helo = session.hostNameAppearsAs || '';
+    const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+    const tls = session.secure;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    stream.on('data', (c: Buffer) => {
+      size += c.length;
+      // Past the limit the rest is read and dropped.
+      if (size <= this.opts.maxSize) chunks.push(c);
+    });
+    stream.on('end', () => {
+      const arrivedAt = this.now();
+      if (stream.sizeExceeded || size > this.opts.maxSize) {
+        this.reject('sink_too_big');
+        return cb(new SinkReject('sink_too_big'));
+      }
+      const raw = Buffer.concat(chunks);
+      const v = verifyStamp(this.opts.secret, headerValue(raw, SIGNATURE_HEADER));
+      if (!v.ok) {
+        const code = v.reason === 'unsigned' ? 'sink_unsigned' : 'sink_bad_signature';
+        this.reject(code);
+        return cb(new SinkReject(code));
+      }
+      const age = arrivedAt - v.stamp.sentAt;
+      if (age > (this.opts.maxAgeMs ?? 86_400_000) || age < -FUTURE_SKEW_MS) {
+        this.reject('sink_stale');
+        return cb(new SinkReject('sink_stale'));
+      }
+      this.accepted++;
+      cb(null, 'Ok: round trip recorded');
+      const p = this.judge(raw, deliveringIp, helo, mailFrom).then((verdicts) => {
+        this.record({ ...v.stamp, arrivedAt, deliveringIp, helo, mailFrom, tls, verdicts });
+      });
+      this.pendingVerdicts.add(p);
+      void p.finally(() => this.pendingVerdicts.delete(p));
+    });
+  }
+
+  /** What a receiver would conclude about this delivery. */
+  async judge(raw: Buffer, ip: string, helo: string, mailFrom: string): Promise<Verdicts> {
+    const [auth, fc] = await Promise.all([
+      authenticate(raw, {
+        ip,
+        helo,
+        sender: mailFrom,
+        mta: this.name,
+        resolver: this.resolver as DNSResolver,
+        disableArc: true,
+        disableBimi: true,
+      }).catch((err: unknown) => {
+        this.opts.log?.warn({ err, code: 'sink_auth_failed' }, 'mailauth failed');
+        return undefined;
+      }),
+      fcrdns(ip, this.resolver),
+    ]);
+    const dkimResults = auth?.dkim?.results ?? [];
+    const dkim = dkimResults.length === 0 ? 'none' : dkimResults.some((r) => r.status?.result === 'pass') ? 'pass' : asVerdict(dkimResults[0]?.status?.result);
+    return {
+      spf: auth?.spf ? asVerdict(auth.spf.status?.result) : 'temperror',
+      dkim: auth ? dkim : 'temperror',
+      dmarc: auth ? (auth.dmarc ? asVerdict(auth.dmarc.status?.result) : 'none') : 'temperror',
+      fcrdns: fc,
+    };
+  }
+
+  private record(a: Arrival): void {
+    if (this.recent.has(a.messageId)) return;
+    this.recent.set(a.messageId, a);
+    if (this.recent.size > RECENT_MAX) this.recent.delete(this.recent.keys().next().value as string);
+    const ws = this.waiters.get(a.messageId);
+    if (!ws) return;
+    this.waiters.delete(a.messageId);
+    for (const w of ws) this.settle(w, a);
+  }
+
+  private settle(w: Waiter, a: Arrival | undefined): void {
+    clearTimeout(w.timer);
+    w.signal?.removeEventListener('abort', w.onAbort);
+    w.resolve(a);
+  }
+
+  /** The arrival of a message, waiting until `untilMs` (Unix ms) or the signal; undefined if not arrived. */
+  waitFor(messageId: string, untilMs: number, signal?: AbortSignal): Promise<Arrival | undefined> {
+    const got = this.recent.get(messageId);
+    if (got) return Promise.resolve(got);
+    if (signal?.aborted) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const set = this.waiters.get(messageId) ?? new Set<Waiter>();
+      this.waiters.set(messageId, set);
+      const w: Waiter = {
+        resolve,
+        signal,
+        timer: setTimeout(() => drop(), Math.max(0, untilMs - this.now())),
+        onAbort: () => drop(),
+      };
+      const drop = () => {
+        set.delete(w);
+        if (set.size === 0) this.waiters.delete(messageId);
+        this.settle(w, undefined);
+      };
+      signal?.addEventListener('abort', w.onAbort, { once: true });
+      set.add(w);
+    });
+  }
+
+  /** Arrivals recorded (most recent last). */
+  arrivals(): Arrival[] {
+    return [...this.recent.values()];
+  }
+
+  /** Resolves when verdicts of everything accepted so far are in. */
+  async settled(): Promise<void> {
+    while (this.pendingVerdicts.size > 0) await Promise.allSettled([...this.pendingVerdicts]);
+  }
+
+  async close(): Promise<void> {
+    for (const [, ws] of this.waiters) for (const w of ws) this.settle(w, undefined);
+    this.waiters.clear();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await this.settled();
+  }
+}

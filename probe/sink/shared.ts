@@ -1,0 +1,53 @@
+/**
+ * The sink inside the probe process: started on first use by the roundtrip check from
+ * `probes.roundtrip.sink` (one per listen address) so sender and sink share one clock.
+ */
+import { readFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { PlanConfig } from '../../config/schema.js';
+import { secretFromEnv } from '../smtp/signing.js';
+import { dnsResolver, Sink } from './index.js';
+
+const sinks = new Map<string, Promise<Sink>>();
+
+/** `0.0.0.0:2525` / `[::1]:2525` → host and port. */
+export function splitListen(listen: string): { host: string; port: number } {
+  const m = /^\[?([^\]]*)\]?:(\d+)$/.exec(listen);
+  if (!m?.[1] || m[2] === undefined) throw new Error(`bad listen address ${listen}`);
+  return { host: m[1], port: Number(m[2]) };
+}
+
+/** The process's sink for the plan's round trip (started once). Throws without a roundtrip section. */
+export function sharedSink(plan: PlanConfig, log?: Logger): Promise<Sink> {
+  const rt = plan.probes.roundtrip;
+  if (!rt) throw new Error('probes.roundtrip is not configured');
+  let p = sinks.get(rt.sink.listen);
+  if (!p) {
+    p = (async () => {
+      const { host, port } = splitListen(rt.sink.listen);
+      const tls =
+        rt.sink.tls_cert_file && rt.sink.tls_key_file ? { cert: await readFile(rt.sink.tls_cert_file), key: await readFile(rt.sink.tls_key_file) } : undefined;
+      return Sink.start({
+        host,
+        port,
+        address: rt.to,
+        secret: secretFromEnv(rt.secret_env),
+        maxSize: rt.sink.max_size,
+        name: rt.sink.name,
+        tls,
+        resolver: dnsResolver(rt.sink.resolver),
+        log,
+      });
+    })();
+    sinks.set(rt.sink.listen, p);
+    p.catch(() => sinks.delete(rt.sink.listen));
+  }
+  return p;
+}
+
+/** Stops every shared sink (probe shutdown, tests). */
+export async function closeSharedSinks(): Promise<void> {
+  const all = [...sinks.values()];
+  sinks.clear();
+  await Promise.allSettled(all.map(async (p) => (await p).close()));
+}
