@@ -128,6 +128,7 @@ export async function authoritativeServers(plan: PlanConfig, s: DnsSettings, sig
   for (let i = 1; i < labels.length - 1; i++) {
     const zone = labels.slice(i).join('.');
     const r = await lookup.query(zone, 'NS', { signal });
+    assertRcode(r, `NS ${zone}`, true);
     const ns = recordsOf(r, 'NS').map((x) => x.value.replace(/\.$/, ''));
     if (r.rcode === 0 && ns.length > 0) {
       for (const n of ns.sort()) {
