@@ -27,7 +27,7 @@ export async function closedLoop(origin: string, next: (i: number) => Req, opts:
   const res: LoadResult = { requests: 0, errors: 0, seconds: 0, latenciesMs: [] };
   const warmEnd = performance.now() + (opts.warmupMs ?? 0);
   const end = warmEnd + opts.durationMs;
-  let measuredFrom = 0;
+  let measuredTo = warmEnd;
   const loop = async () => {
     while (performance.now() < end) {
       const req = next(i++);
@@ -35,8 +35,9 @@ export async function closedLoop(origin: string, next: (i: number) => Req, opts:
       const r = await pool.request({ ...req, origin });
       const text = await r.body.text();
       const t1 = performance.now();
-      if (t0 < warmEnd) continue;
-      if (measuredFrom === 0) measuredFrom = t0;
+      // A request counts if it ended after the warm-up (one slow request can span all of it).
+      if (t1 < warmEnd) continue;
+      measuredTo = t1;
       res.requests++;
       res.latenciesMs.push(t1 - t0);
       if (r.statusCode >= 300) {
@@ -46,7 +47,7 @@ export async function closedLoop(origin: string, next: (i: number) => Req, opts:
     }
   };
   await Promise.all(Array.from({ length: opts.concurrency }, loop));
-  res.seconds = (performance.now() - (measuredFrom || warmEnd)) / 1000;
+  res.seconds = (measuredTo - warmEnd) / 1000;
   await pool.close();
   return res;
 }

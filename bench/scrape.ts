@@ -1,0 +1,165 @@
+/**
+ * `npm run bench:scrape`: the cost of a scrape of /metrics at 10k, 100k and 500k series, the
+ * collector vs a Pushgateway holding the same series, and what a scrape does to pushes.
+ *
+ * For each size, ceil(size / ~300) probes push one interval each (bench/lib/content.ts), to a
+ * fresh collector process and a fresh Pushgateway process (without the consistency check, so
+ * filling it stays fast; a scrape does the same work either way). Then:
+ *  - render: GET /metrics (no compression) a few times; median time to the last byte, size;
+ *  - pushes under scrape: one closed-loop pusher for a few seconds with nothing else, then the
+ *    same while another client scrapes /metrics back to back; push p50/p99/max of both. A push
+ *    that waits for a render shows the server's event-loop stall (the collector renders on its
+ *    only thread; the Pushgateway on other goroutines). Skipped above 20 MiB of exposition (500k),
+ *    where one scrape is measured and a push would just wait for it.
+ *
+ * Env: BENCH_SERIES (default "10000,100000,500000"), BENCH_SECONDS (per push phase, default 2).
+ */
+import { cpus, loadavg } from 'node:os';
+import { request } from 'undici';
+import { tokenFor } from '../test/support/plan.js';
+import { rssOf, startCollectorProcess, startPushgateway, type PeerProcess } from '../test/support/bench-processes.js';
+import { batchBody, probeExposition, probeId, probeResults, seriesCount } from './lib/content.js';
+import { closedLoop, fmt, quantile, sendAll, table, type Req } from './lib/load.js';
+
+const SIZES = (process.env.BENCH_SERIES ?? '10000,100000,500000').split(',').map(Number);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
+
+const running = new Set<PeerProcess>();
+async function stopAll(): Promise<void> {
+  await Promise.all([...running].map((p) => p.stop()));
+  running.clear();
+}
+process.once('SIGINT', () => void stopAll().then(() => process.exit(130)));
+
+interface Row {
+  series: string;
+  target: string;
+  seriesExposed: number;
+  renderMs: number;
+  sizeMiB: number;
+  scrapes: number;
+  idle: [number, number, number];
+  underScrape: [number, number, number];
+  rssMiB: number;
+}
+
+async function scrapeOnce(url: string): Promise<{ ms: number; text: string }> {
+  const t0 = performance.now();
+  const r = await request(`${url}/metrics`);
+  const text = await r.body.text();
+  if (r.statusCode !== 200) throw new Error(`scrape ${url}: ${r.statusCode}`);
+  return { ms: performance.now() - t0, text };
+}
+
+async function pushPhase(url: string, next: (i: number) => Req, scrapeUrl?: string): Promise<{ lat: [number, number, number]; scrapes: number }> {
+  let stop = false;
+  let scrapes = 0;
+  const scraper = (async () => {
+    while (scrapeUrl && !stop) {
+      await scrapeOnce(scrapeUrl);
+      scrapes++;
+    }
+  })();
+  const r = await closedLoop(url, next, { concurrency: 1, durationMs: SECONDS * 1000, warmupMs: 300 });
+  stop = true;
+  await scraper;
+  if (r.errors > 0) throw new Error(`pushes failed: ${r.firstError}`);
+  return { lat: [quantile(r.latenciesMs, 0.5), quantile(r.latenciesMs, 0.99), quantile(r.latenciesMs, 1)], scrapes };
+}
+
+async function measure(peer: PeerProcess, label: string, target: string, fill: Req[], next: (i: number) => Req): Promise<Row> {
+  const t0 = performance.now();
+  await sendAll(peer.url, fill, 8);
+  process.stdout.write(`  ${target}: filled by ${fill.length} pushes in ${fmt((performance.now() - t0) / 1000)} s\n`);
+  const first = await scrapeOnce(peer.url);
+  const times: number[] = [first.ms];
+  const big = first.text.length > 20e6;
+  const reps = big ? 0 : first.text.length > 5e6 ? 2 : 4;
+  for (let i = 0; i < reps; i++) times.push((await scrapeOnce(peer.url)).ms);
+  // At 500k one render takes seconds: the push phases would only repeat that figure.
+  const skip = { lat: [Number.NaN, Number.NaN, Number.NaN] as [number, number, number], scrapes: 0 };
+  const idle = big ? skip : await pushPhase(peer.url, next);
+  const busy = big ? skip : await pushPhase(peer.url, next, peer.url);
+  return {
+    series: label,
+    target,
+    seriesExposed: seriesCount(first.text),
+    renderMs: quantile(times, 0.5),
+    sizeMiB: first.text.length / 2 ** 20,
+    scrapes: busy.scrapes,
+    idle: idle.lat,
+    underScrape: busy.lat,
+    rssMiB: rssOf(peer.pid) / 2 ** 20,
+  };
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  process.stdout.write(`bench:scrape — ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}, load average ${loadavg()[0]?.toFixed(2)}\n`);
+  const rows: Row[] = [];
+  for (const size of SIZES) {
+    const n = Math.ceil(size / 302);
+    const ids = Array.from({ length: n }, (_, i) => probeId(i));
+    const results = ids.map((_, i) => probeResults(i));
+    const bodies = results.map((r, i) => batchBody(i, r));
+    const texts = await Promise.all(results.map((r, i) => probeExposition(i, r)));
+    const label = `${size / 1000}k`;
+    process.stdout.write(`\n${label} series: ${n} probes × ~302 series\n`);
+    let seq = 0;
+    const post = (i: number): Req => ({
+      method: 'POST',
+      path: '/v1/results',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${tokenFor(ids[i % n] ?? '')}` },
+      body: (bodies[i % n] ?? (() => ''))(seq++),
+    });
+    const put = (i: number): Req => ({
+      method: 'PUT',
+      path: `/metrics/job/mailprobe/instance/${ids[i % n] ?? ''}`,
+      headers: { 'content-type': 'text/plain; version=0.0.4' },
+      body: texts[i % n] ?? '',
+    });
+
+    const collector = await startCollectorProcess({ probes: ids });
+    running.add(collector);
+    rows.push(await measure(collector, label, 'collector', ids.map((_, i) => post(i)), post));
+    await collector.stop();
+    running.delete(collector);
+
+    const pg = await startPushgateway({ disableConsistencyCheck: true });
+    running.add(pg);
+    rows.push(await measure(pg, label, 'pushgateway', ids.map((_, i) => put(i)), put));
+    await pg.stop();
+    running.delete(pg);
+
+    const [c, p] = rows.slice(-2);
+    if (c && p) {
+      process.stdout.write(
+        `${table(
+          ['target', 'series', 'render ms', 'MiB', 'RSS MiB', 'push p50/p99/max ms idle', 'push p50/p99/max ms while scraping', 'scrapes'],
+          [c, p].map((r) => [
+            r.target,
+            String(r.seriesExposed),
+            fmt(r.renderMs, 0),
+            fmt(r.sizeMiB, 1),
+            fmt(r.rssMiB, 0),
+            r.idle.map((v) => fmt(v, 1)).join(' / '),
+            r.underScrape.map((v) => fmt(v, 1)).join(' / '),
+            String(r.scrapes),
+          ]),
+        )}\n`,
+      );
+      process.stdout.write(
+        `ratio: collector render time = ${fmt(c.renderMs / p.renderMs, 2)}× Pushgateway's (${c.renderMs <= p.renderMs ? 'no slower' : 'slower'}); size ${fmt(c.sizeMiB / p.sizeMiB, 2)}×;` +
+          ` collector push p99 while scraping = ${fmt(c.underScrape[1] / c.idle[1], 1)}× its idle p99, max ${fmt(c.underScrape[2], 0)} ms (Pushgateway: ${fmt(p.underScrape[1] / p.idle[1], 1)}×, max ${fmt(p.underScrape[2], 0)} ms)\n`,
+      );
+    }
+  }
+  process.stdout.write(`\ndone in ${fmt((Date.now() - started) / 1000, 0)} s\n`);
+}
+
+main()
+  .catch((err: unknown) => {
+    process.stderr.write(`bench:scrape failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  })
+  .finally(() => stopAll());
