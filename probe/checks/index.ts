@@ -10,6 +10,7 @@ import { authCheck } from './auth.js';
 import { dnsCheck } from './dns.js';
 import { dnsblCheck } from './dnsbl.js';
 import { rdnsCheck } from './rdns.js';
+import { roundtripCheck } from './roundtrip.js';
 import { smtpCheck } from './smtp.js';
 import { ttlCheck } from './ttl.js';
 
@@ -51,4 +52,5 @@ export const CHECKS: CheckRegistry = {
   auth: register(authCheck),
   dnsbl: register(dnsblCheck),
   smtp: register(smtpCheck),
+  roundtrip: register(roundtripCheck),
 };
