@@ -99,14 +99,19 @@ export function createProbe(o: ProbeOptions): Probe {
   let batchesTotal = 0;
   const metrics: ProbeMetrics = createProbeMetrics(registry, { id, region }, () => spool?.stats());
 
-  const seal = (): void => {
-    if (ageTimer) clearTimeout(ageTimer);
-    ageTimer = undefined;
-    if (!spool || spool.openCount === 0) return;
-    const b = spool.seal(newBatchId(), now());
-    if (b) {
+  /** Seals open results into batches of at most batch_max_results (all of them with `all`). */
+  const seal = (all = true): void => {
+    if (!spool) return;
+    while (spool.openCount > 0 && (all || spool.openCount >= push.batch_max_results || spool.openBytes >= BATCH_MAX_BYTES)) {
+      const b = spool.seal(newBatchId(), now(), push.batch_max_results);
+      if (!b) break;
       batchesTotal++;
       log.debug({ batch: b.id, seq: b.seq, results: b.count }, 'batch sealed');
+    }
+    // Left-over results keep the age timer their first result started.
+    if (spool.openCount === 0 && ageTimer) {
+      clearTimeout(ageTimer);
+      ageTimer = undefined;
     }
     pusher?.notify();
   };
@@ -116,17 +121,15 @@ export function createProbe(o: ProbeOptions): Probe {
       log.warn({ results: results.length }, 'results arrived after the probe stopped; not spooled');
       return;
     }
-    let rest = results;
-    while (rest.length > 0) {
-      const room = push.batch_max_results - spool.openCount;
-      const part = rest.slice(0, room);
-      rest = rest.slice(room);
-      spool.appendResults(part);
-      resultsTotal += part.length;
-      if (spool.openCount >= push.batch_max_results || spool.openBytes >= BATCH_MAX_BYTES) seal();
-    }
+    // One write for the whole run first: a crash while a batch is being sealed loses none of them.
+    spool.appendResults(results);
+    resultsTotal += results.length;
+    if (spool.openCount >= push.batch_max_results || spool.openBytes >= BATCH_MAX_BYTES) seal(false);
     if (spool.openCount > 0 && !ageTimer) {
-      ageTimer = setTimeout(seal, push.batch_max_age);
+      ageTimer = setTimeout(() => {
+        ageTimer = undefined;
+        seal();
+      }, push.batch_max_age);
       ageTimer.unref?.();
     }
   };

@@ -195,8 +195,8 @@ export class Scheduler {
       if (this.#inFlight >= this.#o.plan.probes.concurrency) break;
       this.#launch(slot, at, now);
     }
+    // Not unref'd: a running scheduler is what keeps a probe process alive.
     this.#timer = setTimeout(() => this.#tick(), Math.max(1, next - now));
-    this.#timer.unref?.();
   }
 
   #launch(slot: Slot, due: number, now: number): void {

@@ -6,7 +6,7 @@
  * One append-only file `spool.log`, one record per line: `<crc32 hex> <json>\n`.
  *   h {nextSeq}                 header, written by compaction
  *   r {r}                       a result of the open (not yet sealed) batch
- *   b {id, seq, createdAt, n}   seals every open result into batch `id` (fsync'd before any push)
+ *   b {id, seq, createdAt, n}   seals the first n open results into batch `id` (fsync'd before any push)
  *   a {id, c, ok}               collector `c` took the batch (ok) or rejected it for good
  *   d {id}                      the batch was dropped because the spool was full
  * Result records are written without fsync: they survive a killed process (the page cache
@@ -151,7 +151,7 @@ export class Spool {
         break;
       }
       case 'b':
-        this.#sealOpen(rec.id, rec.seq, rec.createdAt, bytes);
+        this.#sealOpen(rec.id, rec.seq, rec.createdAt, bytes, typeof rec.n === 'number' ? rec.n : this.#open.length);
         break;
       case 'a': {
         const b = this.#batches.get(rec.id);
@@ -169,19 +169,21 @@ export class Spool {
     }
   }
 
-  #sealOpen(id: string, seq: number, createdAt: number, sealBytes: number): SpooledBatch {
-    const open = this.#open;
+  /** Moves the first n open results into a new batch. */
+  #sealOpen(id: string, seq: number, createdAt: number, sealBytes: number, n: number): SpooledBatch {
+    const taken = this.#open.splice(0, Math.max(0, n));
+    let takenBytes = 0;
+    for (const o of taken) takenBytes += o.bytes;
+    this.#openBytes -= takenBytes;
     const batch: SpooledBatch = {
       id,
       seq,
       createdAt,
-      resultsJson: `[${open.map((o) => o.json).join(',')}]`,
-      count: open.length,
-      bytes: this.#openBytes + sealBytes,
+      resultsJson: `[${taken.map((o) => o.json).join(',')}]`,
+      count: taken.length,
+      bytes: takenBytes + sealBytes,
       done: new Map(),
     };
-    this.#open = [];
-    this.#openBytes = 0;
     this.#batches.set(id, batch);
     this.#liveBytes += batch.bytes;
     this.#nextSeq = Math.max(this.#nextSeq, seq + 1);
@@ -236,15 +238,16 @@ export class Spool {
   }
 
   /**
-   * Seals the open results into a batch (fsync'd), then drops the oldest batches while the spool
-   * is over its limit (the newest batch is always kept). Returns undefined with nothing open.
+   * Seals the oldest open results (at most `max`) into a batch (fsync'd), then drops the oldest
+   * batches while the spool is over its limit (the newest batch is always kept). Returns
+   * undefined with nothing open.
    */
-  seal(id: string, createdAt: number): SpooledBatch | undefined {
+  seal(id: string, createdAt: number, max = Number.POSITIVE_INFINITY): SpooledBatch | undefined {
     if (this.#open.length === 0) return undefined;
     const seq = this.#nextSeq;
-    const n = this.#open.length;
+    const n = Math.min(this.#open.length, max);
     const bytes = this.#write({ t: 'b', id, seq, createdAt, n }, true);
-    const batch = this.#sealOpen(id, seq, createdAt, bytes);
+    const batch = this.#sealOpen(id, seq, createdAt, bytes, n);
     this.#enforceLimit(batch);
     this.#maybeCompact();
     return batch;

@@ -170,3 +170,25 @@ test('done batches are compacted away: the file stays bounded over many batches'
     cleanup();
   }
 });
+
+test('a seal takes at most `max` results; the rest stay open, also across a reopen', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const a = open(dir).spool;
+    const rs = Array.from({ length: 7 }, () => result());
+    a.appendResults(rs);
+    const b = a.seal('batch-partial-1', 1000, 5);
+    assert.equal(b?.count, 5);
+    assert.deepEqual(details(b?.resultsJson ?? '[]'), rs.slice(0, 5).map((r) => r.detail));
+    assert.equal(a.openCount, 2);
+    a.close();
+    const c = open(dir).spool;
+    assert.deepEqual(c.batches().map((x) => [x.id, x.count]), [['batch-partial-1', 5]]);
+    assert.equal(c.openCount, 2);
+    const d = c.seal('batch-partial-2', 2000);
+    assert.deepEqual(details(d?.resultsJson ?? '[]'), rs.slice(5).map((r) => r.detail));
+    c.close();
+  } finally {
+    cleanup();
+  }
+});

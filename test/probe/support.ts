@@ -48,6 +48,8 @@ export interface Proxy {
   url: string;
   mode: ProxyMode;
   setMode(m: ProxyMode): void;
+  /** Requests forwarded to the collector whose answer has not come back yet. */
+  pending(): number;
   close(): Promise<void>;
 }
 
@@ -60,6 +62,7 @@ export async function startProxy(targetUrl: string, opts: { delayMs?: number; mo
     s.on('close', () => sockets.delete(s));
     s.on('error', () => s.destroy());
   };
+  let pending = 0;
   const proxy: Proxy = {
     url: '',
     mode: opts.mode ?? 'up',
@@ -67,6 +70,7 @@ export async function startProxy(targetUrl: string, opts: { delayMs?: number; mo
       proxy.mode = m;
       for (const s of sockets) s.destroy();
     },
+    pending: () => pending,
     close: async () => {
       for (const s of sockets) s.destroy();
       await new Promise<void>((r) => server.close(() => r()));
@@ -83,7 +87,21 @@ export async function startProxy(targetUrl: string, opts: { delayMs?: number; mo
     const delay = opts.delayMs ?? 0;
     client.on('data', (d) => (delay > 0 ? setTimeout(() => up.writable && up.write(d), delay) : up.write(d)));
     const lose = proxy.mode === 'lose-replies';
-    up.on('data', (d) => (lose ? client.destroy() : client.writable && client.write(d)));
+    let waiting = false;
+    const settle = () => {
+      if (waiting) pending--;
+      waiting = false;
+    };
+    client.on('data', () => {
+      if (!waiting) pending++;
+      waiting = true;
+    });
+    up.on('data', (d) => {
+      settle();
+      if (lose) client.destroy();
+      else if (client.writable) client.write(d);
+    });
+    up.on('close', settle);
     client.on('close', () => up.destroy());
     up.on('close', () => client.destroy());
   });
