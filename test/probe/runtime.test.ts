@@ -239,3 +239,61 @@ test('restart with batches left in the spool: replayed with the same ids, applie
     cleanup();
   }
 });
+
+test('a batch one collector rejects for good (422) is dropped for it, logged and counted; the other collector still gets it', async () => {
+  const strict = await startTestCollector(testPlan({ collector: { max_series_per_probe: 1 } }));
+  const ok = await startTestCollector();
+  const { dir, cleanup } = tempDir();
+  const { probe, produced, lines } = probeFor(fastPlan([strict.url, ok.url]), dir);
+  try {
+    await probe.start();
+    await sleep(800);
+    await probe.stop({ flushMs: 3000 });
+    const stats = probe.stats();
+    assert.equal(stats.spool.batches, 0, 'rejected batches do not clog the spool');
+    assert.equal(await applied(ok), produced.length);
+    assert.equal(await accepted(strict), 0);
+    const rejected = (await strict.sample('mailprobe_collector_rejections_total', { code: 'series_limit' })) ?? 0;
+    assert.equal(rejected, stats.batches, 'each batch tried once at the strict collector, not retried');
+    const logged = lines.filter((l) => l.code === 'push_rejected');
+    assert.equal(logged.length, stats.batches);
+    assert.equal(logged[0]?.status, 422);
+    assert.match(String(logged[0]?.reply), /series_limit/);
+  } finally {
+    await probe.stop({ flushMs: 0 });
+    await strict.close();
+    await ok.close();
+    cleanup();
+  }
+});
+
+test('stop waits for running checks and pushes their results', async () => {
+  const collector = await startTestCollector();
+  const { dir, cleanup } = tempDir();
+  const produced: AuthResult[] = [];
+  const plan = testPlan({
+    probes: { interval: '10s', window_interval: '10s', timeout: '2s', push: { collectors: [collector.url], batch_max_age: '5s' } },
+  });
+  const probe = createProbe({
+    plan,
+    id: 'p-eu',
+    region: 'eu',
+    token: tokenFor('p-eu'),
+    registry: { auth: countingCheck({ targets: 2, delayMs: 400, produced: (rs) => produced.push(...rs) }) },
+    spoolDir: dir,
+    logger: captureLogger().log,
+    random: () => 0,
+  });
+  try {
+    await probe.start();
+    await sleep(100);
+    assert.equal(probe.stats().checksInFlight, 2);
+    await probe.stop();
+    assert.equal(produced.length, 2, 'both runs finished');
+    assert.equal(await applied(collector), 2, 'and their results were pushed before stop returned');
+  } finally {
+    await probe.stop();
+    await collector.close();
+    cleanup();
+  }
+});
