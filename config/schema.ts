@@ -283,9 +283,13 @@ export const RemoteWrite = obj(
     flush_interval: Duration('1s', 'Longest wait before a partial batch is sent.'),
     /** Samples waiting to be sent; beyond it the oldest are dropped and counted. Default 500000. */
     queue_max_samples: Type.Integer({ minimum: 1, default: 500_000 }),
-    /** Series not sent for this long are sent again with their last value, so they never go stale (must stay below 5m). Default 1m. */
+    /**
+     * Series not sent for this long are sent again with their last value at the current time, so
+     * they never go stale (must stay below 5m) and rate() windows hold samples as when scraped:
+     * it plays the part of the scrape interval. Default 15s.
+     */
     resend_interval: Type.Transform(
-      Type.String({ pattern: RESEND_PATTERN, default: '1m', description: 'Resend interval of unchanged series, below 5m. Default 1m.', errorMessage: 'must be a duration below 5m (the staleness window), such as 30s, 1m or 4m' }),
+      Type.String({ pattern: RESEND_PATTERN, default: '15s', description: 'Resend interval of unchanged series (like a scrape interval), below 5m. Default 15s.', errorMessage: 'must be a duration below 5m (the staleness window), such as 30s, 1m or 4m' }),
     )
       .Decode(parseDuration)
       .Encode(formatDuration),

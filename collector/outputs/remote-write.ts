@@ -23,9 +23,12 @@
  *   After a re-balance the old replica stops resending a probe's gauges once the probe has been
  *   silent there for collector.probe_stale_after (stale markers from the sweep).
  * - Gauges: a value older (by probe time) than the one already held is ignored, so the latest
- *   check wins even when batches arrive out of order (spool replays). Every series not sent for
- *   resend_interval (< 5 min, the PromQL lookback) is sent again with its last value at the current
- *   time, so it never goes stale while the collector holds it, as a scraped series would not.
+ *   check wins even when batches arrive out of order (spool replays). Every series (gauge, counter,
+ *   histogram) not sent for resend_interval (< 5 min, the PromQL lookback; default 15 s, like a
+ *   scrape interval) is sent again with its last value at the current time, so it never goes
+ *   stale while the collector holds it, and rate() windows hold samples of unchanged counters as
+ *   they would when scraped (with resends only every minute, a 1m rate window of a counter that
+ *   did not move holds one sample and rate() answers nothing instead of 0).
  * - Timestamps per series only move forward (a receiver rejects a whole request for one
  *   out-of-order sample): a sample older than the last one sent is sent 1 ms after it. They are also
  *   kept within [now - 50 min, now] (Prometheus refuses samples more than 1 h behind its head).
@@ -61,7 +64,7 @@ export interface RemoteWriteOptions {
   flushIntervalMs?: number;
   /** Queue bound in samples; the oldest are dropped beyond it. Default 500000. */
   queueMaxSamples?: number;
-  /** Unchanged series are sent again after this long. Default 60000 ms. */
+  /** Unchanged series are sent again after this long (like a scrape interval). Default 15000 ms. */
   resendIntervalMs?: number;
   /** First retry delay. Default 200 ms. */
   retryMinMs?: number;
@@ -159,7 +162,7 @@ export class RemoteWriteOutput implements Output {
       batchSize: 2000,
       flushIntervalMs: 1000,
       queueMaxSamples: 500_000,
-      resendIntervalMs: 60_000,
+      resendIntervalMs: 15_000,
       retryMinMs: 200,
       retryMaxMs: 30_000,
       requestTimeoutMs: 10_000,

@@ -284,7 +284,7 @@ test('plan: collector.remote_write is optional, validated, and resend_interval s
   const plan = testPlan({ collector: { remote_write: { url: 'http://127.0.0.1:9/api/v1/write', replica: 'a', bearer_token_env: 'RW_TOKEN' } } });
   const rw = plan.collector.remote_write;
   assert.equal(rw?.enabled, true);
-  assert.equal(rw?.resend_interval, 60_000);
+  assert.equal(rw?.resend_interval, 15_000);
   assert.equal(rw?.flush_interval, 1000);
   assert.equal(rw?.batch_size, 2000);
   const opts = remoteWriteOptionsFromPlan(plan, new Registry(), { RW_TOKEN: 's3cret' });
