@@ -1,0 +1,106 @@
+/**
+ * `mailprobe probe` as a process: usage errors exit 2 with a clear message, env settings work,
+ * the health endpoint answers, results reach a real collector, SIGTERM exits 0.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { request } from 'undici';
+import { startTestCollector } from '../support/collector.js';
+import { tokenFor } from '../support/plan.js';
+import { tempDir, waitFor } from '../probe/support.js';
+
+const root = new URL('../../', import.meta.url).pathname;
+
+function writePlan(dir: string, push: Record<string, unknown>): string {
+  const file = join(dir, 'plan.yaml');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      cutover: {
+        domain: 'company.test',
+        mail_host: 'mail.company.test',
+        servers: [
+          { ip: '127.0.0.2', side: 'old' },
+          { ip: '127.0.0.3', side: 'new' },
+        ],
+        window: { start: '2026-01-01T00:00:00Z', end: '2030-01-01T00:00:00Z' },
+      },
+      probes: { interval: '200ms', window_interval: '200ms', timeout: '200ms', push: { batch_max_age: '200ms', ...push } },
+    }),
+  );
+  return file;
+}
+
+const cli = (args: string[], env: Record<string, string | undefined> = {}) =>
+  spawnSync(process.execPath, ['--import', 'tsx', join(root, 'cli/main.ts'), ...args], { encoding: 'utf8', env: { ...process.env, MAILPROBE_TOKEN: undefined, ...env } });
+
+test('mailprobe probe: --help, missing options, unknown check type and a missing token are clear errors', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const help = cli(['probe', '--help']);
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /--config FILE/);
+    assert.match(help.stdout, /MAILPROBE_PROBE_ID/);
+
+    const none = cli(['probe'], { MAILPROBE_CONFIG: undefined, MAILPROBE_PROBE_ID: undefined, MAILPROBE_REGION: undefined });
+    assert.equal(none.status, 2);
+    assert.match(none.stderr, /--config FILE, --id ID, --region REGION required/);
+
+    const plan = writePlan(dir, { collectors: ['http://127.0.0.1:9'] });
+    const badType = cli(['probe', '--config', plan, '--id', 'p-eu', '--region', 'eu', '--checks', 'dns,nope'], { MAILPROBE_TOKEN: 'x' });
+    assert.equal(badType.status, 2);
+    assert.match(badType.stderr, /unknown check type "nope"/);
+
+    const noToken = cli(['probe', '--config', plan, '--id', 'p-eu', '--region', 'eu']);
+    assert.equal(noToken.status, 2);
+    assert.match(noToken.stderr, /set MAILPROBE_TOKEN/);
+  } finally {
+    cleanup();
+  }
+});
+
+test('mailprobe probe from env settings: health endpoint, results at the collector, SIGTERM exits 0', async () => {
+  const collector = await startTestCollector();
+  const { dir, cleanup } = tempDir();
+  const plan = writePlan(dir, { collectors: [collector.url], spool_dir: join(dir, 'spool') });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'cli/main.ts'), 'probe', '--check-module', 'test/probe/fixtures/test-checks.ts', '--checks', 'auth'], {
+    cwd: root,
+    env: {
+      ...process.env,
+      MAILPROBE_CONFIG: plan,
+      MAILPROBE_PROBE_ID: 'p-eu',
+      MAILPROBE_REGION: 'eu',
+      MAILPROBE_TOKEN: tokenFor('p-eu'),
+      MAILPROBE_HEALTH_LISTEN: '127.0.0.1:0',
+      MAILPROBE_LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  try {
+    assert.ok(await waitFor(() => /health at (http:\/\/\S+)\/healthz/.test(out), 15_000), `stdout: ${out} stderr: ${err}`);
+    const url = /health at (http:\/\/\S+)\/healthz/.exec(out)?.[1] ?? '';
+    const health = await request(`${url}/healthz`);
+    assert.equal(health.statusCode, 200);
+    const body = (await health.body.json()) as { ok: boolean; probe: string; checks: string[] };
+    assert.deepEqual([body.ok, body.probe, body.checks], [true, 'p-eu', ['auth']]);
+    assert.ok(await waitFor(async () => ((await collector.sample('mailprobe_collector_results_total')) ?? 0) >= 6, 10_000));
+    const metrics = await (await request(`${url}/metrics`)).body.text();
+    assert.match(metrics, /mailprobe_probe_pushes_total\{region="eu",probe="p-eu",collector="[^"]+",result="accepted"\} \d+/);
+    assert.equal((await request(`${url}/nope`)).statusCode, 404);
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0, err);
+    assert.equal(await collector.sample('mailprobe_checks_total', { probe: 'p-eu', region: 'eu', type: 'auth', result: 'success' }), await collector.sample('mailprobe_collector_results_total'));
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await collector.close();
+    cleanup();
+  }
+});
