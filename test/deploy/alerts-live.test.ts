@@ -1,16 +1,23 @@
 /**
- * The alert rules live: a real Prometheus (rules with `for:` shortened to 1 s) scraping a real
- * collector whose plan window is open. A probe whose resolvers serve the new IP reports the new
- * server refusing connections: the page fires, and resolves once delivery works again. Then the
- * collector stops: the collector alerts fire. Times from fault to firing are printed.
+ * The alert rules live: a real Prometheus scraping a real collector whose plan window is open, with
+ * the deploy rules on a 60× compressed timeline (compressRules: `for: 2m` → 2 s, silent after
+ * 300 s → 5 s). A probe whose resolvers serve the new IP reports the new server refusing
+ * connections: the page fires, and resolves once delivery works again. A probe stops pushing: it
+ * is reported silent, and not once it pushes again. Then the collector stops: the collector alerts
+ * fire. Times from fault to firing are printed.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { promisify } from 'node:util';
 import type { CheckResult } from '../../protocol/results.js';
 import type { Batch } from '../../protocol/wire.js';
 import { startTestCollector, type TestCollector } from '../support/collector.js';
 import { testPlan } from '../support/plan.js';
-import { overrideFor, startTestPrometheus, type ActiveAlert, type TestPrometheus } from '../support/prometheus.js';
+import { DEPLOY_RULE_FILES, compressRules, durationSeconds, overrideFor, startTestPrometheus, type ActiveAlert, type TestPrometheus } from '../support/prometheus.js';
 import { MAIL_HOST, NEW_IP, OLD_IP } from './fixtures.js';
 
 let collector: TestCollector;
@@ -18,7 +25,7 @@ let prom: TestPrometheus;
 let collectorClosed = false;
 let seq = 0;
 
-function batch(newServerUp: boolean): Batch {
+function batch(newServerUp: boolean, probe = { id: 'p-eu', region: 'eu' }): Batch {
   const t = Date.now();
   const results: CheckResult[] = [];
   for (const resolver of ['system', '8.8.8.8', 'auth:ns1.company.test']) {
@@ -43,14 +50,14 @@ function batch(newServerUp: boolean): Batch {
         },
   );
   seq++;
-  return { probe: { id: 'p-eu', region: 'eu', version: '0.1.0' }, batch: { id: `live-${t}-${seq}`, seq, createdAt: t }, results };
+  return { probe: { ...probe, version: '0.1.0' }, batch: { id: `live-${t}-${seq}`, seq, createdAt: t }, results };
 }
 
 const named = (alerts: ActiveAlert[], name: string, state = 'firing') => alerts.filter((a) => a.labels.alertname === name && a.state === state);
 
 before(async () => {
   collector = await startTestCollector(testPlan());
-  prom = await startTestPrometheus({ targets: [new URL(collector.url).host], ruleTransform: (text) => overrideFor(text, '1s') });
+  prom = await startTestPrometheus({ targets: [new URL(collector.url).host], ruleTransform: (text) => compressRules(text, 60) });
   await prom.waitForScrapes(1, 20_000);
 });
 
@@ -62,6 +69,23 @@ after(async () => {
 test('overrideFor rewrites every for: of the alert rules', () => {
   const text = 'rules:\n  - alert: A\n    expr: x\n    for: 10m\n  - alert: B\n    expr: y\n    for: 2m\n';
   assert.equal(overrideFor(text, '1s'), text.replace('for: 10m', 'for: 1s').replace('for: 2m', 'for: 1s'));
+});
+
+test('compressRules divides for:, ranges and duration thresholds, and promtool accepts the result', async (t) => {
+  assert.equal(durationSeconds('1h30m'), 5400);
+  assert.throws(() => durationSeconds('5 minutes'));
+  const rule = '    expr: time() - max(max_over_time(x[1h])) > 300 and y == 1 and z < 14 * 86400\n    for: 10m\n';
+  assert.equal(compressRules(rule, 60), '    expr: time() - max(max_over_time(x[60s])) > 5 and y == 1 and z < 20160\n    for: 10s\n');
+  assert.equal(compressRules('rate(x[5m])', 600), 'rate(x[3s])', 'ranges keep three scrapes');
+  const dir = mkdtempSync(join(tmpdir(), 'mailprobe-compressed-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const files = DEPLOY_RULE_FILES.map((f) => {
+    const out = join(dir, basename(f));
+    writeFileSync(out, compressRules(readFileSync(f, 'utf8'), 60));
+    return out;
+  });
+  const r = await promisify(execFile)('promtool', ['check', 'rules', ...files]);
+  assert.match(r.stdout, /SUCCESS: 17 rules found/);
 });
 
 test('delivery to the served new IP refused inside the window pages, and resolves when fixed', async () => {
@@ -85,7 +109,22 @@ test('delivery to the served new IP refused inside the window pages, and resolve
   const t1 = Date.now();
   await prom.waitFor(async () => (await prom.alerts()).every((a) => a.labels.alertname !== 'MailprobeDeliveryFailingServedIP'), 20_000, 'the page to resolve');
   const resolved = Date.now() - t1;
-  console.log(`# served IP refusing: firing ${(fired / 1000).toFixed(1)} s after the push, resolved ${(resolved / 1000).toFixed(1)} s after the fix (scrape and eval every 1 s, for: 1s)`);
+  console.log(`# served IP refusing: firing ${(fired / 1000).toFixed(1)} s after the push, resolved ${(resolved / 1000).toFixed(1)} s after the fix (scrape and eval every 1 s, for: 2m at 60× = 2 s)`);
+});
+
+test('a probe that stops pushing is reported silent, and not once it pushes again', async () => {
+  const us = { id: 'p-us', region: 'us' };
+  assert.equal((await collector.push(batch(true, us))).status, 200);
+  const t0 = Date.now();
+  const silent = async () => named(await prom.alerts(), 'MailprobeProbeSilent').filter((a) => a.labels.probe === 'p-us');
+  await prom.waitFor(async () => (await silent()).length > 0, 20_000, 'p-us silent');
+  const fired = Date.now() - t0;
+  // Silent after 300 s / 60 = 5 s, plus for: 1m / 60 = 1 s.
+  assert.ok(fired >= 5000, `fired after ${fired} ms`);
+  assert.equal((await silent())[0]?.labels.region, 'us');
+  assert.equal((await collector.push(batch(true, us))).status, 200);
+  await prom.waitFor(async () => (await silent()).length === 0, 20_000, 'p-us no longer silent');
+  console.log(`# probe stopped: MailprobeProbeSilent firing ${(fired / 1000).toFixed(1)} s after its last push (threshold 5 s at 60×)`);
 });
 
 test('a stopped collector makes the collector alerts fire', async () => {

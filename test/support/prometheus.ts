@@ -91,6 +91,38 @@ export function overrideFor(text: string, duration: string): string {
   return text.replace(/^(\s+)for: .*$/gm, `$1for: ${duration}`);
 }
 
+const UNIT_SECONDS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86_400, w: 604_800, y: 31_536_000 };
+
+/** Seconds of a Prometheus duration such as `5m`, `1h30m`. */
+export function durationSeconds(d: string): number {
+  let total = 0;
+  let rest = d;
+  for (const m of d.matchAll(/(\d+)(ms|s|m|h|d|w|y)/g)) {
+    total += Number(m[1]) * (UNIT_SECONDS[m[2] ?? 's'] ?? 1);
+    rest = rest.replace(m[0], '');
+  }
+  if (rest !== '' || total === 0) throw new Error(`not a duration: ${d}`);
+  return total;
+}
+
+/**
+ * Runs the deploy rules on a timeline `factor` times faster (a lab cutover in minutes instead of
+ * hours): divides every `for:`, every range selector (`[5m]` → `[5s]` at 60×) and every comparison
+ * constant of 60 or more — in these rules those are durations in seconds (probe silent after 300 s,
+ * certificate within 14 * 86400 s); 0/1 comparisons are flags and stay. Ranges stay at least
+ * `minRangeSeconds` long (default 3 s, three scrapes at 1 s) so rate() has samples.
+ */
+export function compressRules(text: string, factor: number, minRangeSeconds = 3): string {
+  const scaled = (seconds: number, min: number) => `${Math.max(min, Math.ceil(seconds / factor))}s`;
+  return text
+    .replace(/^(\s+)for: (\S+)$/gm, (_, indent: string, d: string) => `${indent}for: ${scaled(durationSeconds(d), 1)}`)
+    .replace(/\[(\d+(?:ms|s|m|h|d|w|y))+\]/g, (whole) => `[${scaled(durationSeconds(whole.slice(1, -1)), minRangeSeconds)}]`)
+    .replace(/([<>]=?|==) (\d+(?:\s*\*\s*\d+)*)(?![\d.*])/g, (whole, op: string, expr: string) => {
+      const value = expr.split('*').reduce((a, b) => a * Number(b.trim()), 1);
+      return value >= 60 ? `${op} ${Math.max(1, Math.round(value / factor))}` : whole;
+    });
+}
+
 async function freePort(): Promise<number> {
   return new Promise((res, rej) => {
     const s = createServer();
