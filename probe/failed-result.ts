@@ -105,3 +105,29 @@ export function failedResult(type: CheckType, target: unknown, settings: unknown
   }
   return isCheckResult(out) ? out : undefined;
 }
+
+/**
+ * Failed results shaped like the results a job returned last time (same resolver, name, record
+ * type, IP...): its string and enum fields are kept, every measurement is neutral. So a check
+ * that once answered keeps its series when it later times out or throws.
+ */
+export function failedLike(templates: readonly CheckResult[], startedAt: number, durationSeconds: number, f: FailureFields): CheckResult[] {
+  const out: CheckResult[] = [];
+  for (const t of templates) {
+    const schema = SCHEMAS[t.type];
+    const r: Record<string, unknown> = { type: t.type, startedAt, durationSeconds: Math.max(0, durationSeconds), ...f };
+    for (const [key, prop] of Object.entries(schema.properties)) {
+      if (BASE.has(key)) continue;
+      const v = (t as Record<string, unknown>)[key];
+      const literals = TypeGuard.IsUnion(prop) ? prop.anyOf.filter((s) => TypeGuard.IsLiteral(s)).map((s) => s.const) : [];
+      const identity = TypeGuard.IsString(prop) || (literals.length > 0 && !literals.includes('error')) || key === 'port';
+      if (identity && v !== undefined) r[key] = v;
+      else if (!TypeGuard.IsOptional(prop)) {
+        const n = neutral(prop);
+        if (n !== undefined) r[key] = n;
+      }
+    }
+    if (isCheckResult(r)) out.push(r);
+  }
+  return out;
+}

@@ -11,7 +11,7 @@ import type { CheckResult, CheckType } from '../protocol/results.js';
 import type { CheckContext, ResultLog } from './check.js';
 import type { CheckRegistry, RegisteredCheck, RegisteredJob } from './checks/index.js';
 import { runtimeFailure } from './errors.js';
-import { failedResult, isCheckResult, resultProblem } from './failed-result.js';
+import { failedLike, failedResult, isCheckResult, resultProblem } from './failed-result.js';
 import type { ProbeMetrics } from './self-metrics.js';
 
 /** After a timeout fires, how long a check may still take to return its own (more precise) failure. */
@@ -20,6 +20,8 @@ export const ABORT_GRACE_MS = 200;
 export const MAX_WAKE_MS = 1000;
 /** Results kept per check type for ctx.history. */
 export const HISTORY_MAX = 5000;
+/** Results remembered per job as the shape of its failed results. */
+const TEMPLATE_MAX = 64;
 
 /** Recent results of this probe, bounded per type. */
 export class ResultHistory implements ResultLog {
@@ -55,6 +57,8 @@ interface Slot {
   running: boolean;
   readonly state: Map<string, unknown>;
   runs: number;
+  /** What the check itself returned last, the shape of the failed results the runtime makes. */
+  template: CheckResult[];
 }
 
 export interface SchedulerOptions {
@@ -162,7 +166,7 @@ export class Scheduler {
       if (slot) slot.job = job;
       else {
         const random = this.#o.random ?? Math.random;
-        this.#slots.set(id, { type: check.type, key: job.key, job, frac: random(), lastDue: undefined, running: false, state: new Map(), runs: 0 });
+        this.#slots.set(id, { type: check.type, key: job.key, job, frac: random(), lastDue: undefined, running: false, state: new Map(), runs: 0, template: [] });
       }
     }
     for (const [id, slot] of this.#slots) if (slot.type === check.type && !keep.has(id)) this.#slots.delete(id);
@@ -263,6 +267,10 @@ export class Scheduler {
     this.#stop.signal.removeEventListener('abort', onStop);
     const seconds = (performance.now() - t0) / 1000;
     const fail = (f: ReturnType<typeof runtimeFailure>): CheckResult[] => {
+      if (slot.template.length > 0) {
+        const like = failedLike(slot.template, startedAt, seconds, f);
+        if (like.length > 0) return like;
+      }
       const r = failedResult(slot.type, slot.job.target, slot.job.settings, startedAt, seconds, f);
       if (!r) log.warn({ code: f.code, check: slot.type, target: slot.key }, 'no failed result could be built from this target; the failure is only logged and counted');
       return r ? [r] : [];
@@ -281,14 +289,19 @@ export class Scheduler {
     } else {
       const list = Array.isArray(outcome.value) ? (outcome.value as unknown[]) : [outcome.value];
       results = [];
+      const valid: CheckResult[] = [];
       for (const r of list) {
-        if (isCheckResult(r)) results.push(r);
+        if (isCheckResult(r)) {
+          results.push(r);
+          valid.push(r);
+        }
         else {
           const problem = resultProblem(r);
           log.error({ code: 'invalid_result', check: slot.type, target: slot.key, problem }, 'a check returned an invalid result; reported as a failed result');
           results.push(...fail(runtimeFailure('invalid_result', problem)));
         }
       }
+      if (valid.length > 0) slot.template = valid.slice(0, TEMPLATE_MAX);
       const firstFailed = results.find((r) => !r.ok);
       result = firstFailed ? (firstFailed.errorClass ?? 'internal') : 'success';
     }

@@ -211,3 +211,32 @@ test('ctx.state persists per target across runs; ctx.history returns earlier res
   assert.ok(last && last.history >= 4, `history had ${last?.history}`);
   assert.equal(s.history.since('auth', Date.now() + 1000).length, 0);
 });
+
+test('a check that answered before and then times out gets failed results shaped like its last answers', async () => {
+  let calls = 0;
+  const check = register<{ resolver: string }, null>({
+    type: 'dns',
+    targets: () => [{ key: 'r1', target: { resolver: '127.0.0.1:53' }, settings: null }],
+    run(target, _s, ctx) {
+      calls++;
+      if (calls > 1) return new Promise(() => {}); // hangs, ignoring the signal
+      const base = { type: 'dns' as const, resolver: target.resolver, authoritative: false, name: 'mail.company.test', transport: 'udp' as const, rcode: 'NOERROR', ok: true, startedAt: ctx.now(), durationSeconds: 0.01 };
+      return Promise.resolve([
+        { ...base, qtype: 'A' as const, answers: ['127.0.0.2'], ttl: 300, side: 'old' as const },
+        { ...base, qtype: 'MX' as const, answers: ['10 mail.company.test'], ttl: 300, side: 'old' as const },
+      ]);
+    },
+  });
+  const { s, results } = scheduler({ dns: check }, { interval: '150ms', timeout: '100ms' }, { window: pastWindow(), random: () => 0 });
+  s.start();
+  assert.ok(await waitFor(() => results.length >= 4, 3000), `${results.length} results`);
+  await s.stop(50);
+  const failed = results.slice(2, 4);
+  assert.deepEqual(
+    failed.map((r) => r.type === 'dns' && [r.ok, r.errorClass, r.code, r.resolver, r.name, r.qtype, r.side, r.answers.length, r.ttl]),
+    [
+      [false, 'timeout', 'check_timeout', '127.0.0.1:53', 'mail.company.test', 'A', 'error', 0, null],
+      [false, 'timeout', 'check_timeout', '127.0.0.1:53', 'mail.company.test', 'MX', 'error', 0, null],
+    ],
+  );
+});
