@@ -228,6 +228,9 @@ export async function startTestPrometheus(opts: TestPrometheusOptions): Promise<
     throw new Error(`prometheus did not become ready:\n${log}`);
   }
   const proc = child;
+  // A test runner that dies or times out must not leave Prometheus behind.
+  const killOnExit = () => proc.kill('SIGKILL');
+  process.once('exit', killOnExit);
 
   async function api<T>(path: string): Promise<T> {
     const r = await getJson<ApiReply<T>>(`${url}${path}`);
@@ -289,6 +292,7 @@ export async function startTestPrometheus(opts: TestPrometheusOptions): Promise<
     },
     waitFor,
     async stop() {
+      process.removeListener('exit', killOnExit);
       if (proc.exitCode === null && proc.signalCode === null) {
         proc.kill('SIGTERM');
         const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
