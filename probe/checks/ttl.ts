@@ -10,7 +10,8 @@
  * observation, and we count from the latest. A resolver that returns an earlier epoch's set
  * later than that bound plus `ttl_allowance` (probe timing) violates the TTL, with the excess
  * as its stale seconds. A resolver reporting a TTL above the highest TTL the authoritative
- * servers ever gave for the same set extends it.
+ * servers gave for the same set (up to the next authoritative observation, since a TTL raised
+ * in between is legitimate) extends it.
  *
  * Figures: safe to switch at = the first authoritative observation of a lowered TTL + the
  * highest TTL seen before it in the same epoch; safe to decommission = no dns result (resolver
@@ -50,6 +51,7 @@ interface Epoch {
 interface ResolverState {
   staleMs: number;
   violation: boolean;
+  /** Highest extension seen (not reset at changes: it describes the resolver, not the change). */
   extension: number;
   /** The epoch index staleness and extension refer to (reset when the answer changes). */
   epoch: number;
@@ -64,6 +66,12 @@ interface TtlState {
   dropped: number;
   lastAuth: { t: number; ttl: number; epoch: number } | null;
   resolvers: Map<string, ResolverState>;
+  /**
+   * Resolver TTLs waiting for the next authoritative observation: the TTL served between two
+   * observations may be either of theirs (a raise in between is legitimate), so a TTL is judged
+   * only once the observation after it is known.
+   */
+  pendingTtl: { t: number; resolver: string; key: string; ttl: number }[];
   /** Highest TTL seen in the current epoch before the latest lowering, and when it was lowered. */
   epochTtlMax: number;
   lastAuthTtl: number | null;
@@ -83,6 +91,7 @@ function freshState(since: number): TtlState {
     dropped: 0,
     lastAuth: null,
     resolvers: new Map(),
+    pendingTtl: [],
     epochTtlMax: 0,
     lastAuthTtl: null,
     safeToSwitchAt: null,
@@ -125,6 +134,26 @@ function observeAuth(st: TtlState, r: DnsResult): void {
     st.lastAuthTtl = ttl;
   }
   st.lastAuth = { t, ttl, epoch: idx };
+  judgeExtensions(st, t);
+}
+
+const MAX_PENDING = 4096;
+
+/** Judges the TTLs resolvers reported at or before `until` against the authoritative TTLs. */
+function judgeExtensions(st: TtlState, until: number): void {
+  const keep: TtlState['pendingTtl'] = [];
+  for (const p of st.pendingTtl) {
+    if (p.t > until) {
+      keep.push(p);
+      continue;
+    }
+    const rs = st.resolvers.get(p.resolver);
+    const matching = st.epochs.filter((e) => e.key === p.key);
+    if (!rs || matching.length === 0) continue;
+    const maxTtl = Math.max(...matching.map((e) => e.maxTtl));
+    if (p.ttl > maxTtl) rs.extension = Math.max(rs.extension, p.ttl - maxTtl);
+  }
+  st.pendingTtl = keep.slice(-MAX_PENDING);
 }
 
 function observeResolver(st: TtlState, r: DnsResult, s: TtlSettings): void {
@@ -141,8 +170,8 @@ function observeResolver(st: TtlState, r: DnsResult, s: TtlSettings): void {
     rs.epoch = lastIdx;
     rs.staleMs = 0;
     rs.violation = false;
-    rs.extension = 0;
   }
+  if (r.ttl !== null) st.pendingTtl.push({ t, resolver: r.resolver, key, ttl: r.ttl });
   if (st.epochs.length === 0) return;
   // The epoch in force when the resolver answered: the latest one first seen by then.
   let inForce = -1;
@@ -152,9 +181,6 @@ function observeResolver(st: TtlState, r: DnsResult, s: TtlSettings): void {
       break;
     }
   }
-  const matching = st.epochs.filter((e) => e.key === key);
-  const maxTtl = matching.length > 0 ? Math.max(...matching.map((e) => e.maxTtl)) : null;
-  if (maxTtl !== null && r.ttl !== null && r.ttl > maxTtl) rs.extension = Math.max(rs.extension, r.ttl - maxTtl);
   if (inForce < 0 || st.epochs[inForce]?.key === key) return;
   // Returned a set that is not the one in force: the latest earlier epoch with that set.
   for (let i = inForce - 1; i >= 0; i--) {

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { setMaxListeners } from 'node:events';
 import { pino } from 'pino';
 import type { CheckContext, ResultLog } from '../../../probe/check.js';
 import type { PlanConfig } from '../../../config/schema.js';
@@ -25,8 +26,11 @@ export class MemoryHistory implements ResultLog {
 }
 
 export function makeCtx(plan: PlanConfig, o: { history?: MemoryHistory; state?: Map<string, unknown>; now?: () => number; signal?: AbortSignal } = {}): CheckContext & { history: MemoryHistory } {
+  const signal = o.signal ?? new AbortController().signal;
+  // Tests share one signal across many parallel queries (the runtime gives one per run).
+  setMaxListeners(1000, signal);
   return {
-    signal: o.signal ?? new AbortController().signal,
+    signal,
     plan,
     probe: { id: 'p-eu', region: 'eu' },
     log: pino({ level: 'silent' }),
