@@ -1,0 +1,22 @@
+/**
+ * A collector process for drills: like `mailprobe collector`, with a shorter request timeout so
+ * slow-drip clients are cut off within a test's time. Prints `mailprobe collector: metrics at
+ * <url>/metrics` once it listens, stops on SIGTERM.
+ *
+ *   node --import tsx test/support/drill-collector-main.ts PLAN_FILE REQUEST_TIMEOUT_MS
+ */
+import { buildCollector } from '../../collector/app.js';
+import { loadPlan } from '../../config/load.js';
+
+const [file, timeout] = process.argv.slice(2);
+if (!file || !timeout) {
+  process.stderr.write('usage: drill-collector-main.ts PLAN_FILE REQUEST_TIMEOUT_MS\n');
+  process.exit(2);
+}
+const plan = await loadPlan(file);
+const { app } = await buildCollector({ plan, logger: false, requestTimeoutMs: Number(timeout) });
+await app.listen({ host: '127.0.0.1', port: 0 });
+const addr = app.server.address();
+if (!addr || typeof addr === 'string') throw new Error('collector did not bind');
+process.stdout.write(`mailprobe collector: metrics at http://127.0.0.1:${addr.port}/metrics\n`);
+process.once('SIGTERM', () => void app.close().then(() => process.exit(0)));
