@@ -64,7 +64,7 @@ const REQUIRED_IN_RESULT = ['type', 'startedAt', 'durationSeconds', 'ok'];
 
 const mutated: fc.Arbitrary<DrillRequest> = fc
   .tuple(fc.constantFrom('unknown-field', 'wrong-type', 'missing-field', 'out-of-range'), fc.nat(), fc.nat(), fc.string({ minLength: 1, maxLength: 12 }))
-  .chain(([how, pick, pick2, name]) => {
+  .chain(([how, pick, pick2, name]): fc.Arbitrary<DrillRequest> => {
     const base = validBatch() as unknown as Json;
     const all = nodes(base);
     if (how === 'unknown-field') {
