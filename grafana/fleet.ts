@@ -8,7 +8,57 @@ import * as bargauge from '@grafana/grafana-foundation-sdk/bargauge';
 import * as stat from '@grafana/grafana-foundation-sdk/stat';
 import * as statetimeline from '@grafana/grafana-foundation-sdk/statetimeline';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
-import { COLLECTOR_JOB, dedup, datasourceVariable, lastValue, m, numberPanels, okMappings, q, regionVariable, stacked, targets, thresholds } from './common.js';
+import { COLLECTOR_JOB, PROBE_JOB, dedup, datasourceVariable, lastValue, m, numberPanels, okMappings, q, regionVariable, stacked, targets, thresholds } from './common.js';
+
+/** Rows whose panels show data only in some setups: row title → what they need. */
+export const OPTIONAL_ROWS: Readonly<Record<string, string>> = {
+  'Remote write': 'collector.remote_write set in the plan',
+  'Probes seen from inside': `Prometheus scraping the probes' --health-listen /metrics (job ${PROBE_JOB})`,
+};
+
+function remoteWriteRow(): dashboard.RowBuilder {
+  const queue = targets(
+    new timeseries.PanelBuilder().title('Remote-write queue').span(8).height(7).unit('short'),
+    q(`max by (instance) (${m('collectorRemoteWriteQueue')})`, { legend: '{{instance}}' }),
+  );
+  const samples = targets(
+    new timeseries.PanelBuilder().title('Samples sent per second by result').span(8).height(7).unit('short'),
+    q(`sum by (instance, result) (rate(${m('collectorRemoteWriteSamples')}[$__rate_interval]))`, { legend: '{{instance}} {{result}}' }),
+    q(`sum by (instance, reason) (rate(${m('collectorRemoteWriteDropped')}[$__rate_interval]))`, { legend: '{{instance}} dropped: {{reason}}' }),
+  );
+  const requests = targets(
+    new timeseries.PanelBuilder().title('Remote-write requests').span(8).height(7).unit('short'),
+    q(`sum by (instance, result) (rate(${m('collectorRemoteWriteRequests')}[$__rate_interval]))`, { legend: '{{instance}} {{result}}' }),
+    q(`histogram_quantile(0.99, sum by (instance, le) (rate(${m('collectorRemoteWriteDuration')}_bucket[$__rate_interval])))`, { legend: '{{instance}} p99 s' }),
+  );
+  return new dashboard.RowBuilder('Remote write').collapsed(true).withPanel(queue).withPanel(samples).withPanel(requests);
+}
+
+function probeRow(): dashboard.RowBuilder {
+  const sel = 'region=~"$region"';
+  const pushes = targets(
+    new timeseries.PanelBuilder()
+      .title('Pushes per minute by collector and result')
+      .description('As each probe saw them: rejected and error pushes show a collector a probe cannot reach or that refuses it.')
+      .span(12)
+      .height(7)
+      .unit('short'),
+    q(`60 * sum by (probe, collector, result) (rate(${m('probePushes')}{${sel}}[$__rate_interval]))`, { legend: '{{probe}} → {{collector}} {{result}}' }),
+  );
+  const spooled = targets(
+    new timeseries.PanelBuilder().title('Spooled (probe view)').span(12).height(7).unit('bytes'),
+    q(`max by (region, probe) (${m('probeSpooledBytes')}{${sel}})`, { legend: '{{probe}} bytes' }),
+  );
+  const duration = targets(
+    new timeseries.PanelBuilder().title('Check run p90 by type').span(12).height(7).unit('s'),
+    q(`histogram_quantile(0.9, sum by (type, le) (rate(${m('probeCheckDuration')}_bucket{${sel}}[$__rate_interval])))`, { legend: '{{type}}' }),
+  );
+  const runs = targets(
+    new timeseries.PanelBuilder().title('Check runs in flight').span(12).height(7).unit('short'),
+    q(`sum by (probe) (${m('probeChecksInFlight')}{${sel}})`, { legend: '{{probe}}' }),
+  );
+  return new dashboard.RowBuilder('Probes seen from inside').collapsed(true).withPanel(pushes).withPanel(spooled).withPanel(duration).withPanel(runs);
+}
 
 export function fleetDashboard(): dashboard.Dashboard {
   const probes = targets(
@@ -142,6 +192,8 @@ export function fleetDashboard(): dashboard.Dashboard {
       .withPanel(results)
       .withPanel(ingest)
       .withPanel(series)
+      .withRow(remoteWriteRow())
+      .withRow(probeRow())
       .build(),
   );
 }

@@ -6,7 +6,7 @@
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import { cutoverDashboard } from './cutover.js';
 import { deliveryDashboard } from './delivery.js';
-import { fleetDashboard } from './fleet.js';
+import { OPTIONAL_ROWS, fleetDashboard } from './fleet.js';
 import { resolversDashboard } from './resolvers.js';
 import { roundtripDashboard } from './roundtrip.js';
 
@@ -32,6 +32,8 @@ export interface PanelQuery {
   expr: string;
   instant: boolean;
   format: string;
+  /** Set when the panel shows data only in some setups (what it needs); see OPTIONAL_ROWS. */
+  optional?: string;
 }
 
 interface PromTarget {
@@ -46,11 +48,28 @@ export function panelQueries(): PanelQuery[] {
   const out: PanelQuery[] = [];
   for (const [file, build] of Object.entries(DASHBOARDS)) {
     const d = build();
-    const panels = (d.panels ?? []).flatMap((p) => (p.type === 'row' ? (p as dashboard.RowPanel).panels : [p as dashboard.Panel]));
-    for (const p of panels) {
+    let row = '';
+    const panels: [string, dashboard.Panel][] = [];
+    for (const p of d.panels ?? []) {
+      if (p.type === 'row') {
+        const r = p as dashboard.RowPanel;
+        row = r.title ?? '';
+        for (const inner of r.panels) panels.push([row, inner]);
+      } else panels.push([row, p as dashboard.Panel]);
+    }
+    for (const [rowTitle, p] of panels) {
+      const optional = OPTIONAL_ROWS[rowTitle];
       for (const t of (p.targets ?? []) as PromTarget[]) {
         if (t.expr === undefined) continue;
-        out.push({ dashboard: file, panel: p.title ?? '', refId: t.refId ?? '', expr: t.expr, instant: t.instant === true, format: t.format ?? 'time_series' });
+        out.push({
+          dashboard: file,
+          panel: p.title ?? '',
+          refId: t.refId ?? '',
+          expr: t.expr,
+          instant: t.instant === true,
+          format: t.format ?? 'time_series',
+          ...(optional === undefined ? {} : { optional }),
+        });
       }
     }
   }

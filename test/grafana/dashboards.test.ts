@@ -7,10 +7,16 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
+import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import { DASHBOARDS, panelQueries, renderDashboards, variableQueries } from '../../grafana/index.js';
 import { PROVISIONED_DATASOURCE_UID, RECORDED } from '../../grafana/common.js';
 
 const root = resolve(import.meta.dirname, '../..');
+
+/** Every panel, rows and the panels inside them included. */
+function allPanels(d: dashboard.Dashboard): (dashboard.Panel | dashboard.RowPanel)[] {
+  return (d.panels ?? []).flatMap((p) => (p.type === 'row' ? [p, ...(p as dashboard.RowPanel).panels] : [p]));
+}
 const dir = join(root, 'grafana/dashboards');
 
 test('the committed dashboard JSON is up to date (npm run dashboards)', () => {
@@ -28,7 +34,7 @@ test('each dashboard has a unique uid, unique panel ids and the datasource varia
     const d = build();
     assert.ok(d.uid && !uids.has(d.uid), `${file}: uid`);
     uids.add(d.uid);
-    const ids = (d.panels ?? []).map((p) => p.id);
+    const ids = allPanels(d).map((p) => p.id);
     assert.equal(new Set(ids).size, ids.length, `${file}: panel ids`);
     assert.ok(ids.every((id) => typeof id === 'number' && id > 0), `${file}: panel ids set`);
     const ds = d.templating?.list?.find((v) => v.name === 'datasource');
@@ -53,6 +59,10 @@ test('the dashboards carry the panels the cutover needs', () => {
   // The readiness checklist has one query per item.
   const items = panelQueries().filter((q) => q.panel === 'Readiness of the new server');
   assert.equal(items.length, 8);
+  // Optional rows are marked with what they need.
+  const optional = panelQueries().filter((q) => q.optional !== undefined);
+  assert.deepEqual([...new Set(optional.map((q) => q.optional))].length, 2);
+  assert.ok(optional.some((q) => q.expr.includes('mailprobe_collector_remote_write_queue_samples')));
   // The heatmap reads buckets in heatmap format.
   const heat = panelQueries().find((q) => q.panel === 'Latency of phase $phase to $ip');
   assert.equal(heat?.format, 'heatmap');
@@ -61,7 +71,7 @@ test('the dashboards carry the panels the cutover needs', () => {
 
 test('panel queries use the datasource variable and have distinct refIds per panel', () => {
   for (const [file, build] of Object.entries(DASHBOARDS)) {
-    for (const p of build().panels ?? []) {
+    for (const p of allPanels(build())) {
       if (p.type === 'row') continue;
       const targets = ((p as { targets?: { refId?: string; datasource?: { uid?: string } }[] }).targets ?? []);
       assert.ok(targets.length > 0, `${file}/${p.title}: no query`);
