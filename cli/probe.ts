@@ -11,6 +11,7 @@ import { CHECK_TYPES, type CheckType } from '../protocol/results.js';
 import { ID_PATTERN } from '../protocol/wire.js';
 import { CHECKS, type CheckRegistry, type RegisteredCheck } from '../probe/checks/index.js';
 import { createProbe } from '../probe/runtime.js';
+import { SpoolLockedError } from '../probe/spool.js';
 import { untilSignal } from './collector.js';
 import { createLogger } from './log.js';
 
@@ -116,7 +117,15 @@ export async function runProbe(argv: string[]): Promise<number> {
     ...(healthListen ? { healthListen } : {}),
   });
   const signal = untilSignal();
-  await probe.start();
+  try {
+    await probe.start();
+  } catch (err) {
+    if (err instanceof SpoolLockedError) {
+      process.stderr.write(`mailprobe probe: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
   if (probe.healthUrl) process.stdout.write(`mailprobe probe ${id}: health at ${probe.healthUrl}/healthz, metrics at ${probe.healthUrl}/metrics\n`);
   const sig = await signal;
   log.info({ signal: sig }, 'stopping: waiting for running checks, pushing what is spooled');

@@ -22,6 +22,7 @@ export const PROBE_ERRORS = {
   spool_torn_record: { message: 'the spool ended in a partly written record (a crash while writing); it was skipped' },
   spool_bad_record: { message: 'a spool record did not parse or failed its checksum; it was skipped' },
   spool_full: { message: 'the spool is full; the oldest batches were dropped' },
+  spool_locked: { message: 'another probe process uses this spool directory' },
   no_token: { message: 'no bearer token: the environment variable named by probes.push.token_env is empty' },
 } as const satisfies Record<string, ProbeErrorDef>;
 

@@ -117,7 +117,9 @@ export class Pusher {
         continue;
       }
       lane.busy = true;
+      spool.pin(batch.id);
       const outcome = await this.#push(lane, batch);
+      spool.unpin(batch.id);
       lane.busy = false;
       this.#o.metrics?.pushes.inc({ region: this.#o.probe.region, probe: this.#o.probe.id, collector: lane.url, result: outcome });
       if (outcome === 'accepted' || outcome === 'duplicate' || outcome === 'rejected') {

@@ -145,14 +145,19 @@ export function createProbe(o: ProbeOptions): Probe {
 
     async start() {
       if (state !== 'new') throw new Error(`probe ${id} was already started`);
+      try {
+        spool = Spool.open({
+          dir: spoolDir,
+          maxBytes: push.spool_max_bytes,
+          collectors: push.collectors,
+          log,
+          onDrop: (n) => metrics.spoolDropped.inc({ region, probe: id }, n),
+        });
+      } catch (err) {
+        state = 'stopped';
+        throw err;
+      }
       state = 'running';
-      spool = Spool.open({
-        dir: spoolDir,
-        maxBytes: push.spool_max_bytes,
-        collectors: push.collectors,
-        log,
-        onDrop: (n) => metrics.spoolDropped.inc({ region, probe: id }, n),
-      });
       // Results an earlier run journaled but never sealed go out first, as their own batch.
       seal();
       if (push.collectors.length === 0) log.warn('no collectors in probes.push.collectors: results are only spooled');

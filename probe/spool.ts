@@ -14,8 +14,8 @@
  * live records to a new file and renames it over the old one. A torn last record (a crash in
  * the middle of a write) is skipped and cut off; a damaged record elsewhere is skipped.
  */
-import { closeSync, fdatasyncSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, fdatasyncSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { Logger } from 'pino';
 import type { CheckResult } from '../protocol/results.js';
@@ -58,6 +58,7 @@ type Rec =
   | { t: 'd'; id: string };
 
 const FILE = 'spool.log';
+const LOCK = 'lock';
 
 function line(rec: Rec): string {
   const json = JSON.stringify(rec);
@@ -91,6 +92,8 @@ export class Spool {
   #nextSeq = 0;
   #dropped = 0;
   #closed = false;
+  /** Batch id → pushes in flight. */
+  readonly #pinned = new Map<string, number>();
 
   private constructor(opts: SpoolOptions, fd: number) {
     this.#opts = opts;
@@ -102,13 +105,19 @@ export class Spool {
   /** Opens (or creates) the spool and loads what an earlier run left. Never fails on a damaged file. */
   static open(opts: SpoolOptions): Spool {
     mkdirSync(opts.dir, { recursive: true });
-    const path = join(opts.dir, FILE);
-    const fd = openSync(path, 'a+');
-    const spool = new Spool(opts, fd);
-    spool.#load(readFileSync(path));
-    // Start from a clean file: the torn tail and finished batches are gone after this.
-    spool.#compact();
-    return spool;
+    lock(opts.dir, opts.log);
+    try {
+      const path = join(opts.dir, FILE);
+      const fd = openSync(path, 'a+');
+      const spool = new Spool(opts, fd);
+      spool.#load(readFileSync(path));
+      // Start from a clean file: the torn tail and finished batches are gone after this.
+      spool.#compact();
+      return spool;
+    } catch (err) {
+      unlock(opts.dir);
+      throw err;
+    }
   }
 
   #load(buf: Buffer): void {
@@ -258,6 +267,8 @@ export class Spool {
     for (const b of this.#batches.values()) {
       if (this.#liveBytes + this.#openBytes <= this.#opts.maxBytes) break;
       if (b === keep) break;
+      // A batch on its way to a collector is not dropped under it (it may arrive).
+      if (this.#pinned.has(b.id)) continue;
       this.#write({ t: 'd', id: b.id }, false);
       this.#remove(b);
       dropped++;
@@ -277,6 +288,17 @@ export class Spool {
     this.#write({ t: 'a', id, c: collector, ok }, true);
     b.done.set(collector, ok);
     if (this.#finishIfDone(b)) this.#maybeCompact();
+  }
+
+  /** Marks a batch as being pushed, so a full spool does not drop it meanwhile. */
+  pin(id: string): void {
+    this.#pinned.set(id, (this.#pinned.get(id) ?? 0) + 1);
+  }
+
+  unpin(id: string): void {
+    const n = (this.#pinned.get(id) ?? 0) - 1;
+    if (n > 0) this.#pinned.set(id, n);
+    else this.#pinned.delete(id);
   }
 
   /** The oldest batch this collector has not taken yet. */
@@ -369,5 +391,58 @@ export class Spool {
     if (this.#closed) return;
     this.#closed = true;
     closeSync(this.#fd);
+    unlock(this.dir);
   }
+}
+
+/** Spool directories this process holds. */
+const held = new Set<string>();
+
+export class SpoolLockedError extends Error {
+  readonly code = 'spool_locked';
+}
+
+/**
+ * One probe per spool directory: a `lock` file with the holder's pid. A lock left by a process
+ * that is gone (killed) is taken over; so is one with our own pid that this process does not
+ * hold (a container restarted as the same pid).
+ */
+function lock(dir: string, log: Logger): void {
+  const file = join(dir, LOCK);
+  const key = resolve(dir);
+  if (held.has(key)) throw new SpoolLockedError(`${PROBE_ERRORS.spool_locked.message}: ${dir} is already open in this process`);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
+      held.add(key);
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let pid = Number.NaN;
+    try {
+      pid = Number.parseInt(readFileSync(file, 'utf8'), 10);
+    } catch {
+      // Gone in between: try again.
+    }
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+      throw new SpoolLockedError(`${PROBE_ERRORS.spool_locked.message}: ${dir} is used by pid ${pid} (if that is not a probe, remove ${file})`);
+    }
+    log.info({ file, pid }, 'taking over the spool lock of a process that is gone');
+    rmSync(file, { force: true });
+  }
+  throw new SpoolLockedError(`${PROBE_ERRORS.spool_locked.message}: ${dir}: could not take ${file}`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function unlock(dir: string): void {
+  if (held.delete(resolve(dir))) rmSync(join(dir, LOCK), { force: true });
 }

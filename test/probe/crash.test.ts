@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { pino } from 'pino';
@@ -18,7 +18,7 @@ function startChild(planFile: string, produced: string): { child: ChildProcess; 
     ['--import', 'tsx', 'cli/main.ts', 'probe', '--config', planFile, '--id', 'p-eu', '--region', 'eu', '--check-module', 'test/probe/fixtures/test-checks.ts', '--checks', 'auth'],
     {
       cwd: ROOT,
-      env: { ...process.env, MAILPROBE_TOKEN: tokenFor('p-eu'), MAILPROBE_TEST_PRODUCED: produced, MAILPROBE_TEST_TARGETS: '4', MAILPROBE_TEST_PER_RUN: '2', MAILPROBE_LOG_LEVEL: 'warn' },
+      env: { ...process.env, MAILPROBE_TOKEN: tokenFor('p-eu'), MAILPROBE_TEST_PRODUCED: produced, MAILPROBE_TEST_TARGETS: String(TARGETS), MAILPROBE_TEST_PER_RUN: String(PER_RUN), MAILPROBE_LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'ignore', 'pipe'],
     },
   );
@@ -27,9 +27,11 @@ function startChild(planFile: string, produced: string): { child: ChildProcess; 
   return { child, exited, stderr: () => err };
 }
 
-const lines = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).length : 0);
+const KILLS = 2;
+const TARGETS = 4;
+const PER_RUN = 4;
 
-test('probe process SIGKILLed in the middle of pushes, three times, then SIGTERM: 0 results lost, none applied twice', async () => {
+test('probe process SIGKILLed in the middle of pushes, twice, then SIGTERM: 0 results lost, none applied twice', async () => {
   const collector = await startTestCollector();
   // Every request takes 30 ms on its way, so a push is in flight most of the time.
   const proxy = await startProxy(collector.url, { delayMs: 30 });
@@ -51,9 +53,9 @@ test('probe process SIGKILLed in the middle of pushes, three times, then SIGTERM
         window: { start: new Date(now - 3_600_000).toISOString(), end: new Date(now + 3_600_000).toISOString() },
       },
       probes: {
-        interval: '100ms',
-        window_interval: '100ms',
-        timeout: '100ms',
+        interval: '500ms',
+        window_interval: '500ms',
+        timeout: '500ms',
         push: { collectors: [proxy.url], batch_max_results: 5, batch_max_age: '100ms', retry_min: '50ms', retry_max: '200ms', request_timeout: '2s', spool_dir: spoolDir },
       },
     }),
@@ -62,7 +64,7 @@ test('probe process SIGKILLed in the middle of pushes, three times, then SIGTERM
   const children: ChildProcess[] = [];
   try {
     let killedMidPush = 0;
-    for (let round = 1; round <= 3; round++) {
+    for (let round = 1; round <= KILLS; round++) {
       const before = await accepted();
       const c = startChild(planFile, produced);
       children.push(c.child);
@@ -72,8 +74,9 @@ test('probe process SIGKILLed in the middle of pushes, three times, then SIGTERM
       c.child.kill('SIGKILL');
       const { signal } = await c.exited;
       assert.equal(signal, 'SIGKILL');
+      appendFileSync(produced, 'KILL\n');
     }
-    assert.ok(killedMidPush >= 2, `${killedMidPush} of 3 kills landed during a push`);
+    assert.equal(killedMidPush, KILLS, 'every kill landed while a push was in flight');
 
     const last = startChild(planFile, produced);
     children.push(last.child);
@@ -84,12 +87,28 @@ test('probe process SIGKILLed in the middle of pushes, three times, then SIGTERM
     const { code } = await last.exited;
     assert.equal(code, 0, `exit code after SIGTERM; stderr: ${last.stderr()}`);
 
-    const made = lines(produced);
-    assert.ok(made >= 50, `${made} results produced`);
+    // Every result the probe took is at the collector once. Results a check had measured but
+    // not yet handed to the runtime when the process was killed are gone with the process:
+    // those can only be the last round before a kill.
     const timeouts = await collector.sample('mailprobe_checks_total', { probe: 'p-eu', type: 'auth', result: 'timeout' });
-    const dups = await collector.sample('mailprobe_collector_batches_total', { result: 'duplicate' });
-    assert.equal(await collector.sample('mailprobe_collector_results_total'), made, `results applied = results produced (timeouts ${timeouts}, duplicates ${dups})`);
-    assert.equal(await collector.sample('mailprobe_checks_total', { probe: 'p-eu', type: 'auth', result: 'success' }), made);
+    assert.equal(timeouts, undefined, 'no check timed out (else its results would be replaced)');
+    const log = readFileSync(produced, 'utf8').split('\n').filter(Boolean);
+    const made = log.filter((l) => l !== 'KILL');
+    assert.ok(made.length >= 50, `${made.length} results produced`);
+    const text = await collector.scrape();
+    const seen = new Set([...text.matchAll(/^mailprobe_dkim_key_present\{selector="([^"]+)"\} /gm)].map((m) => m[1]));
+    const applied = await collector.sample('mailprobe_collector_results_total');
+    assert.equal(applied, seen.size, 'no result applied twice');
+    assert.equal(await collector.sample('mailprobe_checks_total', { probe: 'p-eu', type: 'auth', result: 'success' }), seen.size);
+    for (const sub of seen) assert.ok(made.includes(sub ?? ''), `${sub} at the collector was produced`);
+    const inFlightAtKill = new Set<string>();
+    log.forEach((l, i) => {
+      if (l === 'KILL') for (const x of log.slice(Math.max(0, i - TARGETS * PER_RUN), i)) inFlightAtKill.add(x);
+    });
+    const missing = made.filter((x) => !seen.has(x));
+    const lost = missing.filter((x) => !inFlightAtKill.has(x));
+    assert.deepEqual(lost, [], `lost results (not in the last round before a kill); ${missing.length} missing in all`);
+    process.stderr.write(`# crash drill: ${made.length} produced, ${seen.size} applied once, ${missing.length} measured by a run the kill interrupted, duplicates answered ${await collector.sample('mailprobe_collector_batches_total', { result: 'duplicate' })}\n`);
     const spool = Spool.open({ dir: spoolDir, maxBytes: 1 << 20, collectors: [proxy.url], log: pino({ level: 'silent' }) });
     assert.equal(spool.batches().length, 0, 'nothing left in the spool after SIGTERM');
     assert.equal(spool.openCount, 0);

@@ -189,7 +189,8 @@ test('spool full while the collector is down: the oldest batches dropped and cou
     await sleep(1500);
     const dropped = probe.stats().spool.dropped;
     assert.ok(dropped > 0, 'batches were dropped');
-    assert.ok(probe.stats().spool.bytes <= 6 * 1024);
+    // The limit, plus at most the batch on its way to the collector (never dropped mid-push).
+    assert.ok(probe.stats().spool.bytes <= 8 * 1024, `${probe.stats().spool.bytes} bytes`);
     assert.ok(lines.some((l) => l.code === 'spool_full'));
     // Checks keep running, so the count may grow between the two reads.
     const counted = (await selfMetric(probe, 'mailprobe_probe_spool_dropped_batches_total', { probe: 'p-eu' })) ?? -1;
@@ -201,7 +202,8 @@ test('spool full while the collector is down: the oldest batches dropped and cou
     assert.equal(stats.spool.batches, 0);
     const got = await accepted(collector);
     assert.equal(got + stats.spool.dropped, stats.batches, 'every batch either delivered or counted as dropped');
-    assert.ok((await applied(collector)) < produced.length);
+    const got2 = await applied(collector);
+    assert.ok(got2 < produced.length, `applied ${got2}, produced ${produced.length}, dropped ${stats.spool.dropped}, batches ${stats.batches}, results ${stats.results}`);
     assert.equal(await collector.sample('mailprobe_probe_spool_dropped_batches', { probe: 'p-eu' }), stats.spool.dropped, 'the collector sees the drop count');
   } finally {
     await probe.stop({ flushMs: 0 });

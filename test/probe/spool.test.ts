@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { appendFileSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Spool } from '../../probe/spool.js';
+import { Spool, SpoolLockedError } from '../../probe/spool.js';
 import type { AuthResult } from '../../protocol/results.js';
 import { captureLogger, tempDir } from './support.js';
 
@@ -142,9 +142,18 @@ test('spool full: the oldest batches are dropped and counted, the newest kept, t
     assert.deepEqual(kept, ids.slice(40 - kept.length), 'what is left is the newest, in order');
     assert.ok(spool.stats().bytes <= 4096, `${spool.stats().bytes} bytes`);
     assert.ok(lines.some((l) => l.code === 'spool_full'));
+    // The oldest batch is being pushed: the next oldest goes instead.
+    const [oldest, second] = spool.batches();
+    spool.pin(oldest?.id ?? '');
+    spool.appendResults([result(), result()]);
+    spool.seal('batch-pinned-test', 99);
+    assert.ok(spool.has(oldest?.id ?? ''), 'a batch in flight is not dropped');
+    assert.equal(spool.has(second?.id ?? ''), false);
+    spool.unpin(oldest?.id ?? '');
     spool.close();
     const again = open(dir, 4096).spool;
-    assert.deepEqual(again.batches().map((b) => b.id), kept, 'drops are on disk too');
+    const after = [kept[0], ...kept.slice(2), 'batch-pinned-test'];
+    assert.deepEqual(again.batches().map((b) => b.id), after, 'drops are on disk too');
     again.close();
   } finally {
     cleanup();
@@ -188,6 +197,29 @@ test('a seal takes at most `max` results; the rest stay open, also across a reop
     const d = c.seal('batch-partial-2', 2000);
     assert.deepEqual(details(d?.resultsJson ?? '[]'), rs.slice(5).map((r) => r.detail));
     c.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('one probe per spool directory: a live holder locks it out, a dead one is taken over', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const a = open(dir).spool;
+    assert.throws(() => open(dir), (e: Error) => e instanceof SpoolLockedError && /already open in this process/.test(e.message));
+    a.close();
+    // A lock held by another live process (this test's parent runner).
+    writeFileSync(join(dir, 'lock'), `${process.ppid}\n`);
+    assert.throws(() => open(dir), (e: Error) => e instanceof SpoolLockedError && e.message.includes(`pid ${process.ppid}`));
+    // A lock left by a process that is gone.
+    const { spawnSync } = await import('node:child_process');
+    const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+    writeFileSync(join(dir, 'lock'), `${gone}\n`);
+    const { spool, lines } = open(dir);
+    assert.ok(lines.some((l) => /taking over/.test(l.msg)));
+    assert.equal(readFileSync(join(dir, 'lock'), 'utf8').trim(), String(process.pid));
+    spool.close();
+    assert.throws(() => readFileSync(join(dir, 'lock')), /ENOENT/, 'close removes the lock');
   } finally {
     cleanup();
   }
