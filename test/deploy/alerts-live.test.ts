@@ -4,7 +4,10 @@
  * 300 s → 5 s). A probe whose resolvers serve the new IP reports the new server refusing
  * connections: the page fires, and resolves once delivery works again. A probe stops pushing: it
  * is reported silent, and not once it pushes again. Then the collector stops: the collector alerts
- * fire. Times from fault to firing are printed.
+ * fire. Prometheus sends the alerts to a real Alertmanager running deploy/alertmanager/alertmanager.yml
+ * (webhooks pointed at a local receiver, waits shortened, the window interval set to now): the page
+ * reaches the pager, warnings the team channel and the cutover bridge. Times from fault to firing
+ * are printed.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,16 +15,58 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { createServer, type Server } from 'node:http';
 import { promisify } from 'node:util';
+import { parse, stringify } from 'yaml';
 import type { CheckResult } from '../../protocol/results.js';
 import type { Batch } from '../../protocol/wire.js';
 import { startTestCollector, type TestCollector } from '../support/collector.js';
 import { testPlan } from '../support/plan.js';
-import { DEPLOY_RULE_FILES, compressRules, durationSeconds, overrideFor, startTestPrometheus, type ActiveAlert, type TestPrometheus } from '../support/prometheus.js';
+import { DEPLOY_RULE_FILES, compressRules, durationSeconds, overrideFor, startTestAlertmanager, startTestPrometheus, type TestAlertmanager, type ActiveAlert, type TestPrometheus } from '../support/prometheus.js';
 import { MAIL_HOST, NEW_IP, OLD_IP } from './fixtures.js';
 
 let collector: TestCollector;
 let prom: TestPrometheus;
+let am: TestAlertmanager;
+let webhook: Server;
+/** Alert names the Alertmanager delivered, by receiver (the webhook path). */
+const received = new Map<string, Set<string>>();
+
+interface Route {
+  receiver?: string;
+  group_wait?: string;
+  group_interval?: string;
+  repeat_interval?: string;
+  routes?: Route[];
+}
+
+/** deploy/alertmanager/alertmanager.yml with webhooks to `base`, second-long waits and the window open now. */
+function alertmanagerConfig(base: string): string {
+  const cfg = parse(readFileSync(join(import.meta.dirname, '../../deploy/alertmanager/alertmanager.yml'), 'utf8')) as {
+    route: Route;
+    receivers: { name: string; webhook_configs?: { url: string }[] }[];
+    time_intervals: { name: string; time_intervals: unknown[] }[];
+  };
+  for (const r of cfg.receivers) for (const w of r.webhook_configs ?? []) w.url = `${base}${new URL(w.url).pathname}`;
+  const shorten = (r: Route) => {
+    if (r.group_wait) r.group_wait = '100ms';
+    if (r.group_interval) r.group_interval = '1s';
+    if (r.repeat_interval) r.repeat_interval = '1h';
+    for (const c of r.routes ?? []) shorten(c);
+  };
+  shorten(cfg.route);
+  cfg.route.group_wait = '100ms';
+  cfg.route.group_interval = '1s';
+  // The test plan's window is open now (an hour either side).
+  const window = cfg.time_intervals.find((t) => t.name === 'cutover-window');
+  assert.ok(window, 'cutover-window time interval');
+  window.time_intervals = [{ times: [{ start_time: '00:00', end_time: '24:00' }] }];
+  return stringify(cfg);
+}
+
+async function deliveredTo(receiver: string, alertname: string): Promise<boolean> {
+  return received.get(receiver)?.has(alertname) ?? false;
+}
 let collectorClosed = false;
 let seq = 0;
 
@@ -56,14 +101,35 @@ function batch(newServerUp: boolean, probe = { id: 'p-eu', region: 'eu' }): Batc
 const named = (alerts: ActiveAlert[], name: string, state = 'firing') => alerts.filter((a) => a.labels.alertname === name && a.state === state);
 
 before(async () => {
+  webhook = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8').on('data', (d: string) => (body += d));
+    req.on('end', () => {
+      const msg = JSON.parse(body) as { status: string; alerts: { status: string; labels: Record<string, string> }[] };
+      const set = received.get(req.url ?? '') ?? new Set<string>();
+      for (const a of msg.alerts) if (a.status === 'firing') set.add(a.labels.alertname ?? '');
+      received.set(req.url ?? '', set);
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((r) => webhook.listen(0, '127.0.0.1', r));
+  const addr = webhook.address();
+  assert.ok(addr && typeof addr === 'object');
+  am = await startTestAlertmanager(alertmanagerConfig(`http://127.0.0.1:${addr.port}`));
   collector = await startTestCollector(testPlan());
-  prom = await startTestPrometheus({ targets: [new URL(collector.url).host], ruleTransform: (text) => compressRules(text, 60) });
+  prom = await startTestPrometheus({
+    targets: [new URL(collector.url).host],
+    ruleTransform: (text) => compressRules(text, 60),
+    alertmanagers: [am.address],
+  });
   await prom.waitForScrapes(1, 20_000);
 });
 
 after(async () => {
   await prom?.stop();
+  await am?.stop();
   if (!collectorClosed) await collector?.close();
+  await new Promise((r) => webhook?.close(r));
 });
 
 test('overrideFor rewrites every for: of the alert rules', () => {
@@ -109,6 +175,9 @@ test('delivery to the served new IP refused inside the window pages, and resolve
   const t1 = Date.now();
   await prom.waitFor(async () => (await prom.alerts()).every((a) => a.labels.alertname !== 'MailprobeDeliveryFailingServedIP'), 20_000, 'the page to resolve');
   const resolved = Date.now() - t1;
+  // The page went to the pager (and nowhere else: it is not a warning).
+  await prom.waitFor(() => deliveredTo('/pager', 'MailprobeDeliveryFailingServedIP'), 10_000, 'the page at the pager webhook');
+  assert.equal(await deliveredTo('/team', 'MailprobeDeliveryFailingServedIP'), false);
   console.log(`# served IP refusing: firing ${(fired / 1000).toFixed(1)} s after the push, resolved ${(resolved / 1000).toFixed(1)} s after the fix (scrape and eval every 1 s, for: 2m at 60× = 2 s)`);
 });
 
@@ -124,6 +193,9 @@ test('a probe that stops pushing is reported silent, and not once it pushes agai
   assert.equal((await silent())[0]?.labels.region, 'us');
   assert.equal((await collector.push(batch(true, us))).status, 200);
   await prom.waitFor(async () => (await silent()).length === 0, 20_000, 'p-us no longer silent');
+  // A warning inside the window: the team channel and the cutover bridge, not the pager.
+  await prom.waitFor(async () => (await deliveredTo('/team', 'MailprobeProbeSilent')) && (await deliveredTo('/cutover', 'MailprobeProbeSilent')), 10_000, 'the warning at the team and bridge webhooks');
+  assert.equal(await deliveredTo('/pager', 'MailprobeProbeSilent'), false);
   console.log(`# probe stopped: MailprobeProbeSilent firing ${(fired / 1000).toFixed(1)} s after its last push (threshold 5 s at 60×)`);
 });
 
@@ -142,5 +214,6 @@ test('a stopped collector makes the collector alerts fire', async () => {
   const a = await prom.alerts();
   assert.equal(named(a, 'MailprobeCollectorsAllDown')[0]?.labels.severity, 'critical');
   assert.equal(named(a, 'MailprobeCollectorDown')[0]?.labels.instance, new URL(collector.url).host);
+  await prom.waitFor(() => deliveredTo('/pager', 'MailprobeCollectorsAllDown'), 10_000, 'CollectorsAllDown at the pager');
   console.log(`# collector stopped: MailprobeCollectorDown and CollectorsAllDown firing after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 });

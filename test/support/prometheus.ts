@@ -34,6 +34,8 @@ export interface TestPrometheusOptions {
   ruleFiles?: readonly string[];
   /** Rewrites each rule file's text before loading (e.g. {@link overrideFor} for compressed timelines). */
   ruleTransform?: (text: string, file: string) => string;
+  /** `host:port` of Alertmanagers to send alerts to. Default none. */
+  alertmanagers?: readonly string[];
   /** Path of the prometheus binary. Default `prometheus` from PATH. */
   binary?: string;
 }
@@ -172,6 +174,9 @@ export async function startTestPrometheus(opts: TestPrometheusOptions): Promise<
     `  scrape_interval: ${interval}`,
     `  scrape_timeout: ${interval}`,
     `  evaluation_interval: ${interval}`,
+    ...(opts.alertmanagers && opts.alertmanagers.length > 0
+      ? ['alerting:', '  alertmanagers:', '    - static_configs:', `        - targets: ${JSON.stringify(opts.alertmanagers)}`]
+      : []),
     'rule_files:',
     ...(files.length > 0 ? files.map((f) => `  - ${JSON.stringify(f)}`) : ['  []']),
     'scrape_configs:',
@@ -182,55 +187,15 @@ export async function startTestPrometheus(opts: TestPrometheusOptions): Promise<
   ].join('\n');
   writeFileSync(join(dir, 'prometheus.yml'), config);
 
-  let child: ChildProcess | undefined;
-  let url = '';
-  let log = '';
-  // Another process may take the free port between our probe and Prometheus binding it: retry.
-  for (let attempt = 0; attempt < 3 && !url; attempt++) {
-    const port = await freePort();
-    const c = spawn(
-      opts.binary ?? 'prometheus',
-      [
-        `--config.file=${join(dir, 'prometheus.yml')}`,
-        `--storage.tsdb.path=${join(dir, 'data')}`,
-        `--web.listen-address=127.0.0.1:${port}`,
-        '--storage.tsdb.retention.time=1h',
-        '--log.level=warn',
-      ],
-      { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    c.stderr?.setEncoding('utf8').on('data', (d: string) => {
-      log = (log + d).slice(-8000);
-    });
-    const base = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + 15_000;
-    while (Date.now() < deadline && c.exitCode === null) {
-      try {
-        const r = await request(`${base}/-/ready`);
-        await r.body.dump();
-        if (r.statusCode === 200) {
-          url = base;
-          break;
-        }
-      } catch {
-        // not listening yet
-      }
-      await sleep(100);
-    }
-    if (url) child = c;
-    else {
-      c.kill('SIGKILL');
-      await exited(c);
-    }
-  }
-  if (!child) {
-    rmSync(dir, { recursive: true, force: true });
-    throw new Error(`prometheus did not become ready:\n${log}`);
-  }
+  const daemon = await startDaemon(opts.binary ?? 'prometheus', dir, (port) => [
+    `--config.file=${join(dir, 'prometheus.yml')}`,
+    `--storage.tsdb.path=${join(dir, 'data')}`,
+    `--web.listen-address=127.0.0.1:${port}`,
+    '--storage.tsdb.retention.time=1h',
+    '--log.level=warn',
+  ]);
+  const { url, child } = daemon;
   const proc = child;
-  // A test runner that dies or times out must not leave Prometheus behind.
-  const killOnExit = () => proc.kill('SIGKILL');
-  process.once('exit', killOnExit);
 
   async function api<T>(path: string): Promise<T> {
     const r = await getJson<ApiReply<T>>(`${url}${path}`);
@@ -254,7 +219,7 @@ export async function startTestPrometheus(opts: TestPrometheusOptions): Promise<
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (await check()) return;
-      if (Date.now() > deadline) throw new Error(`prometheus: timed out waiting for ${what}\n${log}`);
+      if (Date.now() > deadline) throw new Error(`prometheus: timed out waiting for ${what}\n${daemon.log()}`);
       await sleep(200);
     }
   }
@@ -291,15 +256,96 @@ export async function startTestPrometheus(opts: TestPrometheusOptions): Promise<
       );
     },
     waitFor,
-    async stop() {
-      process.removeListener('exit', killOnExit);
-      if (proc.exitCode === null && proc.signalCode === null) {
-        proc.kill('SIGTERM');
-        const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
-        await exited(proc);
-        clearTimeout(t);
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop: () => daemon.stop(),
   };
+}
+
+interface Daemon {
+  url: string;
+  child: ChildProcess;
+  log(): string;
+  /** SIGTERM, SIGKILL after 5 s, then removes `dir`. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `binary` with the args for a free port until `/-/ready` answers 200 (Prometheus and
+ * Alertmanager both have it). Another process may take the port between our probe and the daemon
+ * binding it: up to three attempts.
+ */
+async function startDaemon(binary: string, dir: string, args: (port: number) => string[]): Promise<Daemon> {
+  let log = '';
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort();
+    const c = spawn(binary, args(port), { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    c.stderr?.setEncoding('utf8').on('data', (d: string) => {
+      log = (log + d).slice(-8000);
+    });
+    c.on('error', (e) => {
+      log += `\n${binary}: ${e.message}`;
+    });
+    const url = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + 15_000;
+    let ready = false;
+    while (!ready && Date.now() < deadline && c.exitCode === null && c.pid !== undefined) {
+      try {
+        const r = await request(`${url}/-/ready`);
+        await r.body.dump();
+        ready = r.statusCode === 200;
+      } catch {
+        // not listening yet
+      }
+      if (!ready) await sleep(100);
+    }
+    if (!ready) {
+      c.kill('SIGKILL');
+      if (c.pid !== undefined) await exited(c);
+      continue;
+    }
+    // A test runner that dies or times out must not leave the daemon behind.
+    const killOnExit = () => c.kill('SIGKILL');
+    process.once('exit', killOnExit);
+    return {
+      url,
+      child: c,
+      log: () => log,
+      async stop() {
+        process.removeListener('exit', killOnExit);
+        if (c.exitCode === null && c.signalCode === null) {
+          c.kill('SIGTERM');
+          const t = setTimeout(() => c.kill('SIGKILL'), 5000);
+          await exited(c);
+          clearTimeout(t);
+        }
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  }
+  rmSync(dir, { recursive: true, force: true });
+  throw new Error(`${binary} did not become ready:\n${log}`);
+}
+
+export interface TestAlertmanager {
+  url: string;
+  /** `host:port`, for {@link TestPrometheusOptions.alertmanagers}. */
+  address: string;
+  dir: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A real Alertmanager (Debian's /usr/bin/prometheus-alertmanager) on 127.0.0.1:<free port> with
+ * the given config text, clustering off.
+ */
+export async function startTestAlertmanager(config: string, binary = 'prometheus-alertmanager'): Promise<TestAlertmanager> {
+  const dir = mkdtempSync(join(tmpdir(), 'mailprobe-am-'));
+  writeFileSync(join(dir, 'alertmanager.yml'), config);
+  const d = await startDaemon(binary, dir, (port) => [
+    `--config.file=${join(dir, 'alertmanager.yml')}`,
+    `--storage.path=${join(dir, 'data')}`,
+    `--web.listen-address=127.0.0.1:${port}`,
+    '--cluster.listen-address=',
+    '--log.level=warn',
+  ]);
+  return { url: d.url, address: new URL(d.url).host, dir, stop: () => d.stop() };
 }
