@@ -2,7 +2,9 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
+import { connect as tcpConnect, createServer as createTcpServer, type Server as TcpServer } from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient, exchange, nodeStyleResolver, serverClient } from '../../../probe/dns/client.js';
@@ -315,5 +317,57 @@ describe('DoH', () => {
   test('HTTP errors and wrong content types are bad responses', async () => {
     await rejects(createClient(parseResolver(`${url}/broken`)).query('mail.company.test', 'A'), 'DNS_DOH_HTTP');
     await rejects(createClient(parseResolver(`${url}/html`)).query('mail.company.test', 'A'), 'DNS_DOH_HTTP');
+  });
+});
+
+describe('DoT and IPv6', () => {
+  let auth: Authoritative;
+  let auth6: Authoritative;
+  let tls: TlsServer;
+  let dir = '';
+  let cert = '';
+  before(async () => {
+    auth = await startAuthoritative({});
+    auth6 = await startAuthoritative({ host: '::1' });
+    // A self-signed certificate for 127.0.0.1 (openssl from the base system).
+    dir = mkdtempSync(join(tmpdir(), 'mailprobe-dot-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=dot.lab.test', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    const { readFileSync } = await import('node:fs');
+    cert = readFileSync(join(dir, 'cert.pem'), 'utf8');
+    // A DoT front end: TLS in, the lab server's TCP port out.
+    tls = createTlsServer({ key: readFileSync(join(dir, 'key.pem')), cert }, (sock) => {
+      const up = tcpConnect(auth.port, auth.host);
+      sock.pipe(up).pipe(sock);
+      up.on('error', () => sock.destroy());
+      sock.on('error', () => up.destroy());
+    });
+    await new Promise<void>((r) => tls.listen(0, '127.0.0.1', r));
+  });
+  after(async () => {
+    await new Promise<void>((r) => tls.close(() => r()));
+    await auth.close();
+    await auth6.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('DNS over TLS with a trusted certificate', async () => {
+    const port = (tls.address() as { port: number }).port;
+    const r = await createClient(parseResolver(`tls://127.0.0.1:${port}`), { tls: { ca: cert } }).query('mail.company.test', 'A');
+    assert.equal(r.transport, 'dot');
+    assert.deepEqual(r.answers.map((a) => a.value), ['127.0.0.2']);
+  });
+
+  test('DNS over TLS with an untrusted certificate fails as a network error naming TLS', async () => {
+    const port = (tls.address() as { port: number }).port;
+    const e = await rejects(createClient(parseResolver(`tls://127.0.0.1:${port}`), { timeoutMs: 1000 }).query('mail.company.test', 'A'), 'DNS_NETWORK');
+    assert.match(e.message, /TLS: .*self.signed/i);
+  });
+
+  test('[::1]:port resolvers over UDP and TCP', async () => {
+    const spec = parseResolver(`[::1]:${auth6.port}`);
+    const r = await createClient(spec).query('mail.company.test', 'A');
+    assert.deepEqual([r.transport, r.server, r.answers.map((a) => a.value)], ['udp', `[::1]:${auth6.port}`, ['127.0.0.2']]);
+    const t = await createClient(parseResolver(`tcp://[::1]:${auth6.port}`)).query('mail.company.test', 'A');
+    assert.equal(t.transport, 'tcp');
   });
 });
