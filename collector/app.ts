@@ -26,6 +26,8 @@ export interface CollectorOptions {
   now?: () => number;
   /** How often silent probes are swept. Default 30s. */
   sweepIntervalMs?: number;
+  /** A request (headers and body) must arrive within this; slower clients get 408. Default 30s. */
+  requestTimeoutMs?: number;
 }
 
 export interface Collector {
@@ -84,12 +86,20 @@ export async function buildCollector(opts: CollectorOptions): Promise<Collector>
     now,
   );
 
+  const requestTimeout = opts.requestTimeoutMs ?? 30_000;
   const app = Fastify({
     loggerInstance: opts.logger ? (opts.logger as FastifyBaseLogger) : undefined,
     logger: opts.logger === false ? false : undefined,
     bodyLimit: cfg.body_limit,
     // Slow-drip clients are cut off rather than holding sockets forever.
-    requestTimeout: 30_000,
+    requestTimeout,
+    http: {
+      // Node uses the larger of headersTimeout (default 60 s) and requestTimeout as the limit of a
+      // whole request: a body dripping a byte at a time lived 60 s, not 30 s.
+      headersTimeout: requestTimeout,
+      // Node looks for expired requests only this often (default 30 s, up to twice the timeout).
+      connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(requestTimeout / 4))),
+    },
     connectionTimeout: 60_000,
     keepAliveTimeout: 10_000,
     forceCloseConnections: 'idle',
