@@ -17,6 +17,7 @@ import { composeMessage } from '../../probe/smtp/message.js';
 import { SIGNATURE_HEADER, signStamp } from '../../probe/smtp/signing.js';
 import { startTestCollector } from '../support/collector.js';
 import { testPlan, tokenFor } from '../support/plan.js';
+import { sampleIn } from '../probe/checks/smtp-support.js';
 import { captureLogger, tempDir } from '../probe/support.js';
 
 const MAIL_HOST = 'mail.company.test';
@@ -157,25 +158,31 @@ describe('a probe run against the lab', () => {
     try {
       await probe.start();
       const until = Date.now() + 20_000;
-      const want = async () =>
-        (await c.sample('mailprobe_roundtrip_total', { via_ip: '127.0.0.2', result: 'delivered' })) === 1 &&
-        (await c.sample('mailprobe_roundtrip_total', { via_ip: '127.0.0.3', result: 'delivered' })) === 1 &&
-        (await c.sample('mailprobe_smtp_checks_total', { ip: '127.0.0.3', result: 'success' })) === 1 &&
-        (await c.sample('mailprobe_smtp_checks_total', { ip: '127.0.0.2', result: 'success' })) === 1;
+      let text = '';
+      const sample = (name: string, labels: Record<string, string>) => sampleIn(text, name, labels);
+      const want = async () => {
+        text = await c.scrape();
+        return (
+          sample('mailprobe_roundtrip_total', { via_ip: '127.0.0.2', result: 'delivered' }) === 1 &&
+          sample('mailprobe_roundtrip_total', { via_ip: '127.0.0.3', result: 'delivered' }) === 1 &&
+          sample('mailprobe_smtp_checks_total', { ip: '127.0.0.3', result: 'success' }) === 1 &&
+          sample('mailprobe_smtp_checks_total', { ip: '127.0.0.2', result: 'success' }) === 1
+        );
+      };
       while (!(await want()) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
-      assert.ok(await want(), (await c.scrape()).split('\n').filter((l) => /smtp|roundtrip/.test(l) && !l.startsWith('#')).join('\n'));
+      assert.ok(await want(), text.split('\n').filter((l) => /smtp|roundtrip/.test(l) && !l.startsWith('#')).join('\n'));
       for (const [ip, side] of [['127.0.0.2', 'old'], ['127.0.0.3', 'new']] as const) {
-        assert.equal(await c.sample('mailprobe_smtp_up', { ip, side }), 1);
+        assert.equal(sample('mailprobe_smtp_up', { ip, side }), 1);
         for (const phase of ['connect', 'banner', 'ehlo', 'starttls', 'mail', 'rcpt', 'quit']) {
-          assert.equal(await c.sample('mailprobe_smtp_duration_seconds_count', { ip, side, phase }), 1, `${ip} ${phase}`);
+          assert.equal(sample('mailprobe_smtp_duration_seconds_count', { ip, side, phase }), 1, `${ip} ${phase}`);
         }
-        assert.equal(await c.sample('mailprobe_tls_cert_valid', { ip, side }), 1);
-        assert.equal(await c.sample('mailprobe_roundtrip_duration_seconds_count', { via_ip: ip, side }), 1);
-        assert.equal(await c.sample('mailprobe_roundtrip_auth', { via_ip: ip, method: 'spf', result: 'pass' }), 1);
-        assert.equal(await c.sample('mailprobe_roundtrip_auth', { via_ip: ip, method: 'fcrdns', result: 'pass' }), 1);
+        assert.equal(sample('mailprobe_tls_cert_valid', { ip, side }), 1);
+        assert.equal(sample('mailprobe_roundtrip_duration_seconds_count', { via_ip: ip, side }), 1);
+        assert.equal(sample('mailprobe_roundtrip_auth', { via_ip: ip, method: 'spf', result: 'pass' }), 1);
+        assert.equal(sample('mailprobe_roundtrip_auth', { via_ip: ip, method: 'fcrdns', result: 'pass' }), 1);
       }
-      assert.equal(await c.sample('mailprobe_roundtrip_auth', { via_ip: '127.0.0.3', method: 'dkim', result: 'pass' }), 1);
-      assert.equal(await c.sample('mailprobe_roundtrip_auth', { via_ip: '127.0.0.2', method: 'dkim', result: 'none' }), 1);
+      assert.equal(sample('mailprobe_roundtrip_auth', { via_ip: '127.0.0.3', method: 'dkim', result: 'pass' }), 1);
+      assert.equal(sample('mailprobe_roundtrip_auth', { via_ip: '127.0.0.2', method: 'dkim', result: 'none' }), 1);
     } finally {
       await probe.stop({ graceMs: 2000, flushMs: 1000 });
       mtas.setSink(undefined);

@@ -11,7 +11,7 @@ import { closeSharedSinks, sharedSink } from '../../../probe/sink/shared.js';
 import { RoundtripResult } from '../../../protocol/results.js';
 import { startTestCollector } from '../../support/collector.js';
 import { testPlan } from '../../support/plan.js';
-import { batchOf, testCtx } from './smtp-support.js';
+import { batchOf, sampleIn, testCtx } from './smtp-support.js';
 
 const MAIL_HOST = 'mail.company.test';
 const RT = 'mailprobe-rt@company.test';
@@ -97,7 +97,7 @@ describe('roundtrip check through the lab MTAs', () => {
     assert.equal(r.sameClock, true);
     assert.equal(r.deliveringIp, '127.0.0.2');
     assert.equal(r.helo, 'mx-old.company.test');
-    assert.ok(r.latencySeconds! > 0 && r.latencySeconds! < 2, `latency ${r.latencySeconds}`);
+    assert.ok(r.latencySeconds! > 0 && r.latencySeconds! < 3, `latency ${r.latencySeconds}`);
     assert.ok(r.latencySeconds! <= r.durationSeconds);
     assert.deepEqual(r.verdicts, { spf: 'pass', dkim: 'pass', dmarc: 'pass', fcrdns: 'pass' });
     assert.match(r.messageId, /^[0-9a-f]{24}$/);
@@ -122,7 +122,7 @@ describe('roundtrip check through the lab MTAs', () => {
     assert.equal(r.phase, 'wait');
     assert.equal(r.latencySeconds, undefined);
     assert.equal(r.verdicts, undefined);
-    assert.ok(r.durationSeconds >= 0.5 && r.durationSeconds < 0.9, `duration ${r.durationSeconds}`);
+    assert.ok(r.durationSeconds >= 0.5 && r.durationSeconds < 2, `duration ${r.durationSeconds}`);
   });
 
   test('a message the server refuses is not waited for: the SMTP error class', async () => {
@@ -132,7 +132,7 @@ describe('roundtrip check through the lab MTAs', () => {
     assert.equal(r.errorClass, 'temp_fail');
     assert.equal(r.code, 'smtp_temp_fail');
     assert.equal(r.phase, 'send:rcpt');
-    assert.ok(r.durationSeconds < 1, `duration ${r.durationSeconds}`);
+    assert.ok(r.durationSeconds < 2.5, `duration ${r.durationSeconds}` + ' (the deadline is 3 s)');
   });
 
   test('a connection dropped after DATA: protocol, nothing delivered', async () => {
@@ -150,7 +150,7 @@ describe('roundtrip check through the lab MTAs', () => {
     const r = await run(via('old'), settings({ deadlineMs: 5000 }), ac.signal);
     assert.equal(r.errorClass, 'timeout');
     assert.equal(r.phase, 'wait');
-    assert.ok(r.durationSeconds < 1);
+    assert.ok(r.durationSeconds < 3, 'well before the 5 s deadline');
   });
 
   test('a missing secret is bad config (throws)', async () => {
@@ -195,16 +195,18 @@ describe('roundtrip results at the collector', () => {
     try {
       const res = await c.push(batchOf(results));
       assert.equal(res.status, 200, JSON.stringify(res.body));
+      const text = await c.scrape();
+      const sample = (name: string, labels: Record<string, string>) => sampleIn(text, name, labels);
       for (const [ip, side] of [['127.0.0.2', 'old'], ['127.0.0.3', 'new']] as const) {
-        assert.equal(await c.sample('mailprobe_roundtrip_duration_seconds_count', { via_ip: ip, side }), 1);
-        assert.equal(await c.sample('mailprobe_roundtrip_total', { via_ip: ip, side, result: 'delivered' }), 1);
-        assert.equal(await c.sample('mailprobe_roundtrip_auth', { via_ip: ip, method: 'dkim', result: 'pass' }), 1);
+        assert.equal(sample('mailprobe_roundtrip_duration_seconds_count', { via_ip: ip, side }), 1);
+        assert.equal(sample('mailprobe_roundtrip_total', { via_ip: ip, side, result: 'delivered' }), 1);
+        assert.equal(sample('mailprobe_roundtrip_auth', { via_ip: ip, method: 'dkim', result: 'pass' }), 1);
       }
-      assert.equal(await c.sample('mailprobe_roundtrip_total', { via_ip: '127.0.0.3', result: 'lost' }), 1);
-      assert.equal(await c.sample('mailprobe_roundtrip_auth', { via_ip: '127.0.0.2', method: 'spf', result: 'pass' }), 1);
-      assert.equal(await c.sample('mailprobe_roundtrip_auth', { via_ip: '127.0.0.3', method: 'spf', result: 'fail' }), 1);
-      assert.equal(await c.sample('mailprobe_roundtrip_auth', { via_ip: '127.0.0.3', method: 'fcrdns', result: 'fail' }), 1);
-      assert.equal(await c.sample('mailprobe_roundtrip_auth', { via_ip: '127.0.0.2', method: 'fcrdns', result: 'pass' }), 1);
+      assert.equal(sample('mailprobe_roundtrip_total', { via_ip: '127.0.0.3', result: 'lost' }), 1);
+      assert.equal(sample('mailprobe_roundtrip_auth', { via_ip: '127.0.0.2', method: 'spf', result: 'pass' }), 1);
+      assert.equal(sample('mailprobe_roundtrip_auth', { via_ip: '127.0.0.3', method: 'spf', result: 'fail' }), 1);
+      assert.equal(sample('mailprobe_roundtrip_auth', { via_ip: '127.0.0.3', method: 'fcrdns', result: 'fail' }), 1);
+      assert.equal(sample('mailprobe_roundtrip_auth', { via_ip: '127.0.0.2', method: 'fcrdns', result: 'pass' }), 1);
     } finally {
       await c.close();
     }
