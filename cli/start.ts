@@ -63,7 +63,7 @@ export async function runStart(argv: string[]): Promise<number> {
   const t = labTimeline(seconds * 1000);
   let prev = await snapshot(lab.registry);
   let ticks = 0;
-  const draw = async () => {
+  const draw = async (whole = false) => {
     const cur = await snapshot(lab.registry);
     const now = Date.now();
     const state = lab.dns.auth.state();
@@ -78,7 +78,7 @@ export async function runStart(argv: string[]): Promise<number> {
       ttl: state.ttl,
       lastEvent: lab.events.at(-1)?.label,
       nextEvent: lab.steps.find((s) => s.at > now),
-      regions: summarize(prev, cur),
+      regions: summarize(whole ? undefined : prev, cur),
       alerts: undefined,
       collectorUrl: lab.collectorUrl,
     });
@@ -94,7 +94,10 @@ export async function runStart(argv: string[]): Promise<number> {
 
   const reason = await Promise.race([lab.done.then(() => 'end' as const), signal]);
   clearInterval(timer);
-  if (reason === 'end') await draw();
+  if (reason === 'end') {
+    out('\nthe whole run:');
+    await draw(true);
+  }
   out(`\nmailprobe lab: ${reason === 'end' ? 'timeline finished' : `stopping on ${reason}`}; stopping every part\n`);
   await lab.stop();
   logger.flush();

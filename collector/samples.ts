@@ -96,7 +96,8 @@ export function resultOps(probe: ProbeRef, r: CheckResult): SampleOp[] {
     case 'roundtrip': {
       const l = { ...rp, via_ip: r.viaIp, side: r.side };
       if (r.delivered && r.latencySeconds !== undefined) push('observe', 'roundtripDuration', l, r.latencySeconds);
-      push('inc', 'roundtrips', { ...l, result: r.delivered ? 'delivered' : 'lost' }, 1);
+      // lost: sent but not arrived by the deadline; failed: the server did not take it.
+      push('inc', 'roundtrips', { ...l, result: r.delivered ? 'delivered' : r.errorClass === 'lost' ? 'lost' : 'failed' }, 1);
       if (r.verdicts) {
         for (const [method, verdict] of Object.entries(r.verdicts)) {
           ops.push({ op: 'one-of', metric: 'roundtripAuth', labels: { via_ip: r.viaIp, method }, label: 'result', value: verdict, ts });

@@ -5,6 +5,7 @@
  * switch the address, raise the TTL, turn the old server off.
  */
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,12 +16,24 @@ import { hashToken } from '../collector/plugins/auth.js';
 import { validatePlan } from '../config/load.js';
 import type { PlanConfig } from '../config/schema.js';
 import { createProbe, type Probe } from '../probe/runtime.js';
+import { closeSharedSinks } from '../probe/sink/shared.js';
 import { startDnsWorld, type DnsWorld } from './dns/world.js';
+import { startMtas, type LabMtas } from './mta/index.js';
 
 export const LAB_DOMAIN = 'company.test';
 export const LAB_MAIL_HOST = `mail.${LAB_DOMAIN}`;
 export const LAB_OLD_IP = '127.0.0.2';
 export const LAB_NEW_IP = '127.0.0.3';
+export const LAB_RT_ADDRESS = `mailprobe-rt@${LAB_DOMAIN}`;
+
+/** A free TCP port on `host` (the sink's address must be known before the MTAs relay to it). */
+async function freePort(host: string): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve, reject) => srv.once('error', reject).listen(0, host, resolve));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
 
 /** Which lab resolvers each region's probe asks, so regions see different behaviour. */
 const REGION_RESOLVERS: Record<string, readonly (keyof DnsWorld['resolvers'])[]> = {
@@ -57,6 +70,7 @@ export interface LabCutover {
   readonly collectorUrl: string;
   readonly registry: Registry;
   readonly dns: DnsWorld;
+  readonly mtas: LabMtas;
   readonly probes: readonly Probe[];
   readonly startedAt: number;
   readonly endsAt: number;
@@ -120,6 +134,15 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
     closers.push(() => dns.close());
     dns.auth.startTimeline(startedAt);
 
+    const dkim = { domainName: LAB_DOMAIN, keySelector: 's2026', privateKey: dns.dkimKey.privateKey };
+    const mtas = await startMtas({ mailHost: LAB_MAIL_HOST, domain: LAB_DOMAIN, relay: [LAB_RT_ADDRESS], dkim: { old: dkim, new: dkim } });
+    closers.push(() => mtas.close());
+    const sinkPort = await freePort('127.0.0.1');
+    mtas.setSink({ host: '127.0.0.1', port: sinkPort });
+    closers.push(() => closeSharedSinks());
+    // The probes sign test messages with this secret (an operator sets it; the lab makes one).
+    process.env.MAILPROBE_RT_SECRET ??= randomBytes(24).toString('base64url');
+
     const tokens = Object.fromEntries(regions.map((r) => [`lab-${r}`, randomBytes(18).toString('base64url')]));
     const planFor = (resolvers: readonly string[], collectors: readonly string[] = []) =>
       validatePlan(
@@ -128,13 +151,28 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
             domain: LAB_DOMAIN,
             mail_host: LAB_MAIL_HOST,
             servers: [
-              { ip: LAB_OLD_IP, side: 'old', name: 'provider-a' },
-              { ip: LAB_NEW_IP, side: 'new', name: 'provider-b' },
+              { ip: LAB_OLD_IP, side: 'old', name: 'provider-a', port: mtas.old.port },
+              { ip: LAB_NEW_IP, side: 'new', name: 'provider-b', port: mtas.new.port },
             ],
             window: { start: new Date(startedAt + t.windowStart).toISOString(), end: new Date(startedAt + t.windowEnd).toISOString() },
             dkim_selectors: ['s2026'],
           },
           probes: {
+            smtp: {
+              mode: 'rcpt',
+              tls: 'required',
+              from: `probe@${LAB_DOMAIN}`,
+              to: `postmaster@${LAB_DOMAIN}`,
+              helo: `probe.${LAB_DOMAIN}`,
+              ca_file: mtas.certs.caFile,
+              connect_timeout: '1s',
+              banner_timeout: '1500ms',
+            },
+            roundtrip: {
+              to: LAB_RT_ADDRESS,
+              deadline: `${Math.max(5, Math.round(t.longTtl / 2))}s`,
+              sink: { listen: `127.0.0.1:${sinkPort}`, resolver: dns.resolvers.honest.address, name: `sink.${LAB_DOMAIN}` },
+            },
             interval: '4s',
             window_interval: '2s',
             timeout: '2s',
@@ -203,7 +241,7 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
       { at: startedAt + t.windowStart, label: 'cutover window opens (old TTL has run out)' },
       { at: startedAt + t.switchAt, label: 'A record switched to the new IP' },
       { at: startedAt + t.raiseAt, label: `TTL raised to ${t.longTtl}s` },
-      { at: startedAt + t.oldOffAt, label: 'old server turned off' },
+      { at: startedAt + t.oldOffAt, label: 'old server turned off', run: () => mtas.setFault('old', { kind: 'refuse' }) },
       { at: startedAt + t.windowEnd, label: 'cutover window closes' },
       { at: startedAt + durationMs, label: 'end of the lab timeline' },
     ];
@@ -235,6 +273,7 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
       collectorUrl,
       registry,
       dns,
+      mtas,
       probes,
       startedAt,
       endsAt: startedAt + durationMs,

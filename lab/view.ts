@@ -16,7 +16,8 @@ type Snapshot = Map<string, Sample[]>;
 
 export async function snapshot(registry: Registry): Promise<Snapshot> {
   const out: Snapshot = new Map();
-  for (const m of await registry.getMetricsAsJSON()) out.set(m.name, (m.values ?? []) as Sample[]);
+  // Copied: prom-client hands out its live counter objects, which later increments mutate.
+  for (const m of await registry.getMetricsAsJSON()) out.set(m.name, ((m.values ?? []) as Sample[]).map((v) => ({ ...v, labels: { ...v.labels } })));
   return out;
 }
 

@@ -193,7 +193,7 @@ export const METRICS = {
   }),
   roundtrips: def({
     name: 'mailprobe_roundtrip_total',
-    help: 'Round-trip messages by result (delivered, or lost after the deadline).',
+    help: 'Round-trip messages by result: delivered, lost (sent, not arrived by the deadline) or failed (the server did not take it).',
     type: 'counter',
     labels: [...RP, 'via_ip', 'side', 'result'],
   }),
