@@ -19,10 +19,10 @@ function statusOf(text: string): number | null {
 }
 
 /**
- * Connects, sends `head`, then `drip()`'s next few bytes every `everyMs`, forever (until the
- * server gives up on it).
+ * Connects, sends `head` (after the server's greeting line with `afterGreeting`), then
+ * `drip()`'s next few bytes every `everyMs`, forever (until the server gives up on it).
  */
-export function dripClient(port: number, head: string, drip: () => string, everyMs: number): Promise<DripClient> {
+export function dripClient(port: number, head: string, drip: () => string, everyMs: number, opts: { afterGreeting?: boolean } = {}): Promise<DripClient> {
   return new Promise((ready, fail) => {
     const socket = connect(port, '127.0.0.1');
     let answer = '';
@@ -40,14 +40,25 @@ export function dripClient(port: number, head: string, drip: () => string, every
     });
     // A reset from the server is one way of being cut off; 'close' follows.
     socket.on('error', () => undefined);
-    socket.once('connect', () => {
+    const start = () => {
       socket.write(head, () => {
         timer = setInterval(() => {
           if (open) socket.write(drip());
         }, everyMs);
         ready({ socket, closed, isOpen: () => open, stop: () => socket.destroy() });
       });
-    });
+    };
+    if (opts.afterGreeting) {
+      // SMTP: a client that talks before the greeting is dropped as an early talker.
+      const onData = () => {
+        if (!/^\d{3} /m.test(answer)) return;
+        socket.off('data', onData);
+        start();
+      };
+      socket.on('data', onData);
+    } else {
+      socket.once('connect', start);
+    }
     socket.once('error', (err) => {
       if (!timer) fail(err);
     });

@@ -1,0 +1,91 @@
+/**
+ * Drills against the round-trip sink: 200 slow-drip SMTP sessions do not keep a real delivery
+ * waiting, and an oversized message is refused (552) without being kept, the sink alive after.
+ *
+ * Not asserted here because it does not hold (see the drill report): smtp-server cuts only
+ * *idle* sessions (socketTimeout), so a client dripping a byte more often than that keeps its
+ * session open indefinitely, and the sink sets no maxClients.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import nodemailer from 'nodemailer';
+import { Sink } from '../../probe/sink/index.js';
+import { composeMessage } from '../../probe/smtp/message.js';
+import { SIGNATURE_HEADER, signStamp } from '../../probe/smtp/signing.js';
+import { dripClient, type DripClient } from '../support/drill-sockets.js';
+
+const SECRET = 'drill-secret-0123456789abcdef';
+const RT = 'mailprobe-rt@company.test';
+const FROM = 'mailprobe@company.test';
+const MAX_SIZE = 64 * 1024;
+
+let sink: Sink;
+before(async () => {
+  sink = await Sink.start({
+    host: '127.0.0.1',
+    port: 0,
+    address: RT,
+    secret: SECRET,
+    maxSize: MAX_SIZE,
+    name: 'sink.drill.test',
+    // Verdicts are not what this drill is about: every lookup fails fast.
+    resolver: async () => {
+      throw Object.assign(new Error('no DNS in this drill'), { code: 'ENOTFOUND' });
+    },
+  });
+});
+after(async () => {
+  await sink?.close();
+});
+
+let n = 0;
+function signed(bodyBytes = 100): string {
+  const messageId = `drill${Date.now()}x${n++}`;
+  const stamp = signStamp(SECRET, { probeId: 'p-eu', messageId, sentAt: Date.now() });
+  return composeMessage({ from: FROM, to: RT, id: messageId, subject: `rt ${messageId}`, headers: [`${SIGNATURE_HEADER}: ${stamp}`], body: 'x'.repeat(bodyBytes) });
+}
+
+async function deliver(text: string): Promise<{ ok: boolean; response: string }> {
+  const t = nodemailer.createTransport({ host: '127.0.0.1', port: sink.port, name: 'mail.company.test', ignoreTLS: true, logger: false });
+  try {
+    const info = (await t.sendMail({ envelope: { from: FROM, to: [RT] }, raw: text })) as { response: string };
+    return { ok: true, response: info.response };
+  } catch (e) {
+    return { ok: false, response: (e as { response?: string }).response ?? String(e) };
+  } finally {
+    t.close();
+  }
+}
+
+test('200 slow-drip SMTP sessions: a real delivery is taken meanwhile', async () => {
+  const clients: DripClient[] = [];
+  try {
+    for (let i = 0; i < 200; i++) {
+      if (i % 2 === 0) {
+        // A command line that never ends.
+        clients.push(await dripClient(sink.port, 'EHLO ', () => 'a', 250, { afterGreeting: true }));
+      } else {
+        // A message body a byte at a time.
+        clients.push(await dripClient(sink.port, `EHLO slow.drill.test\r\nMAIL FROM:<${FROM}>\r\nRCPT TO:<${RT}>\r\nDATA\r\n`, () => 'x', 250, { afterGreeting: true }));
+      }
+    }
+    const before = sink.accepted;
+    const r = await deliver(signed());
+    assert.equal(r.ok, true, r.response);
+    assert.match(r.response, /^250 /);
+    assert.equal(sink.accepted, before + 1);
+    assert.equal(clients.filter((c) => c.isOpen()).length, 200, 'the delivery did not wait for the slow sessions to end');
+  } finally {
+    for (const c of clients) c.stop();
+  }
+});
+
+test('an oversized message is refused with 552 and not kept; the sink takes the next one', async () => {
+  const tooBig0 = sink.rejected.sink_too_big;
+  const big = await deliver(signed(MAX_SIZE * 8));
+  assert.equal(big.ok, false);
+  assert.match(big.response, /^552/);
+  assert.equal(sink.rejected.sink_too_big, tooBig0 + 1);
+  const ok = await deliver(signed());
+  assert.equal(ok.ok, true, ok.response);
+});
