@@ -85,7 +85,7 @@ test('mailprobe probe from env settings: health endpoint, results at the collect
   child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   try {
-    assert.ok(await waitFor(() => /health at (http:\/\/\S+)\/healthz/.test(out), 15_000), `stdout: ${out} stderr: ${err}`);
+    assert.ok(await waitFor(() => /health at (http:\/\/\S+)\/healthz/.test(out), 45_000), `stdout: ${out} stderr: ${err}`);
     const url = /health at (http:\/\/\S+)\/healthz/.exec(out)?.[1] ?? '';
     const health = await request(`${url}/healthz`);
     assert.equal(health.statusCode, 200);

@@ -68,7 +68,7 @@ test('probe process SIGKILLed in the middle of pushes, twice, then SIGTERM: 0 re
       const before = await accepted();
       const c = startChild(planFile, produced);
       children.push(c.child);
-      assert.ok(await waitFor(async () => (await accepted()) >= before + 3, 15_000), `round ${round}: pushes arrive; stderr: ${c.stderr()}`);
+      assert.ok(await waitFor(async () => (await accepted()) >= before + 3, 45_000), `round ${round}: pushes arrive; stderr: ${c.stderr()}`);
       // Kill while a request is on its way or its answer is.
       if (await waitFor(() => proxy.pending() > 0, 2000, 2)) killedMidPush++;
       c.child.kill('SIGKILL');
@@ -81,7 +81,7 @@ test('probe process SIGKILLed in the middle of pushes, twice, then SIGTERM: 0 re
     const last = startChild(planFile, produced);
     children.push(last.child);
     const before = await accepted();
-    assert.ok(await waitFor(async () => (await accepted()) >= before + 3, 15_000), `stderr: ${last.stderr()}`);
+    assert.ok(await waitFor(async () => (await accepted()) >= before + 3, 45_000), `stderr: ${last.stderr()}`);
     await sleep(300);
     last.child.kill('SIGTERM');
     const { code } = await last.exited;

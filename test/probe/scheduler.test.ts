@@ -44,14 +44,12 @@ test('outside the window: every target at probes.interval, first run at its offs
   assert.deepEqual([...runs.keys()].sort(), ['s0', 's1', 's2', 's3']);
   for (let i = 0; i < 4; i++) {
     const times = runs.get(`s${i}`) ?? [];
-    const first = (times[0] ?? Number.NaN) - t0;
-    // Offset i/4 of the 400 ms interval.
-    assert.ok(first >= i * 100 - 5 && first < i * 100 + 80, `s${i} first run at +${first} ms, expected ~${i * 100}`);
     assert.ok(times.length >= 3 && times.length <= 4, `s${i} ran ${times.length} times in 1.35 s at a 400 ms interval`);
-    for (let k = 1; k < times.length; k++) {
-      const gap = (times[k] ?? 0) - (times[k - 1] ?? 0);
-      assert.ok(gap >= 380 && gap <= 500, `s${i} gap ${gap} ms, expected ~400 (not the 50 ms window interval)`);
-    }
+    // Run k is due at offset i/4 of the interval + k intervals; a loaded machine may run it late, never early.
+    times.forEach((t, k) => {
+      const late = t - (t0 + i * 100 + k * 400);
+      assert.ok(late >= -5 && late < 250, `s${i} run ${k} at +${t - t0} ms, due at +${i * 100 + k * 400}`);
+    });
   }
 });
 
@@ -66,11 +64,11 @@ test('inside the window: window_interval; when the window ends the interval goes
   await s.stop(100);
   const inWindow = times.filter((t) => t < t0 + 600);
   const after = times.filter((t) => t >= t0 + 600);
-  assert.ok(inWindow.length >= 5 && inWindow.length <= 7, `${inWindow.length} runs in the 600 ms window at 100 ms`);
-  for (let k = 1; k < inWindow.length; k++) {
-    const gap = (inWindow[k] ?? 0) - (inWindow[k - 1] ?? 0);
-    assert.ok(gap >= 90 && gap <= 180, `gap ${gap} ms inside the window`);
-  }
+  assert.ok(inWindow.length >= 4 && inWindow.length <= 6, `${inWindow.length} runs in the 600 ms window at 100 ms`);
+  inWindow.forEach((t, k) => {
+    const late = t - (t0 + k * 100);
+    assert.ok(late >= -5 && late < 250, `run ${k} at +${t - t0} ms, due at +${k * 100}`);
+  });
   // After the window the next run is due a full 2 s interval after the last one.
   assert.equal(after.length, 0, `runs after the window: ${after.map((t) => t - t0).join(',')}`);
 });
