@@ -310,6 +310,12 @@ export class Sink {
     });
   }
 
+  /** Lets the process exit while the sink listens (the probe's scheduler keeps it alive). */
+  unref(): this {
+    this.server.server.unref();
+    return this;
+  }
+
   /** Arrivals recorded (most recent last). */
   arrivals(): Arrival[] {
     return [...this.recent.values()];

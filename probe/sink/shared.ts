@@ -27,7 +27,8 @@ export function sharedSink(plan: PlanConfig, log?: Logger): Promise<Sink> {
       const { host, port } = splitListen(rt.sink.listen);
       const tls =
         rt.sink.tls_cert_file && rt.sink.tls_key_file ? { cert: await readFile(rt.sink.tls_cert_file), key: await readFile(rt.sink.tls_key_file) } : undefined;
-      return Sink.start({
+      // Unref'd: a probe that stops exits without closing it (closeSharedSinks() for tests).
+      const sink = await Sink.start({
         host,
         port,
         address: rt.to,
@@ -38,6 +39,7 @@ export function sharedSink(plan: PlanConfig, log?: Logger): Promise<Sink> {
         resolver: dnsResolver(rt.sink.resolver),
         log,
       });
+      return sink.unref();
     })();
     sinks.set(rt.sink.listen, p);
     p.catch(() => sinks.delete(rt.sink.listen));

@@ -18,10 +18,13 @@
  */
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { checkServerIdentity, type PeerCertificate, type TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { SmtpPhase } from '../../protocol/results.js';
 import { SMTP_ERRORS, type SmtpErrorCode } from './errors.js';
+import { tlsInfo, type TlsInfo } from './tls.js';
+
+export type { TlsInfo };
 
 export type TlsMode = 'opportunistic' | 'required' | 'implicit' | 'none';
 
@@ -42,16 +45,6 @@ export interface SessionOptions {
   /** Source address of the connection. */
   localAddress?: string | undefined;
   signal?: AbortSignal | undefined;
-}
-
-export interface TlsInfo {
-  version: string;
-  certNames: string[];
-  /** Unix seconds. */
-  certExpiry: number;
-  verified: boolean;
-  /** Why it does not verify (chain or name). */
-  verifyError?: string;
 }
 
 export class SessionError extends Error {
@@ -111,35 +104,6 @@ export function replyCode(reply: string | undefined): number | undefined {
 export function replyHost(reply: string | undefined): string | undefined {
   const m = reply ? /^\d{3}[ -]([^\s]+)/.exec(reply) : null;
   return m?.[1]?.slice(0, 256);
-}
-
-function certNames(cert: PeerCertificate): string[] {
-  const names = new Set<string>();
-  for (const part of (cert.subjectaltname ?? '').split(',')) {
-    const m = /^\s*DNS:(.+)$/.exec(part);
-    if (m?.[1]) names.add(m[1].trim());
-  }
-  const cn = cert.subject?.CN;
-  if (typeof cn === 'string' && cn) names.add(cn);
-  return [...names].slice(0, 64);
-}
-
-/** Reads version and certificate of a TLS socket and verifies chain + name for `servername`. */
-export function tlsInfo(socket: TLSSocket, servername: string): TlsInfo {
-  const cert = socket.getPeerCertificate();
-  const version = socket.getProtocol() ?? 'unknown';
-  if (!cert || Object.keys(cert).length === 0) return { version, certNames: [], certExpiry: 0, verified: false, verifyError: 'no certificate' };
-  const nameError = checkServerIdentity(servername, cert);
-  const chainError = socket.authorized ? undefined : String(socket.authorizationError ?? 'unauthorized');
-  const verifyError = nameError ? nameError.message : chainError;
-  const expiry = Math.floor(Date.parse(cert.valid_to) / 1000);
-  return {
-    version,
-    certNames: certNames(cert),
-    certExpiry: Number.isFinite(expiry) ? expiry : 0,
-    verified: !nameError && socket.authorized,
-    ...(verifyError ? { verifyError: verifyError.slice(0, 300) } : {}),
-  };
 }
 
 const VERB_PHASE: Record<string, SmtpPhase> = { EHLO: 'ehlo', HELO: 'ehlo', LHLO: 'ehlo', STARTTLS: 'starttls', MAIL: 'mail', RCPT: 'rcpt', DATA: 'data', RSET: 'quit', QUIT: 'quit', AUTH: 'auth' };
