@@ -275,6 +275,13 @@ export const RemoteWrite = obj(
     headers: Type.Record(Type.String({ pattern: '^[A-Za-z0-9-]+$' }), Type.String(), { default: {}, errorMessage: 'must map header names to values' }),
     /** `job` label on every series (the collector alerts and rules select it). Default mailprobe-collector. */
     job: Type.String({ minLength: 1, maxLength: 128, default: 'mailprobe-collector' }),
+    /**
+     * Also keep the results on /metrics (both outputs at once). Set false for large fleets: /metrics
+     * then carries only the collector's own metrics, and the replica neither holds nor renders the
+     * results a second time (rendering ~1000 series per probe on each scrape is what limits a
+     * replica in /metrics mode, see bench/fleet). Default true.
+     */
+    results_on_metrics: Type.Boolean({ default: true, description: 'Also expose the results on /metrics. Default true.' }),
     /** `instance` label on every series: this replica's id; the rules drop it with `max without (instance)`. Default env MAILPROBE_REPLICA, else the host name. */
     replica: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
     /** Samples per request. Default 2000. */

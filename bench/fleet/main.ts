@@ -5,12 +5,13 @@
  *
  *   npm run bench:fleet -- [--probes 500] [--seconds 45] [--scenarios one,ha,lb,rw]
  *
- * Scenarios: `one` (1 replica, /metrics), `ha` (2 replicas, every batch to both, as probes do
- * with two collectors listed), `lb` (2 replicas, each probe sticky to one, as behind a load
- * balancer), `rw` (1 replica also remote-writing to a real Prometheus, if /usr/bin/prometheus
- * exists). Per replica it prints accepted results/s, sample operations/s (what the outputs
- * apply), remote-write samples/s, push latency p50/p99, CPU and RSS, the /metrics size and
- * scrape time, then a paper estimate for 10 000 probes.
+ * Scenarios: `one` (1 replica, /metrics, scraped every interval as Prometheus would), `ha`
+ * (2 replicas, every batch to both, as probes do with two collectors listed), `lb` (2 replicas,
+ * each probe sticky to one, as behind a load balancer); `rw`, `rw-ha`, `rw-lb` the same with
+ * remote write to a real Prometheus (results only by remote write, results_on_metrics: false;
+ * needs prometheus on PATH). Per replica it prints accepted results/s, sample operations/s (what
+ * the outputs apply), remote-write samples/s, push latency p50/p99, failed pushes, CPU and RSS,
+ * the /metrics size and scrape time, then a paper estimate for 10 000 probes.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -34,7 +35,7 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '45' },
     warmup: { type: 'string', default: '15' },
     regions: { type: 'string', default: '10' },
-    scenarios: { type: 'string', default: 'one,ha,lb,rw' },
+    scenarios: { type: 'string', default: 'rw,rw-lb,rw-ha,one,lb,ha' },
     connections: { type: 'string', default: '32' },
     'max-pushes': { type: 'string', default: '200000' },
   },
@@ -56,7 +57,7 @@ const probes: SimProbe[] = Array.from({ length: PROBES }, (_, i) => ({
 }));
 const token = (id: string) => `bench-token-${id}`;
 
-function planInput(remoteWriteUrl?: string): object {
+function planInput(remoteWriteUrl: string | undefined, replicaIndex: number): object {
   const now = Date.now();
   return {
     cutover: {
@@ -72,7 +73,8 @@ function planInput(remoteWriteUrl?: string): object {
     collector: {
       listen: '127.0.0.1:0',
       tokens: Object.fromEntries(probes.map((p) => [p.id, hashToken(token(p.id))])),
-      ...(remoteWriteUrl ? { remote_write: { url: remoteWriteUrl, replica: 'bench-rw' } } : {}),
+      // Remote write as a large fleet runs it: results only by remote write, /metrics for the replica itself.
+      ...(remoteWriteUrl ? { remote_write: { url: remoteWriteUrl, replica: `bench-rw-${replicaIndex}`, results_on_metrics: false } } : {}),
     },
   };
 }
@@ -90,6 +92,7 @@ interface Replica {
   latencies: number[];
   /** Durations of the periodic scrapes of /metrics (ms). */
   scrapes: number[];
+  scrapeFailures: number;
   pushes: number;
   failed: number;
   results: number;
@@ -109,12 +112,12 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
 }
 
-async function startReplica(remoteWriteUrl?: string): Promise<Replica> {
+async function startReplica(remoteWriteUrl: string | undefined, replicaIndex: number): Promise<Replica> {
   // MAILPROBE_BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the replicas.
   const nodeArgs = (process.env.MAILPROBE_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', resolve(root, 'bench/fleet/collector-process.ts')], {
     cwd: root,
-    env: { ...process.env, MAILPROBE_BENCH_PLAN: JSON.stringify(planInput(remoteWriteUrl)) },
+    env: { ...process.env, MAILPROBE_BENCH_PLAN: JSON.stringify(planInput(remoteWriteUrl, replicaIndex)) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const port = await new Promise<number>((res, rej) => {
@@ -128,7 +131,7 @@ async function startReplica(remoteWriteUrl?: string): Promise<Replica> {
   });
   const url = `http://127.0.0.1:${port}`;
   const pid = child.pid ?? 0;
-  return { child, url, pool: new Pool(url, { connections: Number(args.connections) }), pid, rssIdle: rssBytes(pid), rssStart: rssBytes(pid), rssPeak: 0, cpuStart: cpuSeconds(pid), latencies: [], scrapes: [], pushes: 0, failed: 0, results: 0, ops: 0 };
+  return { child, url, pool: new Pool(url, { connections: Number(args.connections) }), pid, rssIdle: rssBytes(pid), rssStart: rssBytes(pid), rssPeak: 0, cpuStart: cpuSeconds(pid), latencies: [], scrapes: [], scrapeFailures: 0, pushes: 0, failed: 0, results: 0, ops: 0 };
 }
 
 async function stopReplica(r: Replica): Promise<void> {
@@ -179,6 +182,7 @@ async function runLoad(replicas: Replica[], targets: (probeIndex: number) => Rep
       r.rssPeak = r.rssStart;
       r.latencies = [];
       r.scrapes = [];
+      r.scrapeFailures = 0;
       r.results = 0;
       r.ops = 0;
       r.pushes = 0;
@@ -201,7 +205,9 @@ async function runLoad(replicas: Replica[], targets: (probeIndex: number) => Rep
         .then(() => {
           if (measuring) r.scrapes.push(Number(process.hrtime.bigint() - t0) / 1e6);
         })
-        .catch(() => undefined);
+        .catch(() => {
+          if (measuring) r.scrapeFailures++;
+        });
     }
   }, INTERVAL_S * 1000);
   const sampler = setInterval(() => {
@@ -249,8 +255,15 @@ async function runLoad(replicas: Replica[], targets: (probeIndex: number) => Rep
 
 async function scrape(r: Replica): Promise<{ ms: number; bytes: number; lines: number; rwSent: number; rwDropped: number }> {
   const started = process.hrtime.bigint();
-  const res = await r.pool.request({ path: '/metrics', method: 'GET' });
-  const text = await res.body.text();
+  let text: string;
+  try {
+    const res = await r.pool.request({ path: '/metrics', method: 'GET' });
+    text = await res.body.text();
+  } catch (err) {
+    // A scrape slower than the collector's request timeout is cut off: report it, do not crash.
+    process.stderr.write(`# scrape of ${r.url} failed after ${(Number(process.hrtime.bigint() - started) / 1e6).toFixed(0)} ms: ${(err as Error).message}\n`);
+    return { ms: Number.NaN, bytes: Number.NaN, lines: Number.NaN, rwSent: Number.NaN, rwDropped: Number.NaN };
+  }
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? 0);
   return {
@@ -278,18 +291,20 @@ interface Row {
   metricsLines: number;
   scrapeMs: number;
   scrapeMaxMs: number;
+  scrapeFailures: number;
 }
 
 async function scenario(name: string): Promise<Row[]> {
   let prom: { stop(): Promise<void>; writeUrl: string } | undefined;
-  if (name === 'rw') {
+  if (name.startsWith('rw')) {
     const { startRemoteWritePrometheus } = await import('../../test/support/prometheus-rw.js');
     prom = await startRemoteWritePrometheus({ ruleFiles: [] });
   }
-  const n = name === 'one' || name === 'rw' ? 1 : 2;
-  const replicas = await Promise.all(Array.from({ length: n }, () => startReplica(prom?.writeUrl)));
+  const mode = name.replace(/^rw-?/, '') || 'one';
+  const n = mode === 'one' ? 1 : 2;
+  const replicas = await Promise.all(Array.from({ length: n }, (_, i) => startReplica(prom?.writeUrl, i)));
   try {
-    const targets = name === 'ha' ? () => replicas : name === 'lb' ? (i: number) => [replicas[i % 2] as Replica] : () => [replicas[0] as Replica];
+    const targets = mode === 'ha' ? () => replicas : mode === 'lb' ? (i: number) => [replicas[i % 2] as Replica] : () => [replicas[0] as Replica];
     const { seconds, late } = await runLoad(replicas, targets);
     if (late > 0) process.stderr.write(`# ${name}: ${late} pushes left more than 250 ms late (the generator could not keep up)\n`);
     // Let remote write drain before reading its counters.
@@ -303,7 +318,7 @@ async function scenario(name: string): Promise<Row[]> {
         replica: i,
         resultsPerS: r.results / seconds,
         opsPerS: r.ops / seconds,
-        rwPerS: s.rwSent / seconds,
+        rwPerS: Number.isNaN(s.rwSent) ? Number.NaN : s.rwSent / seconds,
         p50: quantile(r.latencies, 0.5),
         p99: quantile(r.latencies, 0.99),
         failed: r.failed,
@@ -313,7 +328,8 @@ async function scenario(name: string): Promise<Row[]> {
         metricsMiB: s.bytes / 2 ** 20,
         metricsLines: s.lines,
         scrapeMs: s.ms,
-        scrapeMaxMs: Math.max(s.ms, ...r.scrapes),
+        scrapeMaxMs: Math.max(Number.isNaN(s.ms) ? 0 : s.ms, ...r.scrapes),
+        scrapeFailures: r.scrapeFailures + (Number.isNaN(s.ms) ? 1 : 0),
       });
       if (s.rwDropped > 0) process.stderr.write(`# ${name}: replica ${i} dropped ${s.rwDropped} remote-write samples\n`);
     }
@@ -334,44 +350,44 @@ async function main(): Promise<void> {
   );
   const rows: Row[] = [];
   for (const s of scenarios) {
-    if (s === 'rw' && !hasProm) {
+    if (s.startsWith('rw') && !hasProm) {
       console.log('# rw: skipped, no prometheus binary on PATH');
       continue;
     }
     rows.push(...(await scenario(s)));
   }
-  console.log('\nscenario replica results/s sample-ops/s rw-samples/s push-p50-ms push-p99-ms failed cpu-cores rss-idle-MiB rss-peak-MiB metrics-MiB metrics-series scrape-ms scrape-max-ms');
+  console.log('\nscenario replica results/s sample-ops/s rw-samples/s push-p50-ms push-p99-ms failed cpu-cores rss-idle-MiB rss-peak-MiB metrics-MiB metrics-series scrape-ms scrape-max-ms scrapes-failed');
   for (const r of rows) {
     console.log(
-      [r.scenario, r.replica, fmt(r.resultsPerS), fmt(r.opsPerS), fmt(r.rwPerS), fmt(r.p50, 1), fmt(r.p99, 1), r.failed, fmt(r.cpu, 2), fmt(r.rssIdleMiB), fmt(r.rssPeakMiB), fmt(r.metricsMiB, 1), r.metricsLines, fmt(r.scrapeMs), fmt(r.scrapeMaxMs)].join(' '),
+      [r.scenario, r.replica, fmt(r.resultsPerS), fmt(r.opsPerS), fmt(r.rwPerS), fmt(r.p50, 1), fmt(r.p99, 1), r.failed, fmt(r.cpu, 2), fmt(r.rssIdleMiB), fmt(r.rssPeakMiB), fmt(r.metricsMiB, 1), r.metricsLines, fmt(r.scrapeMs), fmt(r.scrapeMaxMs), r.scrapeFailures].join(' '),
     );
   }
 
   const one = rows.find((r) => r.scenario === 'one');
   const rw = rows.find((r) => r.scenario === 'rw');
-  if (!one) return;
-  // Paper estimate: cost per probe from the one-replica run, scaled to 10 000 probes.
   const target = 10_000;
-  const perProbeCpu = one.cpu / PROBES;
-  const perProbeMiB = (one.rssPeakMiB - one.rssIdleMiB) / PROBES;
-  const perProbeSeries = one.metricsLines / PROBES;
-  const perProbeScrapeMs = one.scrapeMs / PROBES;
-  const rwCpuPerProbe = rw ? rw.cpu / PROBES : perProbeCpu;
-  const rwMiBPerProbe = rw ? (rw.rssPeakMiB - rw.rssIdleMiB) / PROBES : perProbeMiB;
-  // A Node replica is one event loop: plan for half a core busy, 1 GiB of heap, and (in /metrics
-  // mode) a scrape well inside a 15 s scrape interval (5 s).
-  const byCpu = Math.ceil((target * rwCpuPerProbe) / 0.5);
-  const byMem = Math.ceil((target * rwMiBPerProbe) / 1024);
-  const byScrape = Math.ceil((target * perProbeScrapeMs) / 5000);
-  const lb = Math.max(byCpu, byMem, 1);
-  console.log(`
-# paper estimate for ${target} probes (from the runs above, linear in probes):
-#   per probe: ${fmt(perProbeCpu * 1000, 2)} mCPU, ${fmt(perProbeMiB, 2)} MiB RSS, ${fmt(perProbeSeries)} series on /metrics, ${fmt(perProbeScrapeMs, 2)} ms of scrape${rw ? `; with remote write ${fmt(rwCpuPerProbe * 1000, 2)} mCPU, ${fmt(rwMiBPerProbe, 2)} MiB` : ''}
-#   total: ${fmt(target * rwCpuPerProbe, 1)} cores, ${fmt(target * rwMiBPerProbe)} MiB, ${fmt(target * perProbeSeries / 1e6, 1)} M series
-#   load-balanced replicas (sticky per probe, remote write): max(cpu ${byCpu} at 0.5 core each, memory ${byMem} at 1 GiB each) = ${lb}, plus one spare = ${lb + 1}
-#   in /metrics mode the scrape also bounds a replica: ${byScrape} replicas keep each scrape under 5 s
-#   HA pair: every batch reaches every collector, so an HA pair does not add capacity: use two such sets (${2 * (lb + 1)} replicas) or one set with N+1
-`);
+  console.log(`\n# paper estimate for ${target} probes (linear in probes, from the single-replica runs above):`);
+  // A replica is one Node.js event loop: plan for half a core busy and 1 GiB of memory each.
+  if (rw) {
+    const cpu = rw.cpu / PROBES;
+    const mib = (rw.rssPeakMiB - rw.rssIdleMiB) / PROBES;
+    const byCpu = Math.ceil((target * cpu) / 0.5);
+    const byMem = Math.ceil((target * mib) / 1024);
+    const n = Math.max(byCpu, byMem, 1);
+    const saturated = rw.p99 > 1000 ? ' (the replica was saturated: p99 above 1 s, so these per-probe costs are a lower bound)' : '';
+    console.log(`#   remote write: ${fmt(cpu * 1000, 2)} mCPU and ${fmt(mib, 2)} MiB per probe${saturated}; ${target} probes need ${fmt(target * cpu, 1)} cores and ${fmt((target * mib) / 1024, 1)} GiB:`);
+    console.log(`#   ${byCpu} replicas by CPU, ${byMem} by memory: ${n} load-balanced replicas (sticky per probe) plus one spare = ${n + 1}; as an HA set (every batch to two sets) ${2 * n}`);
+    console.log(`#   the receiver takes ${fmt((rw.rwPerS * target) / PROBES)} samples/s`);
+  }
+  if (one) {
+    const scrapeMs = Number.isFinite(one.scrapeMs) ? one.scrapeMs : one.scrapeMaxMs;
+    const perProbe = scrapeMs / PROBES;
+    const fits = Math.floor(5000 / perProbe);
+    console.log(
+      `#   /metrics: ${fmt(one.metricsLines / PROBES)} series per probe, a scrape costs ${fmt(perProbe, 1)} ms per probe${Number.isFinite(one.scrapeMs) ? '' : ' (at least: the last scrape failed)'}; keeping a scrape under 5 s holds ~${fits} probes per replica,`,
+    );
+    console.log(`#   so ${target} probes would need ~${Math.ceil(target / Math.max(1, fits))} scraped replicas (each scraped by Prometheus): use remote write at this scale`);
+  }
 }
 
 await main();

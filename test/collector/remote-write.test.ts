@@ -12,7 +12,9 @@ import { Registry } from 'prom-client';
 import { RemoteWriteOutput, remoteWriteOptionsFromPlan, type RemoteWriteOptions } from '../../collector/outputs/remote-write.js';
 import { decodeWriteRequest, type DecodedSeries } from '../../collector/outputs/remote-write/proto.js';
 import type { SampleOp } from '../../collector/samples.js';
+import { startTestCollector } from '../support/collector.js';
 import { testPlan } from '../support/plan.js';
+import { batchOf, mixedResults } from '../support/results.js';
 
 interface Received {
   headers: IncomingMessage['headers'];
@@ -299,4 +301,22 @@ test('plan: collector.remote_write is optional, validated, and resend_interval s
     else assert.throws(make, /collector\.remote_write\.resend_interval: must be a duration below 5m/);
   }
   assert.throws(() => testPlan({ collector: { remote_write: { url: 'ftp://x' } } }), /collector\.remote_write\.url: must be an http/);
+});
+
+test('a collector with remote_write.results_on_metrics: false sends results only by remote write; /metrics keeps its own', async () => {
+  const rx = await receiver();
+  const c = await startTestCollector(testPlan({ collector: { remote_write: { url: rx.url, replica: 'only-rw', flush_interval: '50ms', results_on_metrics: false } } }));
+  try {
+    assert.equal((await c.push(batchOf(mixedResults(), { id: 'p-eu', region: 'eu' }))).status, 200);
+    await (c.ingest.outputs.find((o) => o.name === 'remote-write') as RemoteWriteOutput).flush();
+    const names = new Set(flat(rx.got).map((s) => s.labels.__name__));
+    assert.ok(names.has('mailprobe_smtp_up') && names.has('mailprobe_smtp_duration_seconds_bucket'));
+    const text = await c.scrape();
+    assert.doesNotMatch(text, /^mailprobe_smtp_up/m, 'no results on /metrics');
+    assert.match(text, /^mailprobe_collector_batches_total\{result="accepted"\} 1$/m);
+    assert.match(text, /^mailprobe_collector_remote_write_samples_total\{result="sent"\} \d+$/m);
+  } finally {
+    await c.close();
+    await rx.close();
+  }
 });
