@@ -23,6 +23,7 @@ export const PROBE_ERRORS = {
   spool_bad_record: { message: 'a spool record did not parse or failed its checksum; it was skipped' },
   spool_full: { message: 'the spool is full; the oldest batches were dropped' },
   spool_locked: { message: 'another probe process uses this spool directory' },
+  spool_write_failed: { message: 'the spool could not be written (disk full or gone?)' },
   no_token: { message: 'no bearer token: the environment variable named by probes.push.token_env is empty' },
 } as const satisfies Record<string, ProbeErrorDef>;
 

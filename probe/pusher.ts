@@ -123,7 +123,14 @@ export class Pusher {
       lane.busy = false;
       this.#o.metrics?.pushes.inc({ region: this.#o.probe.region, probe: this.#o.probe.id, collector: lane.url, result: outcome });
       if (outcome === 'accepted' || outcome === 'duplicate' || outcome === 'rejected') {
-        spool.ack(batch.id, lane.url, outcome !== 'rejected');
+        try {
+          spool.ack(batch.id, lane.url, outcome !== 'rejected');
+        } catch (err) {
+          // Not recorded: the batch is pushed again later and the collector answers "duplicate".
+          log.error({ code: 'spool_write_failed', err, batch: batch.id }, PROBE_ERRORS.spool_write_failed.message);
+          await this.#pause(lane, this.#o.retryMaxMs);
+          continue;
+        }
         if (lane.failures > 0 || lane.authFailures > 0) log.info({ collector: lane.url, batch: batch.id }, 'collector takes batches again');
         lane.failures = 0;
         lane.authFailures = 0;
@@ -138,13 +145,18 @@ export class Pusher {
         lane.failures++;
         delay = backoff(lane.failures, this.#o.retryMinMs, this.#o.retryMaxMs, this.#o.random);
       }
-      await new Promise<void>((resolve) => {
-        lane.wake = resolve;
-        lane.sleeping = setTimeout(resolve, delay);
-      });
-      lane.sleeping = undefined;
-      lane.wake = undefined;
+      await this.#pause(lane, delay);
     }
+  }
+
+  /** Sleeps before the next attempt; stop() and drain() cut it short. */
+  async #pause(lane: Lane, ms: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      lane.wake = resolve;
+      lane.sleeping = setTimeout(resolve, ms);
+    });
+    lane.sleeping = undefined;
+    lane.wake = undefined;
   }
 
   async #push(lane: Lane, batch: SpooledBatch): Promise<PushOutcome> {

@@ -14,6 +14,7 @@ import { VERSION } from '../cli/version.js';
 import type { PlanConfig } from '../config/schema.js';
 import type { CheckResult, CheckType } from '../protocol/results.js';
 import { CHECKS, type CheckRegistry } from './checks/index.js';
+import { PROBE_ERRORS } from './errors.js';
 import { startHealthServer, type HealthServer } from './health.js';
 import { Pusher } from './pusher.js';
 import { ABORT_GRACE_MS, ResultHistory, Scheduler } from './scheduler.js';
@@ -35,8 +36,9 @@ export interface ProbeOptions {
   registry?: CheckRegistry;
   /** Only these check types (default: every one in the registry). */
   checks?: readonly CheckType[];
-  /** Wall clock in Unix ms, for results and scheduling (default Date.now). */
+  /** Wall clock in Unix ms, for results and scheduling (default Date.now); timers still wake at least every second. */
   now?: () => number;
+  /** Default: JSON lines on stderr at info. */
   logger?: Logger;
   /** Default plan.probes.push.spool_dir, else .mailprobe-spool/<id>. */
   spoolDir?: string;
@@ -83,7 +85,7 @@ export function createProbe(o: ProbeOptions): Probe {
   const { plan, id, region } = o;
   const push = plan.probes.push;
   const now = o.now ?? Date.now;
-  const log = (o.logger ?? pino({ name: 'probe', level: 'info' })).child({ probe: id, region });
+  const log = (o.logger ?? pino({ name: 'probe', level: 'info' }, pino.destination({ dest: 2, sync: true }))).child({ probe: id, region });
   const spoolDir = o.spoolDir ?? push.spool_dir ?? join('.mailprobe-spool', id);
   const registry = o.metricsRegistry ?? new Registry();
   const healthListen = o.healthListen ?? plan.probes.health_listen;
@@ -103,7 +105,14 @@ export function createProbe(o: ProbeOptions): Probe {
   const seal = (all = true): void => {
     if (!spool) return;
     while (spool.openCount > 0 && (all || spool.openCount >= push.batch_max_results || spool.openBytes >= BATCH_MAX_BYTES)) {
-      const b = spool.seal(newBatchId(), now(), push.batch_max_results);
+      let b;
+      try {
+        b = spool.seal(newBatchId(), now(), push.batch_max_results);
+      } catch (err) {
+        // A full disk or a vanished directory: the results stay open in memory and the next seal tries again.
+        log.error({ code: 'spool_write_failed', err, dir: spoolDir }, `${PROBE_ERRORS.spool_write_failed.message}; the results stay open and the next seal tries again`);
+        break;
+      }
       if (!b) break;
       batchesTotal++;
       log.debug({ batch: b.id, seq: b.seq, results: b.count }, 'batch sealed');
@@ -122,7 +131,12 @@ export function createProbe(o: ProbeOptions): Probe {
       return;
     }
     // One write for the whole run first: a crash while a batch is being sealed loses none of them.
-    spool.appendResults(results);
+    try {
+      spool.appendResults(results);
+    } catch (err) {
+      log.error({ code: 'spool_write_failed', err, dir: spoolDir, lostResults: results.length }, `${PROBE_ERRORS.spool_write_failed.message}; the results of this run are lost`);
+      return;
+    }
     resultsTotal += results.length;
     if (spool.openCount >= push.batch_max_results || spool.openBytes >= BATCH_MAX_BYTES) seal(false);
     if (spool.openCount > 0 && !ageTimer) {
