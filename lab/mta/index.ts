@@ -101,6 +101,8 @@ export interface LabMta {
   received: ReceivedMail[];
   /** Relays to the sink, in order. */
   relayed: RelayOutcome[];
+  /** Commands a `stall` fault has left unanswered. */
+  stalls: number;
 }
 
 export interface LabMtas {
@@ -111,6 +113,8 @@ export interface LabMtas {
   setSink(sink: { host: string; port: number } | undefined): void;
   /** Resolves when every relay started so far has finished. */
   relaysSettled(): Promise<void>;
+  /** Client connections open right now. */
+  connections(side: Side): number;
   close(): Promise<void>;
 }
 
@@ -196,13 +200,13 @@ export async function startMtas(opts: StartMtasOptions): Promise<LabMtas> {
       onMailFrom(_addr, _session, cb) {
         const f = inst().fault;
         if ((f?.kind === 'temp-fail' || f?.kind === 'perm-fail') && f.at === 'mail') return cb(stageError(f));
-        if (f?.kind === 'stall' && f.at === 'mail') return;
+        if (f?.kind === 'stall' && f.at === 'mail') return void inst().mta.stalls++;
         cb();
       },
       onRcptTo(addr, _session, cb) {
         const f = inst().fault;
         if ((f?.kind === 'temp-fail' || f?.kind === 'perm-fail') && f.at === 'rcpt') return cb(stageError(f));
-        if (f?.kind === 'stall' && f.at === 'rcpt') return;
+        if (f?.kind === 'stall' && f.at === 'rcpt') return void inst().mta.stalls++;
         const rcpt = addr.address.toLowerCase();
         if (!rcpt.endsWith(`@${domain}`) && !relaySet.has(rcpt)) return cb(new SmtpReplyError(550, '5.7.1 Relaying denied'));
         cb();
@@ -217,7 +221,7 @@ export async function startMtas(opts: StartMtasOptions): Promise<LabMtas> {
             i.sockets.get(sockKey(session.remoteAddress, session.remotePort))?.socket.destroy();
             return;
           }
-          if (f?.kind === 'stall' && f.at === 'data') return;
+          if (f?.kind === 'stall' && f.at === 'data') return void i.mta.stalls++;
           if ((f?.kind === 'temp-fail' || f?.kind === 'perm-fail') && f.at === 'data') return cb(stageError(f));
           if (stream.sizeExceeded) return cb(new SmtpReplyError(552, '5.3.4 Message too big'));
           const raw = Buffer.concat(chunks);
@@ -234,8 +238,10 @@ export async function startMtas(opts: StartMtasOptions): Promise<LabMtas> {
     server.server.on('connection', (socket: Socket) => {
       const i = inst();
       const key = sockKey(socket.remoteAddress, socket.remotePort);
+      // smtp-server removes every listener of the raw socket at STARTTLS, so closed sockets
+      // are pruned here rather than on their 'close' event.
+      for (const [k, v] of i.sockets) if (v.socket.destroyed) i.sockets.delete(k);
       i.sockets.set(key, { socket, acceptedAt: performance.now() });
-      socket.once('close', () => i.sockets.delete(key));
       if (i.fault?.kind === 'garbage') {
         socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n');
       }
@@ -288,7 +294,7 @@ export async function startMtas(opts: StartMtasOptions): Promise<LabMtas> {
   for (const side of ['old', 'new'] as const) {
     const ip = opts.addresses?.[side] ?? DEFAULT_ADDR[side];
     const name = opts.names?.[side] ?? opts.mailHost;
-    const mta: LabMta = { side, ip, port: 0, name, received: [], relayed: [] };
+    const mta: LabMta = { side, ip, port: 0, name, received: [], relayed: [], stalls: 0 };
     const inst: Instance = { mta, server: undefined as unknown as SMTPServer, fault: null, sockets: new Map() };
     instances[side] = inst;
     inst.server = makeServer(() => inst, side, false);
@@ -328,6 +334,7 @@ export async function startMtas(opts: StartMtasOptions): Promise<LabMtas> {
     setSink(s) {
       sink = s;
     },
+    connections: (side) => [...instances[side].sockets.values()].filter((v) => !v.socket.destroyed).length,
     async relaysSettled() {
       while (inflight.size > 0) await Promise.allSettled([...inflight]);
     },

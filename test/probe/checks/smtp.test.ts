@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { Value } from '@sinclair/typebox/value';
 import { makeLabCerts, type LabCerts } from '../../../lab/mta/certs.js';
@@ -262,12 +263,28 @@ describe('smtp check error classes', () => {
   test('the runtime aborting the check closes the socket and gives timeout', async () => {
     await mtas.setFault('new', { kind: 'stall', at: 'mail' });
     const ac = new AbortController();
-    setTimeout(() => ac.abort(new Error('check timeout')), 250);
-    const r = await run(target('new'), settings(), ac.signal);
+    const stalls = mtas.new.stalls;
+    let abortedAt = 0;
+    const timer = setInterval(() => {
+      // Abort 100 ms after the server swallowed MAIL FROM.
+      if (mtas.new.stalls > stalls && abortedAt === 0) abortedAt = performance.now() + 100;
+      if (abortedAt && performance.now() >= abortedAt) {
+        clearInterval(timer);
+        ac.abort(new Error('check timeout'));
+      }
+    }, 5);
+    const t0 = performance.now();
+    const r = await run(target('new'), settings({ commandTimeoutMs: 10_000 }), ac.signal);
+    const returnedAfterAbort = performance.now() - abortedAt;
+    clearInterval(timer);
     assert.equal(r.errorClass, 'timeout');
     assert.equal(r.code, 'smtp_aborted');
     assert.equal(r.phase, 'mail');
-    assert.ok(r.durationSeconds >= 0.24 && r.durationSeconds < 1.5, `duration ${r.durationSeconds}`);
+    assert.match(r.message ?? '', /check timeout/);
+    assert.ok(returnedAfterAbort < 200, `returned ${returnedAfterAbort} ms after the abort`);
+    assert.ok(r.durationSeconds * 1000 <= performance.now() - t0 + 1);
+    for (let i = 0; i < 40 && mtas.connections('new') > 0; i++) await new Promise((res) => setTimeout(res, 25));
+    assert.equal(mtas.connections('new'), 0, 'the probe closed its socket');
   });
 
   test('a certificate for the wrong name: cert_invalid, names still recorded', async () => {
