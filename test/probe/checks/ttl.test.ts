@@ -138,7 +138,7 @@ test('live: lab resolvers and a real unbound through a compressed cutover — vi
       { at: 10500, ttl: 6, label: 'raise TTL' },
     ],
     ignoreExtraSeconds: 6,
-    clampMinTtl: 5,
+    clampMinTtl: 6,
     staleSeconds: 30,
   });
   const unbound = await startUnbound({ upstream: { host: w.auth.host, port: w.auth.port }, zones: ['company.test', '0.0.127.in-addr.arpa'], probeName: 'company.test' }).catch(async (e: unknown) => {
@@ -171,8 +171,8 @@ test('live: lab resolvers and a real unbound through a compressed cutover — vi
     let staleUp = false;
     while (Date.now() - t0 < 12_000) {
       const el = Date.now() - t0;
-      if (!primed && el >= 6100) {
-        // Every lab cache fetches the old answer (TTL 2) just before the switch.
+      if (!primed && el >= 5600) {
+        // Every lab cache fetches the old answer (TTL 2) shortly before the switch (a margin for slow rounds on a loaded machine).
         for (const r of Object.values(w.resolvers)) r.flush();
         primed = true;
       }
@@ -207,21 +207,24 @@ test('live: lab resolvers and a real unbound through a compressed cutover — vi
     for (const r of [label(w.resolvers.honest), unbound.address]) {
       assert.deepEqual([by.get(r)?.violation, by.get(r)?.staleSeconds, by.get(r)?.extensionSeconds], [false, 0, 0], `${r} is honest`);
     }
-    // unbound switched within the TTL that held (2 s) of the first authoritative sighting.
+    // unbound switched, and within the TTL that held (2 s) of the first authoritative sighting
+    // (+ the allowance): every answer after that is new.
     const ub = dns.filter((r) => r.resolver === unbound.address);
     const ubFirstNew = ub.find((r) => r.side === 'new');
     assert.ok(ubFirstNew, 'unbound switched');
-    assert.ok(ubFirstNew.startedAt <= firstNewAt + 2000 + 1000, `unbound switched ${ubFirstNew.startedAt - firstNewAt} ms after the change was seen`);
+    const ubLate = ub.filter((r) => r.startedAt > firstNewAt + 2000 + 1000);
+    assert.ok(ubLate.length > 0 && ubLate.every((r) => r.side === 'new'), `unbound after the TTL: ${ub.map((r) => `${r.startedAt - t0}:${r.side}`).join(' ')}`);
     assert.ok(ub.filter((r) => r.startedAt > ubFirstNew.startedAt).every((r) => r.side === 'new'), 'and stayed switched');
 
-    // Violators: ignore (+6 s), clamp (min 5 s), stale (upstream down, serves expired data).
+    // Violators: ignore (+6 s), clamp (min 6 s), stale (upstream down, serves expired data).
     for (const [r, minStale] of [
       [label(w.resolvers.ignore), 1],
       [label(w.resolvers.clamp), 0.2],
       [label(w.resolvers.stale), 0.5],
     ] as const) {
       const x = by.get(r);
-      assert.equal(x?.violation, true, `${r} (${JSON.stringify(x)}) violates`);
+      const seenBy = dns.filter((d) => d.resolver === r).map((d) => `${d.startedAt - t0}:${d.side}/${d.ttl}`);
+      assert.equal(x?.violation, true, `${r} (${JSON.stringify(x)}) violates; change seen at ${firstNewAt - t0}; answers ${seenBy.join(' ')}`);
       assert.ok((x?.staleSeconds ?? 0) > minStale && (x?.staleSeconds ?? 0) < 6, `${r} stale ${x?.staleSeconds}`);
     }
     // Extensions: ignore reports TTL + 6, clamp at least 5, stale 30 while serving stale data.
