@@ -64,6 +64,8 @@ export async function roundtrip(target: RoundtripTarget, settings: RoundtripSett
     ...r,
   });
 
+  // TLS as the smtp check does it, but a certificate that does not verify does not stop the
+  // round trip: judging it is the smtp check's job, delivering is this one's.
   const s = new TimedSession({
     ip: target.ip,
     port: target.port,

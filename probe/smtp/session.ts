@@ -15,6 +15,9 @@
  * Phases: connect (TCP), banner (ready → greeting), ehlo (both EHLOs around STARTTLS summed),
  * starttls (STARTTLS command + handshake; with implicit TLS the handshake), auth, mail, rcpt,
  * data (DATA command → reply to the final dot), quit (RSET of rcpt mode + QUIT).
+ * rcpt mode sends MAIL and RCPT one at a time through nodemailer's command queue; data mode uses
+ * its send(), which pipelines MAIL, RCPT and DATA when the server offers PIPELINING — then the
+ * three phases are measured from the same send time, as the server experienced them.
  */
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
