@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { Value, type ValueError, ValueErrorType } from '@sinclair/typebox/value';
 import { parseDocument } from 'yaml';
 import { Plan, type PlanConfig, type PlanInput } from './schema.js';
+import { hostPortProblem, resolverProblem } from '../probe/dns/resolvers.js';
 
 export class ConfigError extends Error {
   readonly problems: readonly string[];
@@ -75,6 +76,17 @@ function planProblems(plan: PlanConfig): string[] {
   if (Date.parse(c.window.end) <= Date.parse(c.window.start)) out.push('cutover.window.end: must be after cutover.window.start');
   if (plan.probes.window_interval > plan.probes.interval) out.push('probes.window_interval: must not be longer than probes.interval');
   if (plan.probes.timeout > plan.probes.window_interval) out.push('probes.timeout: must not be longer than probes.window_interval');
+  plan.probes.resolvers.forEach((r, i) => {
+    const p = resolverProblem(r);
+    if (p) out.push(`probes.resolvers[${i}]: ${p}`);
+  });
+  const lookup = plan.probes.dns.lookup_resolver;
+  const lp = lookup === undefined ? null : resolverProblem(lookup);
+  if (lp) out.push(`probes.dns.lookup_resolver: ${lp}`);
+  (plan.probes.authoritative ?? []).forEach((a, i) => {
+    const p = hostPortProblem(a);
+    if (p) out.push(`probes.authoritative[${i}]: ${p}`);
+  });
   return out;
 }
 

@@ -97,3 +97,24 @@ export function parseResolver(spec: string, opts: { resolvConf?: string } = {}):
 export function isLoopback(ip: string): boolean {
   return ip === '::1' || ip === 'localhost' || /^127\./.test(ip);
 }
+
+/** Why a resolver spec is malformed, or null (syntax only: `system` is not read here). */
+export function resolverProblem(spec: string): string | null {
+  if (spec.trim() === 'system') return null;
+  try {
+    parseResolver(spec);
+    return null;
+  } catch (e) {
+    return (e as Error).message.replace(/^resolver "[^"]*": /, '');
+  }
+}
+
+/** Why an authoritative server (`host` or `host:port`) is malformed, or null. */
+export function hostPortProblem(spec: string): string | null {
+  try {
+    parseHostPort(spec, 53);
+    return null;
+  } catch (e) {
+    return (e as Error).message.replace(/^resolver "[^"]*": /, '');
+  }
+}

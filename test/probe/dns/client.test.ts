@@ -12,6 +12,8 @@ import { DnsError } from '../../../probe/dns/errors.js';
 import { parseHostPort, parseResolvConf, parseResolver } from '../../../probe/dns/resolvers.js';
 import { startAuthoritative, type Authoritative } from '../../../lab/dns/authoritative.js';
 import { fakeUdpServer, replyHeader } from './support.js';
+import { testPlan } from '../../support/plan.js';
+import type { ConfigError } from '../../../config/load.js';
 
 async function rejects(p: Promise<unknown>, code: string): Promise<DnsError> {
   try {
@@ -40,6 +42,22 @@ describe('resolver specs', () => {
     assert.deepEqual(parseResolver('https://dns.example/dns-query'), { kind: 'doh', label: 'https://dns.example/dns-query', url: 'https://dns.example/dns-query' });
     assert.throws(() => parseResolver('http://dns.example/dns-query'), /only allowed on loopback/);
     assert.throws(() => parseResolver('resolver.example'), /must be system, an IP/);
+  });
+
+  test('the plan is rejected at load with a path for every malformed spec', () => {
+    assert.throws(
+      () => testPlan({ probes: { resolvers: ['system', '8.8.8.8', 'bogus.example', '127.0.0.1:99999', 'http://dns.example/q'], authoritative: ['ns1:abc'], dns: { lookup_resolver: 'x y' } } }),
+      (e: Error) => {
+        assert.deepEqual((e as ConfigError).problems, [
+          'probes.resolvers[2]: must be system, an IP (with optional :port), tcp://IP, tls://host or https://host/path',
+          'probes.resolvers[3]: port must be 1-65535',
+          'probes.resolvers[4]: plain http:// DoH is only allowed on loopback (use https://)',
+          'probes.dns.lookup_resolver: must be host, host:port or [v6]:port',
+          'probes.authoritative[0]: must be host, host:port or [v6]:port',
+        ]);
+        return true;
+      },
+    );
   });
 
   test('system reads the nameservers of resolv.conf in order', () => {
