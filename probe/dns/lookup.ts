@@ -17,8 +17,6 @@ export interface DnsSettings {
   ednsPayload: number;
   /** The resolver rdns/auth/dnsbl and NS discovery use (a resolver spec). */
   lookupResolver: string;
-  /** resolv.conf path for `system`. */
-  resolvConf?: string;
 }
 
 export function dnsSettings(plan: PlanConfig): DnsSettings {
@@ -32,7 +30,7 @@ export function dnsSettings(plan: PlanConfig): DnsSettings {
 }
 
 export function clientFor(spec: string, s: DnsSettings): DnsClient {
-  return createClient(parseResolver(spec, { resolvConf: s.resolvConf }), { timeoutMs: s.queryTimeoutMs, ednsPayload: s.ednsPayload });
+  return createClient(parseResolver(spec), { timeoutMs: s.queryTimeoutMs, ednsPayload: s.ednsPayload });
 }
 
 export function lookupClient(s: DnsSettings): DnsClient {
