@@ -3,12 +3,13 @@
  * the health endpoint answers, results reach a real collector, SIGTERM exits 0.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { request } from 'undici';
 import { startTestCollector } from '../support/collector.js';
+import { runProbe } from '../../cli/probe.js';
 import { tokenFor } from '../support/plan.js';
 import { tempDir, waitFor } from '../probe/support.js';
 
@@ -34,27 +35,52 @@ function writePlan(dir: string, push: Record<string, unknown>): string {
   return file;
 }
 
-const cli = (args: string[], env: Record<string, string | undefined> = {}) =>
-  spawnSync(process.execPath, ['--import', 'tsx', join(root, 'cli/main.ts'), ...args], { encoding: 'utf8', env: { ...process.env, MAILPROBE_TOKEN: undefined, ...env } });
+/** Runs the command in this process (no start-up cost), capturing what it writes. */
+async function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<{ status: number; stdout: string; stderr: string }> {
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  const out = { stdout: '', stderr: '' };
+  const origOut = process.stdout.write.bind(process.stdout);
+  const origErr = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((chunk: string) => ((out.stdout += chunk), true)) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string) => ((out.stderr += chunk), true)) as typeof process.stderr.write;
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+  try {
+    return { status: await runProbe(args), ...out };
+  } finally {
+    process.stdout.write = origOut;
+    process.stderr.write = origErr;
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
 
-test('mailprobe probe: --help, missing options, unknown check type and a missing token are clear errors', () => {
+test('mailprobe probe: --help, missing options, unknown check type, a bad id and a missing token are clear errors', async () => {
   const { dir, cleanup } = tempDir();
   try {
-    const help = cli(['probe', '--help']);
+    const help = await cli(['--help']);
     assert.equal(help.status, 0);
     assert.match(help.stdout, /--config FILE/);
     assert.match(help.stdout, /MAILPROBE_PROBE_ID/);
 
-    const none = cli(['probe'], { MAILPROBE_CONFIG: undefined, MAILPROBE_PROBE_ID: undefined, MAILPROBE_REGION: undefined });
+    const none = await cli([], { MAILPROBE_CONFIG: undefined, MAILPROBE_PROBE_ID: undefined, MAILPROBE_REGION: undefined });
     assert.equal(none.status, 2);
     assert.match(none.stderr, /--config FILE, --id ID, --region REGION required/);
 
     const plan = writePlan(dir, { collectors: ['http://127.0.0.1:9'] });
-    const badType = cli(['probe', '--config', plan, '--id', 'p-eu', '--region', 'eu', '--checks', 'dns,nope'], { MAILPROBE_TOKEN: 'x' });
+    const badType = await cli(['--config', plan, '--id', 'p-eu', '--region', 'eu', '--checks', 'dns,nope'], { MAILPROBE_TOKEN: 'x' });
     assert.equal(badType.status, 2);
     assert.match(badType.stderr, /unknown check type "nope"/);
 
-    const noToken = cli(['probe', '--config', plan, '--id', 'p-eu', '--region', 'eu']);
+    const badId = await cli(['--config', plan, '--id', 'p eu', '--region', 'eu'], { MAILPROBE_TOKEN: 'x' });
+    assert.equal(badId.status, 2);
+    assert.match(badId.stderr, /--id "p eu"/);
+
+    const noToken = await cli(['--config', plan, '--id', 'p-eu', '--region', 'eu'], { MAILPROBE_TOKEN: undefined });
     assert.equal(noToken.status, 2);
     assert.match(noToken.stderr, /set MAILPROBE_TOKEN/);
   } finally {
