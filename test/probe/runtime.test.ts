@@ -285,12 +285,18 @@ test('stop waits for running checks and pushes their results', async () => {
     spoolDir: dir,
     logger: captureLogger().log,
     random: () => 0,
+    healthListen: '127.0.0.1:0',
   });
   try {
     await probe.start();
     await sleep(100);
     assert.equal(probe.stats().checksInFlight, 2);
-    await probe.stop();
+    const url = probe.healthUrl;
+    const stopping = probe.stop();
+    const health = await request(`${url}/healthz`);
+    assert.equal(health.statusCode, 503, '/healthz says so while the probe is stopping');
+    assert.equal(((await health.body.json()) as { state: string }).state, 'stopping');
+    await stopping;
     assert.equal(produced.length, 2, 'both runs finished');
     assert.equal(await applied(collector), 2, 'and their results were pushed before stop returned');
   } finally {
