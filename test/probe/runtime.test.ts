@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { request } from 'undici';
 import { createProbe, type Probe } from '../../probe/runtime.js';
@@ -73,6 +74,9 @@ test('collector down for a while, then back: every batch arrives exactly once, n
     assert.ok(((await selfMetric(probe, 'mailprobe_probe_pushes_total', { result: 'error' })) ?? 0) >= 2);
     assert.ok(((await selfMetric(probe, 'mailprobe_probe_check_runs_total', { type: 'auth', result: 'success' })) ?? 0) >= 30);
     assert.ok(((await selfMetric(probe, 'mailprobe_probe_check_duration_seconds_count', { type: 'auth' })) ?? 0) >= 30);
+    const exposition = await (await request(`${probe.healthUrl}/metrics`)).body.text();
+    const lint = spawnSync('promtool', ['check', 'metrics'], { input: exposition, encoding: 'utf8' });
+    assert.equal(lint.status, 0, `promtool check metrics: ${lint.stdout}${lint.stderr}`);
 
     proxy.setMode('up');
     await sleep(700);
