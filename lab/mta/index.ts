@@ -97,12 +97,14 @@ export interface LabMta {
   /** Implicit-TLS port (with `implicitTls`). */
   tlsPort?: number;
   name: string;
-  /** Messages accepted, oldest first. */
+  /** Messages accepted, oldest first (the last 500). */
   received: ReceivedMail[];
   /** Relays to the sink, in order. */
   relayed: RelayOutcome[];
   /** Commands a `stall` fault has left unanswered. */
   stalls: number;
+  /** With `slow-banner`: ms from the TCP accept to the greeting actually written, per connection. */
+  bannerDelays: number[];
 }
 
 export interface LabMtas {
@@ -119,6 +121,8 @@ export interface LabMtas {
 }
 
 const DEFAULT_ADDR: Record<Side, string> = { old: '127.0.0.2', new: '127.0.0.3' };
+/** Received and relayed messages kept per MTA. */
+const KEEP = 500;
 
 class SmtpReplyError extends Error {
   constructor(
@@ -189,7 +193,12 @@ export async function startMtas(opts: StartMtasOptions): Promise<LabMtas> {
         const f = i.fault;
         if (f?.kind === 'slow-banner') {
           const acc = i.sockets.get(sockKey(session.remoteAddress, session.remotePort))?.acceptedAt ?? performance.now();
-          setTimeout(cb, Math.max(0, acc + f.ms - performance.now()));
+          setTimeout(() => {
+            // smtp-server writes the greeting synchronously in this callback.
+            i.mta.bannerDelays.push(performance.now() - acc);
+            if (i.mta.bannerDelays.length > KEEP) i.mta.bannerDelays.shift();
+            cb();
+          }, Math.max(0, acc + f.ms - performance.now()));
           return;
         }
         if ((f?.kind === 'temp-fail' || f?.kind === 'perm-fail') && f.at === 'connect') return cb(stageError(f));
@@ -228,6 +237,8 @@ export async function startMtas(opts: StartMtasOptions): Promise<LabMtas> {
           const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
           const to = session.envelope.rcptTo.map((r) => r.address);
           i.mta.received.push({ from, to, raw, remoteAddress: session.remoteAddress, helo: session.hostNameAppearsAs });
+          // Bounded: the demo lab runs for hours.
+          if (i.mta.received.length > KEEP) i.mta.received.splice(0, i.mta.received.length - KEEP);
           const relayTo = to.filter((t) => relaySet.has(t.toLowerCase()));
           if (relayTo.length > 0) relay(i, from, relayTo, raw);
           cb(null, 'Ok: queued');
@@ -273,6 +284,7 @@ export async function startMtas(opts: StartMtasOptions): Promise<LabMtas> {
         (e: Error & { response?: string }) => void i.mta.relayed.push({ to, ok: false, response: e.response ?? e.message }),
       )
       .finally(() => {
+        if (i.mta.relayed.length > KEEP) i.mta.relayed.splice(0, i.mta.relayed.length - KEEP);
         transport.close();
         inflight.delete(p);
       });
@@ -294,7 +306,7 @@ export async function startMtas(opts: StartMtasOptions): Promise<LabMtas> {
   for (const side of ['old', 'new'] as const) {
     const ip = opts.addresses?.[side] ?? DEFAULT_ADDR[side];
     const name = opts.names?.[side] ?? opts.mailHost;
-    const mta: LabMta = { side, ip, port: 0, name, received: [], relayed: [], stalls: 0 };
+    const mta: LabMta = { side, ip, port: 0, name, received: [], relayed: [], stalls: 0, bannerDelays: [] };
     const inst: Instance = { mta, server: undefined as unknown as SMTPServer, fault: null, sockets: new Map() };
     instances[side] = inst;
     inst.server = makeServer(() => inst, side, false);
@@ -322,7 +334,8 @@ export async function startMtas(opts: StartMtasOptions): Promise<LabMtas> {
       if (i.tlsServer) await stopListening(i.tlsServer);
     }
     if (fault?.kind === 'blackhole') i.blackhole = await startBlackhole(i.mta.ip, i.mta.port);
-    for (const srv of [i.server, i.tlsServer]) srv?.secureContext.set('*', fault?.kind === 'broken-tls' ? broken : good);
+    // Clients without SNI get the default context, so it follows the certificate faults too.
+    for (const srv of [i.server, i.tlsServer]) srv?.secureContext.set('*', fault?.kind === 'broken-tls' ? broken : fault?.kind === 'bad-cert' ? wrong : good);
     i.fault = fault;
   };
 

@@ -169,17 +169,25 @@ describe('smtp check error classes', () => {
 
   test('a banner delayed by 200 ms is measured at 200 ms ± 10 ms', async () => {
     await mtas.setFault('old', { kind: 'slow-banner', ms: 200 });
-    const banners: number[] = [];
+    const measured: number[] = [];
+    const actual: number[] = [];
     for (let i = 0; i < 5; i++) {
       const r = await run(target('old'), settings());
       assert.equal(r.ok, true, r.message);
-      banners.push(r.phases.banner!);
+      measured.push(r.phases.banner! * 1000);
+      actual.push(mtas.old.bannerDelays.at(-1)!);
     }
-    // The median keeps one run that a loaded CI machine delays (timers of the lab in the same
-    // process fire late then) from failing the test; the measurement itself is the probe's.
-    const median = [...banners].sort((a, b) => a - b)[2]!;
-    console.log(`# banner 200 ms: measured ${banners.map((b) => `${(b * 1000).toFixed(2)} ms`).join(', ')}; median error ${((median - 0.2) * 1000).toFixed(2)} ms`);
-    assert.ok(Math.abs(median - 0.2) <= 0.01, `median banner ${median}`);
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    // Against what the lab actually did (its timer fires late on a loaded machine)…
+    const vsActual = median(measured.map((m, i) => Math.abs(m - actual[i]!)));
+    // …and against the 200 ms it was told: errors only ever add time, so the best run shows the probe's own error.
+    const best = Math.min(...measured.map((m) => Math.abs(m - 200)));
+    console.log(
+      `# banner 200 ms: measured ${measured.map((m) => m.toFixed(2)).join(', ')} ms; lab sent at ${actual.map((a) => a.toFixed(2)).join(', ')} ms; ` +
+        `median |measured - sent| ${vsActual.toFixed(2)} ms; best |measured - 200| ${best.toFixed(2)} ms`,
+    );
+    assert.ok(vsActual <= 10, `median error against the lab's send time ${vsActual} ms`);
+    assert.ok(best <= 10, `best error against 200 ms: ${best} ms`);
   });
 
   test('no greeting in time: banner_timeout', async () => {
@@ -299,6 +307,15 @@ describe('smtp check error classes', () => {
     assert.match(r.message ?? '', /wrong\.example\.test/);
     assert.equal(r.phases.mail, undefined, 'no mail over a certificate that does not verify');
     assert.ok(r.phases.quit !== undefined, 'but a polite QUIT');
+  });
+
+  test('a wrong certificate on the implicit-TLS port: cert_invalid too', async () => {
+    await mtas.setFault('new', { kind: 'bad-cert' });
+    const r = await run(target('new', mtas.new.tlsPort), settings({ tls: 'implicit' }));
+    assert.equal(r.errorClass, 'cert_invalid');
+    assert.equal(r.phase, 'starttls');
+    assert.deepEqual(r.tls?.certNames, ['wrong.example.test']);
+    assert.ok(r.phases.banner !== undefined && r.phases.mail === undefined);
   });
 
   test('a certificate from an unknown CA: cert_invalid with the right names', async () => {
