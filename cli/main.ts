@@ -5,10 +5,6 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadPlan, planJsonSchema } from '../config/load.js';
-import { hashToken } from '../collector/plugins/auth.js';
-import { runCollector } from './collector.js';
-import { runProbe } from './probe.js';
-import { runStart } from './start.js';
 import { VERSION } from './version.js';
 
 const USAGE = `mailprobe ${VERSION}: synthetic monitoring for moving a mail server to a new IP
@@ -52,12 +48,20 @@ const token: Command = async (argv) => {
     process.stdout.write('usage: mailprobe token [--hash TOKEN]\n  Without --hash: a new random token and its sha256: value.\n  Give the token to the probe (MAILPROBE_TOKEN) and the sha256: value to collector.tokens.<probe id>.\n');
     return 0;
   }
+  const { hashToken } = await import('../collector/plugins/auth.js');
   const t = values.hash ?? randomBytes(24).toString('base64url');
   process.stdout.write(values.hash ? `${hashToken(t)}\n` : `token:  ${t}\nplan:   ${hashToken(t)}\n`);
   return 0;
 };
 
-const COMMANDS: Record<string, Command> = { start: runStart, collector: runCollector, probe: runProbe, config, token };
+// Each command loads its own modules, so `--help` or `config check` does not load the lab.
+const COMMANDS: Record<string, Command> = {
+  start: async (argv) => (await import('./start.js')).runStart(argv),
+  collector: async (argv) => (await import('./collector.js')).runCollector(argv),
+  probe: async (argv) => (await import('./probe.js')).runProbe(argv),
+  config,
+  token,
+};
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
