@@ -1,6 +1,6 @@
 /**
- * End to end on the Prometheus side: a real collector receives realistic batches of every check
- * type from two probes in two regions, a real Prometheus scrapes it every second with the deploy/
+ * End to end on the Prometheus side: an HA pair of real collectors receives realistic batches of
+ * every check type from two probes in two regions (each batch pushed to both, as probes do), a real Prometheus scrapes it every second with the deploy/
  * recording and alert rules loaded, and then every dashboard panel query and every rule
  * expression is evaluated through the HTTP API: none may fail, and every panel query must return
  * data.
@@ -21,24 +21,28 @@ function size(d: QueryData): number {
   return d.resultType === 'vector' || d.resultType === 'matrix' ? d.result.length : 1;
 }
 
-let collector: TestCollector;
+let collectors: TestCollector[] = [];
 let prom: TestPrometheus;
 const t0 = Date.now();
 
 before(async () => {
-  collector = await startTestCollector(testPlan());
-  prom = await startTestPrometheus({ targets: [new URL(collector.url).host] });
+  const plan = testPlan();
+  collectors = [await startTestCollector(plan), await startTestCollector(plan)];
+  prom = await startTestPrometheus({ targets: collectors.map((c) => new URL(c.url).host) });
   // Round 0 before the first scrape, then a round after each further scrape, so every counter and
   // histogram grows between scrapes and rate() sees it. eu → new is greylisted in rounds 0 and 2.
   for (let round = 0; round < 4; round++) {
     for (const p of FIXTURE_PROBES) {
-      const r = await collector.push(probeBatch(p, round));
-      assert.equal(r.status, 200, JSON.stringify(r.body));
+      const b = probeBatch(p, round);
+      for (const c of collectors) {
+        const r = await c.push(b);
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+      }
     }
     await prom.waitForScrapes(1, 20_000);
   }
   // A push with a wrong token, as a misconfigured probe would send (feeds the rejections panel).
-  const bad = await collector.push(probeBatch(FIXTURE_PROBES[0]!, 9), { token: 'not-a-token' });
+  const bad = await collectors[0]!.push(probeBatch(FIXTURE_PROBES[0]!, 9), { token: 'not-a-token' });
   assert.equal(bad.status, 401);
   await prom.waitForScrapes(2, 20_000);
   // Recording rules evaluated after the last scrape.
@@ -47,13 +51,15 @@ before(async () => {
 
 after(async () => {
   await prom?.stop();
-  await collector?.close();
+  for (const c of collectors) await c.close();
 });
 
-test('Prometheus scrapes the collector under the collector job', async () => {
+test('Prometheus scrapes both collectors of the pair under the collector job', async () => {
   const up = await prom.vector('up{job="mailprobe-collector"}');
-  assert.equal(up.length, 1);
-  assert.equal(up[0]?.value[1], '1');
+  assert.equal(up.length, 2);
+  assert.ok(up.every((u) => u.value[1] === '1'));
+  // Every probe series exists once per collector.
+  assert.equal((await prom.vector('mailprobe_smtp_up{region="eu", side="new"}')).length, 2);
   console.log(`# prometheus ready and scraped 4 rounds in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 });
 
@@ -118,6 +124,23 @@ test('the recording rules compute the cutover figures from the pushed results', 
   assert.equal(await value('region:mailprobe_dns_ttl_violation:ratio_honoured{region="eu"}'), 2 / 3);
   assert.equal(await value('region:mailprobe_dns_ttl_violation:ratio_honoured{region="us"}'), 1);
   assert.equal(await value('side:mailprobe_dns_answer_side:authoritative{side="new"}'), 1);
+  // The pair is counted once: 2 eu resolvers on new, not 4; 2 probes, not 4.
+  assert.equal(await value('region_side:mailprobe_dns_answer_side:count{region="eu", side="new"}'), 2);
+  const probes = panelQueries().find((q) => q.dashboard === 'fleet.json' && q.panel === 'Probes');
+  assert.equal(await value(substitute(probes?.expr ?? '')), 2);
+  // Rates too: the deduplicated rate is about one collector's (they differ a little: each is
+  // scraped at its own offset), not the sum of both. All evaluated at one instant.
+  const at = Date.now() / 1000;
+  const scalar = async (expr: string) => {
+    const d = await prom.query(expr, at);
+    assert.equal(d.resultType, 'vector');
+    return d.resultType === 'vector' ? d.result.map((x) => Number(x.value[1])) : [];
+  };
+  const perInstance = await scalar('sum by (instance) (rate(mailprobe_smtp_checks_total[5m]))');
+  assert.equal(perInstance.length, 2);
+  const [dedup] = await scalar('sum(max without (instance) (rate(mailprobe_smtp_checks_total[5m])))');
+  const both = perInstance.reduce((a, b) => a + b, 0);
+  assert.ok(dedup !== undefined && dedup >= Math.min(...perInstance) && dedup < 0.75 * both, `${dedup} vs ${perInstance.join(', ')}`);
   // eu → new: greylisted in rounds 0 and 2; rate() sees rounds 1 to 3, one of them failed.
   const euNew = await value(`region_ip:mailprobe_smtp_checks_total:ratio_success_rate5m{region="eu", ip="${NEW_IP}"}`);
   assert.ok(euNew > 0.5 && euNew < 0.8, `eu → new success ratio ${euNew}`);
