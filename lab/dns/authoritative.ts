@@ -26,6 +26,8 @@ export interface QueryLogEntry {
   type: number;
   transport: 'udp' | 'tcp';
   rd: boolean;
+  /** The EDNS UDP payload size the query advertised, or null without EDNS. */
+  edns: number | null;
 }
 
 export interface Authoritative extends LabDnsServer {
@@ -56,7 +58,8 @@ export async function startAuthoritative(opts: AuthoritativeOptions = {}): Promi
   const handle = async (req: Packet, info: DnsRequestInfo): Promise<Packet | Buffer | null> => {
     const q = req.questions[0];
     if (!q) return null;
-    queries.push({ at: now(), name: q.name.toLowerCase(), type: q.type, transport: info.transport, rd: req.header.rd === 1 });
+    const opt = req.additionals.find((r) => r.type === Packet.TYPE.EDNS);
+    queries.push({ at: now(), name: q.name.toLowerCase(), type: q.type, transport: info.transport, rd: req.header.rd === 1, edns: opt ? opt.class : null });
     if (queries.length > 10_000) queries.splice(0, 5_000);
     const res = responseFor(req);
     res.header.aa = 1;

@@ -99,6 +99,9 @@ describe('DNS client against the lab authoritative server', () => {
     const last = auth.queries.at(-1);
     assert.equal(last?.rd, false);
     assert.equal(last?.transport, 'udp');
+    assert.equal(last?.edns, 1232, 'EDNS with a 1232-byte payload');
+    await serverClient({ host: auth.host, port: auth.port }, 'x', { ednsPayload: 4096 }).query('mail.company.test', 'A');
+    assert.equal(auth.queries.at(-1)?.edns, 4096);
   });
 
   test('truncated over UDP → the same query over TCP', async () => {
