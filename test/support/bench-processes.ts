@@ -186,3 +186,40 @@ export async function startPushgateway(opts: PushgatewayOptions = {}): Promise<P
   }
   return { url, pid: child.pid ?? -1, child, stderr, stop: () => stopChild(child) };
 }
+
+/** A Prometheus blackbox_exporter (Debian package) on 127.0.0.1:<free port> with the given config. */
+export async function startBlackboxExporter(configYaml: string, binary = 'prometheus-blackbox-exporter'): Promise<PeerProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'mailprobe-blackbox-'));
+  const file = join(dir, 'blackbox.yml');
+  writeFileSync(file, configYaml);
+  const port = await freePort();
+  const child = spawn(binary, [`--config.file=${file}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const stderr = tail(child);
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`blackbox_exporter exited with ${child.exitCode}: ${stderr()}`);
+    try {
+      const r = await request(`${url}/-/healthy`);
+      await r.body.dump();
+      if (r.statusCode === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await stopChild(child);
+      throw new Error(`blackbox_exporter not ready in 15 s: ${stderr()}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url,
+    pid: child.pid ?? -1,
+    child,
+    stderr,
+    async stop() {
+      await stopChild(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
