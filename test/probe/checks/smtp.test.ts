@@ -430,6 +430,46 @@ describe('smtp check reply shapes', () => {
   });
 });
 
+describe('smtp check on broken peers', () => {
+  test('a garbage reply to RCPT: protocol in the rcpt phase', async () => {
+    const peer = await scripted('220 mx.example.test ESMTP\r\n', {
+      EHLO: '250 mx.example.test\r\n',
+      MAIL: '250 ok\r\n',
+      RCPT: 'this is not SMTP\r\n',
+      RSET: '250 ok\r\n',
+      QUIT: '221 bye\r\n',
+    });
+    try {
+      const r = await run({ ip: '127.0.0.4', side: 'new', port: peer.port }, settings());
+      assert.equal(r.errorClass, 'protocol');
+      assert.equal(r.code, 'smtp_protocol');
+      assert.equal(r.phase, 'rcpt');
+      assert.equal(r.replyCode, undefined);
+      assert.match(r.message ?? '', /this is not SMTP/);
+    } finally {
+      peer.server.close();
+    }
+  });
+
+  test('a server that hangs up after the greeting: protocol (closed) in the ehlo phase', async () => {
+    const server = createServer((sock) => {
+      sock.on('error', () => {});
+      sock.write('220 mx.example.test ESMTP\r\n');
+      sock.once('data', () => sock.destroy());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.4', resolve));
+    try {
+      const r = await run({ ip: '127.0.0.4', side: 'new', port: (server.address() as { port: number }).port }, settings());
+      assert.equal(r.errorClass, 'protocol');
+      assert.equal(r.code, 'smtp_closed');
+      assert.equal(r.phase, 'ehlo');
+      assert.equal(r.bannerHost, 'mx.example.test');
+    } finally {
+      server.close();
+    }
+  });
+});
+
 describe('smtp results at the collector', () => {
   test('both destination IPs produce the SMTP metrics of protocol/metrics.ts', async () => {
     const plan = testPlan({ probes: { smtp: { ca_file: certs.caFile } } });
