@@ -11,7 +11,6 @@ import { CHECK_TYPES, type CheckType } from '../protocol/results.js';
 import { ID_PATTERN } from '../protocol/wire.js';
 import { CHECKS, type CheckRegistry, type RegisteredCheck } from '../probe/checks/index.js';
 import { createProbe } from '../probe/runtime.js';
-import { SpoolLockedError } from '../probe/spool.js';
 import { untilSignal } from './collector.js';
 import { createLogger } from './log.js';
 
@@ -120,11 +119,9 @@ export async function runProbe(argv: string[]): Promise<number> {
   try {
     await probe.start();
   } catch (err) {
-    if (err instanceof SpoolLockedError) {
-      process.stderr.write(`mailprobe probe: ${err.message}\n`);
-      return 1;
-    }
-    throw err;
+    // A locked spool, an unwritable spool directory, a busy health port: say which, exit 1.
+    process.stderr.write(`mailprobe probe: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
   }
   if (probe.healthUrl) process.stdout.write(`mailprobe probe ${id}: health at ${probe.healthUrl}/healthz, metrics at ${probe.healthUrl}/metrics\n`);
   const sig = await signal;

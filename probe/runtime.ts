@@ -171,6 +171,24 @@ export function createProbe(o: ProbeOptions): Probe {
         state = 'stopped';
         throw err;
       }
+      if (healthListen) {
+        try {
+          health = await startHealthServer(healthListen, registry, () => ({
+            ok: state === 'running',
+            probe: id,
+            region,
+            state,
+            checks: scheduler?.types ?? [],
+            inFlight: scheduler?.inFlight ?? 0,
+            spool: spool?.stats(),
+            pushing: pusher?.idle() === false,
+          }));
+        } catch (err) {
+          spool.close();
+          state = 'stopped';
+          throw new Error(`the health endpoint cannot listen on ${healthListen}: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      }
       state = 'running';
       // Results an earlier run journaled but never sealed go out first, as their own batch.
       seal();
@@ -201,18 +219,6 @@ export function createProbe(o: ProbeOptions): Probe {
         history,
         ...(o.random ? { random: o.random } : {}),
       });
-      if (healthListen) {
-        health = await startHealthServer(healthListen, registry, () => ({
-          ok: state === 'running',
-          probe: id,
-          region,
-          state,
-          checks: scheduler?.types ?? [],
-          inFlight: scheduler?.inFlight ?? 0,
-          spool: spool?.stats(),
-          pushing: pusher?.idle() === false,
-        }));
-      }
       scheduler.start();
       log.info({ checks: scheduler.types, collectors: push.collectors, spool: spoolDir, health: health?.url, spooled: spool.stats() }, 'probe started');
     },

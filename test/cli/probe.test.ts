@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { request } from 'undici';
@@ -127,6 +127,30 @@ test('mailprobe probe from env settings: health endpoint, results at the collect
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
     await collector.close();
+    cleanup();
+  }
+});
+
+test('mailprobe probe: a spool in use or a busy health port is a clear error, exit 1', async () => {
+  const { dir, cleanup } = tempDir();
+  const { createServer } = await import('node:net');
+  const busy = createServer();
+  await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
+  const port = (busy.address() as import('node:net').AddressInfo).port;
+  try {
+    const plan = writePlan(dir, { spool_dir: join(dir, 'spool') });
+    const args = ['--config', plan, '--id', 'p-eu', '--region', 'eu', '--checks', 'auth'];
+    const health = await cli([...args, '--health-listen', `127.0.0.1:${port}`]);
+    assert.equal(health.status, 1);
+    assert.match(health.stderr, new RegExp(`health endpoint cannot listen on 127.0.0.1:${port}.*EADDRINUSE`));
+    assert.equal(existsSync(join(dir, 'spool', 'lock')), false, 'the failed start let go of the spool');
+    // A holder that is alive (this process's parent) locks it.
+    writeFileSync(join(dir, 'spool', 'lock'), `${process.ppid}\n`);
+    const locked = await cli(args);
+    assert.equal(locked.status, 1);
+    assert.match(locked.stderr, /another probe process uses this spool directory: .* is used by pid \d+/);
+  } finally {
+    busy.close();
     cleanup();
   }
 });
