@@ -23,6 +23,23 @@ the TTL, switches the A record, raises the TTL and turns the old server off.
   MAILPROBE_LISTEN     collector address (default 127.0.0.1:9464; a free port if taken)
 `;
 
+/** Firing alerts as `Name(ip/resolver…)`, or undefined without Prometheus. */
+async function firing(lab: LabCutover): Promise<string[] | undefined> {
+  if (!lab.prometheus) return undefined;
+  try {
+    const alerts = await lab.prometheus.alerts();
+    return alerts
+      .filter((a) => a.state === 'firing')
+      .map((a) => {
+        const what = a.labels.ip ?? a.labels.via_ip ?? a.labels.resolver ?? a.labels.probe ?? a.labels.selector ?? '';
+        return `${a.labels.alertname ?? '?'}${what ? `(${what})` : ''}`;
+      })
+      .sort();
+  } catch {
+    return ['(prometheus not answering)'];
+  }
+}
+
 export async function runStart(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -79,7 +96,7 @@ export async function runStart(argv: string[]): Promise<number> {
       lastEvent: lab.events.at(-1)?.label,
       nextEvent: lab.steps.find((s) => s.at > now),
       regions: summarize(whole ? undefined : prev, cur),
-      alerts: undefined,
+      alerts: await firing(lab),
       collectorUrl: lab.collectorUrl,
     });
     prev = cur;

@@ -19,6 +19,8 @@ import { createProbe, type Probe } from '../probe/runtime.js';
 import { closeSharedSinks } from '../probe/sink/shared.js';
 import { startDnsWorld, type DnsWorld } from './dns/world.js';
 import { startMtas, type LabMtas } from './mta/index.js';
+import { compressRules, startPrometheus, type RunningPrometheus } from './prometheus.js';
+import { which } from './which.js';
 
 export const LAB_DOMAIN = 'company.test';
 export const LAB_MAIL_HOST = `mail.${LAB_DOMAIN}`;
@@ -49,6 +51,8 @@ export interface LabCutoverOptions {
   collectorListen?: string;
   regions?: readonly string[];
   logger?: Logger;
+  /** Start a real Prometheus with the deploy rules (compressed to the lab's time scale). Default: if installed. */
+  prometheus?: boolean;
   /** Called for each timeline event as it happens. */
   onEvent?: (e: LabEvent) => void;
 }
@@ -72,6 +76,8 @@ export interface LabCutover {
   readonly dns: DnsWorld;
   readonly mtas: LabMtas;
   readonly probes: readonly Probe[];
+  /** The Prometheus scraping the collector, when one runs. */
+  readonly prometheus: RunningPrometheus | undefined;
   readonly startedAt: number;
   readonly endsAt: number;
   readonly steps: readonly LabStep[];
@@ -211,6 +217,14 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
     const addr = app.server.address();
     const collectorUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : port}`;
 
+    let prometheus: RunningPrometheus | undefined;
+    if (opts.prometheus ?? which('prometheus') !== null) {
+      // The lab's two minutes stand for a cutover of hours: alert `for:` and ranges shrink alike.
+      const factor = Math.max(1, Math.round((120 * 60_000) / durationMs));
+      prometheus = await startPrometheus({ targets: [new URL(collectorUrl).host], ruleTransform: (text) => compressRules(text, factor) });
+      closers.push(() => prometheus!.stop());
+    }
+
     const spoolRoot = mkdtempSync(join(tmpdir(), 'mailprobe-lab-'));
     closers.push(async () => rmSync(spoolRoot, { recursive: true, force: true }));
     const probes: Probe[] = [];
@@ -275,6 +289,7 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
       dns,
       mtas,
       probes,
+      prometheus,
       startedAt,
       endsAt: startedAt + durationMs,
       steps,
