@@ -14,6 +14,7 @@ Usage:
   mailprobe collector --config FILE       run the collector (push endpoint + /metrics)
   mailprobe probe --config FILE --id ID --region R
                                           run a probe: checks, spool, push to the collectors
+  mailprobe sink --config FILE            run the round-trip sink on its own host (probes.roundtrip.sink)
   mailprobe config check FILE             validate a cutover plan; exit 1 naming each problem
   mailprobe config schema                 print the plan's JSON Schema (for editors)
   mailprobe token [--hash TOKEN]          make a probe token and the sha256: value for the plan
@@ -59,6 +60,7 @@ const COMMANDS: Record<string, Command> = {
   start: async (argv) => (await import('./start.js')).runStart(argv),
   collector: async (argv) => (await import('./collector.js')).runCollector(argv),
   probe: async (argv) => (await import('./probe.js')).runProbe(argv),
+  sink: async (argv) => (await import('./sink.js')).runSink(argv),
   config,
   token,
 };

@@ -163,6 +163,10 @@ export const Roundtrip = Type.Object(
         /** PEM certificate and key for the STARTTLS the sink offers. Default: smtp-server's built-in test certificate. */
         tls_cert_file: Type.Optional(Type.String({ minLength: 1 })),
         tls_key_file: Type.Optional(Type.String({ minLength: 1 })),
+        /** Where the sink also serves its arrivals over HTTP for probes on other hosts (host:port). Default off. */
+        http_listen: Type.Optional(Type.String({ pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):\\d{1,5}$', errorMessage: 'must be host:port, such as 0.0.0.0:2580' })),
+        /** A sink on another host (its http_listen URL): the probe runs no sink and asks there; results say sameClock false. Default: a sink in the probe. */
+        url: Type.Optional(Type.String({ pattern: '^https?://', errorMessage: 'must be an http:// or https:// URL' })),
       },
       'The round-trip sink.',
     ),

@@ -4,6 +4,9 @@
  * the mail server relays. The sink runs in this probe process (probe/sink/shared.ts), so send
  * and arrival are on one clock (`sameClock: true`) and latency = arrival − send.
  *
+ * With `probes.roundtrip.sink.url` the sink runs on another host (`mailprobe sink`) and the
+ * check asks its arrivals API instead (probe/sink/http.ts); results then say `sameClock: false`.
+ *
  * The run holds its slot until the message arrives or the deadline passes, so the spec's
  * timeoutMs is the deadline plus the per-check timeout (for the sending part). A message that
  * has not arrived by then is lost (`delivered: false`, error class `lost`); one the server
@@ -14,6 +17,7 @@ import type { PlanConfig } from '../../config/schema.js';
 import type { RoundtripResult, Side } from '../../protocol/results.js';
 import { failure, type CheckContext, type CheckSpec } from '../check.js';
 import { preciseNow, type Arrival } from '../sink/index.js';
+import { remoteSink } from '../sink/http.js';
 import { sharedSink } from '../sink/shared.js';
 import { SMTP_ERRORS } from '../smtp/errors.js';
 import { composeMessage } from '../smtp/message.js';
@@ -129,7 +133,8 @@ export function roundtripSettings(plan: PlanConfig, sink?: () => Promise<SinkHan
     deadlineMs: rt.deadline,
     sink:
       sink ??
-      (async () => {
+      (async (): Promise<SinkHandle> => {
+        if (rt.sink.url) return remoteSink(rt.sink.url, secretFromEnv(rt.secret_env));
         const s = await sharedSink(plan);
         return { waitFor: (id, until, signal) => s.waitFor(id, until, signal), now: preciseNow, sameClock: true };
       }),

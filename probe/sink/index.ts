@@ -310,6 +310,12 @@ export class Sink {
     });
   }
 
+  /** Keeps the process alive while the sink listens (a standalone sink). */
+  ref(): this {
+    this.server.server.ref();
+    return this;
+  }
+
   /** Lets the process exit while the sink listens (the probe's scheduler keeps it alive). */
   unref(): this {
     this.server.server.unref();

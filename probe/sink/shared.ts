@@ -6,15 +6,22 @@ import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { PlanConfig } from '../../config/schema.js';
 import { secretFromEnv } from '../smtp/signing.js';
+import { serveArrivals, type ArrivalsServer } from './http.js';
 import { dnsResolver, Sink } from './index.js';
 
 const sinks = new Map<string, Promise<Sink>>();
+const apis = new Map<string, ArrivalsServer>();
 
 /** `0.0.0.0:2525` / `[::1]:2525` → host and port. */
 export function splitListen(listen: string): { host: string; port: number } {
   const m = /^\[?([^\]]*)\]?:(\d+)$/.exec(listen);
   if (!m?.[1] || m[2] === undefined) throw new Error(`bad listen address ${listen}`);
   return { host: m[1], port: Number(m[2]) };
+}
+
+/** The arrivals API of the shared sink for a listen address, if http_listen is set. */
+export function sharedArrivals(listen: string): ArrivalsServer | undefined {
+  return apis.get(listen);
 }
 
 /** The process's sink for the plan's round trip (started once). Throws without a roundtrip section. */
@@ -39,6 +46,11 @@ export function sharedSink(plan: PlanConfig, log?: Logger): Promise<Sink> {
         resolver: dnsResolver(rt.sink.resolver),
         log,
       });
+      if (rt.sink.http_listen) {
+        const h = splitListen(rt.sink.http_listen);
+        const api = await serveArrivals(sink, { host: h.host, port: h.port, secret: secretFromEnv(rt.secret_env) });
+        apis.set(rt.sink.listen, api);
+      }
       return sink.unref();
     })();
     sinks.set(rt.sink.listen, p);
@@ -51,5 +63,8 @@ export function sharedSink(plan: PlanConfig, log?: Logger): Promise<Sink> {
 export async function closeSharedSinks(): Promise<void> {
   const all = [...sinks.values()];
   sinks.clear();
+  const servers = [...apis.values()];
+  apis.clear();
+  await Promise.allSettled(servers.map((a) => a.close()));
   await Promise.allSettled(all.map(async (p) => (await p).close()));
 }
