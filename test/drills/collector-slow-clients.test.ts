@@ -2,7 +2,7 @@
  * Drills: slow-drip (slowloris) and oversized requests against a collector process. The server
  * must cut them off (bounded) and keep serving everyone else meanwhile (no stall).
  *
- * The collector here runs with a 4 s request timeout (the product's is 30 s) so the drill fits a
+ * The collector here runs with a 6 s request timeout (the product's is 30 s) so the drill fits a
  * test's time; the mechanism is the same.
  */
 import assert from 'node:assert/strict';
@@ -13,7 +13,7 @@ import { validBatch } from '../support/drill-requests.js';
 import { dripClient, floodClient, rawRequest, type DripClient } from '../support/drill-sockets.js';
 import { tokenFor } from '../support/plan.js';
 
-const REQUEST_TIMEOUT_MS = 4000;
+const REQUEST_TIMEOUT_MS = 6000;
 const SLOW_CLIENTS = 200;
 const BODY_LIMIT = 1024 * 1024;
 
@@ -51,18 +51,20 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 test(`${SLOW_CLIENTS} slow-drip connections: others are served meanwhile, and every slow one is cut off`, async () => {
   const clients: DripClient[] = [];
   try {
-    for (let i = 0; i < SLOW_CLIENTS; i++) {
-      if (i % 2 === 0) {
-        // Headers one line at a time.
-        let n = 0;
-        clients.push(await dripClient(port, 'POST /v1/results HTTP/1.1\r\nHost: collector\r\n', () => `X-Drip-${n++}: ${'a'.repeat(8)}\r\n`, 250));
-      } else {
+    // All at once, so they hold their connections over the same stretch of time.
+    const opened = await Promise.all(
+      Array.from({ length: SLOW_CLIENTS }, (_, i) => {
+        if (i % 2 === 0) {
+          // Headers one line at a time.
+          let n = 0;
+          return dripClient(port, 'POST /v1/results HTTP/1.1\r\nHost: collector\r\n', () => `X-Drip-${n++}: ${'a'.repeat(8)}\r\n`, 250);
+        }
         // Complete headers, then the body a few bytes at a time.
         const head = `POST /v1/results HTTP/1.1\r\nHost: collector\r\nAuthorization: ${auth}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"probe":`;
-        clients.push(await dripClient(port, head, () => ' ', 250));
-      }
-    }
-    const started = clients.length;
+        return dripClient(port, head, () => ' ', 250);
+      }),
+    );
+    clients.push(...opened);
 
     // Others are served while all the slow ones hold their connections.
     assert.equal(await push(), 200, 'a normal push succeeds');
@@ -70,14 +72,20 @@ test(`${SLOW_CLIENTS} slow-drip connections: others are served meanwhile, and ev
     const text = await scrape.body.text();
     assert.equal(scrape.statusCode, 200);
     assert.match(text, /mailprobe_collector_batches_total\{result="accepted"\} 1/);
-    const openDuring = clients.filter((c) => c.isOpen()).length;
-    assert.equal(openDuring, started, 'the normal push and scrape did not have to wait for the slow clients to be cut off');
+    const servedAt = performance.now();
 
     // Bounded: the server cuts every one off (408) on its own.
     const ends = await within(Promise.all(clients.map((c) => c.closed)), 60_000, 'slow clients cut off');
     const statuses = new Map<string, number>();
     for (const e of ends) statuses.set(String(e.status), (statuses.get(String(e.status)) ?? 0) + 1);
-    assert.deepEqual(Object.fromEntries(statuses), { 408: SLOW_CLIENTS }, 'every slow client got 408 Request Timeout');
+    // The server answers 408 and closes; a client still dripping may see the close as a reset
+    // that discards the 408 before it is read (status null). Either way the server cut it off.
+    assert.ok(
+      [...statuses.keys()].every((k) => k === '408' || k === 'null') && (statuses.get('408') ?? 0) > 0,
+      `every slow client was cut off with 408 or a reset: ${JSON.stringify(Object.fromEntries(statuses))}`,
+    );
+    const firstCut = Math.min(...ends.map((e) => e.at));
+    assert.ok(servedAt < firstCut, 'the normal push and scrape were served before any slow client was cut off (not after waiting for them)');
   } finally {
     for (const c of clients) c.stop();
   }
@@ -94,7 +102,8 @@ test('oversized requests are refused without reading them whole, and others are 
   // A chunked body without end: 413 once the limit is passed; the client cannot push much more.
   const chunk = Buffer.from(`10000\r\n${' '.repeat(0x10000)}\r\n`);
   const flood = await within(floodClient(port, head('Transfer-Encoding: chunked\r\n'), chunk, 256 * BODY_LIMIT), 60_000, 'chunked flood answered');
-  assert.equal(flood.status, 413, `chunked flood answered ${flood.status} after ${flood.sent} bytes`);
+  // 413, or a reset that overtook it (the client was still writing when the server closed).
+  assert.ok(flood.status === 413 || flood.status === null, `chunked flood answered ${flood.status} after ${flood.sent} bytes`);
   assert.ok(flood.sent < 32 * BODY_LIMIT, `the server stopped the flood after ${(flood.sent / 2 ** 20).toFixed(1)} MiB`);
 
   // Headers beyond Node's 16 KiB limit.
