@@ -290,6 +290,8 @@ export const RemoteWrite = obj(
     replica: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
     /** Samples per request. Default 2000. */
     batch_size: Type.Integer({ minimum: 1, maximum: 100_000, default: 2000 }),
+    /** Requests in flight at once; each series always goes through the same one, so its samples stay in order. Default 4. */
+    shards: Type.Integer({ minimum: 1, maximum: 64, default: 4 }),
     /** A partial batch is sent after this long. Default 1s. */
     flush_interval: Duration('1s', 'Longest wait before a partial batch is sent.'),
     /** Samples waiting to be sent; beyond it the oldest are dropped and counted. Default 500000. */
@@ -297,10 +299,11 @@ export const RemoteWrite = obj(
     /**
      * Series not sent for this long are sent again with their last value at the current time, so
      * they never go stale (must stay below 5m) and rate() windows hold samples as when scraped:
-     * it plays the part of the scrape interval. Default 15s.
+     * it plays the part of the scrape interval. Series that change with every check (every 15 s
+     * in the window) are not resent. Default 30s (two samples in the dashboards' 1m windows).
      */
     resend_interval: Type.Transform(
-      Type.String({ pattern: RESEND_PATTERN, default: '15s', description: 'Resend interval of unchanged series (like a scrape interval), below 5m. Default 15s.', errorMessage: 'must be a duration below 5m (the staleness window), such as 30s, 1m or 4m' }),
+      Type.String({ pattern: RESEND_PATTERN, default: '30s', description: 'Resend interval of unchanged series (like a scrape interval), below 5m. Default 30s.', errorMessage: 'must be a duration below 5m (the staleness window), such as 30s, 1m or 4m' }),
     )
       .Decode(parseDuration)
       .Encode(formatDuration),

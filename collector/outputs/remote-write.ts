@@ -24,7 +24,7 @@
  *   silent there for collector.probe_stale_after (stale markers from the sweep).
  * - Gauges: a value older (by probe time) than the one already held is ignored, so the latest
  *   check wins even when batches arrive out of order (spool replays). Every series (gauge, counter,
- *   histogram) not sent for resend_interval (< 5 min, the PromQL lookback; default 15 s, like a
+ *   histogram) not sent for resend_interval (< 5 min, the PromQL lookback; default 30 s, like a
  *   scrape interval) is sent again with its last value at the current time, so it never goes
  *   stale while the collector holds it, and rate() windows hold samples of unchanged counters as
  *   they would when scraped (with resends only every minute, a 1m rate window of a counter that
@@ -64,7 +64,7 @@ export interface RemoteWriteOptions {
   flushIntervalMs?: number;
   /** Queue bound in samples; the oldest are dropped beyond it. Default 500000. */
   queueMaxSamples?: number;
-  /** Unchanged series are sent again after this long (like a scrape interval). Default 15000 ms. */
+  /** Unchanged series are sent again after this long (like a scrape interval). Default 30000 ms. */
   resendIntervalMs?: number;
   /** First retry delay. Default 200 ms. */
   retryMinMs?: number;
@@ -72,6 +72,8 @@ export interface RemoteWriteOptions {
   retryMaxMs?: number;
   /** Timeout of one request. Default 10000 ms. */
   requestTimeoutMs?: number;
+  /** Requests in flight at once; a series always goes through the same shard, so its samples stay in order. Default 4. */
+  shards?: number;
   /** How long close() keeps trying to deliver what is queued. Default 5000 ms. */
   closeTimeoutMs?: number;
   /** Self-metrics go here (never the global registry). */
@@ -102,6 +104,7 @@ export function remoteWriteOptionsFromPlan(plan: PlanConfig, registry: Registry,
     retryMinMs: rw.retry_min,
     retryMaxMs: rw.retry_max,
     requestTimeoutMs: rw.request_timeout,
+    shards: rw.shards,
     registry,
   };
 }
@@ -122,9 +125,21 @@ interface SeriesState {
   valueTs: number;
   /** Timestamp of the last sample queued for this series. */
   sentTs: number;
+  /** The queue (and request pipeline) the series' samples go through. */
+  shard: Shard;
   /** Wire label sets: one for counters and gauges; buckets (with +Inf), _sum, _count for histograms. */
   wire: Pairs[];
 }
+
+/** One queue and one request at a time: samples of a series stay in order. */
+interface Shard {
+  queue: WireSample[];
+  head: number;
+  sending: boolean;
+  idle: Promise<void>;
+}
+
+const queuedIn = (sh: Shard): number => sh.queue.length - sh.head;
 
 /** Max age of a sample timestamp relative to now: Prometheus refuses samples 1 h behind its head. */
 const MAX_SAMPLE_AGE_MS = 50 * 60_000;
@@ -136,9 +151,12 @@ export class RemoteWriteOutput implements Output {
   readonly #series = new Map<string, SeriesState>();
   /** One-of gauges: series without the exclusive label → its current value and probe time. */
   readonly #current = new Map<string, { value: string; ts: number }>();
-  #queue: WireSample[] = [];
-  #head = 0;
-  #sending = false;
+  /**
+   * Series ended with a stale marker → its time: if the series comes back (a probe replaying its
+   * spool after the sweep), its samples must land after the marker, or the receiver refuses the batch.
+   */
+  readonly #tombstones = new Map<string, number>();
+  readonly #shards: Shard[];
   #closing = false;
   #closed = false;
   #closeDeadline = Number.POSITIVE_INFINITY;
@@ -146,8 +164,8 @@ export class RemoteWriteOutput implements Output {
   #metadataDue = 0;
   readonly #timer: NodeJS.Timeout;
   readonly #agent: Agent;
-  #wake: (() => void) | undefined;
-  #idle: Promise<void> = Promise.resolve();
+  /** Wakes the shards sleeping in a retry backoff (at shutdown). */
+  readonly #wake = new Set<() => void>();
   readonly #m: {
     samples: Counter<'result'>;
     dropped: Counter<'reason'>;
@@ -162,15 +180,17 @@ export class RemoteWriteOutput implements Output {
       batchSize: 2000,
       flushIntervalMs: 1000,
       queueMaxSamples: 500_000,
-      resendIntervalMs: 15_000,
+      resendIntervalMs: 30_000,
       retryMinMs: 200,
       retryMaxMs: 30_000,
       requestTimeoutMs: 10_000,
       closeTimeoutMs: 5000,
+      shards: 4,
       now: Date.now,
       ...opts,
     };
     if (this.#o.resendIntervalMs >= 5 * 60_000) throw new Error('remote write: resend interval must be below 5m (the staleness window)');
+    this.#shards = Array.from({ length: Math.max(1, this.#o.shards) }, () => ({ queue: [], head: 0, sending: false, idle: Promise.resolve() }));
     const r = this.#o.registry;
     const self = this;
     createMetric(METRICS.collectorRemoteWriteQueue, r, function collect(this: Gauge<string>) {
@@ -189,7 +209,9 @@ export class RemoteWriteOutput implements Output {
 
   /** Samples waiting to be sent. */
   get queued(): number {
-    return this.#queue.length - this.#head;
+    let n = 0;
+    for (const sh of this.#shards) n += queuedIn(sh);
+    return n;
   }
 
   /** Series currently held (each is resent until removed). */
@@ -253,7 +275,7 @@ export class RemoteWriteOutput implements Output {
       }
     }
     for (const [st, ts] of dirty) this.#emit(st, ts, now);
-    if (this.queued >= this.#o.batchSize) this.#kick(false);
+    for (const sh of this.#shards) if (queuedIn(sh) >= this.#o.batchSize) this.#kick(sh, false);
   }
 
   remove(metric: MetricKey, labels: Labels): void {
@@ -284,18 +306,27 @@ export class RemoteWriteOutput implements Output {
       const ip = at >= 0 ? values[at] : undefined;
       if (ip !== undefined && !keep.has(ip)) this.#current.delete(key);
     }
-    this.#kick(true);
+    this.#kickAll();
     return n;
   }
 
   /** Sends everything queued now (tests, shutdown); resolves when the queue is empty or sending gave up. */
   async flush(): Promise<void> {
-    this.#kick(true);
-    await this.#idle;
-    if (this.queued > 0 && !this.#closed) {
-      this.#kick(true);
-      await this.#idle;
+    await this.#drainAll();
+  }
+
+  /** Sends what every shard holds; a second round catches what arrived during the first. */
+  async #drainAll(): Promise<void> {
+    for (let round = 0; round < 2 && !this.#closed; round++) {
+      this.#kickAll();
+      // Also waits for requests already in flight.
+      await Promise.all(this.#shards.map((sh) => sh.idle));
+      if (this.queued === 0) break;
     }
+  }
+
+  #kickAll(): void {
+    for (const sh of this.#shards) this.#kick(sh, true);
   }
 
   async close(): Promise<void> {
@@ -305,18 +336,15 @@ export class RemoteWriteOutput implements Output {
     const now = this.#o.now();
     for (const st of [...this.#series.values()]) this.#stale(st, now);
     this.#closeDeadline = Date.now() + this.#o.closeTimeoutMs;
-    this.#wake?.();
-    this.#kick(true);
-    await this.#idle;
-    if (this.queued > 0) {
-      this.#kick(true);
-      await this.#idle;
-    }
+    for (const wake of this.#wake) wake();
+    await this.#drainAll();
     this.#closed = true;
     const left = this.queued;
     if (left > 0) this.#m.dropped.inc({ reason: 'shutdown' }, left);
-    this.#queue = [];
-    this.#head = 0;
+    for (const sh of this.#shards) {
+      sh.queue = [];
+      sh.head = 0;
+    }
     await this.#agent.close();
   }
 
@@ -324,7 +352,20 @@ export class RemoteWriteOutput implements Output {
     const key = seriesKey(metric, labels);
     let st = this.#series.get(key);
     if (!st) {
-      st = { metric, labels: { ...labels }, kind, value: 0, sum: 0, count: 0, valueTs: Number.NEGATIVE_INFINITY, sentTs: Number.NEGATIVE_INFINITY, wire: this.#wireLabels(metric, labels, kind) };
+      const ended = this.#tombstones.get(key);
+      if (ended !== undefined) this.#tombstones.delete(key);
+      st = {
+        metric,
+        labels: { ...labels },
+        kind,
+        value: 0,
+        sum: 0,
+        count: 0,
+        valueTs: Number.NEGATIVE_INFINITY,
+        sentTs: ended ?? Number.NEGATIVE_INFINITY,
+        wire: this.#wireLabels(metric, labels, kind),
+        shard: this.#shards[hash(key) % this.#shards.length] as Shard,
+      };
       if (kind === 'histogram') st.buckets = new Array<number>((defOf(metric).buckets?.length ?? 0) + 1).fill(0);
       this.#series.set(key, st);
     }
@@ -351,53 +392,37 @@ export class RemoteWriteOutput implements Output {
     const t = Math.max(Math.min(Math.max(ts, now - MAX_SAMPLE_AGE_MS), now), st.sentTs + 1);
     st.sentTs = t;
     if (st.kind !== 'histogram') {
-      this.#push({ labels: st.wire[0] ?? [], value: st.value, ts: t });
+      this.#push(st.shard, { labels: st.wire[0] ?? [], value: st.value, ts: t });
       return;
     }
     const counts = st.buckets ?? [];
     let cumulative = 0;
     for (let i = 0; i < counts.length; i++) {
       cumulative += counts[i] ?? 0;
-      this.#push({ labels: st.wire[i] ?? [], value: cumulative, ts: t });
+      this.#push(st.shard, { labels: st.wire[i] ?? [], value: cumulative, ts: t });
     }
-    this.#push({ labels: st.wire[counts.length] ?? [], value: st.sum, ts: t });
-    this.#push({ labels: st.wire[counts.length + 1] ?? [], value: st.count, ts: t });
+    this.#push(st.shard, { labels: st.wire[counts.length] ?? [], value: st.sum, ts: t });
+    this.#push(st.shard, { labels: st.wire[counts.length + 1] ?? [], value: st.count, ts: t });
   }
 
   /** Queues stale markers for every wire series of `st` and forgets it. */
   #stale(st: SeriesState, ts: number): void {
     const t = Math.max(ts, st.sentTs + 1);
-    for (const labels of st.wire) this.#push({ labels, value: Number.NaN, ts: t });
-    this.#series.delete(seriesKey(st.metric, st.labels));
+    for (const labels of st.wire) this.#push(st.shard, { labels, value: Number.NaN, ts: t });
+    const key = seriesKey(st.metric, st.labels);
+    this.#series.delete(key);
+    if (!this.#closing) this.#tombstones.set(key, t);
   }
 
-  #push(s: WireSample): void {
-    this.#queue.push(s);
-    const over = this.queued - this.#o.queueMaxSamples;
+  #push(sh: Shard, s: WireSample): void {
+    sh.queue.push(s);
+    const over = queuedIn(sh) - Math.ceil(this.#o.queueMaxSamples / this.#shards.length);
     if (over > 0) {
       // The newest samples carry the current state (counters are cumulative): drop the oldest.
-      this.#head += over;
+      sh.head += over;
       this.#m.dropped.inc({ reason: 'queue_full' }, over);
-      this.#compact();
+      compact(sh);
     }
-  }
-
-  #compact(): void {
-    if (this.#head > 4096 && this.#head * 2 > this.#queue.length) {
-      this.#queue = this.#queue.slice(this.#head);
-      this.#head = 0;
-    }
-  }
-
-  #take(n: number): WireSample[] {
-    const batch = this.#queue.slice(this.#head, this.#head + n);
-    this.#head += batch.length;
-    this.#compact();
-    if (this.#head === this.#queue.length) {
-      this.#queue = [];
-      this.#head = 0;
-    }
-    return batch;
   }
 
   #tick(): void {
@@ -407,22 +432,24 @@ export class RemoteWriteOutput implements Output {
       this.#lastResendScan = now;
       const due = now - this.#o.resendIntervalMs;
       for (const st of this.#series.values()) if (st.sentTs <= due) this.#emit(st, now, now);
+      // Older markers need no guard: new samples are never sent more than MAX_SAMPLE_AGE_MS back.
+      for (const [key, t] of this.#tombstones) if (t < now - MAX_SAMPLE_AGE_MS) this.#tombstones.delete(key);
     }
-    this.#kick(true);
+    this.#kickAll();
   }
 
-  #kick(partial: boolean): void {
-    if (this.#sending || this.#closed) return;
-    if (this.queued === 0 || (!partial && this.queued < this.#o.batchSize)) return;
-    this.#sending = true;
-    this.#idle = this.#drain(partial).finally(() => {
-      this.#sending = false;
+  #kick(sh: Shard, partial: boolean): void {
+    if (sh.sending || this.#closed) return;
+    if (queuedIn(sh) === 0 || (!partial && queuedIn(sh) < this.#o.batchSize)) return;
+    sh.sending = true;
+    sh.idle = this.#drain(sh, partial).finally(() => {
+      sh.sending = false;
     });
   }
 
-  async #drain(partial: boolean): Promise<void> {
-    while (this.queued > 0 && (partial || this.queued >= this.#o.batchSize)) {
-      const batch = this.#take(this.#o.batchSize);
+  async #drain(sh: Shard, partial: boolean): Promise<void> {
+    while (queuedIn(sh) > 0 && (partial || queuedIn(sh) >= this.#o.batchSize)) {
+      const batch = take(sh, this.#o.batchSize);
       const delivered = await this.#send(batch);
       if (!delivered) {
         // Gave up at shutdown: what is left is counted by close().
@@ -481,14 +508,40 @@ export class RemoteWriteOutput implements Output {
       if (this.#closing && Date.now() + delay > this.#closeDeadline) return false;
       const jittered = delay * (0.8 + Math.random() * 0.4);
       await new Promise<void>((res) => {
-        const t = setTimeout(res, jittered);
-        this.#wake = () => {
+        const wake = () => {
           clearTimeout(t);
+          this.#wake.delete(wake);
           res();
         };
+        const t = setTimeout(wake, jittered);
+        this.#wake.add(wake);
       });
-      this.#wake = undefined;
       delay = Math.min(delay * 2, this.#o.retryMaxMs);
     }
   }
+}
+
+function compact(sh: Shard): void {
+  if (sh.head > 4096 && sh.head * 2 > sh.queue.length) {
+    sh.queue = sh.queue.slice(sh.head);
+    sh.head = 0;
+  }
+}
+
+function take(sh: Shard, n: number): WireSample[] {
+  const batch = sh.queue.slice(sh.head, sh.head + n);
+  sh.head += batch.length;
+  compact(sh);
+  if (sh.head === sh.queue.length) {
+    sh.queue = [];
+    sh.head = 0;
+  }
+  return batch;
+}
+
+/** FNV-1a of a series key: spreads series over shards, stable for the life of the process. */
+function hash(key: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 16777619);
+  return h >>> 0;
 }

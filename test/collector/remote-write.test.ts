@@ -56,7 +56,7 @@ async function receiver(answer: (n: number) => number | 'hang' = () => 204): Pro
 
 function output(url: string, over: Partial<RemoteWriteOptions> = {}): { out: RemoteWriteOutput; registry: Registry } {
   const registry = new Registry();
-  const out = new RemoteWriteOutput({ url, registry, instance: 'rw-test', flushIntervalMs: 50, retryMinMs: 20, retryMaxMs: 80, closeTimeoutMs: 500, ...over });
+  const out = new RemoteWriteOutput({ url, registry, instance: 'rw-test', shards: 1, flushIntervalMs: 50, retryMinMs: 20, retryMaxMs: 80, closeTimeoutMs: 500, ...over });
   return { out, registry };
 }
 
@@ -286,7 +286,8 @@ test('plan: collector.remote_write is optional, validated, and resend_interval s
   const plan = testPlan({ collector: { remote_write: { url: 'http://127.0.0.1:9/api/v1/write', replica: 'a', bearer_token_env: 'RW_TOKEN' } } });
   const rw = plan.collector.remote_write;
   assert.equal(rw?.enabled, true);
-  assert.equal(rw?.resend_interval, 15_000);
+  assert.equal(rw?.resend_interval, 30_000);
+  assert.equal(rw?.shards, 4);
   assert.equal(rw?.flush_interval, 1000);
   assert.equal(rw?.batch_size, 2000);
   const opts = remoteWriteOptionsFromPlan(plan, new Registry(), { RW_TOKEN: 's3cret' });
@@ -318,5 +319,64 @@ test('a collector with remote_write.results_on_metrics: false sends results only
   } finally {
     await c.close();
     await rx.close();
+  }
+});
+
+test('a series that comes back after its stale marker is sent after the marker (a spool replay after the sweep)', async () => {
+  const rx = await receiver();
+  const { out } = output(rx.url);
+  try {
+    out.apply([smtpUp(1, T)]);
+    out.remove('smtpUp', { ...rp, ip: '127.0.0.2', side: 'old' });
+    // The probe comes back and replays a result older than the marker.
+    out.apply([smtpUp(0, T + 1000)]);
+    await out.flush();
+    const s = flat(rx.got).filter((x) => x.labels.__name__ === 'mailprobe_smtp_up');
+    assert.deepEqual(s.map((x) => x.stale), [false, true, false]);
+    const [, marker, back] = s;
+    assert.ok((back?.timestamp ?? 0) > (marker?.timestamp ?? 0), `sample ${back?.timestamp} after the marker ${marker?.timestamp}`);
+    assert.equal(back?.value, 0);
+  } finally {
+    await out.close();
+    await rx.close();
+  }
+});
+
+test('shards send in parallel, and each series keeps its order across them', async () => {
+  // Slow, uneven answers: requests of different shards overtake each other.
+  let n = 0;
+  const rx = await receiver();
+  const slow = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      setTimeout(() => {
+        const d = decodeWriteRequest(body);
+        rx.got.push({ headers: req.headers, series: d.timeseries, metadata: 0 });
+        res.writeHead(204).end();
+      }, 5 + ((n++ * 7) % 30));
+    });
+  });
+  await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+  const addr = slow.address();
+  const { out, registry } = output(`http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/`, { shards: 4, batchSize: 5 });
+  try {
+    for (let round = 0; round < 4; round++) {
+      out.apply(Array.from({ length: 40 }, (_, i) => ({ op: 'set' as const, metric: 'smtpUp' as const, labels: { ...rp, ip: `10.0.0.${i}`, side: 'new' }, value: round, ts: T + round * 10 })));
+    }
+    await out.flush();
+    const byIp = new Map<string, number[]>();
+    for (const s of flat(rx.got)) byIp.set(s.labels.ip ?? '', [...(byIp.get(s.labels.ip ?? '') ?? []), s.timestamp]);
+    assert.equal(byIp.size, 40);
+    for (const [ip, ts] of byIp) assert.deepEqual(ts, [T, T + 10, T + 20, T + 30], `${ip} in order`);
+    assert.equal(await metric(registry, 'mailprobe_collector_remote_write_samples_total', { result: 'sent' }), 160);
+  } finally {
+    await out.close();
+    await rx.close();
+    await new Promise<void>((r) => {
+      slow.closeAllConnections();
+      slow.close(() => r());
+    });
   }
 });
