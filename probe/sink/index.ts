@@ -156,6 +156,8 @@ export class Sink {
   private readonly resolver: Resolver;
   private readonly name: string;
   private readonly pendingVerdicts = new Set<Promise<void>>();
+  /** Message ids that arrived and whose verdicts are being worked out. */
+  private readonly judging = new Set<string>();
 
   private constructor(private readonly opts: SinkOptions) {
     this.host = opts.host;
@@ -235,11 +237,17 @@ export class Sink {
       }
       this.accepted++;
       cb(null, 'Ok: round trip recorded');
+      // Arrived: a deadline that passes while the verdicts are worked out no longer makes it lost.
+      this.judging.add(v.stamp.messageId);
+      for (const w of this.waiters.get(v.stamp.messageId) ?? []) clearTimeout(w.timer);
       const p = this.judge(raw, deliveringIp, helo, mailFrom).then((verdicts) => {
         this.record({ ...v.stamp, arrivedAt, deliveringIp, helo, mailFrom, tls, verdicts });
       });
       this.pendingVerdicts.add(p);
-      void p.finally(() => this.pendingVerdicts.delete(p));
+      void p.finally(() => {
+        this.pendingVerdicts.delete(p);
+        this.judging.delete(v.stamp.messageId);
+      });
     });
   }
 
@@ -297,7 +305,8 @@ export class Sink {
       const w: Waiter = {
         resolve,
         signal,
-        timer: setTimeout(() => drop(), Math.max(0, untilMs - this.now())),
+        // Not armed when the message already arrived and only its verdicts are pending.
+        timer: this.judging.has(messageId) ? setTimeout(() => {}, 0) : setTimeout(() => drop(), Math.max(0, untilMs - this.now())),
         onAbort: () => drop(),
       };
       const drop = () => {

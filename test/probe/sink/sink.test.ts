@@ -142,6 +142,36 @@ describe('round-trip sink', () => {
   });
 });
 
+describe('slow verdicts', () => {
+  test('a message that arrived before the deadline is not lost while its verdicts take longer', async () => {
+    const real = dnsResolver(dns.address);
+    // Each lookup 250 ms late: the verdicts need several, well past the 400 ms deadline below.
+    const slow = async (name: string, type: string) => {
+      await new Promise((r) => setTimeout(r, 250));
+      return real(name, type);
+    };
+    const s2 = await Sink.start({ host: '127.0.0.1', port: 0, address: RT, secret: SECRET, maxSize: 65536, resolver: slow });
+    try {
+      const m = signedMessage();
+      const waiting = s2.waitFor(m.messageId, Date.now() + 400);
+      const t = nodemailer.createTransport({ host: '127.0.0.1', port: s2.port, localAddress: '127.0.0.2', name: 'mail.company.test', tls: { rejectUnauthorized: false }, logger: false });
+      try {
+        await t.sendMail({ envelope: { from: FROM, to: [RT] }, raw: m.text });
+      } finally {
+        t.close();
+      }
+      const t0 = Date.now();
+      const a = await waiting;
+      assert.ok(a, 'arrived, not lost');
+      assert.ok(Date.now() - t0 > 100, 'resolved once the verdicts were in');
+      assert.equal(a.verdicts.spf, 'pass');
+      assert.ok(a.arrivedAt - m.sentAt < 400, 'the arrival time is the end of DATA, not the end of judging');
+    } finally {
+      await s2.close();
+    }
+  });
+});
+
 describe('the sink refuses what is not signed probe mail and relays nothing', () => {
   test('unsigned (swaks): 550 5.7.1 at the end of DATA, nothing recorded', async () => {
     const before = { arrivals: sink.arrivals().length, accepted: sink.accepted, rejected: sink.rejected.sink_unsigned };
