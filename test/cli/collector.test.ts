@@ -4,14 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { request } from 'undici';
-import { stringify } from 'yaml';
 import { hashToken } from '../../collector/plugins/auth.js';
+import { writePlanFile } from '../support/plan.js';
 import { batchOf, mixedResults } from '../support/results.js';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -21,32 +21,12 @@ after(() => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
 });
 
-function planFile(): string {
-  const file = join(dir, 'plan.yaml');
-  writeFileSync(
-    file,
-    stringify({
-      cutover: {
-        domain: 'company.test',
-        mail_host: 'mail.company.test',
-        servers: [
-          { ip: '127.0.0.2', side: 'old' },
-          { ip: '127.0.0.3', side: 'new' },
-        ],
-        window: { start: '2026-01-01T00:00:00Z', end: '2030-01-01T00:00:00Z' },
-      },
-      collector: { tokens: { 'p-eu': hashToken('token-p-eu') } },
-    }),
-  );
-  return file;
-}
-
 export function runCli(args: string[], env: Record<string, string> = {}) {
   return spawnSync(process.execPath, ['--import', 'tsx', join(root, 'cli/main.ts'), ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
 }
 
 async function startCollectorProcess(): Promise<{ child: ChildProcess; url: string; exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'cli/main.ts'), 'collector', '--config', planFile()], {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'cli/main.ts'), 'collector', '--config', writePlanFile(dir)], {
     env: { ...process.env, MAILPROBE_LISTEN: '127.0.0.1:0', MAILPROBE_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -10,29 +10,13 @@ import { test } from 'node:test';
 import { request } from 'undici';
 import { startTestCollector } from '../support/collector.js';
 import { runProbe } from '../../cli/probe.js';
-import { tokenFor } from '../support/plan.js';
+import { tokenFor, writePlanFile } from '../support/plan.js';
 import { tempDir, waitFor } from '../probe/support.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 
 function writePlan(dir: string, push: Record<string, unknown>): string {
-  const file = join(dir, 'plan.yaml');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      cutover: {
-        domain: 'company.test',
-        mail_host: 'mail.company.test',
-        servers: [
-          { ip: '127.0.0.2', side: 'old' },
-          { ip: '127.0.0.3', side: 'new' },
-        ],
-        window: { start: '2026-01-01T00:00:00Z', end: '2030-01-01T00:00:00Z' },
-      },
-      probes: { interval: '200ms', window_interval: '200ms', timeout: '200ms', push: { batch_max_age: '200ms', ...push } },
-    }),
-  );
-  return file;
+  return writePlanFile(dir, { probes: { interval: '200ms', window_interval: '200ms', timeout: '200ms', push: { batch_max_age: '200ms', ...push } } });
 }
 
 /** Runs the command in this process (no start-up cost), capturing what it writes. */

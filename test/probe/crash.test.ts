@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { Spool } from '../../probe/spool.js';
 import { startTestCollector } from '../support/collector.js';
-import { tokenFor } from '../support/plan.js';
+import { tokenFor, writePlanFile } from '../support/plan.js';
 import { sleep, startProxy, tempDir, waitFor } from './support.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -36,30 +36,16 @@ test('probe process SIGKILLed in the middle of pushes, twice, then SIGTERM: 0 re
   // Every request takes 30 ms on its way, so a push is in flight most of the time.
   const proxy = await startProxy(collector.url, { delayMs: 30 });
   const { dir, cleanup } = tempDir();
-  const planFile = join(dir, 'plan.yaml');
   const produced = join(dir, 'produced.txt');
   const spoolDir = join(dir, 'spool');
-  const now = Date.now();
-  writeFileSync(
-    planFile,
-    JSON.stringify({
-      cutover: {
-        domain: 'company.test',
-        mail_host: 'mail.company.test',
-        servers: [
-          { ip: '127.0.0.2', side: 'old' },
-          { ip: '127.0.0.3', side: 'new' },
-        ],
-        window: { start: new Date(now - 3_600_000).toISOString(), end: new Date(now + 3_600_000).toISOString() },
-      },
-      probes: {
-        interval: '500ms',
-        window_interval: '500ms',
-        timeout: '500ms',
-        push: { collectors: [proxy.url], batch_max_results: 5, batch_max_age: '100ms', retry_min: '50ms', retry_max: '200ms', request_timeout: '2s', spool_dir: spoolDir },
-      },
-    }),
-  );
+  const planFile = writePlanFile(dir, {
+    probes: {
+      interval: '500ms',
+      window_interval: '500ms',
+      timeout: '500ms',
+      push: { collectors: [proxy.url], batch_max_results: 5, batch_max_age: '100ms', retry_min: '50ms', retry_max: '200ms', request_timeout: '2s', spool_dir: spoolDir },
+    },
+  });
   const accepted = async () => (await collector.sample('mailprobe_collector_batches_total', { result: 'accepted' })) ?? 0;
   const children: ChildProcess[] = [];
   try {

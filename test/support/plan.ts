@@ -2,6 +2,8 @@
  * Plans for tests: the lab's world by default (127.0.0.2 old, 127.0.0.3 new), with a token per
  * probe id (`token-<id>`).
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { hashToken } from '../../collector/plugins/auth.js';
 import { validatePlan } from '../../config/load.js';
 import type { PlanConfig } from '../../config/schema.js';
@@ -11,30 +13,45 @@ export const tokenFor = (id: string): string => `token-${id}`;
 
 type Section = Record<string, unknown>;
 
+export interface PlanOverrides {
+  cutover?: Section;
+  probes?: Section;
+  collector?: Section;
+}
+
 /** A validated plan; each section is shallow-merged over the lab defaults. */
-export function testPlan(over: { cutover?: Section; probes?: Section; collector?: Section } = {}): PlanConfig {
+export function testPlan(over: PlanOverrides = {}): PlanConfig {
+  return validatePlan(testPlanInput(over), 'test plan');
+}
+
+/** Writes the plan input as a file (JSON is YAML) for tests that run a `mailprobe` process. */
+export function writePlanFile(dir: string, over: PlanOverrides = {}): string {
+  const file = join(dir, 'plan.yaml');
+  writeFileSync(file, JSON.stringify(testPlanInput(over)));
+  return file;
+}
+
+/** The plan as written: the window open from an hour ago to an hour ahead, tokens for PROBE_IDS. */
+export function testPlanInput(over: PlanOverrides = {}): Record<string, Section> {
   const now = Date.now();
-  return validatePlan(
-    {
-      cutover: {
-        domain: 'company.test',
-        mail_host: 'mail.company.test',
-        servers: [
-          { ip: '127.0.0.2', side: 'old', name: 'provider-a' },
-          { ip: '127.0.0.3', side: 'new', name: 'provider-b' },
-        ],
-        window: { start: new Date(now - 3_600_000).toISOString(), end: new Date(now + 3_600_000).toISOString() },
-        dkim_selectors: ['s2026'],
-        dnsbl: [],
-        ...over.cutover,
-      },
-      probes: { interval: '60s', window_interval: '15s', timeout: '5s', ...over.probes },
-      collector: {
-        listen: '127.0.0.1:0',
-        tokens: Object.fromEntries(PROBE_IDS.map((id) => [id, hashToken(tokenFor(id))])),
-        ...over.collector,
-      },
+  return {
+    cutover: {
+      domain: 'company.test',
+      mail_host: 'mail.company.test',
+      servers: [
+        { ip: '127.0.0.2', side: 'old', name: 'provider-a' },
+        { ip: '127.0.0.3', side: 'new', name: 'provider-b' },
+      ],
+      window: { start: new Date(now - 3_600_000).toISOString(), end: new Date(now + 3_600_000).toISOString() },
+      dkim_selectors: ['s2026'],
+      dnsbl: [],
+      ...over.cutover,
     },
-    'test plan',
-  );
+    probes: { interval: '60s', window_interval: '15s', timeout: '5s', ...over.probes },
+    collector: {
+      listen: '127.0.0.1:0',
+      tokens: Object.fromEntries(PROBE_IDS.map((id) => [id, hashToken(tokenFor(id))])),
+    ...over.collector,
+    },
+  };
 }
