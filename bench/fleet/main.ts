@@ -305,7 +305,11 @@ async function scenario(name: string): Promise<Row[]> {
   const replicas = await Promise.all(Array.from({ length: n }, (_, i) => startReplica(prom?.writeUrl, i)));
   try {
     const targets = mode === 'ha' ? () => replicas : mode === 'lb' ? (i: number) => [replicas[i % 2] as Replica] : () => [replicas[0] as Replica];
+    const cpu0 = process.cpuUsage();
+    const t0 = Date.now();
     const { seconds, late } = await runLoad(replicas, targets);
+    const gen = process.cpuUsage(cpu0);
+    process.stderr.write(`# ${name}: the generator used ${((gen.user + gen.system) / 1e3 / (Date.now() - t0)).toFixed(2)} cores\n`);
     if (late > 0) process.stderr.write(`# ${name}: ${late} pushes left more than 250 ms late (the generator could not keep up)\n`);
     // Let remote write drain before reading its counters.
     if (prom) await new Promise((r) => setTimeout(r, 3000));
