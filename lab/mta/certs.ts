@@ -25,6 +25,8 @@ export interface LabCerts {
   mailHost: KeyPair;
   /** Leaf for `wrongName`, signed by the same CA: verifies as a chain but not for the mail host. */
   wrongName: KeyPair;
+  /** Leaf for the mail host that expires `expiringInSeconds` after it was made (with that option). */
+  expiring?: KeyPair;
   /** Removes the temp dir. */
   cleanup(): Promise<void>;
 }
@@ -49,7 +51,36 @@ async function leaf(dir: string, name: string, sans: string[], days: number): Pr
   return { key: await readFile(join(dir, `${base}.key`), 'utf8'), cert: await readFile(join(dir, `${base}.crt`), 'utf8') };
 }
 
-export async function makeLabCerts(opts: { mailHost: string; wrongName?: string; extraNames?: string[]; days?: number }): Promise<LabCerts> {
+/**
+ * A leaf for `name` that expires `seconds` from now: `openssl x509` (3.0) only takes whole days,
+ * so this signs with `openssl ca`, which takes an end date.
+ */
+async function shortLeaf(dir: string, name: string, seconds: number): Promise<KeyPair> {
+  const base = 'expiring';
+  await writeFile(join(dir, 'index.txt'), '');
+  await writeFile(join(dir, 'ca.cnf'), [
+    '[ca]', 'default_ca = lab', '[lab]', `dir = ${dir}`, 'database = $dir/index.txt', 'new_certs_dir = $dir', 'serial = $dir/ca.srl',
+    'certificate = $dir/ca.crt', 'private_key = $dir/ca.key', 'default_md = sha256', 'policy = any', 'unique_subject = no', 'copy_extensions = none',
+    '[any]', 'commonName = supplied', '[ext]', `subjectAltName = DNS:${name}`, 'extendedKeyUsage = serverAuth', 'basicConstraints = CA:FALSE', '',
+  ].join('\n'));
+  await openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${base}.key`, '-out', `${base}.csr`, '-subj', `/CN=${name}`], dir);
+  const stamp = (ms: number) => new Date(ms).toISOString().replace(/[-:T]/g, '').slice(2, 14) + 'Z';
+  await openssl(
+    ['ca', '-batch', '-config', 'ca.cnf', '-in', `${base}.csr`, '-out', `${base}.crt`, '-extensions', 'ext', '-notext',
+      '-startdate', stamp(Date.now() - 3_600_000), '-enddate', stamp(Date.now() + seconds * 1000)],
+    dir,
+  );
+  return { key: await readFile(join(dir, `${base}.key`), 'utf8'), cert: await readFile(join(dir, `${base}.crt`), 'utf8') };
+}
+
+export async function makeLabCerts(opts: {
+  mailHost: string;
+  wrongName?: string;
+  extraNames?: string[];
+  days?: number;
+  /** Also make {@link LabCerts.expiring}, valid for this many more seconds. */
+  expiringInSeconds?: number;
+}): Promise<LabCerts> {
   const dir = await mkdtemp(join(tmpdir(), 'mailprobe-certs-'));
   const days = opts.days ?? 30;
   try {
@@ -60,7 +91,8 @@ export async function makeLabCerts(opts: { mailHost: string; wrongName?: string;
     const mailHost = await leaf(dir, opts.mailHost, [opts.mailHost, ...(opts.extraNames ?? [])], days);
     const wrongName = await leaf(dir, opts.wrongName ?? 'wrong.example.test', [opts.wrongName ?? 'wrong.example.test'], days);
     const caFile = join(dir, 'ca.crt');
-    return { dir, caPem: await readFile(caFile, 'utf8'), caFile, mailHost, wrongName, cleanup: () => rm(dir, { recursive: true, force: true }) };
+    const expiring = opts.expiringInSeconds === undefined ? undefined : await shortLeaf(dir, opts.mailHost, opts.expiringInSeconds);
+    return { dir, caPem: await readFile(caFile, 'utf8'), caFile, mailHost, wrongName, ...(expiring ? { expiring } : {}), cleanup: () => rm(dir, { recursive: true, force: true }) };
   } catch (e) {
     await rm(dir, { recursive: true, force: true });
     throw e;

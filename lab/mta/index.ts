@@ -43,7 +43,13 @@ export type Fault =
   /** STARTTLS is not offered. */
   | { kind: 'no-starttls' }
   /** Non-SMTP bytes instead of a greeting, then close. */
-  | { kind: 'garbage' };
+  | { kind: 'garbage' }
+  /** Mail is accepted; round-trip mail reaches the sink only `ms` later (a slow relay). */
+  | { kind: 'relay-delay'; ms: number }
+  /** Mail is accepted, round-trip mail is never relayed (a lost message). */
+  | { kind: 'relay-drop' }
+  /** The certificate is valid for the mail host but expires soon (needs `certs.expiring`). */
+  | { kind: 'expiring-cert' };
 
 export interface DkimKey {
   domainName: string;
@@ -155,12 +161,16 @@ export async function startMtas(opts: StartMtasOptions): Promise<LabMtas> {
   const certs = opts.certs ?? (await makeLabCerts({ mailHost: opts.mailHost }));
   const good: SecureContext = createSecureContext({ key: certs.mailHost.key, cert: certs.mailHost.cert });
   const wrong: SecureContext = createSecureContext({ key: certs.wrongName.key, cert: certs.wrongName.cert });
+  const expiring: SecureContext = certs.expiring ? createSecureContext({ key: certs.expiring.key, cert: certs.expiring.cert }) : good;
+  const contextFor = (f: Fault | null): SecureContext =>
+    f?.kind === 'bad-cert' ? wrong : f?.kind === 'expiring-cert' ? expiring : good;
   // Only TLS 1.0/1.1, which clients refuse: the handshake fails. The protocol range comes from
   // the context a TLS socket starts with, so the fault swaps the server's default context.
   const broken: SecureContext = createSecureContext({ key: certs.mailHost.key, cert: certs.mailHost.cert, minVersion: 'TLSv1', maxVersion: 'TLSv1.1' });
   let sink = opts.sink;
   const relaySet = new Set((opts.relay ?? []).map((a) => a.toLowerCase()));
   const inflight = new Set<Promise<void>>();
+  const delayed = new Set<NodeJS.Timeout>();
   const domain = opts.domain.toLowerCase();
 
   const instances = {} as Record<Side, Instance>;
@@ -175,7 +185,7 @@ export async function startMtas(opts: StartMtasOptions): Promise<LabMtas> {
       SNICallback: (_servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => {
         const f = inst().fault;
         if (f?.kind === 'broken-tls') return cb(null, broken);
-        cb(null, f?.kind === 'bad-cert' ? wrong : good);
+        cb(null, contextFor(f));
       },
       logger: false,
       closeTimeout: 1000,
@@ -240,7 +250,14 @@ export async function startMtas(opts: StartMtasOptions): Promise<LabMtas> {
           // Bounded: the demo lab runs for hours.
           if (i.mta.received.length > KEEP) i.mta.received.splice(0, i.mta.received.length - KEEP);
           const relayTo = to.filter((t) => relaySet.has(t.toLowerCase()));
-          if (relayTo.length > 0) relay(i, from, relayTo, raw);
+          if (relayTo.length > 0 && f?.kind === 'relay-delay') {
+            const timer = setTimeout(() => {
+              delayed.delete(timer);
+              relay(i, from, relayTo, raw);
+            }, f.ms);
+            delayed.add(timer);
+          } else if (relayTo.length > 0 && f?.kind === 'relay-drop') i.mta.relayed.push({ to: relayTo, ok: false, response: 'dropped by lab fault' });
+          else if (relayTo.length > 0) relay(i, from, relayTo, raw);
           cb(null, 'Ok: queued');
         });
       },
@@ -335,7 +352,7 @@ export async function startMtas(opts: StartMtasOptions): Promise<LabMtas> {
     }
     if (fault?.kind === 'blackhole') i.blackhole = await startBlackhole(i.mta.ip, i.mta.port);
     // Clients without SNI get the default context, so it follows the certificate faults too.
-    for (const srv of [i.server, i.tlsServer]) srv?.secureContext.set('*', fault?.kind === 'broken-tls' ? broken : fault?.kind === 'bad-cert' ? wrong : good);
+    for (const srv of [i.server, i.tlsServer]) srv?.secureContext.set('*', fault?.kind === 'broken-tls' ? broken : contextFor(fault));
     i.fault = fault;
   };
 
@@ -352,6 +369,8 @@ export async function startMtas(opts: StartMtasOptions): Promise<LabMtas> {
       while (inflight.size > 0) await Promise.allSettled([...inflight]);
     },
     async close() {
+      for (const t of delayed) clearTimeout(t);
+      delayed.clear();
       await Promise.allSettled([...inflight]);
       for (const side of ['old', 'new'] as const) {
         const i = instances[side];
