@@ -18,6 +18,7 @@ import type { PlanConfig } from '../config/schema.js';
 import { createProbe, type Probe } from '../probe/runtime.js';
 import { closeSharedSinks } from '../probe/sink/shared.js';
 import { startDnsWorld, type DnsWorld } from './dns/world.js';
+import { makeLabCerts } from './mta/certs.js';
 import { startMtas, type LabMtas } from './mta/index.js';
 import { compressRules, startPrometheus, type RunningPrometheus } from './prometheus.js';
 import { which } from './which.js';
@@ -27,6 +28,8 @@ export const LAB_MAIL_HOST = `mail.${LAB_DOMAIN}`;
 export const LAB_OLD_IP = '127.0.0.2';
 export const LAB_NEW_IP = '127.0.0.3';
 export const LAB_RT_ADDRESS = `mailprobe-rt@${LAB_DOMAIN}`;
+/** The lab's blocklist zone (served by the lab's authoritative server; nothing listed at start). */
+export const LAB_DNSBL = 'bl.lab.test';
 
 /** A free TCP port on `host` (the sink's address must be known before the MTAs relay to it). */
 async function freePort(host: string): Promise<number> {
@@ -55,6 +58,14 @@ export interface LabCutoverOptions {
   prometheus?: boolean;
   /** Called for each timeline event as it happens. */
   onEvent?: (e: LabEvent) => void;
+  /** Play the timeline (DNS steps, old server off). Default true; false holds the world still for fault drills. */
+  timeline?: boolean;
+  /** The cutover window as ms offsets from the start (may be negative). Default: from the timeline. */
+  window?: { start: number; end: number };
+  /** probes.interval (outside the window). Default 4s. */
+  interval?: string;
+  /** Also make a certificate that expires this many seconds after the start (MTA fault `expiring-cert`). */
+  expiringCertSeconds?: number;
 }
 
 export interface LabEvent {
@@ -72,6 +83,7 @@ export interface LabStep {
 export interface LabCutover {
   readonly plan: PlanConfig;
   readonly collectorUrl: string;
+  /** The collector's registry (a new one after {@link LabCutover.startCollector}). */
   readonly registry: Registry;
   readonly dns: DnsWorld;
   readonly mtas: LabMtas;
@@ -85,6 +97,14 @@ export interface LabCutover {
   readonly events: readonly LabEvent[];
   /** Resolves at the end of the timeline. */
   readonly done: Promise<void>;
+  /** Stops one region's probe (a probe gone silent); its spool stays. */
+  stopProbe(region: string): Promise<void>;
+  /** Starts a fresh probe for a region whose probe was stopped (same id, token and spool). */
+  startProbe(region: string): Promise<void>;
+  /** Stops the collector (its address refuses connections). */
+  stopCollector(): Promise<void>;
+  /** Starts a fresh collector (empty registry) on the same address. */
+  startCollector(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -132,16 +152,22 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
         { at: t.switchAt, serve: 'new', label: 'switch to the new IP' },
         { at: t.raiseAt, ttl: t.longTtl, label: 'raise TTL' },
       ],
-      ignoreExtraSeconds: Math.max(4, t.longTtl),
+      // The first fetch (at the start, long TTL) must outlive the switch by more than the short
+      // TTL: with TTL + longTtl it expired right at the switch and no resolver ever broke a TTL.
+      ignoreExtraSeconds: Math.max(4, 2 * t.longTtl),
       clampMinTtl: Math.max(2, Math.round(t.longTtl / 2)),
       staleSeconds: t.longTtl * 2,
       mtaStsId: '20261204',
     });
     closers.push(() => dns.close());
     dns.auth.startTimeline(startedAt);
+    if (opts.timeline === false) dns.auth.set(dns.auth.state());
+    dns.auth.updateZone({ dnsbl: [{ zone: LAB_DNSBL, listed: {} }] });
 
     const dkim = { domainName: LAB_DOMAIN, keySelector: 's2026', privateKey: dns.dkimKey.privateKey };
-    const mtas = await startMtas({ mailHost: LAB_MAIL_HOST, domain: LAB_DOMAIN, relay: [LAB_RT_ADDRESS], dkim: { old: dkim, new: dkim } });
+    const certs = await makeLabCerts({ mailHost: LAB_MAIL_HOST, ...(opts.expiringCertSeconds === undefined ? {} : { expiringInSeconds: opts.expiringCertSeconds }) });
+    closers.push(() => certs.cleanup());
+    const mtas = await startMtas({ certs, mailHost: LAB_MAIL_HOST, domain: LAB_DOMAIN, relay: [LAB_RT_ADDRESS], dkim: { old: dkim, new: dkim } });
     closers.push(() => mtas.close());
     const sinkPort = await freePort('127.0.0.1');
     mtas.setSink({ host: '127.0.0.1', port: sinkPort });
@@ -160,8 +186,12 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
               { ip: LAB_OLD_IP, side: 'old', name: 'provider-a', port: mtas.old.port },
               { ip: LAB_NEW_IP, side: 'new', name: 'provider-b', port: mtas.new.port },
             ],
-            window: { start: new Date(startedAt + t.windowStart).toISOString(), end: new Date(startedAt + t.windowEnd).toISOString() },
+            window: {
+              start: new Date(startedAt + (opts.window?.start ?? t.windowStart)).toISOString(),
+              end: new Date(startedAt + (opts.window?.end ?? t.windowEnd)).toISOString(),
+            },
             dkim_selectors: ['s2026'],
+            dnsbl: [LAB_DNSBL],
           },
           probes: {
             smtp: {
@@ -179,7 +209,7 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
               deadline: `${Math.max(5, Math.round(t.longTtl / 2))}s`,
               sink: { listen: `127.0.0.1:${sinkPort}`, resolver: dns.resolvers.honest.address, name: `sink.${LAB_DOMAIN}` },
             },
-            interval: '4s',
+            interval: opts.interval ?? '4s',
             window_interval: '2s',
             timeout: '2s',
             resolvers,
@@ -203,9 +233,13 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
       );
     const plan = planFor(Object.values(dns.resolvers).map((r) => r.address));
 
-    const registry = new Registry();
-    const { app } = await buildCollector({ plan, registry, logger: log ? log.child({ part: 'collector' }) : false, sweepIntervalMs: 5_000 });
-    closers.push(() => app.close());
+    let registry = new Registry();
+    const newCollector = () => buildCollector({ plan, registry, logger: log ? log.child({ part: 'collector' }) : false, sweepIntervalMs: 5_000 });
+    let { app } = await newCollector();
+    let collectorUp = true;
+    closers.push(async () => {
+      if (collectorUp) await app.close();
+    });
     const [host, port] = [plan.collector.listen.replace(/:\d+$/, ''), Number(/:(\d+)$/.exec(plan.collector.listen)?.[1])];
     try {
       await app.listen({ host, port });
@@ -215,7 +249,8 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
       await app.listen({ host, port: 0 });
     }
     const addr = app.server.address();
-    const collectorUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : port}`;
+    const collectorPort = typeof addr === 'object' && addr ? addr.port : port;
+    const collectorUrl = `http://127.0.0.1:${collectorPort}`;
 
     let prometheus: RunningPrometheus | undefined;
     if (opts.prometheus ?? which('prometheus') !== null) {
@@ -228,7 +263,9 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
     const spoolRoot = mkdtempSync(join(tmpdir(), 'mailprobe-lab-'));
     closers.push(async () => rmSync(spoolRoot, { recursive: true, force: true }));
     const probes: Probe[] = [];
-    for (const region of regions) {
+    const running = new Map<string, Probe>();
+    const startProbe = async (region: string) => {
+      if (running.has(region)) throw new Error(`lab: the ${region} probe is running`);
       const names = REGION_RESOLVERS[region] ?? Object.keys(dns.resolvers);
       const probePlan = planFor(
         names.map((n) => dns.resolvers[n as keyof DnsWorld['resolvers']].address),
@@ -244,9 +281,20 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
         ...(log ? { logger: log.child({ part: 'probe', probe: id }) } : {}),
       });
       await probe.start();
-      probes.push(probe);
-      closers.push(() => probe.stop({ graceMs: 2000, flushMs: 2000 }));
-    }
+      running.set(region, probe);
+      const at = probes.findIndex((p) => p.region === region);
+      if (at >= 0) probes[at] = probe;
+      else probes.push(probe);
+    };
+    const stopProbe = async (region: string) => {
+      const probe = running.get(region);
+      running.delete(region);
+      await probe?.stop({ graceMs: 2000, flushMs: 2000 });
+    };
+    closers.push(async () => {
+      for (const region of [...running.keys()]) await stopProbe(region);
+    });
+    for (const region of regions) await startProbe(region);
 
     const events: LabEvent[] = [];
     const steps: LabStep[] = [
@@ -259,7 +307,7 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
       { at: startedAt + t.windowEnd, label: 'cutover window closes' },
       { at: startedAt + durationMs, label: 'end of the lab timeline' },
     ];
-    const timers = steps.map((s) =>
+    const timers = (opts.timeline === false ? steps.filter((s) => s.at === startedAt || s.at === startedAt + durationMs) : steps).map((s) =>
       setTimeout(
         () => {
           void Promise.resolve(s.run?.()).then(() => {
@@ -285,7 +333,9 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
     return {
       plan,
       collectorUrl,
-      registry,
+      get registry() {
+        return registry;
+      },
       dns,
       mtas,
       probes,
@@ -295,6 +345,20 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
       steps,
       events,
       done,
+      stopProbe,
+      startProbe,
+      async stopCollector() {
+        if (!collectorUp) return;
+        collectorUp = false;
+        await app.close();
+      },
+      async startCollector() {
+        if (collectorUp) return;
+        registry = new Registry();
+        ({ app } = await newCollector());
+        await app.listen({ host: '127.0.0.1', port: collectorPort });
+        collectorUp = true;
+      },
       stop: () => (stopped ??= stopAll()),
     };
   } catch (e) {
