@@ -12,25 +12,36 @@ export function wantsOpenMetrics(accept: string | undefined): boolean {
   return /application\/openmetrics-text/i.test(accept ?? '');
 }
 
+/** Lets pushes waiting on the event loop run between two metrics of a long render. */
+const yieldToPushes = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 export const metricsPlugin: FastifyPluginAsync<MetricsOptions> = async (app, opts) => {
   const registry = opts.registry as unknown as Registry<RegistryContentType>;
-  const counterNames = () => registry.getMetricsAsArray().flatMap((m) => (m instanceof Counter ? [[m, (m as unknown as { name: string }).name] as const] : []));
-  const names = new Map<object, string>();
-  // prom-client renders OpenMetrics by switching the registry's content type and renames
-  // counters (drops `_total`) in place while it does; scrapes are serialised and the names
-  // restored so a text-format scrape never sees the renamed counters.
+  // Rendered one metric at a time, yielding in between: a scrape of 100k series takes about a
+  // second, and pushes should not wait that long. Scrapes are serialised, since OpenMetrics is
+  // rendered by switching the registry's content type.
   let queue: Promise<unknown> = Promise.resolve();
   const render = (om: boolean): Promise<string> => {
     const run = async () => {
-      if (!om) return registry.metrics();
-      for (const [m, n] of counterNames()) names.set(m, n);
-      registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+      const parts: string[] = [];
+      if (om) registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
       try {
-        return await registry.metrics();
+        for (const m of registry.getMetricsAsArray()) {
+          const metric = m as unknown as { name: string };
+          const name = metric.name;
+          // OpenMetrics names a counter family without `_total` (prom-client adds it to each sample).
+          if (om && m instanceof Counter) metric.name = name.replace(/_total$/, '');
+          try {
+            parts.push(await registry.getSingleMetricAsString(name));
+          } finally {
+            metric.name = name;
+          }
+          await yieldToPushes();
+        }
       } finally {
-        registry.setContentType(Registry.PROMETHEUS_CONTENT_TYPE);
-        for (const [m, n] of names) (m as { name: string }).name = n;
+        if (om) registry.setContentType(Registry.PROMETHEUS_CONTENT_TYPE);
       }
+      return om ? `${parts.join('\n')}\n# EOF\n` : `${parts.join('\n\n')}\n`;
     };
     const p = queue.then(run, run);
     queue = p.catch(() => undefined);

@@ -1,0 +1,42 @@
+/**
+ * A scrape of a large exposition does not hold pushes back: the collector renders one metric at
+ * a time and lets waiting pushes run in between.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { request } from 'undici';
+import type { DnsResult } from '../../protocol/results.js';
+import { startTestCollector } from '../support/collector.js';
+import { testPlan } from '../support/plan.js';
+import { batchOf, mixedResults } from '../support/results.js';
+
+test('a push is answered while a scrape of ~100k series is still rendering', async () => {
+  const c = await startTestCollector(testPlan({ collector: { max_series_per_probe: 200_000, body_limit: '16MiB' } }));
+  try {
+    const dns = mixedResults().find((r): r is DnsResult => r.type === 'dns')!;
+    // 10 000 resolvers × (answer side + ttl + lookups + 13-bucket histogram) ≈ 100k series.
+    for (let k = 0; k < 10; k++) {
+      const results = Array.from({ length: 1000 }, (_, i) => ({ ...dns, resolver: `10.0.${k}.${i}` }));
+      assert.equal((await c.push(batchOf(results, { id: 'p-ap', region: 'ap' }))).status, 200);
+    }
+    const order: string[] = [];
+    // undici resolves on the response head, which the collector sends once the render is done.
+    const scrape = request(`${c.url}/metrics`).then(async (r) => {
+      order.push('scrape rendered');
+      return r.body.text();
+    });
+    // Let the render begin, then push.
+    await new Promise((r) => setTimeout(r, 30));
+    const push = c.push(batchOf(mixedResults(), { id: 'p-eu', region: 'eu' })).then((r) => {
+      order.push('push');
+      return r;
+    });
+    const [text, pushed] = await Promise.all([scrape, push]);
+    assert.equal(pushed.status, 200);
+    const series = text.split('\n').filter((l) => l.startsWith('mailprobe_')).length;
+    assert.ok(series > 90_000, `${series} series rendered`);
+    assert.deepEqual(order, ['push', 'scrape rendered'], 'the push did not wait for the render');
+  } finally {
+    await c.close();
+  }
+});
