@@ -9,7 +9,7 @@
  * DNS lookups go through an injectable resolver (the lab's DNS world, or a test zone).
  */
 import { promises as dnsp } from 'node:dns';
-import { isIP, isIPv6 } from 'node:net';
+import { isIP, isIPv6, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { authenticate, type DNSResolver } from 'mailauth';
@@ -70,6 +70,10 @@ export interface SinkOptions {
   now?: (() => number) | undefined;
   /** Signed messages older than this are refused (replays). Default 1 day. */
   maxAgeMs?: number | undefined;
+  /** A session is closed this long after it connected, busy or not (slow-drip clients). Default 5 min. */
+  sessionMaxMs?: number | undefined;
+  /** Connections open at once; more are turned away with 421. Default 500. */
+  maxClients?: number | undefined;
   log?: Logger | undefined;
 }
 
@@ -174,6 +178,7 @@ export class Sink {
       disabledCommands: ['AUTH'],
       size: opts.maxSize,
       closeTimeout: 1000,
+      maxClients: opts.maxClients ?? 500,
       ...(opts.tls ? { key: opts.tls.key, cert: opts.tls.cert } : {}),
       onRcptTo: (addr, _session, cb) => {
         if (addr.address.toLowerCase() === address) return cb();
@@ -183,6 +188,14 @@ export class Sink {
       onData: (stream, session, cb) => this.onData(stream, session, cb),
     });
     this.server.on('error', (err) => opts.log?.warn({ err, code: 'sink_error' }, 'sink connection error'));
+    // smtp-server cuts only idle sessions; a client that drips a byte now and then would hold
+    // its session for ever. Relayed test mail takes seconds, so every session gets a lifetime.
+    const sessionMaxMs = opts.sessionMaxMs ?? 5 * 60_000;
+    this.server.server.on('connection', (socket: Socket) => {
+      const timer = setTimeout(() => socket.destroy(), sessionMaxMs);
+      timer.unref();
+      socket.once('close', () => clearTimeout(timer));
+    });
   }
 
   static async start(opts: SinkOptions): Promise<Sink> {

@@ -2,11 +2,11 @@
  * Drills against the round-trip sink: 200 slow-drip SMTP sessions do not keep a real delivery
  * waiting, and an oversized message is refused (552) without being kept, the sink alive after.
  *
- * Not asserted here because it does not hold (see the drill report): smtp-server cuts only
- * *idle* sessions (socketTimeout), so a client dripping a byte more often than that keeps its
- * session open indefinitely, and the sink sets no maxClients.
+ * smtp-server cuts only *idle* sessions, so the sink gives every session a lifetime
+ * (sessionMaxMs) and caps connections (maxClients): a client dripping bytes is cut off too.
  */
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
 import nodemailer from 'nodemailer';
 import { Sink } from '../../probe/sink/index.js';
@@ -37,6 +37,26 @@ before(async () => {
 after(async () => {
   await sink?.close();
 });
+
+/** What a server says to a new connection before it closes it (or within 3 s). */
+function greeting(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    let text = '';
+    const done = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(text);
+    };
+    const timer = setTimeout(done, 3000);
+    socket.on('data', (d: Buffer) => {
+      text += d.toString('latin1');
+      if (text.includes('\r\n')) done();
+    });
+    socket.on('close', done);
+    socket.on('error', done);
+  });
+}
 
 let n = 0;
 function signed(bodyBytes = 100): string {
@@ -88,4 +108,21 @@ test('an oversized message is refused with 552 and not kept; the sink takes the 
   assert.equal(sink.rejected.sink_too_big, tooBig0 + 1);
   const ok = await deliver(signed());
   assert.equal(ok.ok, true, ok.response);
+});
+
+test('slow-drip sessions are cut off at the session lifetime; connections past maxClients are turned away', async () => {
+  const short = await Sink.start({ host: '127.0.0.1', port: 0, address: RT, secret: SECRET, maxSize: MAX_SIZE, sessionMaxMs: 4000, maxClients: 20 });
+  const clients: DripClient[] = [];
+  try {
+    // A byte every 100 ms: never idle, so only the lifetime can end it.
+    clients.push(...(await Promise.all(Array.from({ length: 20 }, () => dripClient(short.port, 'EHLO ', () => 'a', 100, { afterGreeting: true })))));
+    const extra = await greeting(short.port);
+    assert.match(extra, /^421 /, 'the 21st connection is turned away');
+    const until = Date.now() + 15_000;
+    while (clients.some((c) => c.isOpen()) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(clients.filter((c) => c.isOpen()).length, 0, 'every drip-fed session was closed');
+  } finally {
+    for (const c of clients) c.stop();
+    await short.close();
+  }
 });
