@@ -8,8 +8,7 @@
  *
  * Takes about 3 minutes (the floor alone is 2.5).
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { hashToken } from '../collector/plugins/auth.js';
@@ -19,6 +18,7 @@ import { startPrometheus } from '../lab/prometheus.js';
 import { startCollectorProcess } from '../test/support/bench-processes.js';
 import { tokenFor } from '../test/support/plan.js';
 import { fmt } from './lib/load.js';
+import { startProbeProcess } from './lib/probe-process.js';
 
 const root = resolve(import.meta.dirname, '..');
 const ID = 'detect';
@@ -29,7 +29,7 @@ const ALERT = 'MailprobeDeliveryFailingServedIP';
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const dist = existsSync(join(root, 'dist/cli/main.js'));
+  const dist = existsSync(join(root, 'dist/cli/main.js')); // what startProbeProcess will run
   process.stdout.write(`bench:detection — ${cpus().length} CPUs, Node ${process.version}, load average ${loadavg()[0]?.toFixed(2)}; probe from ${dist ? 'dist/' : 'tsx'}\n`);
   const closers: (() => Promise<void>)[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'mailprobe-detection-'));
@@ -63,26 +63,8 @@ async function main(): Promise<void> {
       },
       collector: { listen: '127.0.0.1:0', tokens: { [ID]: hashToken(tokenFor(ID)) } },
     };
-    const planFile = join(dir, 'plan.yaml');
-    writeFileSync(planFile, JSON.stringify(plan, null, 1));
-    const args = dist ? [join(root, 'dist/cli/main.js')] : ['--import', 'tsx', join(root, 'cli/main.ts')];
-    const probe = spawn(process.execPath, [...args, 'probe', '--config', planFile, '--id', ID, '--region', 'eu'], {
-      cwd: dir,
-      env: { ...process.env, MAILPROBE_TOKEN: tokenFor(ID), MAILPROBE_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    probe.stderr?.on('data', (d: Buffer) => {
-      stderr = (stderr + d.toString()).slice(-4000);
-    });
-    closers.push(async () => {
-      if (probe.exitCode !== null) return;
-      const exited = new Promise((r) => probe.once('exit', r));
-      probe.kill('SIGTERM');
-      const t = setTimeout(() => probe.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(t);
-    });
+    const probe = startProbeProcess(dir, plan, ID, tokenFor(ID));
+    closers.push(() => probe.stop());
 
     const prom = await startPrometheus({ targets: [new URL(collector.url).host], interval: `${SCRAPE_INTERVAL_S}s` });
     closers.push(() => prom.stop());
@@ -116,7 +98,7 @@ async function main(): Promise<void> {
         `floor = probe interval ${PROBE_INTERVAL_S} s + scrape interval ${SCRAPE_INTERVAL_S} s + for ${FOR_S} s = ${floor} s (rule evaluation every ${SCRAPE_INTERVAL_S} s adds up to ${SCRAPE_INTERVAL_S} s more);` +
         ` latency − floor = ${fmt(latency - floor, 1)} s (target ≤ +5 s: ${latency - floor <= 5 ? 'met' : 'NOT met'}; below the floor when the fault lands just before a probe run or scrape)\n`,
     );
-    if (stderr.trim()) process.stdout.write(`probe stderr (last lines):\n${stderr.trim().split('\n').slice(-3).join('\n')}\n`);
+    if (probe.stderr().trim()) process.stdout.write(`probe stderr (last lines):\n${probe.stderr().trim().split('\n').slice(-3).join('\n')}\n`);
   } finally {
     for (const c of closers.reverse()) await c().catch(() => undefined);
   }

@@ -14,8 +14,7 @@
  *
  * Env: BENCH_SECONDS (measured, default 60), BENCH_WARMUP (seconds before measuring, default 20).
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { request } from 'undici';
@@ -26,6 +25,7 @@ import { hashToken } from '../collector/plugins/auth.js';
 import { cpuSecondsOf, rssOf, startBlackboxExporter, startCollectorProcess } from '../test/support/bench-processes.js';
 import { tokenFor } from '../test/support/plan.js';
 import { fmt } from './lib/load.js';
+import { startProbeProcess } from './lib/probe-process.js';
 
 const root = resolve(import.meta.dirname, '..');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
@@ -35,7 +35,7 @@ const ID = 'footprint';
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const dist = existsSync(join(root, 'dist/cli/main.js'));
+  const dist = existsSync(join(root, 'dist/cli/main.js')); // what startProbeProcess will run
   process.stdout.write(
     `bench:footprint — ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}, load average ${loadavg()[0]?.toFixed(2)}; probe from ${dist ? 'dist/' : 'tsx'}\n`,
   );
@@ -89,27 +89,9 @@ async function main(): Promise<void> {
       },
       collector: { listen: '127.0.0.1:0', tokens: { [ID]: hashToken(tokenFor(ID)) } },
     };
-    const planFile = join(dir, 'plan.yaml');
-    writeFileSync(planFile, JSON.stringify(plan, null, 1));
-    const args = dist ? [join(root, 'dist/cli/main.js')] : ['--import', 'tsx', join(root, 'cli/main.ts')];
-    const probe = spawn(process.execPath, [...args, 'probe', '--config', planFile, '--id', ID, '--region', 'eu'], {
-      cwd: dir,
-      env: { ...process.env, MAILPROBE_TOKEN: tokenFor(ID), MAILPROBE_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    probe.stderr?.on('data', (d: Buffer) => {
-      stderr = (stderr + d.toString()).slice(-4000);
-    });
-    closers.push(async () => {
-      if (probe.exitCode !== null) return;
-      const exited = new Promise((r) => probe.once('exit', r));
-      probe.kill('SIGTERM');
-      const t = setTimeout(() => probe.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(t);
-    });
-    const pid = probe.pid ?? -1;
+    const probe = startProbeProcess(dir, plan, ID, tokenFor(ID));
+    closers.push(() => probe.stop());
+    const pid = probe.pid;
 
     const modules = (['A', 'AAAA', 'MX'] as const)
       .map((t) => `  dns_${t}:\n    prober: dns\n    timeout: 5s\n    dns:\n      transport_protocol: udp\n      preferred_ip_protocol: ip4\n      query_name: ${t === 'MX' ? 'company.test' : 'mail.company.test'}\n      query_type: ${t}\n`)
@@ -148,7 +130,7 @@ async function main(): Promise<void> {
     };
 
     await new Promise((r) => setTimeout(r, WARMUP * 1000));
-    if (probe.exitCode !== null) throw new Error(`probe exited with ${probe.exitCode}: ${stderr}`);
+    if (probe.child.exitCode !== null) throw new Error(`probe exited with ${probe.child.exitCode}: ${probe.stderr()}`);
     const before = await resultsAt();
     const bbBefore = { ...bbCounts };
     const cpu0 = cpuSecondsOf(pid);
@@ -181,7 +163,7 @@ async function main(): Promise<void> {
         `RSS max ${fmt(bbMax, 1)} MiB; CPU ${fmt((100 * bbCpu) / wall, 2)} % of one core\n`,
     );
     process.stdout.write(`ratio: probe RSS ${fmt(maxRss / bbMax, 2)}× blackbox_exporter's, CPU ${fmt(cpu / bbCpu, 2)}×\n`);
-    if (stderr.trim()) process.stdout.write(`probe stderr (last lines):\n${stderr.trim().split('\n').slice(-5).join('\n')}\n`);
+    if (probe.stderr().trim()) process.stdout.write(`probe stderr (last lines):\n${probe.stderr().trim().split('\n').slice(-5).join('\n')}\n`);
   } finally {
     for (const c of closers.reverse()) await c().catch(() => undefined);
   }

@@ -203,8 +203,7 @@ export async function startPrometheus(opts: PrometheusOptions): Promise<RunningP
     '--storage.tsdb.retention.time=1h',
     '--log.level=warn',
   ]);
-  const { url, child } = daemon;
-  const proc = child;
+  const { url } = daemon;
 
   async function api<T>(path: string): Promise<T> {
     const r = await getJson<ApiReply<T>>(`${url}${path}`);
