@@ -54,7 +54,8 @@ test('probe process SIGKILLed in the middle of pushes, twice, then SIGTERM: 0 re
       const before = await accepted();
       const c = startChild(planFile, produced);
       children.push(c.child);
-      assert.ok(await waitFor(async () => (await accepted()) >= before + 3, 45_000), `round ${round}: pushes arrive; stderr: ${c.stderr()}`);
+      // Five batches of five results a round: the floor on results produced below holds however fast the machine is.
+      assert.ok(await waitFor(async () => (await accepted()) >= before + 5, 45_000), `round ${round}: pushes arrive; stderr: ${c.stderr()}`);
       // Kill while a request is on its way or its answer is.
       if (await waitFor(() => proxy.pending() > 0, 2000, 2)) killedMidPush++;
       c.child.kill('SIGKILL');
@@ -67,7 +68,7 @@ test('probe process SIGKILLed in the middle of pushes, twice, then SIGTERM: 0 re
     const last = startChild(planFile, produced);
     children.push(last.child);
     const before = await accepted();
-    assert.ok(await waitFor(async () => (await accepted()) >= before + 3, 45_000), `stderr: ${last.stderr()}`);
+    assert.ok(await waitFor(async () => (await accepted()) >= before + 5, 45_000), `stderr: ${last.stderr()}`);
     await sleep(300);
     last.child.kill('SIGTERM');
     const { code } = await last.exited;
