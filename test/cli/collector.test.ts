@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { request } from 'undici';
 import { hashToken } from '../../collector/plugins/auth.js';
+import { runCli } from '../support/cli.js';
 import { writePlanFile } from '../support/plan.js';
 import { batchOf, mixedResults } from '../support/results.js';
 
@@ -21,9 +22,6 @@ after(() => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
 });
 
-export function runCli(args: string[], env: Record<string, string> = {}) {
-  return spawnSync(process.execPath, ['--import', 'tsx', join(root, 'cli/main.ts'), ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
-}
 
 async function startCollectorProcess(): Promise<{ child: ChildProcess; url: string; exited: Promise<number | null> }> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'cli/main.ts'), 'collector', '--config', writePlanFile(dir)], {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { request } from 'undici';
 import { startTestCollector } from '../support/collector.js';
-import { runProbe } from '../../cli/probe.js';
+import { runCli } from '../support/cli.js';
 import { tokenFor, writePlanFile } from '../support/plan.js';
 import { tempDir, waitFor } from '../probe/support.js';
 
@@ -19,29 +19,8 @@ function writePlan(dir: string, push: Record<string, unknown>): string {
   return writePlanFile(dir, { probes: { interval: '200ms', window_interval: '200ms', timeout: '200ms', push: { batch_max_age: '200ms', ...push } } });
 }
 
-/** Runs the command in this process (no start-up cost), capturing what it writes. */
-async function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<{ status: number; stdout: string; stderr: string }> {
-  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
-  const out = { stdout: '', stderr: '' };
-  const origOut = process.stdout.write.bind(process.stdout);
-  const origErr = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((chunk: string) => ((out.stdout += chunk), true)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string) => ((out.stderr += chunk), true)) as typeof process.stderr.write;
-  for (const [k, v] of Object.entries(env)) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
-  try {
-    return { status: await runProbe(args), ...out };
-  } finally {
-    process.stdout.write = origOut;
-    process.stderr.write = origErr;
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
-}
+/** `mailprobe probe …` as its own process. */
+const cli = async (args: string[], env: Record<string, string | undefined> = {}) => runCli(['probe', ...args], env);
 
 test('mailprobe probe: --help, missing options, unknown check type, a bad id and a missing token are clear errors', async () => {
   const { dir, cleanup } = tempDir();
