@@ -15,7 +15,7 @@ import { cpus, loadavg } from 'node:os';
 import { tokenFor } from '../test/support/plan.js';
 import { cpuSecondsOf, rssOf, startCollectorProcess, startPushgateway, type PeerProcess } from '../test/support/bench-processes.js';
 import { batchBody, probeExposition, probeId, probeResults, seriesCount } from './lib/content.js';
-import { closedLoop, fmt, quantile, sendAll, table, type Req } from './lib/load.js';
+import { closedLoop, fmt, peerRequests, quantile, sendAll, table, type Req } from './lib/load.js';
 
 const PROBES = (process.env.BENCH_PROBES ?? '100,300').split(',').map(Number);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -89,19 +89,7 @@ async function main(): Promise<void> {
       `\n${n} probes: ${perBatch} results = ${fmt(series, 0)} series per push; body ${fmt(bytesJson / 1024)} KiB JSON (collector) vs ${fmt(bytesText / 1024)} KiB text (Pushgateway)\n`,
     );
 
-    let seq = 0;
-    const post = (i: number): Req => ({
-      method: 'POST',
-      path: '/v1/results',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${tokenFor(ids[i % n] ?? '')}` },
-      body: (bodies[i % n] ?? (() => ''))(seq++),
-    });
-    const put = (i: number): Req => ({
-      method: 'PUT',
-      path: `/metrics/job/mailprobe/instance/${ids[i % n] ?? ''}`,
-      headers: { 'content-type': 'text/plain; version=0.0.4' },
-      body: texts[i % n] ?? '',
-    });
+    const { post, put } = peerRequests(ids, bodies, texts, tokenFor);
     const primeOf = (f: (i: number) => Req) => ids.map((_, i) => f(i));
 
     const targets: [string, () => Promise<PeerProcess>, (i: number) => Req][] = [

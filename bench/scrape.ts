@@ -19,7 +19,7 @@ import { request } from 'undici';
 import { tokenFor } from '../test/support/plan.js';
 import { rssOf, startCollectorProcess, startPushgateway, type PeerProcess } from '../test/support/bench-processes.js';
 import { batchBody, probeExposition, probeId, probeResults, seriesCount } from './lib/content.js';
-import { closedLoop, fmt, quantile, sendAll, table, type Req } from './lib/load.js';
+import { closedLoop, fmt, peerRequests, quantile, sendAll, table, type Req } from './lib/load.js';
 
 const SIZES = (process.env.BENCH_SERIES ?? '10000,100000,500000').split(',').map(Number);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
@@ -105,19 +105,7 @@ async function main(): Promise<void> {
     const texts = await Promise.all(results.map((r, i) => probeExposition(i, r)));
     const label = `${size / 1000}k`;
     process.stdout.write(`\n${label} series: ${n} probes × ~302 series\n`);
-    let seq = 0;
-    const post = (i: number): Req => ({
-      method: 'POST',
-      path: '/v1/results',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${tokenFor(ids[i % n] ?? '')}` },
-      body: (bodies[i % n] ?? (() => ''))(seq++),
-    });
-    const put = (i: number): Req => ({
-      method: 'PUT',
-      path: `/metrics/job/mailprobe/instance/${ids[i % n] ?? ''}`,
-      headers: { 'content-type': 'text/plain; version=0.0.4' },
-      body: texts[i % n] ?? '',
-    });
+    const { post, put } = peerRequests(ids, bodies, texts, tokenFor);
 
     const collector = await startCollectorProcess({ probes: ids });
     running.add(collector);

@@ -87,3 +87,26 @@ export function table(header: readonly string[], rows: readonly (readonly string
   const line = (r: readonly string[]) => r.map((v, c) => (c === 0 ? v.padEnd(widths[c] ?? 0) : v.padStart(widths[c] ?? 0))).join('  ');
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
+
+/**
+ * The same content as requests to each peer, round-robin over the probes: a batch POSTed to the
+ * collector (`bodies[i](seq)` gives a body with a fresh batch id) or the probe's exposition PUT
+ * into a Pushgateway group.
+ */
+export function peerRequests(ids: readonly string[], bodies: readonly ((seq: number) => string)[], texts: readonly string[], tokenOf: (id: string) => string) {
+  const n = ids.length;
+  let seq = 0;
+  const post = (i: number): Req => ({
+    method: 'POST',
+    path: '/v1/results',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${tokenOf(ids[i % n] ?? '')}` },
+    body: (bodies[i % n] ?? (() => ''))(seq++),
+  });
+  const put = (i: number): Req => ({
+    method: 'PUT',
+    path: `/metrics/job/mailprobe/instance/${ids[i % n] ?? ''}`,
+    headers: { 'content-type': 'text/plain; version=0.0.4' },
+    body: texts[i % n] ?? '',
+  });
+  return { post, put };
+}

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { request } from 'undici';
 import { hashToken } from '../../collector/plugins/auth.js';
-import { tokenFor } from './plan.js';
+import { tokenFor, writePlanFile } from './plan.js';
 
 const root = resolve(import.meta.dirname, '../..');
 
@@ -93,28 +93,13 @@ export interface CollectorProcess extends PeerProcess {
 /** A collector as a child process (`node --import tsx cli/main.ts collector`). */
 export async function startCollectorProcess(opts: CollectorProcessOptions): Promise<CollectorProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'mailprobe-bench-'));
-  const now = Date.now();
-  const plan = {
-    cutover: {
-      domain: 'company.test',
-      mail_host: 'mail.company.test',
-      servers: [
-        { ip: '127.0.0.2', side: 'old', name: 'provider-a' },
-        { ip: '127.0.0.3', side: 'new', name: 'provider-b' },
-      ],
-      window: { start: new Date(now - 3_600_000).toISOString(), end: new Date(now + 3_600_000).toISOString() },
-      dkim_selectors: ['s2026'],
-    },
-    probes: { interval: '60s', window_interval: '15s' },
+  const planFile = writePlanFile(dir, {
     collector: {
       listen: '127.0.0.1:0',
       tokens: Object.fromEntries(opts.probes.map((id) => [id, hashToken(tokenFor(id))])),
       ...opts.collector,
     },
-  };
-  const planFile = join(dir, 'plan.yaml');
-  // JSON is YAML.
-  writeFileSync(planFile, JSON.stringify(plan, null, 1));
+  });
   const args =
     opts.requestTimeoutMs === undefined
       ? ['--import', 'tsx', join(root, 'cli/main.ts'), 'collector', '--config', planFile, '--listen', '127.0.0.1:0']
