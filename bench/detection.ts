@@ -16,7 +16,7 @@ import { startDnsWorld } from '../lab/dns/world.js';
 import { startMtas } from '../lab/mta/index.js';
 import { startPrometheus } from '../lab/prometheus.js';
 import { startCollectorProcess } from '../test/support/bench-processes.js';
-import { tokenFor } from '../test/support/plan.js';
+import { testPlanInput, tokenFor } from '../test/support/plan.js';
 import { fmt } from './lib/load.js';
 import { startProbeProcess } from './lib/probe-process.js';
 
@@ -42,16 +42,12 @@ async function main(): Promise<void> {
     const collector = await startCollectorProcess({ probes: [ID] });
     closers.push(() => collector.stop());
 
-    const now = Date.now();
-    const plan = {
+    const plan = testPlanInput({
       cutover: {
-        domain: 'company.test',
-        mail_host: 'mail.company.test',
         servers: [
           { ip: '127.0.0.2', side: 'old', name: 'provider-a', port: mtas.old.port },
           { ip: '127.0.0.3', side: 'new', name: 'provider-b', port: mtas.new.port },
         ],
-        window: { start: new Date(now - 3_600_000).toISOString(), end: new Date(now + 3_600_000).toISOString() },
       },
       probes: {
         window_interval: `${PROBE_INTERVAL_S}s`,
@@ -62,7 +58,7 @@ async function main(): Promise<void> {
         push: { collectors: [collector.url], spool_dir: join(dir, 'spool') },
       },
       collector: { listen: '127.0.0.1:0', tokens: { [ID]: hashToken(tokenFor(ID)) } },
-    };
+    });
     const probe = startProbeProcess(dir, plan, ID, tokenFor(ID));
     closers.push(() => probe.stop());
 
