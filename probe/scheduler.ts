@@ -85,7 +85,11 @@ export class Scheduler {
   /** Per check type: when its targets are expanded again (one scheduling round). */
   readonly #expandAt = new Map<CheckType, number>();
   readonly history: ResultHistory;
-  readonly #stop = new AbortController();
+  /**
+   * The controllers of the runs in progress: stop() aborts each. One set instead of a listener
+   * per run on a shared stop signal, which grew past Node's 10-listener warning at concurrency > 10.
+   */
+  readonly #aborts = new Set<AbortController>();
   readonly #running = new Set<Promise<void>>();
   #timer: NodeJS.Timeout | undefined;
   #startedAt = 0;
@@ -145,7 +149,8 @@ export class Scheduler {
     const all = Promise.allSettled([...this.#running]);
     const finished = await Promise.race([all.then(() => true), sleep(graceMs).then(() => false)]);
     if (!finished) {
-      this.#stop.abort(new Error('probe stopping'));
+      const reason = new Error('probe stopping');
+      for (const ac of this.#aborts) ac.abort(reason);
       await Promise.race([all, sleep(ABORT_GRACE_MS * 2)]);
     }
   }
@@ -231,8 +236,7 @@ export class Scheduler {
     if (!check) return;
     const timeoutMs = check.timeoutMs(plan);
     const ac = new AbortController();
-    const onStop = () => ac.abort(this.#stop.signal.reason);
-    this.#stop.signal.addEventListener('abort', onStop, { once: true });
+    this.#aborts.add(ac);
     const startedAt = now();
     const t0 = performance.now();
     const ctx: CheckContext = {
@@ -264,7 +268,7 @@ export class Scheduler {
       const late = await Promise.race([running, sleep(ABORT_GRACE_MS).then((): Outcome => ({ kind: 'timeout' }))]);
       if (late.kind === 'ok') outcome = late;
     }
-    this.#stop.signal.removeEventListener('abort', onStop);
+    this.#aborts.delete(ac);
     const seconds = (performance.now() - t0) / 1000;
     const fail = (f: ReturnType<typeof runtimeFailure>): CheckResult[] => {
       if (slot.template.length > 0) {

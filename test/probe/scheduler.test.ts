@@ -238,3 +238,32 @@ test('a check that answered before and then times out gets failed results shaped
     ],
   );
 });
+
+test('stop() aborts every running check, and 16 checks at once add no MaxListeners warning', async () => {
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+  process.on('warning', onWarning);
+  try {
+    const reasons: unknown[] = [];
+    const check = register<TestTarget, null>({
+      type: 'auth',
+      targets: () => Array.from({ length: 16 }, (_, i) => ({ key: `s${i}`, target: { method: 'dkim' as const, subject: `s${i}` }, settings: null })),
+      async run(target, _s, ctx) {
+        const startedAt = ctx.now();
+        await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+        reasons.push(ctx.signal.reason);
+        return { type: 'auth', method: 'dkim', subject: target.subject, pass: false, startedAt, durationSeconds: 0.1, ok: false, phase: 'lookup', errorClass: 'timeout', code: 'dns_timeout', message: 'stopped' };
+      },
+    });
+    const { s } = scheduler({ auth: check }, { interval: '10s', timeout: '5s', concurrency: 16 }, { random: () => 0 });
+    s.start();
+    assert.ok(await waitFor(() => s.inFlight === 16, 2000), `in flight: ${s.inFlight}`);
+    await s.stop(50);
+    assert.equal(reasons.length, 16);
+    for (const r of reasons) assert.equal((r as Error).message, 'probe stopping');
+    await sleep(20); // warnings are emitted on the next tick
+    assert.deepEqual(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning')), []);
+  } finally {
+    process.off('warning', onWarning);
+  }
+});
