@@ -278,7 +278,7 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
         region,
         token: tokens[id],
         spoolDir: join(spoolRoot, id),
-        ...(log ? { logger: log.child({ part: 'probe', probe: id }) } : {}),
+        ...(log ? { logger: log.child({ part: 'probe' }) } : {}),
       });
       await probe.start();
       running.set(region, probe);

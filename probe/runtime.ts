@@ -85,7 +85,10 @@ export function createProbe(o: ProbeOptions): Probe {
   const { plan, id, region } = o;
   const push = plan.probes.push;
   const now = o.now ?? Date.now;
-  const log = (o.logger ?? pino({ name: 'probe', level: 'info' }, pino.destination({ dest: 2, sync: true }))).child({ probe: id, region });
+  const base = o.logger ?? pino({ name: 'probe', level: 'info' }, pino.destination({ dest: 2, sync: true }));
+  // Keys the caller's logger already binds are not bound again (pino would write them twice).
+  const bound = base.bindings();
+  const log = base.child({ ...(bound.probe === undefined ? { probe: id } : {}), ...(bound.region === undefined ? { region } : {}) });
   const spoolDir = o.spoolDir ?? push.spool_dir ?? join('.mailprobe-spool', id);
   const registry = o.metricsRegistry ?? new Registry();
   const healthListen = o.healthListen ?? plan.probes.health_listen;

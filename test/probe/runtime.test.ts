@@ -309,3 +309,23 @@ test('stop waits for running checks and pushes their results', async () => {
     cleanup();
   }
 });
+
+test('a logger that already binds probe and region (the lab) gets each key once per line', async () => {
+  const { dir, cleanup } = tempDir();
+  const raw: string[] = [];
+  const { pino } = await import('pino');
+  const base = pino({ level: 'debug' }, { write: (s: string) => void raw.push(s) }).child({ part: 'probe', probe: 'p-eu' });
+  const probe = createProbe({ plan: fastPlan([]), id: 'p-eu', region: 'eu', token: tokenFor('p-eu'), registry: { auth: countingCheck({ targets: 1 }) }, spoolDir: dir, logger: base });
+  try {
+    await probe.start();
+    await probe.stop({ graceMs: 200, flushMs: 200 });
+    assert.ok(raw.length >= 2, `log lines: ${raw.length}`);
+    for (const line of raw) {
+      assert.equal(line.match(/"probe":/g)?.length, 1, line);
+      assert.equal(line.match(/"region":/g)?.length, 1, line);
+      assert.equal((JSON.parse(line) as { region: string }).region, 'eu');
+    }
+  } finally {
+    cleanup();
+  }
+});
