@@ -100,6 +100,33 @@ test('every alert has severity, summary and description, and a firing and a quie
   for (const c of cases) assert.ok(names.has(c.alertname), `test case for unknown alert ${c.alertname}`);
 });
 
+/** GitHub's anchor of a Markdown heading: lower case, punctuation dropped, spaces to hyphens. */
+function headingAnchor(heading: string): string {
+  return heading.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-');
+}
+
+test('every alert has a runbook_url to its own section of docs/runbook.md, and the runbook links resolve', () => {
+  const text = readFileSync(join(root, 'docs/runbook.md'), 'utf8');
+  const anchors = new Set([...text.matchAll(/^#{1,6} (.+)$/gm)].map((m) => headingAnchor(m[1] ?? '')));
+  const alerts = rules().filter((r) => r.alert !== undefined);
+  const missing: string[] = [];
+  for (const a of alerts) {
+    const url = a.annotations?.runbook_url ?? '';
+    const m = /^docs\/runbook\.md#(.+)$/.exec(url);
+    if (!m || !anchors.has(m[1] ?? '')) missing.push(`${a.alert}: runbook_url "${url}"`);
+    // Its own section: the heading is the alert name.
+    else assert.equal(m[1], headingAnchor(a.alert ?? ''), `${a.alert}: runbook_url points to another section`);
+  }
+  assert.deepEqual(missing, [], 'alerts without a runbook section');
+  // Each section says what it means, what to check and what to do.
+  for (const section of text.split(/^## /m).slice(1)) {
+    const name = section.split('\n')[0] ?? '';
+    for (const part of ['**Means:**', '**Check:**', '**Do:**']) assert.ok(section.includes(part), `docs/runbook.md ${name}: no ${part}`);
+  }
+  for (const link of text.matchAll(/\]\(#([^)]+)\)/g)) assert.ok(anchors.has(link[1] ?? ''), `docs/runbook.md: broken link #${link[1]}`);
+  assert.equal(headingAnchor('MailprobeRoundtripLost'), 'mailproberoundtriplost');
+});
+
 test('delivery to the served IP pages inside the window and warns outside it', () => {
   const byName = new Map(rules().map((r) => [r.alert ?? r.record, r]));
   const page = byName.get('MailprobeDeliveryFailingServedIP');
