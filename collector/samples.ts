@@ -58,8 +58,12 @@ export function resultOps(probe: ProbeRef, r: CheckResult): SampleOp[] {
     }
     case 'rdns': {
       const l = { ip: r.ip, side: r.side };
-      push('set', 'fcrdnsOk', l, b(r.ok && r.fcrdns));
+      push('set', 'fcrdnsOk', l, b(r.ok && (r.fcrdns || r.matchesMailHost)));
       push('set', 'ptrMatchesMailHost', l, b(r.ok && r.matchesMailHost));
+      // Once the mail host points at the IP: a PTR name is the mail host, or one of its own confirms now.
+      push('set', 'fcrdnsOkWhenServed', l, b(r.ok && (r.fcrdns || r.matchesMailHost)));
+      // A failed lookup says nothing about the names: keep the last known.
+      if (r.ok) ops.push({ op: 'one-of', metric: 'ptrInfo', labels: l, label: 'ptr', value: r.ptrNames.length > 0 ? r.ptrNames.join(',') : '(none)', ts });
       break;
     }
     case 'auth': {

@@ -136,6 +136,18 @@ export const METRICS = {
     type: 'gauge',
     labels: ['ip', 'side'],
   }),
+  fcrdnsOkWhenServed: def({
+    name: 'mailprobe_fcrdns_ok_when_served',
+    help: '1 if forward-confirmed reverse DNS holds for the server IP once the mail host points at it (a PTR name is the mail host, or a name of its own resolves back to the IP).',
+    type: 'gauge',
+    labels: ['ip', 'side'],
+  }),
+  ptrInfo: def({
+    name: 'mailprobe_ptr_info',
+    help: 'The PTR names of the server IP (sorted, comma-separated; "(none)" without a PTR); 1 on the current names, series of earlier names removed.',
+    type: 'gauge',
+    labels: ['ip', 'side', 'ptr'],
+  }),
   ptrMatchesMailHost: def({
     name: 'mailprobe_ptr_matches_mail_host',
     help: '1 if a PTR name of the server IP is the mail host.',

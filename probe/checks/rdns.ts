@@ -1,8 +1,14 @@
 /**
- * rdns check (DESIGN §4): the PTR names of every server IP, forward confirmation (a PTR name
- * resolves back to the same IP: FCrDNS, which Gmail and Yahoo require of senders) and whether
- * a PTR name is the mail host. A missing PTR is a finding (ok, fcrdns false), not a failure;
- * DNS errors are failures.
+ * rdns check: the PTR names of every server IP, forward confirmation (a PTR name resolves back
+ * to the same IP: FCrDNS, which Gmail and Yahoo require of senders) and whether a PTR name is the
+ * mail host. A missing PTR is a finding (ok, fcrdns false), not a failure; DNS errors are failures.
+ *
+ * The cutover makes "FCrDNS now" misleading on its own: an IP whose PTR is the mail host confirms
+ * only while the mail host points at it. So the new IP does not confirm before the switch and the
+ * old one no longer does after it, both as planned. Whether FCrDNS *will* hold once the mail host
+ * points at the IP is `fcrdns || matchesMailHost` (a name of its own that resolves back, or the
+ * mail host itself); the collector exports it as mailprobe_fcrdns_ok_when_served and the message
+ * says which case applies.
  */
 import { isIP } from 'node:net';
 import type { CheckContext, CheckSpec } from '../check.js';
@@ -52,7 +58,15 @@ export async function runRdns(target: RdnsTarget, s: DnsSettings, ctx: CheckCont
       ptrNames: ptrNames.slice(0, 32),
       fcrdns,
       matchesMailHost: ptrNames.includes(mailHost),
-      ...(ptrNames.length === 0 ? { message: `no PTR record for ${target.ip}` } : !fcrdns ? { message: `no PTR name resolves back to ${target.ip}: ${notes.join('; ')}` } : {}),
+      ...(ptrNames.length === 0
+        ? { message: `no PTR record for ${target.ip}` }
+        : !fcrdns
+          ? {
+              message: `no PTR name resolves back to ${target.ip}: ${notes.join('; ')}${
+                ptrNames.includes(mailHost) ? `; it will once ${mailHost} points at ${target.ip}` : `; it will not once ${mailHost} points at ${target.ip} either`
+              }`,
+            }
+          : {}),
     };
   } catch (e) {
     const f = failureOf(phase, e);

@@ -49,6 +49,8 @@ describe('rdns check against the lab', () => {
     await col.push(batchOf([old, neu]));
     assert.equal(await col.sample('mailprobe_fcrdns_ok', { ip: '127.0.0.2', side: 'old' }), 1);
     assert.equal(await col.sample('mailprobe_ptr_matches_mail_host', { ip: '127.0.0.3', side: 'new' }), 1);
+    assert.equal(await col.sample('mailprobe_fcrdns_ok_when_served', { ip: '127.0.0.2', side: 'old' }), 1);
+    assert.equal(await col.sample('mailprobe_ptr_info', { ip: '127.0.0.3', side: 'new', ptr: 'host-3.provider-b.company.test,mail.company.test' }), 1);
   });
 
   test('a PTR name that does not resolve back fails forward confirmation', async () => {
@@ -58,11 +60,25 @@ describe('rdns check against the lab', () => {
       const plan = worldPlan(w);
       const r = await runRdns({ ip: '127.0.0.3', side: 'new' }, dnsSettings(plan), makeCtx(plan));
       assert.deepEqual(view(r), { ip: '127.0.0.3', side: 'new', ok: true, ptrNames: ['host-3.provider-b.company.test', 'mail.company.test'], fcrdns: false, matchesMailHost: true });
-      assert.match(r.message ?? '', /no PTR name resolves back to 127\.0\.0\.3: host-3\.provider-b\.company\.test → NXDOMAIN; mail\.company\.test → 127\.0\.0\.2/);
+      assert.match(r.message ?? '', /no PTR name resolves back to 127\.0\.0\.3: host-3\.provider-b\.company\.test → NXDOMAIN; mail\.company\.test → 127\.0\.0\.2; it will once mail\.company\.test points at 127\.0\.0\.3$/);
       await col.push(batchOf([r]));
       assert.equal(await col.sample('mailprobe_fcrdns_ok', { ip: '127.0.0.3', side: 'new' }), 0);
+      // The new IP before the switch: not now, but once the mail host points at it.
+      assert.equal(await col.sample('mailprobe_fcrdns_ok_when_served', { ip: '127.0.0.3', side: 'new' }), 1);
+      // Only a provider name that does not resolve: it will not hold after the switch either.
+      w.auth.updateZone({ ptr: { '127.0.0.2': ['mail.company.test'], '127.0.0.3': ['host-3.provider-b.company.test'] } });
+      w.resolvers.honest.flush();
+      const own = await runRdns({ ip: '127.0.0.3', side: 'new' }, dnsSettings(plan), makeCtx(plan));
+      assert.deepEqual(view(own), { ip: '127.0.0.3', side: 'new', ok: true, ptrNames: ['host-3.provider-b.company.test'], fcrdns: false, matchesMailHost: false });
+      assert.match(own.message ?? '', /; it will not once mail\.company\.test points at 127\.0\.0\.3 either$/);
+      await col.push(batchOf([own]));
+      assert.equal(await col.sample('mailprobe_fcrdns_ok_when_served', { ip: '127.0.0.3', side: 'new' }), 0);
+      assert.equal(await col.sample('mailprobe_ptr_info', { ip: '127.0.0.3', side: 'new', ptr: 'host-3.provider-b.company.test' }), 1);
+      assert.equal(await col.sample('mailprobe_ptr_info', { ip: '127.0.0.3', side: 'new', ptr: 'host-3.provider-b.company.test,mail.company.test' }), undefined);
     } finally {
       w.auth.set(null);
+      w.auth.updateZone({ ptr: { '127.0.0.2': ['mail.company.test'], '127.0.0.3': ['host-3.provider-b.company.test', 'mail.company.test'] } });
+      w.resolvers.honest.flush();
     }
   });
 
@@ -72,6 +88,9 @@ describe('rdns check against the lab', () => {
     const none = await runRdns({ ip: '127.0.0.4', side: 'new' }, s, makeCtx(plan));
     assert.deepEqual(view(none), { ip: '127.0.0.4', side: 'new', ok: true, ptrNames: [], fcrdns: false, matchesMailHost: false });
     assert.equal(none.message, 'no PTR record for 127.0.0.4');
+    await col.push(batchOf([none]));
+    assert.equal(await col.sample('mailprobe_fcrdns_ok_when_served', { ip: '127.0.0.4', side: 'new' }), 0);
+    assert.equal(await col.sample('mailprobe_ptr_info', { ip: '127.0.0.4', side: 'new', ptr: '(none)' }), 1);
     w.resolvers.honest.flush();
     w.auth.fault({ kind: 'servfail' });
     try {
