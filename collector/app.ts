@@ -13,6 +13,9 @@ import { RemoteWriteOutput, remoteWriteOptionsFromPlan } from './outputs/remote-
 import { healthPlugin } from './plugins/health.js';
 import { metricsPlugin } from './plugins/metrics.js';
 import { resultsPlugin } from './plugins/results.js';
+import { statusPlugin } from './plugins/status.js';
+import { StatusOutput } from './outputs/status.js';
+import { StatusModel } from './status/model.js';
 import { createSelfMetrics } from './self-metrics.js';
 
 export interface CollectorOptions {
@@ -34,6 +37,8 @@ export interface Collector {
   app: FastifyInstance;
   registry: Registry;
   ingest: Ingest;
+  /** The status page's state; undefined when collector.status.enabled is false. */
+  status: StatusModel | undefined;
 }
 
 /** Maps fastify's own errors to the collector's catalogue. */
@@ -75,6 +80,9 @@ export async function buildCollector(opts: CollectorOptions): Promise<Collector>
   const rw = remoteWriteOptionsFromPlan(plan, registry);
   const outputs: Output[] = [...(rw && !cfg.remote_write?.results_on_metrics ? [] : [new PrometheusOutput(registry)]), ...(opts.outputs ?? [])];
   if (rw) outputs.push(new RemoteWriteOutput({ ...rw, now, ...(opts.logger ? { log: opts.logger.child({ output: 'remote-write' }) } : {}) }));
+  // The status page (GET /, /v1/status) keeps its own bounded state from the accepted results.
+  const status = cfg.status.enabled ? new StatusModel(plan, { now }) : undefined;
+  if (status) outputs.push(new StatusOutput(status));
   const ingest = new Ingest(
     {
       maxSeriesPerProbe: cfg.max_series_per_probe,
@@ -139,6 +147,7 @@ export async function buildCollector(opts: CollectorOptions): Promise<Collector>
   await app.register(healthPlugin, { ready: () => !closing });
   await app.register(metricsPlugin, { registry });
   await app.register(resultsPlugin, { tokens: cfg.tokens, ingest });
+  if (status) await app.register(statusPlugin, { model: status, settings: cfg.status, now });
 
   const sweeper = setInterval(() => {
     const gone = ingest.sweep();
@@ -146,7 +155,7 @@ export async function buildCollector(opts: CollectorOptions): Promise<Collector>
   }, opts.sweepIntervalMs ?? 30_000);
   sweeper.unref();
 
-  return { app, registry, ingest };
+  return { app, registry, ingest, status };
 }
 
 /** `host:port` → listen options; `[::1]:9464` for IPv6. */

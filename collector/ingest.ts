@@ -86,7 +86,11 @@ export class Ingest {
     state.swept = false;
     this.#probes.set(probeId, state);
 
-    for (const out of this.outputs) out.apply(ops);
+    const info = { ...batch.probe, ...probe };
+    for (const out of this.outputs) {
+      out.apply(ops);
+      out.results?.(info, batch.results);
+    }
     this.#dedup.add(dedupKey, batch.results.length);
 
     const rp = { region: probe.region, probe: probeId };

@@ -318,12 +318,33 @@ export const RemoteWrite = obj(
   false,
 );
 
+/** A digest made by `mailprobe token` (`sha256:<hex>`): the secret itself never sits in the plan. */
+const Digest = (description: string) =>
+  Type.String({ pattern: '^sha256:[0-9a-f]{64}$', description, errorMessage: 'must be sha256:<64 hex digits> (see `mailprobe token`)' });
+
+/** The status page (`GET /`) and its JSON (`GET /v1/status`), served from the collector's own state. */
+export const Status = obj(
+  {
+    /** Serve the status page and /v1/status. Default true. */
+    enabled: Type.Boolean({ default: true, description: 'Serve / and /v1/status. Default true.' }),
+    /** How often the page reloads itself (meta refresh). Default 10s. */
+    refresh: Duration('10s', 'How often the page reloads itself.'),
+    /** A read token (its sha256: digest): readers send `Authorization: Bearer <token>` or `?token=<token>`. Default none. */
+    read_token: Type.Optional(Digest('Digest of the read token.')),
+    /** Basic auth for browsers: the user and the sha256: digest of the password (`mailprobe token --hash PASSWORD`). Default none. */
+    basic_auth: Type.Optional(
+      Type.Object({ user: Type.String({ minLength: 1, maxLength: 128, pattern: '^[^:]+$', errorMessage: 'must be a user name without ":"' }), password: Digest('Digest of the password.') }, { additionalProperties: false }),
+    ),
+  },
+  'The status page. Open to anyone who reaches the collector unless read_token or basic_auth is set (either one then admits).',
+);
+
 export const Collector = obj(
   {
     /** Listen address. Default 0.0.0.0:9464; env MAILPROBE_LISTEN overrides. */
     listen: Listen('0.0.0.0:9464', 'Listen address.'),
     /** Probe id → `sha256:<hex>` of its bearer token. Make one with `mailprobe token`. */
-    tokens: Type.Record(Type.String({ pattern: ID_PATTERN }), Type.String({ pattern: '^sha256:[0-9a-f]{64}$', errorMessage: 'must be sha256:<64 hex digits> (see `mailprobe token`)' }), {
+    tokens: Type.Record(Type.String({ pattern: ID_PATTERN }), Digest('Digest of the probe token.'), {
       default: {},
       additionalProperties: false,
       errorMessage: 'must be a probe id (letters, digits, . _ -; at most 63)',
@@ -340,6 +361,8 @@ export const Collector = obj(
     dedup_batches: Type.Integer({ minimum: 1, default: 100_000 }),
     /** Also write samples to a Prometheus remote-write receiver. Default off (only /metrics). */
     remote_write: Type.Optional(RemoteWrite),
+    /** The status page and /v1/status. */
+    status: Status,
   },
   'Collector settings.',
 );

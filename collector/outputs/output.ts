@@ -4,10 +4,17 @@
  */
 import type { Labels, SampleOp } from '../samples.js';
 import type { MetricKey } from '../../protocol/metrics.js';
+import type { CheckResult } from '../../protocol/results.js';
+import type { ProbeInfo } from '../../protocol/wire.js';
 
 export interface Output {
   readonly name: string;
   apply(ops: readonly SampleOp[]): void;
+  /**
+   * The accepted results themselves, after `apply`, for outputs that need more than samples
+   * (the status page shows messages, PTR names, certificate names). Optional.
+   */
+  results?(probe: ProbeInfo, results: readonly CheckResult[]): void;
   /** Removes one series (a silent probe's gauge). */
   remove(metric: MetricKey, labels: Labels): void;
   close(): Promise<void>;

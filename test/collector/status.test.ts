@@ -1,0 +1,137 @@
+/**
+ * The status page and /v1/status of a real collector over HTTP: the facts pushed results
+ * produce, escaping of what probes send, protection and the off switch. The page as a browser
+ * shows it during a lab cutover is tested in test/e2e/status-browser.test.ts.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { request } from 'undici';
+import { hashToken } from '../../collector/plugins/auth.js';
+import type { StatusV1 } from '../../collector/status/model.js';
+import type { CheckResult } from '../../protocol/results.js';
+import { startTestCollector, type TestCollector } from '../support/collector.js';
+import { testPlan } from '../support/plan.js';
+import { NEW_IP, OLD_IP, batchOf, mixedResults } from '../support/results.js';
+
+const HOSTILE_RESOLVER = '<script>alert("r")</script>';
+const HOSTILE_MESSAGE = '<img src=x onerror=alert(1)> & "quoted"';
+
+function hostile(t: number): CheckResult[] {
+  return [
+    { type: 'dns', startedAt: t, durationSeconds: 1, ok: false, phase: 'query', errorClass: 'servfail', code: 'DNS_SERVFAIL', message: HOSTILE_MESSAGE, resolver: HOSTILE_RESOLVER, authoritative: false, name: 'mail.company.test', qtype: 'A', transport: 'udp', rcode: 'SERVFAIL', answers: [], ttl: null, side: 'error' },
+    { type: 'smtp', startedAt: t, durationSeconds: 0.2, ok: false, phase: 'banner', errorClass: 'protocol', code: 'SMTP_PROTOCOL', message: HOSTILE_MESSAGE, ip: OLD_IP, side: 'old', port: 25, mode: 'rcpt', phases: { connect: 0.001 } },
+  ];
+}
+
+async function get(url: string, headers: Record<string, string> = {}) {
+  const r = await request(url, { headers });
+  return { status: r.statusCode, headers: r.headers, text: await r.body.text() };
+}
+
+describe('status page', () => {
+  let c: TestCollector;
+  const t = Date.now() - 1000;
+  before(async () => {
+    c = await startTestCollector(testPlan({ cutover: { dnsbl: ['zen.spamhaus.org'] } }));
+    assert.equal((await c.push(batchOf(mixedResults(t), { id: 'p-eu', region: 'eu' }))).status, 200);
+    const us = batchOf([...mixedResults(t), ...hostile(t + 10)], { id: 'p-us', region: 'us' });
+    us.probe.spool = { bytes: 4096, batches: 3, dropped: 1 };
+    assert.equal((await c.push(us)).status, 200);
+  });
+  after(() => c.close());
+
+  it('/v1/status carries the facts of the pushed results', async () => {
+    const r = await get(`${c.url}/v1/status`);
+    assert.equal(r.status, 200);
+    assert.match(String(r.headers['content-type']), /application\/json/);
+    const s = JSON.parse(r.text) as StatusV1;
+    assert.equal(s.version, 1);
+    assert.equal(s.mailHost, 'mail.company.test');
+    // The test plan's window is open and the authoritative server answers new: switched, one resolver on old.
+    assert.equal(s.window.state, 'open');
+    assert.ok(s.window.closesInSeconds! > 3500 && s.window.closesInSeconds! <= 3600);
+    assert.deepEqual(s.authoritative.servers.map((x) => [x.server, x.side, x.ttl]), [['ns1.company.test', 'new', 300]]);
+    assert.equal(s.phase, 'switched');
+    assert.equal(s.authoritative.safeToSwitchAt, t - 3_600_000);
+
+    const eu = s.resolvers.find((x) => x.region === 'eu')!;
+    assert.deepEqual([eu.onOld, eu.onNew, eu.failing], [['8.8.8.8'], ['127.0.0.53'], ['9.9.9.9']]);
+    assert.deepEqual(eu.ttlHonour, { honoured: 1, judged: 2, ratio: 0.5 });
+    assert.deepEqual(eu.violators, [{ resolver: '8.8.8.8', staleSeconds: 1800, extensionSeconds: 3000 }]);
+    const us = s.resolvers.find((x) => x.region === 'us')!;
+    assert.deepEqual(us.failing, ['9.9.9.9', HOSTILE_RESOLVER]);
+
+    const newEu = s.delivery.find((d) => d.ip === NEW_IP && d.region === 'eu')!;
+    assert.deepEqual([newEu.name, newEu.side, newEu.sessions, newEu.successRatio, newEu.p50Seconds, newEu.lastErrorClass], ['provider-b', 'new', 2, 0.5, 0.31, 'temp_fail']);
+    const oldUs = s.delivery.find((d) => d.ip === OLD_IP && d.region === 'us')!;
+    assert.deepEqual([oldUs.sessions, oldUs.successRatio, oldUs.lastErrorClass, oldUs.lastError], [2, 0.5, 'protocol', HOSTILE_MESSAGE]);
+    const rtNew = s.roundtrips.find((x) => x.ip === NEW_IP && x.region === 'eu')!;
+    assert.deepEqual([rtNew.delivered, rtNew.lost, rtNew.p50Seconds], [1, 1, 2.4]);
+
+    const verdicts = (ip: string) => Object.fromEntries(s.servers.find((x) => x.ip === ip)!.checks.map((l) => [l.check, l.verdict]));
+    assert.deepEqual(verdicts(OLD_IP), { ptr: 'pass', spf: 'pass', dkim: 'pass', dmarc: 'pass', dnsbl: 'pass', certificate: 'pass', 'mta-sts': 'pass', tlsa: 'warn', delivery: 'fail' });
+    assert.deepEqual(verdicts(NEW_IP), { ptr: 'pass', spf: 'fail', dkim: 'pass', dmarc: 'pass', dnsbl: 'fail', certificate: 'pass', 'mta-sts': 'pass', tlsa: 'warn', delivery: 'fail' });
+    const cert = s.servers.find((x) => x.ip === NEW_IP)!.checks.find((l) => l.check === 'certificate')!;
+    assert.match(cert.evidence, /valid for mail\.company\.test; expires \S+ \(59 days\)/);
+
+    assert.equal(s.safeToSwitch.safe, false);
+    assert.deepEqual(
+      s.safeToSwitch.open.map((o) => o.title),
+      ['provider-b (127.0.0.3) ready'],
+    );
+    assert.match(s.safeToSwitch.open[0]!.detail, /SPF pass: 127\.0\.0\.3 is not allowed \(softfail\); Blocklists: listed on zen\.spamhaus\.org \(127\.0\.0\.3\)/);
+    assert.equal(s.safeToTurnOldOff.safe, false);
+    assert.match(s.safeToTurnOldOff.open.find((o) => o.title === 'no resolver answers the old IP')!.detail, /still on old: 8\.8\.8\.8 \(eu\), 8\.8\.8\.8 \(us\)/);
+
+    assert.deepEqual(
+      s.probes.map((p) => [p.id, p.region, p.spoolBatches, p.spoolDropped]),
+      [['p-eu', 'eu', null, null], ['p-us', 'us', 3, 1]],
+    );
+  });
+
+  it('the page escapes everything that came from probes and loads nothing from outside', async () => {
+    const r = await get(`${c.url}/`);
+    assert.equal(r.status, 200);
+    assert.match(String(r.headers['content-type']), /text\/html/);
+    assert.match(String(r.headers['content-security-policy']), /default-src 'none'/);
+    assert.ok(!r.text.includes('<script'), 'no script element');
+    assert.ok(!r.text.includes('<img'), 'no img element');
+    assert.ok(r.text.includes('&lt;script&gt;alert(&quot;r&quot;)&lt;/script&gt;'), 'resolver label shown escaped');
+    assert.ok(r.text.includes('&lt;img src=x onerror=alert(1)&gt; &amp; &quot;quoted&quot;'), 'message shown escaped');
+    assert.match(r.text, /<meta http-equiv="refresh" content="10">/);
+    assert.doesNotMatch(r.text, /\b(src|href)="(https?:)?\/\//, 'no external asset');
+  });
+});
+
+describe('status page settings', () => {
+  it('a read token or basic auth admits; nothing else does', async () => {
+    const c = await startTestCollector(testPlan({ collector: { status: { read_token: hashToken('reader-1'), basic_auth: { user: 'lead', password: hashToken('s3cret') } } } }));
+    try {
+      const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
+      const none = await get(`${c.url}/`);
+      assert.equal(none.status, 401);
+      assert.match(String(none.headers['www-authenticate']), /^Basic realm="mailprobe status"/);
+      assert.equal((await get(`${c.url}/v1/status`, { authorization: 'Bearer wrong' })).status, 401);
+      assert.equal((await get(`${c.url}/`, { authorization: basic('lead', 'wrong') })).status, 401);
+      assert.equal((await get(`${c.url}/`, { authorization: basic('other', 's3cret') })).status, 401);
+      assert.equal((await get(`${c.url}/v1/status`, { authorization: 'Bearer reader-1' })).status, 200);
+      assert.equal((await get(`${c.url}/?token=reader-1`)).status, 200);
+      assert.equal((await get(`${c.url}/`, { authorization: basic('lead', 's3cret') })).status, 200);
+      // Pushes and scrapes are not behind the status page's protection.
+      assert.equal((await get(`${c.url}/metrics`)).status, 200);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('collector.status.enabled: false serves neither / nor /v1/status', async () => {
+    const c = await startTestCollector(testPlan({ collector: { status: { enabled: false } } }));
+    try {
+      assert.equal((await get(`${c.url}/`)).status, 404);
+      assert.equal((await get(`${c.url}/v1/status`)).status, 404);
+      assert.equal(c.status, undefined);
+    } finally {
+      await c.close();
+    }
+  });
+});
