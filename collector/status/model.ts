@@ -592,8 +592,10 @@ export class StatusModel {
             : {
                 check: 'ptr',
                 title: 'PTR and FCrDNS',
-                verdict: !rdns.fcrdns ? 'fail' : rdns.matches ? 'pass' : 'warn',
-                evidence: `PTR ${rdns.ptr?.length ? rdns.ptr.join(', ') : '(none)'}; ${rdns.fcrdns ? `resolves back to ${srv.ip}` : 'does not resolve back to the IP'}${rdns.fcrdns && !rdns.matches ? `; not ${plan.mail_host}` : ''}`,
+                // A PTR that is the mail host confirms only while the mail host points at the IP:
+                // what counts for readiness is FCrDNS once the IP is served (now and after the switch).
+                verdict: rdns.fcrdns || rdns.matches ? 'pass' : 'fail',
+                evidence: `PTR ${rdns.ptr?.length ? rdns.ptr.join(', ') : '(none)'}; FCrDNS now: ${rdns.fcrdns ? 'yes' : 'no'}; once ${plan.mail_host} points at ${srv.ip}: ${rdns.fcrdns || rdns.matches ? 'yes' : 'no'}`,
                 at: rdns.at,
               },
       );

@@ -19,6 +19,9 @@ const HOSTILE_MESSAGE = '<img src=x onerror=alert(1)> & "quoted"';
 function hostile(t: number): CheckResult[] {
   return [
     { type: 'dns', startedAt: t, durationSeconds: 1, ok: false, phase: 'query', errorClass: 'servfail', code: 'DNS_SERVFAIL', message: HOSTILE_MESSAGE, resolver: HOSTILE_RESOLVER, authoritative: false, name: 'mail.company.test', qtype: 'A', transport: 'udp', rcode: 'SERVFAIL', answers: [], ttl: null, side: 'error' },
+    // The new IP's PTR is the mail host, which still points at the old IP: confirms only once served.
+    { type: 'rdns', startedAt: t, durationSeconds: 0.01, ok: true, ip: NEW_IP, side: 'new', ptrNames: ['mail.company.test'], fcrdns: false, matchesMailHost: true },
+    { type: 'rdns', startedAt: t, durationSeconds: 0.01, ok: true, ip: OLD_IP, side: 'old', ptrNames: ['host-2.provider-a.test'], fcrdns: false, matchesMailHost: false },
     { type: 'smtp', startedAt: t, durationSeconds: 0.2, ok: false, phase: 'banner', errorClass: 'protocol', code: 'SMTP_PROTOCOL', message: HOSTILE_MESSAGE, ip: OLD_IP, side: 'old', port: 25, mode: 'rcpt', phases: { connect: 0.001 } },
   ];
 }
@@ -69,7 +72,10 @@ describe('status page', () => {
     assert.deepEqual([rtNew.delivered, rtNew.lost, rtNew.p50Seconds], [1, 1, 2.4]);
 
     const verdicts = (ip: string) => Object.fromEntries(s.servers.find((x) => x.ip === ip)!.checks.map((l) => [l.check, l.verdict]));
-    assert.deepEqual(verdicts(OLD_IP), { ptr: 'pass', spf: 'pass', dkim: 'pass', dmarc: 'pass', dnsbl: 'pass', certificate: 'pass', 'mta-sts': 'pass', tlsa: 'warn', delivery: 'fail' });
+    const ptr = (ip: string) => s.servers.find((x) => x.ip === ip)!.checks.find((l) => l.check === 'ptr')!.evidence;
+    assert.equal(ptr(NEW_IP), 'PTR mail.company.test; FCrDNS now: no; once mail.company.test points at 127.0.0.3: yes');
+    assert.equal(ptr(OLD_IP), 'PTR host-2.provider-a.test; FCrDNS now: no; once mail.company.test points at 127.0.0.2: no');
+    assert.deepEqual(verdicts(OLD_IP), { ptr: 'fail', spf: 'pass', dkim: 'pass', dmarc: 'pass', dnsbl: 'pass', certificate: 'pass', 'mta-sts': 'pass', tlsa: 'warn', delivery: 'fail' });
     assert.deepEqual(verdicts(NEW_IP), { ptr: 'pass', spf: 'fail', dkim: 'pass', dmarc: 'pass', dnsbl: 'fail', certificate: 'pass', 'mta-sts': 'pass', tlsa: 'warn', delivery: 'fail' });
     const cert = s.servers.find((x) => x.ip === NEW_IP)!.checks.find((l) => l.check === 'certificate')!;
     assert.match(cert.evidence, /valid for mail\.company\.test; expires \S+ \(59 days\)/);
