@@ -17,6 +17,8 @@ Usage:
   mailprobe sink --config FILE            run the round-trip sink on its own host (probes.roundtrip.sink)
   mailprobe config check FILE             validate a cutover plan; exit 1 naming each problem
   mailprobe config schema                 print the plan's JSON Schema (for editors)
+  mailprobe render alertmanager --config FILE
+                                          print the Alertmanager configuration of the plan (its window)
   mailprobe token [--hash TOKEN]          make a probe token and the sha256: value for the plan
   mailprobe --version | --help
 
@@ -61,6 +63,7 @@ const COMMANDS: Record<string, Command> = {
   collector: async (argv) => (await import('./collector.js')).runCollector(argv),
   probe: async (argv) => (await import('./probe.js')).runProbe(argv),
   sink: async (argv) => (await import('./sink.js')).runSink(argv),
+  render: async (argv) => (await import('./render.js')).runRender(argv),
   config,
   token,
 };

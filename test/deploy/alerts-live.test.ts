@@ -4,10 +4,10 @@
  * 300 s → 5 s). A probe whose resolvers serve the new IP reports the new server refusing
  * connections: the page fires, and resolves once delivery works again. A probe stops pushing: it
  * is reported silent, and not once it pushes again. Then the collector stops: the collector alerts
- * fire. Prometheus sends the alerts to a real Alertmanager running deploy/alertmanager/alertmanager.yml
- * (webhooks pointed at a local receiver, waits shortened, the window interval set to now): the page
- * reaches the pager, warnings the team channel and the cutover bridge. Times from fault to firing
- * are printed.
+ * fire. Prometheus sends the alerts to a real Alertmanager running the configuration
+ * `mailprobe render alertmanager` makes of the test plan (its window is open now; webhooks pointed
+ * at a local receiver, waits shortened): the page reaches the pager and the cutover bridge,
+ * warnings the team channel and the bridge. Times from fault to firing are printed.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,6 +18,7 @@ import { basename, join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import { promisify } from 'node:util';
 import { parse, stringify } from 'yaml';
+import { renderAlertmanager } from '../../config/alertmanager.js';
 import type { CheckResult } from '../../protocol/results.js';
 import type { Batch } from '../../protocol/wire.js';
 import { startTestCollector, type TestCollector } from '../support/collector.js';
@@ -40,14 +41,13 @@ interface Route {
   routes?: Route[];
 }
 
-/** deploy/alertmanager/alertmanager.yml with webhooks to `base`, second-long waits and the window open now. */
+/**
+ * The Alertmanager configuration `mailprobe render alertmanager` makes of the test plan (its window
+ * is open now: an hour either side), with webhooks to `base` and second-long waits.
+ */
 function alertmanagerConfig(base: string): string {
-  const cfg = parse(readFileSync(join(import.meta.dirname, '../../deploy/alertmanager/alertmanager.yml'), 'utf8')) as {
-    route: Route;
-    receivers: { name: string; webhook_configs?: { url: string }[] }[];
-    time_intervals: { name: string; time_intervals: unknown[] }[];
-  };
-  for (const r of cfg.receivers) for (const w of r.webhook_configs ?? []) w.url = `${base}${new URL(w.url).pathname}`;
+  const text = renderAlertmanager(testPlan(), { pager: `${base}/pager`, team: `${base}/team`, bridge: `${base}/cutover` });
+  const cfg = parse(text) as { route: Route; time_intervals: { name: string }[] };
   const shorten = (r: Route) => {
     if (r.group_wait) r.group_wait = '100ms';
     if (r.group_interval) r.group_interval = '1s';
@@ -55,12 +55,7 @@ function alertmanagerConfig(base: string): string {
     for (const c of r.routes ?? []) shorten(c);
   };
   shorten(cfg.route);
-  cfg.route.group_wait = '100ms';
-  cfg.route.group_interval = '1s';
-  // The test plan's window is open now (an hour either side).
-  const window = cfg.time_intervals.find((t) => t.name === 'cutover-window');
-  assert.ok(window, 'cutover-window time interval');
-  window.time_intervals = [{ times: [{ start_time: '00:00', end_time: '24:00' }] }];
+  assert.deepEqual(cfg.time_intervals.map((t) => t.name), ['cutover-window']);
   return stringify(cfg);
 }
 
@@ -182,6 +177,8 @@ test('delivery to the served new IP refused inside the window pages, and resolve
   const resolved = Date.now() - t1;
   // The page went to the pager (and nowhere else: it is not a warning).
   await prom.waitFor(() => deliveredTo('/pager', 'MailprobeDeliveryFailingServedIP'), 10_000, 'the page at the pager webhook');
+  // Inside the window the page also reaches the cutover bridge.
+  await prom.waitFor(() => deliveredTo('/cutover', 'MailprobeDeliveryFailingServedIP'), 10_000, 'the page at the bridge webhook');
   assert.equal(await deliveredTo('/team', 'MailprobeDeliveryFailingServedIP'), false);
   console.log(`# served IP refusing: firing ${(fired / 1000).toFixed(1)} s after the push, resolved ${(resolved / 1000).toFixed(1)} s after the fix (scrape and eval every 1 s, for: 2m at 60× = 2 s)`);
 });
