@@ -3,7 +3,8 @@
  * which drain in-flight requests and exit 0.
  */
 import { parseArgs } from 'node:util';
-import { buildCollector, parseListen } from '../collector/app.js';
+import { buildCollector } from '../collector/app.js';
+import { parseListen, specProblem } from '../config/specs.js';
 import { loadPlan } from '../config/load.js';
 import type { PlanConfig } from '../config/schema.js';
 import { createLogger } from './log.js';
@@ -64,7 +65,13 @@ export async function runCollector(argv: string[]): Promise<number> {
     return 2;
   }
   const plan = await loadPlan(file);
-  const c = await startCollector(plan, values.listen ?? process.env.MAILPROBE_LISTEN ?? plan.collector.listen);
+  const listen = values.listen ?? process.env.MAILPROBE_LISTEN ?? plan.collector.listen;
+  const bad = specProblem(parseListen, listen);
+  if (bad) {
+    process.stderr.write(`mailprobe collector: ${values.listen ? '--listen' : process.env.MAILPROBE_LISTEN ? 'MAILPROBE_LISTEN' : 'collector.listen'}: ${bad}\n`);
+    return 2;
+  }
+  const c = await startCollector(plan, listen);
   process.stdout.write(`mailprobe collector: metrics at ${c.url}/metrics\n`);
   const sig = await untilSignal();
   createLogger('collector').info({ signal: sig }, 'draining and stopping');

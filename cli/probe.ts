@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadPlan } from '../config/load.js';
+import { parseListen, specProblem } from '../config/specs.js';
 import { CHECK_TYPES, type CheckType } from '../protocol/results.js';
 import { ID_PATTERN } from '../protocol/wire.js';
 import { CHECKS, type CheckRegistry, type RegisteredCheck } from '../probe/checks/index.js';
@@ -104,6 +105,11 @@ export async function runProbe(argv: string[]): Promise<number> {
   }
   const log = createLogger('probe');
   const healthListen = values['health-listen'] ?? process.env.MAILPROBE_HEALTH_LISTEN;
+  const badListen = healthListen === undefined ? null : specProblem(parseListen, healthListen);
+  if (badListen) {
+    process.stderr.write(`mailprobe probe: ${values['health-listen'] ? '--health-listen' : 'MAILPROBE_HEALTH_LISTEN'}: ${badListen}\n`);
+    return 2;
+  }
   const probe = createProbe({
     plan,
     id,

@@ -157,10 +157,3 @@ export async function buildCollector(opts: CollectorOptions): Promise<Collector>
 
   return { app, registry, ingest, status };
 }
-
-/** `host:port` → listen options; `[::1]:9464` for IPv6. */
-export function parseListen(listen: string): { host: string; port: number } {
-  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(listen);
-  if (!m?.[1] || !m[2]) throw new Error(`bad listen address ${listen}`);
-  return { host: m[1], port: Number(m[2]) };
-}

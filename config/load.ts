@@ -6,8 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { Value, type ValueError, ValueErrorType } from '@sinclair/typebox/value';
 import { parseDocument } from 'yaml';
-import { Plan, type PlanConfig, type PlanInput } from './schema.js';
-import { hostPortProblem, resolverProblem } from '../probe/dns/resolvers.js';
+import { Plan, specFormatProblem, type PlanConfig, type PlanInput } from './schema.js';
 
 export class ConfigError extends Error {
   readonly problems: readonly string[];
@@ -30,6 +29,11 @@ export function formatPath(pointer: string): string {
 
 function rule(e: ValueError): string {
   const custom = (e.schema as { errorMessage?: unknown }).errorMessage;
+  const format = (e.schema as { format?: unknown }).format;
+  if (e.type === ValueErrorType.StringFormat && typeof format === 'string') {
+    const problem = specFormatProblem(format, e.value);
+    if (problem) return problem;
+  }
   switch (e.type) {
     case ValueErrorType.ObjectRequiredProperty:
       return 'is required';
@@ -76,17 +80,6 @@ function planProblems(plan: PlanConfig): string[] {
   if (Date.parse(c.window.end) <= Date.parse(c.window.start)) out.push('cutover.window.end: must be after cutover.window.start');
   if (plan.probes.window_interval > plan.probes.interval) out.push('probes.window_interval: must not be longer than probes.interval');
   if (plan.probes.timeout > plan.probes.window_interval) out.push('probes.timeout: must not be longer than probes.window_interval');
-  plan.probes.resolvers.forEach((r, i) => {
-    const p = resolverProblem(r);
-    if (p) out.push(`probes.resolvers[${i}]: ${p}`);
-  });
-  const lookup = plan.probes.dns.lookup_resolver;
-  const lp = lookup === undefined ? null : resolverProblem(lookup);
-  if (lp) out.push(`probes.dns.lookup_resolver: ${lp}`);
-  (plan.probes.authoritative ?? []).forEach((a, i) => {
-    const p = hostPortProblem(a);
-    if (p) out.push(`probes.authoritative[${i}]: ${p}`);
-  });
   return out;
 }
 

@@ -9,12 +9,40 @@ import { Type, type Static, type StaticDecode, type TSchema } from '@sinclair/ty
 import { FormatRegistry } from '@sinclair/typebox';
 import { isIP } from 'node:net';
 import { ID_PATTERN } from '../protocol/wire.js';
+import {
+  hostnameProblem,
+  parseAuthoritative,
+  parseDnsServer,
+  parseHttpUrl,
+  parseListen,
+  parseResolverSpec,
+  specProblem,
+  type AuthoritativeSpec,
+  type ResolverSpec,
+} from './specs.js';
 
 FormatRegistry.Set('ip', (v) => isIP(v) !== 0);
 FormatRegistry.Set('date-time', (v) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(v) && !Number.isNaN(Date.parse(v)));
-FormatRegistry.Set('hostname', (v) => HOSTNAME_RE.test(v));
 
-const HOSTNAME_RE = /^(?=.{1,253}$)([A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$/;
+/**
+ * Formats checked by the grammar of config/specs.ts: the rule named for a bad value is the
+ * grammar's own reason (see {@link specFormatProblem}), not a fixed message.
+ */
+const SPEC_FORMATS: Record<string, (text: string) => string | null> = {
+  'mailprobe-hostname': hostnameProblem,
+  'mailprobe-resolver': (v) => specProblem(parseResolverSpec, v),
+  'mailprobe-authoritative': (v) => specProblem(parseAuthoritative, v),
+  'mailprobe-listen': (v) => specProblem(parseListen, v),
+  'mailprobe-dns-server': (v) => specProblem(parseDnsServer, v),
+  'mailprobe-url': (v) => specProblem(parseHttpUrl, v),
+};
+for (const [name, problem] of Object.entries(SPEC_FORMATS)) FormatRegistry.Set(name, (v) => problem(v) === null);
+
+/** The grammar's reason why `value` breaks a spec format, or null when `format` is no spec format. */
+export function specFormatProblem(format: string, value: unknown): string | null {
+  const problem = SPEC_FORMATS[format];
+  return problem && typeof value === 'string' ? problem(value) : null;
+}
 
 const DURATION_PATTERN = '^(\\d+(\\.\\d+)?(ms|s|m|h|d))+$';
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -60,14 +88,28 @@ export const Size = (def: string, description: string) =>
     .Encode((n: number) => n);
 
 const Ip = (description: string) => Type.String({ format: 'ip', description, errorMessage: 'must be an IPv4 or IPv6 address' });
-const Hostname = (description: string) => Type.String({ format: 'hostname', description, errorMessage: 'must be a host name such as mail.company.com' });
-const Listen = (def: string, description: string) =>
+const Hostname = (description: string) => Type.String({ format: 'mailprobe-hostname', description, errorMessage: 'must be a host name such as mail.company.com' });
+/** A listen address `host:port` or `[v6]:port` (config/specs.ts). */
+const ListenAddress = (description: string, def?: string) =>
   Type.String({
-    pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):\\d{1,5}$',
-    default: def,
-    description: `${description} Default ${def}.`,
+    format: 'mailprobe-listen',
+    description: def === undefined ? description : `${description} Default ${def}.`,
     errorMessage: 'must be host:port, such as 0.0.0.0:9464 or [::1]:9464',
+    ...(def === undefined ? {} : { default: def }),
   });
+const Listen = (def: string, description: string) => ListenAddress(description, def);
+/** An http:// or https:// URL (config/specs.ts). */
+const Url = (description: string) => Type.String({ format: 'mailprobe-url', description, errorMessage: 'must be an http:// or https:// URL' });
+/** A resolver spec, decoded to its parsed form (config/specs.ts). */
+const Resolver = (description: string) =>
+  Type.Transform(Type.String({ format: 'mailprobe-resolver', maxLength: 200, description, errorMessage: 'must be a resolver such as system, 8.8.8.8 or tls://dns.quad9.net' }))
+    .Decode((v): ResolverSpec => parseResolverSpec(v))
+    .Encode((r: ResolverSpec) => r.label);
+/** An authoritative server `host`/`host:port`, decoded to its parsed form (config/specs.ts). */
+const Authoritative = (description: string) =>
+  Type.Transform(Type.String({ format: 'mailprobe-authoritative', maxLength: 260, description, errorMessage: 'must be host or host:port, such as ns1.company.com or 192.0.2.53:53' }))
+    .Decode((v): AuthoritativeSpec => parseAuthoritative(v))
+    .Encode((a: AuthoritativeSpec) => a.label);
 const obj = <T extends Record<string, TSchema>>(props: T, description: string, withDefault = true) =>
   Type.Object(props, { additionalProperties: false, description, ...(withDefault ? { default: {} } : {}) });
 
@@ -159,14 +201,14 @@ export const Roundtrip = Type.Object(
         /** Name the sink gives in its greeting and Authentication-Results. Default: the machine's host name. */
         name: Type.Optional(Hostname('Sink host name.')),
         /** DNS server (IP or IP:port) the sink asks for SPF, DKIM, DMARC and FCrDNS. Default: the system resolver. */
-        resolver: Type.Optional(Type.String({ pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[0-9A-Fa-f:.]+)(:\\d{1,5})?$', errorMessage: 'must be an IP or IP:port, such as 127.0.0.1:5353' })),
+        resolver: Type.Optional(Type.String({ format: 'mailprobe-dns-server', description: 'DNS server IP or IP:port, such as 127.0.0.1:5353.', errorMessage: 'must be an IP or IP:port, such as 127.0.0.1:5353' })),
         /** PEM certificate and key for the STARTTLS the sink offers. Default: smtp-server's built-in test certificate. */
         tls_cert_file: Type.Optional(Type.String({ minLength: 1 })),
         tls_key_file: Type.Optional(Type.String({ minLength: 1 })),
         /** Where the sink also serves its arrivals over HTTP for probes on other hosts (host:port). Default off. */
-        http_listen: Type.Optional(Type.String({ pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):\\d{1,5}$', errorMessage: 'must be host:port, such as 0.0.0.0:2580' })),
+        http_listen: Type.Optional(ListenAddress('Where a standalone sink serves its arrivals (host:port, such as 0.0.0.0:2580).')),
         /** A sink on another host (its http_listen URL): the probe runs no sink and asks there; results say sameClock false. Default: a sink in the probe. */
-        url: Type.Optional(Type.String({ pattern: '^https?://', errorMessage: 'must be an http:// or https:// URL' })),
+        url: Type.Optional(Url('The arrivals URL of a sink on another host.')),
       },
       'The round-trip sink.',
     ),
@@ -177,7 +219,7 @@ export const Roundtrip = Type.Object(
 export const Push = obj(
   {
     /** Collectors to push to; every batch goes to each (an HA pair). Default none (results are only spooled). */
-    collectors: Type.Array(Type.String({ pattern: '^https?://', errorMessage: 'must be an http:// or https:// URL' }), { default: [], maxItems: 8 }),
+    collectors: Type.Array(Url('A collector URL, such as https://collector-a.example:9464.'), { default: [], maxItems: 8 }),
     /** Environment variable holding this probe's bearer token. Default MAILPROBE_TOKEN. */
     token_env: Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$', default: 'MAILPROBE_TOKEN' }),
     /** A batch is sent when it has this many results… Default 500. */
@@ -213,7 +255,7 @@ export const DnsChecks = obj(
     /** EDNS UDP payload size advertised. Default 1232. */
     edns_payload: Type.Integer({ minimum: 512, maximum: 4096, default: 1232 }),
     /** The resolver rdns, auth and dnsbl look up through (and NS discovery uses). Default: the first of probes.resolvers. */
-    lookup_resolver: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    lookup_resolver: Type.Optional(Resolver('The resolver rdns, auth and dnsbl look up through.')),
     /** Slack for probe timing before a resolver counts as violating TTL. Default 2s. */
     ttl_allowance: Duration('2s', 'Slack for probe timing before a TTL violation is flagged.'),
     /** How far back the ttl analysis reads dns results on its first run. Default 2d. */
@@ -237,9 +279,9 @@ export const Probes = obj(
     /** Checks running at once. Default 16. */
     concurrency: Type.Integer({ minimum: 1, maximum: 1024, default: 16 }),
     /** Resolvers: `system` (/etc/resolv.conf), `IP`, `IP:port`, `[v6]:port`, `tls://host[:port]`, `https://host/dns-query`. Default [system]. */
-    resolvers: Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { default: ['system'], minItems: 1, maxItems: 256 }),
+    resolvers: Type.Array(Resolver('system, IP, IP:port, [v6]:port, tcp://IP[:port], tls://host[:port] or https://host/dns-query.'), { default: ['system'], minItems: 1, maxItems: 256 }),
     /** Authoritative servers to ask directly (host or host:port). Default: the zone's NS records. */
-    authoritative: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { maxItems: 16 })),
+    authoritative: Type.Optional(Type.Array(Authoritative('host, host:port, IPv6 or [v6]:port.'), { maxItems: 16 })),
     /** With no resolver answering the old IP for this long, decommissioning is safe. Default 24h. */
     decommission_quiet: Duration('24h', 'Quiet time before decommissioning is safe.'),
     /** The DNS-side checks. */
@@ -248,13 +290,7 @@ export const Probes = obj(
     roundtrip: Type.Optional(Roundtrip),
     push: Push,
     /** Where the probe serves /healthz and its own /metrics (host:port; port 0 picks one). Default off; env MAILPROBE_HEALTH_LISTEN. */
-    health_listen: Type.Optional(
-      Type.String({
-        pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):\\d{1,5}$',
-        description: 'Where the probe serves /healthz and /metrics. Default off.',
-        errorMessage: 'must be host:port, such as 127.0.0.1:9465 or [::1]:9465',
-      }),
-    ),
+    health_listen: Type.Optional(ListenAddress('Where the probe serves /healthz and /metrics (host:port, such as 127.0.0.1:9465). Default off.')),
   },
   'Probe settings.',
 );
@@ -272,7 +308,7 @@ export const RemoteWrite = obj(
     /** Set false to keep the section but not send. Default true. */
     enabled: Type.Boolean({ default: true, description: 'Send samples. Default true.' }),
     /** The receiver, e.g. http://prometheus:9090/api/v1/write or http://mimir/api/v1/push. Required. */
-    url: Type.String({ pattern: '^https?://', errorMessage: 'must be an http:// or https:// URL', description: 'Remote-write receiver URL.' }),
+    url: Url('Remote-write receiver URL.'),
     /** Environment variable holding a bearer token sent as `Authorization: Bearer …`. Default none. */
     bearer_token_env: Type.Optional(Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$', errorMessage: 'must be an environment variable name' })),
     /** Extra request headers, e.g. `X-Scope-OrgID` for Mimir. Default none. */

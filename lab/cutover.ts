@@ -15,6 +15,7 @@ import { buildCollector } from '../collector/app.js';
 import { hashToken } from '../collector/plugins/auth.js';
 import { validatePlan } from '../config/load.js';
 import type { PlanConfig } from '../config/schema.js';
+import { parseListen } from '../config/specs.js';
 import { createProbe, type Probe } from '../probe/runtime.js';
 import { closeSharedSinks } from '../probe/sink/shared.js';
 import { startDnsWorld, type DnsWorld } from './dns/world.js';
@@ -240,7 +241,7 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
     closers.push(async () => {
       if (collectorUp) await app.close();
     });
-    const [host, port] = [plan.collector.listen.replace(/:\d+$/, ''), Number(/:(\d+)$/.exec(plan.collector.listen)?.[1])];
+    const { host, port } = parseListen(plan.collector.listen);
     try {
       await app.listen({ host, port });
     } catch (e) {

@@ -6,6 +6,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { parseListen } from '../config/specs.js';
 
 export interface HealthServer {
   /** `http://host:port` it listens on. */
@@ -13,16 +14,8 @@ export interface HealthServer {
   close(): Promise<void>;
 }
 
-/** Splits `host:port` or `[v6]:port`. */
-export function parseHostPort(listen: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(listen);
-  const port = Number(m?.[3]);
-  if (!m || port > 65535) throw new Error(`not host:port: ${listen}`);
-  return { host: m[1] ?? m[2] ?? '', port };
-}
-
 export async function startHealthServer(listen: string, registry: Registry, summary: () => { ok: boolean } & Record<string, unknown>): Promise<HealthServer> {
-  const { host, port } = parseHostPort(listen);
+  const { host, port } = parseListen(listen);
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {

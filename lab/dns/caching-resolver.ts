@@ -11,7 +11,7 @@
  * Faults on demand: `upstreamDown(true)` makes every refresh fail (SERVFAIL, or stale data).
  */
 import { QTYPE, exchange, type QType } from '../../probe/dns/client.js';
-import type { HostPort } from '../../probe/dns/resolvers.js';
+import type { HostPort } from '../../config/specs.js';
 import { Packet, responseFor, serveDns, type LabDnsServer } from './server.js';
 
 export type ResolverMode =

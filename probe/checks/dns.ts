@@ -15,9 +15,9 @@ import { assertRcode, minTtl, recordsOf, serverClient, type DnsClient, type DnsR
 import { answerKey, canonicalIp, classifyAddresses } from '../dns/classify.js';
 import { DnsError } from '../dns/errors.js';
 import { clientFor, dnsSettings, failureOf, lookupClient, secs, type DnsSettings } from '../dns/lookup.js';
-import { formatHostPort, parseHostPort, type HostPort } from '../dns/resolvers.js';
+import type { HostPort, ResolverSpec } from '../dns/resolvers.js';
 
-export type DnsTarget = { kind: 'resolver'; resolver: string } | { kind: 'authoritative' };
+export type DnsTarget = { kind: 'resolver'; resolver: ResolverSpec } | { kind: 'authoritative' };
 type QT = DnsSettings['types'][number];
 
 interface Labelled {
@@ -117,9 +117,8 @@ export async function authoritativeServers(plan: PlanConfig, s: DnsSettings, sig
   };
   const out: { label: string; server: HostPort }[] = [];
   if (plan.probes.authoritative && plan.probes.authoritative.length > 0) {
-    for (const spec of plan.probes.authoritative) {
-      const hp = parseHostPort(spec, 53);
-      for (const ip of await addressesOf(hp.host)) out.push({ label: `auth:${isIP(hp.host) ? formatHostPort(hp) : spec}`, server: { host: ip, port: hp.port } });
+    for (const a of plan.probes.authoritative) {
+      for (const ip of await addressesOf(a.host)) out.push({ label: `auth:${a.label}`, server: { host: ip, port: a.port } });
     }
     return out;
   }
@@ -145,7 +144,7 @@ export async function authoritativeServers(plan: PlanConfig, s: DnsSettings, sig
 
 export async function runDns(target: DnsTarget, s: DnsSettings, ctx: CheckContext): Promise<DnsResult[]> {
   const plan = ctx.plan;
-  if (target.kind === 'resolver') return queryAll({ label: target.resolver, client: clientFor(target.resolver, s) }, false, s, plan, ctx);
+  if (target.kind === 'resolver') return queryAll({ label: target.resolver.label, client: clientFor(target.resolver, s) }, false, s, plan, ctx);
   const startedAt = ctx.now();
   const t0 = performance.now();
   let servers: { label: string; server: HostPort }[];
@@ -185,7 +184,7 @@ export const dnsCheck: CheckSpec<DnsTarget, DnsSettings> = {
   targets(plan) {
     const s = dnsSettings(plan);
     return [
-      ...plan.probes.resolvers.map((resolver) => ({ key: `resolver:${resolver}`, target: { kind: 'resolver' as const, resolver }, settings: s })),
+      ...plan.probes.resolvers.map((resolver) => ({ key: `resolver:${resolver.label}`, target: { kind: 'resolver' as const, resolver }, settings: s })),
       { key: 'authoritative', target: { kind: 'authoritative' as const }, settings: s },
     ];
   },

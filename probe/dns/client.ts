@@ -18,7 +18,7 @@ import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import dns2 from 'dns2';
 import { request } from 'undici';
 import { DnsError } from './errors.js';
-import { formatHostPort, type HostPort, type ResolverSpec } from './resolvers.js';
+import { concreteResolver, formatHostPort, type HostPort, type ResolverSpec } from './resolvers.js';
 
 const { Packet } = dns2;
 type Packet = InstanceType<typeof Packet>;
@@ -82,8 +82,9 @@ export interface DnsClient {
   query(name: string, type: QType, opts?: QueryOptions): Promise<DnsResponse>;
 }
 
-/** Builds the client of one resolver spec. */
-export function createClient(spec: ResolverSpec, opts: ClientOptions = {}): DnsClient {
+/** Builds the client of one resolver spec (`system` reads /etc/resolv.conf now). */
+export function createClient(parsed: ResolverSpec, opts: ClientOptions = {}): DnsClient {
+  const spec = concreteResolver(parsed);
   const timeoutMs = opts.timeoutMs ?? 3000;
   const payload = opts.ednsPayload ?? 1232;
   switch (spec.kind) {

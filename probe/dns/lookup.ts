@@ -6,7 +6,7 @@ import type { PlanConfig } from '../../config/schema.js';
 import type { ErrorClass } from '../../protocol/results.js';
 import { createClient, type DnsClient } from './client.js';
 import { DnsError } from './errors.js';
-import { parseResolver } from './resolvers.js';
+import type { ResolverSpec } from './resolvers.js';
 
 /** Settings of the DNS-side checks, derived from `plan.probes.dns` (tests override fields). */
 export interface DnsSettings {
@@ -15,8 +15,8 @@ export interface DnsSettings {
   /** Timeout of one transport attempt, ms. */
   queryTimeoutMs: number;
   ednsPayload: number;
-  /** The resolver rdns/auth/dnsbl and NS discovery use (a resolver spec). */
-  lookupResolver: string;
+  /** The resolver rdns/auth/dnsbl and NS discovery use. */
+  lookupResolver: ResolverSpec;
 }
 
 export function dnsSettings(plan: PlanConfig): DnsSettings {
@@ -25,12 +25,12 @@ export function dnsSettings(plan: PlanConfig): DnsSettings {
     types: d.types,
     queryTimeoutMs: d.query_timeout,
     ednsPayload: d.edns_payload,
-    lookupResolver: d.lookup_resolver ?? plan.probes.resolvers[0] ?? 'system',
+    lookupResolver: d.lookup_resolver ?? plan.probes.resolvers[0] ?? { kind: 'system', label: 'system' },
   };
 }
 
-export function clientFor(spec: string, s: DnsSettings): DnsClient {
-  return createClient(parseResolver(spec), { timeoutMs: s.queryTimeoutMs, ednsPayload: s.ednsPayload });
+export function clientFor(spec: ResolverSpec, s: DnsSettings): DnsClient {
+  return createClient(spec, { timeoutMs: s.queryTimeoutMs, ednsPayload: s.ednsPayload });
 }
 
 export function lookupClient(s: DnsSettings): DnsClient {

@@ -8,16 +8,10 @@ import type { PlanConfig } from '../../config/schema.js';
 import { secretFromEnv } from '../smtp/signing.js';
 import { serveArrivals, type ArrivalsServer } from './http.js';
 import { dnsResolver, Sink } from './index.js';
+import { parseListen } from '../../config/specs.js';
 
 const sinks = new Map<string, Promise<Sink>>();
 const apis = new Map<string, ArrivalsServer>();
-
-/** `0.0.0.0:2525` / `[::1]:2525` → host and port. */
-export function splitListen(listen: string): { host: string; port: number } {
-  const m = /^\[?([^\]]*)\]?:(\d+)$/.exec(listen);
-  if (!m?.[1] || m[2] === undefined) throw new Error(`bad listen address ${listen}`);
-  return { host: m[1], port: Number(m[2]) };
-}
 
 /** The arrivals API of the shared sink for a listen address, if http_listen is set. */
 export function sharedArrivals(listen: string): ArrivalsServer | undefined {
@@ -31,7 +25,7 @@ export function sharedSink(plan: PlanConfig, log?: Logger): Promise<Sink> {
   let p = sinks.get(rt.sink.listen);
   if (!p) {
     p = (async () => {
-      const { host, port } = splitListen(rt.sink.listen);
+      const { host, port } = parseListen(rt.sink.listen);
       const tls =
         rt.sink.tls_cert_file && rt.sink.tls_key_file ? { cert: await readFile(rt.sink.tls_cert_file), key: await readFile(rt.sink.tls_key_file) } : undefined;
       // Unref'd: a probe that stops exits without closing it (closeSharedSinks() for tests).
@@ -47,7 +41,7 @@ export function sharedSink(plan: PlanConfig, log?: Logger): Promise<Sink> {
         log,
       });
       if (rt.sink.http_listen) {
-        const h = splitListen(rt.sink.http_listen);
+        const h = parseListen(rt.sink.http_listen);
         const api = await serveArrivals(sink, { host: h.host, port: h.port, secret: secretFromEnv(rt.secret_env) });
         apis.set(rt.sink.listen, api);
       }

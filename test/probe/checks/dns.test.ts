@@ -2,6 +2,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { authoritativeServers, dnsCheck, runDns } from '../../../probe/checks/dns.js';
 import { dnsSettings } from '../../../probe/dns/lookup.js';
+import { parseResolverSpec } from '../../../config/specs.js';
 import type { DnsResult } from '../../../protocol/results.js';
 import { isCheckResult } from '../../../probe/failed-result.js';
 import { startDnsWorld, type DnsWorld } from '../../../lab/dns/world.js';
@@ -46,13 +47,13 @@ describe('dns check against the lab', () => {
     const plan = worldPlan(w);
     assert.deepEqual(
       dnsCheck.targets(plan).map((t) => t.key),
-      [...plan.probes.resolvers.map((r) => `resolver:${r}`), 'authoritative'],
+      [...plan.probes.resolvers.map((r) => `resolver:${r.label}`), 'authoritative'],
     );
   });
 
   test('a resolver: A old with the TTL, AAAA absent, MX following the A side; metrics at the collector', async () => {
     w.resolvers.honest.flush();
-    const out = await run({ kind: 'resolver', resolver: w.resolvers.honest.address });
+    const out = await run({ kind: 'resolver', resolver: parseResolverSpec(w.resolvers.honest.address) });
     const label = w.resolvers.honest.address;
     assert.deepEqual(out.map(view), [
       { resolver: label, authoritative: false, name: 'mail.company.test', qtype: 'A', ok: true, transport: 'udp', rcode: 'NOERROR', answers: ['127.0.0.2'], ttl: 8, side: 'old' },
@@ -163,7 +164,7 @@ describe('dns check against the lab', () => {
     w.resolvers.honest.flush();
     w.resolvers.honest.upstreamDown(true);
     try {
-      const out = await run({ kind: 'resolver', resolver: w.resolvers.honest.address }, plan);
+      const out = await run({ kind: 'resolver', resolver: parseResolverSpec(w.resolvers.honest.address) }, plan);
       assert.deepEqual(out.map((r) => [r.ok, r.errorClass, r.rcode]), [
         [false, 'servfail', 'SERVFAIL'],
         [false, 'servfail', 'SERVFAIL'],

@@ -146,7 +146,7 @@ test('live: lab resolvers and a real unbound through a compressed cutover — vi
     throw e;
   });
   const base = worldPlan(w, { probes: { decommission_quiet: '2s' } });
-  const plan = worldPlan(w, { probes: { decommission_quiet: '2s', resolvers: [...base.probes.resolvers, unbound.address] } });
+  const plan = worldPlan(w, { probes: { decommission_quiet: '2s', resolvers: [...base.probes.resolvers.map((r) => r.label), unbound.address] } });
   const col = await startTestCollector(plan);
   try {
     const s = dnsSettings(plan);

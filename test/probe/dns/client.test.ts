@@ -9,11 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient, exchange, nodeStyleResolver, serverClient } from '../../../probe/dns/client.js';
 import { DnsError } from '../../../probe/dns/errors.js';
-import { parseHostPort, parseResolvConf, parseResolver } from '../../../probe/dns/resolvers.js';
+import { parseResolvConf, parseResolver } from '../../../probe/dns/resolvers.js';
 import { startAuthoritative, type Authoritative } from '../../../lab/dns/authoritative.js';
 import { fakeUdpServer, replyHeader } from './support.js';
-import { testPlan } from '../../support/plan.js';
-import type { ConfigError } from '../../../config/load.js';
 
 async function rejects(p: Promise<unknown>, code: string): Promise<DnsError> {
   try {
@@ -27,39 +25,6 @@ async function rejects(p: Promise<unknown>, code: string): Promise<DnsError> {
 }
 
 describe('resolver specs', () => {
-  test('host:port forms, IPv6 in brackets, defaults', () => {
-    assert.deepEqual(parseHostPort('127.0.0.1:5353', 53), { host: '127.0.0.1', port: 5353 });
-    assert.deepEqual(parseHostPort('[::1]:5353', 53), { host: '::1', port: 5353 });
-    assert.deepEqual(parseHostPort('::1', 53), { host: '::1', port: 53 });
-    assert.deepEqual(parseHostPort('ns1.company.test', 53), { host: 'ns1.company.test', port: 53 });
-    assert.throws(() => parseHostPort('127.0.0.1:99999', 53), /port must be 1-65535/);
-  });
-
-  test('every kind of spec', () => {
-    assert.deepEqual(parseResolver('8.8.8.8'), { kind: 'dns', label: '8.8.8.8', servers: [{ host: '8.8.8.8', port: 53 }] });
-    assert.deepEqual(parseResolver('[::1]:5353'), { kind: 'dns', label: '[::1]:5353', servers: [{ host: '::1', port: 5353 }] });
-    assert.deepEqual(parseResolver('tls://1.1.1.1'), { kind: 'dot', label: 'tls://1.1.1.1', server: { host: '1.1.1.1', port: 853 }, servername: '1.1.1.1' });
-    assert.deepEqual(parseResolver('https://dns.example/dns-query'), { kind: 'doh', label: 'https://dns.example/dns-query', url: 'https://dns.example/dns-query' });
-    assert.throws(() => parseResolver('http://dns.example/dns-query'), /only allowed on loopback/);
-    assert.throws(() => parseResolver('resolver.example'), /must be system, an IP/);
-  });
-
-  test('the plan is rejected at load with a path for every malformed spec', () => {
-    assert.throws(
-      () => testPlan({ probes: { resolvers: ['system', '8.8.8.8', 'bogus.example', '127.0.0.1:99999', 'http://dns.example/q'], authoritative: ['ns1:abc'], dns: { lookup_resolver: 'x y' } } }),
-      (e: Error) => {
-        assert.deepEqual((e as ConfigError).problems, [
-          'probes.resolvers[2]: must be system, an IP (with optional :port), tcp://IP, tls://host or https://host/path',
-          'probes.resolvers[3]: port must be 1-65535',
-          'probes.resolvers[4]: plain http:// DoH is only allowed on loopback (use https://)',
-          'probes.dns.lookup_resolver: must be host, host:port or [v6]:port',
-          'probes.authoritative[0]: must be host, host:port or [v6]:port',
-        ]);
-        return true;
-      },
-    );
-  });
-
   test('system reads the nameservers of resolv.conf in order', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mailprobe-resolv-'));
     try {
