@@ -49,7 +49,19 @@ export type Fault =
   /** Mail is accepted, round-trip mail is never relayed (a lost message). */
   | { kind: 'relay-drop' }
   /** The certificate is valid for the mail host but expires soon (needs `certs.expiring`). */
-  | { kind: 'expiring-cert' };
+  | { kind: 'expiring-cert' }
+  /** Each command of a phase is answered `ms[phase]` late (both EHLOs around STARTTLS; STARTTLS's 220). */
+  | { kind: 'slow-phases'; ms: Partial<Record<DelayPhase, number>> };
+
+/** The phases whose replies `slow-phases` delays, by the command that starts them. */
+export type DelayPhase = 'ehlo' | 'starttls' | 'mail' | 'rcpt' | 'data' | 'quit';
+const COMMAND_PHASE: Record<string, DelayPhase> = { EHLO: 'ehlo', HELO: 'ehlo', STARTTLS: 'starttls', MAIL: 'mail', RCPT: 'rcpt', DATA: 'data', QUIT: 'quit' };
+
+/** What the lab needs of smtp-server's per-connection object (not in its types). */
+interface ServerConnection {
+  session: SMTPServerSession;
+  _onCommand(command: Buffer, callback: () => void): void;
+}
 
 export interface DkimKey {
   domainName: string;
@@ -200,6 +212,7 @@ export async function startMtas(opts: StartMtasOptions): Promise<LabMtas> {
       },
       onConnect(session: SMTPServerSession, cb) {
         const i = inst();
+        delayCommands(i, server, session);
         const f = i.fault;
         if (f?.kind === 'slow-banner') {
           const acc = i.sockets.get(sockKey(session.remoteAddress, session.remotePort))?.acceptedAt ?? performance.now();
@@ -275,6 +288,29 @@ export async function startMtas(opts: StartMtasOptions): Promise<LabMtas> {
       }
     });
     return server;
+  };
+
+  /**
+   * Wraps the connection's command dispatch: while a `slow-phases` fault is set, a command is
+   * handled (and so answered) its phase's delay after it arrived. smtp-server reads the next
+   * command only after the previous one is handled, so pipelined commands keep their order.
+   */
+  const delayCommands = (i: Instance, server: SMTPServer, session: SMTPServerSession): void => {
+    const conns = (server as unknown as { connections: Set<ServerConnection> }).connections;
+    const conn = [...conns].find((c) => c.session === session);
+    if (!conn || typeof conn._onCommand !== 'function') throw new Error('smtp-server internals changed: no connection with _onCommand() for the session (lab/mta slow-phases)');
+    const handle = conn._onCommand;
+    conn._onCommand = (command, callback) => {
+      const f = i.fault;
+      const phase = COMMAND_PHASE[(/^[A-Za-z]+/.exec(command.toString('latin1'))?.[0] ?? '').toUpperCase()];
+      const ms = f?.kind === 'slow-phases' && phase ? (f.ms[phase] ?? 0) : 0;
+      if (ms <= 0) return handle.call(conn, command, callback);
+      const timer = setTimeout(() => {
+        delayed.delete(timer);
+        handle.call(conn, command, callback);
+      }, ms);
+      delayed.add(timer);
+    };
   };
 
   const relay = (i: Instance, from: string, to: string[], raw: Buffer): void => {

@@ -16,12 +16,17 @@
  * starttls (STARTTLS command + handshake; with implicit TLS the handshake), auth, mail, rcpt,
  * data (DATA command → reply to the final dot), quit (RSET of rcpt mode + QUIT).
  * rcpt mode sends MAIL and RCPT one at a time through nodemailer's command queue; data mode uses
- * its send(), which pipelines MAIL, RCPT and DATA when the server offers PIPELINING — then the
- * three phases are measured from the same send time, as the server experienced them.
+ * its send(), which pipelines MAIL, RCPT and DATA when the server offers PIPELINING — then each
+ * is timed from when the server could start on it, as the server experienced them: its send time
+ * or the reply to the command before it, whichever is later (RCPT is not charged for MAIL's wait).
+ *
+ * After STARTTLS on TLS 1.3 the EHLO waits for the server's session tickets (see
+ * _upgradeConnection): written together with our Finished it would meet Nagle on the server and
+ * our delayed ACK and read ~40 ms slow against Postfix, where Python's smtplib reads 0.3 ms.
  */
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { TLSSocket } from 'node:tls';
+import { createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { SmtpPhase } from '../../protocol/results.js';
 import { SMTP_ERRORS, type SmtpErrorCode } from './errors.js';
@@ -75,11 +80,12 @@ interface Internals {
   _processResponse(): unknown;
   _connectToHost(opts: unknown, secure: boolean): void;
   _onConnect(): void;
+  _upgradeConnection(callback: (err: Error | null, secured?: boolean) => void): void;
 }
 
 function assertInternals(x: unknown): asserts x is Internals {
   const o = x as Record<string, unknown>;
-  for (const m of ['_sendCommand', '_processResponse', '_connectToHost', '_onConnect']) {
+  for (const m of ['_sendCommand', '_processResponse', '_connectToHost', '_onConnect', '_upgradeConnection']) {
     if (typeof o[m] !== 'function') throw new Error(`nodemailer SMTPConnection has no ${m}(): the timing hooks of probe/smtp/session.ts need updating`);
   }
   if (!Array.isArray(o._responseActions) || !Array.isArray(o._responseQueue)) throw new Error('nodemailer SMTPConnection internals changed (response queues)');
@@ -89,6 +95,8 @@ interface Pending {
   phase: SmtpPhase;
   sentAt: number;
   verb: string;
+  /** The phase began here (DATA's final reply: at the start of DATA, not at its 354). */
+  from?: number;
 }
 
 /** `250 2.1.0 Ok` → 2.1.0 (from the last line of a multi-line reply). */
@@ -108,6 +116,24 @@ export function replyHost(reply: string | undefined): string | undefined {
   const m = reply ? /^\d{3}[ -]([^\s]+)/.exec(reply) : null;
   return m?.[1]?.slice(0, 256);
 }
+
+/**
+ * TLS contexts by trusted-CA set, made once: building one (parsing the CAs, the root store) takes
+ * milliseconds that would otherwise land in the starttls phase of every session.
+ */
+const contexts = new Map<string, SecureContext>();
+export function secureContextFor(ca: string | Buffer | undefined): SecureContext {
+  const key = ca === undefined ? '' : typeof ca === 'string' ? ca : ca.toString('latin1');
+  let ctx = contexts.get(key);
+  if (!ctx) {
+    ctx = createSecureContext(ca === undefined ? {} : { ca });
+    contexts.set(key, ctx);
+  }
+  return ctx;
+}
+
+/** Shortest wait for TLS 1.3 session tickets before the EHLO after STARTTLS (see _upgradeConnection). */
+export const TICKET_WAIT_MIN_MS = 20;
 
 const VERB_PHASE: Record<string, SmtpPhase> = { EHLO: 'ehlo', HELO: 'ehlo', LHLO: 'ehlo', STARTTLS: 'starttls', MAIL: 'mail', RCPT: 'rcpt', DATA: 'data', RSET: 'quit', QUIT: 'quit', AUTH: 'auth' };
 
@@ -135,9 +161,15 @@ export class TimedSession {
   private readonly conn: SMTPConnection;
   private readonly inner: Internals;
   private readonly pending: Pending[] = [];
+  private connectAt: number | undefined;
   private tcpAt: number | undefined;
+  /** When the last reply after the greeting was complete. */
+  private lastReplyAt: number | undefined;
   private readyAt: number | undefined;
   private tlsStartAt: number | undefined;
+  /** STARTTLS → 220, a round trip to the server (bounds the wait for TLS 1.3 session tickets). */
+  private starttlsReplyMs: number | undefined;
+  private plainSocket: Socket | TLSSocket | undefined;
   private authing = false;
   private failure: SessionError | undefined;
   private reject: ((e: SessionError) => void) | undefined;
@@ -145,7 +177,9 @@ export class TimedSession {
   private readonly onAbort = () => this.fail(new SessionError('smtp_aborted', this.phase, String((this.opts.signal?.reason as Error | undefined)?.message ?? 'aborted')));
 
   constructor(private readonly opts: SessionOptions) {
-    const tlsOpts = { servername: opts.servername, rejectUnauthorized: false, ...(opts.ca ? { ca: opts.ca } : {}) };
+    // Node's own name check (a full peer chain turned into objects) is skipped: tlsInfo() verifies
+    // the name after the handshake, outside the starttls phase.
+    const tlsOpts = { servername: opts.servername, rejectUnauthorized: false, secureContext: secureContextFor(opts.ca), checkServerIdentity: () => undefined };
     const setup = opts.connectTimeoutMs + opts.bannerTimeoutMs + opts.commandTimeoutMs;
     this.conn = new SMTPConnection({
       host: opts.ip,
@@ -180,14 +214,9 @@ export class TimedSession {
     const origProcess = inner._processResponse;
     const origConnect = inner._connectToHost;
     const origReady = inner._onConnect;
+    const origUpgrade = inner._upgradeConnection;
     inner._sendCommand = (str: string, logStr?: string) => {
       const now = performance.now();
-      if (this.tlsStartAt !== undefined && inner.secure) {
-        // The first command over the upgraded socket: the handshake just finished.
-        this.add('starttls', now - this.tlsStartAt);
-        this.tlsStartAt = undefined;
-        this.captureTls();
-      }
       const verb = (/^[A-Za-z]+/.exec(str)?.[0] ?? '').toUpperCase();
       const phase: SmtpPhase = this.authing ? 'auth' : (VERB_PHASE[verb] ?? this.phase);
       this.pending.push({ phase, sentAt: now, verb });
@@ -204,9 +233,48 @@ export class TimedSession {
       return origProcess.call(conn);
     };
     inner._connectToHost = (o: unknown, secure: boolean) => {
+      // connect is the TCP handshake: from the socket being made, after nodemailer's set-up.
+      this.connectAt = performance.now();
       origConnect.call(conn, o, secure);
       const sock = inner._socket;
       if (sock) sock.once('connect', () => this.onTcp());
+    };
+    inner._upgradeConnection = (callback) => {
+      let tickets = 0;
+      let onTicket: (() => void) | undefined;
+      origUpgrade.call(conn, (err, secured) => {
+        if (err || !secured) return callback(err, secured);
+        // The handshake is done (our Finished is written): STARTTLS ends here, as for any client.
+        if (this.tlsStartAt !== undefined) this.add('starttls', performance.now() - this.tlsStartAt);
+        this.tlsStartAt = undefined;
+        this.captureTls();
+        const sock = inner._socket;
+        if (tickets > 0 || !sock || !('getProtocol' in sock) || sock.getProtocol() !== 'TLSv1.3') return callback(null, secured);
+        // TLS 1.3: the server sends its session tickets after our Finished. An EHLO written in
+        // the same segment as the Finished leaves the tickets unacknowledged while the server
+        // answers; a server with Nagle on (Postfix) then holds the EHLO reply until our delayed
+        // ACK, ~40 ms later, which the ehlo phase would blame on the server. So the EHLO waits
+        // for the tickets (or a few STARTTLS round trips when none come) and, written after
+        // them, acknowledges them. The wait belongs to no phase.
+        let timer: NodeJS.Timeout | undefined;
+        const go = (): void => {
+          onTicket = undefined;
+          clearTimeout(timer);
+          // Tickets of the same segment are read in this tick; the EHLO goes after them.
+          setImmediate(() => {
+            if (!this.failure) callback(null, secured);
+          });
+        };
+        onTicket = go;
+        timer = setTimeout(go, Math.min(this.opts.commandTimeoutMs, Math.max(TICKET_WAIT_MIN_MS, 4 * (this.starttlsReplyMs ?? 0))));
+      });
+      const sock = inner._socket;
+      if (sock && sock !== this.plainSocket && 'getProtocol' in sock) {
+        sock.on('session', () => {
+          tickets++;
+          onTicket?.();
+        });
+      }
     };
     inner._onConnect = () => {
       if (this.tcpAt === undefined) this.onTcp();
@@ -223,7 +291,7 @@ export class TimedSession {
   private onTcp(): void {
     if (this.tcpAt !== undefined) return;
     this.tcpAt = performance.now();
-    this.add('connect', this.tcpAt - this.startedAt);
+    this.add('connect', this.tcpAt - (this.connectAt ?? this.startedAt));
     this.phase = this.opts.tls === 'implicit' ? 'starttls' : 'banner';
     this.arm(this.opts.bannerTimeoutMs, () =>
       this.readyAt === undefined && this.opts.tls === 'implicit'
@@ -242,18 +310,23 @@ export class TimedSession {
     }
     const p = this.pending.shift();
     if (!p) return;
+    // A pipelined command waits at the server for the replies before it.
+    const from = p.from ?? Math.max(p.sentAt, this.lastReplyAt ?? p.sentAt);
+    this.lastReplyAt = at;
     const code = replyCode(reply) ?? 0;
     if (p.verb === 'DATA' && code >= 300 && code < 400) {
       // 354: the phase ends with the reply to the final dot.
-      this.pending.unshift({ ...p, verb: 'DATA-END' });
+      this.pending.unshift({ ...p, verb: 'DATA-END', from });
       return;
     }
     if (p.verb === 'STARTTLS' && code >= 200 && code < 300) {
       this.tlsStartAt = p.sentAt;
+      this.starttlsReplyMs = at - p.sentAt;
+      this.plainSocket = this.inner._socket || undefined;
       return;
     }
     if (p.phase === 'ehlo' && code >= 200 && code < 300) this.ehlo = reply;
-    this.add(p.phase, at - p.sentAt);
+    this.add(p.phase, at - from);
   }
 
   private add(phase: SmtpPhase, ms: number): void {

@@ -190,6 +190,22 @@ describe('smtp check error classes', () => {
     assert.ok(best <= 10, `best error against 200 ms: ${best} ms`);
   });
 
+  test('each phase carries its own injected delay (one session, data mode over STARTTLS)', async () => {
+    // Distinct delays 150 ms apart: a phase folded into another or two phases swapped land far
+    // outside their window. Both EHLOs (before and after STARTTLS) are delayed: ehlo is their sum.
+    const ms = { ehlo: 100, starttls: 350, mail: 500, rcpt: 650, data: 800, quit: 950 } as const;
+    await mtas.setFault('old', { kind: 'slow-phases', ms });
+    const r = await run(target('old'), settings({ mode: 'data', commandTimeoutMs: 3000 }));
+    assert.equal(r.ok, true, r.message);
+    const expected: Record<string, number> = { ...ms, ehlo: 2 * ms.ehlo };
+    const got = Object.fromEntries(Object.keys(expected).map((p) => [p, Math.round((r.phases[p as SmtpPhase] ?? -1) * 1e4) / 10]));
+    console.log(`# injected ${JSON.stringify(expected)} ms; measured ${JSON.stringify(got)} ms`);
+    // A timer fires late on a busy machine, never early: at least the delay, at most 70 ms more.
+    for (const [p, want] of Object.entries(expected)) {
+      assert.ok(got[p]! >= want - 1 && got[p]! <= want + 70, `${p}: measured ${got[p]} ms, injected ${want} ms (${JSON.stringify(got)})`);
+    }
+  });
+
   test('no greeting in time: banner_timeout', async () => {
     await mtas.setFault('old', { kind: 'slow-banner', ms: 2000 });
     const r = await run(target('old'), settings({ bannerTimeoutMs: 300 }));
