@@ -200,9 +200,10 @@ describe('smtp check error classes', () => {
     const expected: Record<string, number> = { ...ms, ehlo: 2 * ms.ehlo };
     const got = Object.fromEntries(Object.keys(expected).map((p) => [p, Math.round((r.phases[p as SmtpPhase] ?? -1) * 1e4) / 10]));
     console.log(`# injected ${JSON.stringify(expected)} ms; measured ${JSON.stringify(got)} ms`);
-    // A timer fires late on a busy machine, never early: at least the delay, at most 70 ms more.
+    // A timer fires late on a busy machine, never early: at least the delay, and less than the
+    // 150 ms between two phases' delays more (starttls adds a TLS handshake on a loaded machine).
     for (const [p, want] of Object.entries(expected)) {
-      assert.ok(got[p]! >= want - 1 && got[p]! <= want + 70, `${p}: measured ${got[p]} ms, injected ${want} ms (${JSON.stringify(got)})`);
+      assert.ok(got[p]! >= want - 1 && got[p]! <= want + 120, `${p}: measured ${got[p]} ms, injected ${want} ms (${JSON.stringify(got)})`);
     }
   });
 
