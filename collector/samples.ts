@@ -58,7 +58,7 @@ export function resultOps(probe: ProbeRef, r: CheckResult): SampleOp[] {
     }
     case 'rdns': {
       const l = { ip: r.ip, side: r.side };
-      push('set', 'fcrdnsOk', l, b(r.ok && (r.fcrdns || r.matchesMailHost)));
+      push('set', 'fcrdnsOk', l, b(r.ok && r.fcrdns));
       push('set', 'ptrMatchesMailHost', l, b(r.ok && r.matchesMailHost));
       // Once the mail host points at the IP: a PTR name is the mail host, or one of its own confirms now.
       push('set', 'fcrdnsOkWhenServed', l, b(r.ok && (r.fcrdns || r.matchesMailHost)));
