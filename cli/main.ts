@@ -45,15 +45,41 @@ const config: Command = async (argv) => {
   return 2;
 };
 
+const TOKEN_HELP = `usage: mailprobe token [--id ID --region R] [--hash TOKEN]
+
+  Without --hash: a new random token and its collector.tokens entry.
+  --id ID --region R   print the entry as the plan line "ID: { region: R, hash: sha256:… }"
+                       (the region binds the probe: pushes under another region get 409)
+  --hash TOKEN         print only the sha256: value of an existing token
+  Give the token to the probe (MAILPROBE_TOKEN) and the entry to collector.tokens.
+`;
+
 const token: Command = async (argv) => {
-  const { values } = parseArgs({ args: argv, options: { hash: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  const { values } = parseArgs({ args: argv, options: { hash: { type: 'string' }, id: { type: 'string' }, region: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
   if (values.help) {
-    process.stdout.write('usage: mailprobe token [--hash TOKEN]\n  Without --hash: a new random token and its sha256: value.\n  Give the token to the probe (MAILPROBE_TOKEN) and the sha256: value to collector.tokens.<probe id>.\n');
+    process.stdout.write(TOKEN_HELP);
     return 0;
   }
+  const { ID_PATTERN } = await import('../protocol/wire.js');
+  for (const k of ['id', 'region'] as const) {
+    const v = values[k];
+    if (v !== undefined && !new RegExp(ID_PATTERN).test(v)) {
+      process.stderr.write(`mailprobe token: --${k}: must be letters, digits, . _ - (at most 63)\n`);
+      return 2;
+    }
+  }
+  if ((values.id === undefined) !== (values.region === undefined)) {
+    process.stderr.write('mailprobe token: --id and --region go together\n');
+    return 2;
+  }
   const { hashToken } = await import('../collector/plugins/auth.js');
-  const t = values.hash ?? randomBytes(24).toString('base64url');
-  process.stdout.write(values.hash ? `${hashToken(t)}\n` : `token:  ${t}\nplan:   ${hashToken(t)}\n`);
+  if (values.hash !== undefined) {
+    process.stdout.write(`${hashToken(values.hash)}\n`);
+    return 0;
+  }
+  const t = randomBytes(24).toString('base64url');
+  const entry = values.id && values.region ? `${values.id}: { region: ${values.region}, hash: "${hashToken(t)}" }` : `{ region: <region>, hash: "${hashToken(t)}" }`;
+  process.stdout.write(`token:  ${t}\nplan:   ${hashToken(t)}\nentry:  ${entry}\n`);
   return 0;
 };
 

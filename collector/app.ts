@@ -16,6 +16,7 @@ import { resultsPlugin } from './plugins/results.js';
 import { statusPlugin } from './plugins/status.js';
 import { StatusOutput } from './outputs/status.js';
 import { StatusModel } from './status/model.js';
+import { RateLimiter } from './rate-limit.js';
 import { createSelfMetrics } from './self-metrics.js';
 
 export interface CollectorOptions {
@@ -89,6 +90,7 @@ export async function buildCollector(opts: CollectorOptions): Promise<Collector>
       maxLabelLength: cfg.max_label_length,
       dedupBatches: cfg.dedup_batches,
       probeStaleAfterMs: cfg.probe_stale_after,
+      servers: plan.cutover.servers,
     },
     outputs,
     self,
@@ -133,10 +135,11 @@ export async function buildCollector(opts: CollectorOptions): Promise<Collector>
     const code = codeOf(err);
     const status = COLLECTOR_ERRORS[code].status;
     self.rejections.inc({ code });
-    if (req.url.startsWith('/v1/') && code !== 'series_limit') self.batches.inc({ result: 'rejected' });
+    if (req.url.startsWith('/v1/')) self.batches.inc({ result: 'rejected' });
     const message = err instanceof CollectorError ? err.message : code === 'internal' ? COLLECTOR_ERRORS.internal.message : `${COLLECTOR_ERRORS[code].message}: ${detail(err)}`;
     if (status >= 500) req.log.error({ err }, 'request failed');
-    else req.log.info({ probe: req.probeId, code, status, message }, 'rejected');
+    else if (code !== 'rate_limited') req.log.info({ probe: req.probeId, code, status, message }, 'rejected');
+    if (err instanceof CollectorError && err.retryAfterSeconds !== undefined) void reply.header('retry-after', String(err.retryAfterSeconds));
     void reply.code(status).send({ error: code, message });
   });
   app.setNotFoundHandler((req, reply) => {
@@ -146,7 +149,7 @@ export async function buildCollector(opts: CollectorOptions): Promise<Collector>
 
   await app.register(healthPlugin, { ready: () => !closing });
   await app.register(metricsPlugin, { registry });
-  await app.register(resultsPlugin, { tokens: cfg.tokens, ingest });
+  await app.register(resultsPlugin, { tokens: cfg.tokens, ingest, limiter: new RateLimiter(cfg.push_rate, cfg.push_burst, now) });
   if (status) await app.register(statusPlugin, { model: status, settings: cfg.status, now });
 
   const sweeper = setInterval(() => {

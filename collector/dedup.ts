@@ -1,25 +1,159 @@
 /**
- * Remembers the last `capacity` batch keys so a retried batch is applied once.
- * A Map keeps insertion order, so the oldest key is the first one to evict.
+ * Which results of a probe were applied already, so a retried, replayed or re-sealed batch is
+ * applied once — per probe, exact and bounded in bytes, and free of the collector's metric code
+ * (a future series store can reuse it as it is).
+ *
+ * A probe numbers its results within a *stream* (its spool: a new stream id when a spool is
+ * created) and a batch says the number of its first result. Per probe and stream the applied
+ * numbers are kept as a sorted list of ranges [from, to); batches arrive in order, so this is
+ * usually one range. Past `maxRanges` ranges the lowest range is folded into a floor (numbers
+ * below it count as applied); past `maxStreams` streams the least recently used stream is
+ * forgotten. Memory per probe is at most maxStreams × (maxRanges × 16 B + 80 B).
+ *
+ * Batches without a stream (older probes) fall back to the last `maxIds` batch ids of that
+ * probe. Empty batches are never recorded: they carry nothing to apply twice.
+ *
+ * Nothing is recorded until `commit`: a batch refused after `select` (series limit) is refused
+ * again on a retry, never answered "duplicate".
  */
-export class BatchDedup {
-  readonly #seen = new Map<string, number>();
-  constructor(readonly capacity: number) {}
 
-  has(key: string): boolean {
-    return this.#seen.has(key);
+export interface DedupLimits {
+  /** Streams remembered per probe. */
+  maxStreams: number;
+  /** Ranges of applied result numbers per stream. */
+  maxRanges: number;
+  /** Batch ids remembered per probe for batches without a stream. */
+  maxIds: number;
+}
+
+export const DEFAULT_DEDUP_LIMITS: DedupLimits = { maxStreams: 8, maxRanges: 64, maxIds: 1000 };
+
+/** What a batch says about its results. */
+export interface BatchRef {
+  id: string;
+  stream?: string | undefined;
+  firstResult?: number | undefined;
+  count: number;
+}
+
+/** The indexes (into the batch's results) still to apply; empty → the batch is a duplicate. */
+export type Selection = number[];
+
+class Ranges {
+  /** Flat [from0, to0, from1, to1, …], sorted, disjoint, not touching. */
+  r: number[] = [];
+  floor = 0;
+
+  has(n: number): boolean {
+    if (n < this.floor) return true;
+    const r = this.r;
+    let lo = 0;
+    let hi = r.length / 2 - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const from = r[2 * mid] ?? 0;
+      const to = r[2 * mid + 1] ?? 0;
+      if (n < from) hi = mid - 1;
+      else if (n >= to) lo = mid + 1;
+      else return true;
+    }
+    return false;
   }
 
-  add(key: string, results: number): void {
-    this.#seen.set(key, results);
-    while (this.#seen.size > this.capacity) {
-      const oldest = this.#seen.keys().next().value;
+  add(from: number, to: number, maxRanges: number): void {
+    if (to <= from) return;
+    const r = this.r;
+    const out: number[] = [];
+    let i = 0;
+    while (i < r.length && (r[i + 1] ?? 0) < from) {
+      out.push(r[i] ?? 0, r[i + 1] ?? 0);
+      i += 2;
+    }
+    let f = from;
+    let t = to;
+    while (i < r.length && (r[i] ?? 0) <= t) {
+      f = Math.min(f, r[i] ?? 0);
+      t = Math.max(t, r[i + 1] ?? 0);
+      i += 2;
+    }
+    out.push(f, t);
+    while (i < r.length) out.push(r[i] ?? 0, r[i + 1] ?? 0), (i += 2);
+    while (out.length / 2 > maxRanges) {
+      // Fold the lowest range into the floor: older numbers count as applied.
+      this.floor = Math.max(this.floor, out[1] ?? 0);
+      out.splice(0, 2);
+    }
+    this.r = out;
+  }
+}
+
+class ProbeMemory {
+  readonly streams = new Map<string, Ranges>();
+  readonly ids = new Map<string, true>();
+}
+
+export class ResultDedup {
+  readonly #probes = new Map<string, ProbeMemory>();
+  readonly limits: DedupLimits;
+
+  constructor(limits: Partial<DedupLimits> = {}) {
+    this.limits = { ...DEFAULT_DEDUP_LIMITS, ...limits };
+  }
+
+  /** The results of the batch not applied yet (all of them for an empty or new batch). */
+  select(probe: string, b: BatchRef): Selection {
+    const all = Array.from({ length: b.count }, (_, i) => i);
+    const mem = this.#probes.get(probe);
+    if (!mem || b.count === 0) return all;
+    if (b.stream !== undefined && b.firstResult !== undefined) {
+      const ranges = mem.streams.get(b.stream);
+      if (!ranges) return all;
+      const first = b.firstResult;
+      return all.filter((i) => !ranges.has(first + i));
+    }
+    return mem.ids.has(b.id) ? [] : all;
+  }
+
+  /** Records the batch's results as applied. */
+  commit(probe: string, b: BatchRef): void {
+    if (b.count === 0) return;
+    let mem = this.#probes.get(probe);
+    if (!mem) this.#probes.set(probe, (mem = new ProbeMemory()));
+    if (b.stream !== undefined && b.firstResult !== undefined) {
+      let ranges = mem.streams.get(b.stream);
+      if (ranges) mem.streams.delete(b.stream);
+      else ranges = new Ranges();
+      // Re-inserted: the Map's order is least recently used first.
+      mem.streams.set(b.stream, ranges);
+      ranges.add(b.firstResult, b.firstResult + b.count, this.limits.maxRanges);
+      while (mem.streams.size > this.limits.maxStreams) {
+        const oldest = mem.streams.keys().next().value;
+        if (oldest === undefined) break;
+        mem.streams.delete(oldest);
+      }
+      return;
+    }
+    mem.ids.set(b.id, true);
+    while (mem.ids.size > this.limits.maxIds) {
+      const oldest = mem.ids.keys().next().value;
       if (oldest === undefined) break;
-      this.#seen.delete(oldest);
+      mem.ids.delete(oldest);
     }
   }
 
-  get size(): number {
-    return this.#seen.size;
+  /** Upper bound of the bytes held for one probe (ranges, stream ids, batch ids). */
+  bytesOf(probe: string): number {
+    const mem = this.#probes.get(probe);
+    if (!mem) return 0;
+    let bytes = 0;
+    for (const [id, r] of mem.streams) bytes += 80 + id.length * 2 + r.r.length * 8;
+    for (const id of mem.ids.keys()) bytes += 16 + id.length * 2;
+    return bytes;
+  }
+
+  /** Most bytes one probe can hold: the bound the limits give. */
+  get maxBytesPerProbe(): number {
+    const { maxStreams, maxRanges, maxIds } = this.limits;
+    return maxStreams * (80 + 64 * 2 + maxRanges * 2 * 8) + maxIds * (16 + 64 * 2);
   }
 }

@@ -1,20 +1,36 @@
 /**
- * Applies validated batches: once per batch id, within each probe's series budget, with label
+ * Applies validated batches: each result once (per probe, see dedup.ts), within each probe's
+ * series budget, only about the plan's server IPs, under the probe's bound region, with label
  * values bounded, to every output. Also removes the gauges of probes that went silent.
  */
 import { METRICS, type MetricKey } from '../protocol/metrics.js';
 import type { Batch, PushReply } from '../protocol/wire.js';
-import { BatchDedup } from './dedup.js';
+import { ResultDedup } from './dedup.js';
 import { CollectorError } from './errors.js';
 import type { Output } from './outputs/output.js';
 import { resultOps, seriesKey, type Labels, type SampleOp } from './samples.js';
 import type { SelfMetrics } from './self-metrics.js';
+import { serverProblem, type ServerRef } from './servers.js';
 
 export interface IngestOptions {
   maxSeriesPerProbe: number;
   maxLabelLength: number;
   dedupBatches: number;
   probeStaleAfterMs: number;
+  /** The plan's server IPs with their sides; results about other IPs are refused. */
+  servers: readonly ServerRef[];
+}
+
+/** Cuts a label value to at most `max` code points (never between the halves of a surrogate pair). */
+export function cutLabel(v: string, max: number): string {
+  if (v.length <= max) return v;
+  let out = '';
+  let n = 0;
+  for (const ch of v) {
+    if (n++ >= max) break;
+    out += ch;
+  }
+  return out;
 }
 
 interface ProbeState {
@@ -27,7 +43,7 @@ interface ProbeState {
 }
 
 export class Ingest {
-  readonly #dedup: BatchDedup;
+  readonly #dedup: ResultDedup;
   readonly #probes = new Map<string, ProbeState>();
 
   constructor(
@@ -36,32 +52,61 @@ export class Ingest {
     readonly self: SelfMetrics,
     readonly now: () => number = Date.now,
   ) {
-    this.#dedup = new BatchDedup(opts.dedupBatches);
+    this.#dedup = new ResultDedup({ maxIds: opts.dedupBatches });
   }
 
   #bound(labels: Labels): Labels {
     const max = this.opts.maxLabelLength;
     for (const k in labels) {
       const v = labels[k] ?? '';
-      if (v.length > max) labels[k] = v.slice(0, max);
+      if (v.length > max) labels[k] = cutLabel(v, max);
     }
     return labels;
   }
 
-  /** Applies a batch already validated against the wire schema and bound to `probeId`. */
-  apply(probeId: string, batch: Batch): PushReply {
+  /**
+   * Applies a batch already validated against the wire schema and bound to `probeId`.
+   * `boundRegion` is the region collector.tokens gives the probe (undefined: the older entry
+   * without one, then the region of its first accepted push binds it until it goes silent).
+   */
+  apply(probeId: string, batch: Batch, boundRegion?: string): PushReply {
     const started = process.hrtime.bigint();
-    const dedupKey = `${probeId}\u0000${batch.batch.id}`;
-    if (this.#dedup.has(dedupKey)) {
+    const known = this.#probes.get(probeId);
+    const expected = boundRegion ?? (known && !known.swept ? known.region : undefined);
+    if (expected !== undefined && batch.probe.region !== expected) {
+      throw new CollectorError(
+        'region_mismatch',
+        boundRegion !== undefined
+          ? `probe ${probeId} is bound to region ${expected} in collector.tokens, the batch says ${batch.probe.region}; to move it, change its entry in the plan and restart the collector`
+          : `probe ${probeId} pushes under region ${expected} (its first push; its collector.tokens entry names no region), the batch says ${batch.probe.region}; give the entry a region or restart the collector to move it`,
+      );
+    }
+    const problem = serverProblem(this.opts.servers, batch.results);
+    if (problem) {
+      throw new CollectorError('unknown_server', problem);
+    }
+    const { stream, firstResult } = batch.batch;
+    if ((stream === undefined) !== (firstResult === undefined)) {
+      throw new CollectorError('invalid_batch', `batch.${stream === undefined ? 'stream' : 'firstResult'}: required with batch.${stream === undefined ? 'firstResult' : 'stream'}`);
+    }
+    const ref = { id: batch.batch.id, stream, firstResult, count: batch.results.length };
+    const todo = this.#dedup.select(probeId, ref);
+    if (todo.length === 0 && batch.results.length > 0) {
       this.self.batches.inc({ result: 'duplicate' });
       return { status: 'duplicate', results: batch.results.length };
     }
+    // A probe that moved region (allowed: its old-form entry, silent long enough to be swept)
+    // leaves nothing under the old region.
+    if (known && known.region !== batch.probe.region) this.#dropRegion(probeId, known);
     const probe = { id: probeId, region: batch.probe.region };
     const ops: SampleOp[] = [];
-    for (const r of batch.results) for (const op of resultOps(probe, r)) ops.push(op);
+    for (const i of todo) {
+      const r = batch.results[i];
+      if (r) for (const op of resultOps(probe, r)) ops.push(op);
+    }
     for (const op of ops) {
       this.#bound(op.labels);
-      if (op.op === 'one-of') op.value = op.value.slice(0, this.opts.maxLabelLength);
+      if (op.op === 'one-of') op.value = cutLabel(op.value, this.opts.maxLabelLength);
     }
 
     const state = this.#probes.get(probeId) ?? { region: probe.region, lastSeen: 0, swept: false, series: new Map() };
@@ -74,7 +119,6 @@ export class Ingest {
       else fresh.set(key, { metric: op.metric, labels });
     }
     if (state.series.size + fresh.size > this.opts.maxSeriesPerProbe) {
-      this.self.batches.inc({ result: 'rejected' });
       throw new CollectorError(
         'series_limit',
         `probe ${probeId} has ${state.series.size} series, this batch adds ${fresh.size}, the limit is ${this.opts.maxSeriesPerProbe}`,
@@ -87,11 +131,12 @@ export class Ingest {
     this.#probes.set(probeId, state);
 
     const info = { ...batch.probe, ...probe };
+    const newResults = todo.length === batch.results.length ? batch.results : todo.map((i) => batch.results[i]).filter((r) => r !== undefined);
     for (const out of this.outputs) {
       out.apply(ops);
-      out.results?.(info, batch.results);
+      out.results?.(info, newResults);
     }
-    this.#dedup.add(dedupKey, batch.results.length);
+    this.#dedup.commit(probeId, ref);
 
     const rp = { region: probe.region, probe: probeId };
     this.self.lastPush.set(rp, state.lastSeen / 1000);
@@ -101,9 +146,22 @@ export class Ingest {
     }
     this.self.series.set({ probe: probeId }, state.series.size);
     this.self.batches.inc({ result: 'accepted' });
-    this.self.results.inc(batch.results.length);
+    this.self.results.inc(todo.length);
     this.self.ingestDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
     return { status: 'accepted', results: batch.results.length };
+  }
+
+  /** Removes every series of the probe under its old region (counters too) and its region's push gauges. */
+  #dropRegion(probeId: string, state: ProbeState): void {
+    const old = { region: state.region, probe: probeId };
+    for (const [key, { metric, labels }] of state.series) {
+      if (labels.region !== state.region) continue;
+      for (const out of this.outputs) out.remove(metric, labels);
+      state.series.delete(key);
+    }
+    this.self.lastPush.remove(old);
+    this.self.spoolBytes.remove(old);
+    this.self.spoolDropped.remove(old);
   }
 
   /** Removes per-probe gauges of probes silent longer than probeStaleAfterMs; returns their ids. */

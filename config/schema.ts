@@ -375,12 +375,27 @@ export const Status = obj(
   'The status page. Open to anyone who reaches the collector unless read_token or basic_auth is set (either one then admits).',
 );
 
+const ID = Type.String({ pattern: ID_PATTERN });
+const TokenHash = Digest('Digest of the probe token.');
+const TokenEntry = Type.Object(
+  {
+    region: Type.String({ pattern: ID_PATTERN, errorMessage: 'must be a region (letters, digits, . _ -; at most 63)' }),
+    hash: TokenHash,
+  },
+  { additionalProperties: false },
+);
+
 export const Collector = obj(
   {
     /** Listen address. Default 0.0.0.0:9464; env MAILPROBE_LISTEN overrides. */
     listen: Listen('0.0.0.0:9464', 'Listen address.'),
-    /** Probe id → `sha256:<hex>` of its bearer token. Make one with `mailprobe token`. */
-    tokens: Type.Record(Type.String({ pattern: ID_PATTERN }), Digest('Digest of the probe token.'), {
+    /**
+     * Probe id → its identity: `{ region, hash: sha256:<hex> }` binds the probe to its region (a push
+     * under another region is refused with 409). The older form, only `sha256:<hex>`, still works:
+     * the collector then binds the probe to the region of its first accepted push. Make one with
+     * `mailprobe token --id ID --region R`.
+     */
+    tokens: Type.Record(ID, Type.Union([TokenHash, TokenEntry], { errorMessage: 'must be { region: <region>, hash: sha256:<64 hex digits> } or sha256:<64 hex digits> (see `mailprobe token`)' }), {
       default: {},
       additionalProperties: false,
       errorMessage: 'must be a probe id (letters, digits, . _ -; at most 63)',
@@ -393,8 +408,12 @@ export const Collector = obj(
     max_label_length: Type.Integer({ minimum: 8, maximum: 1024, default: 128 }),
     /** Gauges of a probe silent this long are removed. Default 15m. */
     probe_stale_after: Duration('15m', 'Silence after which a probe gauges are removed.'),
-    /** Batch ids remembered for de-duplication. Default 100000. */
-    dedup_batches: Type.Integer({ minimum: 1, default: 100_000 }),
+    /** Batch ids remembered per probe for batches that carry no result sequence (older probes). Default 1000. */
+    dedup_batches: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1000 }),
+    /** Pushes per second one probe may make (every push counts, empty and duplicate too); more → 429 with Retry-After. Default 10. */
+    push_rate: Type.Number({ exclusiveMinimum: 0, maximum: 100_000, default: 10 }),
+    /** Pushes a probe may make at once above push_rate (a backlog after an outage drains at push_rate). Default 20. */
+    push_burst: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 20 }),
     /** Also write samples to a Prometheus remote-write receiver. Default off (only /metrics). */
     remote_write: Type.Optional(RemoteWrite),
     /** The status page and /v1/status. */

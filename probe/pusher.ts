@@ -6,7 +6,9 @@
  *                                   stays and is retried at the longest delay (a fixed token
  *                                   then delivers everything)
  *   other 4xx except 408 and 429    that collector will never take it: dropped for it, counted
- *   5xx, 408, 429, network, timeout retried with exponential backoff and jitter
+ *   5xx, 408, 429, network, timeout retried with exponential backoff and jitter, never sooner
+ *                                   than a Retry-After the collector sent (429 when the probe
+ *                                   pushes faster than collector.push_rate)
  * A collector that is down never holds back the others.
  */
 import type { Logger } from 'pino';
@@ -50,6 +52,8 @@ class Lane {
   wake: (() => void) | undefined;
   sleeping: NodeJS.Timeout | undefined;
   busy = false;
+  /** Retry-After of the last answer, in ms (0: none). */
+  retryAfterMs = 0;
   constructor(readonly url: string) {}
 }
 
@@ -145,6 +149,8 @@ export class Pusher {
         lane.failures++;
         delay = backoff(lane.failures, this.#o.retryMinMs, this.#o.retryMaxMs, this.#o.random);
       }
+      // The collector said when to come back: never sooner (bounded, so a bogus header cannot park the lane).
+      delay = Math.max(delay, Math.min(lane.retryAfterMs, 10 * 60_000));
       await this.#pause(lane, delay);
     }
   }
@@ -165,6 +171,7 @@ export class Pusher {
     const url = `${lane.url.replace(/\/+$/, '')}${RESULTS_PATH}`;
     let status: number;
     let text: string;
+    lane.retryAfterMs = 0;
     try {
       const res = await request(url, {
         method: 'POST',
@@ -174,6 +181,7 @@ export class Pusher {
         signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(this.#o.requestTimeoutMs)]),
       });
       status = res.statusCode;
+      lane.retryAfterMs = retryAfterMs(res.headers['retry-after']);
       text = await res.body.text();
     } catch (err) {
       const level = lane.failures === 0 ? 'warn' : 'debug';
@@ -208,6 +216,15 @@ export class Pusher {
     log[level]({ code: 'push_failed', collector: lane.url, batch: batch.id, status, failures: lane.failures + 1, reply: detail }, PROBE_ERRORS.push_failed.message);
     return 'error';
   }
+}
+
+/** Retry-After as seconds or an HTTP date → ms from now (0 when absent or unreadable). */
+export function retryAfterMs(header: string | string[] | undefined, now = Date.now()): number {
+  const v = Array.isArray(header) ? header[0] : header;
+  if (!v) return 0;
+  if (/^\d+$/.test(v.trim())) return Number(v.trim()) * 1000;
+  const at = Date.parse(v);
+  return Number.isFinite(at) ? Math.max(0, at - now) : 0;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -56,7 +56,7 @@ export type ErrorClass = Static<typeof ErrorClass>;
 
 const base = {
   /** When the check started, Unix milliseconds. */
-  startedAt: Type.Integer({ minimum: 0, description: 'When the check started, Unix milliseconds.' }),
+  startedAt: Type.Integer({ minimum: 0, maximum: 4_102_444_800_000, description: 'When the check started, Unix milliseconds (before 2100).' }),
   durationSeconds: Seconds('How long the whole check took.'),
   ok: Type.Boolean(),
   phase: Type.Optional(Type.String({ maxLength: 64, description: 'Where a failed check stopped.' })),
@@ -79,7 +79,7 @@ export const DnsResult = result(
     transport: Type.Union([Type.Literal('udp'), Type.Literal('tcp'), Type.Literal('dot'), Type.Literal('doh')]),
     rcode: Type.String({ maxLength: 16 }),
     answers: Type.Array(Type.String({ maxLength: LABEL_MAX }), { maxItems: 64 }),
-    ttl: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], { description: 'Smallest TTL in the answer set.' }),
+    ttl: Type.Union([Type.Integer({ minimum: 0, maximum: 2_147_483_647 }), Type.Null()], { description: 'Smallest TTL in the answer set (RFC 2181: at most 2^31 - 1).' }),
     side: AnswerSide,
   },
   'One query of one record type through one resolver.',
@@ -93,7 +93,7 @@ export const TtlResult = result(
     staleSeconds: Seconds('How long past change + old TTL the resolver still answered the old set.'),
     violation: Type.Boolean(),
     extensionSeconds: Seconds('How far the reported TTL exceeded the authoritative one.'),
-    safeToSwitchAt: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.Null()])),
+    safeToSwitchAt: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: 4_102_444_800_000 }), Type.Null()])),
     safeToDecommission: Type.Optional(Type.Boolean()),
   },
   'TTL behaviour of one resolver, derived from authoritative answers over time.',
@@ -167,7 +167,7 @@ export const SmtpResult = result(
         {
           version: Type.String({ maxLength: 16 }),
           certNames: Type.Array(Type.String({ maxLength: LABEL_MAX }), { maxItems: 64 }),
-          certExpiry: Type.Integer({ description: 'Unix seconds.' }),
+          certExpiry: Type.Integer({ minimum: 0, maximum: 4_102_444_800, description: 'Unix seconds (1970 to 2100).' }),
           verified: Type.Boolean({ description: 'The chain and name verify for the mail host.' }),
         },
         { additionalProperties: false },

@@ -15,6 +15,13 @@ export const ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$';
 /** At most this many results in one batch; the probe splits larger ones. */
 export const MAX_RESULTS_PER_BATCH = 5000;
 
+/** Latest Unix millisecond time the wire accepts (2100-01-01): a year-2^63 timestamp is refused. */
+export const MAX_TIME_MS = 4_102_444_800_000;
+/** Largest counter or sequence on the wire (safe integers only). */
+export const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+/** Largest spool a probe may report (1 TiB). */
+export const MAX_SPOOL_BYTES = 2 ** 40;
+
 export const ProbeInfo = Type.Object(
   {
     id: Type.String({ pattern: ID_PATTERN, description: 'Probe id, bound to its token at the collector.' }),
@@ -23,9 +30,9 @@ export const ProbeInfo = Type.Object(
     spool: Type.Optional(
       Type.Object(
         {
-          bytes: Type.Integer({ minimum: 0 }),
-          batches: Type.Integer({ minimum: 0 }),
-          dropped: Type.Integer({ minimum: 0, description: 'Batches dropped from a full spool since the probe started.' }),
+          bytes: Type.Integer({ minimum: 0, maximum: MAX_SPOOL_BYTES }),
+          batches: Type.Integer({ minimum: 0, maximum: 1e9 }),
+          dropped: Type.Integer({ minimum: 0, maximum: 1e12, description: 'Batches dropped from a full spool since the probe started.' }),
         },
         { additionalProperties: false },
       ),
@@ -37,8 +44,14 @@ export const ProbeInfo = Type.Object(
 export const BatchInfo = Type.Object(
   {
     id: Type.String({ minLength: 8, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$', description: 'Unique per batch; retries reuse it.' }),
-    seq: Type.Integer({ minimum: 0, description: 'Per-probe sequence number.' }),
-    createdAt: Type.Integer({ minimum: 0, description: 'Unix milliseconds.' }),
+    seq: Type.Integer({ minimum: 0, maximum: MAX_SEQ, description: 'Per-probe sequence number.' }),
+    createdAt: Type.Integer({ minimum: 0, maximum: MAX_TIME_MS, description: 'Unix milliseconds.' }),
+    stream: Type.Optional(
+      Type.String({ minLength: 8, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$', description: 'Id of the spool the batch comes from (new when a spool is created); results are numbered within it.' }),
+    ),
+    firstResult: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: MAX_SEQ, description: 'Sequence number of results[0] within the stream; result i has firstResult + i. The collector applies each numbered result once.' }),
+    ),
   },
   { additionalProperties: false },
 );

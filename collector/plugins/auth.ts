@@ -1,7 +1,8 @@
 /**
- * Bearer-token authentication. Tokens are stored as `sha256:<hex>`; the presented token is
- * hashed and compared with every stored digest in constant time, so neither the token nor which
- * probe it belongs to leaks through timing. Runs before the body is read.
+ * Bearer-token authentication. Tokens are stored as `sha256:<hex>` (with the probe's region when
+ * the plan binds it); the presented token is hashed and compared with every stored digest in
+ * constant time, so neither the token nor which probe it belongs to leaks through timing. Runs
+ * before the body is read.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
@@ -12,6 +13,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The probe id the bearer token belongs to. */
     probeId?: string;
+    /** The region collector.tokens binds that probe to (undefined: the older entry without one). */
+    probeRegion?: string;
   }
 }
 
@@ -19,19 +22,30 @@ export function hashToken(token: string): string {
   return `sha256:${createHash('sha256').update(token, 'utf8').digest('hex')}`;
 }
 
+/** A collector.tokens entry: `sha256:<hex>`, or `{ region, hash }` binding the probe's region. */
+export type TokenEntry = string | { readonly region: string; readonly hash: string };
+
 export interface AuthOptions {
-  /** probe id → `sha256:<hex>` */
-  tokens: Readonly<Record<string, string>>;
+  /** probe id → its token entry */
+  tokens: Readonly<Record<string, TokenEntry>>;
 }
 
-export function tokenLookup(tokens: Readonly<Record<string, string>>): (token: string) => string | undefined {
-  const entries = Object.entries(tokens).map(([id, digest]) => [id, Buffer.from(digest.slice('sha256:'.length), 'hex')] as const);
+export interface ProbeIdentity {
+  id: string;
+  region: string | undefined;
+}
+
+export function tokenLookup(tokens: Readonly<Record<string, TokenEntry>>): (token: string) => ProbeIdentity | undefined {
+  const entries = Object.entries(tokens).map(([id, e]) => {
+    const hash = typeof e === 'string' ? e : e.hash;
+    return { id, region: typeof e === 'string' ? undefined : e.region, digest: Buffer.from(hash.slice('sha256:'.length), 'hex') };
+  });
   return (token) => {
     const presented = createHash('sha256').update(token, 'utf8').digest();
-    let found: string | undefined;
-    for (const [id, digest] of entries) {
+    let found: ProbeIdentity | undefined;
+    for (const e of entries) {
       // No early exit: every entry is compared.
-      if (timingSafeEqual(presented, digest) && found === undefined) found = id;
+      if (timingSafeEqual(presented, e.digest) && found === undefined) found = { id: e.id, region: e.region };
     }
     return found;
   };
@@ -40,12 +54,14 @@ export function tokenLookup(tokens: Readonly<Record<string, string>>): (token: s
 const auth: FastifyPluginAsync<AuthOptions> = async (app, opts) => {
   const lookup = tokenLookup(opts.tokens);
   app.decorateRequest('probeId', undefined);
+  app.decorateRequest('probeRegion', undefined);
   app.addHook('onRequest', async (req: FastifyRequest) => {
     const header = req.headers.authorization ?? '';
     const m = /^Bearer\s+(\S{1,512})$/i.exec(header);
-    const id = m?.[1] ? lookup(m[1]) : undefined;
-    if (!id) throw new CollectorError('unauthorized', header ? 'the token is not known' : 'send Authorization: Bearer <token>');
-    req.probeId = id;
+    const found = m?.[1] ? lookup(m[1]) : undefined;
+    if (!found) throw new CollectorError('unauthorized', header ? 'the token is not known' : 'send Authorization: Bearer <token>');
+    req.probeId = found.id;
+    req.probeRegion = found.region;
   });
 };
 

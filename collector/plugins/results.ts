@@ -1,26 +1,42 @@
 /**
- * `POST /v1/results`: validated against the wire schema (unknown fields rejected), bound to the
- * token's probe id, applied once per batch id.
+ * `POST /v1/results`: rate-limited per probe (every push counts), only identity-encoded bodies,
+ * validated against the wire schema (unknown fields rejected), bound to the token's probe id and
+ * region, each result applied once.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { Batch, RESULTS_PATH, type PushReply } from '../../protocol/wire.js';
 import { CollectorError } from '../errors.js';
 import type { Ingest } from '../ingest.js';
-import { authPlugin } from './auth.js';
+import type { RateLimiter } from '../rate-limit.js';
+import { authPlugin, type TokenEntry } from './auth.js';
 
 export interface ResultsOptions {
-  tokens: Readonly<Record<string, string>>;
+  tokens: Readonly<Record<string, TokenEntry>>;
   ingest: Ingest;
+  limiter: RateLimiter;
 }
 
 export const resultsPlugin: FastifyPluginAsync<ResultsOptions> = async (app, opts) => {
   await app.register(authPlugin, { tokens: opts.tokens });
+  // After auth (its hook is registered first), before the body is read.
+  app.addHook('onRequest', async (req) => {
+    const wait = opts.limiter.take(req.probeId ?? '');
+    if (wait > 0) {
+      const err = new CollectorError('rate_limited', `probe ${req.probeId ?? '?'} may push ${opts.limiter.rate}/s; retry after the Retry-After seconds`);
+      err.retryAfterSeconds = Math.max(1, Math.ceil(wait / 1000));
+      throw err;
+    }
+    const enc = req.headers['content-encoding'];
+    if (enc !== undefined && enc.trim().toLowerCase() !== 'identity') {
+      throw new CollectorError('unsupported_encoding', `Content-Encoding ${JSON.stringify(enc.slice(0, 32))} is not supported`);
+    }
+  });
   app.post<{ Body: Batch; Reply: PushReply }>(RESULTS_PATH, { schema: { body: wireBodySchema() } }, async (req) => {
     const probeId = req.probeId ?? '';
     if (req.body.probe.id !== probeId) {
       throw new CollectorError('probe_mismatch', `the token is for probe ${probeId}, the batch says ${req.body.probe.id}`);
     }
-    const reply = opts.ingest.apply(probeId, req.body);
+    const reply = opts.ingest.apply(probeId, req.body, req.probeRegion);
     req.log.debug({ probe: probeId, batch: req.body.batch.id, status: reply.status, results: reply.results }, 'batch');
     return reply;
   });

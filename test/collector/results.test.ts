@@ -144,7 +144,7 @@ test('long label values are cut to collector.max_label_length', async () => {
   assert.ok(!text.includes('x'.repeat(129)));
 });
 
-test('100 000 distinct IPs from one probe hit the series limit: 422, counted, series bounded', async () => {
+test('100 000 distinct resolvers from one probe hit the series limit: 422, counted, series bounded', async () => {
   const acceptedBefore = (await accepted()) ?? 0;
   const rejectionsBefore = (await c.sample('mailprobe_collector_rejections_total', { code: 'series_limit' })) ?? 0;
   let rejected = 0;
@@ -152,7 +152,7 @@ test('100 000 distinct IPs from one probe hit the series limit: 422, counted, se
   for (let start = 0; start < 100_000; start += 100) {
     const results = Array.from({ length: 100 }, (_, i) => {
       const n = start + i;
-      return { ...smtp(), ip: `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`, tls: undefined, phases: { connect: 0.001 } };
+      return { ...dns(), resolver: `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}` };
     });
     const r = await c.push(batchOf(results, { id: 'p-ap', region: 'ap' }));
     if (r.status === 200) ok++;
@@ -168,8 +168,8 @@ test('100 000 distinct IPs from one probe hit the series limit: 422, counted, se
   assert.ok(series !== undefined && series <= 500, `series ${series}`);
   assert.equal(await c.sample('mailprobe_collector_rejections_total', { code: 'series_limit' }), rejectionsBefore + rejected);
   assert.equal(await accepted(), acceptedBefore + ok);
-  const upSeries = (await c.scrape()).split('\n').filter((l) => l.startsWith('mailprobe_smtp_up{') && l.includes('probe="p-ap"')).length;
-  assert.ok(upSeries <= 500, `${upSeries} smtp_up series for p-ap`);
+  const ttlSeries = (await c.scrape()).split('\n').filter((l) => l.startsWith('mailprobe_dns_ttl_seconds{') && l.includes('probe="p-ap"')).length;
+  assert.ok(ttlSeries <= 500, `${ttlSeries} dns_ttl series for p-ap`);
 });
 
 test('the memory of batch ids is bounded (dedup_batches: 3): a very old batch id is applied again', async () => {

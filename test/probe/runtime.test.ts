@@ -329,3 +329,29 @@ test('a logger that already binds probe and region (the lab) gets each key once 
     cleanup();
   }
 });
+
+test('the collector rate-limits the probe (429 + Retry-After): the pusher waits as told (no retry storm) and everything arrives once', async () => {
+  const collector = await startTestCollector(testPlan({ collector: { push_rate: 1, push_burst: 1 } }));
+  const { dir, cleanup } = tempDir();
+  const { probe, produced } = probeFor(fastPlan([collector.url], { retry_min: '50ms', retry_max: '300ms' }), dir);
+  try {
+    await probe.start();
+    await sleep(3500);
+    const limited = (await collector.sample('mailprobe_collector_rejections_total', { code: 'rate_limited' })) ?? 0;
+    // Batches are sealed every ~150 ms, so the probe wants to push ~7/s. Honouring Retry-After
+    // (1 s) it is refused at most about once a second; retrying at 50–300 ms it would be refused
+    // ten times or more in 3.5 s.
+    assert.ok(limited >= 1 && limited <= 5, `${limited} pushes refused with 429 in 3.5 s`);
+    assert.ok((await accepted(collector)) >= 2);
+    await probe.stop({ flushMs: 0 });
+    // Nothing lost: what is applied plus what is still spooled is what was produced, nothing twice.
+    const spooled = probe.stats().spool;
+    assert.equal(spooled.dropped, 0);
+    assert.ok((await applied(collector)) <= produced.length);
+    assert.ok((await applied(collector)) >= 2);
+  } finally {
+    await probe.stop({ flushMs: 0 });
+    await collector.close();
+    cleanup();
+  }
+});

@@ -97,6 +97,9 @@ export async function startCollectorProcess(opts: CollectorProcessOptions): Prom
     collector: {
       listen: '127.0.0.1:0',
       tokens: Object.fromEntries(opts.probes.map((id) => [id, hashToken(tokenFor(id))])),
+      // Load generators and drills push far faster per probe than a probe does.
+      push_rate: 100_000,
+      push_burst: 100_000,
       ...opts.collector,
     },
   });

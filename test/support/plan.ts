@@ -51,7 +51,10 @@ export function testPlanInput(over: PlanOverrides = {}): Record<string, Section>
     collector: {
       listen: '127.0.0.1:0',
       tokens: Object.fromEntries(PROBE_IDS.map((id) => [id, hashToken(tokenFor(id))])),
-    ...over.collector,
+      // Tests push far faster than a probe does; the rate-limit drills set their own.
+      push_rate: 10_000,
+      push_burst: 10_000,
+      ...over.collector,
     },
   };
 }

@@ -1,0 +1,44 @@
+/**
+ * Results about a server IP (smtp, rdns, spf, dnsbl, roundtrip) must name an IP of the plan
+ * with its side: a token holder cannot create series (a listing, a certificate expiry) for an
+ * address the plan does not have, or file the new IP under the old side.
+ */
+import type { CheckResult } from '../protocol/results.js';
+
+export interface ServerRef {
+  readonly ip: string;
+  readonly side: string;
+}
+
+/** The first result that names a server wrongly, as `results.<i>.<field>: reason`, or undefined. */
+export function serverProblem(servers: readonly ServerRef[], results: readonly CheckResult[]): string | undefined {
+  const sideOf = new Map(servers.map((s) => [s.ip, s.side]));
+  const known = servers.map((s) => `${s.ip} ${s.side}`).join(', ');
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i];
+    if (!r) continue;
+    let field: string;
+    let ip: string;
+    let side: string | undefined;
+    switch (r.type) {
+      case 'smtp':
+      case 'rdns':
+      case 'dnsbl':
+        [field, ip, side] = ['ip', r.ip, r.side];
+        break;
+      case 'roundtrip':
+        [field, ip, side] = ['viaIp', r.viaIp, r.side];
+        break;
+      case 'auth':
+        if (r.method !== 'spf') continue;
+        [field, ip, side] = ['subject', r.subject, r.side];
+        break;
+      default:
+        continue;
+    }
+    const planned = sideOf.get(ip);
+    if (planned === undefined) return `results.${i}.${field}: ${JSON.stringify(ip.slice(0, 64))} is not a server IP of the plan (${known})`;
+    if (side !== planned) return `results.${i}.side: ${ip} is on side ${planned} in the plan, the result says ${side ?? '(none)'}`;
+  }
+  return undefined;
+}
