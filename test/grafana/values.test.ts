@@ -1,0 +1,387 @@
+/**
+ * Every dashboard panel query proven by its value against a real Prometheus: an HA pair of real
+ * collectors receives a known sequence of results from two probes (each batch pushed to both, as
+ * probes do), a real Prometheus scrapes both every second with the deploy rules, and every panel
+ * query (Grafana variables substituted as "All" sends them) is evaluated at one instant and
+ * compared, series by series, with what the sequence implies: counts of checks, failures, lookups
+ * and round trips, TTLs, latencies, flags and timestamps.
+ *
+ * Counters: every series is incremented by the same amount in each of ROUNDS rounds, from round 0
+ * on, with one round per scrape; Prometheus sees the increase of rounds 1…ROUNDS-1 ("visible"), and
+ * rate()/increase() extrapolate it by a factor in [1, 1.5) that is the same for every series of one
+ * scrape. So ratios and quantiles are exact; a per-minute or per-range figure is checked to lie in
+ * [0.97, 1.5] × its visible count — a missing `60 *` (÷60) or a sum over the pair (×2) falls outside.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ALL_VARIABLES, panelQueries, substituteVariables, type PanelQuery } from '../../grafana/index.js';
+import { resultOps, seriesKey } from '../../collector/samples.js';
+import { SMTP_BUCKETS } from '../../protocol/metrics.js';
+import type { CheckResult, SmtpPhase } from '../../protocol/results.js';
+import type { Batch } from '../../protocol/wire.js';
+import { startTestCollector, type TestCollector } from '../support/collector.js';
+import { testPlan } from '../support/plan.js';
+import { startTestPrometheus, type QueryData, type TestPrometheus } from '../support/prometheus.js';
+
+const HOST = 'mail.company.test';
+const OLD = '127.0.0.2';
+const NEW = '127.0.0.3';
+const AUTH = 'auth:ns1.company.test';
+const ROUNDS = 5;
+/** Rounds whose increase a rate over the test's duration sees (the first is its starting value). */
+const VISIBLE = ROUNDS - 1;
+const T0 = Date.now();
+/** Fixed moments the results report (Unix ms / s). */
+const SAFE_AT = Math.floor(T0 / 1000) * 1000 - 7_200_000;
+const CERT = { old: Math.floor(T0 / 1000) + 20 * 86_400, new: Math.floor(T0 / 1000) + 75 * 86_400 };
+const TTL = { old: 3300, new: 240, both: 240 };
+const PHASES: Record<'old' | 'new', Partial<Record<SmtpPhase, number>>> = {
+  old: { connect: 0.011, banner: 0.35, ehlo: 0.006, starttls: 0.03, mail: 0.005, rcpt: 0.02, quit: 0.002 },
+  new: { connect: 0.011, banner: 0.04, ehlo: 0.006, starttls: 0.03, mail: 0.005, rcpt: 0.02, quit: 0.002 },
+};
+const RT_LATENCY = { old: 6.1, new: 3.0 };
+/** Lookup durations per resolver kind. */
+const LOOKUP = { system: 0.0008, public: 0.012, auth: 0.004, timeout: 2 };
+
+interface ValueProbe {
+  id: string;
+  region: string;
+  resolvers: Record<string, 'old' | 'new' | 'both'>;
+  violator?: string;
+  /** A resolver that times out every round. */
+  failing?: string;
+  /** SMTP outcomes to the new IP each round, in order (greylisting: 451, then accepted). */
+  newSessions: ('success' | 'temp_fail')[];
+  lostViaNew: boolean;
+  safeToDecommission: boolean;
+}
+
+const PROBES: readonly ValueProbe[] = [
+  { id: 'p-eu', region: 'eu', resolvers: { system: 'new', '8.8.8.8': 'new', '1.1.1.1': 'old' }, violator: '1.1.1.1', failing: '192.0.2.53', newSessions: ['temp_fail', 'success'], lostViaNew: false, safeToDecommission: true },
+  { id: 'p-us', region: 'us', resolvers: { system: 'new', '9.9.9.9': 'both', '8.8.4.4': 'old' }, newSessions: ['success'], lostViaNew: true, safeToDecommission: false },
+];
+
+const answers = (side: 'old' | 'new' | 'both') => (side === 'old' ? [OLD] : side === 'new' ? [NEW] : [OLD, NEW]);
+
+/** The results of one probe in one round: the same in every round. */
+function roundResults(p: ValueProbe, t: number): CheckResult[] {
+  const out: CheckResult[] = [];
+  for (const [resolver, side] of Object.entries({ ...p.resolvers, [AUTH]: 'new' as const })) {
+    out.push({
+      type: 'dns', startedAt: t, durationSeconds: resolver === AUTH ? LOOKUP.auth : resolver === 'system' ? LOOKUP.system : LOOKUP.public, ok: true, resolver,
+      authoritative: resolver === AUTH, name: HOST, qtype: 'A', transport: 'udp', rcode: 'NOERROR', answers: answers(side), ttl: TTL[side], side,
+    });
+  }
+  if (p.failing) {
+    out.push({
+      type: 'dns', startedAt: t, durationSeconds: LOOKUP.timeout, ok: false, phase: 'query', errorClass: 'timeout', code: 'DNS_TIMEOUT', message: 'no answer within 2s',
+      resolver: p.failing, authoritative: false, name: HOST, qtype: 'A', transport: 'udp', rcode: '', answers: [], ttl: null, side: 'error',
+    });
+  }
+  for (const resolver of Object.keys(p.resolvers)) {
+    const v = resolver === p.violator;
+    out.push({
+      type: 'ttl', startedAt: t, durationSeconds: 0, ok: true, resolver, name: HOST, staleSeconds: v ? 1500 : 0, violation: v, extensionSeconds: v ? 3000 : 0,
+      safeToSwitchAt: SAFE_AT, safeToDecommission: p.safeToDecommission,
+    });
+  }
+  for (const [ip, side] of [[OLD, 'old'], [NEW, 'new']] as const) {
+    // The new IP's PTR is still the provider's default name, which does not resolve back.
+    const ptr = side === 'old' ? HOST : 'ip-127-0-0-3.provider.test';
+    out.push({ type: 'rdns', startedAt: t, durationSeconds: 0.004, ok: true, ip, side, ptrNames: [ptr], fcrdns: side === 'old', matchesMailHost: side === 'old' });
+    out.push({ type: 'auth', startedAt: t, durationSeconds: 0.02, ok: true, method: 'spf', subject: ip, side, pass: true });
+    out.push({ type: 'dnsbl', startedAt: t, durationSeconds: 0.03, ok: true, ip, side, list: 'bl.example.test', listed: side === 'new', answers: side === 'new' ? ['127.0.0.2'] : [] });
+    out.push({
+      type: 'dnsbl', startedAt: t, durationSeconds: 0.03, ok: false, phase: 'query', errorClass: 'dnsbl_refused', code: 'DNSBL_REFUSED', message: '127.255.255.254',
+      ip, side, list: 'dbl.example-list.test', listed: false, answers: ['127.255.255.254'],
+    });
+    const tls = { version: 'TLSv1.3', certNames: [HOST], certExpiry: CERT[side], verified: true };
+    for (const outcome of side === 'old' ? (['success'] as const) : p.newSessions) {
+      out.push(
+        outcome === 'success'
+          ? { type: 'smtp', startedAt: t, durationSeconds: 0.2, ok: true, ip, side, port: 25, mode: 'rcpt', phases: PHASES[side], replyCode: 250, tls }
+          : {
+              type: 'smtp', startedAt: t, durationSeconds: 0.2, ok: false, phase: 'rcpt', errorClass: 'temp_fail', code: 'SMTP_4XX', message: '451 4.7.1 Greylisted',
+              ip, side, port: 25, mode: 'rcpt', phases: PHASES[side], replyCode: 451, tls,
+            },
+      );
+    }
+    out.push({
+      type: 'roundtrip', startedAt: t, durationSeconds: RT_LATENCY[side], ok: true, viaIp: ip, side, messageId: `rt-${p.id}-${t}-${side}@probes.test`, delivered: true,
+      latencySeconds: RT_LATENCY[side], sameClock: true, deliveringIp: ip, helo: HOST, verdicts: { spf: 'pass', dkim: 'pass', dmarc: 'pass', fcrdns: 'pass' },
+    });
+  }
+  if (p.lostViaNew) {
+    out.push({
+      type: 'roundtrip', startedAt: t, durationSeconds: 120, ok: false, phase: 'wait', errorClass: 'lost', code: 'RT_LOST', message: 'not received',
+      viaIp: NEW, side: 'new', messageId: `rt-${p.id}-${t}-lost@probes.test`, delivered: false, sameClock: true,
+    });
+  }
+  out.push({ type: 'auth', startedAt: t, durationSeconds: 0.01, ok: true, method: 'dkim', subject: 's2026', pass: true });
+  out.push({ type: 'auth', startedAt: t, durationSeconds: 0.01, ok: true, method: 'dmarc', subject: 'company.test', pass: true });
+  out.push({ type: 'auth', startedAt: t, durationSeconds: 0.05, ok: true, method: 'mta-sts', subject: 'company.test', pass: true });
+  out.push({ type: 'auth', startedAt: t, durationSeconds: 0.01, ok: true, method: 'tlsa', subject: HOST, pass: false });
+  return out;
+}
+
+function batch(p: ValueProbe, round: number): Batch {
+  const t = Date.now();
+  return {
+    probe: { id: p.id, region: p.region, version: '0.1.0', spool: { bytes: 4096 * (round + 1), batches: round + 1, dropped: round } },
+    batch: { id: `${p.id}-${round}-${t}`, seq: round, createdAt: t },
+    results: roundResults(p, t),
+  };
+}
+
+// --- The run: one Prometheus for every assertion ------------------------------------------------
+
+const plan = testPlan();
+let collectors: TestCollector[] = [];
+let prom: TestPrometheus;
+/** The instant every query is evaluated at (Unix seconds). */
+let at = 0;
+/** When each probe's last batch was accepted by both collectors: [before, after] (Unix ms). */
+const lastPush = new Map<string, [number, number]>();
+const results = new Map<PanelQuery, QueryData>();
+const instances: string[] = [];
+
+before(async () => {
+  collectors = [await startTestCollector(plan), await startTestCollector(plan)];
+  instances.push(...collectors.map((c) => new URL(c.url).host));
+  prom = await startTestPrometheus({ targets: instances });
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const p of PROBES) {
+      const b = batch(p, round);
+      const t = Date.now();
+      for (const c of collectors) assert.equal((await c.push(b)).status, 200);
+      lastPush.set(p.id, [t, Date.now()]);
+    }
+    // A misconfigured probe: one push with a wrong token per round, to the first collector.
+    assert.equal((await collectors[0]!.push(batch(PROBES[0]!, round), { token: 'not-a-token' })).status, 401);
+    await prom.waitForScrapes(1, 20_000);
+  }
+  await prom.waitForScrapes(1, 20_000);
+  // Rules evaluated after the last scrape.
+  await new Promise((r) => setTimeout(r, 1_500));
+  at = Date.now() / 1000;
+  for (const q of panelQueries().filter((x) => x.optional === undefined)) results.set(q, await prom.query(substituteVariables(q.expr, VARIABLES), at));
+});
+
+after(async () => {
+  await prom?.stop();
+  for (const c of collectors) await c.close();
+});
+
+/** "All" selected, and a rate interval the whole run fits in. */
+const VARIABLES = { ...ALL_VARIABLES, __rate_interval: '1m', __range: '1h', phase: 'rcpt' };
+
+// --- Expectations -------------------------------------------------------------------------------
+
+/** An exact value; a per-interval count checked as [0.97, 1.5] × visible count; or bounds. */
+type V = number | { rate: number } | { within: [number, number] } | (() => number);
+interface Expect {
+  /** Labels that name a series of the result, joined by a space. */
+  by: string[];
+  values: Record<string, V>;
+}
+
+const perRound = (pred: (r: CheckResult, p: ValueProbe) => boolean) => PROBES.reduce((n, p) => n + roundResults(p, 0).filter((r) => pred(r, p)).length, 0);
+const outcome = (r: CheckResult) => (r.ok ? 'success' : (r as { errorClass: string }).errorClass);
+/** Visible count of results matching `pred` over the run (what increase() over it sees). */
+const visible = (pred: (r: CheckResult, p: ValueProbe) => boolean) => VISIBLE * perRound(pred);
+const smtp = (ip: string, result: string) => (r: CheckResult) => r.type === 'smtp' && r.ip === ip && outcome(r) === result;
+const inBucket = (lo: number, hi: number, q: number) => lo + (hi - lo) * q;
+const sessionSum = (side: 'old' | 'new') => Object.values(PHASES[side]).reduce((a, b) => a + b, 0);
+const RESULTS_PER_ROUND = PROBES.reduce((n, p) => n + roundResults(p, 0).length, 0);
+
+function expectations(): Record<string, Expect> {
+  const [a, b] = instances;
+  const euResolvers = ['system', '8.8.8.8', '1.1.1.1'];
+  const usResolvers = ['system', '9.9.9.9', '8.8.4.4'];
+  const p90 = { system: inBucket(0, 0.001, 0.9), public: inBucket(0.01, 0.025, 0.9), auth: inBucket(0.0025, 0.005, 0.9), timeout: inBucket(1, 2.5, 0.9) };
+  const rcpt = (q: number) => inBucket(0.01, 0.025, q);
+  const rt = { old: (q: number) => inBucket(5, 10, q), new: (q: number) => inBucket(2, 5, q) };
+  const checkTypes: Record<string, V> = {};
+  for (const key of new Set(PROBES.flatMap((p) => roundResults(p, 0).map((r) => `${r.type} ${outcome(r)}`)))) {
+    checkTypes[key] = { rate: visible((r) => `${r.type} ${outcome(r)}` === key) };
+  }
+  const series = (p: ValueProbe) =>
+    new Set(roundResults(p, 0).flatMap((r) => resultOps({ id: p.id, region: p.region }, r).map((op) => (op.op === 'one-of' ? seriesKey(op.metric, op.labels, [op.label, '']) : seriesKey(op.metric, op.labels))))).size;
+  const heat: Record<string, V> = { '+Inf': { rate: visible((r) => r.type === 'smtp') } };
+  for (const le of SMTP_BUCKETS) heat[String(le)] = le < 0.02 ? 0 : { rate: visible((r) => r.type === 'smtp') };
+  const phaseBreakdown: Record<string, V> = {};
+  for (const [ip, side] of [[OLD, 'old'], [NEW, 'new']] as const) for (const [phase, s] of Object.entries(PHASES[side])) phaseBreakdown[`${ip} ${phase}`] = s;
+
+  return {
+    'cutover.json/Phase/A': { by: [], values: { '': 1 } },
+    'cutover.json/Window/A': { by: [], values: { '': () => Date.parse(plan.cutover.window.start) / 1000 - at } },
+    'cutover.json/Window/B': { by: [], values: { '': () => Date.parse(plan.cutover.window.end) / 1000 - at } },
+    'cutover.json/Authoritative DNS serves/A': { by: ['side'], values: { new: 1 } },
+    'cutover.json/Safe to switch/A': { by: ['name'], values: { [HOST]: SAFE_AT } },
+    'cutover.json/Safe to turn the old server off/A': { by: ['name'], values: { [HOST]: 0 } },
+    'cutover.json/Readiness of the new server/A': { by: [], values: { '': 1 } },
+    'cutover.json/Readiness of the new server/B': { by: [], values: { '': 0 } },
+    'cutover.json/Readiness of the new server/C': { by: [], values: { '': 0 } },
+    'cutover.json/Readiness of the new server/D': { by: [], values: { '': 1 } },
+    'cutover.json/Readiness of the new server/E': { by: [], values: { '': 1 } },
+    'cutover.json/Readiness of the new server/F': { by: [], values: { '': 1 } },
+    'cutover.json/Readiness of the new server/G': { by: [], values: { '': 0 } },
+    'cutover.json/Readiness of the new server/H': { by: [], values: { '': 1 } },
+    'cutover.json/Resolvers on the new IP/A': { by: ['region'], values: { eu: 2 / 3, us: 1 / 3 } },
+    'cutover.json/Resolvers honouring the TTL/A': { by: ['region'], values: { eu: 2 / 3, us: 1 } },
+    // The window is open (the test plan's, an hour either side): the lost round trip pages.
+    'cutover.json/Firing alerts/A': { by: ['alertname', 'severity'], values: { 'MailprobeRoundtripLost warning': 1, 'MailprobeRoundtripLostInWindow critical': 1 } },
+
+    'delivery.json/Delivery success ratio/A': { by: ['region', 'ip'], values: { [`eu ${OLD}`]: 1, [`eu ${NEW}`]: 0.5, [`us ${OLD}`]: 1, [`us ${NEW}`]: 1 } },
+    'delivery.json/Last SMTP check per probe/A': { by: ['probe', 'ip'], values: { [`p-eu ${OLD}`]: 1, [`p-eu ${NEW}`]: 1, [`p-us ${OLD}`]: 1, [`p-us ${NEW}`]: 1 } },
+    'delivery.json/Latency quantiles of phase $phase/A': {
+      by: ['region', 'ip', 'quantile'],
+      values: Object.fromEntries(['eu', 'us'].flatMap((r) => [OLD, NEW].flatMap((ip) => ['0.5', '0.9', '0.99'].map((q) => [`${r} ${ip} ${q}`, rcpt(Number(q))])))),
+    },
+    'delivery.json/Mean SMTP session/A': { by: ['region', 'ip'], values: { [`eu ${OLD}`]: sessionSum('old'), [`eu ${NEW}`]: sessionSum('new'), [`us ${OLD}`]: sessionSum('old'), [`us ${NEW}`]: sessionSum('new') } },
+    'delivery.json/Latency of phase $phase to $ip/A': { by: ['le'], values: heat },
+    // Per minute from the 5-minute recorded rate: 60 × visible / 300.
+    'delivery.json/Failures by class/A': { by: ['region', 'ip', 'result'], values: { [`eu ${NEW} temp_fail`]: { rate: (60 * visible(smtp(NEW, 'temp_fail'))) / 300 } } },
+    'delivery.json/Phase breakdown/A': { by: ['ip', 'phase'], values: phaseBreakdown },
+    'delivery.json/SMTP checks per minute by result/A': {
+      by: ['ip', 'result'],
+      values: { [`${OLD} success`]: { rate: visible(smtp(OLD, 'success')) }, [`${NEW} success`]: { rate: visible(smtp(NEW, 'success')) }, [`${NEW} temp_fail`]: { rate: visible(smtp(NEW, 'temp_fail')) } },
+    },
+    'delivery.json/Certificate expires in/A': { by: ['ip', 'side'], values: { [`${OLD} old`]: () => CERT.old - at, [`${NEW} new`]: () => CERT.new - at } },
+
+    'roundtrip.json/Round-trip latency by delivering IP/A': {
+      by: ['via_ip', 'quantile'],
+      values: Object.fromEntries((['old', 'new'] as const).flatMap((s) => ['0.5', '0.9', '0.99'].map((q) => [`${s === 'old' ? OLD : NEW} ${q}`, rt[s](Number(q))]))),
+    },
+    'roundtrip.json/Round-trip p90 per region/A': { by: ['region', 'via_ip'], values: { [`eu ${OLD}`]: rt.old(0.9), [`eu ${NEW}`]: rt.new(0.9), [`us ${OLD}`]: rt.old(0.9), [`us ${NEW}`]: rt.new(0.9) } },
+    'roundtrip.json/Lost messages in the time range/A': { by: ['via_ip'], values: { [NEW]: { within: [VISIBLE, 1.5 * VISIBLE] } } },
+    'roundtrip.json/Share of messages lost/A': { by: ['via_ip'], values: { [OLD]: 0, [NEW]: 1 / 3 } },
+    'roundtrip.json/Round trips by result/A': {
+      by: ['via_ip', 'result'],
+      values: { [`${OLD} delivered`]: { rate: 2 * VISIBLE }, [`${NEW} delivered`]: { rate: 2 * VISIBLE }, [`${NEW} lost`]: { rate: VISIBLE } },
+    },
+    'roundtrip.json/Receiver verdicts of the last message per delivering IP/A': {
+      by: ['via_ip', 'method', 'result'],
+      values: Object.fromEntries([OLD, NEW].flatMap((ip) => ['spf', 'dkim', 'dmarc', 'fcrdns'].map((m) => [`${ip} ${m} pass`, 1]))),
+    },
+
+    'resolvers.json/Answer side per resolver/A': {
+      by: ['region', 'probe', 'resolver'],
+      values: {
+        'eu p-eu system': 2, 'eu p-eu 8.8.8.8': 2, 'eu p-eu 1.1.1.1': 1, 'eu p-eu 192.0.2.53': 6, [`eu p-eu ${AUTH}`]: 2,
+        'us p-us system': 2, 'us p-us 9.9.9.9': 3, 'us p-us 8.8.4.4': 1, [`us p-us ${AUTH}`]: 2,
+      },
+    },
+    'resolvers.json/Resolvers per side/A': { by: ['side'], values: { new: 3, old: 2, both: 1, error: 1 } },
+    'resolvers.json/TTL honoured/A': { by: ['region'], values: { eu: 2 / 3, us: 1 } },
+    'resolvers.json/Remaining TTL per resolver/A': {
+      by: ['region', 'resolver'],
+      values: {
+        'eu system': TTL.new, 'eu 8.8.8.8': TTL.new, 'eu 1.1.1.1': TTL.old, [`eu ${AUTH}`]: TTL.new,
+        'us system': TTL.new, 'us 9.9.9.9': TTL.both, 'us 8.8.4.4': TTL.old, [`us ${AUTH}`]: TTL.new,
+      },
+    },
+    'resolvers.json/TTL extension per resolver/A': {
+      by: ['region', 'resolver'],
+      values: Object.fromEntries([...euResolvers.map((r) => [`eu ${r}`, r === '1.1.1.1' ? 3000 : 0]), ...usResolvers.map((r) => [`us ${r}`, 0])]),
+    },
+    'resolvers.json/Resolvers ignoring the TTL/A': { by: ['region', 'probe', 'resolver'], values: { 'eu p-eu 1.1.1.1': 1500 } },
+    'resolvers.json/Stale seconds per resolver/A': {
+      by: ['region', 'resolver'],
+      values: Object.fromEntries([...euResolvers.map((r) => [`eu ${r}`, r === '1.1.1.1' ? 1500 : 0]), ...usResolvers.map((r) => [`us ${r}`, 0])]),
+    },
+    'resolvers.json/Lookup latency p90 per resolver/A': {
+      by: ['region', 'resolver'],
+      values: {
+        'eu system': p90.system, 'eu 8.8.8.8': p90.public, 'eu 1.1.1.1': p90.public, [`eu ${AUTH}`]: p90.auth, 'eu 192.0.2.53': p90.timeout,
+        'us system': p90.system, 'us 9.9.9.9': p90.public, 'us 8.8.4.4': p90.public, [`us ${AUTH}`]: p90.auth,
+      },
+    },
+    'resolvers.json/Failed lookups by class/A': { by: ['region', 'resolver', 'result'], values: { 'eu 192.0.2.53 timeout': { rate: VISIBLE } } },
+
+    'fleet.json/Probes/A': { by: [], values: { '': PROBES.length } },
+    'fleet.json/Since the last push/A': {
+      by: ['probe'],
+      values: Object.fromEntries(PROBES.map((p) => [p.id, { within: [at - (lastPush.get(p.id)?.[1] ?? 0) / 1000 - 0.01, at - (lastPush.get(p.id)?.[0] ?? 0) / 1000 + 0.01] as [number, number] }])),
+    },
+    'fleet.json/Collectors up/A': { by: ['instance'], values: { [a ?? '']: 1, [b ?? '']: 1 } },
+    'fleet.json/Spool depth/A': { by: ['probe'], values: { 'p-eu': 4096 * ROUNDS, 'p-us': 4096 * ROUNDS } },
+    'fleet.json/Batches dropped from full spools/A': { by: ['probe'], values: { 'p-eu': ROUNDS - 1, 'p-us': ROUNDS - 1 } },
+    'fleet.json/Check results per minute by type and outcome/A': { by: ['type', 'result'], values: checkTypes },
+    'fleet.json/Batches per minute by result/A': {
+      by: ['instance', 'result'],
+      values: { [`${a} accepted`]: { rate: PROBES.length * VISIBLE }, [`${a} rejected`]: { rate: VISIBLE }, [`${b} accepted`]: { rate: PROBES.length * VISIBLE } },
+    },
+    'fleet.json/Rejected requests by code/A': { by: ['instance', 'code'], values: { [`${a} unauthorized`]: { rate: VISIBLE } } },
+    'fleet.json/Results applied per second/A': { by: ['instance'], values: { [a ?? '']: { rate: (RESULTS_PER_ROUND * VISIBLE) / 60 }, [b ?? '']: { rate: (RESULTS_PER_ROUND * VISIBLE) / 60 } } },
+    // A duration the collector measured: only its bounds are known (the largest bucket is 1 s).
+    'fleet.json/Batch ingest latency p99/A': { by: ['instance'], values: { [a ?? '']: { within: [1e-6, 1] }, [b ?? '']: { within: [1e-6, 1] } } },
+    'fleet.json/Series per probe/A': { by: ['probe'], values: { 'p-eu': series(PROBES[0]!), 'p-us': series(PROBES[1]!) } },
+  };
+}
+
+const keyOf = (q: PanelQuery) => `${q.dashboard}/${q.panel}/${q.refId}`;
+
+/** The samples of a query result as label key → value. */
+function samples(d: QueryData, by: string[]): Map<string, number> {
+  const out = new Map<string, number>();
+  const put = (metric: Record<string, string>, v: string) => {
+    const k = by.map((l) => metric[l] ?? '').join(' ');
+    assert.ok(!out.has(k), `two series for "${k}" (labels ${by.join(', ')})`);
+    out.set(k, Number(v));
+  };
+  if (d.resultType === 'vector') for (const s of d.result) put(s.metric, s.value[1]);
+  else if (d.resultType === 'scalar') put({}, d.result[1]);
+  else throw new Error(`unexpected ${d.resultType}`);
+  return out;
+}
+
+function check(key: string, got: number, want: V): string | null {
+  if (typeof want === 'function') want = want();
+  if (typeof want === 'number') {
+    const ok = Math.abs(got - want) <= 1e-9 * Math.max(1, Math.abs(want)) + 1e-6;
+    return ok ? null : `${key}: ${got}, expected ${want}`;
+  }
+  if ('rate' in want) {
+    const ok = got >= 0.97 * want.rate && got <= 1.5 * want.rate;
+    return ok ? null : `${key}: ${got}, expected ${want.rate} × [0.97, 1.5] (${(got / want.rate).toFixed(3)}×)`;
+  }
+  const [lo, hi] = want.within;
+  return got >= lo && got <= hi ? null : `${key}: ${got}, expected within [${lo}, ${hi}]`;
+}
+
+test('every panel query (not in an optional row) has an expected value, and only those', () => {
+  const want = new Set(Object.keys(expectations()));
+  const have = [...results.keys()].map(keyOf);
+  assert.deepEqual(have.filter((k) => !want.has(k)), [], 'panel queries without an expected value: add them to expectations()');
+  assert.deepEqual([...want].filter((k) => !have.includes(k)), [], 'expectations for panel queries that do not exist');
+});
+
+test('every panel query has the value the pushed sequence implies, series by series', () => {
+  const exp = expectations();
+  const problems: string[] = [];
+  for (const [q, d] of results) {
+    const e = exp[keyOf(q)];
+    if (!e) continue;
+    const got = samples(d, e.by);
+    const missing = Object.keys(e.values).filter((k) => !got.has(k));
+    const extra = [...got.keys()].filter((k) => !(k in e.values));
+    if (missing.length || extra.length) problems.push(`${keyOf(q)}: series missing [${missing.join('; ')}], unexpected [${extra.join('; ')}]`);
+    for (const [k, v] of got) {
+      const w = e.values[k];
+      if (w === undefined) continue;
+      const p = check(`${keyOf(q)} {${k}}`, v, w);
+      if (p) problems.push(p);
+    }
+  }
+  assert.deepEqual(problems, []);
+});
+
+test('the checks can fail: a factor of 60 or 2 off, a missing series and a copy of the pair are caught', () => {
+  assert.ok(check('x', 60 * 4, { rate: 4 }));
+  assert.ok(check('x', 4 / 60, { rate: 4 }));
+  assert.ok(check('x', 2 * 4 * 1.05, { rate: 4 }));
+  assert.equal(check('x', 4 * 1.2, { rate: 4 }), null);
+  assert.ok(check('x', 2 * 240, 240));
+  assert.throws(() => samples({ resultType: 'vector', result: [{ metric: { a: '1', instance: 'x' }, value: [0, '1'] }, { metric: { a: '1', instance: 'y' }, value: [0, '1'] }] }, ['a']), /two series/);
+});
