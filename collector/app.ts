@@ -75,7 +75,7 @@ export async function buildCollector(opts: CollectorOptions): Promise<Collector>
   const cfg = plan.collector;
   const registry = opts.registry ?? new Registry();
   const now = opts.now ?? Date.now;
-  const self = createSelfMetrics(registry, { start: Date.parse(plan.cutover.window.start), end: Date.parse(plan.cutover.window.end) }, now);
+  const self = createSelfMetrics(registry, { start: Date.parse(plan.cutover.window.start), end: Date.parse(plan.cutover.window.end) }, now, plan.cutover.servers);
   // collector.remote_write: samples also (or only, with results_on_metrics: false) go to a
   // remote-write receiver (DESIGN §9).
   const rw = remoteWriteOptionsFromPlan(plan, registry);

@@ -39,7 +39,8 @@ export function resultOps(probe: ProbeRef, r: CheckResult): SampleOp[] {
 
   switch (r.type) {
     case 'dns': {
-      const l = { ...rp, resolver: r.resolver };
+      // resolver_name is 1:1 with resolver in a plan: it adds no series, only the name to show.
+      const l = { ...rp, resolver: r.resolver, resolver_name: r.resolverName ?? r.resolver };
       push('observe', 'dnsLookupDuration', l, r.durationSeconds);
       push('inc', 'dnsLookups', { ...l, result: outcome(r) }, 1);
       const named = { ...l, name: r.name, type: r.qtype };
@@ -48,7 +49,7 @@ export function resultOps(probe: ProbeRef, r: CheckResult): SampleOp[] {
       break;
     }
     case 'ttl': {
-      const l = { ...rp, resolver: r.resolver, name: r.name };
+      const l = { ...rp, resolver: r.resolver, resolver_name: r.resolverName ?? r.resolver, name: r.name };
       push('set', 'dnsResolverStale', l, r.staleSeconds);
       push('set', 'dnsTtlViolation', l, b(r.violation));
       push('set', 'dnsTtlExtension', l, r.extensionSeconds);

@@ -1,5 +1,5 @@
 /**
- * The collector's own metrics and the plan-derived window gauges.
+ * The collector's own metrics and the plan-derived gauges (the cutover window, the servers' names).
  */
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { METRICS } from '../protocol/metrics.js';
@@ -21,7 +21,16 @@ export interface Window {
   end: number;
 }
 
-export function createSelfMetrics(registry: Registry, window: Window, now: () => number = Date.now): SelfMetrics {
+export interface ServerRef {
+  ip: string;
+  side: string;
+  name?: string | undefined;
+}
+
+export function createSelfMetrics(registry: Registry, window: Window, now: () => number = Date.now, servers: readonly ServerRef[] = []): SelfMetrics {
+  // cutover.servers[].name for panels: joined on ip (the name defaults to the IP).
+  const info = createMetric(METRICS.serverInfo, registry) as Gauge<string>;
+  for (const s of servers) info.set({ ip: s.ip, side: s.side, server_name: s.name ?? s.ip }, 1);
   createMetric(METRICS.cutoverWindowActive, registry, function collect() {
     const t = now();
     this.set(t >= window.start && t < window.end ? 1 : 0);

@@ -7,6 +7,8 @@ import { readFile } from 'node:fs/promises';
 import { Value, type ValueError, ValueErrorType } from '@sinclair/typebox/value';
 import { parseDocument } from 'yaml';
 import { Plan, specFormatProblem, type PlanConfig, type PlanInput } from './schema.js';
+import { CATALOGUE, CATALOGUE_REGIONS, CATALOGUE_SELECTORS } from './catalogue.js';
+import { parseResolverSpec, specProblem } from './specs.js';
 
 export class ConfigError extends Error {
   readonly problems: readonly string[];
@@ -64,6 +66,43 @@ function schemaProblems(value: unknown): string[] {
   return [...byPath].map(([p, r]) => `${formatPath(p)}: ${r}`);
 }
 
+const RESOLVER_ENTRY = 'must be a resolver spec (system, 8.8.8.8, tls://host, https://host/dns-query), { address, name } or { catalogue: group }';
+
+/**
+ * `probes.resolvers` entries checked before the schema, which can only say "no member of the union
+ * matched": each entry's problem named at its own path (`probes.resolvers[2].catalogue: …`).
+ */
+function resolverEntryProblems(entries: unknown): Map<string, string> {
+  const out = new Map<string, string>();
+  if (!Array.isArray(entries)) return out;
+  entries.forEach((e: unknown, i) => {
+    const at = `probes.resolvers[${i}]`;
+    if (typeof e === 'string') {
+      const p = e.length === 0 ? 'must not be empty' : e.length > 200 ? 'must be at most 200 characters' : specProblem(parseResolverSpec, e);
+      if (p) out.set(at, p);
+      return;
+    }
+    if (e === null || typeof e !== 'object' || Array.isArray(e)) return void out.set(at, RESOLVER_ENTRY);
+    const o = e as Record<string, unknown>;
+    const known = 'catalogue' in o ? ['catalogue', 'ipv6'] : 'address' in o ? ['address', 'name'] : null;
+    if (!known) return void out.set(at, RESOLVER_ENTRY);
+    const extra = Object.keys(o).filter((k) => !known.includes(k));
+    for (const k of extra) out.set(`${at}.${k}`, `is not a known key (known: ${known.join(', ')})`);
+    if ('catalogue' in o) {
+      if (typeof o.catalogue !== 'string' || !CATALOGUE_SELECTORS.includes(o.catalogue)) {
+        out.set(`${at}.catalogue`, `must be all, a region (${CATALOGUE_REGIONS.join(', ')}) or an operator (${CATALOGUE.map((c) => c.id).join(', ')})`);
+      }
+      if (o.ipv6 !== undefined && typeof o.ipv6 !== 'boolean') out.set(`${at}.ipv6`, 'must be true or false');
+      return;
+    }
+    const p = typeof o.address !== 'string' || o.address.length === 0 || o.address.length > 200 ? 'must be a resolver spec of 1 to 200 characters' : specProblem(parseResolverSpec, o.address);
+    if (p) out.set(`${at}.address`, p);
+    if (o.name === undefined) out.set(`${at}.name`, 'is required');
+    else if (typeof o.name !== 'string' || o.name.length === 0 || o.name.length > 64) out.set(`${at}.name`, 'must be a name of 1 to 64 characters');
+  });
+  return out;
+}
+
 /** Rules that span fields, run after the schema holds. */
 function planProblems(plan: PlanConfig): string[] {
   const out: string[] = [];
@@ -80,6 +119,13 @@ function planProblems(plan: PlanConfig): string[] {
   if (Date.parse(c.window.end) <= Date.parse(c.window.start)) out.push('cutover.window.end: must be after cutover.window.start');
   if (plan.probes.window_interval > plan.probes.interval) out.push('probes.window_interval: must not be longer than probes.interval');
   if (plan.probes.timeout > plan.probes.window_interval) out.push('probes.timeout: must not be longer than probes.window_interval');
+  const byName = new Map<string, string>();
+  for (const r of plan.probes.resolvers) {
+    const name = r.name ?? r.label;
+    const other = byName.get(name);
+    if (other !== undefined) out.push(`probes.resolvers: the name "${name}" is given to ${other} and ${r.label}; names must be unique`);
+    else byName.set(name, r.label);
+  }
   return out;
 }
 
@@ -95,7 +141,20 @@ function deepFreeze<T>(v: T): T {
 export function validatePlan(input: unknown, source = 'plan'): PlanConfig {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new ConfigError(source, ['(root): must be a mapping with cutover, probes and collector']);
   const withDefaults = Value.Default(Plan, structuredClone(input)) as PlanInput;
-  const problems = schemaProblems(withDefaults);
+  const entries = resolverEntryProblems((withDefaults as { probes?: { resolvers?: unknown } }).probes?.resolvers);
+  const entryOf = (problem: string) => /^probes\.resolvers\[\d+\]/.exec(problem)?.[0];
+  // The schema's "no member of the union matched" for a resolver entry gives way to the entry's own problems, in place.
+  const problems: string[] = [];
+  const listed = new Set<string | undefined>();
+  for (const p of schemaProblems(withDefaults)) {
+    const entry = entryOf(p);
+    const own = [...entries].filter(([path]) => entryOf(path) === entry && entry !== undefined);
+    if (own.length === 0) problems.push(p);
+    else if (!listed.has(entry)) {
+      listed.add(entry);
+      problems.push(...own.map(([path, r]) => `${path}: ${r}`));
+    }
+  }
   if (problems.length > 0) throw new ConfigError(source, problems);
   const plan = Value.Decode(Plan, withDefaults) as PlanConfig;
   const more = planProblems(plan);

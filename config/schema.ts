@@ -20,6 +20,7 @@ import {
   type AuthoritativeSpec,
   type ResolverSpec,
 } from './specs.js';
+import { CATALOGUE_SELECTORS, expandResolvers } from './catalogue.js';
 
 FormatRegistry.Set('ip', (v) => isIP(v) !== 0);
 FormatRegistry.Set('date-time', (v) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(v) && !Number.isNaN(Date.parse(v)));
@@ -110,6 +111,8 @@ const Authoritative = (description: string) =>
   Type.Transform(Type.String({ format: 'mailprobe-authoritative', maxLength: 260, description, errorMessage: 'must be host or host:port, such as ns1.company.com or 192.0.2.53:53' }))
     .Decode((v): AuthoritativeSpec => parseAuthoritative(v))
     .Encode((a: AuthoritativeSpec) => a.label);
+/** A resolver's name for panels, alerts and the lab view (the `resolver_name` label). */
+const ResolverName = Type.String({ minLength: 1, maxLength: 64, description: 'A name for dashboards and alerts, such as the operator.' });
 const obj = <T extends Record<string, TSchema>>(props: T, description: string, withDefault = true) =>
   Type.Object(props, { additionalProperties: false, description, ...(withDefault ? { default: {} } : {}) });
 
@@ -278,8 +281,30 @@ export const Probes = obj(
     timeout: Duration('10s', 'Per-check timeout.'),
     /** Checks running at once. Default 16. */
     concurrency: Type.Integer({ minimum: 1, maximum: 1024, default: 16 }),
-    /** Resolvers: `system` (/etc/resolv.conf), `IP`, `IP:port`, `[v6]:port`, `tls://host[:port]`, `https://host/dns-query`. Default [system]. */
-    resolvers: Type.Array(Resolver('system, IP, IP:port, [v6]:port, tcp://IP[:port], tls://host[:port] or https://host/dns-query.'), { default: ['system'], minItems: 1, maxItems: 256 }),
+    /**
+     * Resolvers: a spec (`system` (/etc/resolv.conf), `IP`, `IP:port`, `[v6]:port`, `tls://host[:port]`,
+     * `https://host/dns-query`), `{ address: spec, name }`, or `{ catalogue: group, ipv6? }` for the
+     * built-in public resolvers (config/catalogue.ts). Decoded to parsed specs carrying the name
+     * (none for a plain spec), groups expanded, an address listed twice kept once. Default [system].
+     */
+    resolvers: Type.Transform(
+      Type.Array(
+        Type.Union([
+          Type.String({ format: 'mailprobe-resolver', maxLength: 200, description: 'system, IP, IP:port, [v6]:port, tcp://IP[:port], tls://host[:port] or https://host/dns-query.' }),
+          Type.Object({ address: Type.String({ format: 'mailprobe-resolver', maxLength: 200 }), name: ResolverName }, { additionalProperties: false }),
+          Type.Object(
+            {
+              catalogue: Type.Union(CATALOGUE_SELECTORS.map((c) => Type.Literal(c)), { description: 'all, a region (global, europe, russia, china, north-america) or an operator id.' }),
+              ipv6: Type.Optional(Type.Boolean({ description: 'Also the IPv6 addresses. Default false.' })),
+            },
+            { additionalProperties: false },
+          ),
+        ]),
+        { default: ['system'], minItems: 1, maxItems: 256 },
+      ),
+    )
+      .Decode((entries): ResolverSpec[] => expandResolvers(entries).map((r) => parseResolverSpec(r.address, r.name === r.address ? undefined : r.name)))
+      .Encode((specs) => specs.map((r) => (r.name === undefined ? r.label : { address: r.label, name: r.name }))),
     /** Authoritative servers to ask directly (host or host:port). Default: the zone's NS records. */
     authoritative: Type.Optional(Type.Array(Authoritative('host, host:port, IPv6 or [v6]:port.'), { maxItems: 16 })),
     /** With no resolver answering the old IP for this long, decommissioning is safe. Default 24h. */

@@ -18,7 +18,7 @@ import type { PlanConfig } from '../config/schema.js';
 import { parseListen } from '../config/specs.js';
 import { createProbe, type Probe } from '../probe/runtime.js';
 import { closeSharedSinks } from '../probe/sink/shared.js';
-import { startDnsWorld, type DnsWorld } from './dns/world.js';
+import { namedLabResolver, startDnsWorld, type DnsWorld, type LabResolverRole } from './dns/world.js';
 import { makeLabCerts } from './mta/certs.js';
 import { startMtas, type LabMtas } from './mta/index.js';
 import { compressRules, startPrometheus, type RunningPrometheus } from './prometheus.js';
@@ -42,7 +42,8 @@ async function freePort(host: string): Promise<number> {
 }
 
 /** Which lab resolvers each region's probe asks, so regions see different behaviour. */
-const REGION_RESOLVERS: Record<string, readonly (keyof DnsWorld['resolvers'])[]> = {
+const ROLES: readonly LabResolverRole[] = ['honest', 'ignore', 'clamp', 'stale'];
+const REGION_RESOLVERS: Record<string, readonly LabResolverRole[]> = {
   eu: ['honest', 'clamp'],
   us: ['honest', 'ignore', 'stale'],
   ap: ['honest', 'ignore', 'clamp', 'stale'],
@@ -177,7 +178,7 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
     process.env.MAILPROBE_RT_SECRET ??= randomBytes(24).toString('base64url');
 
     const tokens = Object.fromEntries(regions.map((r) => [`lab-${r}`, randomBytes(18).toString('base64url')]));
-    const planFor = (resolvers: readonly string[], collectors: readonly string[] = []) =>
+    const planFor = (resolvers: readonly { address: string; name: string }[], collectors: readonly string[] = []) =>
       validatePlan(
         {
           cutover: {
@@ -232,7 +233,7 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
         },
         'lab plan',
       );
-    const plan = planFor(Object.values(dns.resolvers).map((r) => r.address));
+    const plan = planFor(ROLES.map((role) => namedLabResolver(dns, role)));
 
     let registry = new Registry();
     const newCollector = () => buildCollector({ plan, registry, logger: log ? log.child({ part: 'collector' }) : false, sweepIntervalMs: 5_000 });
@@ -267,9 +268,8 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
     const running = new Map<string, Probe>();
     const startProbe = async (region: string) => {
       if (running.has(region)) throw new Error(`lab: the ${region} probe is running`);
-      const names = REGION_RESOLVERS[region] ?? Object.keys(dns.resolvers);
       const probePlan = planFor(
-        names.map((n) => dns.resolvers[n as keyof DnsWorld['resolvers']].address),
+        (REGION_RESOLVERS[region] ?? ROLES).map((role) => namedLabResolver(dns, role)),
         [collectorUrl],
       );
       const id = `lab-${region}`;

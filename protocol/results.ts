@@ -73,6 +73,7 @@ export const DnsResult = result(
   'dns',
   {
     resolver: Label({ description: 'Resolver label: "system", an address, "tls://…", "https://…", or "auth:<ns>" for an authoritative server.' }),
+    resolverName: Type.Optional(Label({ description: 'The name the plan gives the resolver ("Google", "honest"); default: the label.' })),
     authoritative: Type.Boolean({ description: 'Queried an authoritative server directly, without recursion.' }),
     name: Label(),
     qtype: Type.Union([Type.Literal('A'), Type.Literal('AAAA'), Type.Literal('MX')]),
@@ -89,6 +90,7 @@ export const TtlResult = result(
   'ttl',
   {
     resolver: Label(),
+    resolverName: Type.Optional(Label({ description: 'The name the plan gives the resolver; default: the label.' })),
     name: Label(),
     staleSeconds: Seconds('How long past change + old TTL the resolver still answered the old set.'),
     violation: Type.Boolean(),

@@ -21,13 +21,13 @@ export function createMetric(def: MetricDef, registry: Registry, collect?: (this
   }
 }
 
-/** Metrics the results feed (everything but the collector's own and the window gauges). */
+/** Metrics the results feed (everything but the collector's own and the plan-derived gauges). */
 export const RESULT_METRICS: readonly MetricKey[] = (Object.keys(METRICS) as MetricKey[]).filter(
-  (k) => !k.startsWith('collector') && !k.startsWith('cutoverWindow') && !k.startsWith('probe'),
+  (k) => !k.startsWith('collector') && !k.startsWith('cutoverWindow') && !k.startsWith('probe') && k !== 'serverInfo',
 );
 
 /** Gauges set as one-of (1 on the current value of this label, other values removed). */
-export const ONE_OF_LABEL: Partial<Record<MetricKey, string>> = { dnsAnswerSide: 'side', roundtripAuth: 'result' };
+export const ONE_OF_LABEL: Partial<Record<MetricKey, string>> = { dnsAnswerSide: 'side', roundtripAuth: 'result', ptrInfo: 'ptr' };
 
 export class PrometheusOutput implements Output {
   readonly name = 'prometheus';

@@ -18,6 +18,15 @@ export interface DnsWorldOptions extends AuthoritativeOptions {
   mtaStsPolicy?: string;
 }
 
+/** The role of each lab resolver, as its name on panels, in alerts and in the lab view. */
+export const LAB_RESOLVER_NAMES = { honest: 'honest', ignore: 'ignores TTL', clamp: 'clamps TTL', stale: 'serve-stale' } as const;
+export type LabResolverRole = keyof typeof LAB_RESOLVER_NAMES;
+
+/** A lab resolver as a named `probes.resolvers` entry. */
+export function namedLabResolver(w: Pick<DnsWorld, 'resolvers'>, role: LabResolverRole): { address: string; name: string } {
+  return { address: w.resolvers[role].address, name: LAB_RESOLVER_NAMES[role] };
+}
+
 export interface DnsWorld {
   auth: Authoritative;
   resolvers: { honest: CachingResolver; ignore: CachingResolver; clamp: CachingResolver; stale: CachingResolver };

@@ -17,11 +17,14 @@ import { DnsError } from '../dns/errors.js';
 import { clientFor, dnsSettings, failureOf, lookupClient, secs, type DnsSettings } from '../dns/lookup.js';
 import type { HostPort, ResolverSpec } from '../dns/resolvers.js';
 
-export type DnsTarget = { kind: 'resolver'; resolver: ResolverSpec } | { kind: 'authoritative' };
+/** A resolver as the plan gives it; `resolverName` is its name on panels (default: its label). */
+export type DnsTarget = { kind: 'resolver'; resolver: ResolverSpec; resolverName?: string } | { kind: 'authoritative' };
 type QT = DnsSettings['types'][number];
 
 interface Labelled {
   label: string;
+  /** The plan's name for the resolver (default: the label). */
+  name?: string;
   client: DnsClient;
 }
 
@@ -35,7 +38,7 @@ function transportOf(label: string): DnsResult['transport'] {
 async function queryOne(l: Labelled, authoritative: boolean, qtype: QT, name: string, plan: PlanConfig, ctx: CheckContext): Promise<DnsResult> {
   const startedAt = ctx.now();
   const t0 = performance.now();
-  const base = { type: 'dns' as const, startedAt, resolver: l.label, authoritative, name, qtype };
+  const base = { type: 'dns' as const, startedAt, resolver: l.label, resolverName: l.name ?? l.label, authoritative, name, qtype };
   let r: DnsResponse;
   try {
     r = await l.client.query(name, qtype, { recursive: !authoritative, signal: ctx.signal });
@@ -144,7 +147,10 @@ export async function authoritativeServers(plan: PlanConfig, s: DnsSettings, sig
 
 export async function runDns(target: DnsTarget, s: DnsSettings, ctx: CheckContext): Promise<DnsResult[]> {
   const plan = ctx.plan;
-  if (target.kind === 'resolver') return queryAll({ label: target.resolver.label, client: clientFor(target.resolver, s) }, false, s, plan, ctx);
+  if (target.kind === 'resolver') {
+    const r = target.resolver;
+    return queryAll({ label: r.label, name: target.resolverName ?? r.name ?? r.label, client: clientFor(r, s) }, false, s, plan, ctx);
+  }
   const startedAt = ctx.now();
   const t0 = performance.now();
   let servers: { label: string; server: HostPort }[];
@@ -184,7 +190,7 @@ export const dnsCheck: CheckSpec<DnsTarget, DnsSettings> = {
   targets(plan) {
     const s = dnsSettings(plan);
     return [
-      ...plan.probes.resolvers.map((resolver) => ({ key: `resolver:${resolver.label}`, target: { kind: 'resolver' as const, resolver }, settings: s })),
+      ...plan.probes.resolvers.map((resolver) => ({ key: `resolver:${resolver.label}`, target: { kind: 'resolver' as const, resolver, resolverName: resolver.name ?? resolver.label }, settings: s })),
       { key: 'authoritative', target: { kind: 'authoritative' as const }, settings: s },
     ];
   },

@@ -49,6 +49,8 @@ interface Epoch {
 }
 
 interface ResolverState {
+  /** The plan's name of the resolver, from its latest dns result. */
+  name: string | undefined;
   staleMs: number;
   violation: boolean;
   /** Highest extension seen (not reset at changes: it describes the resolver, not the change). */
@@ -162,9 +164,10 @@ function observeResolver(st: TtlState, r: DnsResult, s: TtlSettings): void {
   const lastIdx = st.dropped + st.epochs.length - 1;
   let rs = st.resolvers.get(r.resolver);
   if (!rs) {
-    rs = { staleMs: 0, violation: false, extension: 0, epoch: lastIdx, lastSeen: t };
+    rs = { name: undefined, staleMs: 0, violation: false, extension: 0, epoch: lastIdx, lastSeen: t };
     st.resolvers.set(r.resolver, rs);
   }
+  if (r.resolverName !== undefined) rs.name = r.resolverName;
   rs.lastSeen = Math.max(rs.lastSeen, t);
   if (rs.epoch !== lastIdx) {
     rs.epoch = lastIdx;
@@ -236,6 +239,7 @@ export async function runTtl(target: TtlTarget, s: TtlSettings, ctx: CheckContex
       durationSeconds: secs(performance.now() - t0),
       ok: true,
       resolver,
+      ...(rs.name === undefined ? {} : { resolverName: rs.name }),
       name: target.name,
       staleSeconds: Math.round(rs.staleMs) / 1000,
       violation: rs.violation,

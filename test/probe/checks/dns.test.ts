@@ -5,7 +5,7 @@ import { dnsSettings } from '../../../probe/dns/lookup.js';
 import { parseResolverSpec } from '../../../config/specs.js';
 import type { DnsResult } from '../../../protocol/results.js';
 import { isCheckResult } from '../../../probe/failed-result.js';
-import { startDnsWorld, type DnsWorld } from '../../../lab/dns/world.js';
+import { namedLabResolver, startDnsWorld, type DnsWorld } from '../../../lab/dns/world.js';
 import { startTestCollector, type TestCollector } from '../../support/collector.js';
 import { testPlan } from '../../support/plan.js';
 import { batchOf, makeCtx, worldPlan } from '../dns/support.js';
@@ -49,6 +49,18 @@ describe('dns check against the lab', () => {
       dnsCheck.targets(plan).map((t) => t.key),
       [...plan.probes.resolvers.map((r) => `resolver:${r.label}`), 'authoritative'],
     );
+  });
+
+  test("a named resolver: its results carry the plan's name, the collector's series the resolver_name label", async () => {
+    const plan = worldPlan(w, { probes: { resolvers: [namedLabResolver(w, 'clamp'), w.resolvers.stale.address] } });
+    const [named, plain] = dnsCheck.targets(plan);
+    assert.deepEqual(named?.target, { kind: 'resolver', resolver: parseResolverSpec(w.resolvers.clamp.address, 'clamps TTL'), resolverName: 'clamps TTL' });
+    const out = [...(await run(named!.target, plan)), ...(await run(plain!.target, plan))];
+    assert.deepEqual([...new Set(out.map((r) => `${r.resolver}=${r.resolverName}`))], [`${w.resolvers.clamp.address}=clamps TTL`, `${w.resolvers.stale.address}=${w.resolvers.stale.address}`]);
+    await col.push(batchOf(out));
+    const labels = { region: 'eu', probe: 'p-eu', resolver: w.resolvers.clamp.address, resolver_name: 'clamps TTL', name: 'mail.company.test', type: 'A' };
+    assert.equal(await col.sample('mailprobe_dns_answer_side', { ...labels, side: 'old' }), 1);
+    assert.equal(await col.sample('mailprobe_dns_answer_side', { ...labels, resolver_name: w.resolvers.clamp.address, side: 'old' }), undefined);
   });
 
   test('a resolver: A old with the TTL, AAAA absent, MX following the A side; metrics at the collector', async () => {
