@@ -101,7 +101,9 @@ export function cutoverDashboard(): dashboard.Dashboard {
       .thresholds(thresholds([{ value: null, color: 'red' }, { value: 1, color: 'green' }])),
     q(`max(${dedup(`${m('smtpUp')}{side="new"}`)})`, { legend: 'Accepting mail', instant: true }),
     q(`min(${dedup(`${m('ptrMatchesMailHost')}{side="new"}`)})`, { legend: 'PTR', instant: true }),
-    q(`min(${dedup(`${m('fcrdnsOk')}{side="new"}`)})`, { legend: 'FCrDNS', instant: true }),
+    // Before the switch the new IP's PTR (the mail host) cannot confirm yet: the prediction for
+    // once the mail host points at it is what readiness means (after the switch it is the same).
+    q(`min(${dedup(`${m('fcrdnsOkWhenServed')}{side="new"}`)})`, { legend: 'FCrDNS after the switch', instant: true }),
     q(`min(${dedup(m('spfPass'))})`, { legend: 'SPF (both IPs)', instant: true }),
     q(`min(${dedup(m('dkimKeyPresent'))})`, { legend: 'DKIM', instant: true }),
     q(`min(${dedup(m('dmarcPresent'))})`, { legend: 'DMARC', instant: true }),
@@ -133,6 +135,21 @@ export function cutoverDashboard(): dashboard.Dashboard {
     q(`${RECORDED.ttlHonouredRatio}{region=~"$region"}`, { legend: '{{region}}' }),
   );
 
+  // Names from cutover.servers[].name (mailprobe_server_info, one copy per collector: max drops it).
+  const named = (expr: string) => `${expr} * on (ip) group_left (server_name) max by (ip, server_name) (${m('serverInfo')})`;
+  const reverseDns = targets(
+    new table.PanelBuilder()
+      .title('Reverse DNS per server IP')
+      .description(
+        'PTR names of each server IP; FCrDNS now (a PTR name resolves back to the IP); FCrDNS once the mail host points at the IP (the PTR is the mail host, or a name of its own resolving to it). Before the switch the new IP normally fails "now" and must pass "once served"; after it the old IP fails "now" (see the runbook, MailprobeOldIPFCrDNSLost).',
+      )
+      .span(24)
+      .height(6),
+    q(named(`max by (ip, side, ptr) (${dedup(m('ptrInfo'))})`), { instant: true, format: prometheus.PromQueryFormat.Table }),
+    q(named(`max by (ip, side) (${dedup(m('fcrdnsOk'))})`), { instant: true, format: prometheus.PromQueryFormat.Table }),
+    q(named(`max by (ip, side) (${dedup(m('fcrdnsOkWhenServed'))})`), { instant: true, format: prometheus.PromQueryFormat.Table }),
+  );
+
   const firing = targets(
     new table.PanelBuilder()
       .title('Firing alerts')
@@ -161,6 +178,7 @@ export function cutoverDashboard(): dashboard.Dashboard {
       .withPanel(safeSwitch)
       .withPanel(safeDecommission)
       .withPanel(readiness)
+      .withPanel(reverseDns)
       .withPanel(shareNew)
       .withPanel(ttlHonour)
       .withPanel(firing)

@@ -16,7 +16,7 @@ const SIDE_COLORS: Record<string, string> = { old: 'blue', new: 'green', both: '
 /** One number per resolver encoding its answered side (old=1, new=2, …) for a state timeline. */
 function sideCode(): string {
   return ANSWER_SIDES.map(
-    (side, i) => `${i + 1} * max by (region, probe, resolver) (${dedup(`${m('dnsAnswerSide')}{region=~"$region", type="A", side="${side}"}`)})`,
+    (side, i) => `${i + 1} * max by (region, probe, resolver, resolver_name) (${dedup(`${m('dnsAnswerSide')}{region=~"$region", type="A", side="${side}"}`)})`,
   ).join('\nor ');
 }
 
@@ -29,7 +29,7 @@ export function resolversDashboard(): dashboard.Dashboard {
       .height(10)
       .showValue(common.VisibilityMode.Never)
       .mappings(valueMappings(Object.fromEntries(ANSWER_SIDES.map((s, i) => [String(i + 1), { text: s, color: SIDE_COLORS[s] ?? 'gray' }])))),
-    q(sideCode(), { legend: '{{region}} {{resolver}}' }),
+    q(sideCode(), { legend: '{{region}} {{resolver_name}}' }),
   );
 
   const bySide = targets(
@@ -59,7 +59,7 @@ export function resolversDashboard(): dashboard.Dashboard {
       .span(12)
       .height(8)
       .unit('s'),
-    q(`max by (region, resolver) (${dedup(`${m('dnsTtl')}{region=~"$region", type="A"}`)})`, { legend: '{{region}} {{resolver}}' }),
+    q(`max by (region, resolver, resolver_name) (${dedup(`${m('dnsTtl')}{region=~"$region", type="A"}`)})`, { legend: '{{region}} {{resolver_name}}' }),
   );
 
   const extension = targets(
@@ -69,7 +69,7 @@ export function resolversDashboard(): dashboard.Dashboard {
       .span(12)
       .height(8)
       .unit('s'),
-    q(`max by (region, resolver) (${dedup(`${m('dnsTtlExtension')}{region=~"$region"}`)})`, { legend: '{{region}} {{resolver}}' }),
+    q(`max by (region, resolver, resolver_name) (${dedup(`${m('dnsTtlExtension')}{region=~"$region"}`)})`, { legend: '{{region}} {{resolver_name}}' }),
   );
 
   const violators = targets(
@@ -92,7 +92,7 @@ and on (region, probe, resolver, name) ${dedup(m('dnsTtlViolation'))} == 1`,
       .span(12)
       .height(8)
       .unit('s'),
-    q(`max by (region, resolver) (${dedup(`${m('dnsResolverStale')}{region=~"$region"}`)})`, { legend: '{{region}} {{resolver}}' }),
+    q(`max by (region, resolver, resolver_name) (${dedup(`${m('dnsResolverStale')}{region=~"$region"}`)})`, { legend: '{{region}} {{resolver_name}}' }),
   );
 
   const latency = targets(
@@ -102,8 +102,8 @@ and on (region, probe, resolver, name) ${dedup(m('dnsTtlViolation'))} == 1`,
       .height(8)
       .unit('s'),
     q(
-      `histogram_quantile(0.9, sum by (region, resolver, le) (${dedup(`rate(${m('dnsLookupDuration')}_bucket{region=~"$region"}[$__rate_interval])`)}))`,
-      { legend: '{{region}} {{resolver}}' },
+      `histogram_quantile(0.9, sum by (region, resolver, resolver_name, le) (${dedup(`rate(${m('dnsLookupDuration')}_bucket{region=~"$region"}[$__rate_interval])`)}))`,
+      { legend: '{{region}} {{resolver_name}}' },
     ),
   );
 
@@ -115,8 +115,8 @@ and on (region, probe, resolver, name) ${dedup(m('dnsTtlViolation'))} == 1`,
       .unit('short')
       .drawStyle(common.GraphDrawStyle.Bars)
       .stacking(stacked()),
-    q(`sum by (region, resolver, result) (${dedup(`increase(${m('dnsLookups')}{region=~"$region", result!="success"}[$__rate_interval])`)})`, {
-      legend: '{{region}} {{resolver}} {{result}}',
+    q(`sum by (region, resolver, resolver_name, result) (${dedup(`increase(${m('dnsLookups')}{region=~"$region", result!="success"}[$__rate_interval])`)})`, {
+      legend: '{{region}} {{resolver_name}} {{result}}',
     }),
   );
 

@@ -56,7 +56,7 @@ test('the scan finds names and rejects unknown ones', () => {
 const OBSERVED: readonly MetricKey[] = [
   'smtpDuration', 'smtpChecks', 'smtpUp', 'tlsCertExpiry', 'tlsCertValid',
   'dnsLookupDuration', 'dnsLookups', 'dnsAnswerSide', 'dnsTtl', 'dnsResolverStale', 'dnsTtlViolation', 'dnsTtlExtension',
-  'safeToSwitch', 'safeToDecommission', 'fcrdnsOk', 'ptrMatchesMailHost', 'spfPass', 'dkimKeyPresent', 'dmarcPresent', 'dnsblListed',
+  'safeToSwitch', 'safeToDecommission', 'fcrdnsOk', 'fcrdnsOkWhenServed', 'ptrInfo', 'serverInfo', 'ptrMatchesMailHost', 'spfPass', 'dkimKeyPresent', 'dmarcPresent', 'dnsblListed',
   'roundtripDuration', 'roundtrips', 'roundtripAuth', 'checks', 'probeLastPush', 'probeSpoolBytes', 'probeSpoolDropped',
   'cutoverWindowActive', 'cutoverWindowStart', 'cutoverWindowEnd',
   'collectorBatches', 'collectorRejections', 'collectorResults', 'collectorSeries', 'collectorIngestDuration',

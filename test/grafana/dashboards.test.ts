@@ -46,7 +46,7 @@ test('each dashboard has a unique uid, unique panel ids and the datasource varia
 test('the dashboards carry the panels the cutover needs', () => {
   const titles = (file: string) => new Set(panelQueries().filter((q) => q.dashboard === file).map((q) => q.panel));
   const want: Record<string, string[]> = {
-    'cutover.json': ['Phase', 'Window', 'Readiness of the new server', 'Resolvers on the new IP', 'Resolvers honouring the TTL', 'Safe to switch', 'Safe to turn the old server off'],
+    'cutover.json': ['Phase', 'Window', 'Readiness of the new server', 'Reverse DNS per server IP', 'Resolvers on the new IP', 'Resolvers honouring the TTL', 'Safe to switch', 'Safe to turn the old server off'],
     'delivery.json': ['Latency quantiles of phase $phase', 'Latency of phase $phase to $ip', 'Delivery success ratio', 'Failures by class', 'Phase breakdown'],
     'roundtrip.json': ['Round-trip latency by delivering IP', 'Lost messages in the time range', 'Receiver verdicts of the last message per delivering IP'],
     'resolvers.json': ['Answer side per resolver', 'Remaining TTL per resolver', 'Resolvers ignoring the TTL', 'Stale seconds per resolver'],

@@ -227,6 +227,10 @@ function expectations(): Record<string, Expect> {
     'cutover.json/Readiness of the new server/F': { by: [], values: { '': 1 } },
     'cutover.json/Readiness of the new server/G': { by: [], values: { '': 0 } },
     'cutover.json/Readiness of the new server/H': { by: [], values: { '': 1 } },
+    // The new IP's PTR is the provider's default name: no FCrDNS now, nor once served. Names from cutover.servers.
+    'cutover.json/Reverse DNS per server IP/A': { by: ['ip', 'ptr', 'server_name'], values: { [`${OLD} ${HOST} provider-a`]: 1, [`${NEW} ip-127-0-0-3.provider.test provider-b`]: 1 } },
+    'cutover.json/Reverse DNS per server IP/B': { by: ['ip', 'side', 'server_name'], values: { [`${OLD} old provider-a`]: 1, [`${NEW} new provider-b`]: 0 } },
+    'cutover.json/Reverse DNS per server IP/C': { by: ['ip', 'side', 'server_name'], values: { [`${OLD} old provider-a`]: 1, [`${NEW} new provider-b`]: 0 } },
     'cutover.json/Resolvers on the new IP/A': { by: ['region'], values: { eu: 2 / 3, us: 1 / 3 } },
     'cutover.json/Resolvers honouring the TTL/A': { by: ['region'], values: { eu: 2 / 3, us: 1 } },
     // The window is open (the test plan's, an hour either side): the lost round trip pages.
