@@ -52,6 +52,7 @@ export function resultOps(probe: ProbeRef, r: CheckResult): SampleOp[] {
       const l = { ...rp, resolver: r.resolver, resolver_name: r.resolverName ?? r.resolver, name: r.name };
       push('set', 'dnsResolverStale', l, r.staleSeconds);
       push('set', 'dnsTtlViolation', l, b(r.violation));
+      if (r.tested !== undefined) push('set', 'dnsTtlTested', l, b(r.tested));
       push('set', 'dnsTtlExtension', l, r.extensionSeconds);
       if (r.safeToSwitchAt !== undefined && r.safeToSwitchAt !== null) push('set', 'safeToSwitch', { ...rp, name: r.name }, r.safeToSwitchAt / 1000);
       if (r.safeToDecommission !== undefined) push('set', 'safeToDecommission', { ...rp, name: r.name }, b(r.safeToDecommission));
@@ -88,6 +89,8 @@ export function resultOps(probe: ProbeRef, r: CheckResult): SampleOp[] {
       for (const [phase, seconds] of Object.entries(r.phases)) {
         if (typeof seconds === 'number') push('observe', 'smtpDuration', { ...l, phase }, seconds);
       }
+      // A session is timed from its connect phase on (as the mean session of the recording rules).
+      if (r.phases.connect !== undefined) push('observe', 'smtpSessionDuration', l, Object.values(r.phases).reduce((a, v) => a + (v ?? 0), 0));
       push('inc', 'smtpChecks', { ...l, result: outcome(r) }, 1);
       push('set', 'smtpUp', l, b(r.ok));
       if (r.tls) {

@@ -43,6 +43,13 @@ export const METRICS = {
     labels: [...RP, 'ip', 'side', 'phase'],
     buckets: SMTP_BUCKETS,
   }),
+  smtpSessionDuration: def({
+    name: 'mailprobe_smtp_session_duration_seconds',
+    help: 'Duration of a whole SMTP session (the sum of its phases) per destination IP, for session quantiles.',
+    type: 'histogram',
+    labels: [...RP, 'ip', 'side'],
+    buckets: SMTP_BUCKETS,
+  }),
   smtpChecks: def({
     name: 'mailprobe_smtp_checks_total',
     help: 'SMTP checks per destination IP by result (success or the error class).',
@@ -105,6 +112,13 @@ export const METRICS = {
   dnsTtlViolation: def({
     name: 'mailprobe_dns_ttl_violation',
     help: '1 if the resolver returned the pre-change answer after the old TTL had run out.',
+    type: 'gauge',
+    labels: [...RP, 'resolver', 'resolver_name', 'name'],
+    perProbe: true,
+  }),
+  dnsTtlTested: def({
+    name: 'mailprobe_dns_ttl_tested',
+    help: '1 once the resolver has been observed across a TTL expiry (answered after the old answer had run out), so mailprobe_dns_ttl_violation says whether it honours the TTL; 0: not yet known.',
     type: 'gauge',
     labels: [...RP, 'resolver', 'resolver_name', 'name'],
     perProbe: true,

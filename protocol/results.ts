@@ -94,6 +94,7 @@ export const TtlResult = result(
     name: Label(),
     staleSeconds: Seconds('How long past change + old TTL the resolver still answered the old set.'),
     violation: Type.Boolean(),
+    tested: Type.Optional(Type.Boolean({ description: 'Observed across a TTL expiry (answered after an earlier answer had run out), so whether it honours the TTL is known.' })),
     extensionSeconds: Seconds('How far the reported TTL exceeded the authoritative one.'),
     safeToSwitchAt: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: 4_102_444_800_000 }), Type.Null()])),
     safeToDecommission: Type.Optional(Type.Boolean()),

@@ -51,6 +51,12 @@ interface Epoch {
 interface ResolverState {
   /** The plan's name of the resolver, from its latest dns result. */
   name: string | undefined;
+  /**
+   * Observed across a TTL expiry: it answered after an earlier answer set's hold (its TTL counted
+   * from the change) plus the allowance had run out, so it had the chance to serve past a TTL.
+   * Until then its honouring the TTL is not known. Sticky.
+   */
+  tested: boolean;
   staleMs: number;
   violation: boolean;
   /** Highest extension seen (not reset at changes: it describes the resolver, not the change). */
@@ -164,7 +170,7 @@ function observeResolver(st: TtlState, r: DnsResult, s: TtlSettings): void {
   const lastIdx = st.dropped + st.epochs.length - 1;
   let rs = st.resolvers.get(r.resolver);
   if (!rs) {
-    rs = { name: undefined, staleMs: 0, violation: false, extension: 0, epoch: lastIdx, lastSeen: t };
+    rs = { name: undefined, tested: false, staleMs: 0, violation: false, extension: 0, epoch: lastIdx, lastSeen: t };
     st.resolvers.set(r.resolver, rs);
   }
   if (r.resolverName !== undefined) rs.name = r.resolverName;
@@ -184,7 +190,9 @@ function observeResolver(st: TtlState, r: DnsResult, s: TtlSettings): void {
       break;
     }
   }
-  if (inForce < 0 || st.epochs[inForce]?.key === key) return;
+  if (inForce < 0) return;
+  for (let i = inForce - 1; i >= 0 && !rs.tested; i--) if (t - (st.epochs[i]?.holdUntil ?? Infinity) > s.allowanceMs) rs.tested = true;
+  if (st.epochs[inForce]?.key === key) return;
   // Returned a set that is not the one in force: the latest earlier epoch with that set.
   for (let i = inForce - 1; i >= 0; i--) {
     const e = st.epochs[i];
@@ -243,6 +251,7 @@ export async function runTtl(target: TtlTarget, s: TtlSettings, ctx: CheckContex
       name: target.name,
       staleSeconds: Math.round(rs.staleMs) / 1000,
       violation: rs.violation,
+      tested: rs.tested || rs.violation,
       extensionSeconds: rs.extension,
       safeToSwitchAt: st.safeToSwitchAt,
       safeToDecommission,

@@ -62,6 +62,25 @@ describe('ttl analysis (derived from dns results over time)', () => {
     );
   });
 
+  test('tested: only a resolver that answered after an old answer had run out is known to honour the TTL', async () => {
+    // Old (TTL 60) until 100, new from 110: the old answer may be kept until 170 (+2 s allowance).
+    const auth = [0, 50, 100].map((t) => obs(t, 'auth:ns1', OLD, 60)).concat([110, 160, 200].map((t) => obs(t, 'auth:ns1', NEW, 60)));
+    const r = await analyse(
+      [...auth, obs(20, 'before-change', OLD, 40), obs(150, 'within-ttl', OLD, 20), obs(150, 'within-ttl-new', NEW, 60), obs(180, 'after-expiry', NEW, 50), obs(185, 'violator', OLD, 0)],
+      190,
+    );
+    assert.deepEqual(
+      [...r.values()].map((x) => [x.resolver, x.tested, x.violation]),
+      [
+        ['after-expiry', true, false],
+        ['before-change', false, false],
+        ['violator', true, true],
+        ['within-ttl', false, false],
+        ['within-ttl-new', false, false],
+      ],
+    );
+  });
+
   test('a gap in authoritative observations widens the honest window (never flag an honest resolver)', async () => {
     // Old seen last at 0, new first seen at 100: the change may have been at 100.
     const r = await analyse([obs(0, 'auth:ns1', OLD, 10), obs(100, 'auth:ns1', NEW, 10), obs(109, 'r1', OLD, 1), obs(113, 'r2', OLD, 0)], 120);
@@ -246,6 +265,8 @@ test('live: lab resolvers and a real unbound through a compressed cutover — vi
     assert.equal(await col.sample('mailprobe_dns_ttl_violation', { ...l, resolver: unbound.address }), 0);
     assert.equal(await col.sample('mailprobe_dns_ttl_violation', { ...l, resolver: label(w.resolvers.honest) }), 0);
     assert.equal(await col.sample('mailprobe_dns_ttl_violation', { ...l, resolver: label(w.resolvers.ignore) }), 1);
+    assert.equal(await col.sample('mailprobe_dns_ttl_tested', { ...l, resolver: label(w.resolvers.ignore) }), 1);
+    assert.equal(await col.sample('mailprobe_dns_ttl_tested', { ...l, resolver: label(w.resolvers.honest) }), 1);
     assert.equal(await col.sample('mailprobe_dns_resolver_stale_seconds', { ...l, resolver: label(w.resolvers.ignore) }), by.get(label(w.resolvers.ignore))?.staleSeconds);
     assert.equal(await col.sample('mailprobe_dns_ttl_extension_seconds', { ...l, resolver: label(w.resolvers.stale) }), 26);
     assert.equal(await col.sample('mailprobe_safe_to_switch_timestamp_seconds', l), safe / 1000);
