@@ -239,6 +239,18 @@ export const Push = obj(
     retry_max: Duration('30s', 'Longest retry delay.'),
     /** A push that has not answered by then is retried. Default 10s. */
     request_timeout: Duration('10s', 'Timeout of one push request.'),
+    /** Batches wait and no collector has accepted one for this long: the probe's /healthz says degraded (503). Default 3 × retry_max. */
+    degraded_after: Type.Optional(
+      Type.Transform(
+        Type.String({
+          pattern: DURATION_PATTERN,
+          description: 'Batches wait and no collector accepted one for this long: /healthz reports degraded. Default 3 × retry_max.',
+          errorMessage: 'must be a duration such as 15s, 5m or 1h',
+        }),
+      )
+        .Decode(parseDuration)
+        .Encode(formatDuration),
+    ),
   },
   'Pushing results to collectors.',
 );

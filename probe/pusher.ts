@@ -49,6 +49,8 @@ export function backoff(failures: number, minMs: number, maxMs: number, random: 
 class Lane {
   failures = 0;
   authFailures = 0;
+  /** Since when a batch waits for this collector without one being taken (undefined: nothing waits). */
+  waitingSince: number | undefined;
   wake: (() => void) | undefined;
   sleeping: NodeJS.Timeout | undefined;
   busy = false;
@@ -78,6 +80,16 @@ export class Pusher {
   /** New batches are in the spool: wake idle loops (not those backing off). */
   notify(): void {
     for (const lane of this.#lanes) if (!lane.sleeping) lane.wake?.();
+  }
+
+  /**
+   * How long batches have waited without any collector taking one: the smallest wait over the
+   * collectors, a collector with nothing to send counting 0 (it has everything). Undefined
+   * without collectors.
+   */
+  stalledMs(now = Date.now()): number | undefined {
+    if (this.#lanes.length === 0) return undefined;
+    return Math.min(...this.#lanes.map((l) => (l.waitingSince === undefined ? 0 : Math.max(0, now - l.waitingSince))));
   }
 
   /** True when every collector has taken (or rejected) every spooled batch. */
@@ -116,11 +128,13 @@ export class Pusher {
     while (!this.#stopped) {
       const batch = spool.nextFor(lane.url);
       if (!batch) {
+        lane.waitingSince = undefined;
         await new Promise<void>((resolve) => (lane.wake = resolve));
         lane.wake = undefined;
         continue;
       }
       lane.busy = true;
+      lane.waitingSince ??= Date.now();
       spool.pin(batch.id);
       const outcome = await this.#push(lane, batch);
       spool.unpin(batch.id);
@@ -135,6 +149,8 @@ export class Pusher {
           await this.#pause(lane, this.#o.retryMaxMs);
           continue;
         }
+        // Taken: what waits now has waited from here.
+        lane.waitingSince = Date.now();
         if (lane.failures > 0 || lane.authFailures > 0) log.info({ collector: lane.url, batch: batch.id }, 'collector takes batches again');
         lane.failures = 0;
         lane.authFailures = 0;

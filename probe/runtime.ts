@@ -15,7 +15,8 @@ import type { PlanConfig } from '../config/schema.js';
 import type { CheckResult, CheckType } from '../protocol/results.js';
 import { CHECKS, type CheckRegistry } from './checks/index.js';
 import { PROBE_ERRORS } from './errors.js';
-import { startHealthServer, type HealthServer } from './health.js';
+import { DecisionLog } from './decisions.js';
+import { degradedReasons, startHealthServer, type HealthServer } from './health.js';
 import { Pusher } from './pusher.js';
 import { ABORT_GRACE_MS, ResultHistory, Scheduler } from './scheduler.js';
 import { createProbeMetrics, type ProbeMetrics } from './self-metrics.js';
@@ -93,6 +94,9 @@ export function createProbe(o: ProbeOptions): Probe {
   const registry = o.metricsRegistry ?? new Registry();
   const healthListen = o.healthListen ?? plan.probes.health_listen;
   const history = new ResultHistory();
+  const decisions = new DecisionLog(log);
+  /** No collector took a batch for this long while batches wait → degraded. */
+  const degradedAfterMs = push.degraded_after ?? 3 * push.retry_max;
 
   let spool: Spool | undefined;
   let pusher: Pusher | undefined;
@@ -141,6 +145,7 @@ export function createProbe(o: ProbeOptions): Probe {
       return;
     }
     resultsTotal += results.length;
+    decisions.observe(results);
     if (spool.openCount >= push.batch_max_results || spool.openBytes >= BATCH_MAX_BYTES) seal(false);
     if (spool.openCount > 0 && !ageTimer) {
       ageTimer = setTimeout(() => {
@@ -176,16 +181,27 @@ export function createProbe(o: ProbeOptions): Probe {
       }
       if (healthListen) {
         try {
-          health = await startHealthServer(healthListen, registry, () => ({
-            ok: state === 'running',
-            probe: id,
-            region,
-            state,
-            checks: scheduler?.types ?? [],
-            inFlight: scheduler?.inFlight ?? 0,
-            spool: spool?.stats(),
-            pushing: pusher?.idle() === false,
-          }));
+          health = await startHealthServer(healthListen, registry, () => {
+            const spooled = spool?.stats();
+            const stalledMs = pusher?.stalledMs();
+            const reasons =
+              state === 'running'
+                ? degradedReasons({ stalledMs, degradedAfterMs, spoolBytes: spooled?.bytes ?? 0, spoolMaxBytes: push.spool_max_bytes, internal: decisions.failing('internal') })
+                : [];
+            return {
+              ok: state === 'running' && reasons.length === 0,
+              probe: id,
+              region,
+              state,
+              degraded: reasons.length > 0,
+              reasons,
+              checks: scheduler?.types ?? [],
+              inFlight: scheduler?.inFlight ?? 0,
+              spool: spooled,
+              pushing: pusher?.idle() === false,
+              ...(stalledMs !== undefined ? { pushWaitingSeconds: Math.round(stalledMs / 1000) } : {}),
+            };
+          });
         } catch (err) {
           spool.close();
           state = 'stopped';

@@ -66,9 +66,13 @@ test('collector down for a while, then back: every batch arrives exactly once, n
     // While down: spooled, retried, visible on the probe's own endpoint.
     assert.ok(probe.stats().spool.batches >= 5, `${probe.stats().spool.batches} batches spooled`);
     assert.equal(await accepted(collector), 0);
+    // Down for 1.5 s, longer than degraded_after (3 × retry_max = 900 ms here): degraded, and why.
     const health = await request(`${probe.healthUrl}/healthz`);
-    assert.equal(health.statusCode, 200);
-    assert.equal(((await health.body.json()) as { ok: boolean }).ok, true);
+    assert.equal(health.statusCode, 503);
+    const body = (await health.body.json()) as { ok: boolean; reasons: { code: string; message: string }[] };
+    assert.equal(body.ok, false);
+    assert.deepEqual(body.reasons.map((r) => r.code), ['push_stalled']);
+    assert.match(body.reasons[0]!.message, /^no collector has accepted a batch for 1\.\d s while batches wait \(limit 0\.9 s, probes\.push\.degraded_after\)$/);
     assert.ok(((await selfMetric(probe, 'mailprobe_probe_spooled_batches', { probe: 'p-eu' })) ?? 0) >= 5);
     assert.ok(((await selfMetric(probe, 'mailprobe_probe_spooled_bytes', { probe: 'p-eu' })) ?? 0) > 0);
     assert.ok(((await selfMetric(probe, 'mailprobe_probe_pushes_total', { result: 'error' })) ?? 0) >= 2);
@@ -80,6 +84,7 @@ test('collector down for a while, then back: every batch arrives exactly once, n
 
     proxy.setMode('up');
     await sleep(700);
+    assert.equal((await request(`${probe.healthUrl}/healthz`)).statusCode, 200, 'healthy again once the collector takes batches');
     await probe.stop({ flushMs: 3000 });
 
     const stats = probe.stats();
