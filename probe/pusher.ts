@@ -37,7 +37,7 @@ export type PushOutcome = 'accepted' | 'duplicate' | 'rejected' | 'unauthorized'
 
 /** The envelope around a spooled batch, with the spool's state at send time. */
 export function envelope(probe: ProbeInfo, b: SpooledBatch): string {
-  return `{"probe":${JSON.stringify(probe)},"batch":${JSON.stringify({ id: b.id, seq: b.seq, createdAt: b.createdAt })},"results":${b.resultsJson}}`;
+  return `{"probe":${JSON.stringify(probe)},"batch":${JSON.stringify({ id: b.id, seq: b.seq, createdAt: b.createdAt, stream: b.stream, firstResult: b.firstResult })},"results":${b.resultsJson}}`;
 }
 
 /** Delay before retry number `failures` (1-based): doubling from min to max, with 50–100 % jitter. */

@@ -4,18 +4,28 @@
  * nothing and a restart replays the same batch ids in order.
  *
  * One append-only file `spool.log`, one record per line: `<crc32 hex> <json>\n`.
- *   h {nextSeq}                 header, written by compaction
- *   r {r}                       a result of the open (not yet sealed) batch
- *   b {id, seq, createdAt, n}   seals the first n open results into batch `id` (fsync'd before any push)
- *   a {id, c, ok}               collector `c` took the batch (ok) or rejected it for good
- *   d {id}                      the batch was dropped because the spool was full
+ *   h {nextSeq, stream, nextResult}   header, written by compaction
+ *   r {s, r}                          result number s of the open (not yet sealed) results
+ *   b {id, seq, createdAt, n, f, st}  seals results f … f+n-1 of stream st into batch `id` (fsync'd before any push)
+ *   a {id, c, ok}                     collector `c` took the batch (ok) or rejected it for good
+ *   d {id}                            the batch was dropped because the spool was full
+ * Every result gets a number within the spool's *stream* (a random id made with the spool) and
+ * a batch names its first number, so the collector applies each result once whatever happens to
+ * a record here: a damaged seal leaves its results open, they are sealed again under a new batch
+ * id with the same numbers, and the collector answers "duplicate" for those it has.
  * Result records are written without fsync: they survive a killed process (the page cache
  * holds them); a seal is fsync'd so a batch that was pushed is on disk. Compaction rewrites the
  * live records to a new file and renames it over the old one. A torn last record (a crash in
  * the middle of a write) is skipped and cut off; a damaged record elsewhere is skipped.
+ *
+ * A full (or failing) disk never stops the probe: a write that fails is cut back off the file,
+ * the spool goes on in memory (bounded by maxBytes, oldest batches dropped and counted), says so
+ * in the log (`spool_disk_full`), and tries every few seconds to write everything live again
+ * (an empty spool truncates its file, which frees room without needing any).
  */
-import { closeSync, fdatasyncSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { Logger } from 'pino';
 import type { CheckResult } from '../protocol/results.js';
@@ -25,6 +35,9 @@ export interface SpooledBatch {
   readonly id: string;
   readonly seq: number;
   readonly createdAt: number;
+  /** The spool's stream id and the number of the first result (the others follow on). */
+  readonly stream: string;
+  readonly firstResult: number;
   /** The results as a JSON array, ready to put in the envelope. */
   readonly resultsJson: string;
   readonly count: number;
@@ -51,14 +64,29 @@ export interface SpoolOptions {
 }
 
 type Rec =
-  | { t: 'h'; nextSeq: number }
-  | { t: 'r'; r: CheckResult }
-  | { t: 'b'; id: string; seq: number; createdAt: number; n: number }
+  | { t: 'h'; nextSeq: number; stream?: string; nextResult?: number }
+  | { t: 'r'; s?: number; r: CheckResult }
+  | { t: 'b'; id: string; seq: number; createdAt: number; n: number; f?: number; st?: string }
   | { t: 'a'; id: string; c: string; ok: boolean }
   | { t: 'd'; id: string };
 
 const FILE = 'spool.log';
 const LOCK = 'lock';
+/** Errors that mean "no room or no writing here" (the spool goes on in memory). */
+const NO_ROOM = new Set(['ENOSPC', 'EDQUOT', 'EFBIG', 'EROFS', 'EIO']);
+/** How often a spool without room tries to write everything again. */
+const RETRY_DISK_MS = 2000;
+
+interface OpenResult {
+  json: string;
+  bytes: number;
+  /** Its number in the stream. */
+  s: number;
+}
+
+export class SpoolOpenError extends Error {
+  readonly code = 'spool_open_failed';
+}
 
 function line(rec: Rec): string {
   return lineOfJson(JSON.stringify(rec));
@@ -90,9 +118,14 @@ export class Spool {
   /** Sealed batches not yet done, oldest first (a Map keeps insertion order). */
   readonly #batches = new Map<string, SpooledBatch>();
   #liveBytes = 0;
-  #open: { json: string; bytes: number }[] = [];
+  #open: OpenResult[] = [];
   #openBytes = 0;
   #nextSeq = 0;
+  #stream = '';
+  #nextResult = 0;
+  /** Since when writes fail for want of room (0: they do not). */
+  #noRoomSince = 0;
+  #lastDiskTry = 0;
   #dropped = 0;
   #closed = false;
   /** Batch id → pushes in flight. */
@@ -107,20 +140,39 @@ export class Spool {
 
   /** Opens (or creates) the spool and loads what an earlier run left. Never fails on a damaged file. */
   static open(opts: SpoolOptions): Spool {
-    mkdirSync(opts.dir, { recursive: true });
+    makeDir(opts.dir);
     lock(opts.dir, opts.log);
     try {
       const path = join(opts.dir, FILE);
-      const fd = openSync(path, 'a+');
+      let fd: number;
+      try {
+        fd = openSync(path, 'a+');
+      } catch (err) {
+        throw new SpoolOpenError(`the spool file ${path} cannot be opened: ${describe(err)}`);
+      }
       const spool = new Spool(opts, fd);
       spool.#load(readFileSync(path));
-      // Start from a clean file: the torn tail and finished batches are gone after this.
-      spool.#compact();
+      if (!spool.#stream) spool.#stream = randomBytes(9).toString('base64url');
+      // Batches of an older spool (no stream in its records) take the new one.
+      for (const b of spool.#batches.values()) if (!b.stream) spool.#batches.set(b.id, { ...b, stream: spool.#stream });
+      // Start from a clean file: the torn tail and finished batches are gone after this. With no
+      // room for that, the file stays as it is and the spool goes on in memory.
+      if (!spool.#tryCompact()) spool.#fileBytes = readFileSync(path).length;
       return spool;
     } catch (err) {
       unlock(opts.dir);
       throw err;
     }
+  }
+
+  /** The stream id results are numbered in. */
+  get stream(): string {
+    return this.#stream;
+  }
+
+  /** True while the spool's file system has no room (the spool runs in memory). */
+  get diskFull(): boolean {
+    return this.#noRoomSince > 0;
   }
 
   #load(buf: Buffer): void {
@@ -155,16 +207,36 @@ export class Spool {
     switch (rec.t) {
       case 'h':
         this.#nextSeq = Math.max(this.#nextSeq, rec.nextSeq);
+        if (typeof rec.stream === 'string' && !this.#stream) this.#stream = rec.stream;
+        if (typeof rec.nextResult === 'number') this.#nextResult = Math.max(this.#nextResult, rec.nextResult);
         break;
       case 'r': {
         const json = JSON.stringify(rec.r);
-        this.#open.push({ json, bytes });
+        // Records of older spools carry no number: they get the next ones.
+        const s = typeof rec.s === 'number' ? rec.s : this.#nextResult;
+        this.#nextResult = Math.max(this.#nextResult, s + 1);
+        this.#open.push({ json, bytes, s });
         this.#openBytes += bytes;
         break;
       }
-      case 'b':
-        this.#sealOpen(rec.id, rec.seq, rec.createdAt, bytes, typeof rec.n === 'number' ? rec.n : this.#open.length);
+      case 'b': {
+        // The stream is in every seal too, so a damaged header does not lose it.
+        if (typeof rec.st === 'string' && !this.#stream) this.#stream = rec.st;
+        const n = typeof rec.n === 'number' ? rec.n : this.#open.length;
+        if (typeof rec.f !== 'number') {
+          this.#sealOpen(rec.id, rec.seq, rec.createdAt, bytes, 0, n);
+          break;
+        }
+        // The seal names its results by number: results before them whose own seal was damaged
+        // stay open (sealed again later, same numbers), a damaged result record is just missing.
+        const f = rec.f;
+        let at = 0;
+        while (at < this.#open.length && (this.#open[at]?.s ?? 0) < f) at++;
+        let end = at;
+        while (end < this.#open.length && (this.#open[end]?.s ?? 0) < f + n) end++;
+        this.#sealOpen(rec.id, rec.seq, rec.createdAt, bytes, at, end - at, f);
         break;
+      }
       case 'a': {
         const b = this.#batches.get(rec.id);
         if (b) {
@@ -181,9 +253,9 @@ export class Spool {
     }
   }
 
-  /** Moves the first n open results into a new batch. */
-  #sealOpen(id: string, seq: number, createdAt: number, sealBytes: number, n: number): SpooledBatch {
-    const taken = this.#open.splice(0, Math.max(0, n));
+  /** Moves n open results from index `at` into a new batch. */
+  #sealOpen(id: string, seq: number, createdAt: number, sealBytes: number, at: number, n: number, first?: number): SpooledBatch {
+    const taken = this.#open.splice(at, Math.max(0, n));
     let takenBytes = 0;
     for (const o of taken) takenBytes += o.bytes;
     this.#openBytes -= takenBytes;
@@ -191,6 +263,8 @@ export class Spool {
       id,
       seq,
       createdAt,
+      stream: this.#stream,
+      firstResult: taken[0]?.s ?? first ?? this.#nextResult,
       resultsJson: `[${taken.map((o) => o.json).join(',')}]`,
       count: taken.length,
       bytes: takenBytes + sealBytes,
@@ -213,29 +287,75 @@ export class Spool {
     return true;
   }
 
+  /** Writes a record; returns the bytes it takes (also when there is no room and it stays in memory). */
   #write(rec: Rec, sync: boolean): number {
     if (this.#closed) throw new Error('spool is closed');
     const buf = Buffer.from(line(rec), 'utf8');
-    writeSync(this.#fd, buf);
-    if (sync) fdatasyncSync(this.#fd);
-    this.#fileBytes += buf.length;
+    this.#put(buf, sync);
     return buf.length;
+  }
+
+  /** Appends to the file, or — without room — cuts a partial write back off and goes on in memory. */
+  #put(buf: Buffer, sync: boolean): void {
+    if (this.#noRoomSince > 0) {
+      this.#retryDisk();
+      return;
+    }
+    try {
+      writeSync(this.#fd, buf);
+      if (sync) fdatasyncSync(this.#fd);
+      this.#fileBytes += buf.length;
+    } catch (err) {
+      if (!NO_ROOM.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
+      try {
+        // A torn record in the middle would spoil the next one: cut it off (this needs no room).
+        ftruncateSync(this.#fd, this.#fileBytes);
+      } catch {
+        // Nothing more to do: a torn record is skipped on load.
+      }
+      this.#noRoom(err);
+    }
+  }
+
+  #noRoom(err: unknown): void {
+    if (this.#noRoomSince > 0) return;
+    this.#noRoomSince = Date.now();
+    this.#lastDiskTry = this.#noRoomSince;
+    this.#opts.log.error(
+      { code: 'spool_disk_full', file: this.path, err: describe(err), maxBytes: this.#opts.maxBytes },
+      `${PROBE_ERRORS.spool_disk_full.message}: ${describe(err)} (${this.path})`,
+    );
+  }
+
+  /** Without room: every RETRY_DISK_MS, tries to write everything live again. */
+  #retryDisk(): void {
+    const now = Date.now();
+    if (now - this.#lastDiskTry < RETRY_DISK_MS) return;
+    this.#lastDiskTry = now;
+    const since = this.#noRoomSince;
+    this.#noRoomSince = 0;
+    if (this.#tryCompact()) {
+      this.#opts.log.info({ code: 'spool_disk_ok', file: this.path, afterMs: now - since, bytes: this.bytes }, 'the spool has room again: everything live is on disk');
+    } else {
+      this.#noRoomSince = since;
+    }
   }
 
   /** Journals results into the open batch (no fsync: a killed process keeps them). */
   appendResults(results: readonly CheckResult[]): void {
     if (results.length === 0) return;
+    if (this.#closed) throw new Error('spool is closed');
+    const first = this.#nextResult;
     const jsons = results.map((r) => JSON.stringify(r));
-    // The same bytes JSON.stringify({ t: 'r', r }) gives, without serialising each result twice.
-    const lines = jsons.map((json) => lineOfJson(`{"t":"r","r":${json}}`));
-    const buf = Buffer.from(lines.join(''), 'utf8');
-    writeSync(this.#fd, buf);
-    this.#fileBytes += buf.length;
+    // The same bytes JSON.stringify({ t: 'r', s, r }) gives, without serialising each result twice.
+    const lines = jsons.map((json, i) => lineOfJson(`{"t":"r","s":${first + i},"r":${json}}`));
+    this.#nextResult += results.length;
     for (let i = 0; i < results.length; i++) {
       const bytes = Buffer.byteLength(lines[i] ?? '');
-      this.#open.push({ json: jsons[i] ?? 'null', bytes });
+      this.#open.push({ json: jsons[i] ?? 'null', bytes, s: first + i });
       this.#openBytes += bytes;
     }
+    this.#put(Buffer.from(lines.join(''), 'utf8'), false);
   }
 
   get openCount(): number {
@@ -259,9 +379,12 @@ export class Spool {
   seal(id: string, createdAt: number, max = Number.POSITIVE_INFINITY): SpooledBatch | undefined {
     if (this.#open.length === 0) return undefined;
     const seq = this.#nextSeq;
-    const n = Math.min(this.#open.length, max);
-    const bytes = this.#write({ t: 'b', id, seq, createdAt, n }, true);
-    const batch = this.#sealOpen(id, seq, createdAt, bytes, n);
+    // A batch holds consecutive numbers only (a damaged record can leave a gap).
+    const f = this.#open[0]?.s ?? 0;
+    let n = 1;
+    while (n < Math.min(this.#open.length, max) && this.#open[n]?.s === f + n) n++;
+    const bytes = this.#write({ t: 'b', id, seq, createdAt, n, f, st: this.#stream }, true);
+    const batch = this.#sealOpen(id, seq, createdAt, bytes, 0, n, f);
     this.#enforceLimit(batch);
     this.#maybeCompact();
     return batch;
@@ -279,7 +402,7 @@ export class Spool {
       dropped++;
     }
     if (dropped > 0) {
-      fdatasyncSync(this.#fd);
+      if (this.#noRoomSince === 0) fdatasyncSync(this.#fd);
       this.#dropped += dropped;
       this.#opts.log.warn({ code: 'spool_full', dropped, droppedTotal: this.#dropped, maxBytes: this.#opts.maxBytes }, PROBE_ERRORS.spool_full.message);
       this.#opts.onDrop?.(dropped);
@@ -335,11 +458,35 @@ export class Spool {
   }
 
   #maybeCompact(): void {
-    if (this.#fileBytes - this.bytes > Math.max(1024 * 1024, this.bytes)) this.#compact();
+    if (this.#noRoomSince > 0) this.#retryDisk();
+    else if (this.#fileBytes - this.bytes > Math.max(1024 * 1024, this.bytes)) this.#tryCompact();
+  }
+
+  /** Compacts; without room, removes what it began and goes on in memory (false). */
+  #tryCompact(): boolean {
+    try {
+      this.#compact();
+      return true;
+    } catch (err) {
+      if (!NO_ROOM.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
+      rmSync(`${this.path}.tmp`, { force: true });
+      this.#noRoom(err);
+      return false;
+    }
   }
 
   /** Rewrites the live records to a new file and renames it over the old one. */
   #compact(): void {
+    const header: Rec = { t: 'h', nextSeq: this.#nextSeq, stream: this.#stream, nextResult: this.#nextResult };
+    if (this.#batches.size === 0 && this.#open.length === 0) {
+      // Nothing live: cut the file in place, which frees room without needing any.
+      ftruncateSync(this.#fd, 0);
+      const buf = Buffer.from(line(header), 'utf8');
+      writeSync(this.#fd, buf);
+      fdatasyncSync(this.#fd);
+      this.#fileBytes = buf.length;
+      return;
+    }
     const tmp = `${this.path}.tmp`;
     const fd = openSync(tmp, 'w');
     let size = 0;
@@ -349,28 +496,32 @@ export class Spool {
       size += buf.length;
       return buf.length;
     };
-    const rlines = (json: string) => {
+    const rlines = (json: string, first: number) => {
       const results = JSON.parse(json) as CheckResult[];
       let bytes = 0;
-      for (const r of results) bytes += put({ t: 'r', r });
+      results.forEach((r, i) => (bytes += put({ t: 'r', s: first + i, r })));
       return bytes;
     };
-    put({ t: 'h', nextSeq: this.#nextSeq });
     const rebuilt: SpooledBatch[] = [];
-    for (const b of this.#batches.values()) {
-      let bytes = rlines(b.resultsJson);
-      bytes += put({ t: 'b', id: b.id, seq: b.seq, createdAt: b.createdAt, n: b.count });
-      for (const [c, ok] of b.done) put({ t: 'a', id: b.id, c, ok });
-      rebuilt.push({ ...b, bytes });
-    }
     let openBytes = 0;
-    const open = this.#open.map((o) => {
-      const bytes = rlines(`[${o.json}]`);
-      openBytes += bytes;
-      return { json: o.json, bytes };
-    });
-    fsyncSync(fd);
-    closeSync(fd);
+    let open: OpenResult[];
+    try {
+      put(header);
+      for (const b of this.#batches.values()) {
+        let bytes = rlines(b.resultsJson, b.firstResult);
+        bytes += put({ t: 'b', id: b.id, seq: b.seq, createdAt: b.createdAt, n: b.count, f: b.firstResult, st: b.stream });
+        for (const [c, ok] of b.done) put({ t: 'a', id: b.id, c, ok });
+        rebuilt.push({ ...b, bytes });
+      }
+      open = this.#open.map((o) => {
+        const bytes = rlines(`[${o.json}]`, o.s);
+        openBytes += bytes;
+        return { json: o.json, bytes, s: o.s };
+      });
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(tmp, this.path);
     try {
       const dfd = openSync(this.dir, 'r');
@@ -400,6 +551,37 @@ export class Spool {
   }
 }
 
+/** `ENOSPC: no space left on device, write` → `no space left on device (ENOSPC)`. */
+function describe(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (typeof e?.code === 'string') {
+    const text = /^[A-Z]+: ([^,]+)/.exec(e.message)?.[1] ?? e.message;
+    return `${text} (${e.code})`;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Creates the spool directory. A recursive mkdir under a read-only parent can report ENOENT;
+ * the first missing directory is then made on its own to name the real cause (EROFS, EACCES).
+ */
+function makeDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    return;
+  } catch (err) {
+    let missing = resolve(dir);
+    while (!existsSync(dirname(missing)) && dirname(missing) !== missing) missing = dirname(missing);
+    let cause = err;
+    try {
+      mkdirSync(missing);
+    } catch (inner) {
+      cause = inner;
+    }
+    throw new SpoolOpenError(`the spool directory ${dir} cannot be created: ${describe(cause)} at ${missing}`);
+  }
+}
+
 /** Spool directories this process holds. */
 const held = new Set<string>();
 
@@ -422,7 +604,14 @@ function lock(dir: string, log: Logger): void {
       held.add(key);
       return;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const code = (err as NodeJS.ErrnoException).code ?? '';
+      if (NO_ROOM.has(code) && code !== 'EROFS' && existsSync(file)) {
+        // Created but no room for the pid: the empty file still marks the directory as taken.
+        log.warn({ file, err: describe(err) }, 'spool lock taken without its pid (no room on the disk)');
+        held.add(key);
+        return;
+      }
+      if (code !== 'EEXIST') throw new SpoolOpenError(`the spool lock ${file} cannot be created: ${describe(err)}`);
     }
     let pid = Number.NaN;
     try {
