@@ -2,6 +2,7 @@
 /**
  * `mailprobe <command>`: one binary for every part.
  */
+import './node-version.js';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadPlan, planJsonSchema } from '../config/load.js';

@@ -1,18 +1,31 @@
 #!/usr/bin/env node
 // `npm test`: make sure the system peers the tests talk to are installed, then run every
-// test under test/ with node's own runner (TypeScript through tsx).
+// test under test/ with node's own runner (TypeScript through tsx) on the Node running this
+// file: under `npm test` that is the pinned node_modules/.bin/node (see scripts/bootstrap.mjs).
 //   npm test                      all tests
 //   npm test -- test/collector    only the files under a path (or single files)
+//   MAILPROBE_TEST_NODE_MAJOR=22 node scripts/test.mjs   fail unless this is Node 22 (CI)
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { installed, supported } from './bootstrap.mjs';
 import { peersMissing, installPeers } from './peers.mjs';
 
 const root = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..');
 process.chdir(root);
 
-if (!existsSync('node_modules/tsx')) {
-  console.error('mailprobe: dependencies are not installed. Run: npm ci');
+if (!installed()) {
+  console.error('mailprobe: dependencies are not installed. Run: npm test (it installs them first), or node scripts/bootstrap.mjs');
+  process.exit(1);
+}
+console.error(`mailprobe: tests run on Node ${process.version} (${process.execPath})`);
+if (!supported(process.version)) {
+  console.error(`mailprobe: Node ${process.version} is older than this project supports (22.19+ or 24); npm test runs the pinned node_modules/.bin/node`);
+  process.exit(1);
+}
+const wanted = process.env.MAILPROBE_TEST_NODE_MAJOR;
+if (wanted && process.versions.node.split('.')[0] !== wanted) {
+  console.error(`mailprobe: MAILPROBE_TEST_NODE_MAJOR=${wanted}, but this is Node ${process.version}`);
   process.exit(1);
 }
 

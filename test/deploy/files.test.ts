@@ -119,10 +119,14 @@ test('kustomize: every resource exists, an overlay per region patches the probe 
   assert.deepEqual(pair.resources?.filter((r) => r === 'a' || r === 'b'), ['a', 'b']);
 });
 
-test('the Dockerfile builds every source folder of the build on node:22-slim and runs mailprobe', () => {
+test('the Dockerfile builds every source folder of the build on the Node line npm start runs and runs mailprobe', () => {
   const text = readFileSync(join(root, 'deploy/Dockerfile'), 'utf8');
-  assert.match(text, /^ARG NODE_VERSION=22$/m);
-  assert.equal(text.match(/^FROM node:\$\{NODE_VERSION\}-slim/gm)?.length, 2, 'two stages on node:22-slim');
+  // The image runs the same Node major as the runtime package.json pins (devDependencies.node).
+  const pinned = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }).devDependencies.node;
+  const major = /^\^?(\d+)\./.exec(pinned ?? '')?.[1];
+  assert.ok(major, `package.json pins the node package: ${pinned}`);
+  assert.match(text, new RegExp(`^ARG NODE_VERSION=${major}$`, 'm'));
+  assert.equal(text.match(/^FROM node:\$\{NODE_VERSION\}-slim/gm)?.length, 2, `two stages on node:${major}-slim`);
   assert.match(text, /npm ci --omit=dev --ignore-scripts/);
   assert.match(text, /^RUN npm run build$/m);
   assert.match(text, /^ENTRYPOINT \["mailprobe"\]$/m);
