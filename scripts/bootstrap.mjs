@@ -12,7 +12,7 @@
 //   node scripts/bootstrap.mjs             install if needed, then build (prestart)
 //   node scripts/bootstrap.mjs --no-build  install if needed (pretest: tests run the sources)
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -55,7 +55,10 @@ function install() {
   say(`fetching Node ${pinned} (the npm package node@${pinned}, pinned in package.json) to install with it`);
   const tmp = mkdtempSync(join(tmpdir(), 'mailprobe-node-'));
   try {
-    npm(['install', '--prefix', tmp, '--no-save', '--no-package-lock', '--allow-scripts=node', ...flags, `node@${pinned}`]);
+    // Its own package.json: allowScripts lets the package's preinstall fetch the binary.
+    const manifest = { private: true, dependencies: { node: pinned }, allowScripts: { node: true } };
+    writeFileSync(join(tmp, 'package.json'), JSON.stringify(manifest));
+    npm(['install', '--prefix', tmp, '--no-package-lock', ...flags]);
     const node = join(tmp, 'node_modules', 'node', 'bin', win ? 'node.exe' : 'node');
     if (!existsSync(node)) {
       say(`node@${pinned} installed no binary at ${node}`);
