@@ -1,6 +1,6 @@
 // Runs before `npm start` (prestart) and `npm test` (pretest), so both work on a fresh clone.
 //
-// The project runs on Node.js 22.19+ or 24. It pins its runtime through the npm registry's
+// The project runs on Node.js 22.22+ or 24.8+. It pins its runtime through the npm registry's
 // `node` package (a devDependency): its binary lands in node_modules/.bin, which npm puts first
 // on PATH for every script, so `npm start` and `npm test` run on that Node even where the
 // system's `node` is older. This file is the one part that runs on the system Node (it may be
@@ -20,10 +20,10 @@ const root = resolve(new URL('.', import.meta.url).pathname, '..');
 const win = process.platform === 'win32';
 const say = (msg) => console.error(`mailprobe: ${msg}`);
 
-/** Node versions the project supports (package.json engines: ^22.19.0 || >=24). */
+/** Node versions the project (its dependencies, dev ones included) supports: package.json engines ^22.22.0 || >=24.8.0. */
 export function supported(version) {
   const [major, minor] = version.replace(/^v/, '').split('.').map(Number);
-  return major >= 24 || (major === 22 && minor >= 19);
+  return major >= 25 || (major === 24 && minor >= 8) || (major === 22 && minor >= 22);
 }
 
 function run(cmd, args, env = process.env) {
@@ -51,7 +51,7 @@ function install() {
     say(`installing dependencies (npm ci) on Node ${process.version}`);
     return npm(['ci', ...flags]);
   }
-  say(`the system Node is ${process.version}; this project runs on Node 22.19+ or 24.`);
+  say(`the system Node is ${process.version}; this project runs on Node 22.22+ or 24.8+.`);
   say(`fetching Node ${pinned} (the npm package node@${pinned}, pinned in package.json) to install with it`);
   const tmp = mkdtempSync(join(tmpdir(), 'mailprobe-node-'));
   try {

@@ -20,7 +20,7 @@ if (!installed()) {
 }
 console.error(`mailprobe: tests run on Node ${process.version} (${process.execPath})`);
 if (!supported(process.version)) {
-  console.error(`mailprobe: Node ${process.version} is older than this project supports (22.19+ or 24); npm test runs the pinned node_modules/.bin/node`);
+  console.error(`mailprobe: Node ${process.version} is older than this project supports (22.22+ or 24.8+); npm test runs the pinned node_modules/.bin/node`);
   process.exit(1);
 }
 const wanted = process.env.MAILPROBE_TEST_NODE_MAJOR;
