@@ -84,10 +84,21 @@ export interface CollectorProcessOptions {
    * `mailprobe collector` command (whose timeout is the product's 30 s).
    */
   requestTimeoutMs?: number;
+  /**
+   * Run through test/support/drill-collector-main.ts with --expose-gc, so {@link
+   * CollectorProcess.liveBytes} can ask for the memory still in use after a full collection.
+   */
+  liveBytes?: boolean;
 }
 
 export interface CollectorProcess extends PeerProcess {
   planFile: string;
+  /**
+   * The child's V8 heap in use plus its external memory (Buffers) right after a full garbage
+   * collection (needs `liveBytes: true`): what a leak grows, unlike RSS, which V8 lets grow
+   * with free heap after a burst of garbage and returns when it likes (Node 24 far more than 20).
+   */
+  liveBytes(): Promise<number>;
 }
 
 /** A collector as a child process (`node --import tsx cli/main.ts collector`). */
@@ -103,10 +114,12 @@ export async function startCollectorProcess(opts: CollectorProcessOptions): Prom
       ...opts.collector,
     },
   });
-  const args =
-    opts.requestTimeoutMs === undefined
+  const drillMain = ['--import', 'tsx', join(root, 'test/support/drill-collector-main.ts'), planFile, String(opts.requestTimeoutMs ?? 0)];
+  const args = opts.liveBytes
+    ? ['--expose-gc', ...drillMain]
+    : opts.requestTimeoutMs === undefined
       ? ['--import', 'tsx', join(root, 'cli/main.ts'), 'collector', '--config', planFile, '--listen', '127.0.0.1:0']
-      : ['--import', 'tsx', join(root, 'test/support/drill-collector-main.ts'), planFile, String(opts.requestTimeoutMs)];
+      : drillMain;
   const child = spawn(process.execPath, args, {
     cwd: root,
     env: { ...process.env, MAILPROBE_LOG_LEVEL: opts.logLevel ?? 'warn' },
@@ -135,6 +148,22 @@ export async function startCollectorProcess(opts: CollectorProcessOptions): Prom
     child,
     planFile,
     stderr,
+    liveBytes: () =>
+      new Promise<number>((ok, fail) => {
+        if (!opts.liveBytes) return fail(new Error('start the collector process with liveBytes: true'));
+        let out = '';
+        const timer = setTimeout(() => fail(new Error(`no live-bytes answer in 30 s: ${stderr()}`)), 30_000);
+        const onData = (d: Buffer) => {
+          out += d.toString();
+          const m = /^live-bytes (\d+)$/m.exec(out);
+          if (!m?.[1]) return;
+          clearTimeout(timer);
+          child.stdout?.off('data', onData);
+          ok(Number(m[1]));
+        };
+        child.stdout?.on('data', onData);
+        child.kill('SIGUSR2');
+      }),
     async stop() {
       await stopChild(child);
       rmSync(dir, { recursive: true, force: true });

@@ -1,9 +1,10 @@
 /**
  * A collector process for drills: like `mailprobe collector`, with a shorter request timeout so
- * slow-drip clients are cut off within a test's time. Prints `mailprobe collector: metrics at
- * <url>/metrics` once it listens, stops on SIGTERM.
+ * slow-drip clients are cut off within a test's time (0: the product's). Prints `mailprobe
+ * collector: metrics at <url>/metrics` once it listens, stops on SIGTERM. Run with --expose-gc,
+ * SIGUSR2 makes it collect garbage and print `live-bytes <heap used + external>`.
  *
- *   node --import tsx test/support/drill-collector-main.ts PLAN_FILE REQUEST_TIMEOUT_MS
+ *   node [--expose-gc] --import tsx test/support/drill-collector-main.ts PLAN_FILE REQUEST_TIMEOUT_MS
  */
 import { buildCollector } from '../../collector/app.js';
 import { loadPlan } from '../../config/load.js';
@@ -14,9 +15,18 @@ if (!file || !timeout) {
   process.exit(2);
 }
 const plan = await loadPlan(file);
-const { app } = await buildCollector({ plan, logger: false, requestTimeoutMs: Number(timeout) });
+const { app } = await buildCollector({ plan, logger: false, ...(Number(timeout) > 0 ? { requestTimeoutMs: Number(timeout) } : {}) });
 await app.listen({ host: '127.0.0.1', port: 0 });
 const addr = app.server.address();
 if (!addr || typeof addr === 'string') throw new Error('collector did not bind');
 process.stdout.write(`mailprobe collector: metrics at http://127.0.0.1:${addr.port}/metrics\n`);
+const gc = (globalThis as { gc?: () => void }).gc;
+if (gc) {
+  process.on('SIGUSR2', () => {
+    gc();
+    gc();
+    const m = process.memoryUsage();
+    process.stdout.write(`live-bytes ${m.heapUsed + m.external}\n`);
+  });
+}
 process.once('SIGTERM', () => void app.close().then(() => process.exit(0)));
