@@ -31,7 +31,7 @@ async function firing(lab: LabCutover): Promise<string[] | undefined> {
     return alerts
       .filter((a) => a.state === 'firing')
       .map((a) => {
-        const what = a.labels.ip ?? a.labels.via_ip ?? a.labels.resolver ?? a.labels.probe ?? a.labels.selector ?? '';
+        const what = a.labels.ip ?? a.labels.via_ip ?? a.labels.resolver_name ?? a.labels.resolver ?? a.labels.probe ?? a.labels.selector ?? '';
         return `${a.labels.alertname ?? '?'}${what ? `(${what})` : ''}`;
       })
       .sort();
@@ -80,12 +80,16 @@ export async function runStart(argv: string[]): Promise<number> {
   const t = labTimeline(seconds * 1000);
   let prev = await snapshot(lab.registry);
   let ticks = 0;
+  const server = (ip: string) => {
+    const s = lab.plan.cutover.servers.find((x) => x.ip === ip);
+    return `${ip} (${s?.side ?? '?'}${s?.name ? `, ${s.name}` : ''})`;
+  };
   const draw = async (whole = false) => {
     const cur = await snapshot(lab.registry);
     const now = Date.now();
     const state = lab.dns.auth.state();
     const text = render({
-      title: `mailprobe lab: ${LAB_MAIL_HOST} moves from ${LAB_OLD_IP} (old) to ${LAB_NEW_IP} (new)`,
+      title: `mailprobe lab: ${LAB_MAIL_HOST} moves from ${server(LAB_OLD_IP)} to ${server(LAB_NEW_IP)}`,
       now,
       startedAt: lab.startedAt,
       endsAt: lab.endsAt,
@@ -95,9 +99,10 @@ export async function runStart(argv: string[]): Promise<number> {
       ttl: state.ttl,
       lastEvent: lab.events.at(-1)?.label,
       nextEvent: lab.steps.find((s) => s.at > now),
-      regions: summarize(whole ? undefined : prev, cur),
+      figures: summarize(whole ? undefined : prev, cur),
       alerts: await firing(lab),
       collectorUrl: lab.collectorUrl,
+      ...(whole ? { final: { events: lab.events } } : {}),
     });
     prev = cur;
     if (plain) out(`\n${text}\n`);
@@ -111,10 +116,7 @@ export async function runStart(argv: string[]): Promise<number> {
 
   const reason = await Promise.race([lab.done.then(() => 'end' as const), signal]);
   clearInterval(timer);
-  if (reason === 'end') {
-    out('\nthe whole run:');
-    await draw(true);
-  }
+  if (reason === 'end') await draw(true);
   out(`\nmailprobe lab: ${reason === 'end' ? 'timeline finished' : `stopping on ${reason}`}; stopping every part\n`);
   await lab.stop();
   logger.flush();

@@ -1,7 +1,10 @@
 /**
- * The lab's live terminal view: per region, which resolvers answer the old or the new IP, how
- * delivery to each IP goes, the round trip, and the alerts firing. Figures come from the
- * collector's registry (what Prometheus would scrape); rates are over the last view interval.
+ * The lab's terminal view: what an operator of the cutover asks, answered from the collector's
+ * registry (what Prometheus would scrape): per region which resolver (by name) answers which IP
+ * and how many of the resolvers tested honour the TTL; per server IP its SMTP sessions (ok/all,
+ * p50/p95, last error) and round trips (delivered / failed / lost, p50/p95); whether switching and
+ * turning the old server off are safe, and why; the alerts firing. Counters and histograms are
+ * differences between two snapshots (the last view interval, or the whole run), gauges the latest.
  */
 import type { Registry } from 'prom-client';
 import { METRICS } from '../protocol/metrics.js';
@@ -21,25 +24,60 @@ export async function snapshot(registry: Registry): Promise<Snapshot> {
   return out;
 }
 
-export interface IpFigures {
-  ip: string;
+export interface TtlHonour {
+  /** Tested resolvers that did not serve an old answer past its TTL. */
+  honoured: number;
+  /** Resolvers observed across a TTL expiry. */
+  tested: number;
+  /** Resolvers not yet observed across an expiry: not counted either way. */
+  unknown: number;
+}
+
+export interface ResolverFigure {
+  name: string;
+  /** Side of its last A answer (old, new, both, none, error…). */
   side: string;
-  checks: number;
-  ok: number;
-  /** Mean session time (sum of phases) over the interval, seconds. */
-  meanSeconds: number | undefined;
-  lastError: string | undefined;
+  tested: boolean;
+  violation: boolean;
 }
 
 export interface RegionFigures {
   region: string;
-  /** Resolver → side of its last A answer (authoritative servers excluded). */
-  resolvers: Record<string, string>;
-  delivery: IpFigures[];
-  roundtrip: { delivered: number; lost: number; meanSeconds: number | undefined };
+  resolvers: ResolverFigure[];
+  ttl: TtlHonour;
+}
+
+export interface Quantiles {
+  p50: number | undefined;
+  p95: number | undefined;
+}
+
+export interface IpFigures extends Quantiles {
+  ip: string;
+  side: string;
+  /** cutover.servers[].name (the IP when unnamed). */
+  name: string;
+  checks: number;
+  ok: number;
+  lastError: string | undefined;
+  roundtrip: { delivered: number; failed: number; lost: number } & Quantiles;
+}
+
+export interface Figures {
+  regions: RegionFigures[];
+  /** Over every region (a resolver asked by two probes counts once per probe). */
+  ttl: TtlHonour;
+  ips: IpFigures[];
+  /** When switching is safe (Unix ms), the latest any probe reports; undefined before a lowered TTL is seen. */
+  safeToSwitchAt: number | undefined;
+  /** Every probe reports the old IP quiet for the quiet time; undefined before any reports. */
+  safeToDecommission: boolean | undefined;
+  /** Resolvers whose last answer still holds the old IP, as `name (region)`. */
+  onOldIp: string[];
 }
 
 const str = (v: string | number | undefined) => (v === undefined ? '' : String(v));
+const isBucket = (s: Sample) => s.metricName?.endsWith('_bucket') ?? false;
 
 /** Sums `value` of samples matching `where`, grouped by `key`. */
 function sumBy(samples: Sample[] | undefined, key: (s: Sample) => string, where: (s: Sample) => boolean = () => true): Map<string, number> {
@@ -48,59 +86,125 @@ function sumBy(samples: Sample[] | undefined, key: (s: Sample) => string, where:
   return out;
 }
 
-/** Figures per region from the difference between two snapshots (counters) and the latest (gauges). */
-export function summarize(prev: Snapshot | undefined, cur: Snapshot): RegionFigures[] {
+/** The q-quantile of cumulative bucket counts (le → count), interpolated within the bucket as histogram_quantile does. */
+export function bucketQuantile(q: number, buckets: Map<number, number>): number | undefined {
+  const les = [...buckets.keys()].sort((a, b) => a - b);
+  const total = buckets.get(Infinity) ?? (les.length > 0 ? buckets.get(les[les.length - 1] ?? 0) : 0) ?? 0;
+  if (total <= 0) return undefined;
+  const rank = q * total;
+  let prevLe = 0;
+  let prevCount = 0;
+  for (const le of les) {
+    const count = buckets.get(le) ?? 0;
+    if (count >= rank) {
+      if (le === Infinity) return prevLe;
+      if (count === prevCount) return le;
+      return prevLe + ((le - prevLe) * (rank - prevCount)) / (count - prevCount);
+    }
+    prevLe = le;
+    prevCount = count;
+  }
+  return prevLe;
+}
+
+const honour = (rs: readonly ResolverFigure[]): TtlHonour => {
+  const tested = rs.filter((r) => r.tested);
+  return { honoured: tested.filter((r) => !r.violation).length, tested: tested.length, unknown: rs.length - tested.length };
+};
+
+/** The figures from the difference between two snapshots (counters, histograms) and the latest (gauges). */
+export function summarize(prev: Snapshot | undefined, cur: Snapshot): Figures {
   const delta = (name: string, key: (s: Sample) => string, where?: (s: Sample) => boolean) => {
     const now = sumBy(cur.get(name), key, where);
     const before = prev ? sumBy(prev.get(name), key, where) : new Map<string, number>();
     return new Map([...now].map(([k, v]) => [k, v - (before.get(k) ?? 0)]));
   };
-  const regions = new Set<string>();
-  for (const s of cur.get(METRICS.dnsAnswerSide.name) ?? []) regions.add(str(s.labels.region));
-  for (const s of cur.get(METRICS.smtpChecks.name) ?? []) regions.add(str(s.labels.region));
-
-  const checks = delta(METRICS.smtpChecks.name, (s) => `${s.labels.region}|${s.labels.ip}|${s.labels.side}|${s.labels.result}`);
-  const durSum = delta(METRICS.smtpDuration.name, (s) => `${s.labels.region}|${s.labels.ip}`, (s) => s.metricName?.endsWith('_sum') ?? false);
-  const sessions = delta(METRICS.smtpDuration.name, (s) => `${s.labels.region}|${s.labels.ip}`, (s) => (s.metricName?.endsWith('_count') ?? false) && s.labels.phase === 'connect');
-  const rt = delta(METRICS.roundtrips.name, (s) => `${s.labels.region}|${s.labels.result}`);
-  const rtSum = delta(METRICS.roundtripDuration.name, (s) => str(s.labels.region), (s) => s.metricName?.endsWith('_sum') ?? false);
-  const rtCount = delta(METRICS.roundtripDuration.name, (s) => str(s.labels.region), (s) => s.metricName?.endsWith('_count') ?? false);
-
-  return [...regions].sort().map((region) => {
-    const resolvers: Record<string, string> = {};
-    for (const s of cur.get(METRICS.dnsAnswerSide.name) ?? []) {
-      const r = str(s.labels.resolver);
-      if (s.labels.region === region && s.labels.type === 'A' && !r.startsWith('auth:') && s.value === 1) resolvers[r] = str(s.labels.side);
+  /** Per `key`: quantiles of the histogram's bucket increases. */
+  const quantiles = (name: string, key: (s: Sample) => string) => {
+    const d = delta(name, (s) => `${key(s)}\u0000${s.labels.le}`, isBucket);
+    const per = new Map<string, Map<number, number>>();
+    for (const [k, n] of d) {
+      const [id = '', le = ''] = k.split('\u0000');
+      const m = per.get(id) ?? new Map<number, number>();
+      m.set(le === '+Inf' ? Infinity : Number(le), n);
+      per.set(id, m);
     }
-    const ips = new Map<string, IpFigures>();
-    for (const [key, n] of checks) {
-      const [reg, ip = '', side = '', result = ''] = key.split('|');
-      if (reg !== region) continue;
-      const f = ips.get(ip) ?? { ip, side, checks: 0, ok: 0, meanSeconds: undefined, lastError: undefined };
-      f.checks += n;
-      if (result === 'success') f.ok += n;
-      else if (n > 0) f.lastError = result;
+    return (id: string): Quantiles => {
+      const b = per.get(id);
+      return b ? { p50: bucketQuantile(0.5, b), p95: bucketQuantile(0.95, b) } : { p50: undefined, p95: undefined };
+    };
+  };
+  const gauge = (name: string) => cur.get(name) ?? [];
+
+  // Resolvers: one per (region, probe, resolver), authoritative servers left out.
+  const resolverKey = (s: Sample) => `${s.labels.region}|${s.labels.probe}|${s.labels.resolver}`;
+  const byResolver = new Map<string, ResolverFigure & { region: string }>();
+  for (const s of gauge(METRICS.dnsAnswerSide.name)) {
+    if (s.labels.type !== 'A' || str(s.labels.resolver).startsWith('auth:') || s.value !== 1) continue;
+    byResolver.set(resolverKey(s), { region: str(s.labels.region), name: str(s.labels.resolver_name ?? s.labels.resolver), side: str(s.labels.side), tested: false, violation: false });
+  }
+  for (const s of gauge(METRICS.dnsTtlTested.name)) {
+    const r = byResolver.get(resolverKey(s));
+    if (r && s.value === 1) r.tested = true;
+  }
+  for (const s of gauge(METRICS.dnsTtlViolation.name)) {
+    const r = byResolver.get(resolverKey(s));
+    if (r && s.value === 1) r.violation = r.tested = true;
+  }
+  const all = [...byResolver.values()];
+  const regions = [...new Set(all.map((r) => r.region))].sort().map((region) => {
+    const resolvers = all.filter((r) => r.region === region).sort((a, b) => a.name.localeCompare(b.name));
+    return { region, resolvers: resolvers.map(({ region: _r, ...f }) => f), ttl: honour(resolvers) };
+  });
+
+  // Server IPs: names from the plan (mailprobe_server_info), SMTP and round trips from the results.
+  const names = new Map(gauge(METRICS.serverInfo.name).map((s) => [str(s.labels.ip), { side: str(s.labels.side), name: str(s.labels.server_name) }]));
+  const checks = delta(METRICS.smtpChecks.name, (s) => `${s.labels.ip}|${s.labels.side}|${s.labels.result}`);
+  const rt = delta(METRICS.roundtrips.name, (s) => `${s.labels.via_ip}|${s.labels.side}|${s.labels.result}`);
+  const session = quantiles(METRICS.smtpSessionDuration.name, (s) => str(s.labels.ip));
+  const rtq = quantiles(METRICS.roundtripDuration.name, (s) => str(s.labels.via_ip));
+  const ips = new Map<string, IpFigures>();
+  const ipOf = (ip: string, side: string): IpFigures => {
+    let f = ips.get(ip);
+    if (!f) {
+      f = { ip, side, name: names.get(ip)?.name ?? ip, checks: 0, ok: 0, lastError: undefined, ...session(ip), roundtrip: { delivered: 0, failed: 0, lost: 0, ...rtq(ip) } };
       ips.set(ip, f);
     }
-    for (const f of ips.values()) {
-      const count = sessions.get(`${region}|${f.ip}`) ?? 0;
-      if (count > 0) f.meanSeconds = (durSum.get(`${region}|${f.ip}`) ?? 0) / count;
-    }
-    const rc = rtCount.get(region) ?? 0;
-    return {
-      region,
-      resolvers,
-      delivery: [...ips.values()].sort((a, b) => a.side.localeCompare(b.side) * -1),
-      roundtrip: { delivered: rt.get(`${region}|delivered`) ?? 0, lost: rt.get(`${region}|lost`) ?? 0, meanSeconds: rc > 0 ? (rtSum.get(region) ?? 0) / rc : undefined },
-    };
-  });
+    return f;
+  };
+  for (const [ip, n] of names) ipOf(ip, n.side);
+  for (const [key, n] of checks) {
+    const [ip = '', side = '', result = ''] = key.split('|');
+    const f = ipOf(ip, side);
+    f.checks += n;
+    if (result === 'success') f.ok += n;
+    else if (n > 0) f.lastError = result;
+  }
+  for (const [key, n] of rt) {
+    const [ip = '', side = '', result = ''] = key.split('|');
+    const r = ipOf(ip, side).roundtrip;
+    if (result === 'delivered' || result === 'failed' || result === 'lost') r[result] += n;
+  }
+
+  const switchAt = gauge(METRICS.safeToSwitch.name).map((s) => s.value * 1000);
+  const decommission = gauge(METRICS.safeToDecommission.name);
+  return {
+    regions,
+    ttl: honour(all),
+    ips: [...ips.values()].sort((a, b) => (a.side === b.side ? a.ip.localeCompare(b.ip) : a.side === 'old' ? -1 : 1)),
+    safeToSwitchAt: switchAt.length > 0 ? Math.max(...switchAt) : undefined,
+    safeToDecommission: decommission.length > 0 ? decommission.every((s) => s.value === 1) : undefined,
+    onOldIp: all.filter((r) => r.side === 'old' || r.side === 'both').map((r) => `${r.name} (${r.region})`),
+  };
 }
 
-const ms = (s: number | undefined) => (s === undefined ? '   -  ' : s < 1 ? `${(s * 1000).toFixed(0).padStart(4)}ms` : `${s.toFixed(2).padStart(5)}s`);
+const secs = (s: number | undefined) => (s === undefined ? '-' : s < 1 ? `${(s * 1000).toFixed(0)}ms` : `${s.toFixed(s < 10 ? 2 : 1)}s`);
 const clock = (msLeft: number) => {
   const s = Math.max(0, Math.round(msLeft / 1000));
   return `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
 };
+const pct = (t: TtlHonour) =>
+  `${t.tested === 0 ? 'none tested yet' : `${t.honoured} of ${t.tested} (${Math.round((100 * t.honoured) / t.tested)} %)`}${t.unknown > 0 ? `, ${t.unknown} not yet known` : ''}`;
 
 export interface ViewState {
   title: string;
@@ -113,33 +217,76 @@ export interface ViewState {
   ttl: number;
   lastEvent: string | undefined;
   nextEvent: { label: string; at: number } | undefined;
-  regions: RegionFigures[];
+  figures: Figures;
   alerts: string[] | undefined;
   collectorUrl: string;
+  /** The end-of-run summary: the figures are the whole run's, with the timeline's events. */
+  final?: { events: readonly { at: number; label: string }[] };
 }
 
 export function render(v: ViewState): string {
+  const f = v.figures;
   const inWindow = v.now >= v.windowStart && v.now < v.windowEnd;
   const phase = v.now < v.windowStart ? `before the window (opens in ${clock(v.windowStart - v.now)})` : inWindow ? `IN THE WINDOW (${clock(v.windowEnd - v.now)} left)` : 'after the window';
-  const lines = [
-    v.title,
-    `lab time ${clock(v.now - v.startedAt)} / ${clock(v.endsAt - v.startedAt)}   ${phase}`,
-    `authoritative: serves ${v.serving} IP, TTL ${v.ttl}s   last: ${v.lastEvent ?? '-'}${v.nextEvent ? `   next: ${v.nextEvent.label} in ${clock(v.nextEvent.at - v.now)}` : ''}`,
-    '',
-    'region  resolvers (last A answer)                 delivery per IP (ok/checks, mean session)          round trip',
-  ];
-  for (const r of v.regions) {
-    const sides = Object.values(r.resolvers);
-    const count = (s: string) => sides.filter((x) => x === s).length;
-    const res = `old ${count('old')}  new ${count('new')}  both ${count('both')}  err ${count('error') + count('none') + count('other')}`;
-    const del = r.delivery.map((d) => `${d.side} ${d.ok}/${d.checks} ${ms(d.meanSeconds)}${d.lastError ? ` (${d.lastError})` : ''}`).join('  ');
-    const rt = `${r.roundtrip.delivered} ok ${r.roundtrip.lost} lost ${ms(r.roundtrip.meanSeconds)}`;
-    lines.push(`${r.region.padEnd(7)} ${res.padEnd(41)} ${del.padEnd(50)} ${rt}`);
-    const stale = Object.entries(r.resolvers).filter(([, side]) => side === 'old' && v.serving === 'new');
-    if (stale.length > 0) lines.push(`        still on the old IP: ${stale.map(([name]) => name).join(', ')}`);
+  const lines = [v.title];
+  if (v.final) {
+    lines.push(`summary of the whole run (${clock(v.endsAt - v.startedAt)}): authoritative serves the ${v.serving} IP, TTL ${v.ttl}s`);
+    lines.push(`timeline: ${v.final.events.map((e) => `${clock(e.at - v.startedAt)} ${e.label}`).join('; ')}`);
+  } else {
+    lines.push(`lab time ${clock(v.now - v.startedAt)} / ${clock(v.endsAt - v.startedAt)}   ${phase}`);
+    lines.push(`authoritative: serves ${v.serving} IP, TTL ${v.ttl}s   last: ${v.lastEvent ?? '-'}${v.nextEvent ? `   next: ${v.nextEvent.label} in ${clock(v.nextEvent.at - v.now)}` : ''}`);
   }
+
+  // Resolvers: one column per name, the side of its last A answer ("·": not asked in that region).
+  const names = [...new Set(f.regions.flatMap((r) => r.resolvers.map((x) => x.name)))].sort();
+  const width = names.map((n) => Math.max(n.length, 5) + 2);
+  lines.push('', 'resolvers: last A answer per resolver; TTL honoured = of the resolvers seen across a TTL expiry, those that did not serve the old answer past it');
+  lines.push(`${'region'.padEnd(8)}${names.map((n, i) => n.padEnd(width[i] ?? 8)).join('')}TTL honoured`);
+  for (const r of f.regions) {
+    const cells = names.map((n, i) => {
+      const x = r.resolvers.find((y) => y.name === n);
+      return (x ? `${x.side}${x.violation ? '!' : ''}` : '·').padEnd(width[i] ?? 8);
+    });
+    lines.push(`${r.region.padEnd(8)}${cells.join('')}${pct(r.ttl)}`);
+  }
+  lines.push(`${'all'.padEnd(8)}${''.padEnd(width.reduce((a, b) => a + b, 0))}${pct(f.ttl)}   (! = served the old answer past its TTL)`);
+
+  // Server IPs.
+  const label = (d: IpFigures) => `${d.ip} (${d.side}${d.name !== d.ip ? `, ${d.name}` : ''})`;
+  const w = Math.max(22, ...f.ips.map((d) => label(d).length)) + 2;
+  lines.push('', `${'server IP'.padEnd(w)}SMTP ok/all  p50     p95     last error         round trips delivered/failed/lost  p50     p95`);
+  for (const d of f.ips) {
+    const r = d.roundtrip;
+    lines.push(
+      `${label(d).padEnd(w)}${`${d.ok}/${d.checks}`.padEnd(13)}${secs(d.p50).padEnd(8)}${secs(d.p95).padEnd(8)}${(d.lastError ?? '-').padEnd(19)}` +
+        `${`${r.delivered} / ${r.failed} / ${r.lost}`.padEnd(35)}${secs(r.p50).padEnd(8)}${secs(r.p95)}`,
+    );
+  }
+
+  // The two decisions, with their reason.
   lines.push('');
+  const at = f.safeToSwitchAt;
+  lines.push(
+    `safe to switch: ${
+      at === undefined
+        ? 'not yet — no lowered TTL seen at the authoritative servers'
+        : at > v.now
+          ? `not yet — the TTL was lowered; caches may keep the old, longer TTL for ${clock(at - v.now)} more`
+          : `yes, since ${clock(at - v.startedAt)} — the lowered TTL was seen at the authoritative servers and the TTL before it has run out`
+    }`,
+  );
+  lines.push(
+    `safe to turn the old server off: ${
+      f.safeToDecommission === undefined
+        ? 'not yet known — no probe has judged it yet'
+        : f.safeToDecommission
+          ? 'yes — no resolver has answered the old IP for the quiet time'
+          : f.onOldIp.length > 0
+            ? `no — still answering the old IP: ${f.onOldIp.join(', ')}`
+            : 'no — a resolver answered the old IP within the quiet time'
+    }`,
+  );
   lines.push(v.alerts === undefined ? 'alerts: (prometheus not installed: apt-get install prometheus to see them)' : `alerts firing: ${v.alerts.length === 0 ? 'none' : v.alerts.join(', ')}`);
-  lines.push(`metrics: ${v.collectorUrl}/metrics   Ctrl-C stops the lab`);
+  lines.push(v.final ? `metrics were at ${v.collectorUrl}/metrics` : `metrics: ${v.collectorUrl}/metrics   Ctrl-C stops the lab`);
   return lines.join('\n');
 }

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
@@ -54,12 +55,28 @@ test('the lab timeline plays to its end: every step happens, resolvers move to t
     for (const step of ['TTL lowered', 'cutover window opens', 'A record switched to the new IP', 'TTL raised', 'old server turned off', 'cutover window closes', 'end of the lab timeline']) {
       assert.ok(out.includes(step), `step "${step}" happened`);
     }
-    const last = out.slice(out.lastIndexOf('lab time 00:30 / 00:30'));
-    for (const region of ['eu', 'us', 'ap']) {
-      const row = new RegExp(`^${region} +old (\\d+) +new (\\d+)`, 'm').exec(last);
-      assert.ok(row, `a row for ${region}`);
-      assert.ok(Number(row[2]) >= 1, `${region}: some resolver answers the new IP at the end`);
-    }
+    // The final summary: resolvers by name, the TTL-honour figure, round trips per IP.
+    const last = out.slice(out.lastIndexOf('summary of the whole run'));
+    assert.ok(out.includes('summary of the whole run (00:30)'), out);
+    assert.match(last, /^region +clamps TTL +honest +ignores TTL +serve-stale +TTL honoured$/m);
+    for (const region of ['eu', 'us', 'ap']) assert.match(last, new RegExp(`^${region} .*\\bnew\\b`, 'm'), `${region}: a row, some resolver answers the new IP at the end`);
+    const honour = /^all +(\d+) of (\d+) \(\d+ %\)/m.exec(last);
+    assert.ok(honour, `a TTL-honour figure:\n${last}`);
+    assert.ok(Number(honour[2]) >= 1 && Number(honour[1]) <= Number(honour[2]));
+    // The old server is turned off before the end: round trips via it fail, and the summary says so.
+    const old = /^127\.0\.0\.2 \(old, provider-a\) +(\d+)\/(\d+) .* (\d+) \/ (\d+) \/ (\d+) /m.exec(last);
+    assert.ok(old, `a row for the old IP:\n${last}`);
+    assert.ok(Number(old[4]) >= 1, `failed round trips via the old IP are counted: ${old[0]}`);
+    assert.match(last, /^127\.0\.0\.3 \(new, provider-b\) +\d+\/\d+ +\d/m);
+    assert.match(last, /^safe to switch: /m);
+    assert.match(last, /^safe to turn the old server off: /m);
+    assert.doesNotMatch(last, /Ctrl-C/);
+    assert.doesNotMatch(out, /MaxListenersExceededWarning/);
+    // Log lines name the probe once.
+    const logFile = /logs: (\S+)\)/.exec(out)?.[1];
+    assert.ok(logFile, 'the log file is named');
+    const log = readFileSync(logFile, 'utf8');
+    assert.doesNotMatch(log, /"probe":"[^"]*","probe"/);
     assert.match(out, /timeline finished; stopping every part/);
     assert.ok(await p.groupGone(), 'no process of the lab is left');
   } finally {
