@@ -182,3 +182,53 @@ test('the README covers each deployment, blocked port 25 and giving each probe i
   assert.match(text, /mailprobe token/);
   assert.match(text, /MAILPROBE_TOKEN/);
 });
+
+/** `KEY=value` lines of an env file. */
+function envFile(path: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line);
+    if (m) out.set(m[1]!, m[2]!);
+  }
+  return out;
+}
+
+test('every deploy of a probe supplies the round-trip secret its plan names and has its /metrics scraped, /livez for liveness', () => {
+  // The plans configure a round trip, so the probe needs the variable probes.roundtrip.secret_env names.
+  for (const plan of ['deploy/compose/plan.yaml', 'deploy/compose/plan.ha.yaml', 'deploy/kubernetes/plan/plan.yaml']) {
+    const p = parse(readFileSync(join(root, plan), 'utf8')) as { probes: { roundtrip?: { to?: string; secret_env?: string } } };
+    assert.ok(p.probes.roundtrip?.to, `${plan}: a round trip`);
+    assert.equal(p.probes.roundtrip?.secret_env ?? 'MAILPROBE_RT_SECRET', 'MAILPROBE_RT_SECRET', plan);
+  }
+  // compose: probe.env (from the example) carries it; both compose files read probe.env.
+  assert.ok((envFile(join(root, 'deploy/compose/probe.env.example')).get('MAILPROBE_RT_SECRET') ?? '').length >= 16);
+  for (const f of ['deploy/compose/docker-compose.yml', 'deploy/compose/docker-compose.ha.yml']) {
+    const c = parse(readFileSync(join(root, f), 'utf8')) as { services: Record<string, { env_file?: string; command?: string[]; healthcheck?: { test: string[] }; ports?: string[] }> };
+    const probe = c.services.probe!;
+    assert.equal(probe.env_file, 'probe.env', f);
+    assert.deepEqual(probe.command?.slice(-2), ['--health-listen', '0.0.0.0:9465'], f);
+    assert.match(probe.healthcheck?.test.join(' ') ?? '', /127\.0\.0\.1:9465\/livez/, f);
+    assert.ok(probe.ports?.includes('2525:2525'), `${f}: the sink is published`);
+  }
+  for (const f of ['deploy/compose/prometheus.yml', 'deploy/compose/prometheus.ha.yml', 'deploy/prometheus/prometheus.yml']) {
+    const cfg = parse(readFileSync(join(root, f), 'utf8')) as { scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[] };
+    const job = cfg.scrape_configs.find((s) => s.job_name === 'mailprobe-probe');
+    assert.ok(job && job.static_configs.flatMap((s) => s.targets).every((t) => t.endsWith(':9465')), `${f}: job mailprobe-probe scrapes the probes on 9465`);
+  }
+  // Kubernetes: the env var from a Secret, /metrics annotated for scraping, /livez for the kubelet.
+  const docs = parseAllDocuments(readFileSync(join(root, 'deploy/kubernetes/base/probe.yaml'), 'utf8')).map((d) => d.toJS() as Record<string, any>);
+  const dep = docs.find((d) => d.kind === 'Deployment')!;
+  const pod = dep.spec.template;
+  const container = pod.spec.containers[0];
+  const rt = container.env.find((e: { name: string }) => e.name === 'MAILPROBE_RT_SECRET');
+  assert.deepEqual(rt?.valueFrom?.secretKeyRef, { name: 'mailprobe-roundtrip', key: 'MAILPROBE_RT_SECRET' });
+  assert.deepEqual([pod.metadata.annotations['prometheus.io/scrape'], pod.metadata.annotations['prometheus.io/port'], pod.metadata.annotations['prometheus.io/path']], ['true', '9465', '/metrics']);
+  assert.ok(container.args.join(' ').includes('--health-listen 0.0.0.0:9465'));
+  assert.equal(container.livenessProbe.httpGet.path, '/livez');
+  assert.equal(container.readinessProbe.httpGet.path, '/livez');
+  // systemd: the env file example carries the secret and the health listen address.
+  const env = envFile(join(root, 'deploy/systemd/probe.env.example'));
+  assert.ok((env.get('MAILPROBE_RT_SECRET') ?? '').length >= 16);
+  assert.equal(env.get('MAILPROBE_HEALTH_LISTEN'), '0.0.0.0:9465');
+  assert.match(readFileSync(join(root, 'deploy/systemd/mailprobe-probe@.service'), 'utf8'), /^EnvironmentFile=\/etc\/mailprobe\/probe-%i\.env$/m);
+});
