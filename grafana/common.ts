@@ -27,6 +27,9 @@ export const RECORDED = {
   resolversNewRatio: 'region:mailprobe_dns_answer_side:ratio_new',
   authoritativeSide: 'side:mailprobe_dns_answer_side:authoritative',
   ttlHonouredRatio: 'region:mailprobe_dns_ttl_violation:ratio_honoured',
+  ttlStates: 'state:mailprobe_dns_ttl_tested:count',
+  ttlHonouredFleet: 'fleet:mailprobe_dns_ttl_tested:ratio_honoured',
+  smtpSessionQuantiles: 'ip:mailprobe_smtp_session_duration_seconds:quantile_rate5m',
   smtpSuccessRatio: 'region_ip:mailprobe_smtp_checks_total:ratio_success_rate5m',
   smtpFailureRate: 'region_ip_result:mailprobe_smtp_checks_total:rate5m',
   smtpQuantiles: 'region_ip_phase:mailprobe_smtp_duration_seconds:quantile_rate5m',
@@ -64,6 +67,45 @@ export function labelVariable(name: string, label: string, metric: string, title
 }
 
 export const regionVariable = () => labelVariable('region', 'region', m('probeLastPush'), 'Region');
+export const probeVariable = () => labelVariable('probe', 'probe', m('probeLastPush'), 'Probe');
+export const resolverVariable = () => labelVariable('resolver', 'resolver', m('dnsAnswerSide'), 'Resolver');
+
+/** Links in every dashboard's header to the other mailprobe dashboards, keeping time and variables. */
+export function dashboardLinks(): dashboard.DashboardLinkBuilder {
+  return new dashboard.DashboardLinkBuilder('mailprobe dashboards')
+    .type(dashboard.DashboardLinkType.Dashboards)
+    .tags(['mailprobe'])
+    .asDropdown(false)
+    .includeVars(true)
+    .keepTime(true);
+}
+
+/**
+ * Annotations on every dashboard: the cutover window of the plan (a region while it is open) and
+ * the A-record switch (the step at which the authoritative servers first serve the new IP).
+ */
+export const ANNOTATIONS: readonly { name: string; color: string; title: string; expr: string }[] = [
+  { name: 'Cutover window', color: 'orange', title: 'cutover window', expr: `max(${METRICS.cutoverWindowActive.name}) == 1` },
+  {
+    name: 'A-record switch',
+    color: 'red',
+    title: 'A record switched to the new IP',
+    expr: `max(${RECORDED.authoritativeSide}{side=~"new|both"})\nunless max(${RECORDED.authoritativeSide}{side=~"new|both"} offset 1m)`,
+  },
+];
+
+export function cutoverAnnotations(): dashboard.AnnotationQueryBuilder[] {
+  return ANNOTATIONS.map((a) =>
+    new dashboard.AnnotationQueryBuilder()
+      .name(a.name)
+      .datasource(DATASOURCE)
+      .enable(true)
+      .iconColor(a.color)
+      .expr(a.expr)
+      .step('1m')
+      .titleFormat(a.title),
+  );
+}
 export const ipVariable = () => labelVariable('ip', 'ip', m('smtpUp'), 'Destination IP');
 
 export interface QueryOpts {

@@ -9,7 +9,7 @@ import * as stat from '@grafana/grafana-foundation-sdk/stat';
 import * as table from '@grafana/grafana-foundation-sdk/table';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
 import * as prometheus from '@grafana/grafana-foundation-sdk/prometheus';
-import { RECORDED, dedup, datasourceVariable, lastValue, m, numberPanels, okMappings, q, regionVariable, targets, thresholds, valueMappings } from './common.js';
+import { cutoverAnnotations, dashboardLinks, datasourceVariable, dedup, lastValue, m, numberPanels, okMappings, q, RECORDED, regionVariable, targets, thresholds, valueMappings } from './common.js';
 
 const windowStart = `max(${m('cutoverWindowStart')})`;
 const windowEnd = `max(${m('cutoverWindowEnd')})`;
@@ -18,6 +18,7 @@ export function cutoverDashboard(): dashboard.Dashboard {
   const phase = targets(
     new stat.PanelBuilder()
       .title('Phase')
+      .unit('none')
       .description('Before, inside or after the cutover window of the plan.')
       .span(4)
       .height(4)
@@ -51,6 +52,7 @@ export function cutoverDashboard(): dashboard.Dashboard {
   const served = targets(
     new stat.PanelBuilder()
       .title('Authoritative DNS serves')
+      .unit('none')
       .description('The side the authoritative servers answer for the mail host (A record).')
       .span(4)
       .height(4)
@@ -76,6 +78,7 @@ export function cutoverDashboard(): dashboard.Dashboard {
   const safeDecommission = targets(
     new stat.PanelBuilder()
       .title('Safe to turn the old server off')
+      .unit('bool_yes_no')
       .description('Yes when no probe has seen any resolver return the old IP for the configured quiet time.')
       .span(5)
       .height(4)
@@ -90,6 +93,7 @@ export function cutoverDashboard(): dashboard.Dashboard {
   const readiness = targets(
     new stat.PanelBuilder()
       .title('Readiness of the new server')
+      .unit('bool_yes_no')
       .description('Every item must be OK before the switch. SPF must pass for both IPs during the overlap.')
       .span(24)
       .height(5)
@@ -125,8 +129,8 @@ export function cutoverDashboard(): dashboard.Dashboard {
 
   const ttlHonour = targets(
     new timeseries.PanelBuilder()
-      .title('Resolvers honouring the TTL')
-      .description('Share of resolvers per region that stopped returning the old answer once the old TTL ran out.')
+      .title('Resolvers honouring the TTL per region')
+      .description('Per region, the share of resolvers whose TTL behaviour is known (observed after the old answer of the latest change expired) that did not serve it past the TTL. No line while none is known yet.')
       .span(12)
       .height(8)
       .unit('percentunit')
@@ -150,9 +154,62 @@ export function cutoverDashboard(): dashboard.Dashboard {
     q(named(`max by (ip, side) (${dedup(m('fcrdnsOkWhenServed'))})`), { instant: true, format: prometheus.PromQueryFormat.Table }),
   );
 
+  const ttlFleet = targets(
+    new stat.PanelBuilder()
+      .title('Resolvers honouring the TTL')
+      .description('All regions: the share of resolvers (what each probe asks) that were observed after the old answer of the latest change expired and did not serve it past the TTL. Before any change, or before the old TTL has run out, it is not yet known.')
+      .span(6)
+      .height(5)
+      .unit('percentunit')
+      .noValue('not yet known')
+      .reduceOptions(lastValue())
+      .graphMode(common.BigValueGraphMode.None)
+      .thresholds(thresholds([{ value: null, color: 'red' }, { value: 0.9, color: 'orange' }, { value: 1, color: 'green' }])),
+    q(RECORDED.ttlHonouredFleet, { legend: 'honouring the TTL', instant: true }),
+  );
+
+  const ttlStates = targets(
+    new stat.PanelBuilder()
+      .title('TTL behaviour of resolvers')
+      .description('Resolvers (what each probe asks) that honoured the TTL, ignored it, or have not been observed after an expiry yet.')
+      .span(6)
+      .height(5)
+      .unit('short')
+      .reduceOptions(lastValue())
+      .textMode(common.BigValueTextMode.ValueAndName)
+      .graphMode(common.BigValueGraphMode.None),
+    q(RECORDED.ttlStates, { legend: '{{state}}', instant: true }),
+  );
+
+  const records = targets(
+    new stat.PanelBuilder()
+      .title('MTA-STS and TLSA')
+      .description('MTA-STS: no policy, or the policy\'s mx patterns cover the mail host. TLSA: records published at _25._tcp of the mail host (they must match the new server\'s certificate before the switch).')
+      .span(6)
+      .height(5)
+      .unit('bool_yes_no')
+      .reduceOptions(lastValue())
+      .colorMode(common.BigValueColorMode.Background)
+      .graphMode(common.BigValueGraphMode.None)
+      .textMode(common.BigValueTextMode.ValueAndName),
+    q(`min by (domain) (${dedup(m('mtaStsOk'))})`, { legend: 'MTA-STS {{domain}}', instant: true }),
+    q(`max by (name) (${dedup(m('tlsaPresent'))})`, { legend: 'TLSA {{name}}', instant: true }),
+  );
+
+  const dnsblErrors = targets(
+    new timeseries.PanelBuilder()
+      .title('Blocklist lookups failing')
+      .description('Blocklist queries per minute that gave no usable answer (a list refusing queries from public resolvers, timeouts): the listing state of those lists is unknown.')
+      .span(6)
+      .height(5)
+      .unit('short'),
+    q(`60 * sum by (list) (${dedup(`rate(${m('dnsblErrors')}[$__rate_interval])`)})`, { legend: '{{list}}' }),
+  );
+
   const firing = targets(
     new table.PanelBuilder()
       .title('Firing alerts')
+      .unit('short')
       .span(24)
       .height(6),
     q('sum by (alertname, severity) (ALERTS{alertname=~"Mailprobe.*", alertstate="firing"})', {
@@ -170,6 +227,8 @@ export function cutoverDashboard(): dashboard.Dashboard {
       .time({ from: 'now-6h', to: 'now' })
       .timezone('utc')
       .editable()
+      .annotations(cutoverAnnotations())
+      .link(dashboardLinks())
       .withVariable(datasourceVariable())
       .withVariable(regionVariable())
       .withPanel(phase)
@@ -181,6 +240,10 @@ export function cutoverDashboard(): dashboard.Dashboard {
       .withPanel(reverseDns)
       .withPanel(shareNew)
       .withPanel(ttlHonour)
+      .withPanel(ttlFleet)
+      .withPanel(ttlStates)
+      .withPanel(records)
+      .withPanel(dnsblErrors)
       .withPanel(firing)
       .build(),
   );

@@ -10,9 +10,11 @@ import * as statetimeline from '@grafana/grafana-foundation-sdk/statetimeline';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
 import * as prometheus from '@grafana/grafana-foundation-sdk/prometheus';
 import { SMTP_PHASES } from '../protocol/results.js';
-import { RECORDED, dedup, datasourceVariable, ipVariable, lastValue, m, numberPanels, okMappings, q, regionVariable, stacked, targets } from './common.js';
+import { cutoverAnnotations, dashboardLinks, datasourceVariable, dedup, ipVariable, lastValue, m, numberPanels, okMappings, probeVariable, q, RECORDED, regionVariable, stacked, targets } from './common.js';
 
+/** Recorded series (by region and IP); raw series also by probe. */
 const sel = 'region=~"$region", ip=~"$ip"';
+const rawSel = `${sel}, probe=~"$probe"`;
 
 function phaseVariable(): dashboard.CustomVariableBuilder {
   return new dashboard.CustomVariableBuilder('phase')
@@ -39,11 +41,12 @@ export function deliveryDashboard(): dashboard.Dashboard {
   const up = targets(
     new statetimeline.PanelBuilder()
       .title('Last SMTP check per probe')
+      .unit('bool_on_off')
       .span(12)
       .height(8)
       .mappings(okMappings('up', 'down'))
       .showValue(common.VisibilityMode.Never),
-    q(`${dedup(`${m('smtpUp')}{${sel}}`)}`, { legend: '{{probe}} → {{ip}}' }),
+    q(`${dedup(`${m('smtpUp')}{${rawSel}}`)}`, { legend: '{{probe}} → {{ip}}' }),
   );
 
   const quantiles = targets(
@@ -53,7 +56,17 @@ export function deliveryDashboard(): dashboard.Dashboard {
       .span(12)
       .height(8)
       .unit('s'),
-    q(`${RECORDED.smtpQuantiles}{${sel}, phase=~"$phase"}`, { legend: 'p{{quantile}} {{ip}} {{region}}' }),
+    q(`${RECORDED.smtpQuantiles}{${sel}, phase=~"$phase"}`, { legend: 'p{{quantile}} {{ip}} ({{side}}) {{region}}' }),
+  );
+
+  const sessions = targets(
+    new timeseries.PanelBuilder()
+      .title('Session latency per destination IP')
+      .description('p50 and p95 of whole successful SMTP sessions (connect to quit) per destination IP, all regions (5 m): old against new.')
+      .span(12)
+      .height(8)
+      .unit('s'),
+    q(`${RECORDED.smtpSessionQuantiles}{ip=~"$ip"}`, { legend: '{{side}} {{ip}} p{{quantile}}' }),
   );
 
   const session = targets(
@@ -70,6 +83,7 @@ export function deliveryDashboard(): dashboard.Dashboard {
   const heat = targets(
     new heatmap.PanelBuilder()
       .title('Latency of phase $phase to $ip')
+      .unit('s')
       .span(12)
       .height(8)
       .repeat('ip')
@@ -77,7 +91,7 @@ export function deliveryDashboard(): dashboard.Dashboard {
       .maxPerRow(2)
       .calculate(false)
       .yAxis(new heatmap.YAxisConfigBuilder().unit('s')),
-    q(`sum by (le) (${dedup(`increase(${m('smtpDuration')}_bucket{${sel}, phase=~"$phase"}[$__rate_interval])`)})`, {
+    q(`sum by (le) (${dedup(`increase(${m('smtpDuration')}_bucket{${rawSel}, phase=~"$phase"}[$__rate_interval])`)})`, {
       legend: '{{le}}',
       format: prometheus.PromQueryFormat.Heatmap,
     }),
@@ -104,8 +118,8 @@ export function deliveryDashboard(): dashboard.Dashboard {
       .unit('s')
       .stacking(stacked()),
     q(
-      `sum by (ip, phase) (${dedup(`rate(${m('smtpDuration')}_sum{${sel}}[$__rate_interval])`)})
-/ sum by (ip, phase) (${dedup(`rate(${m('smtpDuration')}_count{${sel}}[$__rate_interval])`)})`,
+      `sum by (ip, phase) (${dedup(`rate(${m('smtpDuration')}_sum{${rawSel}}[$__rate_interval])`)})
+/ sum by (ip, phase) (${dedup(`rate(${m('smtpDuration')}_count{${rawSel}}[$__rate_interval])`)})`,
       { legend: '{{ip}} {{phase}}' },
     ),
   );
@@ -129,7 +143,7 @@ export function deliveryDashboard(): dashboard.Dashboard {
       .height(8)
       .unit('short')
       .stacking(stacked()),
-    q(`60 * sum by (ip, result) (${dedup(`rate(${m('smtpChecks')}{${sel}}[$__rate_interval])`)})`, { legend: '{{ip}} {{result}}' }),
+    q(`60 * sum by (ip, result) (${dedup(`rate(${m('smtpChecks')}{${rawSel}}[$__rate_interval])`)})`, { legend: '{{ip}} {{result}}' }),
   );
 
   return numberPanels(
@@ -141,11 +155,15 @@ export function deliveryDashboard(): dashboard.Dashboard {
       .time({ from: 'now-3h', to: 'now' })
       .timezone('utc')
       .editable()
+      .annotations(cutoverAnnotations())
+      .link(dashboardLinks())
       .withVariable(datasourceVariable())
       .withVariable(regionVariable())
       .withVariable(ipVariable())
+      .withVariable(probeVariable())
       .withVariable(phaseVariable())
       .withPanel(success)
+      .withPanel(sessions)
       .withPanel(up)
       .withPanel(quantiles)
       .withPanel(session)

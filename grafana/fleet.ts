@@ -8,7 +8,7 @@ import * as bargauge from '@grafana/grafana-foundation-sdk/bargauge';
 import * as stat from '@grafana/grafana-foundation-sdk/stat';
 import * as statetimeline from '@grafana/grafana-foundation-sdk/statetimeline';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
-import { COLLECTOR_JOB, PROBE_JOB, dedup, datasourceVariable, lastValue, m, numberPanels, okMappings, q, regionVariable, stacked, targets, thresholds } from './common.js';
+import { COLLECTOR_JOB, cutoverAnnotations, dashboardLinks, datasourceVariable, dedup, lastValue, m, numberPanels, okMappings, PROBE_JOB, probeVariable, q, regionVariable, stacked, targets, thresholds } from './common.js';
 
 /** Rows whose panels show data only in some setups: row title → what they need. */
 export const OPTIONAL_ROWS: Readonly<Record<string, string>> = {
@@ -35,7 +35,7 @@ function remoteWriteRow(): dashboard.RowBuilder {
 }
 
 function probeRow(): dashboard.RowBuilder {
-  const sel = 'region=~"$region"';
+  const sel = 'region=~"$region", probe=~"$probe"';
   const pushes = targets(
     new timeseries.PanelBuilder()
       .title('Pushes per minute by collector and result')
@@ -64,12 +64,13 @@ export function fleetDashboard(): dashboard.Dashboard {
   const probes = targets(
     new stat.PanelBuilder()
       .title('Probes')
+      .unit('short')
       .description('Probes any collector has accepted a batch from.')
       .span(4)
       .height(6)
       .reduceOptions(lastValue())
       .graphMode(common.BigValueGraphMode.None),
-    q(`count(max by (region, probe) (${m('probeLastPush')}{region=~"$region"}))`, { legend: 'probes', instant: true }),
+    q(`count(max by (region, probe) (${m('probeLastPush')}{region=~"$region", probe=~"$probe"}))`, { legend: 'probes', instant: true }),
   );
 
   const lastPush = targets(
@@ -80,12 +81,13 @@ export function fleetDashboard(): dashboard.Dashboard {
       .unit('s')
       .reduceOptions(lastValue())
       .thresholds(thresholds([{ value: null, color: 'green' }, { value: 120, color: 'orange' }, { value: 300, color: 'red' }])),
-    q(`time() - max by (region, probe) (${m('probeLastPush')}{region=~"$region"})`, { legend: '{{probe}} ({{region}})', instant: true }),
+    q(`time() - max by (region, probe) (${m('probeLastPush')}{region=~"$region", probe=~"$probe"})`, { legend: '{{probe}} ({{region}})', instant: true }),
   );
 
   const collectorsUp = targets(
     new statetimeline.PanelBuilder()
       .title('Collectors up')
+      .unit('bool_on_off')
       .span(10)
       .height(6)
       .mappings(okMappings('up', 'down'))
@@ -100,7 +102,7 @@ export function fleetDashboard(): dashboard.Dashboard {
       .span(12)
       .height(8)
       .unit('bytes'),
-    q(`max by (region, probe) (${m('probeSpoolBytes')}{region=~"$region"})`, { legend: '{{probe}} ({{region}})' }),
+    q(`max by (region, probe) (${m('probeSpoolBytes')}{region=~"$region", probe=~"$probe"})`, { legend: '{{probe}} ({{region}})' }),
   );
 
   const dropped = targets(
@@ -109,7 +111,7 @@ export function fleetDashboard(): dashboard.Dashboard {
       .span(12)
       .height(8)
       .unit('short'),
-    q(`max by (region, probe) (${m('probeSpoolDropped')}{region=~"$region"})`, { legend: '{{probe}} ({{region}})' }),
+    q(`max by (region, probe) (${m('probeSpoolDropped')}{region=~"$region", probe=~"$probe"})`, { legend: '{{probe}} ({{region}})' }),
   );
 
   const checks = targets(
@@ -119,7 +121,7 @@ export function fleetDashboard(): dashboard.Dashboard {
       .height(8)
       .unit('short')
       .stacking(stacked()),
-    q(`60 * sum by (type, result) (${dedup(`rate(${m('checks')}{region=~"$region"}[$__rate_interval])`)})`, { legend: '{{type}} {{result}}' }),
+    q(`60 * sum by (type, result) (${dedup(`rate(${m('checks')}{region=~"$region", probe=~"$probe"}[$__rate_interval])`)})`, { legend: '{{type}} {{result}}' }),
   );
 
   const batches = targets(
@@ -179,8 +181,11 @@ export function fleetDashboard(): dashboard.Dashboard {
       .time({ from: 'now-6h', to: 'now' })
       .timezone('utc')
       .editable()
+      .annotations(cutoverAnnotations())
+      .link(dashboardLinks())
       .withVariable(datasourceVariable())
       .withVariable(regionVariable())
+      .withVariable(probeVariable())
       .withPanel(probes)
       .withPanel(lastPush)
       .withPanel(collectorsUp)

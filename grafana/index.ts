@@ -76,6 +76,13 @@ export function panelQueries(): PanelQuery[] {
   return out;
 }
 
+/** Annotation queries (PromQL) of every dashboard. */
+export function annotationQueries(): { dashboard: string; name: string; expr: string }[] {
+  return Object.entries(DASHBOARDS).flatMap(([file, build]) =>
+    (build().annotations?.list ?? []).filter((a) => typeof a.expr === 'string').map((a) => ({ dashboard: file, name: a.name, expr: a.expr as string })),
+  );
+}
+
 /** Variable queries (label_values(…)) of every dashboard. */
 export function variableQueries(): { dashboard: string; name: string; query: string }[] {
   return Object.entries(DASHBOARDS).flatMap(([file, build]) =>
@@ -95,6 +102,8 @@ export const ALL_VARIABLES: Readonly<Record<string, string>> = {
   __interval: '15s',
   __range: '1h',
   region: '.*',
+  probe: '.*',
+  resolver: '.*',
   ip: '.*',
   via_ip: '.*',
   phase: 'rcpt',

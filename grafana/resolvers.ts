@@ -9,14 +9,17 @@ import * as table from '@grafana/grafana-foundation-sdk/table';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
 import * as prometheus from '@grafana/grafana-foundation-sdk/prometheus';
 import { ANSWER_SIDES } from '../protocol/results.js';
-import { RECORDED, dedup, datasourceVariable, m, numberPanels, q, regionVariable, stacked, targets, valueMappings } from './common.js';
+import { cutoverAnnotations, dashboardLinks, datasourceVariable, dedup, m, numberPanels, probeVariable, q, RECORDED, regionVariable, resolverVariable, stacked, targets, valueMappings } from './common.js';
+
+/** Raw per-resolver series: by region, probe and resolver. */
+const sel = 'region=~"$region", probe=~"$probe", resolver=~"$resolver"';
 
 const SIDE_COLORS: Record<string, string> = { old: 'blue', new: 'green', both: 'purple', other: 'orange', none: 'yellow', error: 'red' };
 
 /** One number per resolver encoding its answered side (old=1, new=2, …) for a state timeline. */
 function sideCode(): string {
   return ANSWER_SIDES.map(
-    (side, i) => `${i + 1} * max by (region, probe, resolver, resolver_name) (${dedup(`${m('dnsAnswerSide')}{region=~"$region", type="A", side="${side}"}`)})`,
+    (side, i) => `${i + 1} * max by (region, probe, resolver, resolver_name) (${dedup(`${m('dnsAnswerSide')}{${sel}, type="A", side="${side}"}`)})`,
   ).join('\nor ');
 }
 
@@ -24,6 +27,7 @@ export function resolversDashboard(): dashboard.Dashboard {
   const sides = targets(
     new statetimeline.PanelBuilder()
       .title('Answer side per resolver')
+      .unit('none')
       .description('Which IP each resolver hands out for the mail host (A record) over time.')
       .span(24)
       .height(10)
@@ -59,7 +63,7 @@ export function resolversDashboard(): dashboard.Dashboard {
       .span(12)
       .height(8)
       .unit('s'),
-    q(`max by (region, resolver, resolver_name) (${dedup(`${m('dnsTtl')}{region=~"$region", type="A"}`)})`, { legend: '{{region}} {{resolver_name}}' }),
+    q(`max by (region, resolver, resolver_name) (${dedup(`${m('dnsTtl')}{${sel}, type="A"}`)})`, { legend: '{{region}} {{resolver_name}}' }),
   );
 
   const extension = targets(
@@ -69,7 +73,7 @@ export function resolversDashboard(): dashboard.Dashboard {
       .span(12)
       .height(8)
       .unit('s'),
-    q(`max by (region, resolver, resolver_name) (${dedup(`${m('dnsTtlExtension')}{region=~"$region"}`)})`, { legend: '{{region}} {{resolver_name}}' }),
+    q(`max by (region, resolver, resolver_name) (${dedup(`${m('dnsTtlExtension')}{${sel}}`)})`, { legend: '{{region}} {{resolver_name}}' }),
   );
 
   const violators = targets(
@@ -80,7 +84,7 @@ export function resolversDashboard(): dashboard.Dashboard {
       .height(8)
       .unit('s'),
     q(
-      `${dedup(`${m('dnsResolverStale')}{region=~"$region"}`)}
+      `${dedup(`${m('dnsResolverStale')}{${sel}}`)}
 and on (region, probe, resolver, name) ${dedup(m('dnsTtlViolation'))} == 1`,
       { instant: true, format: prometheus.PromQueryFormat.Table },
     ),
@@ -92,7 +96,7 @@ and on (region, probe, resolver, name) ${dedup(m('dnsTtlViolation'))} == 1`,
       .span(12)
       .height(8)
       .unit('s'),
-    q(`max by (region, resolver, resolver_name) (${dedup(`${m('dnsResolverStale')}{region=~"$region"}`)})`, { legend: '{{region}} {{resolver_name}}' }),
+    q(`max by (region, resolver, resolver_name) (${dedup(`${m('dnsResolverStale')}{${sel}}`)})`, { legend: '{{region}} {{resolver_name}}' }),
   );
 
   const latency = targets(
@@ -102,7 +106,7 @@ and on (region, probe, resolver, name) ${dedup(m('dnsTtlViolation'))} == 1`,
       .height(8)
       .unit('s'),
     q(
-      `histogram_quantile(0.9, sum by (region, resolver, resolver_name, le) (${dedup(`rate(${m('dnsLookupDuration')}_bucket{region=~"$region"}[$__rate_interval])`)}))`,
+      `histogram_quantile(0.9, sum by (region, resolver, resolver_name, le) (${dedup(`rate(${m('dnsLookupDuration')}_bucket{${sel}}[$__rate_interval])`)}))`,
       { legend: '{{region}} {{resolver_name}}' },
     ),
   );
@@ -115,7 +119,7 @@ and on (region, probe, resolver, name) ${dedup(m('dnsTtlViolation'))} == 1`,
       .unit('short')
       .drawStyle(common.GraphDrawStyle.Bars)
       .stacking(stacked()),
-    q(`sum by (region, resolver, resolver_name, result) (${dedup(`increase(${m('dnsLookups')}{region=~"$region", result!="success"}[$__rate_interval])`)})`, {
+    q(`sum by (region, resolver, resolver_name, result) (${dedup(`increase(${m('dnsLookups')}{${sel}, result!="success"}[$__rate_interval])`)})`, {
       legend: '{{region}} {{resolver_name}} {{result}}',
     }),
   );
@@ -129,8 +133,12 @@ and on (region, probe, resolver, name) ${dedup(m('dnsTtlViolation'))} == 1`,
       .time({ from: 'now-6h', to: 'now' })
       .timezone('utc')
       .editable()
+      .annotations(cutoverAnnotations())
+      .link(dashboardLinks())
       .withVariable(datasourceVariable())
       .withVariable(regionVariable())
+      .withVariable(probeVariable())
+      .withVariable(resolverVariable())
       .withPanel(sides)
       .withPanel(bySide)
       .withPanel(honour)

@@ -9,7 +9,7 @@ import * as stat from '@grafana/grafana-foundation-sdk/stat';
 import * as table from '@grafana/grafana-foundation-sdk/table';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
 import * as prometheus from '@grafana/grafana-foundation-sdk/prometheus';
-import { RECORDED, dedup, datasourceVariable, labelVariable, lastValue, m, numberPanels, q, regionVariable, stacked, targets } from './common.js';
+import { cutoverAnnotations, dashboardLinks, datasourceVariable, dedup, labelVariable, lastValue, m, numberPanels, probeVariable, q, RECORDED, regionVariable, stacked, targets } from './common.js';
 
 const viaVariable = () => labelVariable('via_ip', 'via_ip', m('roundtrips'), 'Delivering IP');
 
@@ -31,7 +31,7 @@ export function roundtripDashboard(): dashboard.Dashboard {
       .height(8)
       .unit('s'),
     q(
-      `histogram_quantile(0.9, sum by (region, via_ip, le) (${dedup(`rate(${m('roundtripDuration')}_bucket{region=~"$region", via_ip=~"$via_ip"}[$__rate_interval])`)}))`,
+      `histogram_quantile(0.9, sum by (region, via_ip, le) (${dedup(`rate(${m('roundtripDuration')}_bucket{region=~"$region", probe=~"$probe", via_ip=~"$via_ip"}[$__rate_interval])`)}))`,
       { legend: '{{region}} via {{via_ip}}' },
     ),
   );
@@ -39,6 +39,7 @@ export function roundtripDashboard(): dashboard.Dashboard {
   const lost = targets(
     new stat.PanelBuilder()
       .title('Lost messages in the time range')
+      .unit('short')
       .span(8)
       .height(6)
       .reduceOptions(lastValue())
@@ -51,7 +52,7 @@ export function roundtripDashboard(): dashboard.Dashboard {
           { value: 1, color: 'red' },
         ]),
       ),
-    q(`round(sum by (via_ip, side) (${dedup(`increase(${m('roundtrips')}{result="lost", region=~"$region", via_ip=~"$via_ip"}[$__range])`)}))`, {
+    q(`round(sum by (via_ip, side) (${dedup(`increase(${m('roundtrips')}{result="lost", region=~"$region", probe=~"$probe", via_ip=~"$via_ip"}[$__range])`)}))`, {
       legend: 'via {{via_ip}} ({{side}})',
       instant: true,
     }),
@@ -75,7 +76,7 @@ export function roundtripDashboard(): dashboard.Dashboard {
       .height(6)
       .unit('short')
       .stacking(stacked()),
-    q(`sum by (via_ip, result) (${dedup(`increase(${m('roundtrips')}{region=~"$region", via_ip=~"$via_ip"}[$__rate_interval])`)})`, {
+    q(`sum by (via_ip, result) (${dedup(`increase(${m('roundtrips')}{region=~"$region", probe=~"$probe", via_ip=~"$via_ip"}[$__rate_interval])`)})`, {
       legend: '{{via_ip}} {{result}}',
     }),
   );
@@ -83,6 +84,7 @@ export function roundtripDashboard(): dashboard.Dashboard {
   const verdicts = targets(
     new table.PanelBuilder()
       .title('Receiver verdicts of the last message per delivering IP')
+      .unit('none')
       .description('What the receiving side concluded about the delivering server (spf, dkim, dmarc, fcrdns).')
       .span(24)
       .height(7),
@@ -101,8 +103,11 @@ export function roundtripDashboard(): dashboard.Dashboard {
       .time({ from: 'now-6h', to: 'now' })
       .timezone('utc')
       .editable()
+      .annotations(cutoverAnnotations())
+      .link(dashboardLinks())
       .withVariable(datasourceVariable())
       .withVariable(regionVariable())
+      .withVariable(probeVariable())
       .withVariable(viaVariable())
       .withPanel(quantiles)
       .withPanel(perRegion)

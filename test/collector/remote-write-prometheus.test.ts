@@ -67,7 +67,7 @@ test('a real Prometheus receives the samples with the probe timestamps; stale ma
 });
 
 /** Grafana variables as a dashboard with "All" would send them ($__rate_interval covers the whole run). */
-const VARIABLES: Record<string, string> = { __rate_interval: '1m', __interval: '15s', __range: '1h', region: '.*', ip: '.*', via_ip: '.*', phase: 'rcpt' };
+const VARIABLES: Record<string, string> = { __rate_interval: '1m', __interval: '15s', __range: '1h', region: '.*', probe: '.*', resolver: '.*', ip: '.*', via_ip: '.*', phase: 'rcpt' };
 const substitute = (expr: string) => expr.replace(/\$(\w+)|\$\{(\w+)\}/g, (w, a: string | undefined, b: string | undefined) => VARIABLES[a ?? b ?? ''] ?? w);
 
 /**

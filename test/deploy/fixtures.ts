@@ -62,7 +62,7 @@ export function probeResults(p: FixtureProbe, round: number, t: number): CheckRe
     const violation = resolver === p.violator;
     out.push({
       type: 'ttl', startedAt: t, durationSeconds: 0, ok: true, resolver, name: MAIL_HOST,
-      staleSeconds: violation ? 1500 + 15 * round : 0, violation, extensionSeconds: violation ? 3000 : 0,
+      staleSeconds: violation ? 1500 + 15 * round : 0, violation, tested: true, extensionSeconds: violation ? 3000 : 0,
       safeToSwitchAt: t - 7_200_000, safeToDecommission: false,
     });
   }

@@ -8,8 +8,8 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
-import { DASHBOARDS, panelQueries, renderDashboards, variableQueries } from '../../grafana/index.js';
-import { PROVISIONED_DATASOURCE_UID, RECORDED } from '../../grafana/common.js';
+import { DASHBOARDS, annotationQueries, panelQueries, renderDashboards, variableQueries } from '../../grafana/index.js';
+import { ANNOTATIONS, PROVISIONED_DATASOURCE_UID, RECORDED } from '../../grafana/common.js';
 
 const root = resolve(import.meta.dirname, '../..');
 
@@ -46,8 +46,11 @@ test('each dashboard has a unique uid, unique panel ids and the datasource varia
 test('the dashboards carry the panels the cutover needs', () => {
   const titles = (file: string) => new Set(panelQueries().filter((q) => q.dashboard === file).map((q) => q.panel));
   const want: Record<string, string[]> = {
-    'cutover.json': ['Phase', 'Window', 'Readiness of the new server', 'Reverse DNS per server IP', 'Resolvers on the new IP', 'Resolvers honouring the TTL', 'Safe to switch', 'Safe to turn the old server off'],
-    'delivery.json': ['Latency quantiles of phase $phase', 'Latency of phase $phase to $ip', 'Delivery success ratio', 'Failures by class', 'Phase breakdown'],
+    'cutover.json': [
+      'Phase', 'Window', 'Readiness of the new server', 'Reverse DNS per server IP', 'Resolvers on the new IP', 'Resolvers honouring the TTL', 'Resolvers honouring the TTL per region',
+      'TTL behaviour of resolvers', 'Safe to switch', 'Safe to turn the old server off', 'MTA-STS and TLSA', 'Blocklist lookups failing',
+    ],
+    'delivery.json': ['Latency quantiles of phase $phase', 'Latency of phase $phase to $ip', 'Session latency per destination IP', 'Delivery success ratio', 'Failures by class', 'Phase breakdown'],
     'roundtrip.json': ['Round-trip latency by delivering IP', 'Lost messages in the time range', 'Receiver verdicts of the last message per delivering IP'],
     'resolvers.json': ['Answer side per resolver', 'Remaining TTL per resolver', 'Resolvers ignoring the TTL', 'Stale seconds per resolver'],
     'fleet.json': ['Probes', 'Since the last push', 'Spool depth', 'Collectors up', 'Batches per minute by result'],
@@ -106,4 +109,39 @@ test('provisioning: the datasource uid matches the dashboards, the dashboard pro
   const db = parse(readFileSync(join(root, 'grafana/provisioning/dashboards/mailprobe.yml'), 'utf8')) as { providers: { type: string; options: { path: string } }[] };
   assert.equal(db.providers[0]?.type, 'file');
   assert.ok(db.providers[0]?.options.path.startsWith('/'));
+});
+
+test('every panel has a unit', () => {
+  const missing: string[] = [];
+  for (const [file, build] of Object.entries(DASHBOARDS)) {
+    for (const p of allPanels(build())) {
+      if (p.type === 'row') continue;
+      const unit = (p as dashboard.Panel).fieldConfig?.defaults?.unit;
+      if (typeof unit !== 'string' || unit === '') missing.push(`${file}/${p.title}`);
+    }
+  }
+  assert.deepEqual(missing, []);
+});
+
+test('every dashboard links to the others, keeping time and variables, and marks the window and the switch', () => {
+  const tagged = Object.values(DASHBOARDS).filter((b) => b().tags?.includes('mailprobe')).length;
+  assert.equal(tagged, Object.keys(DASHBOARDS).length, 'the links find dashboards by the mailprobe tag');
+  for (const [file, build] of Object.entries(DASHBOARDS)) {
+    const links = build().links ?? [];
+    assert.deepEqual(
+      links.map((l) => [l.type, l.tags, l.keepTime, l.includeVars]),
+      [['dashboards', ['mailprobe'], true, true]],
+      `${file}: links`,
+    );
+    assert.deepEqual(annotationQueries().filter((a) => a.dashboard === file).map((a) => a.name), ANNOTATIONS.map((a) => a.name), `${file}: annotations`);
+  }
+});
+
+test('probe and resolver variables select the raw per-probe and per-resolver series', () => {
+  const names = (file: string) => (DASHBOARDS[file]?.().templating?.list ?? []).map((v) => v.name);
+  for (const file of ['delivery.json', 'resolvers.json', 'roundtrip.json', 'fleet.json']) assert.ok(names(file).includes('probe'), `${file}: probe variable`);
+  assert.ok(names('resolvers.json').includes('resolver'));
+  const raw = panelQueries().filter((q) => q.dashboard === 'resolvers.json' && /(?<![:\w])mailprobe_dns_/.test(q.expr));
+  assert.ok(raw.length >= 6);
+  for (const q of raw) assert.match(q.expr, /probe=~"\$probe", resolver=~"\$resolver"/, `${q.panel}`);
 });
