@@ -144,6 +144,7 @@ export function cutoverDashboard(): dashboard.Dashboard {
   const reverseDns = targets(
     new table.PanelBuilder()
       .title('Reverse DNS per server IP')
+      .unit('none')
       .description(
         'PTR names of each server IP; FCrDNS now (a PTR name resolves back to the IP); FCrDNS once the mail host points at the IP (the PTR is the mail host, or a name of its own resolving to it). Before the switch the new IP normally fails "now" and must pass "once served"; after it the old IP fails "now" (see the runbook, MailprobeOldIPFCrDNSLost).',
       )
