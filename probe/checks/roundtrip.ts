@@ -87,14 +87,15 @@ export async function roundtrip(target: RoundtripTarget, settings: RoundtripSett
     await s.open();
     // Stamped once the session is up: latency covers MAIL … DATA, the relay and the delivery.
     sentAt = Math.floor(sink.now());
-    const stamp = signStamp(secret, { probeId: ctx.probe.id, messageId, sentAt });
+    const body = `Round-trip test message from mailprobe probe ${ctx.probe.id} (${ctx.probe.region}) via ${target.ip}. Please ignore.`;
+    const stamp = signStamp(secret, { probeId: ctx.probe.id, messageId, sentAt }, { from: settings.from, to: settings.to, body });
     const text = composeMessage({
       from: settings.from,
       to: settings.to,
       id: messageId,
       subject: `mailprobe round trip ${messageId}`,
       headers: [`${SIGNATURE_HEADER}: ${stamp}`],
-      body: `Round-trip test message from mailprobe probe ${ctx.probe.id} (${ctx.probe.region}) via ${target.ip}. Please ignore.`,
+      body,
     });
     await s.send(settings.from, settings.to, text);
   } catch (e) {

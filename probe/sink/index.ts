@@ -74,6 +74,10 @@ export interface SinkOptions {
   sessionMaxMs?: number | undefined;
   /** Connections open at once; more are turned away with 421. Default 500. */
   maxClients?: number | undefined;
+  /** Connections open at once from one client address; more are turned away with 421. Default 20. */
+  maxPerAddress?: number | undefined;
+  /** A session with nothing sent for this long is closed. Default 30 s (well below sessionMaxMs). */
+  idleTimeoutMs?: number | undefined;
   log?: Logger | undefined;
 }
 
@@ -81,6 +85,8 @@ export interface SinkOptions {
 export const preciseNow = (): number => performance.timeOrigin + performance.now();
 
 const RECENT_MAX = 1000;
+/** Message ids remembered against replays (each for maxAgeMs; beyond that the age check refuses). */
+const SEEN_MAX = 100_000;
 const FUTURE_SKEW_MS = 5 * 60_000;
 
 class SinkReject extends Error {
@@ -132,6 +138,13 @@ const asVerdict = (v: unknown): Verdict => ((VERDICTS as readonly string[]).incl
 /** Strips the IPv4-mapped prefix smtp-server may report. */
 const plainIp = (ip: string): string => (ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip);
 
+/** The body: everything after the first empty line. */
+function bodyOf(raw: Buffer): Buffer {
+  const text = raw.toString('latin1');
+  const m = /\r?\n\r?\n/.exec(text);
+  return m ? raw.subarray(m.index + m[0].length) : Buffer.alloc(0);
+}
+
 function headerValue(raw: Buffer, name: string): string | undefined {
   const text = raw.toString('latin1');
   const end = text.search(/\r?\n\r?\n/);
@@ -150,7 +163,13 @@ export class Sink {
   readonly host: string;
   port = 0;
   /** Refused messages and recipients by code. */
-  readonly rejected: Record<SinkRejectCode, number> = { sink_unsigned: 0, sink_bad_signature: 0, sink_stale: 0, sink_relay_denied: 0, sink_too_big: 0 };
+  readonly rejected: Record<SinkRejectCode, number> = { sink_unsigned: 0, sink_bad_signature: 0, sink_stale: 0, sink_replay: 0, sink_relay_denied: 0, sink_too_big: 0 };
+  /** Connections turned away because their address had maxPerAddress open. */
+  refusedConnections = 0;
+  /** Message id → when it was taken (replays of it get 550). */
+  private readonly seen = new Map<string, number>();
+  /** Client address → connections open. */
+  private readonly perAddress = new Map<string, number>();
   /** Signed messages taken (including late and duplicate ones). */
   accepted = 0;
   private readonly server: SMTPServer;
@@ -179,6 +198,7 @@ export class Sink {
       size: opts.maxSize,
       closeTimeout: 1000,
       maxClients: opts.maxClients ?? 500,
+      socketTimeout: opts.idleTimeoutMs ?? 30_000,
       ...(opts.tls ? { key: opts.tls.key, cert: opts.tls.cert } : {}),
       onRcptTo: (addr, _session, cb) => {
         if (addr.address.toLowerCase() === address) return cb();
@@ -195,6 +215,36 @@ export class Sink {
       const timer = setTimeout(() => socket.destroy(), sessionMaxMs);
       timer.unref();
       socket.once('close', () => clearTimeout(timer));
+    });
+    this.limitPerAddress(opts.maxPerAddress ?? 20);
+  }
+
+  /**
+   * One address may hold at most `max` connections: further ones get 421 and are closed before
+   * smtp-server sees them, so they never count against maxClients (500 idle connections from one
+   * address cannot turn a real delivery away).
+   */
+  private limitPerAddress(max: number): void {
+    const net = this.server.server;
+    const handlers = net.listeners('connection') as ((socket: Socket) => void)[];
+    net.removeAllListeners('connection');
+    net.on('connection', (socket: Socket) => {
+      const addr = plainIp(socket.remoteAddress ?? '');
+      const open = this.perAddress.get(addr) ?? 0;
+      if (open >= max) {
+        this.refusedConnections++;
+        socket.on('error', () => socket.destroy());
+        socket.end(`421 4.7.0 ${this.name} too many connections from ${addr}, try again later\r\n`);
+        setTimeout(() => socket.destroy(), 1000).unref();
+        return;
+      }
+      this.perAddress.set(addr, open + 1);
+      socket.once('close', () => {
+        const n = (this.perAddress.get(addr) ?? 1) - 1;
+        if (n > 0) this.perAddress.set(addr, n);
+        else this.perAddress.delete(addr);
+      });
+      for (const h of handlers) h.call(net, socket);
     });
   }
 
@@ -237,17 +287,23 @@ export class Sink {
         return cb(new SinkReject('sink_too_big'));
       }
       const raw = Buffer.concat(chunks);
-      const v = verifyStamp(this.opts.secret, headerValue(raw, SIGNATURE_HEADER));
+      const v = verifyStamp(this.opts.secret, headerValue(raw, SIGNATURE_HEADER), { from: mailFrom, to: this.opts.address, body: bodyOf(raw) });
       if (!v.ok) {
         const code = v.reason === 'unsigned' ? 'sink_unsigned' : 'sink_bad_signature';
         this.reject(code);
         return cb(new SinkReject(code));
       }
       const age = arrivedAt - v.stamp.sentAt;
-      if (age > (this.opts.maxAgeMs ?? 86_400_000) || age < -FUTURE_SKEW_MS) {
+      const maxAge = this.opts.maxAgeMs ?? 86_400_000;
+      if (age > maxAge || age < -FUTURE_SKEW_MS) {
         this.reject('sink_stale');
         return cb(new SinkReject('sink_stale'));
       }
+      if (this.seen.has(v.stamp.messageId)) {
+        this.reject('sink_replay');
+        return cb(new SinkReject('sink_replay'));
+      }
+      this.remember(v.stamp.messageId, arrivedAt, maxAge);
       this.accepted++;
       cb(null, 'Ok: round trip recorded');
       // Arrived: a deadline that passes while the verdicts are worked out no longer makes it lost.
@@ -262,6 +318,15 @@ export class Sink {
         this.judging.delete(v.stamp.messageId);
       });
     });
+  }
+
+  /** Remembers a message id taken; forgets ids past the age limit, and the oldest beyond SEEN_MAX. */
+  private remember(messageId: string, at: number, maxAge: number): void {
+    this.seen.set(messageId, at);
+    for (const [id, t] of this.seen) {
+      if (this.seen.size <= SEEN_MAX && at - t <= maxAge + FUTURE_SKEW_MS) break;
+      this.seen.delete(id);
+    }
   }
 
   /** What a receiver would conclude about this delivery. */

@@ -28,6 +28,9 @@ before(async () => {
     secret: SECRET,
     maxSize: MAX_SIZE,
     name: 'sink.drill.test',
+    // The 200 slow clients all come from 127.0.0.1: lift the per-address limit (its own drill
+    // is sink-hardening) so this one measures the slow sessions themselves.
+    maxPerAddress: 1000,
     // Verdicts are not what this drill is about: every lookup fails fast.
     resolver: async () => {
       throw Object.assign(new Error('no DNS in this drill'), { code: 'ENOTFOUND' });
@@ -61,8 +64,9 @@ function greeting(port: number): Promise<string> {
 let n = 0;
 function signed(bodyBytes = 100): string {
   const messageId = `drill${Date.now()}x${n++}`;
-  const stamp = signStamp(SECRET, { probeId: 'p-eu', messageId, sentAt: Date.now() });
-  return composeMessage({ from: FROM, to: RT, id: messageId, subject: `rt ${messageId}`, headers: [`${SIGNATURE_HEADER}: ${stamp}`], body: 'x'.repeat(bodyBytes) });
+  const body = 'x'.repeat(bodyBytes);
+  const stamp = signStamp(SECRET, { probeId: 'p-eu', messageId, sentAt: Date.now() }, { from: FROM, to: RT, body });
+  return composeMessage({ from: FROM, to: RT, id: messageId, subject: `rt ${messageId}`, headers: [`${SIGNATURE_HEADER}: ${stamp}`], body });
 }
 
 async function deliver(text: string): Promise<{ ok: boolean; response: string }> {
@@ -111,7 +115,7 @@ test('an oversized message is refused with 552 and not kept; the sink takes the 
 });
 
 test('slow-drip sessions are cut off at the session lifetime; connections past maxClients are turned away', async () => {
-  const short = await Sink.start({ host: '127.0.0.1', port: 0, address: RT, secret: SECRET, maxSize: MAX_SIZE, sessionMaxMs: 4000, maxClients: 20 });
+  const short = await Sink.start({ host: '127.0.0.1', port: 0, address: RT, secret: SECRET, maxSize: MAX_SIZE, sessionMaxMs: 4000, maxClients: 20, maxPerAddress: 1000 });
   const clients: DripClient[] = [];
   try {
     // A byte every 100 ms: never idle, so only the lifetime can end it.

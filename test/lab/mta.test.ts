@@ -59,7 +59,7 @@ async function send(side: 'old' | 'new', to: string, text: string): Promise<stri
 
 function signed(): { id: string; text: string } {
   const id = `lab${Date.now()}${Math.floor(Math.random() * 1e6)}`;
-  const stamp = signStamp(SECRET, { probeId: 'p-lab', messageId: id, sentAt: Date.now() });
+  const stamp = signStamp(SECRET, { probeId: 'p-lab', messageId: id, sentAt: Date.now() }, { from: FROM, to: RT, body: 'lab' });
   return { id, text: composeMessage({ from: FROM, to: RT, id, subject: 'lab', headers: [`${SIGNATURE_HEADER}: ${stamp}`], body: 'lab' }) };
 }
 

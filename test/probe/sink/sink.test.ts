@@ -43,12 +43,13 @@ after(async () => {
 });
 
 let n = 0;
-function signedMessage(over: { secret?: string; sentAt?: number; probeId?: string } = {}): { text: string; messageId: string; sentAt: number } {
+function signedMessage(over: { secret?: string; sentAt?: number; probeId?: string; from?: string; body?: string } = {}): { text: string; messageId: string; sentAt: number; stamp: string } {
   const messageId = `msg${Date.now()}x${n++}`;
   const sentAt = over.sentAt ?? Date.now();
-  const stamp = signStamp(over.secret ?? SECRET, { probeId: over.probeId ?? 'p-eu', messageId, sentAt });
-  const text = composeMessage({ from: FROM, to: RT, id: messageId, subject: `rt ${messageId}`, headers: [`${SIGNATURE_HEADER}: ${stamp}`], body: 'round trip' });
-  return { text, messageId, sentAt };
+  const body = over.body ?? 'round trip';
+  const stamp = signStamp(over.secret ?? SECRET, { probeId: over.probeId ?? 'p-eu', messageId, sentAt }, { from: over.from ?? FROM, to: RT, body });
+  const text = composeMessage({ from: FROM, to: RT, id: messageId, subject: `rt ${messageId}`, headers: [`${SIGNATURE_HEADER}: ${stamp}`], body });
+  return { text, messageId, sentAt, stamp };
 }
 
 /** Delivers like an MTA would: from its own address, optionally DKIM-signed. */
