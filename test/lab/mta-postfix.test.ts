@@ -4,6 +4,7 @@
  * round-trip message to the sink from its own address.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { Value } from '@sinclair/typebox/value';
 import { startAuthoritative, type Authoritative } from '../../lab/dns/authoritative.js';
@@ -16,6 +17,20 @@ import { RoundtripResult, SmtpResult, SMTP_PHASES } from '../../protocol/results
 import { testCtx } from '../probe/checks/smtp-support.js';
 import { startPostfix, type TestPostfix } from '../support/postfix.js';
 import { COMPARED_PHASES, comparePhases, median } from '../support/smtplib.js';
+
+/** The Postfix lines of the README's "Relaying the round trip": the main.cf and transport blocks. */
+function readmePostfix(): { mainCf: string[]; transport: string[] } {
+  const text = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const blocks = [...text.matchAll(/```\n(# \/etc\/postfix\/(main\.cf|transport)\b[^\n]*)\n([\s\S]*?)```/g)];
+  const lines = (name: string) =>
+    blocks
+      .filter((b) => b[2] === name)
+      .flatMap((b) => b[3]!.split('\n'))
+      .filter((l) => l.trim() && !l.startsWith('#'));
+  const out = { mainCf: lines('main.cf'), transport: lines('transport') };
+  assert.deepEqual(out, { mainCf: ['transport_maps = hash:/etc/postfix/transport'], transport: ['mailprobe-rt@company.com   smtp:[sink.company.com]:2525'] }, 'the README shows the Postfix lines');
+  return out;
+}
 
 const MAIL_HOST = 'mail.company.test';
 const RT = 'mailprobe-rt@company.test';
@@ -34,11 +49,17 @@ before(async () => {
   dns = await startAuthoritative({ domain: 'company.test', mailHost: MAIL_HOST, oldIp: PF_IP, spf: 'old', dmarc: 'reject', dkimKey: generateDkimKey(), initial: { ttl: 60, serve: 'old' } });
   certs = await makeLabCerts({ mailHost: MAIL_HOST });
   sink = await Sink.start({ host: '127.0.0.1', port: 0, address: RT, secret: process.env[SECRET_ENV]!, maxSize: 64 * 1024, name: 'sink.probes.test', resolver: dnsResolver(dns.address) });
+  // The round-trip relay is configured with the README's own Postfix lines (address, sink host
+  // and port substituted); everything else to company.test is discarded.
+  const readme = readmePostfix();
+  const subst = (l: string) => l.replace('mailprobe-rt@company.com', RT).replace('[sink.company.com]:2525', `[127.0.0.1]:${sink.port}`);
   pf = await startPostfix({
     ip: PF_IP,
     hostname: 'mx-postfix.company.test',
     relayDomains: ['company.test'],
-    transport: { [RT]: `smtp:[127.0.0.1]:${sink.port}`, 'company.test': 'discard:' },
+    transport: { 'company.test': 'discard:' },
+    mainCf: readme.mainCf,
+    transportLines: readme.transport.map(subst),
     tls: certs.mailHost,
   });
 });
@@ -118,8 +139,8 @@ describe('postfix as the destination', () => {
   });
 });
 
-describe('postfix as the relay in a round trip', () => {
-  test('the sink receives the message from postfix own address with the receiver verdicts', async () => {
+describe('postfix as the relay in a round trip, set up with the README lines', () => {
+  test('probe → postfix → sink: the sink receives the message from postfix own address with the receiver verdicts', async () => {
     const settings: RoundtripSettings = {
       smtp: smtpSettings(),
       to: RT,
@@ -138,5 +159,8 @@ describe('postfix as the relay in a round trip', () => {
     assert.deepEqual(r.verdicts, { spf: 'pass', dkim: 'none', dmarc: 'pass', fcrdns: 'pass' });
     const log = await pf.log();
     assert.match(log, new RegExp(`to=<${RT}>, relay=127\\.0\\.0\\.1\\[127\\.0\\.0\\.1\\]:${sink.port}, .*status=sent \\(250 Ok: round trip recorded\\)`));
+    // Routed by the README's hash: transport map (postmap'd), not by a test default.
+    const main = readFileSync(`${pf.dir}/main.cf`, 'utf8').trimEnd().split('\n');
+    assert.equal(main.at(-1), `transport_maps = hash:${pf.dir}/transport`);
   });
 });

@@ -21,6 +21,7 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 const POSTFIX = '/usr/sbin/postfix';
 const MASTER = '/usr/lib/postfix/sbin/master';
+const POSTMAP = '/usr/sbin/postmap';
 
 export interface PostfixOptions {
   /** Loopback address it listens on and sends from. */
@@ -33,6 +34,14 @@ export interface PostfixOptions {
   transport: Record<string, string>;
   /** Certificate for STARTTLS (smtpd_tls_security_level = may). */
   tls?: { cert: string; key: string };
+  /**
+   * Lines appended to main.cf (they win over the ones above), with `/etc/postfix/` meaning the
+   * instance's directory: e.g. a README's `transport_maps = hash:/etc/postfix/transport`. A
+   * `hash:` map of the transport file is built with postmap.
+   */
+  mainCf?: string[];
+  /** Extra lines of the transport file, after the `transport` entries (same `/etc/postfix/` rule). */
+  transportLines?: string[];
 }
 
 export interface TestPostfix {
@@ -123,7 +132,8 @@ export async function startPostfix(opts: PostfixOptions): Promise<TestPostfix> {
     'inet_protocols = ipv4',
     'mynetworks = 127.0.0.0/8',
     `relay_domains = ${opts.relayDomains.join(', ')}`,
-    `transport_maps = texthash:${join(dir, 'transport')}`,
+    // Unless the caller's main.cf lines name the transport maps themselves.
+    ...((opts.mainCf ?? []).some((l) => /^\s*transport_maps\s*=/.test(l)) ? [] : [`transport_maps = texthash:${join(dir, 'transport')}`]),
     'smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination',
     `smtp_bind_address = ${opts.ip}`,
     'smtp_helo_name = $myhostname',
@@ -142,11 +152,13 @@ export async function startPostfix(opts: PostfixOptions): Promise<TestPostfix> {
     'maximal_backoff_time = 2s',
     'smtp_connect_timeout = 5s',
     ...(opts.tls ? [`smtpd_tls_cert_file = ${join(dir, 'tls.crt')}`, `smtpd_tls_key_file = ${join(dir, 'tls.key')}`, 'smtpd_tls_security_level = may'] : []),
+    ...(opts.mainCf ?? []).map((l) => l.replaceAll('/etc/postfix/', `${dir}/`)),
     '',
   ].join('\n');
   await writeFile(join(dir, 'main.cf'), main);
   await writeFile(join(dir, 'master.cf'), MASTER_CF(opts.ip, port));
-  await writeFile(join(dir, 'transport'), `${Object.entries(opts.transport).map(([k, v]) => `${k} ${v}`).join('\n')}\n`);
+  const transportLines = [...Object.entries(opts.transport).map(([k, v]) => `${k} ${v}`), ...(opts.transportLines ?? []).map((l) => l.replaceAll('/etc/postfix/', `${dir}/`))];
+  await writeFile(join(dir, 'transport'), `${transportLines.join('\n')}\n`);
   if (opts.tls) {
     await writeFile(join(dir, 'tls.crt'), opts.tls.cert);
     await writeFile(join(dir, 'tls.key'), opts.tls.key, { mode: 0o600 });
@@ -156,6 +168,7 @@ export async function startPostfix(opts: PostfixOptions): Promise<TestPostfix> {
     // `postfix start` spends ~7 s in its consistency checks (postfix check); the queue layout it
     // would create is made here and master started directly, as postfix-script does after them.
     await makeQueue(dir);
+    if ((opts.mainCf ?? []).some((l) => l.includes(`hash:/etc/postfix/transport`))) await run(POSTMAP, ['-c', dir, `hash:${join(dir, 'transport')}`], { timeout: 30_000 });
     await run(MASTER, ['-c', dir, '-w'], { timeout: 30_000, env: { ...process.env, MAIL_CONFIG: dir } });
     await waitListening(opts.ip, port, 10_000);
   } catch (e) {
