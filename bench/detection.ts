@@ -19,6 +19,9 @@ import { startCollectorProcess } from '../test/support/bench-processes.js';
 import { testPlanInput, tokenFor } from '../test/support/plan.js';
 import { fmt } from './lib/load.js';
 import { startProbeProcess } from './lib/probe-process.js';
+import { requirePeers } from '../scripts/peers.mjs';
+
+requirePeers(['prometheus']);
 
 const root = resolve(import.meta.dirname, '..');
 const ID = 'detect';

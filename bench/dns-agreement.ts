@@ -22,6 +22,9 @@ import type { DnsResult } from '../protocol/results.js';
 import { makeCtx, worldPlan } from '../test/probe/dns/support.js';
 import { startUnbound } from '../test/probe/dns/unbound.js';
 import { fmt, table } from './lib/load.js';
+import { requirePeers } from '../scripts/peers.mjs';
+
+requirePeers(['dig', 'unbound']);
 
 const exec = promisify(execFile);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 24);

@@ -26,6 +26,9 @@ import { cpuSecondsOf, rssOf, startBlackboxExporter, startCollectorProcess } fro
 import { testPlanInput, tokenFor } from '../test/support/plan.js';
 import { fmt } from './lib/load.js';
 import { startProbeProcess } from './lib/probe-process.js';
+import { requirePeers } from '../scripts/peers.mjs';
+
+requirePeers(['prometheus-blackbox-exporter']);
 
 const root = resolve(import.meta.dirname, '..');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);

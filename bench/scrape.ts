@@ -20,6 +20,9 @@ import { tokenFor } from '../test/support/plan.js';
 import { rssOf, startCollectorProcess, startPushgateway, type PeerProcess } from '../test/support/bench-processes.js';
 import { batchBody, probeExposition, probeId, probeResults, seriesCount } from './lib/content.js';
 import { closedLoop, fmt, peerRequests, quantile, sendAll, table, type Req } from './lib/load.js';
+import { requirePeers } from '../scripts/peers.mjs';
+
+requirePeers(['prometheus-pushgateway']);
 
 const SIZES = (process.env.BENCH_SERIES ?? '10000,100000,500000').split(',').map(Number);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);

@@ -19,6 +19,9 @@ import { smtp, type SmtpSettings } from '../probe/checks/smtp.js';
 import { startBlackboxExporter } from '../test/support/bench-processes.js';
 import { testCtx } from '../test/probe/checks/smtp-support.js';
 import { fmt, quantile, table } from './lib/load.js';
+import { requirePeers } from '../scripts/peers.mjs';
+
+requirePeers(['prometheus-blackbox-exporter', 'ip']);
 
 const REPS = Number(process.env.BENCH_REPS ?? 5);
 const DELAYS_MS = [150, 300, 600, 1000];

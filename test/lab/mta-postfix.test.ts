@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { after, before, describe, test } from 'node:test';
+import { after, before, beforeEach, describe, test } from 'node:test';
 import { Value } from '@sinclair/typebox/value';
 import { startAuthoritative, type Authoritative } from '../../lab/dns/authoritative.js';
 import { generateDkimKey } from '../../lab/dns/zone.js';
@@ -15,7 +15,7 @@ import { smtp, type SmtpSettings } from '../../probe/checks/smtp.js';
 import { dnsResolver, preciseNow, Sink } from '../../probe/sink/index.js';
 import { RoundtripResult, SmtpResult, SMTP_PHASES } from '../../protocol/results.js';
 import { testCtx } from '../probe/checks/smtp-support.js';
-import { startPostfix, type TestPostfix } from '../support/postfix.js';
+import { postfixUnavailable, startPostfix, type TestPostfix } from '../support/postfix.js';
 import { COMPARED_PHASES, comparePhases, median } from '../support/smtplib.js';
 
 /** The Postfix lines of the README's "Relaying the round trip": the main.cf and transport blocks. */
@@ -43,8 +43,15 @@ let dns: Authoritative;
 let certs: LabCerts;
 let sink: Sink;
 let pf: TestPostfix;
+const unavailable = postfixUnavailable();
+
+// Without root every test fails with the reason (a failed before() would only cancel them).
+beforeEach(() => {
+  if (unavailable) throw new Error(unavailable);
+});
 
 before(async () => {
+  if (unavailable) return;
   // Postfix plays the old server: SPF lists it and its PTR confirms.
   dns = await startAuthoritative({ domain: 'company.test', mailHost: MAIL_HOST, oldIp: PF_IP, spf: 'old', dmarc: 'reject', dkimKey: generateDkimKey(), initial: { ttl: 60, serve: 'old' } });
   certs = await makeLabCerts({ mailHost: MAIL_HOST });

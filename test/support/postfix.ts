@@ -1,5 +1,5 @@
 /**
- * A real Postfix (Debian's /usr/sbin/postfix) on a loopback address for tests, run from its own
+ * A real Postfix (Debian's package, found by scripts/peers.mjs) on a loopback address for tests, run from its own
  * config and queue directory in a temp dir (`postfix -c DIR start`), so it never touches the
  * system instance. It accepts mail for the relay domains and routes it with a transport map
  * (e.g. the round-trip address to the sink, everything else to `discard:`), sending from its
@@ -9,7 +9,7 @@
  * postfix-files, then `master -c DIR -w`; `stop()` sends the master SIGTERM as `postfix stop` does.
  *
  * Needs root (Postfix's master runs as root and drops to mail_owner `postfix`, which the Debian
- * package creates).
+ * package creates): a test file calls `postfixUnavailable()` and fails each test with its reason.
  */
 import { execFile } from 'node:child_process';
 import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -17,9 +17,10 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { peer } from '../../scripts/peers.mjs';
 
 const run = promisify(execFile);
-const POSTFIX = '/usr/sbin/postfix';
+const POSTFIX = peer('postfix');
 const MASTER = '/usr/lib/postfix/sbin/master';
 const POSTMAP = '/usr/sbin/postmap';
 
@@ -51,6 +52,12 @@ export interface TestPostfix {
   /** The maillog so far (for assertions and debugging). */
   log(): Promise<string>;
   stop(): Promise<void>;
+}
+
+/** Why Postfix cannot run here (not root), or null when it can. */
+export function postfixUnavailable(): string | null {
+  if (process.getuid?.() === 0) return null;
+  return "the Postfix tests need root: Postfix's master runs as root and drops to the postfix user (run npm test as root)";
 }
 
 async function freePort(ip: string): Promise<number> {

@@ -1,5 +1,5 @@
 /**
- * A real unbound (Debian package, /usr/sbin/unbound) as a caching resolver in front of the
+ * A real unbound (Debian package unbound, found by scripts/peers.mjs) as a caching resolver in front of the
  * lab's authoritative server: stub zones pointing at the lab server's port, no DNSSEC
  * (iterator only), no daemonizing, no chroot, on a free loopback port.
  */
@@ -10,8 +10,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serverClient } from '../../../probe/dns/client.js';
+import { peer } from '../../../scripts/peers.mjs';
 
-export const UNBOUND = '/usr/sbin/unbound';
 
 export interface Unbound {
   address: string;
@@ -69,7 +69,7 @@ export async function startUnbound(o: { upstream: { host: string; port: number }
 ${stubs}`,
   );
   let log = '';
-  const child: ChildProcess = spawn(UNBOUND, ['-d', '-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(peer('unbound'), ['-d', '-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout?.on('data', (b: Buffer) => (log += b.toString()));
   child.stderr?.on('data', (b: Buffer) => (log += b.toString()));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));

@@ -9,11 +9,13 @@ import { makeLabCerts, type LabCerts } from '../../../lab/mta/certs.js';
 import { composeMessage } from '../../../probe/smtp/message.js';
 import { SIGNATURE_HEADER, signStamp } from '../../../probe/smtp/signing.js';
 import { dnsResolver, fcrdns, reverseName, Sink } from '../../../probe/sink/index.js';
+import { peer } from '../../../scripts/peers.mjs';
 
 const SECRET = 'sink-test-secret-0123456789';
 const RT = 'mailprobe-rt@company.test';
 const FROM = 'mailprobe@company.test';
 const exec = promisify(execFile);
+const SWAKS = peer('swaks');
 
 let dns: Authoritative;
 let certs: LabCerts;
@@ -75,7 +77,7 @@ async function deliver(from: string, text: string, opts: { dkim?: boolean; helo?
 
 async function swaks(args: string[]): Promise<{ code: number; out: string }> {
   try {
-    const r = await exec('/usr/bin/swaks', ['--server', `127.0.0.1:${sink.port}`, '--from', FROM, '--helo', 'swaks.probes.test', ...args], { timeout: 20_000 });
+    const r = await exec(SWAKS, ['--server', `127.0.0.1:${sink.port}`, '--from', FROM, '--helo', 'swaks.probes.test', ...args], { timeout: 20_000 });
     return { code: 0, out: r.stdout + r.stderr };
   } catch (e) {
     const err = e as { code?: number; stdout?: string; stderr?: string };
