@@ -10,6 +10,7 @@ import { parse } from 'yaml';
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import { DASHBOARDS, annotationQueries, panelQueries, renderDashboards, variableQueries } from '../../grafana/index.js';
 import { ANNOTATIONS, PROVISIONED_DATASOURCE_UID, RECORDED } from '../../grafana/common.js';
+import { METRICS } from '../../protocol/metrics.js';
 
 const root = resolve(import.meta.dirname, '../..');
 
@@ -59,9 +60,18 @@ test('the dashboards carry the panels the cutover needs', () => {
     const have = titles(file);
     for (const p of panels) assert.ok(have.has(p), `${file}: panel "${p}"`);
   }
-  // The readiness checklist has one query per item.
+  // The readiness checklist has one query per item, each on its own metric, and each metric is a
+  // yes/no gauge of the catalogue (its help says "1 if …"), so the OK/FAIL mapping reads it right.
   const items = panelQueries().filter((q) => q.panel === 'Readiness of the new server');
-  assert.equal(items.length, 8);
+  const itemMetrics = items.map((q) => [...new Set(q.expr.match(/\bmailprobe_[a-z_]+/g))]);
+  for (const [i, m] of itemMetrics.entries()) assert.equal(m.length, 1, `one metric per item: ${items[i]?.expr}`);
+  assert.equal(new Set(itemMetrics.flat()).size, items.length, `one item per metric: ${itemMetrics.flat().join(', ')}`);
+  const catalogue = new Map(Object.values(METRICS).map((d) => [d.name as string, d]));
+  for (const name of itemMetrics.flat()) {
+    const d = catalogue.get(name);
+    assert.equal(d?.type, 'gauge', `${name} is a gauge of the catalogue`);
+    assert.match(d?.help ?? '', /^1 if /, `${name} is a yes/no gauge`);
+  }
   // Optional rows are marked with what they need.
   const optional = panelQueries().filter((q) => q.optional !== undefined);
   assert.deepEqual([...new Set(optional.map((q) => q.optional))].length, 2);

@@ -37,6 +37,33 @@ export async function waitFor(fn: () => boolean | Promise<boolean>, ms: number, 
 }
 
 /**
+ * How late this process's own timers fire while a timing test runs: a 10 ms interval timer
+ * records each tick's lateness. On a busy machine every timer and socket read of the process
+ * is late by about as much, so a test allows `base + stop()` (the worst lateness) or
+ * `base + quantile(0.9)` instead of a fixed bound that only holds when the machine is quiet;
+ * on a quiet machine the bound stays tight.
+ */
+export function timerLag(): { stop(): number; quantile(q: number): number } {
+  const lags: number[] = [];
+  let last = performance.now();
+  const t = setInterval(() => {
+    const now = performance.now();
+    lags.push(Math.max(0, now - last - 10));
+    last = now;
+  }, 10);
+  return {
+    stop: () => {
+      clearInterval(t);
+      return Math.max(0, ...lags);
+    },
+    quantile: (q) => {
+      const sorted = [...lags].sort((a, b) => a - b);
+      return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+    },
+  };
+}
+
+/**
  * A TCP proxy on 127.0.0.1:<random port> in front of a real collector, to take it "down" and
  * back without losing its state: `refuse` resets every connection (like a stopped service),
  * `up` forwards (optionally delaying each chunk towards the collector), `lose-replies` forwards

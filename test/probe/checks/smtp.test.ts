@@ -9,6 +9,7 @@ import { smtp, smtpCheck, type SmtpSettings, type SmtpTarget } from '../../../pr
 import { SmtpResult, SMTP_PHASES, type SmtpPhase } from '../../../protocol/results.js';
 import { startTestCollector } from '../../support/collector.js';
 import { testPlan } from '../../support/plan.js';
+import { timerLag } from '../support.js';
 import { batchOf, sampleIn, testCtx } from './smtp-support.js';
 
 const MAIL_HOST = 'mail.company.test';
@@ -167,8 +168,11 @@ describe('smtp check error classes', () => {
     assert.ok(r.durationSeconds >= 0.3 && r.durationSeconds < 1, `duration ${r.durationSeconds}`);
   });
 
-  test('a banner delayed by 200 ms is measured at 200 ms ± 10 ms', async () => {
+  test('a banner delayed by 200 ms is measured at 200 ms ± 10 ms (plus what a busy machine delays timers)', async () => {
     await mtas.setFault('old', { kind: 'slow-banner', ms: 200 });
+    // The probe reads the banner on this process's event loop: on a busy machine every reading is
+    // late by about as much as the loop's timers (their 90th percentile), which the 10 ms are not about.
+    const lag = timerLag();
     const measured: number[] = [];
     const actual: number[] = [];
     for (let i = 0; i < 5; i++) {
@@ -186,8 +190,10 @@ describe('smtp check error classes', () => {
       `# banner 200 ms: measured ${measured.map((m) => m.toFixed(2)).join(', ')} ms; lab sent at ${actual.map((a) => a.toFixed(2)).join(', ')} ms; ` +
         `median |measured - sent| ${vsActual.toFixed(2)} ms; best |measured - 200| ${best.toFixed(2)} ms`,
     );
-    assert.ok(vsActual <= 10, `median error against the lab's send time ${vsActual} ms`);
-    assert.ok(best <= 10, `best error against 200 ms: ${best} ms`);
+    lag.stop();
+    const allowed = 10 + lag.quantile(0.9);
+    assert.ok(vsActual <= allowed, `median error against the lab's send time ${vsActual} ms (allowed ${allowed.toFixed(1)} ms)`);
+    assert.ok(best <= allowed, `best error against 200 ms: ${best} ms (allowed ${allowed.toFixed(1)} ms)`);
   });
 
   test('each phase carries its own injected delay (one session, data mode over STARTTLS)', async () => {
