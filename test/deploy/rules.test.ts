@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
+import { deployRulesOf, type DeployRule as Rule } from '../support/prometheus.js';
 
 const run = promisify(execFile);
 const root = resolve(import.meta.dirname, '../..');
@@ -18,17 +19,6 @@ const prom = join(root, 'deploy/prometheus');
 const ruleFiles = readdirSync(join(prom, 'rules')).filter((f) => f.endsWith('.yml')).map((f) => join(prom, 'rules', f));
 const testFiles = readdirSync(join(prom, 'tests')).filter((f) => f.endsWith('.yml')).map((f) => join(prom, 'tests', f));
 
-interface Rule {
-  alert?: string;
-  record?: string;
-  expr: string;
-  for?: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-}
-interface RuleFile {
-  groups: { name: string; rules: Rule[] }[];
-}
 interface AlertCase {
   eval_time: string;
   alertname: string;
@@ -40,7 +30,7 @@ interface TestFile {
 }
 
 function rules(): Rule[] {
-  return ruleFiles.flatMap((f) => (parse(readFileSync(f, 'utf8')) as RuleFile).groups.flatMap((g) => g.rules));
+  return ruleFiles.flatMap(deployRulesOf);
 }
 
 /** Runs a tool and returns its exit code and output (a non-zero exit is not an exception here). */
