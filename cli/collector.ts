@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { buildCollector } from '../collector/app.js';
 import { parseListen, specProblem } from '../config/specs.js';
-import { loadPlan } from '../config/load.js';
+import { loadPlanFor } from './plan.js';
 import type { PlanConfig } from '../config/schema.js';
 import { createLogger } from './log.js';
 
@@ -64,7 +64,7 @@ export async function runCollector(argv: string[]): Promise<number> {
     process.stderr.write(`mailprobe collector: --config FILE is required\n\n${HELP}`);
     return 2;
   }
-  const plan = await loadPlan(file);
+  const plan = await loadPlanFor('collector', file, { files: false });
   const listen = values.listen ?? process.env.MAILPROBE_LISTEN ?? plan.collector.listen;
   const bad = specProblem(parseListen, listen);
   if (bad) {

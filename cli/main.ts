@@ -5,7 +5,7 @@
 import './node-version.js';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadPlan, planJsonSchema } from '../config/load.js';
+import { ConfigError, loadPlan, planJsonSchema, planWarnings } from '../config/load.js';
 import { VERSION } from './version.js';
 
 const USAGE = `mailprobe ${VERSION}: synthetic monitoring for moving a mail server to a new IP
@@ -31,18 +31,51 @@ MAILPROBE_LOG_LEVEL (debug, info, warn, error; default info).
 
 type Command = (argv: string[]) => Promise<number>;
 
+const CONFIG_HELP = `usage: mailprobe config check FILE     validate a cutover plan: every problem as "path: rule", exit 1
+       mailprobe config schema           print the plan's JSON Schema (for editors; the committed
+                                         copy is examples/plan.schema.json)
+
+  check validates the schema, every server spec (resolvers, authoritative servers, listen
+  addresses, URLs), bounds of sizes and durations, and that the files the plan names exist and
+  hold PEM that parses; a window already over is a warning. Exit 0 valid, 1 invalid, 2 usage.
+`;
+
 const config: Command = async (argv) => {
-  const [sub, file] = argv;
+  const [sub, ...rest] = argv;
+  if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
+    (sub === undefined ? process.stderr : process.stdout).write(CONFIG_HELP);
+    return sub === undefined ? 2 : 0;
+  }
   if (sub === 'schema') {
+    const { values } = parseArgs({ args: rest, options: { help: { type: 'boolean', short: 'h' } } });
+    if (values.help) {
+      process.stdout.write(CONFIG_HELP);
+      return 0;
+    }
     process.stdout.write(`${JSON.stringify(planJsonSchema(), null, 2)}\n`);
     return 0;
   }
-  if (sub === 'check' && file) {
-    await loadPlan(file);
+  if (sub === 'check') {
+    const { values, positionals } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: { help: { type: 'boolean', short: 'h' } },
+    });
+    if (values.help) {
+      process.stdout.write(CONFIG_HELP);
+      return 0;
+    }
+    const [file, ...extra] = positionals;
+    if (!file || extra.length > 0) {
+      process.stderr.write(`mailprobe config check: ${file ? `one plan file only (got ${positionals.join(' ')})` : 'FILE is required'}\n\n${CONFIG_HELP}`);
+      return 2;
+    }
+    const plan = await loadPlan(file);
+    for (const w of planWarnings(plan)) process.stderr.write(`${file}: warning: ${w}\n`);
     process.stdout.write(`${file}: ok\n`);
     return 0;
   }
-  process.stderr.write('usage: mailprobe config check FILE | mailprobe config schema\n');
+  process.stderr.write(`mailprobe config: unknown subcommand "${sub}"\n\n${CONFIG_HELP}`);
   return 2;
 };
 
@@ -118,7 +151,7 @@ export async function main(argv: string[]): Promise<number> {
       return 1;
     }
     if (err instanceof TypeError && (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`mailprobe ${cmd}: ${err.message}\n`);
+      process.stderr.write(`mailprobe ${cmd}: ${(err.message.split('. ')[0] ?? err.message).replace(/\.$/, '')}\n`);
       return 2;
     }
     throw err;

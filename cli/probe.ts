@@ -6,7 +6,6 @@
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadPlan } from '../config/load.js';
 import { parseListen, specProblem } from '../config/specs.js';
 import { CHECK_TYPES, type CheckType } from '../protocol/results.js';
 import { ID_PATTERN } from '../protocol/wire.js';
@@ -14,6 +13,7 @@ import { CHECKS, type CheckRegistry, type RegisteredCheck } from '../probe/check
 import { createProbe } from '../probe/runtime.js';
 import { untilSignal } from './collector.js';
 import { createLogger } from './log.js';
+import { loadPlanFor } from './plan.js';
 
 const HELP = `usage: mailprobe probe --config FILE --id ID --region REGION [options]
 
@@ -80,7 +80,7 @@ export async function runProbe(argv: string[]): Promise<number> {
       return 2;
     }
   }
-  const plan = await loadPlan(file);
+  const plan = await loadPlanFor('probe', file);
   const registry: CheckRegistry = values['check-module'] ? { ...CHECKS, ...(await loadCheckModule(values['check-module'])) } : CHECKS;
   let checks: CheckType[] | undefined;
   if (values.checks) {

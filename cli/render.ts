@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { DEFAULT_RECEIVERS, renderAlertmanager } from '../config/alertmanager.js';
-import { loadPlan } from '../config/load.js';
+import { loadPlanFor } from './plan.js';
 
 const USAGE = `usage: mailprobe render alertmanager --config FILE [--pager-url URL] [--team-url URL] [--bridge-url URL]
   Prints the Alertmanager configuration of the plan on stdout: routes by severity, the cutover
@@ -53,7 +53,7 @@ export async function runRender(argv: string[]): Promise<number> {
       return 2;
     }
   }
-  const plan = await loadPlan(file);
+  const plan = await loadPlanFor('render', file, { files: false });
   process.stdout.write(renderAlertmanager(plan, receivers, file));
   return 0;
 }

@@ -3,7 +3,7 @@
  * probes.roundtrip.sink.url to its arrivals API (probes.roundtrip.sink.http_listen).
  */
 import { parseArgs } from 'node:util';
-import { loadPlan } from '../config/load.js';
+import { loadPlanFor } from './plan.js';
 import { closeSharedSinks, sharedArrivals, sharedSink } from '../probe/sink/shared.js';
 import { untilSignal } from './collector.js';
 import { createLogger } from './log.js';
@@ -26,7 +26,7 @@ export async function runSink(argv: string[]): Promise<number> {
     process.stderr.write(`mailprobe sink: --config FILE is required\n${USAGE}`);
     return 2;
   }
-  const plan = await loadPlan(file);
+  const plan = await loadPlanFor('sink', file);
   const rt = plan.probes.roundtrip;
   if (!rt) {
     process.stderr.write('mailprobe sink: the plan has no probes.roundtrip section\n');

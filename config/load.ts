@@ -5,8 +5,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { Value, type ValueError, ValueErrorType } from '@sinclair/typebox/value';
-import { parseDocument } from 'yaml';
-import { Plan, specFormatProblem, type PlanConfig, type PlanInput } from './schema.js';
+import { isAlias, LineCounter, parseDocument, visit, type Alias } from 'yaml';
+import { planFileProblems } from './files.js';
+import { BOUND, Plan, parseDuration, parseSize, specFormatProblem, type Bound, type PlanConfig, type PlanInput } from './schema.js';
 import { CATALOGUE, CATALOGUE_REGIONS, CATALOGUE_SELECTORS } from './catalogue.js';
 import { parseResolverSpec, specProblem } from './specs.js';
 
@@ -129,6 +130,34 @@ function planProblems(plan: PlanConfig): string[] {
   return out;
 }
 
+/** Durations and sizes beyond their bound (or not above 0), walking the schema beside the input. */
+function boundProblems(schema: unknown, value: unknown, path: string, out: string[]): string[] {
+  const s = schema as { [BOUND]?: Bound; type?: string; properties?: Record<string, unknown>; items?: unknown };
+  const b = s[BOUND];
+  if (b && (typeof value === 'string' || typeof value === 'number')) {
+    const n = b.kind === 'duration' ? parseDuration(String(value)) : parseSize(value);
+    if (!(n > 0)) out.push(`${path}: ${value} must be more than 0`);
+    else if (!(n <= b.max)) out.push(`${path}: ${value} is more than the limit of ${b.maxText}`);
+  } else if (s.type === 'object' && s.properties && value && typeof value === 'object') {
+    for (const [k, sub] of Object.entries(s.properties)) boundProblems(sub, (value as Record<string, unknown>)[k], path ? `${path}.${k}` : k, out);
+  } else if (s.type === 'array' && s.items && Array.isArray(value)) {
+    value.forEach((v, i) => boundProblems(s.items, v, `${path}[${i}]`, out));
+  }
+  return out;
+}
+
+/**
+ * What is valid but probably not meant: a cutover window that has already ended. Printed by
+ * `config check` and at the start of every command that loads the plan.
+ */
+export function planWarnings(plan: PlanConfig, now = Date.now()): string[] {
+  const end = Date.parse(plan.cutover.window.end);
+  if (end > now) return [];
+  const days = Math.floor((now - end) / 86_400_000);
+  const ago = days >= 1 ? `${days} day${days > 1 ? 's' : ''} ago` : `${Math.max(1, Math.round((now - end) / 60_000))} min ago`;
+  return [`cutover.window: ended ${plan.cutover.window.end} (${ago}); probes run at probes.interval and no alert treats this as the window (move the window if the cutover is still ahead)`];
+}
+
 function deepFreeze<T>(v: T): T {
   if (v && typeof v === 'object' && !Object.isFrozen(v)) {
     for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k]);
@@ -137,8 +166,16 @@ function deepFreeze<T>(v: T): T {
   return v;
 }
 
+export interface ValidateOptions {
+  /**
+   * Check the files the plan names (exist, hold PEM that parses; config/files.ts). Default true;
+   * the collector, which uses none of them, passes false.
+   */
+  files?: boolean;
+}
+
 /** Validates a parsed document; throws {@link ConfigError} naming every problem. */
-export function validatePlan(input: unknown, source = 'plan'): PlanConfig {
+export function validatePlan(input: unknown, source = 'plan', opts: ValidateOptions = {}): PlanConfig {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new ConfigError(source, ['(root): must be a mapping with cutover, probes and collector']);
   const withDefaults = Value.Default(Plan, structuredClone(input)) as PlanInput;
   const entries = resolverEntryProblems((withDefaults as { probes?: { resolvers?: unknown } }).probes?.resolvers);
@@ -156,27 +193,61 @@ export function validatePlan(input: unknown, source = 'plan'): PlanConfig {
     }
   }
   if (problems.length > 0) throw new ConfigError(source, problems);
+  const bounds = boundProblems(Plan, withDefaults, '', []);
+  if (bounds.length > 0) throw new ConfigError(source, bounds);
   const plan = Value.Decode(Plan, withDefaults) as PlanConfig;
-  const more = planProblems(plan);
+  const more = [...planProblems(plan), ...(opts.files === false ? [] : planFileProblems(plan))];
   if (more.length > 0) throw new ConfigError(source, more);
   return deepFreeze(plan);
 }
 
-/** Parses YAML text; YAML syntax errors name the line. */
-export function parsePlan(text: string, source = 'plan'): PlanConfig {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length > 0) throw new ConfigError(source, doc.errors.map((e) => `(yaml) ${e.message.split('\n')[0]}`));
-  return validatePlan(doc.toJS({ maxAliasCount: 100 }), source);
+/** Aliases expanded at most (a YAML alias bomb is refused, not expanded). */
+const MAX_ALIASES = 100;
+
+/**
+ * Parses YAML text; every YAML problem is `line:col: message`, an alias bomb or a dangling alias
+ * included, never an exception with a stack.
+ */
+export function parsePlan(text: string, source = 'plan', opts: ValidateOptions = {}): PlanConfig {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, lineCounter });
+  const at = (offset: number | undefined) => {
+    const p = lineCounter.linePos(offset ?? 0);
+    return `${p.line}:${p.col}`;
+  };
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      source,
+      doc.errors.map((e) => `${e.linePos?.[0] ? `${e.linePos[0].line}:${e.linePos[0].col}` : at(e.pos[0])}: ${(e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '')}`),
+    );
+  }
+  let input: unknown;
+  try {
+    input = doc.toJS({ maxAliasCount: MAX_ALIASES });
+  } catch (e) {
+    const aliases: Alias[] = [];
+    visit(doc, { Alias: (_, node) => void (isAlias(node) && aliases.push(node)) });
+    const message = (e as Error).message;
+    const dangling = /^Unresolved alias[^:]*: (.*)$/.exec(message)?.[1];
+    const alias = (dangling ? aliases.find((a) => a.source === dangling) : undefined) ?? aliases[0];
+    const reason = dangling
+      ? `alias *${dangling} names no anchor defined before it`
+      : /alias count/i.test(message)
+        ? `more than ${MAX_ALIASES} alias expansions (a YAML alias bomb?); write the repeated values out`
+        : message;
+    throw new ConfigError(source, [`${at(alias?.range?.[0])}: ${reason}`]);
+  }
+  return validatePlan(input, source, opts);
 }
 
-export async function loadPlan(file: string): Promise<PlanConfig> {
+export async function loadPlan(file: string, opts: ValidateOptions = {}): Promise<PlanConfig> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
     throw new ConfigError(file, [`(file) cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`]);
   }
-  return parsePlan(text, file);
+  return parsePlan(text, file, opts);
 }
 
 /** JSON Schema of the plan for editors (yaml-language-server). */

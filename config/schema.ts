@@ -70,19 +70,37 @@ export function parseSize(v: number | string): number {
   return Math.round(Number(m?.[1]) * (SIZE_UNITS[(m?.[2] ?? '').toLowerCase()] ?? Number.NaN));
 }
 
-/** A duration such as `15s`, decoded to milliseconds. */
-export const Duration = (def: string, description: string) =>
-  Type.Transform(Type.String({ pattern: DURATION_PATTERN, default: def, description: `${description} Default ${def}.`, errorMessage: 'must be a duration such as 15s, 5m or 1h' }))
+/**
+ * The keyword of a bound checked once the schema holds (config/load.ts): a duration or size is
+ * more than 0 and at most `maxText` (`max` in ms or bytes), so a typo such as
+ * `body_limit: 99999999999999GiB` is refused with the limit named instead of breaking at run time.
+ */
+export const BOUND = 'x-mailprobe-bound';
+export interface Bound {
+  kind: 'duration' | 'size';
+  max: number;
+  maxText: string;
+}
+const bound = (kind: Bound['kind'], maxText: string): Record<typeof BOUND, Bound> => ({
+  [BOUND]: { kind, maxText, max: kind === 'duration' ? parseDuration(maxText) : parseSize(maxText) },
+});
+
+/** A duration such as `15s`, decoded to milliseconds; at most `max` (default one day). */
+export const Duration = (def: string, description: string, max = '1d') =>
+  Type.Transform(
+    Type.String({ pattern: DURATION_PATTERN, default: def, description: `${description} Default ${def}, at most ${max}.`, errorMessage: 'must be a duration such as 15s, 5m or 1h', ...bound('duration', max) }),
+  )
     .Decode(parseDuration)
     .Encode(formatDuration);
 
-/** A size in bytes: a number or `64MiB`, `512KiB`, `1MB`. */
-export const Size = (def: string, description: string) =>
+/** A size in bytes: a number or `64MiB`, `512KiB`, `1MB`; at most `max`. */
+export const Size = (def: string, description: string, max: string) =>
   Type.Transform(
     Type.Union([Type.Integer({ minimum: 1 }), Type.String({ pattern: '^\\d+(\\.\\d+)?\\s*([kKmMgG]i?[bB]|[bB])?$' })], {
       default: def,
-      description: `${description} Default ${def}.`,
+      description: `${description} Default ${def}, at most ${max}.`,
       errorMessage: 'must be a size such as 1048576, 512KiB or 64MiB',
+      ...bound('size', max),
     }),
   )
     .Decode(parseSize)
@@ -178,9 +196,9 @@ export const Smtp = obj(
     /** PEM file of extra CAs the server certificate may chain to (a private or lab CA). Default: the system CAs only. */
     ca_file: Type.Optional(Type.String({ minLength: 1, description: 'PEM file of extra trusted CAs.' })),
     /** A TCP connect not done by then fails with connect_timeout. Default 5s. */
-    connect_timeout: Duration('5s', 'TCP connect timeout.'),
+    connect_timeout: Duration('5s', 'TCP connect timeout.', '5m'),
     /** A greeting (after the TLS handshake on 465) not received by then fails with banner_timeout. Default 5s. */
-    banner_timeout: Duration('5s', 'Greeting timeout.'),
+    banner_timeout: Duration('5s', 'Greeting timeout.', '5m'),
   },
   'The smtp check.',
 );
@@ -200,7 +218,7 @@ export const Roundtrip = Type.Object(
         /** Where the sink listens for relayed mail. Default 0.0.0.0:2525. */
         listen: Listen('0.0.0.0:2525', 'Where the sink listens.'),
         /** Largest message the sink takes. Default 256KiB. */
-        max_size: Size('256KiB', 'Largest message the sink takes.'),
+        max_size: Size('256KiB', 'Largest message the sink takes.', '64MiB'),
         /** Name the sink gives in its greeting and Authentication-Results. Default: the machine's host name. */
         name: Type.Optional(Hostname('Sink host name.')),
         /** DNS server (IP or IP:port) the sink asks for SPF, DKIM, DMARC and FCrDNS. Default: the system resolver. */
@@ -232,13 +250,13 @@ export const Push = obj(
     /** Spool directory for batches not yet accepted. Default ./.mailprobe-spool/<probe id>. */
     spool_dir: Type.Optional(Type.String({ minLength: 1 })),
     /** Spool size limit; when full, the oldest batches are dropped and counted. Default 64MiB. */
-    spool_max_bytes: Size('64MiB', 'Spool size limit.'),
+    spool_max_bytes: Size('64MiB', 'Spool size limit.', '64GiB'),
     /** First retry delay after a failed push; it doubles per failure (with jitter) up to retry_max. Default 1s. */
     retry_min: Duration('1s', 'First retry delay after a failed push.'),
     /** Longest retry delay (also used while a collector rejects the token). Default 30s. */
     retry_max: Duration('30s', 'Longest retry delay.'),
     /** A push that has not answered by then is retried. Default 10s. */
-    request_timeout: Duration('10s', 'Timeout of one push request.'),
+    request_timeout: Duration('10s', 'Timeout of one push request.', '5m'),
     /** Batches wait and no collector has accepted one for this long: the probe's /healthz says degraded (503). Default 3 × retry_max. */
     degraded_after: Type.Optional(
       Type.Transform(
@@ -246,6 +264,7 @@ export const Push = obj(
           pattern: DURATION_PATTERN,
           description: 'Batches wait and no collector accepted one for this long: /healthz reports degraded. Default 3 × retry_max.',
           errorMessage: 'must be a duration such as 15s, 5m or 1h',
+          ...bound('duration', '1d'),
         }),
       )
         .Decode(parseDuration)
@@ -266,7 +285,7 @@ export const DnsChecks = obj(
       uniqueItems: true,
     }),
     /** Timeout of one DNS transport attempt (UDP, then TCP on truncation). Default 3s. */
-    query_timeout: Duration('3s', 'Timeout of one DNS transport attempt.'),
+    query_timeout: Duration('3s', 'Timeout of one DNS transport attempt.', '5m'),
     /** EDNS UDP payload size advertised. Default 1232. */
     edns_payload: Type.Integer({ minimum: 512, maximum: 4096, default: 1232 }),
     /** The resolver rdns, auth and dnsbl look up through (and NS discovery uses). Default: the first of probes.resolvers. */
@@ -274,7 +293,7 @@ export const DnsChecks = obj(
     /** Slack for probe timing before a resolver counts as violating TTL. Default 2s. */
     ttl_allowance: Duration('2s', 'Slack for probe timing before a TTL violation is flagged.'),
     /** How far back the ttl analysis reads dns results on its first run. Default 2d. */
-    ttl_lookback: Duration('2d', 'How far back the ttl analysis reads on its first run.'),
+    ttl_lookback: Duration('2d', 'How far back the ttl analysis reads on its first run.', '30d'),
     /** URL of the MTA-STS policy; `{domain}` is replaced. Default https://mta-sts.{domain}/.well-known/mta-sts.txt. */
     mta_sts_url: Type.String({ minLength: 1, default: 'https://mta-sts.{domain}/.well-known/mta-sts.txt' }),
     /** DKIM keys shorter than this many bits count as broken. Default 1024. */
@@ -288,9 +307,9 @@ export const Probes = obj(
     /** Check interval outside the window. Default 60s. */
     interval: Duration('60s', 'Check interval outside the window.'),
     /** Check interval inside the cutover window. Default 15s. */
-    window_interval: Duration('15s', 'Check interval inside the window.'),
+    window_interval: Duration('15s', 'Check interval inside the window.', '1h'),
     /** Per-check timeout. Default 10s. */
-    timeout: Duration('10s', 'Per-check timeout.'),
+    timeout: Duration('10s', 'Per-check timeout.', '5m'),
     /** Checks running at once. Default 16. */
     concurrency: Type.Integer({ minimum: 1, maximum: 1024, default: 16 }),
     /**
@@ -320,7 +339,7 @@ export const Probes = obj(
     /** Authoritative servers to ask directly (host or host:port). Default: the zone's NS records. */
     authoritative: Type.Optional(Type.Array(Authoritative('host, host:port, IPv6 or [v6]:port.'), { maxItems: 16 })),
     /** With no resolver answering the old IP for this long, decommissioning is safe. Default 24h. */
-    decommission_quiet: Duration('24h', 'Quiet time before decommissioning is safe.'),
+    decommission_quiet: Duration('24h', 'Quiet time before decommissioning is safe.', '30d'),
     /** The DNS-side checks. */
     dns: DnsChecks,
     smtp: Smtp,
@@ -385,7 +404,7 @@ export const RemoteWrite = obj(
     /** Longest retry delay. Default 30s. */
     retry_max: Duration('30s', 'Longest retry delay.'),
     /** A request that has not answered by then counts as failed and is retried. Default 10s. */
-    request_timeout: Duration('10s', 'Timeout of one remote-write request.'),
+    request_timeout: Duration('10s', 'Timeout of one remote-write request.', '5m'),
   },
   'Remote write to a Prometheus remote-write receiver.',
   false,
@@ -438,13 +457,13 @@ export const Collector = obj(
       errorMessage: 'must be a probe id (letters, digits, . _ -; at most 63)',
     }),
     /** Largest request body. Default 1MiB. */
-    body_limit: Size('1MiB', 'Largest request body.'),
+    body_limit: Size('1MiB', 'Largest request body.', '256MiB'),
     /** Distinct series one probe may create; batches beyond it are rejected. Default 20000. */
     max_series_per_probe: Type.Integer({ minimum: 1, default: 20_000 }),
     /** Label values are cut to this many characters. Default 128. */
     max_label_length: Type.Integer({ minimum: 8, maximum: 1024, default: 128 }),
     /** Gauges of a probe silent this long are removed. Default 15m. */
-    probe_stale_after: Duration('15m', 'Silence after which a probe gauges are removed.'),
+    probe_stale_after: Duration('15m', 'Silence after which a probe gauges are removed.', '30d'),
     /** Batch ids remembered per probe for batches that carry no result sequence (older probes). Default 1000. */
     dedup_batches: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1000 }),
     /** Pushes per second one probe may make (every push counts, empty and duplicate too); more → 429 with Retry-After. Default 10. */
