@@ -4,20 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ConfigError } from '../../config/load.js';
 import { parseAuthoritative, parseDnsServer, parseHostPort, parseHttpUrl, parseListen, parseResolverSpec, SpecError } from '../../config/specs.js';
-import { testPlan } from '../support/plan.js';
-
-/** The problems of a plan built with these overrides (fails when it is valid). */
-function problems(over: Parameters<typeof testPlan>[0]): readonly string[] {
-  try {
-    testPlan(over);
-  } catch (e) {
-    assert.ok(e instanceof ConfigError, String(e));
-    return e.problems;
-  }
-  assert.fail('the plan was accepted');
-}
+import { planProblemsOf, testPlan } from '../support/plan.js';
 
 describe('server spec grammar', () => {
   test('host:port forms, IPv6 in brackets, defaults', () => {
@@ -84,7 +72,7 @@ describe('server spec grammar', () => {
 describe('a plan names the path and the reason of every bad spec', () => {
   test('resolvers, lookup resolver and authoritative servers', () => {
     assert.deepEqual(
-      problems({ probes: { resolvers: ['system', '8.8.8.8', '8.8.8.8:530000', 'bogus.example', 'http://dns.example/q'], authoritative: ['127.0.7.50#10753'], dns: { lookup_resolver: 'x y' } } }),
+      planProblemsOf({ probes: { resolvers: ['system', '8.8.8.8', '8.8.8.8:530000', 'bogus.example', 'http://dns.example/q'], authoritative: ['127.0.7.50#10753'], dns: { lookup_resolver: 'x y' } } }),
       [
         'probes.resolvers[2]: port 530000 is out of range 1–65535',
         'probes.resolvers[3]: "bogus.example" must be system, an IP (with optional :port), tcp://IP, tls://host or https://host/path (a name needs tls:// or https://)',
@@ -97,7 +85,7 @@ describe('a plan names the path and the reason of every bad spec', () => {
 
   test('listen addresses, collector URLs, the sink', () => {
     assert.deepEqual(
-      problems({
+      planProblemsOf({
         probes: {
           health_listen: '127.0.0.1:70000',
           push: { collectors: ['http://127.0.0.1:9464', 'collector:9464'] },

@@ -12,17 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { ConfigError, parsePlan, planWarnings } from '../../config/load.js';
 import { makeLabCerts, type LabCerts } from '../../lab/mta/certs.js';
 import { runCli } from '../support/cli.js';
-import { testPlan, testPlanInput } from '../support/plan.js';
-
-function problems(over: Parameters<typeof testPlan>[0]): readonly string[] {
-  try {
-    testPlan(over);
-  } catch (e) {
-    assert.ok(e instanceof ConfigError, String(e));
-    return e.problems;
-  }
-  assert.fail('the plan was accepted');
-}
+import { planProblemsOf, testPlan, testPlanInput } from '../support/plan.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mailprobe-validation-'));
 let certs: LabCerts;
@@ -36,20 +26,20 @@ after(async () => {
 
 describe('host names are names', () => {
   test('IP literals and numeric names are refused in every host-name field', () => {
-    assert.deepEqual(problems({ cutover: { mail_host: '198.51.100.20', domain: '198.51.100.20', spf_domain: '2001:db8::25', dnsbl: ['zen.spamhaus.org', '198.51.100.20'] } }), [
+    assert.deepEqual(planProblemsOf({ cutover: { mail_host: '198.51.100.20', domain: '198.51.100.20', spf_domain: '2001:db8::25', dnsbl: ['zen.spamhaus.org', '198.51.100.20'] } }), [
       'cutover.domain: 198.51.100.20 is an IP address; this field takes a host name such as mail.company.com',
       'cutover.mail_host: 198.51.100.20 is an IP address; this field takes a host name such as mail.company.com',
       'cutover.dnsbl[1]: 198.51.100.20 is an IP address; this field takes a host name such as mail.company.com',
       'cutover.spf_domain: 2001:db8::25 is an IP address; this field takes a host name such as mail.company.com',
     ]);
-    assert.deepEqual(problems({ cutover: { mail_host: 'mail.10' } }), ['cutover.mail_host: "mail.10" ends in a number, so it is no host name (an IP address?); use a name such as mail.company.com']);
+    assert.deepEqual(planProblemsOf({ cutover: { mail_host: 'mail.10' } }), ['cutover.mail_host: "mail.10" ends in a number, so it is no host name (an IP address?); use a name such as mail.company.com']);
   });
 });
 
 describe('sizes and durations within sane bounds', () => {
   test('too large is refused with the bound named, zero is refused', () => {
     assert.deepEqual(
-      problems({
+      planProblemsOf({
         probes: { interval: '400d', timeout: '0s', push: { spool_max_bytes: '1000GiB' } },
         collector: { body_limit: '99999999999999GiB' },
       }),
@@ -71,7 +61,7 @@ describe('sizes and durations within sane bounds', () => {
 
 describe('files the plan names exist and hold PEM that parses', () => {
   test('a missing CA file is refused at validation, not at every SMTP session', () => {
-    assert.deepEqual(problems({ probes: { smtp: { ca_file: '/nonexistent.pem' } } }), ['probes.smtp.ca_file: cannot read /nonexistent.pem: ENOENT']);
+    assert.deepEqual(planProblemsOf({ probes: { smtp: { ca_file: '/nonexistent.pem' } } }), ['probes.smtp.ca_file: cannot read /nonexistent.pem: ENOENT']);
   });
 
   test('a file without a certificate, and a broken certificate, are refused', () => {
@@ -79,8 +69,8 @@ describe('files the plan names exist and hold PEM that parses', () => {
     writeFileSync(text, 'not a certificate\n');
     const broken = join(dir, 'broken.pem');
     writeFileSync(broken, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
-    assert.deepEqual(problems({ probes: { smtp: { ca_file: text } } }), [`probes.smtp.ca_file: ${text} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`]);
-    const [p] = problems({ probes: { smtp: { ca_file: broken } } });
+    assert.deepEqual(planProblemsOf({ probes: { smtp: { ca_file: text } } }), [`probes.smtp.ca_file: ${text} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`]);
+    const [p] = planProblemsOf({ probes: { smtp: { ca_file: broken } } });
     assert.match(p ?? '', new RegExp(`^probes\\.smtp\\.ca_file: ${broken}: certificate 1 does not parse: `));
   });
 
@@ -92,9 +82,9 @@ describe('files the plan names exist and hold PEM that parses', () => {
     writeFileSync(key, certs.mailHost.key);
     writeFileSync(otherKey, certs.wrongName.key);
     const rt = (sink: Record<string, unknown>) => ({ probes: { roundtrip: { to: 'rt@company.test', sink } } });
-    assert.deepEqual(problems(rt({ tls_cert_file: cert })), ['probes.roundtrip.sink.tls_key_file: is required with probes.roundtrip.sink.tls_cert_file']);
-    assert.deepEqual(problems(rt({ tls_cert_file: cert, tls_key_file: cert })), [`probes.roundtrip.sink.tls_key_file: ${cert} holds no PEM private key (-----BEGIN PRIVATE KEY-----)`]);
-    assert.deepEqual(problems(rt({ tls_cert_file: cert, tls_key_file: otherKey })), [`probes.roundtrip.sink.tls_key_file: ${otherKey} is not the key of the certificate in ${cert}`]);
+    assert.deepEqual(planProblemsOf(rt({ tls_cert_file: cert })), ['probes.roundtrip.sink.tls_key_file: is required with probes.roundtrip.sink.tls_cert_file']);
+    assert.deepEqual(planProblemsOf(rt({ tls_cert_file: cert, tls_key_file: cert })), [`probes.roundtrip.sink.tls_key_file: ${cert} holds no PEM private key (-----BEGIN PRIVATE KEY-----)`]);
+    assert.deepEqual(planProblemsOf(rt({ tls_cert_file: cert, tls_key_file: otherKey })), [`probes.roundtrip.sink.tls_key_file: ${otherKey} is not the key of the certificate in ${cert}`]);
     const ok = testPlan({ ...rt({ tls_cert_file: cert, tls_key_file: key }), probes: { roundtrip: { to: 'rt@company.test', sink: { tls_cert_file: cert, tls_key_file: key } }, smtp: { ca_file: certs.caFile } } });
     assert.equal(ok.probes.smtp.ca_file, certs.caFile);
   });

@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hashToken } from '../../collector/plugins/auth.js';
-import { validatePlan } from '../../config/load.js';
+import { ConfigError, validatePlan } from '../../config/load.js';
 import type { PlanConfig } from '../../config/schema.js';
 
 export const PROBE_IDS = ['p-eu', 'p-us', 'p-ap'] as const;
@@ -57,4 +57,15 @@ export function testPlanInput(over: PlanOverrides = {}): Record<string, Section>
       ...over.collector,
     },
   };
+}
+
+/** The problems of a plan built with these overrides; fails the test when the plan is valid. */
+export function planProblemsOf(over: PlanOverrides): readonly string[] {
+  try {
+    testPlan(over);
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems;
+    throw e;
+  }
+  throw new Error('the plan was accepted');
 }
