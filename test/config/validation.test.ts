@@ -153,20 +153,20 @@ describe('YAML problems are line:col: message, never a stack', () => {
 });
 
 describe('every command and subcommand has --help; unknown options are named', () => {
-  const commands = [['start'], ['collector'], ['probe'], ['sink'], ['render'], ['config'], ['config', 'check'], ['config', 'schema'], ['token']];
-  for (const cmd of commands) {
-    test(`mailprobe ${cmd.join(' ')} --help and -h`, () => {
-      for (const flag of ['--help', '-h']) {
-        const r = runCli([...cmd, flag]);
-        assert.equal(r.status, 0, `${cmd.join(' ')} ${flag}: ${r.stderr}`);
-        assert.match(r.stdout, new RegExp(`^usage: mailprobe ${cmd[0]}`), `${cmd.join(' ')} ${flag}`);
-        assert.equal(r.stderr, '');
-      }
-    });
-  }
+  // One process per command (each costs a tsx start-up): --help everywhere, -h where it is parsed apart.
+  const commands = [['start'], ['collector'], ['probe'], ['sink'], ['render'], ['config'], ['config', 'check', '-h'], ['config', 'schema'], ['token', '-h']];
+  test('mailprobe <command> --help prints its usage on stdout, exit 0', () => {
+    for (const cmd of commands) {
+      const args = cmd.at(-1) === '-h' ? cmd : [...cmd, '--help'];
+      const r = runCli(args);
+      assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stdout, new RegExp(`^usage: mailprobe ${cmd[0]}`), args.join(' '));
+      assert.equal(r.stderr, '', args.join(' '));
+    }
+  });
 
   test('an unknown option is an error naming it, exit 2', () => {
-    for (const cmd of [['config', 'check', 'x.yaml'], ['collector'], ['probe'], ['token']]) {
+    for (const cmd of [['config', 'check', 'x.yaml'], ['collector']]) {
       const r = runCli([...cmd, '--frobnicate']);
       assert.equal(r.status, 2, cmd.join(' '));
       assert.equal(r.stderr, `mailprobe ${cmd[0]}: Unknown option '--frobnicate'\n`);
