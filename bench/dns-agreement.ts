@@ -14,10 +14,9 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { startDnsWorld } from '../lab/dns/world.js';
-import { runDns, type DnsTarget } from '../probe/checks/dns.js';
-import { dnsSettings } from '../probe/dns/lookup.js';
 import { parseResolverSpec } from '../config/specs.js';
+import { startDnsWorld } from '../lab/dns/world.js';
+import { dnsCheckSettings, dnsQueries, runDns, type DnsTarget } from '../probe/checks/dns.js';
 import type { DnsResult } from '../protocol/results.js';
 import { makeCtx, worldPlan } from '../test/probe/dns/support.js';
 import { startUnbound } from '../test/probe/dns/unbound.js';
@@ -88,16 +87,18 @@ async function main(): Promise<void> {
   const unbound = await startUnbound({ upstream: { host: w.auth.host, port: w.auth.port }, zones: ['company.test'], probeName: 'company.test' });
   try {
     const plan = worldPlan(w);
-    const s = dnsSettings(plan);
+    const queries = dnsQueries(dnsCheckSettings(plan));
     const ctx = makeCtx(plan);
     const targets: { name: string; address: string; target: DnsTarget; recurse: boolean }[] = [
-      { name: 'lab honest', address: w.resolvers.honest.address, target: { kind: 'resolver', resolver: parseResolverSpec(w.resolvers.honest.address) }, recurse: true },
-      { name: 'lab ignore-TTL', address: w.resolvers.ignore.address, target: { kind: 'resolver', resolver: parseResolverSpec(w.resolvers.ignore.address) }, recurse: true },
-      { name: 'lab clamp-TTL', address: w.resolvers.clamp.address, target: { kind: 'resolver', resolver: parseResolverSpec(w.resolvers.clamp.address) }, recurse: true },
-      { name: 'lab serve-stale', address: w.resolvers.stale.address, target: { kind: 'resolver', resolver: parseResolverSpec(w.resolvers.stale.address) }, recurse: true },
-      { name: 'lab authoritative', address: w.auth.address, target: { kind: 'authoritative' }, recurse: false },
-      { name: 'unbound (Debian)', address: unbound.address, target: { kind: 'resolver', resolver: parseResolverSpec(unbound.address) }, recurse: true },
+      { name: 'lab honest', address: w.resolvers.honest.address, target: { kind: 'resolver', resolver: w.resolvers.honest.address, queries }, recurse: true },
+      { name: 'lab ignore-TTL', address: w.resolvers.ignore.address, target: { kind: 'resolver', resolver: w.resolvers.ignore.address, queries }, recurse: true },
+      { name: 'lab clamp-TTL', address: w.resolvers.clamp.address, target: { kind: 'resolver', resolver: w.resolvers.clamp.address, queries }, recurse: true },
+      { name: 'lab serve-stale', address: w.resolvers.stale.address, target: { kind: 'resolver', resolver: w.resolvers.stale.address, queries }, recurse: true },
+      { name: 'lab authoritative', address: w.auth.address, target: { kind: 'authoritative', servers: [], queries }, recurse: false },
+      { name: 'unbound (Debian)', address: unbound.address, target: { kind: 'resolver', resolver: unbound.address, queries }, recurse: true },
     ];
+    // unbound is not in the plan's resolvers: every target's resolver is known to the settings.
+    const s = { ...dnsCheckSettings(plan), resolvers: new Map(targets.map((t) => parseResolverSpec(t.address)).map((r) => [r.label, r])) };
     const stats = new Map(targets.map((t) => [t.name, { compared: 0, same: 0, ttlOffByOne: 0, atExpiry: 0, differ: 0, examples: [] as string[] }]));
     const end = Date.now() + SECONDS * 1000;
     while (Date.now() < end) {

@@ -56,7 +56,7 @@ async function main(): Promise<void> {
   try {
     const ready = await next();
     if (!('ready' in ready)) throw new Error('mta child did not start');
-    const target = { ip: ready.old.ip, side: 'old' as const, port: ready.old.port };
+    const target = { ip: ready.old.ip, side: 'old' as const, port: ready.old.port, mode: 'rcpt' as const };
     const settings: SmtpSettings = {
       mailHost: 'mail.company.test',
       mode: 'rcpt',

@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { parseListen, specProblem } from '../config/specs.js';
 import { CHECK_TYPES, type CheckType } from '../protocol/results.js';
 import { ID_PATTERN } from '../protocol/wire.js';
-import { CHECKS, type CheckRegistry, type RegisteredCheck } from '../probe/checks/index.js';
+import { CHECKS, setupProblems, type CheckRegistry, type RegisteredCheck } from '../probe/checks/index.js';
 import { createProbe } from '../probe/runtime.js';
 import { untilSignal } from './collector.js';
 import { createLogger } from './log.js';
@@ -39,12 +39,13 @@ function isRegistered(v: unknown): v is RegisteredCheck {
 
 async function loadCheckModule(file: string): Promise<CheckRegistry> {
   const mod = (await import(pathToFileURL(resolve(file)).href)) as { checks?: Record<string, unknown> };
-  const out: Partial<Record<CheckType, RegisteredCheck>> = {};
+  const out: Record<string, RegisteredCheck> = {};
   for (const [type, entry] of Object.entries(mod.checks ?? {})) {
     if (!isRegistered(entry)) throw new Error(`${file}: checks.${type} is not a register(spec) entry`);
+    if (!(CHECK_TYPES as readonly string[]).includes(entry.type)) throw new Error(`${file}: checks.${type} has unknown check type "${entry.type}" (known: ${CHECK_TYPES.join(', ')})`);
     out[entry.type] = entry;
   }
-  return out;
+  return out as CheckRegistry;
 }
 
 export async function runProbe(argv: string[]): Promise<number> {
@@ -101,6 +102,12 @@ export async function runProbe(argv: string[]): Promise<number> {
   const token = process.env[tokenEnv] ?? '';
   if (plan.probes.push.collectors.length > 0 && !token) {
     process.stderr.write(`mailprobe probe: no bearer token: set ${tokenEnv} (probes.push.token_env) to this probe's token (see \`mailprobe token\`)\n`);
+    return 2;
+  }
+  // A check that cannot run at all (its secret not set, its file unreadable) is a setup error: say which, exit 2.
+  const problems = setupProblems(registry, checks, plan);
+  if (problems.length > 0) {
+    for (const p of problems) process.stderr.write(`mailprobe probe: ${p}\n`);
     return 2;
   }
   const log = createLogger('probe');

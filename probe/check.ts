@@ -1,19 +1,20 @@
 /**
  * The contract between the probe runtime and its checks.
  *
- * Each file under `probe/checks/` exports one function `(target, settings, ctx) => Promise<Result>`.
- * The runtime owns timeouts (`ctx.signal`), scheduling and metrics; a check only measures and
- * returns data. A failed check returns `ok: false` with phase, errorClass, code and message; it
- * throws only for bugs and bad config.
+ * Each file under `probe/checks/` exports one {@link CheckSpec}: how the plan expands into its
+ * targets (each with the settings that check needs, and nothing else of the plan) and
+ * `run(target, settings, ctx)`. The runtime owns timeouts (`ctx.signal`), scheduling and
+ * metrics; a check only measures and returns data. A failed check returns `ok: false` with
+ * phase, errorClass, code and message (see protocol/failures.ts); it throws a
+ * {@link CheckFailure} when it cannot run at all, and anything else only for bugs.
  */
 import type { Logger } from 'pino';
 import type { PlanConfig } from '../config/schema.js';
-import type { CheckResult, CheckType, ErrorClass } from '../protocol/results.js';
+import type { CheckResult, CheckType, ResultOf, TargetOf } from '../protocol/checks/index.js';
 
 export interface CheckContext {
   /** Aborted when the runtime's per-check timeout fires or the probe stops. */
   readonly signal: AbortSignal;
-  readonly plan: PlanConfig;
   readonly probe: { readonly id: string; readonly region: string };
   readonly log: Logger;
   /** Wall clock in Unix ms (injectable for tests). */
@@ -32,39 +33,36 @@ export interface ResultLog {
   since<T extends CheckType>(type: T, sinceMs: number): readonly Extract<CheckResult, { type: T }>[];
 }
 
+/** One target of a check with the settings its run gets. */
+export interface CheckJob<K extends CheckType, Settings> {
+  /** Stable across rounds (used for state and offsets). */
+  key: string;
+  /** What the run measures; its failed results are named after it (protocol/checks/<type>.ts). */
+  target: TargetOf<K>;
+  settings: Settings;
+}
+
 /**
- * A registry entry: the function and how the plan expands into its targets.
+ * The probe side of one check type: how the plan expands into its jobs and how one is run.
  * `targets` is called once per scheduling round so plan-derived targets stay in one place.
  */
-export interface CheckSpec<Target = unknown, Settings = unknown> {
-  readonly type: CheckType;
-  readonly run: CheckFn<Target, Settings>;
-  /** One entry per target; `key` is stable across rounds (used for state and offsets). */
-  targets(plan: PlanConfig): { key: string; target: Target; settings: Settings }[];
+export interface CheckSpec<K extends CheckType, Settings> {
+  readonly type: K;
+  readonly run: CheckFn<K, Settings>;
+  targets(plan: PlanConfig): CheckJob<K, Settings>[];
   /** Timeout for one run; default plan.probes.timeout. */
   timeoutMs?(plan: PlanConfig): number;
+  /**
+   * What keeps this check from running at all that is known before the first run (a secret
+   * not in the environment, a file that cannot be read), one `what: why` line each: the probe
+   * refuses to start with them.
+   */
+  setupProblems?(plan: PlanConfig, env: NodeJS.ProcessEnv): string[];
 }
 
 /** What one check run returns: one result or several (one per resolver, per record type...). */
 export type CheckOutput<R extends CheckResult = CheckResult> = R | R[];
 
-export type CheckFn<Target = unknown, Settings = unknown, R extends CheckResult = CheckResult> = (
-  target: Target,
-  settings: Settings,
-  ctx: CheckContext,
-) => Promise<CheckOutput<R>>;
-
-/** Fields of a failed result. */
-export interface Failure {
-  ok: false;
-  phase: string;
-  errorClass: ErrorClass;
-  code: string;
-  message: string;
-}
-
-export function failure(phase: string, errorClass: ErrorClass, code: string, message: string): Failure {
-  return { ok: false, phase, errorClass, code, message: message.slice(0, 2000) };
-}
+export type CheckFn<K extends CheckType, Settings> = (target: TargetOf<K>, settings: Settings, ctx: CheckContext) => Promise<CheckOutput<ResultOf<K>>>;
 
 export type { CheckResult, CheckType };

@@ -1,21 +1,40 @@
 /**
- * Error catalogue of the probe: the stable codes the runtime puts in failed results (`code`) and
- * in its log lines (`code` field). Checks add their own codes here, one entry each.
+ * Errors of the probe: {@link CheckFailure}, which a check (or the DNS client and SMTP session
+ * under it) throws when it cannot go on, carrying a code of the one failure catalogue
+ * (protocol/failures.ts), and the log-only codes of the runtime (`code` field of log lines).
  */
-import type { ErrorClass } from '../protocol/results.js';
+import { failure, failureMessage, FAILURES, type FailureCode } from '../protocol/failures.js';
+import type { ErrorClass, Failure } from '../protocol/checks/common.js';
 
-export interface ProbeErrorDef {
-  /** The error class a failed result with this code carries (absent for log-only codes). */
-  readonly errorClass?: ErrorClass;
+/** A failure with a stable code; turned into the fields of a failed result by {@link failureOf}. */
+export class CheckFailure extends Error {
+  constructor(
+    readonly code: FailureCode,
+    /** What happened, without the code's meaning (that is prepended in the message). */
+    readonly detail: string,
+    /** Where it happened, when the thrower knows better than the catcher. */
+    readonly phase?: string,
+  ) {
+    super(failureMessage(code, detail));
+    this.name = 'CheckFailure';
+  }
+  get errorClass(): ErrorClass {
+    return FAILURES[this.code].errorClass;
+  }
+}
+
+/** The fields of a failed result for anything thrown: a CheckFailure keeps its code, anything else is `check_threw`. */
+export function failureOf(phase: string, e: unknown): Failure {
+  if (e instanceof CheckFailure) return failure(e.phase ?? phase, e.code, e.detail);
+  return failure(phase, 'check_threw', e instanceof Error ? e.message : String(e));
+}
+
+export interface ProbeLogDef {
   readonly message: string;
 }
 
+/** Log-only codes of the runtime (failed results use protocol/failures.ts). */
 export const PROBE_ERRORS = {
-  // Failed results the runtime makes for a check.
-  check_timeout: { errorClass: 'timeout', message: 'the check did not finish within its timeout' },
-  check_threw: { errorClass: 'internal', message: 'the check threw (a bug or bad config)' },
-  invalid_result: { errorClass: 'internal', message: 'the check returned a result that does not match the wire schema' },
-  // Log-only codes of the runtime.
   push_rejected: { message: 'a collector rejected a batch for good (4xx); it is dropped for that collector' },
   push_unauthorized: { message: 'a collector does not accept the probe token; batches stay spooled and are retried slowly' },
   push_failed: { message: 'a push failed (network, timeout, 5xx, 408, 429); it is retried with backoff' },
@@ -28,18 +47,6 @@ export const PROBE_ERRORS = {
   },
   spool_write_failed: { message: 'the spool could not be written (disk full or gone?)' },
   no_token: { message: 'no bearer token: the environment variable named by probes.push.token_env is empty' },
-} as const satisfies Record<string, ProbeErrorDef>;
+} as const satisfies Record<string, ProbeLogDef>;
 
 export type ProbeErrorCode = keyof typeof PROBE_ERRORS;
-
-/** The fields of a failed result for a runtime code, with a detail appended to its message. */
-export function runtimeFailure(code: 'check_timeout' | 'check_threw' | 'invalid_result', detail?: string) {
-  const def = PROBE_ERRORS[code];
-  return {
-    ok: false as const,
-    phase: 'runtime',
-    errorClass: def.errorClass,
-    code,
-    message: (detail ? `${def.message}: ${detail}` : def.message).slice(0, 2000),
-  };
-}

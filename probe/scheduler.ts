@@ -10,8 +10,11 @@ import type { PlanConfig } from '../config/schema.js';
 import type { CheckResult, CheckType } from '../protocol/results.js';
 import type { CheckContext, ResultLog } from './check.js';
 import type { CheckRegistry, RegisteredCheck, RegisteredJob } from './checks/index.js';
-import { runtimeFailure } from './errors.js';
-import { failedLike, failedResult, isCheckResult, resultProblem } from './failed-result.js';
+import { failedLike } from '../protocol/checks/index.js';
+import type { Failure } from '../protocol/checks/common.js';
+import { failure } from '../protocol/failures.js';
+import { failureOf } from './errors.js';
+import { isCheckResult, resultProblem } from './valid-result.js';
 import type { ProbeMetrics } from './self-metrics.js';
 
 /** After a timeout fires, how long a check may still take to return its own (more precise) failure. */
@@ -241,7 +244,6 @@ export class Scheduler {
     const t0 = performance.now();
     const ctx: CheckContext = {
       signal: ac.signal,
-      plan,
       probe,
       log: log.child({ check: slot.type, target: slot.key }),
       now,
@@ -270,26 +272,25 @@ export class Scheduler {
     }
     this.#aborts.delete(ac);
     const seconds = (performance.now() - t0) / 1000;
-    const fail = (f: ReturnType<typeof runtimeFailure>): CheckResult[] => {
-      if (slot.template.length > 0) {
-        const like = failedLike(slot.template, startedAt, seconds, f);
-        if (like.length > 0) return like;
-      }
-      const r = failedResult(slot.type, slot.job.target, slot.job.settings, startedAt, seconds, f);
-      if (!r) log.warn({ code: f.code, check: slot.type, target: slot.key }, 'no failed result could be built from this target; the failure is only logged and counted');
-      return r ? [r] : [];
+    // Every target reports every run: in the series of what it returned before, else named after its target.
+    const fail = (f: Failure): CheckResult[] => {
+      const run = { startedAt, durationSeconds: seconds, failure: f };
+      if (slot.template.length > 0) return slot.template.map((t) => failedLike(t, run));
+      return slot.job.failed(run);
     };
 
     let results: CheckResult[];
     let result: string;
     if (outcome.kind === 'timeout') {
-      results = fail(runtimeFailure('check_timeout', `${timeoutMs} ms`));
+      results = fail(failure('runtime', 'check_timeout', `${timeoutMs} ms`));
       result = 'timeout';
     } else if (outcome.kind === 'threw') {
       const err = outcome.error;
-      log.error({ code: 'check_threw', check: slot.type, target: slot.key, err }, 'a check threw; reported as a failed result');
-      results = fail(runtimeFailure('check_threw', err instanceof Error ? err.message : String(err)));
-      result = 'internal';
+      const f = failureOf('runtime', err);
+      if (f.code === 'check_threw') log.error({ code: 'check_threw', check: slot.type, target: slot.key, err }, 'a check threw; reported as a failed result');
+      else log.warn({ code: f.code, check: slot.type, target: slot.key, reason: f.message }, 'a check could not run; reported as a failed result');
+      results = fail(f);
+      result = f.errorClass;
     } else {
       const list = Array.isArray(outcome.value) ? (outcome.value as unknown[]) : [outcome.value];
       results = [];
@@ -298,11 +299,10 @@ export class Scheduler {
         if (isCheckResult(r)) {
           results.push(r);
           valid.push(r);
-        }
-        else {
+        } else {
           const problem = resultProblem(r);
           log.error({ code: 'invalid_result', check: slot.type, target: slot.key, problem }, 'a check returned an invalid result; reported as a failed result');
-          results.push(...fail(runtimeFailure('invalid_result', problem)));
+          results.push(...fail(failure('runtime', 'invalid_result', problem)));
         }
       }
       if (valid.length > 0) slot.template = valid.slice(0, TEMPLATE_MAX);

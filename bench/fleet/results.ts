@@ -32,7 +32,7 @@ export function probeCycle(p: SimProbe, probeIndex: number, cycle: number, t: nu
       const failed = slow > 0.995;
       out.push(
         failed
-          ? { type: 'dns', startedAt: t, durationSeconds: 3, ok: false, phase: 'query', errorClass: 'timeout', code: 'DNS_TIMEOUT', message: 'no answer in 3s', resolver, authoritative: false, name: NAME, qtype, transport: 'udp', rcode: '', answers: [], ttl: null, side: 'error' }
+          ? { type: 'dns', startedAt: t, durationSeconds: 3, ok: false, phase: 'query', errorClass: 'timeout', code: 'dns_timeout', message: 'no answer in 3s', resolver, authoritative: false, name: NAME, qtype, transport: 'udp', rcode: '', answers: [], ttl: null, side: 'error' }
           : { type: 'dns', startedAt: t, durationSeconds: 0.001 + slow * 0.08, ok: true, resolver, authoritative: false, name: NAME, qtype, transport: 'udp', rcode: 'NOERROR', answers: [side === 'old' ? OLD_IP : NEW_IP], ttl: Math.round(300 * (1 - slow)), side },
       );
     }

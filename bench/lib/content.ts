@@ -41,7 +41,7 @@ export function probeResults(n: number, t = Date.now()): CheckResult[] {
       const failed = !auth && r() < 0.03;
       if (failed) {
         out.push({
-          type: 'dns', startedAt: t, durationSeconds: 3, ok: false, phase: 'query', errorClass: 'timeout', code: 'DNS_TIMEOUT', message: 'no answer in 3s',
+          type: 'dns', startedAt: t, durationSeconds: 3, ok: false, phase: 'query', errorClass: 'timeout', code: 'dns_timeout', message: 'no answer in 3s',
           resolver, authoritative: auth, name: NAME, qtype, transport: 'udp', rcode: '', answers: [], ttl: null, side: 'error',
         });
         continue;

@@ -1,5 +1,5 @@
 /**
- * auth check (DESIGN §4): the mail-authentication records, one result per method + subject.
+ * auth check: the mail-authentication records, one result per method + subject.
  *
  * - spf: mailauth's evaluation (its resolver pointed at the probe's lookup resolver) of the
  *   envelope domain (`cutover.spf_domain` ?? domain) for every server IP: during the overlap
@@ -21,23 +21,25 @@ import { parsePolicy, resolvePolicy, validateMx } from 'mailauth/lib/mta-sts.js'
 import { request } from 'undici';
 import type { CheckContext, CheckSpec } from '../check.js';
 import type { PlanConfig } from '../../config/schema.js';
-import type { AuthResult, Side } from '../../protocol/results.js';
+import type { AuthResult, AuthTarget } from '../../protocol/checks/auth.js';
 import { assertRcode, nodeStyleResolver, recordsOf, type DnsClient } from '../dns/client.js';
 import { DnsError } from '../dns/errors.js';
-import { dnsSettings, failureOf, lookupClient, secs, type DnsSettings } from '../dns/lookup.js';
+import { dnsSettings, lookupClient, secs, type DnsSettings } from '../dns/lookup.js';
+import { failureOf } from '../errors.js';
+import { text } from '../../protocol/checks/common.js';
 
-/** `subject` is what the result reports (the runtime also reads it for a failed result). */
-export type AuthTarget = { subject: string } & (
-  | { method: 'spf'; ip: string; side: Side }
-  | { method: 'dkim'; selector: string }
-  | { method: 'dmarc' | 'mta-sts'; domain: string }
-  | { method: 'tlsa'; name: string }
-);
+/** The subject is the IP (spf), the selector (dkim), the domain (dmarc, mta-sts) or the name (tlsa). */
+export type { AuthTarget };
 
 export interface AuthSettings extends DnsSettings {
   /** MTA-STS policy URL with `{domain}`. */
   mtaStsUrl: string;
   dkimMinBits: number;
+  mailHost: string;
+  /** The domain DKIM keys are published under. */
+  domain: string;
+  /** The envelope domain SPF is evaluated for (cutover.spf_domain, else the domain). */
+  spfDomain: string;
 }
 
 interface Verdict {
@@ -64,13 +66,13 @@ export function parseTags(record: string): Map<string, string> {
   return m;
 }
 
-async function checkSpf(ip: string, plan: PlanConfig, client: DnsClient, ctx: CheckContext): Promise<Verdict> {
-  const domain = plan.cutover.spf_domain ?? plan.cutover.domain;
+async function checkSpf(ip: string, s: AuthSettings, client: DnsClient, ctx: CheckContext): Promise<Verdict> {
+  const domain = s.spfDomain;
   // mailauth's resolver type covers only string results; MX answers are objects as in node's dns.
   const resolver = nodeStyleResolver(client, { signal: ctx.signal }) as unknown as DNSResolver;
-  const res = await spf({ sender: `postmaster@${domain}`, ip, helo: plan.cutover.mail_host, mta: 'mailprobe', resolver });
+  const res = await spf({ sender: `postmaster@${domain}`, ip, helo: s.mailHost, mta: 'mailprobe', resolver });
   const result = res.status.result;
-  if (result === 'temperror') throw new DnsError('SPF_TEMPERROR', `SPF of ${domain} for ${ip}: temperror: ${res.status.comment ?? ''}`);
+  if (result === 'temperror') throw new DnsError('spf_temperror', `SPF of ${domain} for ${ip}: ${res.status.comment ?? ''}`);
   const rr = (res as { rr?: string }).rr;
   return { pass: result === 'pass', detail: `${result}${rr ? ` (${rr})` : ''}` };
 }
@@ -98,8 +100,8 @@ export function parseDkimKey(record: string, minBits: number): Verdict {
   }
 }
 
-async function checkDkim(selector: string, plan: PlanConfig, s: AuthSettings, client: DnsClient, ctx: CheckContext): Promise<Verdict> {
-  const name = `${selector}._domainkey.${bare(plan.cutover.domain)}`;
+async function checkDkim(selector: string, s: AuthSettings, client: DnsClient, ctx: CheckContext): Promise<Verdict> {
+  const name = `${selector}._domainkey.${bare(s.domain)}`;
   const records = (await txt(client, name, ctx.signal)).filter((r) => /(^|;)\s*(v=DKIM1|p=)/i.test(r) || r.includes('p='));
   if (records.length === 0) return { pass: false, detail: `no key at ${name}` };
   if (records.length > 1) return { pass: false, detail: `${records.length} key records at ${name}` };
@@ -116,7 +118,7 @@ async function checkDmarc(domain: string, client: DnsClient, ctx: CheckContext):
   return { pass: true, detail: `p=${p}` };
 }
 
-async function checkMtaSts(domain: string, plan: PlanConfig, s: AuthSettings, client: DnsClient, ctx: CheckContext): Promise<Verdict> {
+async function checkMtaSts(domain: string, s: AuthSettings, client: DnsClient, ctx: CheckContext): Promise<Verdict> {
   const resolver = nodeStyleResolver(client, { signal: ctx.signal }) as unknown as DNSResolver;
   let id: string | false;
   try {
@@ -124,7 +126,7 @@ async function checkMtaSts(domain: string, plan: PlanConfig, s: AuthSettings, cl
   } catch (e) {
     const code = (e as { code?: string }).code;
     if (code === 'multi_sts_records') return { pass: false, detail: 'several _mta-sts records' };
-    throw new DnsError(code === 'ETIMEOUT' ? 'DNS_TIMEOUT' : 'DNS_SERVFAIL', `_mta-sts.${domain}: ${(e as Error).message}`);
+    throw new DnsError(code === 'ETIMEOUT' ? 'dns_timeout' : 'dns_servfail', `_mta-sts.${domain}: ${(e as Error).message}`);
   }
   if (id === false) return { pass: true, detail: 'no MTA-STS policy published' };
   const url = s.mtaStsUrl.replaceAll('{domain}', bare(domain));
@@ -135,7 +137,7 @@ async function checkMtaSts(domain: string, plan: PlanConfig, s: AuthSettings, cl
     body = await r.body.text();
     if (r.statusCode !== 200) throw new Error(`HTTP ${r.statusCode}`);
   } catch (e) {
-    throw new DnsError('MTA_STS_FETCH', `policy ${url} (id ${id}): ${(e as Error).message}`);
+    throw new DnsError('mta_sts_fetch', `policy ${url} (id ${id}): ${(e as Error).message}`);
   }
   let policy: ReturnType<typeof parsePolicy>;
   try {
@@ -143,10 +145,10 @@ async function checkMtaSts(domain: string, plan: PlanConfig, s: AuthSettings, cl
   } catch (e) {
     return { pass: false, detail: `policy id ${id} does not parse: ${(e as Error).message}` };
   }
-  const v = validateMx(plan.cutover.mail_host, policy);
+  const v = validateMx(s.mailHost, policy);
   return {
     pass: v.valid,
-    detail: `id ${id}, mode ${policy.mode}, mx ${(policy.mx ?? []).join(',') || '-'}${v.valid ? '' : `: does not list ${plan.cutover.mail_host}`}`,
+    detail: `id ${id}, mode ${policy.mode}, mx ${(policy.mx ?? []).join(',') || '-'}${v.valid ? '' : `: does not list ${s.mailHost}`}`,
   };
 }
 
@@ -171,33 +173,44 @@ export async function runAuth(target: AuthTarget, s: AuthSettings, ctx: CheckCon
     let v: Verdict;
     switch (target.method) {
       case 'spf':
-        v = await checkSpf(target.ip, ctx.plan, client, ctx);
+        v = await checkSpf(target.subject, s, client, ctx);
         break;
       case 'dkim':
-        v = await checkDkim(target.selector, ctx.plan, s, client, ctx);
+        v = await checkDkim(target.subject, s, client, ctx);
         break;
       case 'dmarc':
-        v = await checkDmarc(target.domain, client, ctx);
+        v = await checkDmarc(target.subject, client, ctx);
         break;
       case 'mta-sts':
-        v = await checkMtaSts(target.domain, ctx.plan, s, client, ctx);
+        v = await checkMtaSts(target.subject, s, client, ctx);
         break;
       case 'tlsa':
-        v = await checkTlsa(target.name, client, ctx);
+        v = await checkTlsa(target.subject, client, ctx);
         break;
+      default: {
+        const never: never = target;
+        throw new Error(`unknown auth method ${JSON.stringify(never)}`);
+      }
     }
-    return { ...base, durationSeconds: secs(performance.now() - t0), ok: true, pass: v.pass, detail: v.detail.slice(0, 2000) };
+    return { ...base, durationSeconds: secs(performance.now() - t0), ok: true, pass: v.pass, detail: text(v.detail) };
   } catch (e) {
-    const f = failureOf(target.method, e);
-    return { ...base, durationSeconds: secs(performance.now() - t0), ok: false, phase: f.phase, errorClass: f.errorClass, code: f.code, message: f.message, pass: false };
+    return { ...base, durationSeconds: secs(performance.now() - t0), ...failureOf(target.method, e), pass: false };
   }
 }
 
 export function authSettings(plan: PlanConfig): AuthSettings {
-  return { ...dnsSettings(plan), mtaStsUrl: plan.probes.dns.mta_sts_url, dkimMinBits: plan.probes.dns.dkim_min_bits };
+  const c = plan.cutover;
+  return {
+    ...dnsSettings(plan),
+    mtaStsUrl: plan.probes.dns.mta_sts_url,
+    dkimMinBits: plan.probes.dns.dkim_min_bits,
+    mailHost: c.mail_host,
+    domain: c.domain,
+    spfDomain: c.spf_domain ?? c.domain,
+  };
 }
 
-export const authCheck: CheckSpec<AuthTarget, AuthSettings> = {
+export const authCheck: CheckSpec<'auth', AuthSettings> = {
   type: 'auth',
   run: runAuth,
   targets(plan) {
@@ -205,11 +218,11 @@ export const authCheck: CheckSpec<AuthTarget, AuthSettings> = {
     const c = plan.cutover;
     const t = (key: string, target: AuthTarget) => ({ key, target, settings: s });
     return [
-      ...c.servers.map((sv) => t(`spf:${sv.ip}`, { method: 'spf', ip: sv.ip, side: sv.side, subject: sv.ip })),
-      ...c.dkim_selectors.map((selector) => t(`dkim:${selector}`, { method: 'dkim', selector, subject: selector })),
-      t(`dmarc:${c.domain}`, { method: 'dmarc', domain: c.domain, subject: c.domain }),
-      t(`mta-sts:${c.domain}`, { method: 'mta-sts', domain: c.domain, subject: c.domain }),
-      t(`tlsa:${c.mail_host}`, { method: 'tlsa', name: c.mail_host, subject: c.mail_host }),
+      ...c.servers.map((sv) => t(`spf:${sv.ip}`, { method: 'spf', subject: sv.ip, side: sv.side })),
+      ...c.dkim_selectors.map((selector) => t(`dkim:${selector}`, { method: 'dkim', subject: selector })),
+      t(`dmarc:${c.domain}`, { method: 'dmarc', subject: c.domain }),
+      t(`mta-sts:${c.domain}`, { method: 'mta-sts', subject: c.domain }),
+      t(`tlsa:${c.mail_host}`, { method: 'tlsa', subject: c.mail_host }),
     ];
   },
 };

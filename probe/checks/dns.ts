@@ -1,74 +1,77 @@
 /**
- * dns check (DESIGN §4): per resolver, A and AAAA of the mail host and MX of the domain; and
- * the zone's authoritative servers asked directly (RD=0), labelled `auth:<server>`. Each
- * answer set is classified against the plan (old / new / both / other / none / error) with
- * its remaining TTL, RCODE, duration and transport.
+ * dns check: per resolver, A and AAAA of the mail host and MX of the domain; and the zone's
+ * authoritative servers asked directly (RD=0), labelled `auth:<server>`. Each answer set is
+ * classified against the plan (old / new / both / other / none / error) with its remaining TTL,
+ * RCODE, duration and transport.
  *
  * MX answers name hosts, not addresses: an MX set that includes the mail host takes the side
  * of the same resolver's A (else AAAA) answer in this run; one that does not is `other`.
+ *
+ * Every configured authoritative server reports every run: one whose name has no address (or
+ * cannot be looked up) yields failed `auth:<name>` results (dns_auth_unresolved, or the lookup's
+ * failure), so the ttl analysis never goes blind in silence.
  */
 import { isIP } from 'node:net';
 import type { CheckContext, CheckSpec } from '../check.js';
 import type { PlanConfig } from '../../config/schema.js';
-import type { AnswerSide, DnsResult } from '../../protocol/results.js';
+import type { AnswerSide, Failure } from '../../protocol/checks/common.js';
+import { failedDns, type DnsQuery, type DnsResult, type DnsTarget } from '../../protocol/checks/dns.js';
+import { failure } from '../../protocol/failures.js';
 import { assertRcode, minTtl, recordsOf, serverClient, type DnsClient, type DnsResponse } from '../dns/client.js';
-import { answerKey, canonicalIp, classifyAddresses } from '../dns/classify.js';
+import { answerKey, canonicalIp, classifyAddresses, type Servers } from '../dns/classify.js';
 import { DnsError } from '../dns/errors.js';
-import { clientFor, dnsSettings, failureOf, lookupClient, secs, type DnsSettings } from '../dns/lookup.js';
+import { clientFor, dnsSettings, lookupClient, rcodeOf, secs, type DnsSettings } from '../dns/lookup.js';
+import type { AuthoritativeSpec } from '../../config/specs.js';
 import type { HostPort, ResolverSpec } from '../dns/resolvers.js';
+import { CheckFailure, failureOf } from '../errors.js';
 
-/** A resolver as the plan gives it; `resolverName` is its name on panels (default: its label). */
-export type DnsTarget = { kind: 'resolver'; resolver: ResolverSpec; resolverName?: string } | { kind: 'authoritative' };
-type QT = DnsSettings['types'][number];
+export type { DnsTarget };
+
+/** What the dns check needs: the DNS settings, the names it asks for and the servers it classifies against. */
+export interface DnsCheckSettings extends DnsSettings {
+  mailHost: string;
+  domain: string;
+  servers: Servers;
+  /** probes.resolvers by label. */
+  resolvers: ReadonlyMap<string, ResolverSpec>;
+  /** probes.authoritative; empty: the zone's NS records. */
+  authoritative: readonly AuthoritativeSpec[];
+}
 
 interface Labelled {
   label: string;
   /** The plan's name for the resolver (default: the label). */
-  name?: string;
+  name: string;
   client: DnsClient;
 }
 
-function transportOf(label: string): DnsResult['transport'] {
-  if (/^https?:\/\//.test(label)) return 'doh';
-  if (label.startsWith('tls://')) return 'dot';
-  return label.startsWith('tcp://') ? 'tcp' : 'udp';
-}
-
 /** One query through one resolver, as a DnsResult (a failure is data). */
-async function queryOne(l: Labelled, authoritative: boolean, qtype: QT, name: string, plan: PlanConfig, ctx: CheckContext): Promise<DnsResult> {
+async function queryOne(l: Labelled, authoritative: boolean, q: DnsQuery, s: DnsCheckSettings, ctx: CheckContext): Promise<DnsResult> {
+  const { name, qtype } = q;
   const startedAt = ctx.now();
   const t0 = performance.now();
-  const base = { type: 'dns' as const, startedAt, resolver: l.label, resolverName: l.name ?? l.label, authoritative, name, qtype };
   let r: DnsResponse;
   try {
     r = await l.client.query(name, qtype, { recursive: !authoritative, signal: ctx.signal });
-    if (authoritative && !r.aa && r.rcode === 0) throw new DnsError('DNS_BAD_REPLY', `${r.server} is not authoritative for ${name} (AA=0)`, r.rcodeName);
+    if (authoritative && !r.aa && r.rcode === 0) throw new DnsError('dns_bad_reply', `${r.server} is not authoritative for ${name} (AA=0)`, r.rcodeName);
     assertRcode(r, `${qtype} ${name}`);
   } catch (e) {
-    const f = failureOf('query', e);
-    return {
-      ...base,
-      durationSeconds: secs(performance.now() - t0),
-      ok: false,
-      phase: f.phase,
-      errorClass: f.errorClass,
-      code: f.code,
-      message: f.message,
-      transport: transportOf(l.label),
-      rcode: f.rcode,
-      answers: [],
-      ttl: null,
-      side: f.errorClass === 'nxdomain' ? 'none' : 'error',
-    };
+    return failedDns(l.label, l.name, authoritative, q, { startedAt, durationSeconds: secs(performance.now() - t0), failure: failureOf('query', e) }, rcodeOf(e));
   }
   const recs = recordsOf(r, qtype);
   const answers =
     qtype === 'MX'
       ? recs.map((m) => `${m.priority ?? 0} ${m.value.replace(/\.$/, '')}`).sort()
       : answerKey(recs.map((a) => a.value)).split(',').filter((x) => x !== '');
-  const side: AnswerSide = qtype === 'MX' ? (recs.length === 0 ? 'none' : 'other') : classifyAddresses(plan, answers);
+  const side: AnswerSide = qtype === 'MX' ? (recs.length === 0 ? 'none' : 'other') : classifyAddresses(s.servers, answers);
   return {
-    ...base,
+    type: 'dns',
+    startedAt,
+    resolver: l.label,
+    resolverName: l.name,
+    authoritative,
+    name,
+    qtype,
     durationSeconds: secs(r.durationMs),
     ok: true,
     transport: r.transport,
@@ -80,8 +83,8 @@ async function queryOne(l: Labelled, authoritative: boolean, qtype: QT, name: st
 }
 
 /** MX side: follows the A (else AAAA) answer of the same resolver when the MX names the mail host. */
-function settleMx(results: DnsResult[], plan: PlanConfig): void {
-  const host = plan.cutover.mail_host.toLowerCase().replace(/\.$/, '');
+function settleMx(results: DnsResult[], mailHost: string): void {
+  const host = mailHost.toLowerCase().replace(/\.$/, '');
   const addr = results.find((r) => r.qtype === 'A' && r.ok && r.side !== 'none') ?? results.find((r) => r.qtype === 'AAAA' && r.ok && r.side !== 'none');
   for (const r of results) {
     if (r.qtype !== 'MX' || !r.ok || r.answers.length === 0) continue;
@@ -90,20 +93,25 @@ function settleMx(results: DnsResult[], plan: PlanConfig): void {
   }
 }
 
-async function queryAll(l: Labelled, authoritative: boolean, s: DnsSettings, plan: PlanConfig, ctx: CheckContext): Promise<DnsResult[]> {
-  const results = await Promise.all(
-    s.types.map((t) => queryOne(l, authoritative, t, t === 'MX' ? plan.cutover.domain : plan.cutover.mail_host, plan, ctx)),
-  );
-  settleMx(results, plan);
+async function queryAll(l: Labelled, authoritative: boolean, queries: readonly DnsQuery[], s: DnsCheckSettings, ctx: CheckContext): Promise<DnsResult[]> {
+  const results = await Promise.all(queries.map((q) => queryOne(l, authoritative, q, s, ctx)));
+  settleMx(results, s.mailHost);
   return results;
 }
 
+/** One authoritative server to ask, or why it cannot be asked (its results fail under its label). */
+export type AuthServer = { label: string; server: HostPort } | { label: string; failure: Failure; rcode: string };
+
+/** The label of a configured authoritative server. */
+export const authLabel = (a: AuthoritativeSpec): string => `auth:${a.label}`;
+
 /**
- * The authoritative servers: `plan.probes.authoritative` (host or host:port; names resolved
- * through the lookup resolver), else the NS records of the zone (walking up from the mail
- * host's parent to the domain), each resolved to its addresses.
+ * The authoritative servers: `probes.authoritative` (host or host:port; names resolved through
+ * the lookup resolver, each one that cannot be asked with the reason), else the NS records of
+ * the zone (walking up from the mail host's parent to the domain), each resolved to its
+ * addresses. Throws when NS discovery itself fails.
  */
-export async function authoritativeServers(plan: PlanConfig, s: DnsSettings, signal?: AbortSignal): Promise<{ label: string; server: HostPort }[]> {
+export async function authoritativeServers(configured: readonly AuthoritativeSpec[], s: DnsCheckSettings, signal?: AbortSignal): Promise<AuthServer[]> {
   const lookup = lookupClient(s);
   const addressesOf = async (host: string): Promise<string[]> => {
     if (isIP(host)) return [host];
@@ -118,15 +126,24 @@ export async function authoritativeServers(plan: PlanConfig, s: DnsSettings, sig
     }
     return out;
   };
-  const out: { label: string; server: HostPort }[] = [];
-  if (plan.probes.authoritative && plan.probes.authoritative.length > 0) {
-    for (const a of plan.probes.authoritative) {
-      for (const ip of await addressesOf(a.host)) out.push({ label: `auth:${a.label}`, server: { host: ip, port: a.port } });
+  const out: AuthServer[] = [];
+  if (configured.length > 0) {
+    for (const hp of configured) {
+      const label = authLabel(hp);
+      let ips: string[];
+      try {
+        ips = await addressesOf(hp.host);
+      } catch (e) {
+        out.push({ label, failure: failureOf('discover', e), rcode: rcodeOf(e) });
+        continue;
+      }
+      if (ips.length === 0) out.push({ label, failure: failure('discover', 'dns_auth_unresolved', `${hp.host} has no A or AAAA record at ${s.lookupResolver.label}`), rcode: '-' });
+      for (const ip of ips) out.push({ label, server: { host: ip, port: hp.port } });
     }
     return out;
   }
-  const labels = plan.cutover.mail_host.toLowerCase().replace(/\.$/, '').split('.');
-  const domain = plan.cutover.domain.toLowerCase().replace(/\.$/, '');
+  const labels = s.mailHost.toLowerCase().replace(/\.$/, '').split('.');
+  const domain = s.domain.toLowerCase().replace(/\.$/, '');
   for (let i = 1; i < labels.length - 1; i++) {
     const zone = labels.slice(i).join('.');
     const r = await lookup.query(zone, 'NS', { signal });
@@ -142,56 +159,62 @@ export async function authoritativeServers(plan: PlanConfig, s: DnsSettings, sig
     }
     if (zone === domain) break;
   }
-  throw new DnsError('DNS_NO_AUTHORITATIVE', `no NS records found for ${plan.cutover.mail_host} up to ${domain}`);
+  throw new DnsError('dns_no_authoritative', `no NS records found for ${s.mailHost} up to ${domain}`);
 }
 
-export async function runDns(target: DnsTarget, s: DnsSettings, ctx: CheckContext): Promise<DnsResult[]> {
-  const plan = ctx.plan;
+export async function runDns(target: DnsTarget, s: DnsCheckSettings, ctx: CheckContext): Promise<DnsResult[]> {
   if (target.kind === 'resolver') {
-    const r = target.resolver;
-    return queryAll({ label: r.label, name: target.resolverName ?? r.name ?? r.label, client: clientFor(r, s) }, false, s, plan, ctx);
+    const spec = s.resolvers.get(target.resolver);
+    if (!spec) throw new CheckFailure('bad_spec', `resolver "${target.resolver}" is not in probes.resolvers`, 'query');
+    const client = clientFor(spec, s);
+    return queryAll({ label: target.resolver, name: target.resolverName ?? target.resolver, client }, false, target.queries, s, ctx);
   }
   const startedAt = ctx.now();
   const t0 = performance.now();
-  let servers: { label: string; server: HostPort }[];
+  let servers: AuthServer[];
   try {
-    servers = await authoritativeServers(plan, s, ctx.signal);
+    servers = await authoritativeServers(s.authoritative, s, ctx.signal);
   } catch (e) {
-    const f = failureOf('discover', e);
-    return s.types.map((qtype) => ({
-      type: 'dns' as const,
-      startedAt,
-      durationSeconds: secs(performance.now() - t0),
-      ok: false,
-      phase: f.phase,
-      errorClass: f.errorClass,
-      code: f.code,
-      message: f.message,
-      resolver: 'auth:none',
-      authoritative: true,
-      name: qtype === 'MX' ? plan.cutover.domain : plan.cutover.mail_host,
-      qtype,
-      transport: 'udp' as const,
-      rcode: f.rcode,
-      answers: [],
-      ttl: null,
-      side: 'error' as const,
-    }));
+    const run = { startedAt, durationSeconds: secs(performance.now() - t0), failure: failureOf('discover', e) };
+    return target.queries.map((q) => failedDns('auth:none', 'auth:none', true, q, run, rcodeOf(e)));
   }
   const per = await Promise.all(
-    servers.map((sv) => queryAll({ label: sv.label, client: serverClient(sv.server, sv.label, { timeoutMs: s.queryTimeoutMs, ednsPayload: s.ednsPayload }) }, true, s, plan, ctx)),
+    servers.map((sv) => {
+      if ('failure' in sv) {
+        const run = { startedAt, durationSeconds: secs(performance.now() - t0), failure: sv.failure };
+        return target.queries.map((q) => failedDns(sv.label, sv.label, true, q, run, sv.rcode));
+      }
+      return queryAll({ label: sv.label, name: sv.label, client: serverClient(sv.server, sv.label, { timeoutMs: s.queryTimeoutMs, ednsPayload: s.ednsPayload }) }, true, target.queries, s, ctx);
+    }),
   );
   return per.flat();
 }
 
-export const dnsCheck: CheckSpec<DnsTarget, DnsSettings> = {
+export function dnsCheckSettings(plan: PlanConfig): DnsCheckSettings {
+  return {
+    ...dnsSettings(plan),
+    mailHost: plan.cutover.mail_host,
+    domain: plan.cutover.domain,
+    servers: plan.cutover.servers,
+    resolvers: new Map(plan.probes.resolvers.map((r) => [r.label, r])),
+    authoritative: plan.probes.authoritative ?? [],
+  };
+}
+
+/** The questions of every dns target: each record type of probes.dns.types (MX of the domain, A and AAAA of the mail host). */
+export function dnsQueries(s: DnsCheckSettings): DnsQuery[] {
+  return s.types.map((qtype) => ({ name: qtype === 'MX' ? s.domain : s.mailHost, qtype }));
+}
+
+export const dnsCheck: CheckSpec<'dns', DnsCheckSettings> = {
   type: 'dns',
   run: runDns,
   targets(plan) {
-    const s = dnsSettings(plan);
+    const settings = dnsCheckSettings(plan);
+    const queries = dnsQueries(settings);
     return [
-      ...plan.probes.resolvers.map((resolver) => ({ key: `resolver:${resolver.label}`, target: { kind: 'resolver' as const, resolver, resolverName: resolver.name ?? resolver.label }, settings: s })),
-      { key: 'authoritative', target: { kind: 'authoritative' as const }, settings: s },
+      ...plan.probes.resolvers.map((r) => ({ key: `resolver:${r.label}`, target: { kind: 'resolver' as const, resolver: r.label, resolverName: r.name ?? r.label, queries }, settings })),
+      { key: 'authoritative', target: { kind: 'authoritative' as const, servers: settings.authoritative.map(authLabel), queries }, settings },
     ];
   },
 };

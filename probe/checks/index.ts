@@ -1,11 +1,15 @@
 /**
- * The check registry: check type → its spec in `probe/checks/<type>.ts`.
+ * The check registry: check type → the probe side of its definition in `probe/checks/<type>.ts`.
+ * The type's contract (result schema, failed results, metric mapping) is in
+ * `protocol/checks/<type>.ts`; {@link CHECKS} must name every type of `protocol/checks/index.ts`
+ * and nothing else, or this file does not compile. docs/adding-a-check.md walks through adding one.
  *
- * To add a check, import its `<type>Check` spec and add one line `<type>: register(<type>Check),`
- * to {@link CHECKS}. The runtime runs every entry (or those named with `--checks`).
+ * The runtime runs every entry (or those named with `--checks`).
  */
 import type { PlanConfig } from '../../config/schema.js';
-import type { CheckContext, CheckOutput, CheckSpec, CheckType } from '../check.js';
+import { failedResults, type CheckType } from '../../protocol/checks/index.js';
+import type { FailedRun } from '../../protocol/checks/common.js';
+import type { CheckContext, CheckOutput, CheckSpec } from '../check.js';
 import { authCheck } from './auth.js';
 import { dnsCheck } from './dns.js';
 import { dnsblCheck } from './dnsbl.js';
@@ -18,34 +22,41 @@ import { ttlCheck } from './ttl.js';
  * A spec with its target and settings types erased behind closures, so specs of different
  * types sit in one registry without casts.
  */
-export interface RegisteredCheck {
-  readonly type: CheckType;
+export interface RegisteredCheck<K extends CheckType = CheckType> {
+  readonly type: K;
   /** The runs of one scheduling round: one per target, keyed stably. */
   jobs(plan: PlanConfig): RegisteredJob[];
   timeoutMs(plan: PlanConfig): number;
+  /** What keeps the check from running at all, known at start (`what: why` lines). */
+  setupProblems(plan: PlanConfig, env: NodeJS.ProcessEnv): string[];
 }
 
 export interface RegisteredJob {
   readonly key: string;
-  /** The target and settings as given, which the runtime reads fields from for a failed result. */
-  readonly target: unknown;
-  readonly settings: unknown;
   run(ctx: CheckContext): Promise<CheckOutput>;
+  /** The failed results of this target when a run returned none of its own. */
+  failed(run: FailedRun): ReturnType<typeof failedResults>;
 }
 
-export type CheckRegistry = Readonly<Partial<Record<CheckType, RegisteredCheck>>>;
+/** Check types the runtime may run (a subset: tests, `--check-module`). */
+export type CheckRegistry = Readonly<{ [K in CheckType]?: RegisteredCheck<K> }>;
 
-export function register<Target, Settings>(spec: CheckSpec<Target, Settings>): RegisteredCheck {
+export function register<K extends CheckType, Settings>(spec: CheckSpec<K, Settings>): RegisteredCheck<K> {
   return {
     type: spec.type,
     jobs: (plan) =>
-      spec.targets(plan).map(({ key, target, settings }) => ({ key, target, settings, run: (ctx: CheckContext) => spec.run(target, settings, ctx) })),
+      spec.targets(plan).map(({ key, target, settings }) => ({
+        key,
+        run: (ctx: CheckContext) => spec.run(target, settings, ctx),
+        failed: (run: FailedRun) => failedResults(spec.type, target, run),
+      })),
     timeoutMs: (plan) => spec.timeoutMs?.(plan) ?? plan.probes.timeout,
+    setupProblems: (plan, env) => spec.setupProblems?.(plan, env) ?? [],
   };
 }
 
-/** Every check the probe runs by default. */
-export const CHECKS: CheckRegistry = {
+/** Every check the probe runs by default: one entry per check type, no more, no less. */
+export const CHECKS: { readonly [K in CheckType]: RegisteredCheck<K> } = {
   dns: register(dnsCheck),
   ttl: register(ttlCheck),
   rdns: register(rdnsCheck),
@@ -54,3 +65,9 @@ export const CHECKS: CheckRegistry = {
   smtp: register(smtpCheck),
   roundtrip: register(roundtripCheck),
 };
+
+/** Every problem that keeps a check of `types` from running, known at start. */
+export function setupProblems(registry: CheckRegistry, types: readonly CheckType[] | undefined, plan: PlanConfig, env: NodeJS.ProcessEnv = process.env): string[] {
+  const checks = Object.values(registry).filter((c): c is RegisteredCheck => c !== undefined && (types === undefined || types.includes(c.type)));
+  return [...new Set(checks.flatMap((c) => c.setupProblems(plan, env)))];
+}

@@ -12,15 +12,19 @@
  */
 import { isIP } from 'node:net';
 import type { CheckContext, CheckSpec } from '../check.js';
-import type { RdnsResult, Side } from '../../protocol/results.js';
+import type { PlanConfig } from '../../config/schema.js';
+import type { RdnsResult, RdnsTarget } from '../../protocol/checks/rdns.js';
 import { assertRcode, recordsOf } from '../dns/client.js';
 import { canonicalIp } from '../dns/classify.js';
-import { dnsSettings, failureOf, lookupClient, secs, type DnsSettings } from '../dns/lookup.js';
+import { dnsSettings, lookupClient, secs, type DnsSettings } from '../dns/lookup.js';
 import { reverseName } from '../dns/reverse.js';
+import { failureOf } from '../errors.js';
 
-export interface RdnsTarget {
-  ip: string;
-  side: Side;
+export type { RdnsTarget };
+
+/** What the rdns check needs: the DNS settings and the mail host PTR names are compared with. */
+export interface RdnsSettings extends DnsSettings {
+  mailHost: string;
 }
 
 /** At most this many PTR names are forward-checked. */
@@ -28,7 +32,7 @@ const MAX_PTR = 8;
 
 const bare = (n: string) => n.toLowerCase().replace(/\.$/, '');
 
-export async function runRdns(target: RdnsTarget, s: DnsSettings, ctx: CheckContext): Promise<RdnsResult> {
+export async function runRdns(target: RdnsTarget, s: RdnsSettings, ctx: CheckContext): Promise<RdnsResult> {
   const startedAt = ctx.now();
   const t0 = performance.now();
   const base = { type: 'rdns' as const, startedAt, ip: target.ip, side: target.side };
@@ -38,7 +42,7 @@ export async function runRdns(target: RdnsTarget, s: DnsSettings, ctx: CheckCont
     const r = await client.query(reverseName(target.ip), 'PTR', { signal: ctx.signal });
     assertRcode(r, `PTR ${target.ip}`, true);
     const ptrNames = [...new Set(recordsOf(r, 'PTR').map((p) => bare(p.value)))].sort();
-    const mailHost = bare(ctx.plan.cutover.mail_host);
+    const mailHost = bare(s.mailHost);
     phase = 'forward';
     const want = canonicalIp(target.ip);
     const qtype = isIP(target.ip) === 6 ? 'AAAA' : 'A';
@@ -69,16 +73,19 @@ export async function runRdns(target: RdnsTarget, s: DnsSettings, ctx: CheckCont
           : {}),
     };
   } catch (e) {
-    const f = failureOf(phase, e);
-    return { ...base, durationSeconds: secs(performance.now() - t0), ok: false, phase: f.phase, errorClass: f.errorClass, code: f.code, message: f.message, ptrNames: [], fcrdns: false, matchesMailHost: false };
+    return { ...base, durationSeconds: secs(performance.now() - t0), ...failureOf(phase, e), ptrNames: [], fcrdns: false, matchesMailHost: false };
   }
 }
 
-export const rdnsCheck: CheckSpec<RdnsTarget, DnsSettings> = {
+export function rdnsSettings(plan: PlanConfig): RdnsSettings {
+  return { ...dnsSettings(plan), mailHost: plan.cutover.mail_host };
+}
+
+export const rdnsCheck: CheckSpec<'rdns', RdnsSettings> = {
   type: 'rdns',
   run: runRdns,
   targets(plan) {
-    const s = dnsSettings(plan);
+    const s = rdnsSettings(plan);
     return plan.cutover.servers.map((sv) => ({ key: sv.ip, target: { ip: sv.ip, side: sv.side }, settings: s }));
   },
 };

@@ -1,5 +1,5 @@
 /**
- * roundtrip check (DESIGN §4): sends a signed test message via one destination IP to the
+ * roundtrip check: sends a signed test message via one destination IP to the
  * round-trip address and waits, up to `probes.roundtrip.deadline`, for the sink to receive what
  * the mail server relays. The sink runs in this probe process (probe/sink/shared.ts), so send
  * and arrival are on one clock (`sameClock: true`) and latency = arrival − send.
@@ -14,22 +14,18 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { PlanConfig } from '../../config/schema.js';
-import type { RoundtripResult, Side } from '../../protocol/results.js';
-import { failure, type CheckContext, type CheckSpec } from '../check.js';
+import type { RoundtripResult, RoundtripTarget } from '../../protocol/checks/roundtrip.js';
+import { failure } from '../../protocol/failures.js';
+import type { CheckContext, CheckSpec } from '../check.js';
 import { preciseNow, type Arrival } from '../sink/index.js';
 import { remoteSink } from '../sink/http.js';
 import { sharedSink } from '../sink/shared.js';
-import { SMTP_ERRORS } from '../smtp/errors.js';
 import { composeMessage } from '../smtp/message.js';
 import { SessionError, TimedSession } from '../smtp/session.js';
-import { newMessageId, secretFromEnv, SIGNATURE_HEADER, signStamp } from '../smtp/signing.js';
-import { readCa, smtpSettings, type SmtpSettings } from './smtp.js';
+import { newMessageId, secretFromEnv, secretProblem, SIGNATURE_HEADER, signStamp } from '../smtp/signing.js';
+import { readCa, smtpSettings, smtpSetupProblems, type SmtpSettings } from './smtp.js';
 
-export interface RoundtripTarget {
-  ip: string;
-  side: Side;
-  port: number;
-}
+export type { RoundtripTarget };
 
 /** Where the check finds arrivals: the in-process sink, or anything that can wait for one. */
 export interface SinkHandle {
@@ -101,16 +97,16 @@ export async function roundtrip(target: RoundtripTarget, settings: RoundtripSett
   } catch (e) {
     if (!(e instanceof SessionError)) throw e;
     await s.quit();
-    return done({ delivered: false, ...failure(`send:${e.phase}`, SMTP_ERRORS[e.code].errorClass, e.code, e.message) });
+    return done({ delivered: false, ...failure(`send:${e.phase}`, e.code, e.detail) });
   }
   await s.quit();
 
   const arrival = await sink.waitFor(messageId, sentAt + settings.deadlineMs, ctx.signal);
   if (!arrival) {
     if (ctx.signal.aborted && sink.now() < sentAt + settings.deadlineMs) {
-      return done({ delivered: false, ...failure('wait', 'timeout', 'smtp_aborted', `${SMTP_ERRORS.smtp_aborted.message} before the deadline`) });
+      return done({ delivered: false, ...failure('wait', 'smtp_aborted', 'before the deadline') });
     }
-    return done({ delivered: false, ...failure('wait', 'lost', 'rt_lost', `${SMTP_ERRORS.rt_lost.message} (${settings.deadlineMs} ms via ${target.ip})`) });
+    return done({ delivered: false, ...failure('wait', 'rt_lost', `${settings.deadlineMs} ms via ${target.ip}`) });
   }
   return done({
     ok: true,
@@ -142,16 +138,22 @@ export function roundtripSettings(plan: PlanConfig, sink?: () => Promise<SinkHan
   };
 }
 
-export const roundtripCheck: CheckSpec<RoundtripTarget, RoundtripSettings> = {
+export const roundtripCheck: CheckSpec<'roundtrip', RoundtripSettings> = {
   type: 'roundtrip',
   run: roundtrip,
   targets(plan) {
     const settings = roundtripSettings(plan);
     if (!settings) return [];
+    const sameClock = !plan.probes.roundtrip?.sink.url;
     return plan.cutover.servers.map((s) => {
       const port = s.port ?? plan.probes.smtp.port;
-      return { key: `${s.ip}:${port}`, target: { ip: s.ip, side: s.side, port }, settings };
+      return { key: `${s.ip}:${port}`, target: { ip: s.ip, side: s.side, port, sameClock }, settings };
     });
+  },
+  setupProblems(plan, env) {
+    const rt = plan.probes.roundtrip;
+    if (!rt) return [];
+    return [secretProblem(rt.secret_env, env), ...smtpSetupProblems(plan, env)].filter((p): p is string => p !== undefined);
   },
   timeoutMs: (plan) => (plan.probes.roundtrip?.deadline ?? 0) + plan.probes.timeout,
 };

@@ -1,5 +1,5 @@
 /**
- * smtp check (DESIGN §4): one SMTP session to one destination IP with the TLS name set to the
+ * smtp check: one SMTP session to one destination IP with the TLS name set to the
  * mail host, every phase timed (probe/smtp/session.ts), in `rcpt` mode (RSET after RCPT, delivers
  * nothing) or `data` mode (a small marked test message).
  *
@@ -7,21 +7,20 @@
  * cert_invalid (names, expiry and version are still recorded) and credentials are never sent
  * over it.
  */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import type { PlanConfig } from '../../config/schema.js';
-import type { Side, SmtpResult } from '../../protocol/results.js';
-import { failure, type CheckContext, type CheckSpec } from '../check.js';
-import { SMTP_ERRORS } from '../smtp/errors.js';
+import { text } from '../../protocol/checks/common.js';
+import type { SmtpResult, SmtpTarget } from '../../protocol/checks/smtp.js';
+import { failure } from '../../protocol/failures.js';
+import type { CheckContext, CheckSpec } from '../check.js';
+import { CheckFailure } from '../errors.js';
 import { composeMessage, defaultHelo } from '../smtp/message.js';
 import { enhancedCode, replyCode, replyHost, SessionError, TimedSession, type TlsMode } from '../smtp/session.js';
 import { newMessageId } from '../smtp/signing.js';
 
-export interface SmtpTarget {
-  ip: string;
-  side: Side;
-  port: number;
-}
+export type { SmtpTarget };
 
 export interface SmtpSettings {
   /** The mail host: TLS server name and the name the certificate must verify for. */
@@ -48,11 +47,31 @@ export function readCa(path: string | undefined): Promise<Buffer | undefined> {
   if (!path) return Promise.resolve(undefined);
   let p = caCache.get(path);
   if (!p) {
-    p = readFile(path);
+    p = readFile(path).catch((e: unknown) => {
+      caCache.delete(path);
+      throw new CheckFailure('file_unreadable', `probes.smtp.ca_file ${path}: ${(e as Error).message}`, 'setup');
+    });
     caCache.set(path, p);
-    p.catch(() => caCache.delete(path));
   }
   return p;
+}
+
+/** Why the CA file cannot be used, or undefined (read once at start: the plan is fixed). */
+export function caFileProblem(path: string | undefined): string | undefined {
+  if (!path) return undefined;
+  try {
+    const pem = readFileSync(path, 'utf8');
+    if (!pem.includes('-----BEGIN CERTIFICATE-----')) return `probes.smtp.ca_file ${path}: holds no PEM certificate`;
+    return undefined;
+  } catch (e) {
+    return `probes.smtp.ca_file ${path}: cannot be read: ${(e as Error).message}`;
+  }
+}
+
+/** Why the SMTP AUTH password is missing, or undefined. */
+export function smtpPassProblem(auth: SmtpSettings['auth'], env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (!auth || env[auth.passEnv]) return undefined;
+  return `environment variable ${auth.passEnv} (probes.smtp.auth.pass_env) is not set: it must hold the SMTP AUTH password of ${auth.user}`;
 }
 
 export async function smtp(target: SmtpTarget, settings: SmtpSettings, ctx: CheckContext): Promise<SmtpResult> {
@@ -61,7 +80,8 @@ export async function smtp(target: SmtpTarget, settings: SmtpSettings, ctx: Chec
   let pass: string | undefined;
   if (settings.auth) {
     pass = process.env[settings.auth.passEnv];
-    if (!pass) throw new Error(`smtp: environment variable ${settings.auth.passEnv} (probes.smtp.auth.pass_env) is empty`);
+    const problem = smtpPassProblem(settings.auth);
+    if (problem) throw new CheckFailure('secret_missing', problem, 'setup');
   }
   const ca = await readCa(settings.caFile);
   const s = new TimedSession({
@@ -125,13 +145,13 @@ export async function smtp(target: SmtpTarget, settings: SmtpSettings, ctx: Chec
     phases,
     ...(code !== undefined ? { replyCode: code } : {}),
     ...(enhanced ? { enhancedCode: enhanced } : {}),
-    ...(s.banner !== undefined ? { banner: s.banner.slice(0, 2048) } : {}),
+    ...(s.banner !== undefined ? { banner: text(s.banner) } : {}),
     ...(bannerHost ? { bannerHost } : {}),
     ...(ehloHost ? { ehloHost } : {}),
     ...(s.tls ? { tls: { version: s.tls.version.slice(0, 16), certNames: s.tls.certNames, certExpiry: s.tls.certExpiry, verified: s.tls.verified } } : {}),
   };
   if (!error) return result;
-  return { ...result, ...failure(error.phase, SMTP_ERRORS[error.code].errorClass, error.code, error.message) };
+  return { ...result, ...failure(error.phase, error.code, error.detail) };
 }
 
 /** probes.smtp of the plan as settings (shared by the round trip for its sending side). */
@@ -152,14 +172,21 @@ export function smtpSettings(plan: PlanConfig): SmtpSettings {
   };
 }
 
-export const smtpCheck: CheckSpec<SmtpTarget, SmtpSettings> = {
+/** What keeps SMTP sessions (the smtp check's and the round trip's) from running at all. */
+export function smtpSetupProblems(plan: PlanConfig, env: NodeJS.ProcessEnv): string[] {
+  const s = smtpSettings(plan);
+  return [smtpPassProblem(s.auth, env), caFileProblem(s.caFile)].filter((p): p is string => p !== undefined);
+}
+
+export const smtpCheck: CheckSpec<'smtp', SmtpSettings> = {
   type: 'smtp',
   run: smtp,
   targets(plan) {
     const settings = smtpSettings(plan);
     return plan.cutover.servers.map((s) => {
       const port = s.port ?? plan.probes.smtp.port;
-      return { key: `${s.ip}:${port}`, target: { ip: s.ip, side: s.side, port }, settings };
+      return { key: `${s.ip}:${port}`, target: { ip: s.ip, side: s.side, port, mode: settings.mode }, settings };
     });
   },
+  setupProblems: smtpSetupProblems,
 };

@@ -1,5 +1,5 @@
 /**
- * ttl analysis (DESIGN §4): derived, incrementally, from the dns results of this probe.
+ * ttl analysis: derived, incrementally, from the dns results of this probe.
  *
  * The authoritative answers (results with `authoritative: true`) over time form epochs: runs of
  * one answer set. For every authoritative observation we remember until when a resolver may
@@ -19,16 +19,12 @@
  */
 import type { CheckContext, CheckSpec } from '../check.js';
 import type { PlanConfig } from '../../config/schema.js';
-import type { DnsResult, TtlResult } from '../../protocol/results.js';
-import { answerKey, sideOf } from '../dns/classify.js';
+import type { DnsResult } from '../../protocol/checks/dns.js';
+import type { TtlResult, TtlTarget } from '../../protocol/checks/ttl.js';
+import { answerKey, sideOf, type Servers } from '../dns/classify.js';
 import { secs } from '../dns/lookup.js';
 
-export interface TtlTarget {
-  /** The mail host. */
-  name: string;
-  /** The record type analysed: A when the plan has IPv4 servers, else AAAA. */
-  qtype: 'A' | 'AAAA';
-}
+export type { TtlTarget };
 
 export interface TtlSettings {
   allowanceMs: number;
@@ -36,6 +32,8 @@ export interface TtlSettings {
   decommissionQuietMs: number;
   /** Results that start this long before the last run are read again (slow queries land late). */
   overlapMs: number;
+  /** The plan's server IPs: answers holding an old-side IP keep decommissioning unsafe. */
+  servers: Servers;
 }
 
 interface Epoch {
@@ -209,7 +207,6 @@ function observeResolver(st: TtlState, r: DnsResult, s: TtlSettings): void {
 export async function runTtl(target: TtlTarget, s: TtlSettings, ctx: CheckContext): Promise<TtlResult[]> {
   const started = ctx.now();
   const t0 = performance.now();
-  const plan: PlanConfig = ctx.plan;
   let st = ctx.state.get(STATE_KEY) as TtlState | undefined;
   if (!st) {
     st = freshState(started - s.lookbackMs);
@@ -226,7 +223,7 @@ export async function runTtl(target: TtlTarget, s: TtlSettings, ctx: CheckContex
     st.seen.set(id, r.startedAt);
     if (!r.ok) continue;
     st.firstObservation ??= r.startedAt;
-    if (r.answers.some((a) => sideOf(plan, a) === 'old')) st.lastOldSeen = Math.max(st.lastOldSeen ?? 0, r.startedAt);
+    if (r.answers.some((a) => sideOf(s.servers, a) === 'old')) st.lastOldSeen = Math.max(st.lastOldSeen ?? 0, r.startedAt);
     if (r.authoritative) observeAuth(st, r);
     else observeResolver(st, r, s);
   }
@@ -266,15 +263,16 @@ export function ttlSettings(plan: PlanConfig): TtlSettings {
     lookbackMs: plan.probes.dns.ttl_lookback,
     decommissionQuietMs: plan.probes.decommission_quiet,
     overlapMs: plan.probes.timeout + 1000,
+    servers: plan.cutover.servers,
   };
 }
 
-export const ttlCheck: CheckSpec<TtlTarget, TtlSettings> = {
+export const ttlCheck: CheckSpec<'ttl', TtlSettings> = {
   type: 'ttl',
   run: runTtl,
   targets(plan) {
     const v4 = plan.cutover.servers.some((sv) => !sv.ip.includes(':'));
-    return [{ key: plan.cutover.mail_host, target: { name: plan.cutover.mail_host, qtype: v4 ? 'A' : 'AAAA' }, settings: ttlSettings(plan) }];
+    return [{ key: plan.cutover.mail_host, target: { name: plan.cutover.mail_host, qtype: v4 ? 'A' : 'AAAA', resolvers: plan.probes.resolvers.map((r) => r.label) }, settings: ttlSettings(plan) }];
   },
 };
 

@@ -3,7 +3,6 @@
  * (`error` is for failed queries and is decided by the caller.)
  */
 import { isIP } from 'node:net';
-import type { PlanConfig } from '../../config/schema.js';
 import type { AnswerSide, Side } from '../../protocol/results.js';
 
 /** Canonical text of an IP so `::0001` and `::1` compare equal. */
@@ -29,19 +28,22 @@ export function expandV6(ip: string): number[] {
   return [...h, ...fill, ...t].map((g) => parseInt(g, 16) || 0);
 }
 
-/** The plan's side of an IP, or undefined. */
-export function sideOf(plan: PlanConfig, ip: string): Side | undefined {
+/** The server IPs of the plan (cutover.servers) with their sides. */
+export type Servers = readonly { readonly ip: string; readonly side: Side }[];
+
+/** The side of an IP among the plan's servers, or undefined. */
+export function sideOf(servers: Servers, ip: string): Side | undefined {
   const c = canonicalIp(ip);
-  return plan.cutover.servers.find((s) => canonicalIp(s.ip) === c)?.side;
+  return servers.find((s) => canonicalIp(s.ip) === c)?.side;
 }
 
-/** Classifies a set of addresses against the plan servers. */
-export function classifyAddresses(plan: PlanConfig, addresses: readonly string[]): Exclude<AnswerSide, 'error'> {
+/** Classifies a set of addresses against the plan's servers. */
+export function classifyAddresses(servers: Servers, addresses: readonly string[]): Exclude<AnswerSide, 'error'> {
   if (addresses.length === 0) return 'none';
   let old = false;
   let neu = false;
   for (const a of addresses) {
-    const s = sideOf(plan, a);
+    const s = sideOf(servers, a);
     if (s === undefined) return 'other';
     if (s === 'old') old = true;
     else neu = true;

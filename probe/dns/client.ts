@@ -99,7 +99,7 @@ export function createClient(parsed: ResolverSpec, opts: ClientOptions = {}): Dn
               return await classicQuery(server, name, type, { recursive: q.recursive ?? true, timeoutMs: q.timeoutMs ?? timeoutMs, payload, signal: q.signal });
             } catch (e) {
               last = e;
-              if (!(e instanceof DnsError) || !['DNS_TIMEOUT', 'DNS_NETWORK'].includes(e.code)) throw e;
+              if (!(e instanceof DnsError) || !['dns_timeout', 'dns_network'].includes(e.code)) throw e;
             }
           }
           throw last;
@@ -155,27 +155,27 @@ interface Expect {
 
 /** Parses and checks one reply; throws DnsError for anything that is not our answer. */
 export function parseReply(buf: Buffer, expect: Expect): Packet {
-  if (buf.length < 12) throw new DnsError('DNS_MALFORMED', `reply of ${buf.length} bytes is shorter than a DNS header`);
+  if (buf.length < 12) throw new DnsError('dns_malformed', `reply of ${buf.length} bytes is shorter than a DNS header`);
   // Counts that cannot fit the message: reject before dns2's lenient parser tries (and
   // swallows an exception for) every one of up to 4 × 65535 records.
   const minSize = 12 + buf.readUInt16BE(4) * 5 + (buf.readUInt16BE(6) + buf.readUInt16BE(8) + buf.readUInt16BE(10)) * 11;
-  if (minSize > buf.length) throw new DnsError('DNS_MALFORMED', `reply of ${buf.length} bytes cannot hold the records its header counts`);
+  if (minSize > buf.length) throw new DnsError('dns_malformed', `reply of ${buf.length} bytes cannot hold the records its header counts`);
   let p: Packet;
   try {
     p = Packet.parse(buf);
   } catch (e) {
-    throw new DnsError('DNS_MALFORMED', `reply does not parse (${buf.length} bytes): ${(e as Error).message}`);
+    throw new DnsError('dns_malformed', `reply does not parse (${buf.length} bytes): ${(e as Error).message}`);
   }
   const h = p.header;
   // dns2 skips records it cannot decode; a count that disagrees means a damaged message.
   if (p.answers.length !== h.ancount || p.authorities.length !== h.nscount || p.questions.length !== h.qdcount) {
-    throw new DnsError('DNS_MALFORMED', `reply sections do not match their counts (${buf.length} bytes; qd ${p.questions.length}/${h.qdcount}, an ${p.answers.length}/${h.ancount}, ns ${p.authorities.length}/${h.nscount})`);
+    throw new DnsError('dns_malformed', `reply sections do not match their counts (${buf.length} bytes; qd ${p.questions.length}/${h.qdcount}, an ${p.answers.length}/${h.ancount}, ns ${p.authorities.length}/${h.nscount})`);
   }
-  if (expect.id !== null && h.id !== expect.id) throw new DnsError('DNS_ID_MISMATCH', `reply id ${h.id} does not match query id ${expect.id}`);
-  if (h.qr !== 1) throw new DnsError('DNS_BAD_REPLY', 'reply is not a response (QR=0)');
+  if (expect.id !== null && h.id !== expect.id) throw new DnsError('dns_id_mismatch', `reply id ${h.id} does not match query id ${expect.id}`);
+  if (h.qr !== 1) throw new DnsError('dns_bad_reply', 'reply is not a response (QR=0)');
   const q = p.questions[0];
   if (h.qdcount > 0 && (!q || q.name.toLowerCase().replace(/\.$/, '') !== expect.name.toLowerCase().replace(/\.$/, '') || q.type !== QTYPE[expect.type])) {
-    throw new DnsError('DNS_BAD_REPLY', `reply question ${q?.name ?? '?'} type ${q?.type ?? '?'} is not ${expect.name} ${expect.type}`);
+    throw new DnsError('dns_bad_reply', `reply question ${q?.name ?? '?'} type ${q?.type ?? '?'} is not ${expect.name} ${expect.type}`);
   }
   return p;
 }
@@ -221,12 +221,12 @@ function toResponse(p: Packet, transport: Transport, server: string, started: nu
 
 function abortError(signal: AbortSignal | undefined): DnsError {
   const reason = signal?.reason instanceof Error ? `: ${signal.reason.message}` : '';
-  return new DnsError('DNS_ABORTED', `query aborted${reason}`);
+  return new DnsError('dns_aborted', `query aborted${reason}`);
 }
 
 function networkError(e: unknown, server: string): DnsError {
   const err = e as NodeJS.ErrnoException;
-  return new DnsError('DNS_NETWORK', `${server}: ${err.code ?? ''} ${err.message}`.trim());
+  return new DnsError('dns_network', `${server}: ${err.code ?? ''} ${err.message}`.trim());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -259,7 +259,7 @@ async function classicQuery(server: HostPort, name: string, type: QType, o: Clas
     const t = await streamExchange(server, name, type, { recursive: o.recursive, timeoutMs: o.timeoutMs, signal: o.signal });
     return toResponse(t, 'tcp', label, started);
   } catch (e) {
-    if (e instanceof DnsError && e.code !== 'DNS_ABORTED') throw new DnsError('DNS_TRUNCATED', `truncated over UDP and TCP failed: ${e.message}`);
+    if (e instanceof DnsError && e.code !== 'dns_aborted') throw new DnsError('dns_truncated', `truncated over UDP and TCP failed: ${e.message}`);
     throw e;
   }
 }
@@ -284,7 +284,7 @@ function udpExchange(server: HostPort, name: string, type: QType, o: ClassicOpts
       else resolve(p as Packet);
     };
     const onAbort = () => finish(abortError(o.signal));
-    const timer = setTimeout(() => finish(mismatch ?? new DnsError('DNS_TIMEOUT', `${label}: no reply over UDP within ${o.timeoutMs} ms`)), o.timeoutMs);
+    const timer = setTimeout(() => finish(mismatch ?? new DnsError('dns_timeout', `${label}: no reply over UDP within ${o.timeoutMs} ms`)), o.timeoutMs);
     o.signal?.addEventListener('abort', onAbort, { once: true });
     sock.on('error', (e) => finish(networkError(e, label)));
     sock.on('message', (msg: Buffer, rinfo: RemoteInfo) => {
@@ -295,7 +295,7 @@ function udpExchange(server: HostPort, name: string, type: QType, o: ClassicOpts
       } catch (e) {
         // A late reply to an earlier query may share the port: keep waiting, but remember it
         // so a timeout says what actually arrived.
-        if (e instanceof DnsError && (e.code === 'DNS_ID_MISMATCH' || e.code === 'DNS_BAD_REPLY')) mismatch = e;
+        if (e instanceof DnsError && (e.code === 'dns_id_mismatch' || e.code === 'dns_bad_reply')) mismatch = e;
         else finish(e as DnsError);
       }
     });
@@ -347,9 +347,9 @@ function streamExchange(server: HostPort, name: string, type: QType, o: StreamOp
       else resolve(p as Packet);
     };
     const onAbort = () => finish(abortError(o.signal));
-    const timer = setTimeout(() => finish(new DnsError('DNS_TIMEOUT', `${label}: no reply over ${o.tls ? 'TLS' : 'TCP'} within ${o.timeoutMs} ms`)), o.timeoutMs);
+    const timer = setTimeout(() => finish(new DnsError('dns_timeout', `${label}: no reply over ${o.tls ? 'TLS' : 'TCP'} within ${o.timeoutMs} ms`)), o.timeoutMs);
     o.signal?.addEventListener('abort', onAbort, { once: true });
-    sock.on('error', (e) => finish(o.tls && /certificate|self.signed|altname|SSL/i.test(e.message) ? new DnsError('DNS_NETWORK', `${label}: TLS: ${e.message}`) : networkError(e, label)));
+    sock.on('error', (e) => finish(o.tls && /certificate|self.signed|altname|SSL/i.test(e.message) ? new DnsError('dns_network', `${label}: TLS: ${e.message}`) : networkError(e, label)));
     sock.on(o.tls ? 'secureConnect' : 'connect', () => sock.write(frame));
     sock.on('data', (chunk: Buffer) => {
       buf = Buffer.concat([buf, chunk]);
@@ -362,7 +362,7 @@ function streamExchange(server: HostPort, name: string, type: QType, o: StreamOp
         finish(e as DnsError);
       }
     });
-    sock.on('end', () => finish(new DnsError('DNS_MALFORMED', `${label}: connection closed after ${buf.length} bytes, before a whole reply`)));
+    sock.on('end', () => finish(new DnsError('dns_malformed', `${label}: connection closed after ${buf.length} bytes, before a whole reply`)));
   });
 }
 
@@ -393,11 +393,11 @@ async function dohQuery(url: string, name: string, type: QType, o: { recursive: 
     body = Buffer.from(await r.body.arrayBuffer());
   } catch (e) {
     if (o.signal?.aborted) throw abortError(o.signal);
-    if (timeout.aborted) throw new DnsError('DNS_TIMEOUT', `${url}: no DoH reply within ${o.timeoutMs} ms`);
+    if (timeout.aborted) throw new DnsError('dns_timeout', `${url}: no DoH reply within ${o.timeoutMs} ms`);
     throw networkError(e, url);
   }
-  if (status !== 200) throw new DnsError('DNS_DOH_HTTP', `${url}: HTTP ${status}`);
-  if (!ctype.startsWith('application/dns-message')) throw new DnsError('DNS_DOH_HTTP', `${url}: content type ${ctype || '(none)'} is not application/dns-message`);
+  if (status !== 200) throw new DnsError('dns_doh_http', `${url}: HTTP ${status}`);
+  if (!ctype.startsWith('application/dns-message')) throw new DnsError('dns_doh_http', `${url}: content type ${ctype || '(none)'} is not application/dns-message`);
   const p = parseReply(body, { id: null, name, type });
   return toResponse(p, 'doh', new URL(url).host, started);
 }
@@ -414,10 +414,10 @@ export function recordsOf(r: DnsResponse, type: QType): DnsRecord[] {
 export function assertRcode(r: DnsResponse, what: string, allowNx = false): void {
   if (r.rcode === 0 || (allowNx && r.rcode === 3)) return;
   const msg = `${what}: ${r.rcodeName} from ${r.server}`;
-  if (r.rcode === 2) throw new DnsError('DNS_SERVFAIL', msg, r.rcodeName);
-  if (r.rcode === 3) throw new DnsError('DNS_NXDOMAIN', msg, r.rcodeName);
-  if (r.rcode === 5) throw new DnsError('DNS_REFUSED', msg, r.rcodeName);
-  throw new DnsError('DNS_RCODE', msg, r.rcodeName);
+  if (r.rcode === 2) throw new DnsError('dns_servfail', msg, r.rcodeName);
+  if (r.rcode === 3) throw new DnsError('dns_nxdomain', msg, r.rcodeName);
+  if (r.rcode === 5) throw new DnsError('dns_refused', msg, r.rcodeName);
+  throw new DnsError('dns_rcode', msg, r.rcodeName);
 }
 
 /** Smallest TTL of a set of records, or null when empty. */

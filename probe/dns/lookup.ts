@@ -1,9 +1,8 @@
 /**
  * Shared plumbing of the DNS-side checks: the settings they take from the plan, the client they
- * look up through, and turning a thrown error into the fields of a failed result.
+ * look up through, and the RCODE of a thrown error.
  */
 import type { PlanConfig } from '../../config/schema.js';
-import type { ErrorClass } from '../../protocol/results.js';
 import { createClient, type DnsClient } from './client.js';
 import { DnsError } from './errors.js';
 import type { ResolverSpec } from './resolvers.js';
@@ -37,10 +36,9 @@ export function lookupClient(s: DnsSettings): DnsClient {
   return clientFor(s.lookupResolver, s);
 }
 
-/** The fields of a failed result for an error thrown by a query. */
-export function failureOf(phase: string, e: unknown): { ok: false; phase: string; errorClass: ErrorClass; code: string; message: string; rcode: string } {
-  if (e instanceof DnsError) return { ok: false, phase, errorClass: e.errorClass, code: e.code, message: e.message.slice(0, 2000), rcode: e.rcode };
-  return { ok: false, phase, errorClass: 'internal', code: 'INTERNAL', message: String((e as Error)?.message ?? e).slice(0, 2000), rcode: '-' };
+/** The RCODE name a thrown error stands for, or '-'. */
+export function rcodeOf(e: unknown): string {
+  return e instanceof DnsError ? e.rcode : '-';
 }
 
 /** Milliseconds → seconds, rounded to microseconds. */

@@ -29,7 +29,8 @@ import { performance } from 'node:perf_hooks';
 import { createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { SmtpPhase } from '../../protocol/results.js';
-import { SMTP_ERRORS, type SmtpErrorCode } from './errors.js';
+import { CheckFailure } from '../errors.js';
+import type { SmtpErrorCode } from './errors.js';
 import { tlsInfo, type TlsInfo } from './tls.js';
 
 export type { TlsInfo };
@@ -55,18 +56,18 @@ export interface SessionOptions {
   signal?: AbortSignal | undefined;
 }
 
-export class SessionError extends Error {
+export class SessionError extends CheckFailure {
+  declare readonly code: SmtpErrorCode;
+  declare readonly phase: SmtpPhase;
   constructor(
-    readonly code: SmtpErrorCode,
-    readonly phase: SmtpPhase,
+    code: SmtpErrorCode,
+    phase: SmtpPhase,
     detail: string,
     /** The server reply that caused it, if any. */
     readonly reply?: string,
   ) {
-    super(detail ? `${SMTP_ERRORS[code].message}: ${detail}` : SMTP_ERRORS[code].message);
-  }
-  get errorClass() {
-    return SMTP_ERRORS[this.code].errorClass;
+    super(code, detail, phase);
+    this.name = 'SessionError';
   }
 }
 

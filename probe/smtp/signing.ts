@@ -12,6 +12,7 @@
  * may change without changing the message).
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { CheckFailure } from '../errors.js';
 
 export const SIGNATURE_HEADER = 'X-Mailprobe-Roundtrip';
 
@@ -83,7 +84,15 @@ export function verifyStamp(secret: string | Buffer, value: string | undefined, 
 
 /** The secret from the environment variable the plan names; a missing secret is bad config. */
 export function secretFromEnv(name: string, env: NodeJS.ProcessEnv = process.env): string {
+  const problem = secretProblem(name, env);
+  if (problem) throw new CheckFailure('secret_missing', problem, 'setup');
+  return env[name] as string;
+}
+
+/** Why the environment variable `name` does not hold a usable HMAC secret, or undefined. */
+export function secretProblem(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   const v = env[name];
-  if (!v || v.length < 16) throw new Error(`round trip: environment variable ${name} must hold the HMAC secret (at least 16 characters)`);
-  return v;
+  if (!v) return `environment variable ${name} (probes.roundtrip.secret_env) is not set: it must hold the round-trip HMAC secret (at least 16 characters)`;
+  if (v.length < 16) return `environment variable ${name} (probes.roundtrip.secret_env) must hold the round-trip HMAC secret (at least 16 characters, it has ${v.length})`;
+  return undefined;
 }

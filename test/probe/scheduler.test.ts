@@ -5,7 +5,7 @@ import { register, type CheckRegistry } from '../../probe/checks/index.js';
 import { ABORT_GRACE_MS, Scheduler } from '../../probe/scheduler.js';
 import type { AuthResult, CheckResult } from '../../protocol/results.js';
 import { testPlan } from '../support/plan.js';
-import { countingCheck, type TestTarget } from './fixtures/test-checks.js';
+import { countingCheck } from './fixtures/test-checks.js';
 import { captureLogger, sleep, timerLag, waitFor } from './support.js';
 
 const HOUR = 3_600_000;
@@ -94,7 +94,7 @@ test('inside the window: window_interval; when the window ends the interval goes
 
 test('a check over its timeout is aborted through ctx.signal; its own failure wins within the grace', async () => {
   let reason: unknown;
-  const check = register<TestTarget, null>({
+  const check = register<'auth', null>({
     type: 'auth',
     targets: () => [{ key: 'slow', target: { method: 'dkim', subject: 'slow' }, settings: null }],
     timeoutMs: () => 150,
@@ -117,7 +117,7 @@ test('a check over its timeout is aborted through ctx.signal; its own failure wi
 
 test('a check that ignores its abort signal still gets a timeout result and frees its concurrency slot', async () => {
   const started: string[] = [];
-  const check = register<TestTarget, null>({
+  const check = register<'auth', null>({
     type: 'auth',
     targets: () => ['a', 'b'].map((k) => ({ key: k, target: { method: 'dkim', subject: k }, settings: null })),
     run(target) {
@@ -166,7 +166,7 @@ test('concurrency limit: never more than probes.concurrency checks at once, and 
 
 test('a check that throws (sync or async) becomes a failed result of class internal, logged, and keeps being scheduled', async () => {
   let calls = 0;
-  const check = register<TestTarget, null>({
+  const check = register<'auth', null>({
     type: 'auth',
     targets: () => [{ key: 'bug', target: { method: 'dkim', subject: 'bug' }, settings: null }],
     run() {
@@ -189,7 +189,7 @@ test('a check that throws (sync or async) becomes a failed result of class inter
 });
 
 test('an invalid result is replaced by a failed result naming the schema problem', async () => {
-  const check = register<TestTarget, null>({
+  const check = register<'auth', null>({
     type: 'auth',
     targets: () => [{ key: 'x', target: { method: 'dkim', subject: 'x' }, settings: null }],
     run: async (_t, _s, ctx) => ({ type: 'auth', method: 'dkim', subject: '', pass: true, ok: true, startedAt: ctx.now(), durationSeconds: 0 }) as unknown as AuthResult,
@@ -206,7 +206,7 @@ test('an invalid result is replaced by a failed result naming the schema problem
 
 test('ctx.state persists per target across runs; ctx.history returns earlier results', async () => {
   const seen: { key: string; count: number; history: number }[] = [];
-  const check = register<TestTarget, null>({
+  const check = register<'auth', null>({
     type: 'auth',
     targets: () => ['a', 'b'].map((k) => ({ key: k, target: { method: 'dkim', subject: k }, settings: null })),
     async run(target, _s, ctx: CheckContext) {
@@ -231,10 +231,12 @@ test('ctx.state persists per target across runs; ctx.history returns earlier res
 
 test('a check that answered before and then times out gets failed results shaped like its last answers', async () => {
   let calls = 0;
-  const check = register<{ resolver: string }, null>({
+  const check = register<'dns', null>({
     type: 'dns',
-    targets: () => [{ key: 'r1', target: { resolver: '127.0.0.1:53' }, settings: null }],
+    targets: () => [{ key: 'r1', target: { kind: 'resolver', resolver: '127.0.0.1:53', queries: [] }, settings: null }],
+
     run(target, _s, ctx) {
+      if (target.kind !== 'resolver') throw new Error('resolver targets only');
       calls++;
       if (calls > 1) return new Promise(() => {}); // hangs, ignoring the signal
       const base = { type: 'dns' as const, resolver: target.resolver, authoritative: false, name: 'mail.company.test', transport: 'udp' as const, rcode: 'NOERROR', ok: true, startedAt: ctx.now(), durationSeconds: 0.01 };
@@ -264,7 +266,7 @@ test('stop() aborts every running check, and 16 checks at once add no MaxListene
   process.on('warning', onWarning);
   try {
     const reasons: unknown[] = [];
-    const check = register<TestTarget, null>({
+    const check = register<'auth', null>({
       type: 'auth',
       targets: () => Array.from({ length: 16 }, (_, i) => ({ key: `s${i}`, target: { method: 'dkim' as const, subject: `s${i}` }, settings: null })),
       async run(target, _s, ctx) {

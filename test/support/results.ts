@@ -24,7 +24,7 @@ export function mixedResults(t = Date.now()): CheckResult[] {
       });
     }
   }
-  out.push({ type: 'dns', startedAt: t, durationSeconds: 5, ok: false, phase: 'query', errorClass: 'timeout', code: 'DNS_TIMEOUT', message: 'no answer in 5s', resolver: '9.9.9.9', authoritative: false, name, qtype: 'A', transport: 'udp', rcode: '', answers: [], ttl: null, side: 'error' });
+  out.push({ type: 'dns', startedAt: t, durationSeconds: 5, ok: false, phase: 'query', errorClass: 'timeout', code: 'dns_timeout', message: 'no answer in 5s', resolver: '9.9.9.9', authoritative: false, name, qtype: 'A', transport: 'udp', rcode: '', answers: [], ttl: null, side: 'error' });
   out.push({ type: 'ttl', startedAt: t, durationSeconds: 0, ok: true, resolver: '8.8.8.8', name, staleSeconds: 1800, violation: true, extensionSeconds: 3000, safeToSwitchAt: t - 3_600_000, safeToDecommission: false });
   out.push({ type: 'ttl', startedAt: t, durationSeconds: 0, ok: true, resolver: '127.0.0.53', name, staleSeconds: 0, violation: false, extensionSeconds: 0 });
   for (const [ip, side] of [[OLD_IP, 'old'], [NEW_IP, 'new']] as const) {

@@ -50,7 +50,7 @@ export async function comparePhases(ip: string, port: number, settings: SmtpSett
       const j = JSON.parse(next.value) as Record<string, number | string>;
       if (typeof j.error === 'string') throw new Error(`smtplib: ${j.error}`);
       out.tls = String(j.tls);
-      const r = await smtp({ ip, side: 'old', port }, { ...settings, mode: 'rcpt', tls: 'required' }, testCtx());
+      const r = await smtp({ ip, side: 'old', port, mode: 'rcpt' }, { ...settings, mode: 'rcpt', tls: 'required' }, testCtx());
       if (!r.ok) throw new Error(`probe smtp check failed: ${r.code} ${r.message}`);
       for (const p of COMPARED_PHASES) {
         out.probe[p].push((r.phases[p] ?? Number.NaN) * 1000);

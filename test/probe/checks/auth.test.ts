@@ -4,7 +4,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { authCheck, authSettings, parseDkimKey, runAuth, type AuthTarget } from '../../../probe/checks/auth.js';
 import type { AuthResult } from '../../../protocol/results.js';
 import type { PlanConfig } from '../../../config/schema.js';
-import { isCheckResult } from '../../../probe/failed-result.js';
+import { isCheckResult } from '../../../probe/valid-result.js';
 import { startDnsWorld, type DnsWorld, type DnsWorldOptions } from '../../../lab/dns/world.js';
 import { startTestCollector, type TestCollector } from '../../support/collector.js';
 import { batchOf, makeCtx, worldPlan } from '../dns/support.js';
@@ -75,9 +75,9 @@ describe('auth check against the lab', () => {
     const plan = worldPlan(bad, { cutover: { spf_domain: 'bounce.test' } });
     const s = authSettings(plan);
     const ctx = makeCtx(plan);
-    const r = await runAuth({ method: 'spf', ip: '127.0.0.3', side: 'new', subject: '127.0.0.3' }, s, ctx);
+    const r = await runAuth({ method: 'spf', subject: '127.0.0.3', side: 'new' }, s, ctx);
     assert.deepEqual(view(r), { method: 'spf', subject: '127.0.0.3', side: 'new', ok: true, pass: false, detail: 'fail (v=spf1 ip4:127.0.0.2 -all)' });
-    const ok = await runAuth({ method: 'spf', ip: '127.0.0.2', side: 'old', subject: '127.0.0.2' }, s, ctx);
+    const ok = await runAuth({ method: 'spf', subject: '127.0.0.2', side: 'old' }, s, ctx);
     assert.equal(ok.pass, true);
     await col.push(batchOf([r]));
     assert.equal(await col.sample('mailprobe_spf_pass', { ip: '127.0.0.3', side: 'new' }), 0);
@@ -98,11 +98,11 @@ describe('auth check against the lab', () => {
 
   test('an MTA-STS policy that does not list the mail host; one that cannot be fetched', async () => {
     const other = await world({ mtaStsId: 'x1', mtaStsPolicy: 'version: STSv1\nmode: enforce\nmx: mx.elsewhere.test\nmax_age: 600\n' });
-    const r = await runAuth({ method: 'mta-sts', domain: 'company.test', subject: 'company.test' }, authSettings(worldPlan(other)), makeCtx(worldPlan(other)));
+    const r = await runAuth({ method: 'mta-sts', subject: 'company.test' }, authSettings(worldPlan(other)), makeCtx(worldPlan(other)));
     assert.deepEqual(view(r), { method: 'mta-sts', subject: 'company.test', ok: true, pass: false, detail: 'id x1, mode enforce, mx mx.elsewhere.test: does not list mail.company.test' });
     const unreachable = worldPlan(other, { dns: { lookup_resolver: other.resolvers.honest.address, query_timeout: '1s', mta_sts_url: 'http://127.0.0.1:9/.well-known/mta-sts.txt' } });
-    const f = await runAuth({ method: 'mta-sts', domain: 'company.test', subject: 'company.test' }, authSettings(unreachable), makeCtx(unreachable));
-    assert.deepEqual(view(f), { method: 'mta-sts', subject: 'company.test', ok: false, pass: false, errorClass: 'network', code: 'MTA_STS_FETCH' });
+    const f = await runAuth({ method: 'mta-sts', subject: 'company.test' }, authSettings(unreachable), makeCtx(unreachable));
+    assert.deepEqual(view(f), { method: 'mta-sts', subject: 'company.test', ok: false, pass: false, errorClass: 'network', code: 'mta_sts_fetch' });
     await col.push(batchOf([f]));
     assert.equal(await col.sample('mailprobe_mta_sts_ok', { domain: 'company.test' }), 0);
   });
@@ -111,12 +111,12 @@ describe('auth check against the lab', () => {
     const plan = worldPlan(w, { dns: { lookup_resolver: w.auth.address, query_timeout: '300ms' } });
     w.auth.fault({ kind: 'servfail' });
     try {
-      const r = await runAuth({ method: 'spf', ip: '127.0.0.3', side: 'new', subject: '127.0.0.3' }, authSettings(plan), makeCtx(plan));
+      const r = await runAuth({ method: 'spf', subject: '127.0.0.3', side: 'new' }, authSettings(plan), makeCtx(plan));
       assert.equal(r.ok, false);
       assert.equal(r.errorClass, 'servfail');
-      assert.equal(r.code, 'SPF_TEMPERROR');
-      const d = await runAuth({ method: 'dkim', selector: 's2026', subject: 's2026' } as AuthTarget, authSettings(plan), makeCtx(plan));
-      assert.deepEqual([d.ok, d.errorClass, d.code], [false, 'servfail', 'DNS_SERVFAIL']);
+      assert.equal(r.code, 'spf_temperror');
+      const d = await runAuth({ method: 'dkim', subject: 's2026' } as AuthTarget, authSettings(plan), makeCtx(plan));
+      assert.deepEqual([d.ok, d.errorClass, d.code], [false, 'servfail', 'dns_servfail']);
     } finally {
       w.auth.fault(null);
     }

@@ -1,14 +1,20 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { authoritativeServers, dnsCheck, runDns } from '../../../probe/checks/dns.js';
-import { dnsSettings } from '../../../probe/dns/lookup.js';
-import { parseResolverSpec } from '../../../config/specs.js';
+import { authLabel, authoritativeServers, dnsCheck, dnsCheckSettings, dnsQueries, runDns, type DnsTarget } from '../../../probe/checks/dns.js';
+import type { PlanConfig } from '../../../config/schema.js';
 import type { DnsResult } from '../../../protocol/results.js';
-import { isCheckResult } from '../../../probe/failed-result.js';
+import { isCheckResult } from '../../../probe/valid-result.js';
 import { namedLabResolver, startDnsWorld, type DnsWorld } from '../../../lab/dns/world.js';
 import { startTestCollector, type TestCollector } from '../../support/collector.js';
 import { testPlan } from '../../support/plan.js';
 import { batchOf, makeCtx, worldPlan } from '../dns/support.js';
+
+/** A dns target of the plan: its questions, and for the authoritative side the configured servers. */
+function targetOf(t: { kind: 'resolver'; resolver: string; resolverName?: string } | { kind: 'authoritative' }, plan: PlanConfig): DnsTarget {
+  const s = dnsCheckSettings(plan);
+  const queries = dnsQueries(s);
+  return t.kind === 'resolver' ? { ...t, resolverName: t.resolverName ?? t.resolver, queries } : { kind: 'authoritative', servers: s.authoritative.map(authLabel), queries };
+}
 
 /** The fields a test compares exactly (durations and start times vary). */
 const view = (r: DnsResult) => ({
@@ -37,8 +43,8 @@ describe('dns check against the lab', () => {
     await w.close();
   });
 
-  const run = async (target: Parameters<typeof runDns>[0], plan = worldPlan(w)) => {
-    const out = await runDns(target, dnsSettings(plan), makeCtx(plan));
+  const run = async (target: Parameters<typeof targetOf>[0], plan = worldPlan(w)) => {
+    const out = await runDns(targetOf(target, plan), dnsCheckSettings(plan), makeCtx(plan));
     for (const r of out) assert.ok(isCheckResult(r), `valid on the wire: ${JSON.stringify(r)}`);
     return out;
   };
@@ -54,7 +60,7 @@ describe('dns check against the lab', () => {
   test("a named resolver: its results carry the plan's name, the collector's series the resolver_name label", async () => {
     const plan = worldPlan(w, { probes: { resolvers: [namedLabResolver(w, 'clamp'), w.resolvers.stale.address] } });
     const [named, plain] = dnsCheck.targets(plan);
-    assert.deepEqual(named?.target, { kind: 'resolver', resolver: parseResolverSpec(w.resolvers.clamp.address, 'clamps TTL'), resolverName: 'clamps TTL' });
+    assert.deepEqual(named?.target, { kind: 'resolver', resolver: w.resolvers.clamp.address, resolverName: 'clamps TTL', queries: dnsQueries(dnsCheckSettings(plan)) });
     const out = [...(await run(named!.target, plan)), ...(await run(plain!.target, plan))];
     assert.deepEqual([...new Set(out.map((r) => `${r.resolver}=${r.resolverName}`))], [`${w.resolvers.clamp.address}=clamps TTL`, `${w.resolvers.stale.address}=${w.resolvers.stale.address}`]);
     await col.push(batchOf(out));
@@ -65,7 +71,7 @@ describe('dns check against the lab', () => {
 
   test('a resolver: A old with the TTL, AAAA absent, MX following the A side; metrics at the collector', async () => {
     w.resolvers.honest.flush();
-    const out = await run({ kind: 'resolver', resolver: parseResolverSpec(w.resolvers.honest.address) });
+    const out = await run({ kind: 'resolver', resolver: w.resolvers.honest.address });
     const label = w.resolvers.honest.address;
     assert.deepEqual(out.map(view), [
       { resolver: label, authoritative: false, name: 'mail.company.test', qtype: 'A', ok: true, transport: 'udp', rcode: 'NOERROR', answers: ['127.0.0.2'], ttl: 8, side: 'old' },
@@ -136,7 +142,7 @@ describe('dns check against the lab', () => {
       ttl: null,
       side: 'none',
       errorClass: 'nxdomain',
-      code: 'DNS_NXDOMAIN',
+      code: 'dns_nxdomain',
     });
     assert.equal(nx[2]?.side, 'other', 'MX does not name the mail host');
   });
@@ -145,10 +151,10 @@ describe('dns check against the lab', () => {
     const plan = worldPlan(w, { dns: { query_timeout: '300ms', lookup_resolver: w.resolvers.honest.address, ttl_allowance: '1s', mta_sts_url: 'http://127.0.0.1:1/' } });
     const label = `auth:${w.auth.address}`;
     const cases = [
-      [{ kind: 'servfail' }, 'servfail', 'DNS_SERVFAIL', 'SERVFAIL'],
-      [{ kind: 'drop' }, 'timeout', 'DNS_TIMEOUT', '-'],
-      [{ kind: 'garbage' }, 'bad_response', 'DNS_MALFORMED', '-'],
-      [{ kind: 'refused' }, 'refused', 'DNS_REFUSED', 'REFUSED'],
+      [{ kind: 'servfail' }, 'servfail', 'dns_servfail', 'SERVFAIL'],
+      [{ kind: 'drop' }, 'timeout', 'dns_timeout', '-'],
+      [{ kind: 'garbage' }, 'bad_response', 'dns_malformed', '-'],
+      [{ kind: 'refused' }, 'refused', 'dns_refused', 'REFUSED'],
     ] as const;
     for (const [fault, errorClass, code, rcode] of cases) {
       w.auth.fault(fault);
@@ -176,7 +182,7 @@ describe('dns check against the lab', () => {
     w.resolvers.honest.flush();
     w.resolvers.honest.upstreamDown(true);
     try {
-      const out = await run({ kind: 'resolver', resolver: parseResolverSpec(w.resolvers.honest.address) }, plan);
+      const out = await run({ kind: 'resolver', resolver: w.resolvers.honest.address }, plan);
       assert.deepEqual(out.map((r) => [r.ok, r.errorClass, r.rcode]), [
         [false, 'servfail', 'SERVFAIL'],
         [false, 'servfail', 'SERVFAIL'],
@@ -194,12 +200,12 @@ describe('dns check against the lab', () => {
       const ac = new AbortController();
       setTimeout(() => ac.abort(new Error('check timeout')), 100);
       const t0 = Date.now();
-      const out = await runDns({ kind: 'authoritative' }, dnsSettings(plan), makeCtx(plan, { signal: ac.signal }));
+      const out = await runDns(targetOf({ kind: 'authoritative' }, plan), dnsCheckSettings(plan), makeCtx(plan, { signal: ac.signal }));
       assert.ok(Date.now() - t0 < 2000);
       assert.deepEqual(out.map((r) => [r.ok, r.errorClass, r.code]), [
-        [false, 'timeout', 'DNS_ABORTED'],
-        [false, 'timeout', 'DNS_ABORTED'],
-        [false, 'timeout', 'DNS_ABORTED'],
+        [false, 'timeout', 'dns_aborted'],
+        [false, 'timeout', 'dns_aborted'],
+        [false, 'timeout', 'dns_aborted'],
       ]);
     } finally {
       w.auth.fault(null);
@@ -208,14 +214,14 @@ describe('dns check against the lab', () => {
 
   test('authoritative servers found from the NS records when the plan names none', async () => {
     const plan = testPlan({ probes: { resolvers: [w.resolvers.honest.address] } });
-    const servers = await authoritativeServers(plan, dnsSettings(plan));
+    const servers = await authoritativeServers([], dnsCheckSettings(plan));
     assert.deepEqual(servers, [{ label: 'auth:ns1.company.test', server: { host: '127.0.0.1', port: 53 } }]);
     const none = testPlan({ cutover: { domain: 'other.test', mail_host: 'mail.other.test' }, probes: { resolvers: [w.resolvers.honest.address] } });
-    const out = await runDns({ kind: 'authoritative' }, dnsSettings(none), makeCtx(none));
+    const out = await runDns(targetOf({ kind: 'authoritative' }, none), dnsCheckSettings(none), makeCtx(none));
     assert.deepEqual(out.map((r) => [r.resolver, r.ok, r.code]), [
-      ['auth:none', false, 'DNS_SERVFAIL'],
-      ['auth:none', false, 'DNS_SERVFAIL'],
-      ['auth:none', false, 'DNS_SERVFAIL'],
+      ['auth:none', false, 'dns_servfail'],
+      ['auth:none', false, 'dns_servfail'],
+      ['auth:none', false, 'dns_servfail'],
     ]);
   });
 });

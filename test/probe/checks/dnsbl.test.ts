@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { dnsblCheck, runDnsbl } from '../../../probe/checks/dnsbl.js';
 import { dnsSettings } from '../../../probe/dns/lookup.js';
 import type { DnsblResult } from '../../../protocol/results.js';
-import { isCheckResult } from '../../../probe/failed-result.js';
+import { isCheckResult } from '../../../probe/valid-result.js';
 import { startDnsWorld, type DnsWorld } from '../../../lab/dns/world.js';
 import { startTestCollector, type TestCollector } from '../../support/collector.js';
 import { batchOf, makeCtx, worldPlan } from '../dns/support.js';
@@ -49,8 +49,8 @@ describe('dnsbl check against the lab', () => {
     assert.deepEqual(out.map(view), [
       { ip: '127.0.0.2', side: 'old', list: 'bl.lab.test', ok: true, listed: false, answers: [] },
       { ip: '127.0.0.3', side: 'new', list: 'bl.lab.test', ok: true, listed: true, answers: ['127.0.0.10', '127.0.0.2'] },
-      { ip: '127.0.0.3', side: 'new', list: 'refuse.lab.test', ok: false, listed: false, answers: ['127.255.255.254'], errorClass: 'dnsbl_refused', code: 'DNSBL_REFUSED' },
-      { ip: '127.0.0.2', side: 'old', list: 'hijack.lab.test', ok: false, listed: false, answers: ['192.0.2.1'], errorClass: 'bad_response', code: 'DNSBL_BAD_ANSWER' },
+      { ip: '127.0.0.3', side: 'new', list: 'refuse.lab.test', ok: false, listed: false, answers: ['127.255.255.254'], errorClass: 'dnsbl_refused', code: 'dnsbl_refused' },
+      { ip: '127.0.0.2', side: 'old', list: 'hijack.lab.test', ok: false, listed: false, answers: ['192.0.2.1'], errorClass: 'bad_response', code: 'dnsbl_bad_answer' },
     ]);
     await col.push(batchOf(out));
     assert.equal(await col.sample('mailprobe_dnsbl_listed', { ip: '127.0.0.2', side: 'old', list: 'bl.lab.test' }), 0);
@@ -73,7 +73,7 @@ describe('dnsbl check against the lab', () => {
     w.auth.fault({ kind: 'drop' });
     try {
       const r = await runDnsbl({ ip: '127.0.0.3', side: 'new', list: 'bl.lab.test' }, dnsSettings(plan), makeCtx(plan));
-      assert.deepEqual(view(r), { ip: '127.0.0.3', side: 'new', list: 'bl.lab.test', ok: false, listed: false, answers: [], errorClass: 'timeout', code: 'DNS_TIMEOUT' });
+      assert.deepEqual(view(r), { ip: '127.0.0.3', side: 'new', list: 'bl.lab.test', ok: false, listed: false, answers: [], errorClass: 'timeout', code: 'dns_timeout' });
       await col.push(batchOf([r]));
       assert.equal(await col.sample('mailprobe_dnsbl_listed', { ip: '127.0.0.3', side: 'new', list: 'bl.lab.test' }), 1, 'last known value kept');
       assert.equal(await col.sample('mailprobe_dnsbl_errors_total', { ip: '127.0.0.3', side: 'new', list: 'bl.lab.test' }), 1);

@@ -1,9 +1,8 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { rdnsCheck, runRdns } from '../../../probe/checks/rdns.js';
-import { dnsSettings } from '../../../probe/dns/lookup.js';
+import { rdnsCheck, rdnsSettings, runRdns } from '../../../probe/checks/rdns.js';
 import type { RdnsResult } from '../../../protocol/results.js';
-import { isCheckResult } from '../../../probe/failed-result.js';
+import { isCheckResult } from '../../../probe/valid-result.js';
 import { startDnsWorld, type DnsWorld } from '../../../lab/dns/world.js';
 import { startTestCollector, type TestCollector } from '../../support/collector.js';
 import { batchOf, makeCtx, worldPlan } from '../dns/support.js';
@@ -39,7 +38,7 @@ describe('rdns check against the lab', () => {
 
   test('PTR names, forward confirmation, mail host match; and the gauges', async () => {
     const plan = worldPlan(w);
-    const s = dnsSettings(plan);
+    const s = rdnsSettings(plan);
     const ctx = makeCtx(plan);
     const old = await runRdns({ ip: '127.0.0.2', side: 'old' }, s, ctx);
     const neu = await runRdns({ ip: '127.0.0.3', side: 'new' }, s, ctx);
@@ -58,7 +57,7 @@ describe('rdns check against the lab', () => {
     w.resolvers.honest.flush();
     try {
       const plan = worldPlan(w);
-      const r = await runRdns({ ip: '127.0.0.3', side: 'new' }, dnsSettings(plan), makeCtx(plan));
+      const r = await runRdns({ ip: '127.0.0.3', side: 'new' }, rdnsSettings(plan), makeCtx(plan));
       assert.deepEqual(view(r), { ip: '127.0.0.3', side: 'new', ok: true, ptrNames: ['host-3.provider-b.company.test', 'mail.company.test'], fcrdns: false, matchesMailHost: true });
       assert.match(r.message ?? '', /no PTR name resolves back to 127\.0\.0\.3: host-3\.provider-b\.company\.test → NXDOMAIN; mail\.company\.test → 127\.0\.0\.2; it will once mail\.company\.test points at 127\.0\.0\.3$/);
       await col.push(batchOf([r]));
@@ -68,7 +67,7 @@ describe('rdns check against the lab', () => {
       // Only a provider name that does not resolve: it will not hold after the switch either.
       w.auth.updateZone({ ptr: { '127.0.0.2': ['mail.company.test'], '127.0.0.3': ['host-3.provider-b.company.test'] } });
       w.resolvers.honest.flush();
-      const own = await runRdns({ ip: '127.0.0.3', side: 'new' }, dnsSettings(plan), makeCtx(plan));
+      const own = await runRdns({ ip: '127.0.0.3', side: 'new' }, rdnsSettings(plan), makeCtx(plan));
       assert.deepEqual(view(own), { ip: '127.0.0.3', side: 'new', ok: true, ptrNames: ['host-3.provider-b.company.test'], fcrdns: false, matchesMailHost: false });
       assert.match(own.message ?? '', /; it will not once mail\.company\.test points at 127\.0\.0\.3 either$/);
       await col.push(batchOf([own]));
@@ -84,7 +83,7 @@ describe('rdns check against the lab', () => {
 
   test('no PTR at all is a finding, not a failure; DNS errors are failures', async () => {
     const plan = worldPlan(w, { cutover: { servers: [{ ip: '127.0.0.2', side: 'old' }, { ip: '127.0.0.4', side: 'new' }] } });
-    const s = dnsSettings(plan);
+    const s = rdnsSettings(plan);
     const none = await runRdns({ ip: '127.0.0.4', side: 'new' }, s, makeCtx(plan));
     assert.deepEqual(view(none), { ip: '127.0.0.4', side: 'new', ok: true, ptrNames: [], fcrdns: false, matchesMailHost: false });
     assert.equal(none.message, 'no PTR record for 127.0.0.4');
@@ -95,7 +94,7 @@ describe('rdns check against the lab', () => {
     w.auth.fault({ kind: 'servfail' });
     try {
       const failed = await runRdns({ ip: '127.0.0.2', side: 'old' }, s, makeCtx(plan));
-      assert.deepEqual(view(failed), { ip: '127.0.0.2', side: 'old', ok: false, ptrNames: [], fcrdns: false, matchesMailHost: false, errorClass: 'servfail', code: 'DNS_SERVFAIL' });
+      assert.deepEqual(view(failed), { ip: '127.0.0.2', side: 'old', ok: false, ptrNames: [], fcrdns: false, matchesMailHost: false, errorClass: 'servfail', code: 'dns_servfail' });
       assert.equal(failed.phase, 'ptr');
       assert.ok(isCheckResult(failed));
       await col.push(batchOf([failed]));

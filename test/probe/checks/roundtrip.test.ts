@@ -79,7 +79,7 @@ function settings(over: Partial<RoundtripSettings> = {}): RoundtripSettings {
   };
 }
 
-const via = (side: 'old' | 'new'): RoundtripTarget => ({ ip: mtas[side].ip, side, port: mtas[side].port });
+const via = (side: 'old' | 'new'): RoundtripTarget => ({ ip: mtas[side].ip, side, port: mtas[side].port, sameClock: true });
 
 async function run(t: RoundtripTarget, s: RoundtripSettings, signal?: AbortSignal): Promise<RoundtripResult> {
   const r = await roundtrip(t, s, testCtx(signal ? { signal } : {}));

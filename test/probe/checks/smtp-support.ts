@@ -6,12 +6,10 @@ import { pino } from 'pino';
 import type { CheckContext } from '../../../probe/check.js';
 import type { CheckResult } from '../../../protocol/results.js';
 import type { Batch } from '../../../protocol/wire.js';
-import { testPlan } from '../../support/plan.js';
 
 export function testCtx(over: { signal?: AbortSignal; probeId?: string } = {}): CheckContext {
   return {
     signal: over.signal ?? new AbortController().signal,
-    plan: testPlan(),
     probe: { id: over.probeId ?? 'p-eu', region: 'eu' },
     log: pino({ level: 'silent' }),
     now: () => Date.now(),

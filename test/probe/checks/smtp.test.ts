@@ -32,7 +32,7 @@ function settings(over: Partial<SmtpSettings> = {}): SmtpSettings {
   };
 }
 
-const target = (side: 'old' | 'new' = 'new', port?: number): SmtpTarget => ({ ip: mtas[side].ip, side, port: port ?? mtas[side].port });
+const target = (side: 'old' | 'new' = 'new', port?: number): SmtpTarget => ({ ip: mtas[side].ip, side, port: port ?? mtas[side].port, mode: 'rcpt' });
 
 async function run(t: SmtpTarget, s: SmtpSettings, signal?: AbortSignal): Promise<SmtpResult> {
   const r = await smtp(t, s, testCtx(signal ? { signal } : {}));
@@ -419,7 +419,7 @@ describe('smtp check reply shapes', () => {
       QUIT: '221 2.0.0 bye\r\n',
     });
     try {
-      const r = await run({ ip: '127.0.0.4', side: 'new', port: peer.port }, settings({ tls: 'opportunistic' }));
+      const r = await run({ ip: '127.0.0.4', side: 'new', port: peer.port, mode: 'rcpt' }, settings({ tls: 'opportunistic' }));
       assert.equal(r.ok, true, r.message);
       assert.equal(r.banner, '220-mx1.example.test welcome\n220-no extended words here\n220 ready');
       assert.equal(r.bannerHost, 'mx1.example.test');
@@ -442,7 +442,7 @@ describe('smtp check reply shapes', () => {
       QUIT: '221 bye\r\n',
     });
     try {
-      const r = await run({ ip: '127.0.0.4', side: 'old', port: peer.port }, settings());
+      const r = await run({ ip: '127.0.0.4', side: 'old', port: peer.port, mode: 'rcpt' }, settings());
       assert.equal(r.ok, true, r.message);
       assert.equal(r.ehloHost, 'old.example.test');
       assert.equal(r.enhancedCode, undefined);
@@ -463,7 +463,7 @@ describe('smtp check on broken peers', () => {
       QUIT: '221 bye\r\n',
     });
     try {
-      const r = await run({ ip: '127.0.0.4', side: 'new', port: peer.port }, settings());
+      const r = await run({ ip: '127.0.0.4', side: 'new', port: peer.port, mode: 'rcpt' }, settings());
       assert.equal(r.errorClass, 'protocol');
       assert.equal(r.code, 'smtp_protocol');
       assert.equal(r.phase, 'rcpt');
@@ -482,7 +482,7 @@ describe('smtp check on broken peers', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.4', resolve));
     try {
-      const r = await run({ ip: '127.0.0.4', side: 'new', port: (server.address() as { port: number }).port }, settings());
+      const r = await run({ ip: '127.0.0.4', side: 'new', port: (server.address() as { port: number }).port, mode: 'rcpt' }, settings());
       assert.equal(r.errorClass, 'protocol');
       assert.equal(r.code, 'smtp_closed');
       assert.equal(r.phase, 'ehlo');

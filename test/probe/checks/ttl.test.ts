@@ -1,10 +1,9 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { runDns } from '../../../probe/checks/dns.js';
+import { dnsCheckSettings, dnsQueries, runDns } from '../../../probe/checks/dns.js';
 import { runTtl, ttlCheck, ttlSettings, type TtlSettings } from '../../../probe/checks/ttl.js';
-import { dnsSettings } from '../../../probe/dns/lookup.js';
 import type { DnsResult, TtlResult } from '../../../protocol/results.js';
-import { isCheckResult } from '../../../probe/failed-result.js';
+import { isCheckResult } from '../../../probe/valid-result.js';
 import { startDnsWorld } from '../../../lab/dns/world.js';
 import { startTestCollector } from '../../support/collector.js';
 import { testPlan } from '../../support/plan.js';
@@ -13,7 +12,7 @@ import { startUnbound } from '../dns/unbound.js';
 
 const S = 1000;
 const plan = testPlan({ probes: { decommission_quiet: '30s' } });
-const settings: TtlSettings = { allowanceMs: 2 * S, lookbackMs: 36_000 * S, decommissionQuietMs: 30 * S, overlapMs: 6 * S };
+const settings: TtlSettings = { allowanceMs: 2 * S, lookbackMs: 36_000 * S, decommissionQuietMs: 30 * S, overlapMs: 6 * S, servers: plan.cutover.servers };
 
 /** A dns result at `t` seconds (from an epoch), answering `ip` with `ttl`, from `resolver` (auth:* = authoritative). */
 function obs(t: number, resolver: string, ip: string | null, ttl: number | null): DnsResult {
@@ -37,7 +36,7 @@ function obs(t: number, resolver: string, ip: string | null, ttl: number | null)
 async function analyse(results: DnsResult[], at: number, state = new Map<string, unknown>(), history = new MemoryHistory()): Promise<Map<string, TtlResult>> {
   history.add(results);
   const ctx = makeCtx(plan, { history, state, now: () => 1_000_000 * S + at * S });
-  const out = await runTtl({ name: 'mail.company.test', qtype: 'A' }, settings, ctx);
+  const out = await runTtl({ name: 'mail.company.test', qtype: 'A', resolvers: [] }, settings, ctx);
   for (const r of out) assert.ok(isCheckResult(r), JSON.stringify(r));
   return new Map(out.map((r) => [r.resolver, r]));
 }
@@ -143,8 +142,8 @@ describe('ttl analysis (derived from dns results over time)', () => {
   });
 
   test('targets: the mail host, A for IPv4 plans', () => {
-    assert.deepEqual(ttlCheck.targets(plan).map((t) => t.target), [{ name: 'mail.company.test', qtype: 'A' }]);
-    assert.deepEqual(ttlSettings(plan), { allowanceMs: 2000, lookbackMs: 172_800_000, decommissionQuietMs: 30_000, overlapMs: 6000 });
+    assert.deepEqual(ttlCheck.targets(plan).map((t) => t.target), [{ name: 'mail.company.test', qtype: 'A', resolvers: ['system'] }]);
+    assert.deepEqual(ttlSettings(plan), { allowanceMs: 2000, lookbackMs: 172_800_000, decommissionQuietMs: 30_000, overlapMs: 6000, servers: plan.cutover.servers });
   });
 });
 
@@ -168,7 +167,8 @@ test('live: lab resolvers and a real unbound through a compressed cutover — vi
   const plan = worldPlan(w, { probes: { decommission_quiet: '2s', resolvers: [...base.probes.resolvers.map((r) => r.label), unbound.address] } });
   const col = await startTestCollector(plan);
   try {
-    const s = dnsSettings(plan);
+    const s = dnsCheckSettings(plan);
+    const queries = dnsQueries(s);
     const history = new MemoryHistory();
     const state = new Map<string, unknown>();
     const ctx = makeCtx(plan, { history, state });
@@ -176,8 +176,8 @@ test('live: lab resolvers and a real unbound through a compressed cutover — vi
     assert.ok(ttlTarget);
     const round = async () => {
       const outs = await Promise.all([
-        ...plan.probes.resolvers.map((resolver) => runDns({ kind: 'resolver', resolver }, s, ctx)),
-        runDns({ kind: 'authoritative' }, s, ctx),
+        ...plan.probes.resolvers.map((resolver) => runDns({ kind: 'resolver', resolver: resolver.label, queries }, s, ctx)),
+        runDns({ kind: 'authoritative', servers: [], queries }, s, ctx),
       ]);
       for (const o of outs) history.add(o);
       return outs.flat();

@@ -97,7 +97,7 @@ describe('DNS client against the lab authoritative server', () => {
     auth.fault({ kind: 'bad-id' });
     try {
       const t0 = Date.now();
-      const e = await rejects(serverClient({ host: auth.host, port: auth.port }, 'x', { timeoutMs: 300 }).query('mail.company.test', 'A'), 'DNS_ID_MISMATCH');
+      const e = await rejects(serverClient({ host: auth.host, port: auth.port }, 'x', { timeoutMs: 300 }).query('mail.company.test', 'A'), 'dns_id_mismatch');
       assert.equal(e.errorClass, 'bad_response');
       assert.ok(Date.now() - t0 >= 290);
     } finally {
@@ -108,7 +108,7 @@ describe('DNS client against the lab authoritative server', () => {
   test('garbage from the server is a malformed reply, at once', async () => {
     auth.fault({ kind: 'garbage' });
     try {
-      const e = await rejects(serverClient({ host: auth.host, port: auth.port }, 'x', { timeoutMs: 2000 }).query('mail.company.test', 'A'), 'DNS_MALFORMED');
+      const e = await rejects(serverClient({ host: auth.host, port: auth.port }, 'x', { timeoutMs: 2000 }).query('mail.company.test', 'A'), 'dns_malformed');
       assert.equal(e.errorClass, 'bad_response');
     } finally {
       auth.fault(null);
@@ -122,7 +122,7 @@ describe('DNS client against the lab authoritative server', () => {
     assert.equal(auth.queries.at(-1)?.transport, 'tcp');
     auth.fault({ kind: 'garbage' });
     try {
-      await rejects(c.query('mail.company.test', 'A'), 'DNS_MALFORMED');
+      await rejects(c.query('mail.company.test', 'A'), 'dns_malformed');
     } finally {
       auth.fault(null);
     }
@@ -160,7 +160,7 @@ describe('DNS client against broken servers (mocks: what no real server does on 
     const s = await fakeUdpServer(() => null);
     try {
       const t0 = Date.now();
-      await rejects(serverClient({ host: '127.0.0.1', port: s.port }, 'x', { timeoutMs: 200 }).query('a.test', 'A'), 'DNS_TIMEOUT');
+      await rejects(serverClient({ host: '127.0.0.1', port: s.port }, 'x', { timeoutMs: 200 }).query('a.test', 'A'), 'dns_timeout');
       const took = Date.now() - t0;
       assert.ok(took >= 190 && took < 1000, `took ${took} ms`);
       assert.equal(s.received, 1);
@@ -175,7 +175,7 @@ describe('DNS client against broken servers (mocks: what no real server does on 
       const ac = new AbortController();
       setTimeout(() => ac.abort(new Error('check timeout')), 50);
       const t0 = Date.now();
-      const e = await rejects(serverClient({ host: '127.0.0.1', port: s.port }, 'x', { timeoutMs: 5000 }).query('a.test', 'A', { signal: ac.signal }), 'DNS_ABORTED');
+      const e = await rejects(serverClient({ host: '127.0.0.1', port: s.port }, 'x', { timeoutMs: 5000 }).query('a.test', 'A', { signal: ac.signal }), 'dns_aborted');
       assert.match(e.message, /check timeout/);
       assert.ok(Date.now() - t0 < 1000);
     } finally {
@@ -185,9 +185,9 @@ describe('DNS client against broken servers (mocks: what no real server does on 
 
   test('short garbage, counts that lie, and a query echoed back (QR=0)', async () => {
     for (const [reply, code] of [
-      [(q: Buffer) => q.subarray(0, 5), 'DNS_MALFORMED'],
-      [(q: Buffer) => replyHeader(q, { ancount: 3 }), 'DNS_MALFORMED'],
-      [(q: Buffer) => q, 'DNS_BAD_REPLY'],
+      [(q: Buffer) => q.subarray(0, 5), 'dns_malformed'],
+      [(q: Buffer) => replyHeader(q, { ancount: 3 }), 'dns_malformed'],
+      [(q: Buffer) => q, 'dns_bad_reply'],
     ] as const) {
       const s = await fakeUdpServer(reply);
       try {
@@ -209,10 +209,10 @@ describe('DNS client against broken servers (mocks: what no real server does on 
     }
   });
 
-  test('truncated over UDP with no TCP listener → DNS_TRUNCATED', async () => {
+  test('truncated over UDP with no TCP listener → dns_truncated', async () => {
     const s = await fakeUdpServer((q) => replyHeader(q, { tc: true }));
     try {
-      const e = await rejects(serverClient({ host: '127.0.0.1', port: s.port }, 'x', { timeoutMs: 500 }).query('a.test', 'A'), 'DNS_TRUNCATED');
+      const e = await rejects(serverClient({ host: '127.0.0.1', port: s.port }, 'x', { timeoutMs: 500 }).query('a.test', 'A'), 'dns_truncated');
       assert.match(e.message, /ECONNREFUSED/);
     } finally {
       await s.close();
@@ -230,10 +230,10 @@ describe('DNS client against broken servers (mocks: what no real server does on 
     const mute = await mk(() => undefined);
     try {
       const port = (srv: TcpServer) => (srv.address() as { port: number }).port;
-      await rejects(createClient(parseResolver(`tcp://127.0.0.1:${port(half)}`), { timeoutMs: 1000 }).query('a.test', 'A'), 'DNS_MALFORMED');
-      await rejects(createClient(parseResolver(`tcp://127.0.0.1:${port(mute)}`), { timeoutMs: 200 }).query('a.test', 'A'), 'DNS_TIMEOUT');
+      await rejects(createClient(parseResolver(`tcp://127.0.0.1:${port(half)}`), { timeoutMs: 1000 }).query('a.test', 'A'), 'dns_malformed');
+      await rejects(createClient(parseResolver(`tcp://127.0.0.1:${port(mute)}`), { timeoutMs: 200 }).query('a.test', 'A'), 'dns_timeout');
       // DoT against a plain TCP server: the handshake never completes.
-      await rejects(createClient(parseResolver(`tls://127.0.0.1:${port(mute)}`), { timeoutMs: 200 }).query('a.test', 'A'), 'DNS_TIMEOUT');
+      await rejects(createClient(parseResolver(`tls://127.0.0.1:${port(mute)}`), { timeoutMs: 200 }).query('a.test', 'A'), 'dns_timeout');
     } finally {
       half.close();
       mute.close();
@@ -301,8 +301,8 @@ describe('DoH', () => {
   });
 
   test('HTTP errors and wrong content types are bad responses', async () => {
-    await rejects(createClient(parseResolver(`${url}/broken`)).query('mail.company.test', 'A'), 'DNS_DOH_HTTP');
-    await rejects(createClient(parseResolver(`${url}/html`)).query('mail.company.test', 'A'), 'DNS_DOH_HTTP');
+    await rejects(createClient(parseResolver(`${url}/broken`)).query('mail.company.test', 'A'), 'dns_doh_http');
+    await rejects(createClient(parseResolver(`${url}/html`)).query('mail.company.test', 'A'), 'dns_doh_http');
   });
 });
 
@@ -345,7 +345,7 @@ describe('DoT and IPv6', () => {
 
   test('DNS over TLS with an untrusted certificate fails as a network error naming TLS', async () => {
     const port = (tls.address() as { port: number }).port;
-    const e = await rejects(createClient(parseResolver(`tls://127.0.0.1:${port}`), { timeoutMs: 1000 }).query('mail.company.test', 'A'), 'DNS_NETWORK');
+    const e = await rejects(createClient(parseResolver(`tls://127.0.0.1:${port}`), { timeoutMs: 1000 }).query('mail.company.test', 'A'), 'dns_network');
     assert.match(e.message, /TLS: .*self.signed/i);
   });
 

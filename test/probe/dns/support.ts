@@ -31,7 +31,6 @@ export function makeCtx(plan: PlanConfig, o: { history?: MemoryHistory; state?: 
   setMaxListeners(1000, signal);
   return {
     signal,
-    plan,
     probe: { id: 'p-eu', region: 'eu' },
     log: pino({ level: 'silent' }),
     now: o.now ?? Date.now,

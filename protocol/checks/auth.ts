@@ -1,0 +1,61 @@
+/**
+ * The auth check's contract: one mail-authentication record check (SPF for a server IP, a DKIM
+ * selector's key, DMARC, MTA-STS, TLSA), and the metrics it feeds.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { b, defineCheck, failedFields, Label, resultSchema, Side, Text, type FailedRun } from './common.js';
+
+export const AUTH_METHODS = ['spf', 'dkim', 'dmarc', 'mta-sts', 'tlsa'] as const;
+export type AuthMethod = (typeof AUTH_METHODS)[number];
+
+export const AuthResult = resultSchema(
+  'auth',
+  {
+    method: Type.Union([Type.Literal('spf'), Type.Literal('dkim'), Type.Literal('dmarc'), Type.Literal('mta-sts'), Type.Literal('tlsa')]),
+    /** The IP (spf), selector (dkim), domain (dmarc, mta-sts) or name (tlsa) checked. */
+    subject: Label(),
+    side: Type.Optional(Side),
+    pass: Type.Boolean(),
+    detail: Type.Optional(Text()),
+  },
+  'One mail-authentication record check.',
+);
+export type AuthResult = Static<typeof AuthResult>;
+
+/** What one auth run checks: the method and its subject (IP, selector, domain or name); spf carries the IP's side. */
+export type AuthTarget = { method: 'spf'; subject: string; side: Side } | { method: Exclude<AuthMethod, 'spf'>; subject: string };
+
+const failedAuth = (t: { method: AuthMethod; subject: string; side?: Side | undefined }, run: FailedRun): AuthResult => ({
+  type: 'auth',
+  ...failedFields(run),
+  method: t.method,
+  subject: t.subject,
+  ...(t.side !== undefined ? { side: t.side } : {}),
+  pass: false,
+});
+
+export const authDef = defineCheck({
+  type: 'auth',
+  result: AuthResult,
+  failed: (target: AuthTarget, run) => [failedAuth(target, run)],
+  failedLike: (r, run) => failedAuth(r, run),
+  samples(r, ops) {
+    const v = b(r.ok && r.pass);
+    switch (r.method) {
+      case 'spf':
+        return ops.set('spfPass', { ip: r.subject, side: r.side ?? 'old' }, v);
+      case 'dkim':
+        return ops.set('dkimKeyPresent', { selector: r.subject }, v);
+      case 'dmarc':
+        return ops.set('dmarcPresent', { domain: r.subject }, v);
+      case 'mta-sts':
+        return ops.set('mtaStsOk', { domain: r.subject }, v);
+      case 'tlsa':
+        return ops.set('tlsaPresent', { name: r.subject }, v);
+      default: {
+        const never: never = r.method;
+        throw new Error(`auth method ${String(never)} has no metric`);
+      }
+    }
+  },
+});

@@ -1,0 +1,39 @@
+/**
+ * The dnsbl check's contract: one server IP against one blocklist, and the metrics it feeds.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { b, defineCheck, failedFields, Label, resultSchema, Side, type FailedRun } from './common.js';
+
+export const DnsblResult = resultSchema(
+  'dnsbl',
+  {
+    ip: Label(),
+    side: Side,
+    list: Label(),
+    listed: Type.Boolean(),
+    answers: Type.Array(Type.String({ maxLength: 64 }), { maxItems: 16 }),
+  },
+  'One server IP against one blocklist.',
+);
+export type DnsblResult = Static<typeof DnsblResult>;
+
+export interface DnsblTarget {
+  ip: string;
+  side: Side;
+  list: string;
+}
+
+const failedDnsbl = (t: DnsblTarget, run: FailedRun): DnsblResult => ({ type: 'dnsbl', ...failedFields(run), ip: t.ip, side: t.side, list: t.list, listed: false, answers: [] });
+
+export const dnsblDef = defineCheck({
+  type: 'dnsbl',
+  result: DnsblResult,
+  failed: (target: DnsblTarget, run) => [failedDnsbl(target, run)],
+  failedLike: (r, run) => failedDnsbl(r, run),
+  samples(r, ops) {
+    const l = { ip: r.ip, side: r.side, list: r.list };
+    // A refused or failed query says nothing about listing: keep the last known value.
+    if (r.ok) ops.set('dnsblListed', l, b(r.listed));
+    else ops.inc('dnsblErrors', l);
+  },
+});

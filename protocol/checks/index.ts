@@ -1,0 +1,72 @@
+/**
+ * The check types, one definition each (`protocol/checks/<type>.ts`): its result schema, how a
+ * failed run names its target, and its metric mapping. Everything else derives from
+ * {@link CHECK_DEFS}: the check types, the result union of the wire format, the sample
+ * operations the collector applies. The probe's side of each check (targets and run) lives in
+ * `probe/checks/<type>.ts`, registered in a map the compiler requires to be total over
+ * {@link CheckType}. docs/adding-a-check.md walks through adding one.
+ */
+import { Type, type Static, type TUnion } from '@sinclair/typebox';
+import { authDef } from './auth.js';
+import { Ops, outcome, type CheckDef, type FailedRun, type ProbeRef, type SampleOp } from './common.js';
+import { dnsDef } from './dns.js';
+import { dnsblDef } from './dnsbl.js';
+import { rdnsDef } from './rdns.js';
+import { roundtripDef } from './roundtrip.js';
+import { smtpDef } from './smtp.js';
+import { ttlDef } from './ttl.js';
+
+/** Every check type, keyed by its type (the order is the order of the wire schema's union). */
+export const CHECK_DEFS = {
+  dns: dnsDef,
+  ttl: ttlDef,
+  rdns: rdnsDef,
+  auth: authDef,
+  dnsbl: dnsblDef,
+  smtp: smtpDef,
+  roundtrip: roundtripDef,
+} as const;
+
+type Defs = typeof CHECK_DEFS;
+export type CheckType = keyof Defs;
+/** The result type of one check type. */
+export type ResultOf<K extends CheckType> = Static<Defs[K]['result']>;
+/** The target type of one check type (what its failed results are named after). */
+export type TargetOf<K extends CheckType> = Parameters<Defs[K]['failed']>[0];
+
+// Each definition is filed under its own type: `dns: smtpDef` does not compile.
+type Filed = { [K in CheckType]: CheckDef<K, Defs[K]['result'], TargetOf<K>> };
+const filed: Filed = CHECK_DEFS;
+void filed;
+
+export const CHECK_TYPES = Object.keys(CHECK_DEFS) as CheckType[];
+
+export const CheckResult = Type.Union(CHECK_TYPES.map((t) => CHECK_DEFS[t].result)) as unknown as TUnion<Defs[CheckType]['result'][]>;
+export type CheckResult = { [K in CheckType]: ResultOf<K> }[CheckType];
+
+/** A definition seen through one type parameter (TypeScript cannot correlate `defs[r.type]` with `r` itself). */
+function defOf<K extends CheckType>(type: K): CheckDef<K, Defs[K]['result'], TargetOf<K>> {
+  return (CHECK_DEFS as Filed)[type];
+}
+
+/** The failed results of a run of `target` that returned none of its own. */
+export function failedResults<K extends CheckType>(type: K, target: TargetOf<K>, run: FailedRun): ResultOf<K>[] {
+  return defOf(type).failed(target, run);
+}
+
+/** A failed result in the series of an earlier result. */
+export function failedLike<K extends CheckType>(previous: ResultOf<K> & { type: K }, run: FailedRun): ResultOf<K> {
+  return defOf(previous.type).failedLike(previous, run);
+}
+
+/** The sample operations one result produces: `checks_total`, then its type's metric mapping. */
+export function resultOps(probe: ProbeRef, r: CheckResult): SampleOp[] {
+  const ops = new Ops({ region: probe.region, probe: probe.id }, r.startedAt);
+  ops.inc('checks', { ...ops.rp, type: r.type, result: outcome(r) });
+  samplesOf(r.type, r, ops);
+  return ops.list;
+}
+
+function samplesOf<K extends CheckType>(type: K, r: ResultOf<K>, ops: Ops): void {
+  defOf(type).samples(r, ops);
+}

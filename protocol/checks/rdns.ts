@@ -1,0 +1,42 @@
+/**
+ * The rdns check's contract: reverse DNS and forward confirmation of one server IP, and the
+ * metrics it feeds.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { b, defineCheck, failedFields, Label, LABEL_MAX, resultSchema, Side, type FailedRun } from './common.js';
+
+export const RdnsResult = resultSchema(
+  'rdns',
+  {
+    ip: Label(),
+    side: Side,
+    ptrNames: Type.Array(Type.String({ maxLength: LABEL_MAX }), { maxItems: 32 }),
+    fcrdns: Type.Boolean({ description: 'A PTR name resolves back to the same IP.' }),
+    matchesMailHost: Type.Boolean(),
+  },
+  'Reverse DNS and forward confirmation of one server IP.',
+);
+export type RdnsResult = Static<typeof RdnsResult>;
+
+export interface RdnsTarget {
+  ip: string;
+  side: Side;
+}
+
+const failedRdns = (t: RdnsTarget, run: FailedRun): RdnsResult => ({ type: 'rdns', ...failedFields(run), ip: t.ip, side: t.side, ptrNames: [], fcrdns: false, matchesMailHost: false });
+
+export const rdnsDef = defineCheck({
+  type: 'rdns',
+  result: RdnsResult,
+  failed: (target: RdnsTarget, run) => [failedRdns(target, run)],
+  failedLike: (r, run) => failedRdns(r, run),
+  samples(r, ops) {
+    const l = { ip: r.ip, side: r.side };
+    ops.set('fcrdnsOk', l, b(r.ok && r.fcrdns));
+    ops.set('ptrMatchesMailHost', l, b(r.ok && r.matchesMailHost));
+    // Once the mail host points at the IP: a PTR name is the mail host, or one of its own confirms now.
+    ops.set('fcrdnsOkWhenServed', l, b(r.ok && (r.fcrdns || r.matchesMailHost)));
+    // A failed lookup says nothing about the names: keep the last known.
+    if (r.ok) ops.oneOf('ptrInfo', l, 'ptr', r.ptrNames.length > 0 ? r.ptrNames.join(',') : '(none)');
+  },
+});

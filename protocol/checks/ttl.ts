@@ -1,0 +1,54 @@
+/**
+ * The ttl analysis' contract: the TTL behaviour of one resolver for the mail host, derived by
+ * the probe from its own dns results over time, and the metrics it feeds.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { b, defineCheck, failedFields, Label, resultSchema, Seconds } from './common.js';
+
+export const TtlResult = resultSchema(
+  'ttl',
+  {
+    resolver: Label(),
+    resolverName: Type.Optional(Label({ description: 'The name the plan gives the resolver; default: the label.' })),
+    name: Label(),
+    staleSeconds: Seconds('How long past change + old TTL the resolver still answered the old set.'),
+    violation: Type.Boolean(),
+    tested: Type.Optional(Type.Boolean({ description: 'Observed across a TTL expiry (answered after an earlier answer had run out), so whether it honours the TTL is known.' })),
+    extensionSeconds: Seconds('How far the reported TTL exceeded the authoritative one.'),
+    safeToSwitchAt: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: 4_102_444_800_000 }), Type.Null()])),
+    safeToDecommission: Type.Optional(Type.Boolean()),
+  },
+  'TTL behaviour of one resolver, derived from authoritative answers over time.',
+);
+export type TtlResult = Static<typeof TtlResult>;
+
+export interface TtlTarget {
+  /** The mail host. */
+  name: string;
+  /** The record type analysed: A when the plan has IPv4 servers, else AAAA. */
+  qtype: 'A' | 'AAAA';
+  /** Labels of the resolvers the analysis reports on (probes.resolvers). */
+  resolvers: readonly string[];
+}
+
+export const ttlDef = defineCheck({
+  type: 'ttl',
+  result: TtlResult,
+  failed(target: TtlTarget, run) {
+    return target.resolvers.map((resolver) => ({ type: 'ttl' as const, ...failedFields(run), resolver, name: target.name, staleSeconds: 0, violation: false, extensionSeconds: 0 }));
+  },
+  failedLike(r, run) {
+    return { type: 'ttl' as const, ...failedFields(run), resolver: r.resolver, ...(r.resolverName === undefined ? {} : { resolverName: r.resolverName }), name: r.name, staleSeconds: 0, violation: false, extensionSeconds: 0 };
+  },
+  samples(r, ops) {
+    // A failed analysis says nothing about the resolver: keep the last known figures.
+    if (!r.ok) return;
+    const l = { ...ops.rp, resolver: r.resolver, resolver_name: r.resolverName ?? r.resolver, name: r.name };
+    ops.set('dnsResolverStale', l, r.staleSeconds);
+    ops.set('dnsTtlViolation', l, b(r.violation));
+    if (r.tested !== undefined) ops.set('dnsTtlTested', l, b(r.tested));
+    ops.set('dnsTtlExtension', l, r.extensionSeconds);
+    if (r.safeToSwitchAt !== undefined && r.safeToSwitchAt !== null) ops.set('safeToSwitch', { ...ops.rp, name: r.name }, r.safeToSwitchAt / 1000);
+    if (r.safeToDecommission !== undefined) ops.set('safeToDecommission', { ...ops.rp, name: r.name }, b(r.safeToDecommission));
+  },
+});
