@@ -120,9 +120,9 @@ test('a spool near its limit is degraded (spool_near_full) with its size', async
 test('a check failing internally is degraded (checks_internal) naming its target; fixed, healthy again', async () => {
   let broken = false;
   const { dir, cleanup } = tempDir();
-  const check = register<{ subject: string }, null>({
+  const check = register<'auth', null>({
     type: 'auth',
-    targets: () => ['s0', 's1'].map((s) => ({ key: s, target: { subject: s }, settings: null })),
+    targets: () => ['s0', 's1'].map((s) => ({ key: s, target: { method: 'dkim' as const, subject: s }, settings: null })),
     async run(target, _settings, ctx): Promise<AuthResult> {
       if (broken && target.subject === 's1') throw new TypeError('cannot read properties of undefined (reading "txt")');
       return { type: 'auth', method: 'dkim', subject: target.subject, pass: true, ok: true, startedAt: ctx.now(), durationSeconds: 0.001 };
