@@ -9,7 +9,7 @@ import { isAlias, LineCounter, parseDocument, visit, type Alias } from 'yaml';
 import { planFileProblems } from './files.js';
 import { BOUND, Plan, parseDuration, parseSize, specFormatProblem, type Bound, type PlanConfig, type PlanInput } from './schema.js';
 import { CATALOGUE, CATALOGUE_REGIONS, CATALOGUE_SELECTORS } from './catalogue.js';
-import { parseResolverSpec, specProblem } from './specs.js';
+import { HOSTNAME_PATTERN, parseResolverSpec, specProblem } from './specs.js';
 
 export class ConfigError extends Error {
   readonly problems: readonly string[];
@@ -250,7 +250,40 @@ export async function loadPlan(file: string, opts: ValidateOptions = {}): Promis
   return parsePlan(text, file, opts);
 }
 
-/** JSON Schema of the plan for editors (yaml-language-server). */
+/** Plain JSON Schema for a format only this validator knows (the grammar's own reasons stay here). */
+const EDITOR_FORMATS: Record<string, object> = {
+  'mailprobe-hostname': { pattern: HOSTNAME_PATTERN },
+  'date-time': { pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d+)?)?(Z|[+-]\\d{2}:\\d{2})$' },
+};
+
+/** Drops what only TypeBox and this loader read, and makes fields that have a default optional. */
+function editorSchema(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(editorSchema);
+  if (!node || typeof node !== 'object') return node;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(node)) {
+    if (k === 'errorMessage' || k === BOUND) continue;
+    if (k === 'format' && typeof v === 'string') {
+      Object.assign(out, EDITOR_FORMATS[v] ?? {});
+      continue;
+    }
+    out[k] = k === 'default' || k === 'const' || k === 'enum' ? v : editorSchema(v);
+  }
+  const props = out.properties as Record<string, { default?: unknown }> | undefined;
+  if (Array.isArray(out.required) && props) {
+    const required = (out.required as string[]).filter((r) => props[r]?.default === undefined);
+    if (required.length > 0) out.required = required;
+    else delete out.required;
+  }
+  return out;
+}
+
+/**
+ * JSON Schema of the plan for editors (yaml-language-server) and other validators: every valid
+ * plan passes it (fields with a default are optional); the rules it cannot state (the grammar's
+ * reasons, bounds, files, rules across fields) are checked by `mailprobe config check`. The
+ * committed copy is examples/plan.schema.json (a test keeps it current).
+ */
 export function planJsonSchema(): object {
-  return JSON.parse(JSON.stringify(Plan)) as object;
+  return editorSchema(JSON.parse(JSON.stringify(Plan))) as object;
 }
