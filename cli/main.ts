@@ -16,6 +16,8 @@ Usage:
   mailprobe probe --config FILE --id ID --region R
                                           run a probe: checks, spool, push to the collectors
   mailprobe sink --config FILE            run the round-trip sink on its own host (probes.roundtrip.sink)
+  mailprobe report --prometheus URL --from T --to T [--out DIR]
+                                          the cutover report (HTML and Markdown) from Prometheus
   mailprobe config check FILE             validate a cutover plan; exit 1 naming each problem
   mailprobe config schema                 print the plan's JSON Schema (for editors)
   mailprobe render alertmanager --config FILE
@@ -124,6 +126,7 @@ const COMMANDS: Record<string, Command> = {
   probe: async (argv) => (await import('./probe.js')).runProbe(argv),
   sink: async (argv) => (await import('./sink.js')).runSink(argv),
   render: async (argv) => (await import('./render.js')).runRender(argv),
+  report: async (argv) => (await import('./report.js')).runReport(argv),
   config,
   token,
 };

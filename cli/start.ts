@@ -4,11 +4,12 @@
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { LAB_MAIL_HOST, LAB_NEW_IP, LAB_OLD_IP, labTimeline, startLabCutover, type LabCutover } from '../lab/cutover.js';
 import { render, snapshot, summarize } from '../lab/view.js';
+import { writeReport } from '../report/write.js';
 import { untilSignal } from './collector.js';
 
 const HELP = `usage: mailprobe start [--duration SECONDS] [--plain]
@@ -16,7 +17,9 @@ const HELP = `usage: mailprobe start [--duration SECONDS] [--plain]
 Plays a compressed mail-server cutover on loopback: an authoritative DNS server and caching
 resolvers (honest, TTL-ignoring, TTL-clamping, serve-stale), the old and new MTAs on
 127.0.0.2 and 127.0.0.3, a collector and one probe per region (eu, us, ap). The timeline lowers
-the TTL, switches the A record, raises the TTL and turns the old server off.
+the TTL, switches the A record, raises the TTL and turns the old server off. The collector's
+status page is at its / (printed at start); with Prometheus installed, the cutover report
+(HTML and Markdown) is written at the end and its path printed.
 
   --duration SECONDS   length of the timeline (default 120; TTLs and steps scale with it)
   --plain              print the view every few seconds instead of redrawing the screen
@@ -76,6 +79,7 @@ export async function runStart(argv: string[]): Promise<number> {
     return 1;
   }
   out(`mailprobe lab: collector metrics at ${lab.collectorUrl}/metrics\n`);
+  out(`mailprobe lab: status page at ${lab.collectorUrl}/\n`);
 
   const t = labTimeline(seconds * 1000);
   let prev = await snapshot(lab.registry);
@@ -116,7 +120,19 @@ export async function runStart(argv: string[]): Promise<number> {
 
   const reason = await Promise.race([lab.done.then(() => 'end' as const), signal]);
   clearInterval(timer);
-  if (reason === 'end') await draw(true);
+  if (reason === 'end') {
+    await draw(true);
+    if (lab.prometheus) {
+      try {
+        // A couple of scrapes more, so the last steps are in Prometheus.
+        await lab.prometheus.waitForScrapes(2);
+        const r = await writeReport({ prometheus: lab.prometheus.url, from: lab.startedAt / 1000, to: Date.now() / 1000, outDir: dirname(logFile) });
+        out(`\nmailprobe lab: cutover report at ${r.html}\nmailprobe lab: (Markdown for a ticket: ${r.markdown})\n`);
+      } catch (e) {
+        out(`\nmailprobe lab: the cutover report failed: ${(e as Error).message}\n`);
+      }
+    } else out('\nmailprobe lab: no cutover report (Prometheus is not installed: apt-get install prometheus)\n');
+  }
   out(`\nmailprobe lab: ${reason === 'end' ? 'timeline finished' : `stopping on ${reason}`}; stopping every part\n`);
   await lab.stop();
   logger.flush();

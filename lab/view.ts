@@ -287,6 +287,6 @@ export function render(v: ViewState): string {
     }`,
   );
   lines.push(v.alerts === undefined ? 'alerts: (prometheus not installed: apt-get install prometheus to see them)' : `alerts firing: ${v.alerts.length === 0 ? 'none' : v.alerts.join(', ')}`);
-  lines.push(v.final ? `metrics were at ${v.collectorUrl}/metrics` : `metrics: ${v.collectorUrl}/metrics   Ctrl-C stops the lab`);
+  lines.push(v.final ? `status page and metrics were at ${v.collectorUrl}/ and ${v.collectorUrl}/metrics` : `status page: ${v.collectorUrl}/   metrics: ${v.collectorUrl}/metrics   Ctrl-C stops the lab`);
   return lines.join('\n');
 }

@@ -17,6 +17,8 @@ export const TEST_PEERS = {
   swaks: 'swaks',
   openssl: 'openssl',
   python3: 'python3',
+  // The status page and report tests look at both in a real browser (playwright-core drives it).
+  chromium: 'chromium',
 };
 
 /** binary → Debian package, that only the benchmarks need (besides the test peers). */

@@ -71,6 +71,8 @@ export interface DeliveryRow {
   region: string;
   sessions: number;
   successRatio: number | null;
+  /** Over the last 10 sessions: what the readiness verdicts judge (a burst of failures long past does not hold them back). */
+  recentSuccessRatio: number | null;
   p50Seconds: number | null;
   p95Seconds: number | null;
   lastErrorClass: string | null;
@@ -197,7 +199,19 @@ class Ring {
   values(): readonly number[] {
     return this.#v;
   }
+  /** The newest `n` samples. */
+  last(n: number): number[] {
+    const v = this.#v;
+    if (v.length < this.size) return v.slice(-n);
+    const out: number[] = [];
+    for (let i = 1; i <= Math.min(n, v.length); i++) out.push(v[(this.#next - i + v.length) % v.length]!);
+    return out;
+  }
 }
+
+/** Sessions the readiness verdicts judge delivery by. */
+const RECENT = 10;
+const ratio = (xs: readonly number[]): number | null => (xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length);
 
 /** The q-quantile (0..1) by nearest rank of the samples, or null. */
 export function quantile(samples: readonly number[], q: number): number | null {
@@ -259,6 +273,9 @@ interface TlsState {
 
 const VERDICT_RANK: Record<Verdict, number> = { fail: 3, unknown: 2, warn: 1, pass: 0 };
 const worst = (vs: readonly Verdict[]): Verdict => vs.reduce<Verdict>((w, v) => (VERDICT_RANK[v] > VERDICT_RANK[w] ? v : w), 'pass');
+
+/** Lines that must pass (or warn) before the switch; MTA-STS and TLSA are optional. */
+const REQUIRED: ReadonlySet<CheckLine['check']> = new Set(['ptr', 'spf', 'dkim', 'dmarc', 'dnsbl', 'certificate', 'delivery']);
 
 /** Certificates expiring sooner than this are flagged. */
 const CERT_WARN_DAYS = 14;
@@ -341,7 +358,8 @@ export class StatusModel {
         this.#evidence.set(`rdns|${r.ip}`, { ok: r.ok, pass: r.ok && r.fcrdns, detail: r.ok ? '' : (cut(r.message) ?? r.errorClass ?? ''), at, ptr: r.ptrNames.slice(0, 4), fcrdns: r.fcrdns, matches: r.matchesMailHost });
         return;
       case 'auth':
-        this.#evidence.set(`${r.method}|${r.subject}`, { ok: r.ok, pass: r.ok && r.pass, detail: cut(r.ok ? r.detail : (r.message ?? r.detail)) ?? '', at });
+        // TLSA is checked for the mail host only (whatever the subject is spelled as).
+        this.#evidence.set(r.method === 'tlsa' ? 'tlsa|' : `${r.method}|${r.subject}`, { ok: r.ok, pass: r.ok && r.pass, detail: cut(r.ok ? r.detail : (r.message ?? r.detail)) ?? '', at });
         return;
       case 'dnsbl':
         // A refused or failed query says nothing about listing: the last answer stands.
@@ -524,7 +542,8 @@ export class StatusModel {
           side: srv.side,
           region: s.region,
           sessions: s.sessions,
-          successRatio: outcomes.length === 0 ? null : outcomes.reduce((a, b) => a + b, 0) / outcomes.length,
+          successRatio: ratio(outcomes),
+          recentSuccessRatio: ratio(s.outcomes.last(RECENT)),
           p50Seconds: quantile(lat, 0.5),
           p95Seconds: quantile(lat, 0.95),
           lastErrorClass: s.lastErrorClass,
@@ -620,10 +639,10 @@ export class StatusModel {
       const tls = this.#tls.get(srv.ip);
       checks.push(certLine(tls, now, plan.mail_host));
       checks.push(...domainWide.filter((l) => l.check === 'mta-sts'));
-      const tlsaName = `_${srv.port ?? this.#plan.probes.smtp.port}._tcp.${plan.mail_host}`;
-      checks.push(line('tlsa', 'TLSA (DANE)', ev(`tlsa|${tlsaName}`), (e) => (e.pass ? `${tlsaName} published` : `no usable TLSA at ${tlsaName}${e.detail ? ` (${e.detail})` : ''}`), 'warn'));
+      const tlsaName = `_25._tcp.${plan.mail_host}`;
+      checks.push(line('tlsa', 'TLSA (DANE)', ev('tlsa|'), (e) => (e.pass ? `published at ${tlsaName}${e.detail ? `: ${e.detail}` : ''}` : `none at ${tlsaName} (DANE not used)${e.detail ? `: ${e.detail}` : ''}`), 'warn'));
       const rows = delivery.filter((d) => d.ip === srv.ip);
-      const failingRegions = rows.filter((d) => (d.successRatio ?? 0) < 0.9).map((d) => `${d.region} ${pct(d.successRatio)}${d.lastErrorClass ? ` (${d.lastErrorClass})` : ''}`);
+      const failingRegions = rows.filter((d) => (d.recentSuccessRatio ?? 0) < 0.9).map((d) => `${d.region} ${pct(d.recentSuccessRatio)} of the last ${RECENT}${d.lastErrorClass ? ` (${d.lastErrorClass})` : ''}`);
       checks.push(
         rows.length === 0
           ? { check: 'delivery', title: 'SMTP sessions', verdict: 'unknown', evidence: 'no session yet', at: null }
@@ -631,7 +650,7 @@ export class StatusModel {
               check: 'delivery',
               title: 'SMTP sessions',
               verdict: failingRegions.length === 0 ? 'pass' : 'fail',
-              evidence: failingRegions.length === 0 ? `succeeding from ${rows.map((d) => `${d.region} ${pct(d.successRatio)}`).join(', ')}` : `failing from ${failingRegions.join(', ')}`,
+              evidence: failingRegions.length === 0 ? `succeeding from ${rows.map((d) => `${d.region} ${pct(d.recentSuccessRatio)}`).join(', ')} of the last ${RECENT} sessions` : `failing from ${failingRegions.join(', ')}`,
               at: newest(rows.map((d) => d.lastAt)),
             },
       );
@@ -648,7 +667,7 @@ export class StatusModel {
       detail: safeAt !== null ? (safeAt <= now ? `since ${iso(safeAt)}` : `at ${iso(safeAt)}`) : lowered ? 'a lower TTL is served; waiting for the probes to date it' : 'no lowered TTL seen at the authoritative servers',
     });
     for (const s of servers.filter((x) => x.side === 'new')) {
-      const blocking = s.checks.filter((c) => c.verdict === 'fail' || c.verdict === 'unknown');
+      const blocking = s.checks.filter((c) => REQUIRED.has(c.check) && (c.verdict === 'fail' || c.verdict === 'unknown'));
       conditions.push({ title: `${s.name} (${s.ip}) ready`, met: blocking.length === 0, detail: blocking.length === 0 ? 'every check passes' : blocking.map((c) => `${c.title}: ${c.verdict === 'unknown' ? 'not checked yet' : c.evidence}`).join('; ') });
     }
     if (!delivery.some((d) => d.side === 'new')) conditions.push({ title: 'delivery to the new server measured', met: false, detail: 'no SMTP session to a new-side IP yet' });
@@ -664,7 +683,7 @@ export class StatusModel {
     const quiet = figures.length > 0 && figures.every((f) => f.safeToDecommission === true);
     conditions.push({ title: `no old answer anywhere for ${formatDuration(quietMs)} (probes.decommission_quiet)`, met: quiet, detail: figures.length === 0 ? 'no ttl analysis yet' : quiet ? 'quiet in every region' : 'old answers seen recently' });
     const newRows = delivery.filter((d) => d.side === 'new');
-    const bad = newRows.filter((d) => (d.successRatio ?? 0) < 0.9);
+    const bad = newRows.filter((d) => (d.recentSuccessRatio ?? 0) < 0.9);
     conditions.push({ title: 'delivery to the new server succeeds from every region', met: newRows.length > 0 && bad.length === 0, detail: newRows.length === 0 ? 'no session to a new-side IP yet' : bad.length === 0 ? 'succeeding' : `failing from ${bad.map((d) => `${d.region} → ${d.ip}`).join(', ')}` });
     return decide(conditions);
   }

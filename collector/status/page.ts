@@ -10,6 +10,8 @@ import type { Condition, Decision, StatusV1, Verdict } from './model.js';
 const VERDICT_TEXT: Record<Verdict, string> = { pass: 'pass', warn: 'warn', fail: 'FAIL', unknown: 'unknown' };
 const verdict = (v: Verdict) => `<span class="${v}">${VERDICT_TEXT[v]}</span>`;
 const ago = (now: number, at: number | null) => (at === null ? '-' : `${clock((now - at) / 1000)} ago`);
+/** An id attribute from a probe's value: letters, digits, dash and underscore only. */
+const idOf = (s: string) => s.replace(/[^A-Za-z0-9_-]/g, '-');
 const list = (xs: readonly string[]) => (xs.length === 0 ? '<span class="muted">none</span>' : xs.map(esc).join(', '));
 
 function decision(id: string, title: string, d: Decision): string {
@@ -45,7 +47,7 @@ ${a.servers.map((r) => `<tr data-server="${esc(r.server)}"><td>${esc(r.server)}<
 </tbody></table>`);
   for (const r of s.resolvers) {
     const honour = r.ttlHonour.ratio === null ? 'not judged yet' : `${pct(r.ttlHonour.ratio)} (${r.ttlHonour.honoured} of ${r.ttlHonour.judged})`;
-    parts.push(`<h3 id="resolvers-${esc(r.region)}">Resolvers in ${esc(r.region)}: ${r.onNew.length} on new, ${r.onOld.length + r.onBoth.length} on old, ${r.failing.length} failing</h3>
+    parts.push(`<h3 id="resolvers-${idOf(r.region)}">Resolvers in ${esc(r.region)}: ${r.onNew.length} on new, ${r.onOld.length + r.onBoth.length} on old, ${r.failing.length} failing</h3>
 <p>TTL honoured: <b class="honour">${esc(honour)}</b>. Violators: ${r.violators.length === 0 ? '<span class="muted">none</span>' : r.violators.map((v) => `${esc(v.resolver)} (${Math.round(v.staleSeconds)} s past the TTL)`).join(', ')}.</p>
 <table data-region="${esc(r.region)}"><thead><tr><th scope="col">resolver</th><th scope="col">answers</th><th scope="col">side</th><th scope="col">TTL</th><th scope="col">honours TTL</th><th scope="col">asked</th><th scope="col">error</th></tr></thead><tbody>
 ${r.resolvers
@@ -59,7 +61,7 @@ ${r.resolvers
   parts.push('</section>');
 
   parts.push(`<section id="delivery"><h2>Delivery</h2>
-<table><thead><tr><th scope="col">server</th><th scope="col">IP</th><th scope="col">side</th><th scope="col">region</th><th scope="col">success</th><th scope="col">p50</th><th scope="col">p95</th><th scope="col">sessions</th><th scope="col">last error</th></tr></thead><tbody>
+<table id="sessions"><thead><tr><th scope="col">server</th><th scope="col">IP</th><th scope="col">side</th><th scope="col">region</th><th scope="col">success</th><th scope="col">p50</th><th scope="col">p95</th><th scope="col">sessions</th><th scope="col">last error</th></tr></thead><tbody>
 ${s.delivery
   .map(
     (d) =>
@@ -82,7 +84,7 @@ ${s.roundtrips
 
   parts.push(`<section id="readiness"><h2>Readiness per server</h2><div class="grid">`);
   for (const srv of s.servers) {
-    parts.push(`<div><h3 id="server-${esc(srv.ip)}">${esc(srv.name)} (${esc(srv.ip)}, ${srv.side}): ${verdict(srv.verdict)}</h3>
+    parts.push(`<div><h3 id="server-${idOf(srv.ip)}">${esc(srv.name)} (${esc(srv.ip)}, ${srv.side}): ${verdict(srv.verdict)}</h3>
 <table data-server-ip="${esc(srv.ip)}"><thead><tr><th scope="col">check</th><th scope="col">verdict</th><th scope="col">evidence</th></tr></thead><tbody>
 ${srv.checks.map((c) => `<tr data-check="${c.check}" data-verdict="${c.verdict}"><td>${esc(c.title)}</td><td>${verdict(c.verdict)}</td><td>${esc(c.evidence)}${c.at === null ? '' : ` <span class="muted">(${ago(now, c.at)})</span>`}</td></tr>`).join('\n')}
 </tbody></table></div>`);

@@ -1,12 +1,12 @@
 /**
  * `npm start` as a new user runs it: the lab cutover plays to the end of its timeline and exits 0;
  * Ctrl-C (SIGINT to the whole process group, as a terminal sends it) stops it cleanly with no
- * process left behind.
+ * process left behind. It prints the status page's URL at start and the report's path at the end.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -78,6 +78,13 @@ test('the lab timeline plays to its end: every step happens, resolvers move to t
     const log = readFileSync(logFile, 'utf8');
     assert.doesNotMatch(log, /"probe":"[^"]*","probe"/);
     assert.match(out, /timeline finished; stopping every part/);
+    assert.match(out, /mailprobe lab: collector metrics at (http:\/\/127\.0\.0\.1:\d+)\/metrics\nmailprobe lab: status page at \1\/\n/);
+    // Prometheus is a test peer, so the lab runs one and writes the report.
+    const report = /mailprobe lab: cutover report at (\S+\.html)\n/.exec(out)?.[1];
+    assert.ok(report, out.slice(-2000));
+    assert.match(readFileSync(report, 'utf8'), /<h1>Cutover report for mail\.company\.test<\/h1>[^]*A record switched to the new IP/);
+    assert.match(readFileSync(report.replace(/\.html$/, '.md'), 'utf8'), /^## Timeline$/m);
+    rmSync(dirname(report), { recursive: true, force: true });
     assert.ok(await p.groupGone(), 'no process of the lab is left');
   } finally {
     if (p.groupAlive()) process.kill(-(p.child.pid ?? 0), 'SIGKILL');
