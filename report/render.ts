@@ -135,7 +135,7 @@ ${htmlTable(t.latency, 'latency')}
 <h3>Failures by class</h3>${htmlTable(t.failures, 'failures')}
 <h3>SMTP failures per IP</h3>${htmlTable(t.smtpFailures, 'smtp-failures')}
 <h3>Round trips</h3>${htmlTable(t.roundtrips, 'roundtrips')}</section>
-<section id="alerts"><h2>Alerts that fired</h2>${htmlTable(t.alerts, 'alerts')}</section>`;
+<section id="alerts"><h2>Alerts that fired</h2>${htmlTable(t.alerts, 'alert-list')}</section>`;
   return page(title, body);
 }
 
