@@ -40,6 +40,8 @@ export interface Decision {
 
 export interface ResolverRow {
   resolver: string;
+  /** The plan's name for it ("Google", "honest"), else the label. */
+  name: string;
   side: AnswerSide;
   answers: string[];
   ttl: number | null;
@@ -60,7 +62,7 @@ export interface RegionResolvers {
   failing: string[];
   /** Resolvers judged by the ttl analysis that honoured the TTL, over those judged (null: none judged). */
   ttlHonour: { honoured: number; judged: number; ratio: number | null };
-  violators: { resolver: string; staleSeconds: number; extensionSeconds: number }[];
+  violators: { resolver: string; name: string; staleSeconds: number; extensionSeconds: number }[];
   resolvers: ResolverRow[];
 }
 
@@ -223,6 +225,7 @@ export function quantile(samples: readonly number[], q: number): number | null {
 interface ResolverState {
   region: string;
   resolver: string;
+  name: string;
   side: AnswerSide;
   answers: string[];
   ttl: number | null;
@@ -398,6 +401,7 @@ export class StatusModel {
     this.#resolvers.set(key, {
       region,
       resolver: r.resolver,
+      name: r.resolverName ?? r.resolver,
       side: r.ok ? r.side : 'error',
       answers: r.answers.slice(0, 8),
       ttl: r.ttl,
@@ -513,9 +517,10 @@ export class StatusModel {
           onBoth: names((s) => s.side === 'both'),
           failing: names((s) => s.side === 'error' || s.side === 'none' || s.side === 'other'),
           ttlHonour: { honoured: judged.length - violators.length, judged: judged.length, ratio: judged.length === 0 ? null : (judged.length - violators.length) / judged.length },
-          violators: violators.map((s) => ({ resolver: s.resolver, staleSeconds: s.ttlVerdict!.staleSeconds, extensionSeconds: s.ttlVerdict!.extensionSeconds })),
+          violators: violators.map((s) => ({ resolver: s.resolver, name: s.name, staleSeconds: s.ttlVerdict!.staleSeconds, extensionSeconds: s.ttlVerdict!.extensionSeconds })),
           resolvers: list.map((s) => ({
             resolver: s.resolver,
+            name: s.name,
             side: s.side,
             answers: s.answers,
             ttl: s.ttl,

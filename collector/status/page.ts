@@ -12,6 +12,8 @@ const verdict = (v: Verdict) => `<span class="${v}">${VERDICT_TEXT[v]}</span>`;
 const ago = (now: number, at: number | null) => (at === null ? '-' : `${clock((now - at) / 1000)} ago`);
 /** An id attribute from a probe's value: letters, digits, dash and underscore only. */
 const idOf = (s: string) => s.replace(/[^A-Za-z0-9_-]/g, '-');
+/** `honest (127.0.0.1:5301)`, or the label alone when the plan gives no name. */
+const named = (r: { resolver: string; name: string }) => (r.name === r.resolver ? r.resolver : `${r.name} (${r.resolver})`);
 const list = (xs: readonly string[]) => (xs.length === 0 ? '<span class="muted">none</span>' : xs.map(esc).join(', '));
 
 function decision(id: string, title: string, d: Decision): string {
@@ -48,12 +50,12 @@ ${a.servers.map((r) => `<tr data-server="${esc(r.server)}"><td>${esc(r.server)}<
   for (const r of s.resolvers) {
     const honour = r.ttlHonour.ratio === null ? 'not judged yet' : `${pct(r.ttlHonour.ratio)} (${r.ttlHonour.honoured} of ${r.ttlHonour.judged})`;
     parts.push(`<h3 id="resolvers-${idOf(r.region)}">Resolvers in ${esc(r.region)}: ${r.onNew.length} on new, ${r.onOld.length + r.onBoth.length} on old, ${r.failing.length} failing</h3>
-<p>TTL honoured: <b class="honour">${esc(honour)}</b>. Violators: ${r.violators.length === 0 ? '<span class="muted">none</span>' : r.violators.map((v) => `${esc(v.resolver)} (${Math.round(v.staleSeconds)} s past the TTL)`).join(', ')}.</p>
+<p>TTL honoured: <b class="honour">${esc(honour)}</b>. Violators: ${r.violators.length === 0 ? '<span class="muted">none</span>' : r.violators.map((v) => `${esc(named(v))} (${Math.round(v.staleSeconds)} s past the TTL)`).join(', ')}.</p>
 <table data-region="${esc(r.region)}"><thead><tr><th scope="col">resolver</th><th scope="col">answers</th><th scope="col">side</th><th scope="col">TTL</th><th scope="col">honours TTL</th><th scope="col">asked</th><th scope="col">error</th></tr></thead><tbody>
 ${r.resolvers
   .map(
     (x) =>
-      `<tr data-resolver="${esc(x.resolver)}" data-side="${x.side}"><td>${esc(x.resolver)}</td><td>${list(x.answers)}</td><td class="${x.side === 'new' ? 'pass' : x.side === 'old' || x.side === 'both' ? 'warn' : 'fail'}">${esc(x.side)}</td><td class="n">${x.ttl ?? '-'}</td><td>${x.honoursTtl === null ? '<span class="muted">-</span>' : x.honoursTtl ? '<span class="yes">yes</span>' : `<span class="no">no, ${Math.round(x.staleSeconds)} s stale</span>`}</td><td>${ago(now, x.at)}</td><td>${x.errorClass ? `${esc(x.errorClass)}: ${esc(x.message ?? '')}` : ''}</td></tr>`,
+      `<tr data-resolver="${esc(x.resolver)}" data-side="${x.side}"><td>${esc(named(x))}</td><td>${list(x.answers)}</td><td class="${x.side === 'new' ? 'pass' : x.side === 'old' || x.side === 'both' ? 'warn' : 'fail'}">${esc(x.side)}</td><td class="n">${x.ttl ?? '-'}</td><td>${x.honoursTtl === null ? '<span class="muted">-</span>' : x.honoursTtl ? '<span class="yes">yes</span>' : `<span class="no">no, ${Math.round(x.staleSeconds)} s stale</span>`}</td><td>${ago(now, x.at)}</td><td>${x.errorClass ? `${esc(x.errorClass)}: ${esc(x.message ?? '')}` : ''}</td></tr>`,
   )
   .join('\n')}
 </tbody></table>`);

@@ -60,7 +60,7 @@ describe('status page', () => {
     const eu = s.resolvers.find((x) => x.region === 'eu')!;
     assert.deepEqual([eu.onOld, eu.onNew, eu.failing], [['8.8.8.8'], ['127.0.0.53'], ['9.9.9.9']]);
     assert.deepEqual(eu.ttlHonour, { honoured: 1, judged: 2, ratio: 0.5 });
-    assert.deepEqual(eu.violators, [{ resolver: '8.8.8.8', staleSeconds: 1800, extensionSeconds: 3000 }]);
+    assert.deepEqual(eu.violators, [{ resolver: '8.8.8.8', name: '8.8.8.8', staleSeconds: 1800, extensionSeconds: 3000 }]);
     const us = s.resolvers.find((x) => x.region === 'us')!;
     assert.deepEqual(us.failing, ['9.9.9.9', HOSTILE_RESOLVER]);
 

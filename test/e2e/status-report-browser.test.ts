@@ -134,7 +134,9 @@ describe('status page and report in a browser, during and after a lab cutover', 
     assert.deepEqual(await rows('us'), [d.honest.address, d.ignore.address, d.stale.address].sort());
     assert.deepEqual(await rows('ap'), [d.honest.address, d.ignore.address, d.clamp.address, d.stale.address].sort());
     const usText = await page.textContent('#resolvers-us + p');
-    assert.match(usText ?? '', new RegExp(`Violators: ${d.ignore.address.replace(/\./g, '\\.')} \\(\\d+ s past the TTL\\)`));
+    // The lab names its resolvers: the page shows the name with the address.
+    assert.match(usText ?? '', new RegExp(`Violators: ignores TTL \\(${d.ignore.address.replace(/\./g, '\\.')}\\) \\(\\d+ s past the TTL\\)`));
+    assert.equal(await page.textContent(`table[data-region="eu"] tr[data-resolver="${d.honest.address}"] td`), `honest (${d.honest.address})`);
     const delivery = await page.$$eval('#sessions tr[data-ip]', (trs) => trs.map((tr) => `${tr.getAttribute('data-ip')}/${tr.getAttribute('data-region')}/${tr.children[0]?.textContent}`).sort());
     assert.deepEqual(delivery, ['ap', 'eu', 'us'].flatMap((r) => [`${LAB_OLD_IP}/${r}/provider-a`, `${LAB_NEW_IP}/${r}/provider-b`]).sort());
     const probes = await page.$$eval('#probes tr[data-probe]', (trs) => trs.map((tr) => tr.getAttribute('data-probe')));
