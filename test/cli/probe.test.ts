@@ -117,3 +117,23 @@ test('mailprobe probe: a spool in use or a busy health port is a clear error, ex
     cleanup();
   }
 });
+
+test('mailprobe probe: a round trip without its secret and SMTP AUTH without its password refuse to start (exit 2), naming each variable', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const plan = writePlanFile(dir, {
+      probes: {
+        roundtrip: { to: 'mailprobe-rt@company.test', secret_env: 'MAILPROBE_TEST_RT_SECRET' },
+        smtp: { auth: { user: 'probe', pass_env: 'MAILPROBE_TEST_SMTP_PASS' } },
+        push: { collectors: ['http://127.0.0.1:9'] },
+      },
+    });
+    // A probe that started anyway would run until killed: 60 s is far beyond a refusal on a busy machine.
+    const r = runCli(['probe', '--config', plan, '--id', 'p-eu', '--region', 'eu'], { MAILPROBE_TOKEN: 'x', MAILPROBE_TEST_RT_SECRET: undefined, MAILPROBE_TEST_SMTP_PASS: undefined }, { timeoutMs: 60_000 });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /^mailprobe probe: environment variable MAILPROBE_TEST_RT_SECRET \(probes\.roundtrip\.secret_env\) is not set/m);
+    assert.match(r.stderr, /^mailprobe probe: environment variable MAILPROBE_TEST_SMTP_PASS \(probes\.smtp\.auth\.pass_env\) is not set/m);
+  } finally {
+    cleanup();
+  }
+});

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { CheckContext } from '../../probe/check.js';
 import { register, type CheckRegistry } from '../../probe/checks/index.js';
+import { CheckFailure } from '../../probe/errors.js';
 import { ABORT_GRACE_MS, Scheduler } from '../../probe/scheduler.js';
 import type { AuthResult, CheckResult } from '../../protocol/results.js';
 import { testPlan } from '../support/plan.js';
@@ -287,4 +288,24 @@ test('stop() aborts every running check, and 16 checks at once add no MaxListene
   } finally {
     process.off('warning', onWarning);
   }
+});
+
+test('a check that cannot run reports every target: failed results named after the target, with the precise code', async () => {
+  // The ttl result needs a resolver label, which no target carried before: its failure was only logged.
+  const check = register<'ttl', null>({
+    type: 'ttl',
+    targets: () => [{ key: 'mail', target: { name: 'mail.company.test', qtype: 'A', resolvers: ['127.0.0.1:53', 'tls://dns.example'] }, settings: null }],
+    run() {
+      return Promise.reject(new CheckFailure('file_unreadable', '/nonexistent.pem: ENOENT', 'setup'));
+    },
+  });
+  const { s, results, lines } = scheduler({ ttl: check }, { interval: '10s', timeout: '1s' }, { random: () => 0 });
+  s.start();
+  assert.ok(await waitFor(() => results.length >= 2, 3000), `${results.length} results`);
+  await s.stop(50);
+  assert.deepEqual(
+    results.map((r) => r.type === 'ttl' && [r.resolver, r.name, r.ok, r.errorClass, r.code, r.phase, r.message]),
+    ['127.0.0.1:53', 'tls://dns.example'].map((resolver) => [resolver, 'mail.company.test', false, 'internal', 'file_unreadable', 'setup', 'a file the check needs cannot be read: /nonexistent.pem: ENOENT']),
+  );
+  assert.ok(lines.some((l) => l.code === 'file_unreadable' && l.target === 'mail'), 'logged with its code and target');
 });

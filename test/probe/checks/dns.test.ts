@@ -212,6 +212,30 @@ describe('dns check against the lab', () => {
     }
   });
 
+  test('an authoritative server name that does not resolve yields failed auth:<name> results every run, beside the servers that answer', async () => {
+    const plan = worldPlan(w, { probes: { authoritative: ['ns-gone.company.test', w.auth.address] } });
+    const target = dnsCheck.targets(plan).find((t) => t.key === 'authoritative');
+    assert.deepEqual(target?.target, { kind: 'authoritative', servers: ['auth:ns-gone.company.test', `auth:${w.auth.address}`], queries: dnsQueries(dnsCheckSettings(plan)) });
+    const out = await run({ kind: 'authoritative' }, plan);
+    assert.deepEqual(
+      out.map((r) => [r.resolver, r.qtype, r.ok, r.errorClass, r.code, r.phase, r.side]),
+      [
+        ['auth:ns-gone.company.test', 'A', false, 'nxdomain', 'dns_auth_unresolved', 'discover', 'error'],
+        ['auth:ns-gone.company.test', 'AAAA', false, 'nxdomain', 'dns_auth_unresolved', 'discover', 'error'],
+        ['auth:ns-gone.company.test', 'MX', false, 'nxdomain', 'dns_auth_unresolved', 'discover', 'error'],
+        [`auth:${w.auth.address}`, 'A', true, undefined, undefined, undefined, 'old'],
+        [`auth:${w.auth.address}`, 'AAAA', true, undefined, undefined, undefined, 'none'],
+        [`auth:${w.auth.address}`, 'MX', true, undefined, undefined, undefined, 'old'],
+      ],
+    );
+    assert.match(out[0]?.message ?? '', /ns-gone\.company\.test has no A or AAAA record at /);
+    // Counted at the collector like any failed lookup: graphed and alertable.
+    const before = (await col.sample('mailprobe_dns_lookups_total', { resolver: 'auth:ns-gone.company.test', result: 'nxdomain' })) ?? 0;
+    await col.push(batchOf(out));
+    assert.equal(await col.sample('mailprobe_dns_lookups_total', { resolver: 'auth:ns-gone.company.test', result: 'nxdomain' }), before + 3);
+    assert.equal(await col.sample('mailprobe_dns_answer_side', { resolver: 'auth:ns-gone.company.test', name: 'mail.company.test', type: 'A', side: 'error' }), 1);
+  });
+
   test('authoritative servers found from the NS records when the plan names none', async () => {
     const plan = testPlan({ probes: { resolvers: [w.resolvers.honest.address] } });
     const servers = await authoritativeServers([], dnsCheckSettings(plan));
