@@ -192,6 +192,12 @@ export const METRICS = {
     type: 'gauge',
     labels: ['domain'],
   }),
+  mtaStsMode: def({
+    name: 'mailprobe_mta_sts_mode',
+    help: 'Mode of the published MTA-STS policy (enforce, testing, none; absent: no policy); 1 on the current mode, series of other modes removed.',
+    type: 'gauge',
+    labels: ['domain', 'mode'],
+  }),
   tlsaPresent: def({
     name: 'mailprobe_tlsa_present',
     help: '1 if TLSA records exist at _25._tcp of the mail host.',

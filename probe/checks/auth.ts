@@ -45,6 +45,8 @@ export interface AuthSettings extends DnsSettings {
 interface Verdict {
   pass: boolean;
   detail: string;
+  /** mta-sts: the policy's mode. */
+  mode?: 'enforce' | 'testing' | 'none';
 }
 
 const bare = (n: string) => n.toLowerCase().replace(/\.$/, '');
@@ -146,7 +148,9 @@ async function checkMtaSts(domain: string, s: AuthSettings, client: DnsClient, c
     return { pass: false, detail: `policy id ${id} does not parse: ${(e as Error).message}` };
   }
   const v = validateMx(s.mailHost, policy);
+  const mode = (['enforce', 'testing', 'none'] as const).find((m) => m === policy.mode);
   return {
+    ...(mode ? { mode } : {}),
     pass: v.valid,
     detail: `id ${id}, mode ${policy.mode}, mx ${(policy.mx ?? []).join(',') || '-'}${v.valid ? '' : `: does not list ${s.mailHost}`}`,
   };
@@ -192,7 +196,7 @@ export async function runAuth(target: AuthTarget, s: AuthSettings, ctx: CheckCon
         throw new Error(`unknown auth method ${JSON.stringify(never)}`);
       }
     }
-    return { ...base, durationSeconds: secs(performance.now() - t0), ok: true, pass: v.pass, detail: text(v.detail) };
+    return { ...base, durationSeconds: secs(performance.now() - t0), ok: true, pass: v.pass, detail: text(v.detail), ...(v.mode ? { mtaStsMode: v.mode } : {}) };
   } catch (e) {
     return { ...base, durationSeconds: secs(performance.now() - t0), ...failureOf(target.method, e), pass: false };
   }

@@ -17,6 +17,8 @@ export const AuthResult = resultSchema(
     side: Type.Optional(Side),
     pass: Type.Boolean(),
     detail: Type.Optional(Text()),
+    /** mta-sts: the mode of the published policy, when one was fetched and parsed. */
+    mtaStsMode: Type.Optional(Type.Union([Type.Literal('enforce'), Type.Literal('testing'), Type.Literal('none')])),
   },
   'One mail-authentication record check.',
 );
@@ -49,7 +51,10 @@ export const authDef = defineCheck({
       case 'dmarc':
         return ops.set('dmarcPresent', { domain: r.subject }, v);
       case 'mta-sts':
-        return ops.set('mtaStsOk', { domain: r.subject }, v);
+        ops.set('mtaStsOk', { domain: r.subject }, v);
+        // A failed fetch says nothing about the mode: keep the last known.
+        if (r.ok) ops.oneOf('mtaStsMode', { domain: r.subject }, 'mode', r.mtaStsMode ?? 'absent');
+        return;
       case 'tlsa':
         return ops.set('tlsaPresent', { name: r.subject }, v);
       default: {
