@@ -41,13 +41,13 @@ export interface Authoritative extends LabDnsServer {
   /** When the timeline started, Unix ms. */
   readonly timelineStart: number;
   fault(f: AuthFault | null, opts?: { names?: string[] }): void;
-  /** Changes the zone's static records from now on (fault drills: SPF, DKIM, DMARC, PTR, blocklists). */
+  /** Changes the zone's static records from now on (fault drills: SPF, DKIM, DMARC, PTR, host names, blocklists). */
   updateZone(patch: ZonePatch): void;
   readonly queries: QueryLogEntry[];
 }
 
 /** The zone settings {@link Authoritative.updateZone} may change at run time. */
-export type ZonePatch = Partial<Pick<ResolvedZoneOptions, 'spf' | 'dmarc' | 'selectors' | 'ptr' | 'dnsbl'>>;
+export type ZonePatch = Partial<Pick<ResolvedZoneOptions, 'spf' | 'dmarc' | 'selectors' | 'ptr' | 'hosts' | 'dnsbl'>>;
 
 export async function startAuthoritative(opts: AuthoritativeOptions = {}): Promise<Authoritative> {
   const zone = resolveZoneOptions(opts);
@@ -135,6 +135,7 @@ export async function startAuthoritative(opts: AuthoritativeOptions = {}): Promi
       if (patch.spf !== undefined) zone.spf = patch.spf;
       if (patch.selectors !== undefined) zone.selectors = [...patch.selectors];
       if (patch.ptr !== undefined) zone.ptr = { ...patch.ptr };
+      if (patch.hosts !== undefined) zone.hosts = { ...patch.hosts };
       if (patch.dnsbl !== undefined) zone.dnsbl = patch.dnsbl.map((z) => ({ ...z }));
     },
     queries,

@@ -60,6 +60,8 @@ export interface ZoneOptions {
   dmarc?: 'none' | 'quarantine' | 'reject' | null;
   /** PTR names per IP. Default: both server IPs → the mail host. */
   ptr?: Record<string, string[]>;
+  /** Further host names in the zone and their addresses (A/AAAA), such as a server's own name. Default none. */
+  hosts?: Record<string, string[]>;
   /** Publish `_mta-sts` with this policy id. Default: not published. */
   mtaStsId?: string;
   /** Publish TLSA `3 1 1 <sha256>` at _25._tcp.<mail host>. Default false. */
@@ -97,6 +99,7 @@ export function resolveZoneOptions(o: ZoneOptions): ResolvedZoneOptions {
     spf: o.spf ?? 'both',
     dmarc: o.dmarc === undefined ? 'quarantine' : o.dmarc,
     ptr: o.ptr ?? { [oldIp]: [mailHost], [newIp]: [mailHost] },
+    hosts: o.hosts ?? {},
     mtaStsId: o.mtaStsId,
     tlsa: o.tlsa ?? false,
     dnsbl: o.dnsbl ?? [],
@@ -212,6 +215,7 @@ export function buildRecords(o: ResolvedZoneOptions, state: ZoneState): Map<stri
     add(`_25._tcp.${o.mailHost}`, T.TLSA, o.ttl, { data: Buffer.concat([Buffer.from([3, 1, 1]), hash]) });
   }
   for (const [ip, names] of Object.entries(o.ptr)) for (const n of names) add(reverseName(ip), T.PTR, o.ttl, { domain: n });
+  for (const [name, ips] of Object.entries(o.hosts)) for (const ip of ips) add(name, isIP(ip) === 6 ? T.AAAA : T.A, o.ttl, { address: ip });
   return m;
 }
 

@@ -38,11 +38,13 @@ export async function runRdns(target: RdnsTarget, s: RdnsSettings, ctx: CheckCon
   const base = { type: 'rdns' as const, startedAt, ip: target.ip, side: target.side };
   const client = lookupClient(s);
   let phase = 'ptr';
+  // Known once the PTR lookup answered, so a failed forward lookup still reports them.
+  let ptrNames: string[] = [];
+  const mailHost = bare(s.mailHost);
   try {
     const r = await client.query(reverseName(target.ip), 'PTR', { signal: ctx.signal });
     assertRcode(r, `PTR ${target.ip}`, true);
-    const ptrNames = [...new Set(recordsOf(r, 'PTR').map((p) => bare(p.value)))].sort();
-    const mailHost = bare(s.mailHost);
+    ptrNames = [...new Set(recordsOf(r, 'PTR').map((p) => bare(p.value)))].sort();
     phase = 'forward';
     const want = canonicalIp(target.ip);
     const qtype = isIP(target.ip) === 6 ? 'AAAA' : 'A';
@@ -73,7 +75,7 @@ export async function runRdns(target: RdnsTarget, s: RdnsSettings, ctx: CheckCon
           : {}),
     };
   } catch (e) {
-    return { ...base, durationSeconds: secs(performance.now() - t0), ...failureOf(phase, e), ptrNames: [], fcrdns: false, matchesMailHost: false };
+    return { ...base, durationSeconds: secs(performance.now() - t0), ...failureOf(phase, e), ptrNames: ptrNames.slice(0, 32), fcrdns: false, matchesMailHost: ptrNames.includes(mailHost) };
   }
 }
 

@@ -33,10 +33,11 @@ export const rdnsDef = defineCheck({
   samples(r, ops) {
     const l = { ip: r.ip, side: r.side };
     ops.set('fcrdnsOk', l, b(r.ok && r.fcrdns));
-    ops.set('ptrMatchesMailHost', l, b(r.ok && r.matchesMailHost));
-    // Once the mail host points at the IP: a PTR name is the mail host, or one of its own confirms now.
-    ops.set('fcrdnsOkWhenServed', l, b(r.ok && (r.fcrdns || r.matchesMailHost)));
-    // A failed lookup says nothing about the names: keep the last known.
-    if (r.ok) ops.oneOf('ptrInfo', l, 'ptr', r.ptrNames.length > 0 ? r.ptrNames.join(',') : '(none)');
+    ops.set('ptrMatchesMailHost', l, b(r.matchesMailHost));
+    // Once the mail host points at the IP: a PTR name is the mail host (known from the PTR lookup
+    // alone, even when a forward lookup then failed), or a name of its own confirms now.
+    ops.set('fcrdnsOkWhenServed', l, b(r.matchesMailHost || (r.ok && r.fcrdns)));
+    // The names, when the PTR lookup answered (a failed forward lookup keeps them; a failed PTR lookup keeps the last known).
+    if (r.ok || r.ptrNames.length > 0) ops.oneOf('ptrInfo', l, 'ptr', r.ptrNames.length > 0 ? r.ptrNames.join(',') : '(none)');
   },
 });

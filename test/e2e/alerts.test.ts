@@ -6,12 +6,16 @@
  *
  * Faults that do not interfere run together; two labs run one after the other, both with the DNS
  * timeline held still (the test switches the address itself):
- *   1. before the window (it opens in 10 min): the new MTA presents a wrong-name certificate, the
+ *   1. before the window (it opens in 10 min): first the expected pre-switch reverse DNS (both PTRs
+ *      the mail host, which points at the old IP: the new IP has no FCrDNS yet) raises no alert;
+ *      then the new MTA presents a wrong-name certificate, the
  *      old one greylists, SPF drops the new IP, the DKIM key and DMARC record are removed, the new
  *      IP is listed on the lab blocklist, the old IP's PTR points to a name that does not resolve;
  *      then one probe is stopped;
  *   2. inside the window: the mail host switches to the new IP (a resolver ignores the TTL) while
  *      the new MTA refuses connections and the old one presents a certificate expiring in an hour;
+ *      then the switch with the old server still running raises MailprobeOldIPFCrDNSLost, which
+ *      says how to fix it, and giving the old server a name of its own (A + PTR) resolves it;
  *      then the new MTA's relay is slow and the old one's loses round-trip mail; then every probe
  *      and the collector stop, and come back one by one.
  * The time from each fault to its alert firing, and from the fix to the alert resolving, is printed.
@@ -35,6 +39,8 @@ interface Drill {
   inject(lab: LabCutover): Promise<void> | void;
   /** Removes the fault (nothing for faults that end by themselves). */
   clear(lab: LabCutover): Promise<void> | void;
+  /** Checks the alert once it fires (what it says), with every alert active at that moment. */
+  firing?(alert: ActiveAlert, active: ActiveAlert[]): void;
 }
 
 interface Row {
@@ -63,7 +69,12 @@ async function drill(lab: LabCutover, drills: Drill[], timeoutMs = 60_000): Prom
   const fired = new Map<Drill, number>();
   while (fired.size < drills.length) {
     const alerts = await prom.alerts();
-    for (const d of drills) if (!fired.has(d) && matching(alerts, d, 'firing').length > 0) fired.set(d, Date.now() - t0);
+    for (const d of drills) {
+      const now = matching(alerts, d, 'firing');
+      if (fired.has(d) || now.length === 0) continue;
+      fired.set(d, Date.now() - t0);
+      d.firing?.(now[0]!, alerts);
+    }
     if (Date.now() - t0 > timeoutMs) break;
     await sleep(250);
   }
@@ -103,6 +114,29 @@ async function warmUp(lab: LabCutover): Promise<void> {
   );
 }
 
+const OLD_OWN_NAME = `old-mx.${LAB_MAIL_HOST.split('.').slice(1).join('.')}`;
+const RDNS_ALERTS = 'MailprobeFCrDNSBroken|MailprobeNewIPFCrDNSNotReady|MailprobeOldIPFCrDNSLost';
+
+/**
+ * Before the switch both PTRs are the mail host, which points at the old IP: the new IP has no
+ * FCrDNS yet (as the rdns check reports) but will once served, and that must not alert. Checked
+ * over more than the compressed `for:` of the reverse-DNS alerts.
+ */
+async function expectedPreSwitchStateIsQuiet(lab: LabCutover): Promise<void> {
+  const prom = lab.prometheus;
+  assert.ok(prom);
+  const value = async (expr: string) => (await prom.vector(expr)).map((v) => Number(v.value[1]));
+  await prom.waitFor(async () => (await value(`max(mailprobe_fcrdns_ok{ip="${LAB_NEW_IP}"})`)).length === 1, 20_000, 'the new IP\'s reverse DNS in Prometheus');
+  assert.deepEqual(await value(`max(mailprobe_fcrdns_ok{ip="${LAB_NEW_IP}"})`), [0], 'the new IP does not confirm before the switch');
+  assert.deepEqual(await value(`max(mailprobe_fcrdns_ok_when_served{ip="${LAB_NEW_IP}"})`), [1], 'but it will once served');
+  await sleep(12_000); // for: 15m at 120x is 7.5 s
+  assert.deepEqual(
+    (await prom.vector(`ALERTS{alertname=~"${RDNS_ALERTS}"} or count_over_time(ALERTS{alertname=~"${RDNS_ALERTS}"}[1m])`)).map((v) => JSON.stringify(v.metric)),
+    [],
+    'no reverse-DNS alert, firing or pending, in the expected pre-switch state',
+  );
+}
+
 const labOptions = { durationMs: 60_000, collectorListen: '127.0.0.1:0', prometheus: true, timeline: false, interval: '2s', logger: pino({ level: 'warn' }) } as const;
 const DEFAULT_PTR = { [LAB_OLD_IP]: [LAB_MAIL_HOST], [LAB_NEW_IP]: [LAB_MAIL_HOST] };
 
@@ -115,6 +149,7 @@ test('before the window: readiness, served-IP and probe alerts fire on their fau
   const lab1 = await startLabCutover({ ...labOptions, window: { start: 600_000, end: 1_200_000 } });
   try {
     await warmUp(lab1);
+    await expectedPreSwitchStateIsQuiet(lab1);
     await drill(lab1, [
       {
         alert: 'MailprobeNewServerNotReady',
@@ -223,6 +258,28 @@ test('inside the window: delivery, TTL, certificate, round-trip and fleet alerts
         labels: { ip: LAB_OLD_IP },
         inject: (l) => l.mtas.setFault('old', { kind: 'expiring-cert' }),
         clear: (l) => l.mtas.setFault('old', null),
+      },
+    ]);
+    // The switch with the old server still running: its PTR (the mail host) no longer confirms.
+    // Fixed the way the runbook says: a name of its own (A record + PTR). The first group switched
+    // too, and serves both IPs since its fix: wait until that left no such alert behind.
+    await lab2.prometheus?.waitFor(async () => (await lab2.prometheus?.alerts())?.every((a) => a.labels.alertname !== 'MailprobeOldIPFCrDNSLost') ?? false, 30_000, 'no MailprobeOldIPFCrDNSLost left from the first switch');
+    await drill(lab2, [
+      {
+        alert: 'MailprobeOldIPFCrDNSLost',
+        fault: "the switch to the new IP while the old server runs: the old IP's PTR (the mail host) no longer confirms; fixed by old-mx A + PTR",
+        labels: { ip: LAB_OLD_IP },
+        inject: (l) => l.dns.auth.set({ serve: 'new', ttl: l.dns.auth.state().ttl }),
+        clear: (l) => l.dns.auth.updateZone({ hosts: { [OLD_OWN_NAME]: [LAB_OLD_IP] }, ptr: { ...DEFAULT_PTR, [LAB_OLD_IP]: [OLD_OWN_NAME] } }),
+        firing: (a, active) => {
+          assert.match(a.annotations.description ?? '', new RegExp(`PTR of the old IP ${LAB_OLD_IP.replaceAll('.', '\\.')} \\(${LAB_MAIL_HOST.replaceAll('.', '\\.')}\\) no longer resolves back`));
+          assert.match(a.annotations.description ?? '', /give it a host name of its own \(an A record .*, the PTR .* set to that name, and that name as its HELO\)/);
+          assert.deepEqual(
+            active.filter((x) => x.state === 'firing' && (x.labels.alertname === 'MailprobeFCrDNSBroken' || x.labels.alertname === 'MailprobeNewIPFCrDNSNotReady')).map((x) => JSON.stringify(x.labels)),
+            [],
+            'after the switch the new IP confirms and the old one is not served: no other reverse-DNS alert',
+          );
+        },
       },
     ]);
     await drill(lab2, [
