@@ -16,6 +16,8 @@ export const PERIODS: readonly Period[] = ['before', 'during', 'after'];
 export interface ResolverLine {
   region: string;
   resolver: string;
+  /** The plan's name (the resolver_name label), else the label. */
+  name: string;
   /** First answer of the new IP after the authoritative switch (Unix s), or null. */
   switchedAt: number | null;
   /** switchedAt − (A switched + the TTL served before the switch), at least 0; null if not switched. */
@@ -132,7 +134,7 @@ export async function gatherReport(prom: PromClient, opts: { url: string; from: 
   const resNew = await prom.range(`max by (region, resolver) (${M.dnsAnswerSide}{resolver!~"auth:.*",type=~"A|AAAA",side="new"})`, from, to, step);
   // The side each resolver answers at the end (a stale series ends when its side changed).
   const lastSide = await prom.instant(`max by (region, resolver, side) (${M.dnsAnswerSide}{resolver!~"auth:.*",type=~"A|AAAA"} == 1)`, to);
-  const allRes = await prom.instant(`max by (region, resolver) (last_over_time(${M.dnsAnswerSide}{resolver!~"auth:.*",type=~"A|AAAA"}[${R}]))`, to);
+  const allRes = await prom.instant(`max by (region, resolver, resolver_name) (last_over_time(${M.dnsAnswerSide}{resolver!~"auth:.*",type=~"A|AAAA"}[${R}]))`, to);
   const viol = await prom.instant(`max by (region, resolver) (max_over_time(${M.dnsTtlViolation}[${R}]))`, to);
   const stale = await prom.instant(`max by (region, resolver) (max_over_time(${M.dnsResolverStale}[${R}]))`, to);
   const ext = await prom.instant(`max by (region, resolver) (max_over_time(${M.dnsTtlExtension}[${R}]))`, to);
@@ -151,6 +153,7 @@ export async function gatherReport(prom: PromClient, opts: { url: string; from: 
       return {
         region: r.metric.region ?? '',
         resolver: r.metric.resolver ?? '',
+        name: r.metric.resolver_name || (r.metric.resolver ?? ''),
         switchedAt: sw,
         lagSeconds: sw === null || switchedAt === null ? null : Math.max(0, sw - (switchedAt + (atSwitch ?? 0))),
         lastSide: sideBy.get(k) ?? null,
@@ -259,7 +262,7 @@ export async function gatherReport(prom: PromClient, opts: { url: string; from: 
   if (switchedAt !== null) timeline.push({ at: switchedAt, label: `A record switched to the new IP (TTL then ${atSwitch ?? '?'} s)` });
   if (raisedAt !== null) timeline.push({ at: raisedAt, label: `TTL raised to ${ttlSeries?.values.find(([t]) => t === raisedAt)?.[1] ?? '?'} s` });
   for (const r of resolvers) {
-    if (r.switchedAt !== null) timeline.push({ at: r.switchedAt, label: `${r.resolver} (${r.region}) answers the new IP, ${Math.round(r.lagSeconds ?? 0)} s past the TTL` });
+    if (r.switchedAt !== null) timeline.push({ at: r.switchedAt, label: `${named(r)} in ${r.region} answers the new IP, ${Math.round(r.lagSeconds ?? 0)} s past the TTL` });
   }
   for (const a of alerts) for (const i of a.intervals) timeline.push({ at: i.from, label: `alert ${a.alertname}${a.labels ? ` {${a.labels}}` : ''} firing for ${Math.round(i.to - i.from)} s` });
   timeline.sort((a, b) => a.at - b.at);
@@ -323,5 +326,7 @@ function alertLines(series: RangeSeries[], step: number): AlertLine[] {
   return out.sort((a, b) => (a.intervals[0]?.from ?? 0) - (b.intervals[0]?.from ?? 0) || cmp(a.alertname, b.alertname));
 }
 
+/** `honest (127.0.0.1:5301)`, or the label alone without a name. */
+export const named = (r: { resolver: string; name: string }): string => (r.name === r.resolver ? r.resolver : `${r.name} (${r.resolver})`);
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 const iso = (s: number) => new Date(s * 1000).toISOString();

@@ -5,7 +5,7 @@
  * in the Markdown tables.
  */
 import { esc, page, pct, secs } from '../collector/status/html.js';
-import { PERIODS, type ChartSeries, type ReportData } from './gather.js';
+import { PERIODS, named, type ChartSeries, type ReportData } from './gather.js';
 
 const COLORS = ['#0969da', '#cf222e', '#1a7f37', '#9a6700', '#8250df', '#57606a', '#bf3989', '#0a7b83'];
 const SIDE_COLORS: Record<string, string> = { new: '#1a7f37', old: '#cf222e', both: '#9a6700', error: '#57606a', none: '#8250df', other: '#bf3989' };
@@ -73,7 +73,7 @@ function tables(d: ReportData) {
     head: ['region', 'resolver', 'switched to new', 'lag past the TTL', 'honoured the TTL', 'stale past TTL', 'TTL extension', 'answers at the end'],
     rows: d.resolvers.map((r) => [
       r.region,
-      r.resolver,
+      named(r),
       r.switchedAt === null ? 'not by the end' : utc(r.switchedAt),
       r.lagSeconds === null ? '-' : `${Math.round(r.lagSeconds)} s`,
       r.violation === null ? 'not judged' : r.violation ? 'no' : 'yes',
@@ -101,11 +101,15 @@ function tables(d: ReportData) {
   return { timeline, resolvers, latency, failures, smtpFailures, roundtrips, alerts };
 }
 
+function lowering(d: ReportData): string {
+  return d.ttl.loweredAt === null ? 'The TTL lowering is not in the range' : `TTL before: ${num(d.ttl.before)} s; lowered to ${num(d.ttl.lowered)} s at ${utc(d.ttl.loweredAt)}`;
+}
+
 function summary(d: ReportData): string[] {
   const h = d.ttlHonour;
   const lines = [
     `Range ${utc(d.from)} – ${utc(d.to)}${d.window ? `; cutover window ${utc(d.window.start)} – ${utc(d.window.end)}` : ''}.`,
-    h.judged === 0 ? 'TTL honoured: no resolver was judged by the ttl analysis.' : `TTL honoured by ${pct(h.honoured / h.judged)} of the resolvers (${h.honoured} of ${h.judged}); violators: ${d.resolvers.filter((r) => r.violation).map((r) => `${r.resolver} (${r.region})`).join(', ') || 'none'}.`,
+    h.judged === 0 ? 'TTL honoured: no resolver was judged by the ttl analysis.' : `TTL honoured by ${pct(h.honoured / h.judged)} of the resolvers (${h.honoured} of ${h.judged}); violators: ${d.resolvers.filter((r) => r.violation).map((r) => `${named(r)} in ${r.region}`).join(', ') || 'none'}.`,
   ];
   const during = d.latency.filter((l) => l.period === 'during' && l.p50 !== null);
   if (during.length > 0) lines.push(`Round trip during the window: ${during.map((l) => `${l.ip} (${l.side}) p50 ${secs(l.p50)}, p95 ${secs(l.p95)}`).join('; ')}.`);
@@ -125,7 +129,7 @@ export function renderReportHtml(d: ReportData): string {
 ${d.missing.length > 0 ? `<p>Not in the data:</p><ul class="missing">${d.missing.map((m) => `<li>${esc(m)}</li>`).join('')}</ul>` : ''}</section>
 <section id="timeline"><h2>Timeline</h2>${htmlTable(t.timeline)}</section>
 <section id="ttl"><h2>The TTL answer</h2>
-<p>TTL before: ${esc(num(d.ttl.before))} s; lowered to ${esc(num(d.ttl.lowered))} s at ${esc(utc(d.ttl.loweredAt))}; the A record switched at ${esc(utc(d.switchedAt))} with TTL ${esc(num(d.ttl.atSwitch))} s. A resolver's lag is how long after the switch plus that TTL it first answered the new IP (0: in time; precision: the probe interval).</p>
+<p>${esc(lowering(d))}; the A record switched at ${esc(utc(d.switchedAt))} with TTL ${esc(num(d.ttl.atSwitch))} s. A resolver's lag is how long after the switch plus that TTL it first answered the new IP (0: in time; precision: the probe interval).</p>
 ${lineChart('Resolvers by the side they answer', d.charts.resolverSides, { ...chartOpts, format: (v) => v.toFixed(0), colors: SIDE_COLORS })}
 ${htmlTable(t.resolvers, 'resolvers')}</section>
 <section id="delivery"><h2>Delivery per IP</h2>
@@ -157,7 +161,7 @@ ${mdTable(t.timeline)}
 
 ## The TTL answer
 
-TTL before: ${num(d.ttl.before)} s; lowered to ${num(d.ttl.lowered)} s at ${utc(d.ttl.loweredAt)}; the A record switched at ${utc(d.switchedAt)} with TTL ${num(d.ttl.atSwitch)} s.
+${lowering(d)}; the A record switched at ${utc(d.switchedAt)} with TTL ${num(d.ttl.atSwitch)} s.
 
 ${mdTable(t.resolvers)}
 

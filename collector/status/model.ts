@@ -682,7 +682,7 @@ export class StatusModel {
   #safeToTurnOff(authSide: AnswerSide | null, resolvers: readonly RegionResolvers[], figures: readonly { safeToDecommission: boolean | null }[], delivery: readonly DeliveryRow[]): Decision {
     const conditions: Condition[] = [];
     conditions.push({ title: 'the authoritative servers answer only the new IP', met: authSide === 'new', detail: authSide === null ? 'no authoritative answer yet' : `they answer ${authSide}` });
-    const onOld = resolvers.flatMap((r) => [...r.onOld, ...r.onBoth].map((x) => `${x} (${r.region})`));
+    const onOld = resolvers.flatMap((r) => r.resolvers.filter((x) => x.side === 'old' || x.side === 'both').map((x) => `${x.name === x.resolver ? x.resolver : `${x.name} (${x.resolver})`} in ${r.region}`));
     conditions.push({ title: 'no resolver answers the old IP', met: resolvers.length > 0 && onOld.length === 0, detail: resolvers.length === 0 ? 'no resolver answer yet' : onOld.length === 0 ? 'every resolver answers the new IP' : `still on old: ${onOld.join(', ')}` });
     const quietMs = this.#plan.probes.decommission_quiet;
     const quiet = figures.length > 0 && figures.every((f) => f.safeToDecommission === true);

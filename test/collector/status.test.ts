@@ -87,7 +87,7 @@ describe('status page', () => {
     );
     assert.match(s.safeToSwitch.open[0]!.detail, /SPF pass: 127\.0\.0\.3 is not allowed \(softfail\); Blocklists: listed on zen\.spamhaus\.org \(127\.0\.0\.3\)/);
     assert.equal(s.safeToTurnOldOff.safe, false);
-    assert.match(s.safeToTurnOldOff.open.find((o) => o.title === 'no resolver answers the old IP')!.detail, /still on old: 8\.8\.8\.8 \(eu\), 8\.8\.8\.8 \(us\)/);
+    assert.match(s.safeToTurnOldOff.open.find((o) => o.title === 'no resolver answers the old IP')!.detail, /still on old: 8\.8\.8\.8 in eu, 8\.8\.8\.8 in us/);
 
     assert.deepEqual(
       s.probes.map((p) => [p.id, p.region, p.spoolBatches, p.spoolDropped]),

@@ -173,9 +173,9 @@ describe('status page and report in a browser, during and after a lab cutover', 
     const d = lab.dns.resolvers;
     const resolverRows = await page.$$eval('#resolvers tbody tr', (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent ?? '')));
     assert.equal(resolverRows.length, 9, 'eu 2 + us 3 + ap 4 resolvers');
-    const ignoring = resolverRows.filter((row) => row[1] === d.ignore.address);
+    const ignoring = resolverRows.filter((row) => row[1] === `ignores TTL (${d.ignore.address})`);
     assert.deepEqual(ignoring.map((row) => [row[0], row[4]]), [['ap', 'no'], ['us', 'no']]);
-    const honest = resolverRows.filter((row) => row[1] === d.honest.address);
+    const honest = resolverRows.filter((row) => row[1] === `honest (${d.honest.address})`);
     assert.deepEqual(honest.map((row) => row[4]), ['yes', 'yes', 'yes']);
     const latency = await page.$$eval('#latency tbody tr', (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent ?? '')));
     assert.deepEqual(
@@ -199,7 +199,7 @@ describe('status page and report in a browser, during and after a lab cutover', 
     await page.close();
     const md = readFileSync(join(ARTIFACTS, 'cutover-report.md'), 'utf8');
     assert.match(md, /^# Cutover report for mail\.company\.test/m);
-    assert.match(md, new RegExp(`\\| us \\| ${d.ignore.address.replace(/\./g, '\\.')} \\| [^|]+ \\| \\d+ s \\| no \\|`));
+    assert.match(md, new RegExp(`\\| us \\| ignores TTL \\(${d.ignore.address.replace(/\./g, '\\.')}\\) \\| [^|]+ \\| \\d+ s \\| no \\|`));
   });
 
   it('a range without mailprobe series is a clear error, not an empty report', async () => {
