@@ -23,8 +23,8 @@ const HELP = `usage: mailprobe probe --config FILE --id ID --region REGION [opti
   --checks LIST          only these check types, comma-separated (default: all registered:
                          ${Object.keys(CHECKS).join(', ') || 'none yet'})
   --spool-dir DIR        spool directory (default probes.push.spool_dir, else .mailprobe-spool/<id>)
-  --health-listen ADDR   serve /healthz and /metrics on host:port (env MAILPROBE_HEALTH_LISTEN;
-                         default probes.health_listen, else off)
+  --health-listen ADDR   serve /healthz (503 with reasons while degraded), /livez and /metrics on
+                         host:port (env MAILPROBE_HEALTH_LISTEN; default probes.health_listen, else off)
   --check-module FILE    also load checks from a module exporting \`checks\` (a registry object
                          of register(spec) entries), for custom checks
 
