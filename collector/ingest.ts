@@ -5,6 +5,7 @@
  */
 import { METRICS, type MetricKey } from '../protocol/metrics.js';
 import type { Batch, PushReply } from '../protocol/wire.js';
+import { Consensus } from './consensus.js';
 import { ResultDedup } from './dedup.js';
 import { CollectorError } from './errors.js';
 import type { Output } from './outputs/output.js';
@@ -44,6 +45,11 @@ interface ProbeState {
 
 export class Ingest {
   readonly #dedup: ResultDedup;
+  /** Fleet-wide verdicts (series without a probe label): each probe's vote, the agreed value shown. */
+  readonly #numbers = new Consensus<number>();
+  readonly #labels = new Consensus<string>();
+  /** Series key of a fleet-wide verdict → how to set it again when a vote goes. */
+  readonly #verdicts = new Map<string, { metric: MetricKey; labels: Labels; label?: string }>();
   readonly #probes = new Map<string, ProbeState>();
 
   constructor(
@@ -130,6 +136,7 @@ export class Ingest {
     state.swept = false;
     this.#probes.set(probeId, state);
 
+    this.#agree(probeId, ops);
     const info = { ...batch.probe, ...probe };
     const newResults = todo.length === batch.results.length ? batch.results : todo.map((i) => batch.results[i]).filter((r) => r !== undefined);
     for (const out of this.outputs) {
@@ -149,6 +156,37 @@ export class Ingest {
     this.self.results.inc(todo.length);
     this.self.ingestDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
     return { status: 'accepted', results: batch.results.length };
+  }
+
+  /** Replaces each probe's report of a fleet-wide verdict by what the probes agree on (consensus.ts). */
+  #agree(probeId: string, ops: SampleOp[]): void {
+    for (const op of ops) {
+      if (METRICS[op.metric].labels.includes('probe' as never)) continue;
+      if (op.op === 'set') {
+        const key = seriesKey(op.metric, op.labels);
+        if (!this.#verdicts.has(key)) this.#verdicts.set(key, { metric: op.metric, labels: { ...op.labels } });
+        op.value = this.#numbers.vote(key, probeId, op.value);
+      } else if (op.op === 'one-of') {
+        const key = seriesKey(op.metric, op.labels, [op.label, '']);
+        if (!this.#verdicts.has(key)) this.#verdicts.set(key, { metric: op.metric, labels: { ...op.labels }, label: op.label });
+        op.value = this.#labels.vote(key, probeId, op.value);
+      }
+    }
+  }
+
+  /** A silent probe loses its votes; verdicts that change with that are set again. */
+  #withdraw(probeId: string): void {
+    const ts = this.now();
+    const ops: SampleOp[] = [];
+    for (const { key, value } of this.#numbers.forget(probeId)) {
+      const v = this.#verdicts.get(key);
+      if (v) ops.push({ op: 'set', metric: v.metric, labels: { ...v.labels }, value, ts });
+    }
+    for (const { key, value } of this.#labels.forget(probeId)) {
+      const v = this.#verdicts.get(key);
+      if (v?.label) ops.push({ op: 'one-of', metric: v.metric, labels: { ...v.labels }, label: v.label, value, ts });
+    }
+    if (ops.length > 0) for (const out of this.outputs) out.apply(ops);
   }
 
   /** Removes every series of the probe under its old region (counters too) and its region's push gauges. */
@@ -178,6 +216,7 @@ export class Ingest {
           state.series.delete(key);
         }
       }
+      this.#withdraw(id);
       this.self.series.set({ probe: id }, state.series.size);
       gone.push(id);
     }

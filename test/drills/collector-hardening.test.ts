@@ -270,3 +270,47 @@ test('labels are cut on code points (no half surrogate pairs); Content-Encoding 
     await c.close();
   }
 });
+
+test('one probe cannot flip a fleet-wide verdict: the collector exports what the probes agree on (median / majority)', async () => {
+  let now = Date.now();
+  const c = await startTestCollector(testPlan({ collector: { ...fast, probe_stale_after: '5m' } }), { now: () => now, sweepIntervalMs: 20 });
+  const probes = [
+    { id: 'p-eu', region: 'eu' },
+    { id: 'p-us', region: 'us' },
+    { id: 'p-ap', region: 'ap' },
+  ];
+  const t = Date.now();
+  const listed = (v: boolean): CheckResult => ({ type: 'dnsbl', startedAt: t, durationSeconds: 0.01, ok: true, ip: NEW_IP, side: 'new', list: 'zen.spamhaus.org', listed: v, answers: v ? ['127.0.0.2'] : [] });
+  const fcrdns = (v: boolean): CheckResult => ({ type: 'rdns', startedAt: t, durationSeconds: 0.01, ok: true, ip: OLD_IP, side: 'old', ptrNames: ['mail.company.test'], fcrdns: v, matchesMailHost: true });
+  const cert = (expiry: number): CheckResult => ({ ...smtp(OLD_IP, 'old'), tls: { version: 'TLSv1.3', certNames: ['mail.company.test'], certExpiry: expiry, verified: true } });
+  const rt = (spf: 'pass' | 'fail'): CheckResult => ({ type: 'roundtrip', startedAt: t, durationSeconds: 2, ok: true, viaIp: OLD_IP, side: 'old', messageId: 'm', delivered: true, latencySeconds: 1, sameClock: true, verdicts: { spf, dkim: 'pass', dmarc: 'pass', fcrdns: 'pass' } });
+  const push = async (i: number, rs: CheckResult[]) => assert.equal((await c.push(batchOf(rs, probes[i]))).status, 200);
+  const dnsbl = () => c.sample('mailprobe_dnsbl_listed', { ip: NEW_IP, list: 'zen.spamhaus.org' });
+  const fc = () => c.sample('mailprobe_fcrdns_ok', { ip: OLD_IP });
+  try {
+    const real = Math.floor(t / 1000) + 60 * 86_400;
+    for (const i of [0, 1]) await push(i, [listed(false), fcrdns(true), cert(real), rt('pass')]);
+    // Two probes: one disagreeing changes nothing.
+    await push(1, [fcrdns(false)]);
+    assert.equal(await fc(), 1, 'one of two probes cannot break FCrDNS');
+    // The third (forging) probe: listed, expired certificate, SPF fail — outvoted.
+    await push(2, [listed(true), fcrdns(false), cert(0), rt('fail')]);
+    assert.equal(await dnsbl(), 0, 'one of three probes cannot list the new IP');
+    assert.equal(await c.sample('mailprobe_tls_cert_expiry_timestamp_seconds', { ip: OLD_IP }), real, 'the median expiry, not the forged one');
+    assert.equal(await c.sample('mailprobe_roundtrip_auth', { via_ip: OLD_IP, method: 'spf', result: 'pass' }), 1);
+    assert.equal(await c.sample('mailprobe_roundtrip_auth', { via_ip: OLD_IP, method: 'spf', result: 'fail' }), undefined);
+    // Two of three agree: the verdict follows.
+    assert.equal(await fc(), 0, 'two of three probes see FCrDNS broken');
+    await push(0, [listed(true)]);
+    assert.equal(await dnsbl(), 1, 'two of three probes see the listing');
+    // Silent probes lose their vote: p-eu and p-us silent past probe_stale_after, p-ap alone.
+    await push(0, [listed(false)]);
+    assert.equal(await dnsbl(), 0);
+    now += 6 * 60_000;
+    await push(2, [listed(true)]);
+    await new Promise((res) => setTimeout(res, 150));
+    assert.equal(await dnsbl(), 1, 'the only probe left decides');
+  } finally {
+    await c.close();
+  }
+});
