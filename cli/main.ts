@@ -19,6 +19,9 @@ Usage:
   mailprobe report --prometheus URL --from T --to T [--out DIR]
                                           the cutover report (HTML and Markdown) from Prometheus
   mailprobe config check FILE             validate a cutover plan; exit 1 naming each problem
+  mailprobe preflight --config FILE --id ID --region R
+                                          prove the plan from this host before the window (or
+                                          config check --connect FILE --id ID --region R)
   mailprobe config schema                 print the plan's JSON Schema (for editors)
   mailprobe render alertmanager --config FILE
                                           print the Alertmanager configuration of the plan (its window)
@@ -34,6 +37,8 @@ MAILPROBE_LOG_LEVEL (debug, info, warn, error; default info).
 type Command = (argv: string[]) => Promise<number>;
 
 const CONFIG_HELP = `usage: mailprobe config check FILE     validate a cutover plan: every problem as "path: rule", exit 1
+       mailprobe config check --connect FILE --id ID --region R
+                                         also prove the plan from this host (= mailprobe preflight)
        mailprobe config schema           print the plan's JSON Schema (for editors; the committed
                                          copy is examples/plan.schema.json)
 
@@ -61,7 +66,7 @@ const config: Command = async (argv) => {
     const { values, positionals } = parseArgs({
       args: rest,
       allowPositionals: true,
-      options: { help: { type: 'boolean', short: 'h' } },
+      options: { connect: { type: 'boolean' }, id: { type: 'string' }, region: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     });
     if (values.help) {
       process.stdout.write(CONFIG_HELP);
@@ -71,6 +76,9 @@ const config: Command = async (argv) => {
     if (!file || extra.length > 0) {
       process.stderr.write(`mailprobe config check: ${file ? `one plan file only (got ${positionals.join(' ')})` : 'FILE is required'}\n\n${CONFIG_HELP}`);
       return 2;
+    }
+    if (values.connect) {
+      return (await import('./preflight.js')).runPreflight(['--config', file, ...(values.id ? ['--id', values.id] : []), ...(values.region ? ['--region', values.region] : [])]);
     }
     const plan = await loadPlan(file);
     for (const w of planWarnings(plan)) process.stderr.write(`${file}: warning: ${w}\n`);
@@ -127,6 +135,7 @@ const COMMANDS: Record<string, Command> = {
   sink: async (argv) => (await import('./sink.js')).runSink(argv),
   render: async (argv) => (await import('./render.js')).runRender(argv),
   report: async (argv) => (await import('./report.js')).runReport(argv),
+  preflight: async (argv) => (await import('./preflight.js')).runPreflight(argv),
   config,
   token,
 };

@@ -71,12 +71,18 @@ export class Ingest {
   }
 
   /**
-   * Applies a batch already validated against the wire schema and bound to `probeId`.
-   * `boundRegion` is the region collector.tokens gives the probe (undefined: the older entry
-   * without one, then the region of its first accepted push binds it until it goes silent).
+   * A dry run (`POST /v1/results?dry_run=1`, the preflight): the checks of {@link apply} (region,
+   * servers, batch fields) without applying anything or creating a series; counted as
+   * `batches_total{result="dry_run"}`. The answer carries the collector's clock.
    */
-  apply(probeId: string, batch: Batch, boundRegion?: string): PushReply {
-    const started = process.hrtime.bigint();
+  check(probeId: string, batch: Batch, boundRegion?: string): PushReply {
+    this.#admissible(probeId, batch, boundRegion);
+    this.self.batches.inc({ result: 'dry_run' });
+    return { status: 'dry_run', results: batch.results.length, serverTime: this.now() };
+  }
+
+  /** Throws the {@link CollectorError} that refuses the batch, if any. */
+  #admissible(probeId: string, batch: Batch, boundRegion?: string): void {
     const known = this.#probes.get(probeId);
     const expected = boundRegion ?? (known && !known.swept ? known.region : undefined);
     if (expected !== undefined && batch.probe.region !== expected) {
@@ -95,6 +101,18 @@ export class Ingest {
     if ((stream === undefined) !== (firstResult === undefined)) {
       throw new CollectorError('invalid_batch', `batch.${stream === undefined ? 'stream' : 'firstResult'}: required with batch.${stream === undefined ? 'firstResult' : 'stream'}`);
     }
+  }
+
+  /**
+   * Applies a batch already validated against the wire schema and bound to `probeId`.
+   * `boundRegion` is the region collector.tokens gives the probe (undefined: the older entry
+   * without one, then the region of its first accepted push binds it until it goes silent).
+   */
+  apply(probeId: string, batch: Batch, boundRegion?: string): PushReply {
+    const started = process.hrtime.bigint();
+    this.#admissible(probeId, batch, boundRegion);
+    const known = this.#probes.get(probeId);
+    const { stream, firstResult } = batch.batch;
     const ref = { id: batch.batch.id, stream, firstResult, count: batch.results.length };
     const todo = this.#dedup.select(probeId, ref);
     if (todo.length === 0 && batch.results.length > 0) {

@@ -285,7 +285,7 @@ export const METRICS = {
   }),
   collectorBatches: def({
     name: 'mailprobe_collector_batches_total',
-    help: 'Batches received by result (accepted, duplicate, rejected).',
+    help: 'Batches received by result (accepted, duplicate, rejected; dry_run: a preflight dry run, nothing applied).',
     type: 'counter',
     labels: ['result'],
   }),

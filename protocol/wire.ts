@@ -70,8 +70,11 @@ export type Batch = Static<typeof Batch>;
 
 /** Body of a 2xx answer. */
 export interface PushReply {
-  status: 'accepted' | 'duplicate';
+  /** `dry_run`: the answer to `?dry_run=1` (authenticated and validated, nothing applied). */
+  status: 'accepted' | 'duplicate' | 'dry_run';
   results: number;
+  /** The collector's clock (Unix ms) when it answered a dry run, for the preflight's clock offset. */
+  serverTime?: number;
 }
 
 /** Body of a 4xx/5xx answer. */

@@ -31,11 +31,13 @@ export const resultsPlugin: FastifyPluginAsync<ResultsOptions> = async (app, opt
       throw new CollectorError('unsupported_encoding', `Content-Encoding ${JSON.stringify(enc.slice(0, 32))} is not supported`);
     }
   });
-  app.post<{ Body: Batch; Reply: PushReply }>(RESULTS_PATH, { schema: { body: wireBodySchema() } }, async (req) => {
+  app.post<{ Body: Batch; Reply: PushReply; Querystring: { dry_run?: string } }>(RESULTS_PATH, { schema: { body: wireBodySchema() } }, async (req) => {
     const probeId = req.probeId ?? '';
     if (req.body.probe.id !== probeId) {
       throw new CollectorError('probe_mismatch', `the token is for probe ${probeId}, the batch says ${req.body.probe.id}`);
     }
+    // The preflight's dry run: authenticated and validated like a push, nothing applied.
+    if (req.query.dry_run === '1' || req.query.dry_run === 'true') return opts.ingest.check(probeId, req.body, req.probeRegion);
     const reply = opts.ingest.apply(probeId, req.body, req.probeRegion);
     req.log.debug({ probe: probeId, batch: req.body.batch.id, status: reply.status, results: reply.results }, 'batch');
     return reply;

@@ -3,7 +3,7 @@
  * replacing process.stdout.write also swallows the test runner's own events, which Node 22 sends
  * over stdout.)
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -20,4 +20,22 @@ export function runCli(args: string[], env: Record<string, string | undefined> =
   }
   const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'cli/main.ts'), ...args], { cwd: root, encoding: 'utf8', env: merged, ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}) });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** {@link runCli} without blocking this process, for commands that talk to servers the test runs in-process. */
+export function runCliAsync(args: string[], env: Record<string, string | undefined> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const merged: NodeJS.ProcessEnv = { ...process.env };
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined) delete merged[k];
+    else merged[k] = v;
+  }
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'cli/main.ts'), ...args], { cwd: root, env: merged });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.once('error', reject);
+    child.once('close', (status) => resolve({ status, stdout, stderr }));
+  });
 }

@@ -1,0 +1,61 @@
+/**
+ * `mailprobe preflight --config FILE --id ID --region R` (also `mailprobe config check --connect
+ * FILE`): the step before the window, run on the probe's host (or as its init container /
+ * ExecStartPre). One line per item; exit 1 on any failure.
+ */
+import { parseArgs } from 'node:util';
+import { ID_PATTERN } from '../protocol/wire.js';
+import { formatItem, runPreflight as preflight } from '../probe/preflight.js';
+import { loadPlanFor } from './plan.js';
+import { VERSION } from './version.js';
+
+const HELP = `usage: mailprobe preflight --config FILE --id ID --region REGION
+
+Proves the plan from this host, one line per item ("ok" or "FAIL" with the reason):
+  secrets     every variable the plan names is set (token, round-trip secret, SMTP password)
+  files       probes.smtp.ca_file, the sink's certificate and key exist and parse
+  collectors  each accepts this probe's token (a dry run: POST /v1/results?dry_run=1, nothing
+              applied), with the clock offset to it (± half the request's round trip)
+  resolvers   each answers a real query for the mail host's A record
+  auth:*      each authoritative server (probes.authoritative, else the zone's NS) answers it
+              authoritatively
+  smtp        each server IP's SMTP port greets with 220; QUIT, no mail is sent
+  sink        probes.roundtrip.sink.url answers, or sink.listen can be bound here
+
+  --config FILE     the cutover plan (env MAILPROBE_CONFIG)
+  --id ID           this probe's id, as in collector.tokens (env MAILPROBE_PROBE_ID)
+  --region REGION   its region (env MAILPROBE_REGION)
+
+Exit 0 when every item passes, 1 when one fails (or the plan is invalid), 2 on usage errors.
+`;
+
+export async function runPreflight(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { config: { type: 'string', short: 'c' }, id: { type: 'string' }, region: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const file = values.config ?? process.env.MAILPROBE_CONFIG;
+  const id = values.id ?? process.env.MAILPROBE_PROBE_ID;
+  const region = values.region ?? process.env.MAILPROBE_REGION;
+  if (!file || !id || !region) {
+    const missing = [!file && '--config FILE', !id && '--id ID', !region && '--region REGION'].filter(Boolean);
+    process.stderr.write(`mailprobe preflight: ${missing.join(', ')} required\n\n${HELP}`);
+    return 2;
+  }
+  for (const [name, v] of [['--id', id], ['--region', region]] as const) {
+    if (!new RegExp(ID_PATTERN).test(v)) {
+      process.stderr.write(`mailprobe preflight: ${name} "${v}" must be letters, digits, . _ - (at most 63)\n`);
+      return 2;
+    }
+  }
+  const plan = await loadPlanFor('preflight', file);
+  const items = await preflight({ plan, id, region, version: VERSION });
+  for (const i of items) process.stdout.write(`${formatItem(i)}\n`);
+  const failed = items.filter((i) => !i.ok).length;
+  process.stdout.write(failed === 0 ? `preflight: all ${items.length} items pass\n` : `preflight: ${failed} of ${items.length} items FAIL\n`);
+  return failed === 0 ? 0 : 1;
+}
