@@ -4,9 +4,8 @@
  * ExecStartPre). One line per item; exit 1 on any failure.
  */
 import { parseArgs } from 'node:util';
-import { ID_PATTERN } from '../protocol/wire.js';
 import { formatItem, runPreflight as preflight } from '../probe/preflight.js';
-import { loadPlanFor } from './plan.js';
+import { loadPlanFor, probeIdentity } from './plan.js';
 import { VERSION } from './version.js';
 
 const HELP = `usage: mailprobe preflight --config FILE --id ID --region REGION
@@ -38,20 +37,12 @@ export async function runPreflight(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  const file = values.config ?? process.env.MAILPROBE_CONFIG;
-  const id = values.id ?? process.env.MAILPROBE_PROBE_ID;
-  const region = values.region ?? process.env.MAILPROBE_REGION;
-  if (!file || !id || !region) {
-    const missing = [!file && '--config FILE', !id && '--id ID', !region && '--region REGION'].filter(Boolean);
-    process.stderr.write(`mailprobe preflight: ${missing.join(', ')} required\n\n${HELP}`);
+  const who = probeIdentity('preflight', values, HELP);
+  if ('error' in who) {
+    process.stderr.write(who.error);
     return 2;
   }
-  for (const [name, v] of [['--id', id], ['--region', region]] as const) {
-    if (!new RegExp(ID_PATTERN).test(v)) {
-      process.stderr.write(`mailprobe preflight: ${name} "${v}" must be letters, digits, . _ - (at most 63)\n`);
-      return 2;
-    }
-  }
+  const { file, id, region } = who;
   const plan = await loadPlanFor('preflight', file);
   const items = await preflight({ plan, id, region, version: VERSION });
   for (const i of items) process.stdout.write(`${formatItem(i)}\n`);

@@ -8,12 +8,11 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseListen, specProblem } from '../config/specs.js';
 import { CHECK_TYPES, type CheckType } from '../protocol/results.js';
-import { ID_PATTERN } from '../protocol/wire.js';
 import { CHECKS, setupProblems, type CheckRegistry, type RegisteredCheck } from '../probe/checks/index.js';
 import { createProbe } from '../probe/runtime.js';
 import { untilSignal } from './collector.js';
 import { createLogger } from './log.js';
-import { loadPlanFor } from './plan.js';
+import { loadPlanFor, probeIdentity } from './plan.js';
 
 const HELP = `usage: mailprobe probe --config FILE --id ID --region REGION [options]
 
@@ -66,21 +65,12 @@ export async function runProbe(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  const file = values.config ?? process.env.MAILPROBE_CONFIG;
-  const id = values.id ?? process.env.MAILPROBE_PROBE_ID;
-  const region = values.region ?? process.env.MAILPROBE_REGION;
-  const missing = [!file && '--config FILE', !id && '--id ID', !region && '--region REGION'].filter(Boolean);
-  if (missing.length > 0 || !file || !id || !region) {
-    process.stderr.write(`mailprobe probe: ${missing.join(', ')} required\n\n${HELP}`);
+  const who = probeIdentity('probe', values, HELP);
+  if ('error' in who) {
+    process.stderr.write(who.error);
     return 2;
   }
-  const idRe = new RegExp(ID_PATTERN);
-  for (const [name, v] of [['--id', id], ['--region', region]] as const) {
-    if (!idRe.test(v)) {
-      process.stderr.write(`mailprobe probe: ${name} "${v}" must be letters, digits, . _ - (at most 63)\n`);
-      return 2;
-    }
-  }
+  const { file, id, region } = who;
   const plan = await loadPlanFor('probe', file);
   const registry: CheckRegistry = values['check-module'] ? { ...CHECKS, ...(await loadCheckModule(values['check-module'])) } : CHECKS;
   let checks: CheckType[] | undefined;

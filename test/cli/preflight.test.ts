@@ -56,7 +56,7 @@ const good = (): PlanOverrides => ({
   probes: {
     resolvers: [world.resolvers.honest.address],
     authoritative: [world.auth.address],
-    dns: { lookup_resolver: world.resolvers.honest.address, query_timeout: '1s' },
+    dns: { lookup_resolver: world.resolvers.honest.address, query_timeout: '3s' },
     smtp: { ca_file: mtas.certs.caFile },
     roundtrip: { to: 'rt@company.test', sink: { listen: '127.0.0.1:0' } },
     push: { collectors: [col.url] },
@@ -102,7 +102,7 @@ test('each kind of failure is one FAIL line with its reason', async () => {
         ...probes,
         resolvers: [world.resolvers.honest.address, `127.0.0.1:${closedPort}`],
         authoritative: ['nx.company.test'],
-        dns: { lookup_resolver: world.resolvers.honest.address, query_timeout: '300ms' },
+        dns: { lookup_resolver: world.resolvers.honest.address, query_timeout: '2s' },
         roundtrip: { to: 'rt@company.test', sink: { listen: `127.0.0.1:${busyPort}` } },
         push: { collectors: [col.url, `http://127.0.0.1:${closedPort}`, skewed.url] },
       },

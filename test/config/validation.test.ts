@@ -154,7 +154,7 @@ describe('YAML problems are line:col: message, never a stack', () => {
 
 describe('every command and subcommand has --help; unknown options are named', () => {
   // One process per command (each costs a tsx start-up): --help everywhere, -h where it is parsed apart.
-  const commands = [['start'], ['collector'], ['probe'], ['sink'], ['render'], ['config'], ['config', 'check', '-h'], ['config', 'schema'], ['token', '-h']];
+  const commands = [['start'], ['collector'], ['probe'], ['sink'], ['render'], ['report'], ['preflight'], ['config'], ['config', 'check', '-h'], ['config', 'schema'], ['token', '-h']];
   test('mailprobe <command> --help prints its usage on stdout, exit 0', () => {
     for (const cmd of commands) {
       const args = cmd.at(-1) === '-h' ? cmd : [...cmd, '--help'];
