@@ -301,7 +301,7 @@ test('plan: collector.remote_write is optional, validated, and resend_interval s
     if (ok) assert.doesNotThrow(make);
     else assert.throws(make, /collector\.remote_write\.resend_interval: must be a duration below 5m/);
   }
-  assert.throws(() => testPlan({ collector: { remote_write: { url: 'ftp://x' } } }), /collector\.remote_write\.url: must be an http/);
+  assert.throws(() => testPlan({ collector: { remote_write: { url: 'ftp://x' } } }), /collector\.remote_write\.url: "ftp:\/\/x" must be an http:\/\/ or https:\/\/ URL/);
 });
 
 test('a collector with remote_write.results_on_metrics: false sends results only by remote write; /metrics keeps its own', async () => {
