@@ -71,11 +71,11 @@ const VARIABLES: Record<string, string> = { __rate_interval: '1m', __interval: '
 const substitute = (expr: string) => expr.replace(/\$(\w+)|\$\{(\w+)\}/g, (w, a: string | undefined, b: string | undefined) => VARIABLES[a ?? b ?? ''] ?? w);
 
 /**
- * Queries that read the collector's own metrics (self-metrics, `up`, the probe's last push and
+ * Queries that read the collector's own metrics (self-metrics, the plan-derived window and server names, `up`, the probe's last push and
  * spool): they describe the collector process and come from scraping its /metrics in either mode;
  * remote write carries the results' series.
  */
-const SELF = /\bup\{|mailprobe_collector_|mailprobe_probe_|mailprobe_cutover_window_|ALERTS/;
+const SELF = /\bup\{|mailprobe_collector_|mailprobe_probe_|mailprobe_cutover_window_|mailprobe_server_info|ALERTS/;
 
 /**
  * Absolute rates and increases (not ratios or quantiles of them): each mode extrapolates from its
