@@ -9,14 +9,15 @@
  *
  * A clean cutover has no failures, so the panels that show failures get the faults a real one
  * meets: a probe with a wrong token (rejected pushes), the authoritative server failing for a few
- * seconds (failed lookups), the new server dropping round-trip mail for a few seconds (lost messages).
+ * seconds (failed lookups), the new server dropping round-trip mail for a few seconds (lost messages),
+ * the lab blocklist refusing queries for a few seconds (blocklist lookups that give no answer).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { request } from 'undici';
 import { panelQueries, substituteVariables, type PanelQuery } from '../../grafana/index.js';
-import { LAB_MAIL_HOST, labTimeline, startLabCutover } from '../../lab/cutover.js';
+import { LAB_DNSBL, LAB_MAIL_HOST, labTimeline, startLabCutover } from '../../lab/cutover.js';
 import { RESULTS_PATH } from '../../protocol/wire.js';
 
 const DURATION_MS = 60_000;
@@ -37,6 +38,10 @@ test('every dashboard panel returns data from the real Prometheus during the lab
         body: '{}',
       });
       await bad.body.dump();
+      // The lab blocklist refuses queries (127.255.255.254) for a while: blocklist lookups fail.
+      lab.dns.auth.updateZone({ dnsbl: [{ zone: LAB_DNSBL, listed: {}, refuse: true }] });
+      await at(t.lowerAt + 6_000);
+      lab.dns.auth.updateZone({ dnsbl: [{ zone: LAB_DNSBL, listed: {} }] });
       assert.equal(bad.statusCode, 401);
       // After the switch: the new server loses round-trip mail for a while.
       await at(t.switchAt + 2_000);
