@@ -169,7 +169,8 @@ export class Sink {
   /** Message id → when it was taken (replays of it get 550). */
   private readonly seen = new Map<string, number>();
   /** Client address → connections open. */
-  private readonly perAddress = new Map<string, number>();
+  /** Open sockets per client address (pruned of closed ones as connections come in). */
+  private readonly perAddress = new Map<string, Set<Socket>>();
   /** Signed messages taken (including late and duplicate ones). */
   accepted = 0;
   private readonly server: SMTPServer;
@@ -230,20 +231,20 @@ export class Sink {
     net.removeAllListeners('connection');
     net.on('connection', (socket: Socket) => {
       const addr = plainIp(socket.remoteAddress ?? '');
-      const open = this.perAddress.get(addr) ?? 0;
-      if (open >= max) {
+      // smtp-server removes every listener of the raw socket at STARTTLS, so a 'close' listener
+      // would never fire for TLS sessions: closed sockets are pruned here instead.
+      const open = this.perAddress.get(addr) ?? new Set<Socket>();
+      for (const s of open) if (s.destroyed) open.delete(s);
+      for (const [a, set] of this.perAddress) if (a !== addr && [...set].every((s) => s.destroyed)) this.perAddress.delete(a);
+      if (open.size >= max) {
         this.refusedConnections++;
         socket.on('error', () => socket.destroy());
         socket.end(`421 4.7.0 ${this.name} too many connections from ${addr}, try again later\r\n`);
         setTimeout(() => socket.destroy(), 1000).unref();
         return;
       }
-      this.perAddress.set(addr, open + 1);
-      socket.once('close', () => {
-        const n = (this.perAddress.get(addr) ?? 1) - 1;
-        if (n > 0) this.perAddress.set(addr, n);
-        else this.perAddress.delete(addr);
-      });
+      open.add(socket);
+      this.perAddress.set(addr, open);
       for (const h of handlers) h.call(net, socket);
     });
   }

@@ -45,8 +45,9 @@ function message(body: string, stampFor: { body: string; from: string } = { body
   return { id, stamp, text: composeMessage({ from: FROM, to: RT, id, subject: `rt ${id}`, headers: [`${SIGNATURE_HEADER}: ${stamp}`], body }) };
 }
 
-async function deliver(text: string, o: { from?: string; localAddress?: string; helo?: string } = {}): Promise<{ ok: boolean; response: string }> {
-  const t = nodemailer.createTransport({ host: '127.0.0.1', port: sink.port, name: o.helo ?? 'mail.company.test', ignoreTLS: true, logger: false, ...(o.localAddress ? { localAddress: o.localAddress } : {}) });
+async function deliver(text: string, o: { from?: string; localAddress?: string; helo?: string; starttls?: boolean } = {}): Promise<{ ok: boolean; response: string }> {
+  const tls = o.starttls ? { requireTLS: true, tls: { rejectUnauthorized: false } } : { ignoreTLS: true };
+  const t = nodemailer.createTransport({ host: '127.0.0.1', port: sink.port, name: o.helo ?? 'mail.company.test', logger: false, ...tls, ...(o.localAddress ? { localAddress: o.localAddress } : {}) });
   try {
     const info = (await t.sendMail({ envelope: { from: o.from ?? FROM, to: [RT] }, raw: text })) as { response: string };
     return { ok: true, response: info.response };
@@ -129,6 +130,17 @@ test('500 idle connections from one address: a delivery from another address sti
   } finally {
     for (const h of held) h.socket.destroy();
   }
+});
+
+test('sessions that ended after STARTTLS no longer count against their address (more than maxPerAddress relays in a row all land)', async () => {
+  // smtp-server strips the raw socket's listeners at STARTTLS; a per-address count kept by
+  // 'close' events never went down for TLS sessions, and a relaying MTA was refused after 20.
+  const before = sink.accepted;
+  for (let i = 0; i < 25; i++) {
+    const r = await deliver(message(`relay ${i}`).text, { localAddress: '127.0.0.5', starttls: true });
+    assert.equal(r.ok, true, `delivery ${i + 1}: ${r.response}`);
+  }
+  assert.equal(sink.accepted, before + 25);
 });
 
 test('an idle session is closed after the idle timeout, long before the session lifetime', async () => {
