@@ -2,8 +2,9 @@
  * Drills from the attack on the collector (issue 15), each against a real collector on loopback:
  * per-probe exact de-duplication (one probe cannot wipe another's memory; a refused batch is not
  * remembered), the region bound to the probe's identity, results only about the plan's server
- * IPs, pushes rate-limited per probe with Retry-After, labels cut on code points, compressed
- * bodies refused, absurd values refused by the wire schema.
+ * IPs, fleet-wide series (no probe label, the PTR names and MTA-STS mode included) what the
+ * probes agree on, pushes rate-limited per probe with Retry-After, labels cut on code points,
+ * compressed bodies refused, absurd values refused by the wire schema.
  */
 import assert from 'node:assert/strict';
 import { deflateSync } from 'node:zlib';
@@ -11,6 +12,8 @@ import { test } from 'node:test';
 import { request } from 'undici';
 import { hashToken } from '../../collector/plugins/auth.js';
 import { ResultDedup } from '../../collector/dedup.js';
+import { resultOps } from '../../collector/samples.js';
+import { METRICS } from '../../protocol/metrics.js';
 import type { CheckResult, DnsResult, SmtpResult } from '../../protocol/results.js';
 import type { Batch } from '../../protocol/wire.js';
 import { startTestCollector, type TestCollector } from '../support/collector.js';
@@ -313,4 +316,83 @@ test('one probe cannot flip a fleet-wide verdict: the collector exports what the
   } finally {
     await c.close();
   }
+});
+
+test('one probe of three cannot add a PTR name, flip the FCrDNS prediction or the MTA-STS mode (info series export only what the majority reports)', async () => {
+  const c = await startTestCollector(testPlan({ collector: fast }));
+  const probes = [
+    { id: 'p-eu', region: 'eu' },
+    { id: 'p-us', region: 'us' },
+    { id: 'p-ap', region: 'ap' },
+  ];
+  const t = Date.now();
+  // The new IP's PTR still names the ISP's host: the prediction is "FCrDNS breaks once served".
+  const rdns = (ptrNames: string[]): CheckResult => {
+    const matches = ptrNames.includes('mail.company.test');
+    return { type: 'rdns', startedAt: t, durationSeconds: 0.01, ok: true, ip: NEW_IP, side: 'new', ptrNames, fcrdns: matches, matchesMailHost: matches };
+  };
+  const sts = (mode: 'enforce' | 'testing' | 'none'): CheckResult => ({ type: 'auth', startedAt: t, durationSeconds: 0.01, ok: true, method: 'mta-sts', subject: 'company.test', pass: true, mtaStsMode: mode });
+  const push = async (i: number, rs: CheckResult[]) => assert.equal((await c.push(batchOf(rs, probes[i]))).status, 200);
+  const values = async (metric: string, label: string) =>
+    (await c.scrape())
+      .split('\n')
+      .filter((l) => l.startsWith(`${metric}{`) && !l.endsWith(' 0'))
+      .map((l) => new RegExp(`${label}="([^"]*)"`).exec(l)?.[1])
+      .sort();
+  const honest = () => [rdns(['host-7.isp.test']), sts('enforce')];
+  const forged = () => [rdns(['evil.test', 'mail.company.test']), sts('none')];
+  try {
+    // The forging probe reports first: alone, it is shown …
+    await push(2, forged());
+    assert.deepEqual(await values('mailprobe_ptr_info', 'ptr'), ['evil.test,mail.company.test']);
+    // … until the honest ones report: then nothing of it remains.
+    await push(0, honest());
+    await push(1, honest());
+    for (let round = 0; round < 2; round++) {
+      assert.deepEqual(await values('mailprobe_ptr_info', 'ptr'), ['host-7.isp.test'], 'only the PTR name the majority reports');
+      assert.equal(await c.sample('mailprobe_fcrdns_ok_when_served', { ip: NEW_IP, side: 'new' }), 0, 'the prediction the majority makes');
+      assert.equal(await c.sample('mailprobe_ptr_matches_mail_host', { ip: NEW_IP, side: 'new' }), 0);
+      assert.deepEqual(await values('mailprobe_mta_sts_mode', 'mode'), ['enforce'], 'the mode the majority reports');
+      // The forger reports again, after the others: still outvoted.
+      await push(2, forged());
+    }
+    // Two of three report a change: it is shown.
+    await push(0, [rdns(['mail.company.test']), sts('testing')]);
+    await push(1, [rdns(['mail.company.test']), sts('testing')]);
+    assert.deepEqual(await values('mailprobe_ptr_info', 'ptr'), ['mail.company.test']);
+    assert.equal(await c.sample('mailprobe_fcrdns_ok_when_served', { ip: NEW_IP, side: 'new' }), 1);
+    assert.deepEqual(await values('mailprobe_mta_sts_mode', 'mode'), ['testing']);
+  } finally {
+    await c.close();
+  }
+});
+
+test('every fleet-wide series a result feeds goes through the consensus (a set or one-of without a probe label); the one exception is the dnsbl_errors_total counter', () => {
+  const t = Date.now();
+  const failures: CheckResult[] = mixedResults(t).map((r) => ({ ...r, ok: false, errorClass: 'timeout' }) as CheckResult);
+  const fleet = new Map<string, Set<string>>();
+  for (const r of [...mixedResults(t), ...failures]) {
+    for (const op of resultOps({ id: 'p', region: 'eu' }, r)) {
+      if (METRICS[op.metric].labels.includes('probe' as never)) continue;
+      fleet.set(METRICS[op.metric].name, (fleet.get(METRICS[op.metric].name) ?? new Set()).add(op.op));
+    }
+  }
+  const kinds = Object.fromEntries([...fleet].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, ops]) => [name, [...ops].sort().join('+')]));
+  assert.deepEqual(kinds, {
+    mailprobe_dkim_key_present: 'set',
+    mailprobe_dmarc_present: 'set',
+    mailprobe_dnsbl_errors_total: 'inc',
+    mailprobe_dnsbl_listed: 'set',
+    mailprobe_fcrdns_ok: 'set',
+    mailprobe_fcrdns_ok_when_served: 'set',
+    mailprobe_mta_sts_mode: 'one-of',
+    mailprobe_mta_sts_ok: 'set',
+    mailprobe_ptr_info: 'one-of',
+    mailprobe_ptr_matches_mail_host: 'set',
+    mailprobe_roundtrip_auth: 'one-of',
+    mailprobe_spf_pass: 'set',
+    mailprobe_tls_cert_expiry_timestamp_seconds: 'set',
+    mailprobe_tls_cert_valid: 'set',
+    mailprobe_tlsa_present: 'set',
+  });
 });
