@@ -6,7 +6,7 @@ import './node-version.js';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadPlan, planJsonSchema, planWarnings } from '../config/load.js';
-import { VERSION } from './version.js';
+import { VERSION } from '../protocol/version.js';
 
 const USAGE = `mailprobe ${VERSION}: synthetic monitoring for moving a mail server to a new IP
 

@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { formatItem, runPreflight as preflight } from '../probe/preflight.js';
 import { loadPlanFor, probeIdentity } from './plan.js';
-import { VERSION } from './version.js';
+import { VERSION } from '../protocol/version.js';
 
 const HELP = `usage: mailprobe preflight --config FILE --id ID --region REGION
 

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { Registry } from 'prom-client';
-import { VERSION } from '../cli/version.js';
+import { VERSION } from '../protocol/version.js';
 import type { PlanConfig } from '../config/schema.js';
 import type { CheckResult, CheckType } from '../protocol/results.js';
 import { CHECKS, type CheckRegistry } from './checks/index.js';

@@ -17,7 +17,7 @@ import type { PlanConfig } from '../../config/schema.js';
 import type { RoundtripResult, RoundtripTarget } from '../../protocol/checks/roundtrip.js';
 import { failure } from '../../protocol/failures.js';
 import type { CheckContext, CheckSpec } from '../check.js';
-import { preciseNow, type Arrival } from '../sink/index.js';
+import { preciseNow, type SinkHandle } from '../sink/index.js';
 import { remoteSink } from '../sink/http.js';
 import { sharedSink } from '../sink/shared.js';
 import { composeMessage } from '../smtp/message.js';
@@ -25,16 +25,7 @@ import { SessionError, TimedSession } from '../smtp/session.js';
 import { newMessageId, secretFromEnv, secretProblem, SIGNATURE_HEADER, signStamp } from '../smtp/signing.js';
 import { readCa, smtpSettings, smtpSetupProblems, type SmtpSettings } from './smtp.js';
 
-export type { RoundtripTarget };
-
-/** Where the check finds arrivals: the in-process sink, or anything that can wait for one. */
-export interface SinkHandle {
-  waitFor(messageId: string, untilMs: number, signal?: AbortSignal): Promise<Arrival | undefined>;
-  /** The sink's clock (Unix ms), used for the send time when it runs in this process. */
-  now(): number;
-  /** The sink runs on this host (one clock for send and arrival). */
-  readonly sameClock: boolean;
-}
+export type { RoundtripTarget, SinkHandle };
 
 export interface RoundtripSettings {
   /** How to reach the destination (TLS mode, names, timeouts) — from probes.smtp. */

@@ -11,8 +11,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { request } from 'undici';
-import type { SinkHandle } from '../checks/roundtrip.js';
-import type { Arrival, Sink } from './index.js';
+import type { Arrival, Sink, SinkHandle } from './index.js';
 
 /** Longest a single request waits (below common proxy idle timeouts). */
 const LONG_POLL_MS = 25_000;

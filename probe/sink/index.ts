@@ -53,6 +53,15 @@ export interface Arrival {
   verdicts: Verdicts;
 }
 
+/** Where the check finds arrivals: the in-process sink, or anything that can wait for one. */
+export interface SinkHandle {
+  waitFor(messageId: string, untilMs: number, signal?: AbortSignal): Promise<Arrival | undefined>;
+  /** The sink's clock (Unix ms), used for the send time when it runs in this process. */
+  now(): number;
+  /** The sink runs on this host (one clock for send and arrival). */
+  readonly sameClock: boolean;
+}
+
 export interface SinkOptions {
   host: string;
   /** 0 picks a free port. */

@@ -1,3 +1,5 @@
+// The package version, read once from package.json: the CLI prints it and the probe reports it
+// (its self-metrics and the pushes). On the ground floor so every floor may read it.
 import { readFileSync } from 'node:fs';
 
 function find(): string {
