@@ -18,8 +18,8 @@ import { parseResolverSpec } from '../config/specs.js';
 import { startDnsWorld } from '../lab/dns/world.js';
 import { dnsCheckSettings, dnsQueries, runDns, type DnsTarget } from '../probe/checks/dns.js';
 import type { DnsResult } from '../protocol/results.js';
-import { makeCtx, worldPlan } from '../test/probe/dns/support.js';
-import { startUnbound } from '../test/probe/dns/unbound.js';
+import { makeCtx, worldPlan } from './lib/dns-support.js';
+import { startUnbound } from './lib/unbound.js';
 import { fmt, table } from './lib/load.js';
 import { requirePeers } from '../scripts/peers.mjs';
 

@@ -22,8 +22,8 @@ import { startCachingResolver, type CachingResolver } from '../lab/dns/caching-r
 import { startDnsWorld } from '../lab/dns/world.js';
 import { startMtas } from '../lab/mta/index.js';
 import { hashToken } from '../collector/plugins/auth.js';
-import { cpuSecondsOf, rssOf, startBlackboxExporter, startCollectorProcess } from '../test/support/bench-processes.js';
-import { testPlanInput, tokenFor } from '../test/support/plan.js';
+import { cpuSecondsOf, rssOf, startBlackboxExporter, startCollectorProcess } from './lib/bench-processes.js';
+import { testPlanInput, tokenFor } from './lib/plan.js';
 import { fmt } from './lib/load.js';
 import { startProbeProcess } from './lib/probe-process.js';
 import { requirePeers } from '../scripts/peers.mjs';

@@ -12,8 +12,8 @@
  * BENCH_CONCURRENCY (default 8), BENCH_ROUNDS (alternating rounds, the best of each target counts; default 2).
  */
 import { cpus, loadavg } from 'node:os';
-import { tokenFor } from '../test/support/plan.js';
-import { cpuSecondsOf, rssOf, startCollectorProcess, startPushgateway, type PeerProcess } from '../test/support/bench-processes.js';
+import { tokenFor } from './lib/plan.js';
+import { cpuSecondsOf, rssOf, startCollectorProcess, startPushgateway, type PeerProcess } from './lib/bench-processes.js';
 import { batchBody, probeExposition, probeId, probeResults, seriesCount } from './lib/content.js';
 import { closedLoop, fmt, peerRequests, quantile, sendAll, table, type Req } from './lib/load.js';
 import { requirePeers } from '../scripts/peers.mjs';

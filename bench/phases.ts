@@ -1,15 +1,15 @@
 /**
  * `npm run bench:phases`: the smtp check's phase timings against an independent client, Python's
- * smtplib (test/support/smtplib_phases.py), both against a real Postfix with STARTTLS (TLS 1.3)
- * on loopback, taking turns session by session (test/support/smtplib.ts). Prints per phase the
+ * smtplib (bench/lib/smtplib_phases.py), both against a real Postfix with STARTTLS (TLS 1.3)
+ * on loopback, taking turns session by session (bench/lib/smtplib.ts). Prints per phase the
  * median and the minimum of each and their difference. Needs root (Postfix's master).
  *
  * Env: BENCH_SESSIONS (per client, default 40).
  */
 import { cpus, loadavg } from 'node:os';
 import { makeLabCerts } from '../lab/mta/certs.js';
-import { startPostfix } from '../test/support/postfix.js';
-import { COMPARED_PHASES, comparePhases, median } from '../test/support/smtplib.js';
+import { startPostfix } from './lib/postfix.js';
+import { COMPARED_PHASES, comparePhases, median } from './lib/smtplib.js';
 import { table } from './lib/load.js';
 
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 40);

@@ -16,8 +16,8 @@
  */
 import { cpus, loadavg } from 'node:os';
 import { request } from 'undici';
-import { tokenFor } from '../test/support/plan.js';
-import { rssOf, startCollectorProcess, startPushgateway, type PeerProcess } from '../test/support/bench-processes.js';
+import { tokenFor } from './lib/plan.js';
+import { rssOf, startCollectorProcess, startPushgateway, type PeerProcess } from './lib/bench-processes.js';
 import { batchBody, probeExposition, probeId, probeResults, seriesCount } from './lib/content.js';
 import { closedLoop, fmt, peerRequests, quantile, sendAll, table, type Req } from './lib/load.js';
 import { requirePeers } from '../scripts/peers.mjs';

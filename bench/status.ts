@@ -16,8 +16,8 @@
 import { cpus, loadavg } from 'node:os';
 import { request } from 'undici';
 import type { CheckResult } from '../protocol/results.js';
-import { startCollectorProcess, type CollectorProcess } from '../test/support/bench-processes.js';
-import { tokenFor } from '../test/support/plan.js';
+import { startCollectorProcess, type CollectorProcess } from './lib/bench-processes.js';
+import { tokenFor } from './lib/plan.js';
 import { batchBody, probeId, probeResults } from './lib/content.js';
 import { closedLoop, fmt, peerRequests, quantile, sendAll, table } from './lib/load.js';
 

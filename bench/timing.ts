@@ -16,8 +16,8 @@ import { cpus, loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { request } from 'undici';
 import { smtp, type SmtpSettings } from '../probe/checks/smtp.js';
-import { startBlackboxExporter } from '../test/support/bench-processes.js';
-import { testCtx } from '../test/probe/checks/smtp-support.js';
+import { startBlackboxExporter } from './lib/bench-processes.js';
+import { testCtx } from './lib/smtp-support.js';
 import { fmt, quantile, table } from './lib/load.js';
 import { requirePeers } from '../scripts/peers.mjs';
 

@@ -297,7 +297,7 @@ interface Row {
 async function scenario(name: string): Promise<Row[]> {
   let prom: { stop(): Promise<void>; writeUrl: string } | undefined;
   if (name.startsWith('rw')) {
-    const { startRemoteWritePrometheus } = await import('../../test/support/prometheus-rw.js');
+    const { startRemoteWritePrometheus } = await import('../lib/prometheus-rw.js');
     prom = await startRemoteWritePrometheus({ ruleFiles: [] });
   }
   const mode = name.replace(/^rw-?/, '') || 'one';

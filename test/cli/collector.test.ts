@@ -12,7 +12,7 @@ import { after, test } from 'node:test';
 import { request } from 'undici';
 import { hashToken } from '../../collector/plugins/auth.js';
 import { runCli } from '../support/cli.js';
-import { writePlanFile } from '../support/plan.js';
+import { writePlanFile } from '../../bench/lib/plan.js';
 import { batchOf, mixedResults } from '../support/results.js';
 
 const root = new URL('../../', import.meta.url).pathname;

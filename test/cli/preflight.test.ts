@@ -15,7 +15,7 @@ import { startMtas, type LabMtas } from '../../lab/mta/index.js';
 import { formatItem, runPreflight } from '../../probe/preflight.js';
 import { startTestCollector, type TestCollector } from '../support/collector.js';
 import { runCli, runCliAsync } from '../support/cli.js';
-import { testPlan, tokenFor, writePlanFile, type PlanOverrides } from '../support/plan.js';
+import { testPlan, tokenFor, writePlanFile, type PlanOverrides } from '../../bench/lib/plan.js';
 
 let world: DnsWorld;
 let mtas: LabMtas;

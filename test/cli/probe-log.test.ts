@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { startMtas } from '../../lab/mta/index.js';
 import { makeLabCerts } from '../../lab/mta/certs.js';
 import { tempDir, waitFor } from '../probe/support.js';
-import { tokenFor, writePlanFile } from '../support/plan.js';
+import { tokenFor, writePlanFile } from '../../bench/lib/plan.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 

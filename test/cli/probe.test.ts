@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { request } from 'undici';
 import { startTestCollector } from '../support/collector.js';
 import { runCli } from '../support/cli.js';
-import { tokenFor, writePlanFile } from '../support/plan.js';
+import { tokenFor, writePlanFile } from '../../bench/lib/plan.js';
 import { tempDir, waitFor } from '../probe/support.js';
 
 const root = new URL('../../', import.meta.url).pathname;

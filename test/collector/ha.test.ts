@@ -10,8 +10,8 @@ import { test } from 'node:test';
 import { request } from 'undici';
 import type { RemoteWriteOutput } from '../../collector/outputs/remote-write.js';
 import { startTestCollector, type TestCollector } from '../support/collector.js';
-import { testPlan } from '../support/plan.js';
-import { startRemoteWritePrometheus, type RemoteWritePrometheus } from '../support/prometheus-rw.js';
+import { testPlan } from '../../bench/lib/plan.js';
+import { startRemoteWritePrometheus, type RemoteWritePrometheus } from '../../bench/lib/prometheus-rw.js';
 import { FIXTURE_PROBES, probeBatch } from '../deploy/fixtures.js';
 
 interface Series {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startTestCollector } from '../support/collector.js';
-import { testPlan } from '../support/plan.js';
+import { testPlan } from '../../bench/lib/plan.js';
 import { batchOf, mixedResults, NEW_IP, OLD_IP } from '../support/results.js';
 
 test('mailprobe_cutover_window_active follows the plan window', async () => {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startTestCollector } from '../support/collector.js';
-import { startTestPrometheus } from '../support/prometheus.js';
+import { startTestPrometheus } from '../../bench/lib/prometheus.js';
 import { batchOf, mixedResults, NEW_IP, OLD_IP } from '../support/results.js';
 
 test('Prometheus scrapes the collector and answers for mailprobe_smtp_duration_seconds_count', async () => {

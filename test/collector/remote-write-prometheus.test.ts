@@ -12,9 +12,9 @@ import { parse } from 'yaml';
 import type { RemoteWriteOutput } from '../../collector/outputs/remote-write.js';
 import { panelQueries } from '../../grafana/index.js';
 import { startTestCollector, type TestCollector } from '../support/collector.js';
-import { testPlan } from '../support/plan.js';
-import { DEPLOY_RULE_FILES, startTestPrometheus, type QueryData, type TestPrometheus } from '../support/prometheus.js';
-import { startRemoteWritePrometheus, type RemoteWritePrometheus } from '../support/prometheus-rw.js';
+import { testPlan } from '../../bench/lib/plan.js';
+import { DEPLOY_RULE_FILES, startTestPrometheus, type QueryData, type TestPrometheus } from '../../bench/lib/prometheus.js';
+import { startRemoteWritePrometheus, type RemoteWritePrometheus } from '../../bench/lib/prometheus-rw.js';
 import { batchOf, mixedResults, NEW_IP, OLD_IP } from '../support/results.js';
 import { FIXTURE_PROBES, probeBatch } from '../deploy/fixtures.js';
 

@@ -13,7 +13,7 @@ import { RemoteWriteOutput, remoteWriteOptionsFromPlan, type RemoteWriteOptions 
 import { decodeWriteRequest, type DecodedSeries } from '../../collector/outputs/remote-write/proto.js';
 import type { SampleOp } from '../../collector/samples.js';
 import { startTestCollector } from '../support/collector.js';
-import { testPlan } from '../support/plan.js';
+import { testPlan } from '../../bench/lib/plan.js';
 import { batchOf, mixedResults } from '../support/results.js';
 
 interface Received {

@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import { request } from 'undici';
 import type { SmtpResult } from '../../protocol/results.js';
 import { startTestCollector, type TestCollector } from '../support/collector.js';
-import { testPlan } from '../support/plan.js';
+import { testPlan } from '../../bench/lib/plan.js';
 import { batchOf, mixedResults, NEW_IP } from '../support/results.js';
 
 let c: TestCollector;

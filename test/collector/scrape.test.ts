@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { request } from 'undici';
 import type { DnsResult } from '../../protocol/results.js';
 import { startTestCollector } from '../support/collector.js';
-import { testPlan } from '../support/plan.js';
+import { testPlan } from '../../bench/lib/plan.js';
 import { batchOf, mixedResults } from '../support/results.js';
 
 test('a push is answered while a scrape of ~100k series is still rendering', async () => {

@@ -10,7 +10,7 @@ import { hashToken } from '../../collector/plugins/auth.js';
 import type { StatusV1 } from '../../collector/status/model.js';
 import type { CheckResult } from '../../protocol/results.js';
 import { startTestCollector, type TestCollector } from '../support/collector.js';
-import { testPlan } from '../support/plan.js';
+import { testPlan } from '../../bench/lib/plan.js';
 import { NEW_IP, OLD_IP, batchOf, mixedResults } from '../support/results.js';
 
 const HOSTILE_RESOLVER = '<script>alert("r")</script>';

@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import { test } from 'node:test';
 import { CATALOGUE, CATALOGUE_REGIONS, catalogueResolvers } from '../../config/catalogue.js';
 import { ConfigError, validatePlan } from '../../config/load.js';
-import { testPlanInput } from '../support/plan.js';
+import { testPlanInput } from '../../bench/lib/plan.js';
 
 const planWith = (resolvers: unknown[]) => {
   const input = testPlanInput();

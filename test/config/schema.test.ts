@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { Ajv } from 'ajv';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { planJsonSchema, validatePlan } from '../../config/load.js';
-import { testPlanInput } from '../support/plan.js';
+import { testPlanInput } from '../../bench/lib/plan.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const committedFile = join(root, 'examples/plan.schema.json');

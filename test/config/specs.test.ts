@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseAuthoritative, parseDnsServer, parseHostPort, parseHttpUrl, parseListen, parseResolverSpec, SpecError } from '../../config/specs.js';
-import { planProblemsOf, testPlan } from '../support/plan.js';
+import { planProblemsOf, testPlan } from '../../bench/lib/plan.js';
 
 describe('server spec grammar', () => {
   test('host:port forms, IPv6 in brackets, defaults', () => {

@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { ConfigError, parsePlan, planWarnings } from '../../config/load.js';
 import { makeLabCerts, type LabCerts } from '../../lab/mta/certs.js';
 import { runCli } from '../support/cli.js';
-import { planProblemsOf, testPlan, testPlanInput } from '../support/plan.js';
+import { planProblemsOf, testPlan, testPlanInput } from '../../bench/lib/plan.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mailprobe-validation-'));
 let certs: LabCerts;

@@ -19,8 +19,8 @@ import { parse, stringify } from 'yaml';
 import { renderAlertmanager, windowIntervals } from '../../config/alertmanager.js';
 import { loadPlan, validatePlan } from '../../config/load.js';
 import { runCli } from '../support/cli.js';
-import { testPlanInput } from '../support/plan.js';
-import { startTestAlertmanager, type TestAlertmanager } from '../support/prometheus.js';
+import { testPlanInput } from '../../bench/lib/plan.js';
+import { startTestAlertmanager, type TestAlertmanager } from '../../bench/lib/prometheus.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const run = promisify(execFile);

@@ -22,8 +22,8 @@ import { renderAlertmanager } from '../../config/alertmanager.js';
 import type { CheckResult } from '../../protocol/results.js';
 import type { Batch } from '../../protocol/wire.js';
 import { startTestCollector, type TestCollector } from '../support/collector.js';
-import { testPlan } from '../support/plan.js';
-import { DEPLOY_RULE_FILES, compressRules, durationSeconds, overrideFor, startTestAlertmanager, startTestPrometheus, type TestAlertmanager, type ActiveAlert, type TestPrometheus } from '../support/prometheus.js';
+import { testPlan } from '../../bench/lib/plan.js';
+import { DEPLOY_RULE_FILES, compressRules, durationSeconds, overrideFor, startTestAlertmanager, startTestPrometheus, type TestAlertmanager, type ActiveAlert, type TestPrometheus } from '../../bench/lib/prometheus.js';
 import { MAIL_HOST, NEW_IP, OLD_IP } from './fixtures.js';
 
 let collector: TestCollector;

@@ -1,6 +1,6 @@
 /**
  * Realistic batches of every check type for the dashboard and rule tests, in the lab's world of
- * test/support/plan.ts: mail.company.test, old server 127.0.0.2, new server 127.0.0.3. Built by
+ * bench/lib/plan.ts: mail.company.test, old server 127.0.0.2, new server 127.0.0.3. Built by
  * hand as protocol/results.ts types, the way probes in two regions report mid-cutover: most
  * resolvers already on the new IP, one eu resolver keeping the old answer past its TTL, a
  * greylisting reply from the new server, a lost round trip, a blocklist refusing to answer.

@@ -11,8 +11,8 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { panelQueries, substituteVariables, type PanelQuery } from '../../grafana/index.js';
 import { startTestCollector, type TestCollector } from '../support/collector.js';
-import { testPlan } from '../support/plan.js';
-import { DEPLOY_RULE_FILES, startTestPrometheus, type QueryData, type TestPrometheus } from '../support/prometheus.js';
+import { testPlan } from '../../bench/lib/plan.js';
+import { DEPLOY_RULE_FILES, startTestPrometheus, type QueryData, type TestPrometheus } from '../../bench/lib/prometheus.js';
 import { FIXTURE_PROBES, NEW_IP, probeBatch } from './fixtures.js';
 
 const substitute = (expr: string) => substituteVariables(expr);

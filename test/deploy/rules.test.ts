@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
-import { deployRulesOf, type DeployRule as Rule } from '../support/prometheus.js';
+import { deployRulesOf, type DeployRule as Rule } from '../../bench/lib/prometheus.js';
 
 const run = promisify(execFile);
 const root = resolve(import.meta.dirname, '../..');

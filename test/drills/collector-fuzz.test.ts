@@ -11,9 +11,9 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
 import { Pool, request } from 'undici';
-import { rssOf, startCollectorProcess, type CollectorProcess } from '../support/bench-processes.js';
+import { rssOf, startCollectorProcess, type CollectorProcess } from '../../bench/lib/bench-processes.js';
 import { malformedPush, validBatch, type DrillRequest } from '../support/drill-requests.js';
-import { tokenFor } from '../support/plan.js';
+import { tokenFor } from '../../bench/lib/plan.js';
 
 const RUNS = 10_000;
 const WARMUP = 300;

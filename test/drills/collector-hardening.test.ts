@@ -17,7 +17,7 @@ import { METRICS } from '../../protocol/metrics.js';
 import type { CheckResult, DnsResult, SmtpResult } from '../../protocol/results.js';
 import type { Batch } from '../../protocol/wire.js';
 import { startTestCollector, type TestCollector } from '../support/collector.js';
-import { testPlan, tokenFor } from '../support/plan.js';
+import { testPlan, tokenFor } from '../../bench/lib/plan.js';
 import { batchOf, mixedResults, NEW_IP, OLD_IP } from '../support/results.js';
 
 const smtp = (ip = OLD_IP, side: 'old' | 'new' = 'old'): SmtpResult => ({ ...mixedResults().find((r): r is SmtpResult => r.type === 'smtp')!, ip, side });

@@ -8,10 +8,10 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { request } from 'undici';
-import { startCollectorProcess, type CollectorProcess } from '../support/bench-processes.js';
+import { startCollectorProcess, type CollectorProcess } from '../../bench/lib/bench-processes.js';
 import { validBatch } from '../support/drill-requests.js';
 import { dripClient, floodClient, rawRequest, type DripClient } from '../support/drill-sockets.js';
-import { tokenFor } from '../support/plan.js';
+import { tokenFor } from '../../bench/lib/plan.js';
 
 const REQUEST_TIMEOUT_MS = 6000;
 const SLOW_CLIENTS = 200;

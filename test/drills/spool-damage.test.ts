@@ -15,7 +15,7 @@ import { envelope, Pusher } from '../../probe/pusher.js';
 import { Spool } from '../../probe/spool.js';
 import type { AuthResult } from '../../protocol/results.js';
 import { startTestCollector, type TestCollector } from '../support/collector.js';
-import { testPlan } from '../support/plan.js';
+import { testPlan } from '../../bench/lib/plan.js';
 import { captureLogger, tempDir } from '../probe/support.js';
 
 const CASES = 40;

@@ -17,7 +17,7 @@ import { createProbe } from '../../probe/runtime.js';
 import { Spool } from '../../probe/spool.js';
 import type { AuthResult } from '../../protocol/results.js';
 import { startTestCollector } from '../support/collector.js';
-import { testPlan, tokenFor } from '../support/plan.js';
+import { testPlan, tokenFor } from '../../bench/lib/plan.js';
 import { countingCheck } from '../probe/fixtures/test-checks.js';
 import { captureLogger, waitFor } from '../probe/support.js';
 

@@ -26,7 +26,7 @@ import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { LAB_DNSBL, LAB_MAIL_HOST, LAB_NEW_IP, LAB_OLD_IP, startLabCutover, type LabCutover } from '../../lab/cutover.js';
 import type { ActiveAlert } from '../../lab/prometheus.js';
-import { deployAlertNames, promtoolTestedAlerts } from '../support/prometheus.js';
+import { deployAlertNames, promtoolTestedAlerts } from '../../bench/lib/prometheus.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const REGIONS = ['eu', 'us', 'ap'] as const;

@@ -20,8 +20,8 @@ import { SMTP_BUCKETS } from '../../protocol/metrics.js';
 import type { CheckResult, SmtpPhase } from '../../protocol/results.js';
 import type { Batch } from '../../protocol/wire.js';
 import { startTestCollector, type TestCollector } from '../support/collector.js';
-import { testPlan } from '../support/plan.js';
-import { startTestPrometheus, type QueryData, type TestPrometheus } from '../support/prometheus.js';
+import { testPlan } from '../../bench/lib/plan.js';
+import { startTestPrometheus, type QueryData, type TestPrometheus } from '../../bench/lib/prometheus.js';
 
 const HOST = 'mail.company.test';
 const OLD = '127.0.0.2';

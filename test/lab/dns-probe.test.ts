@@ -14,8 +14,8 @@ import { dnsCheck } from '../../probe/checks/dns.js';
 import type { DnsResult } from '../../protocol/results.js';
 import { startDnsWorld } from '../../lab/dns/world.js';
 import { startTestCollector } from '../support/collector.js';
-import { tokenFor } from '../support/plan.js';
-import { sleep, worldPlan } from '../probe/dns/support.js';
+import { tokenFor } from '../../bench/lib/plan.js';
+import { sleep, worldPlan } from '../../bench/lib/dns-support.js';
 
 test('a probe run against the lab produces every DNS-side metric with correct values', async () => {
   const w = await startDnsWorld({

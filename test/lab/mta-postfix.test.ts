@@ -1,6 +1,6 @@
 /**
  * The smtp check and the round trip against a real MTA from Debian's packages: Postfix on
- * 127.0.0.5 (test/support/postfix.ts) as the destination, and as the relay that hands the
+ * 127.0.0.5 (bench/lib/postfix.ts) as the destination, and as the relay that hands the
  * round-trip message to the sink from its own address.
  */
 import assert from 'node:assert/strict';
@@ -14,9 +14,9 @@ import { roundtrip, type RoundtripSettings } from '../../probe/checks/roundtrip.
 import { smtp, type SmtpSettings } from '../../probe/checks/smtp.js';
 import { dnsResolver, preciseNow, Sink } from '../../probe/sink/index.js';
 import { RoundtripResult, SmtpResult, SMTP_PHASES } from '../../protocol/results.js';
-import { testCtx } from '../probe/checks/smtp-support.js';
-import { postfixUnavailable, startPostfix, type TestPostfix } from '../support/postfix.js';
-import { COMPARED_PHASES, comparePhases, median } from '../support/smtplib.js';
+import { testCtx } from '../../bench/lib/smtp-support.js';
+import { postfixUnavailable, startPostfix, type TestPostfix } from '../../bench/lib/postfix.js';
+import { COMPARED_PHASES, comparePhases, median } from '../../bench/lib/smtplib.js';
 
 /** The Postfix lines of the README's "Relaying the round trip": the main.cf and transport blocks. */
 function readmePostfix(): { mainCf: string[]; transport: string[] } {

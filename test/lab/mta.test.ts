@@ -16,8 +16,8 @@ import { closeSharedSinks } from '../../probe/sink/shared.js';
 import { composeMessage } from '../../probe/smtp/message.js';
 import { SIGNATURE_HEADER, signStamp } from '../../probe/smtp/signing.js';
 import { startTestCollector } from '../support/collector.js';
-import { testPlan, tokenFor } from '../support/plan.js';
-import { sampleIn } from '../probe/checks/smtp-support.js';
+import { testPlan, tokenFor } from '../../bench/lib/plan.js';
+import { sampleIn } from '../../bench/lib/smtp-support.js';
 import { captureLogger, tempDir } from '../probe/support.js';
 
 const MAIL_HOST = 'mail.company.test';

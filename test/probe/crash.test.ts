@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { pino } from 'pino';
 import { Spool } from '../../probe/spool.js';
 import { startTestCollector } from '../support/collector.js';
-import { tokenFor, writePlanFile } from '../support/plan.js';
+import { tokenFor, writePlanFile } from '../../bench/lib/plan.js';
 import { sleep, startProxy, tempDir, waitFor } from './support.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');

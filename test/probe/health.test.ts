@@ -14,7 +14,7 @@ import type { PlanConfig } from '../../config/schema.js';
 import { register } from '../../probe/checks/index.js';
 import { createProbe, type Probe } from '../../probe/runtime.js';
 import type { AuthResult } from '../../protocol/results.js';
-import { testPlan, tokenFor } from '../support/plan.js';
+import { testPlan, tokenFor } from '../../bench/lib/plan.js';
 import { countingCheck } from './fixtures/test-checks.js';
 import { captureLogger, sleep, tempDir, waitFor } from './support.js';
 

@@ -5,7 +5,7 @@ import { request } from 'undici';
 import { createProbe, type Probe } from '../../probe/runtime.js';
 import type { AuthResult } from '../../protocol/results.js';
 import { startTestCollector, type TestCollector } from '../support/collector.js';
-import { testPlan, tokenFor } from '../support/plan.js';
+import { testPlan, tokenFor } from '../../bench/lib/plan.js';
 import { countingCheck } from './fixtures/test-checks.js';
 import { captureLogger, sleep, startProxy, tempDir, waitFor, type LogLine } from './support.js';
 

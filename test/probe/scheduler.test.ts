@@ -5,7 +5,7 @@ import { register, type CheckRegistry } from '../../probe/checks/index.js';
 import { CheckFailure } from '../../probe/errors.js';
 import { ABORT_GRACE_MS, Scheduler } from '../../probe/scheduler.js';
 import type { AuthResult, CheckResult } from '../../protocol/results.js';
-import { testPlan } from '../support/plan.js';
+import { testPlan } from '../../bench/lib/plan.js';
 import { countingCheck } from './fixtures/test-checks.js';
 import { captureLogger, sleep, timerLag, waitFor } from './support.js';
 

@@ -7,7 +7,7 @@ import { request } from 'undici';
 import { buildCollector, type Collector } from '../../collector/app.js';
 import type { PlanConfig } from '../../config/schema.js';
 import type { Batch } from '../../protocol/wire.js';
-import { testPlan, tokenFor } from './plan.js';
+import { testPlan, tokenFor } from '../../bench/lib/plan.js';
 
 export interface TestCollector extends Collector {
   url: string;

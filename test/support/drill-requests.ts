@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import type { Batch } from '../../protocol/wire.js';
 import { batchOf, mixedResults } from './results.js';
-import { tokenFor } from './plan.js';
+import { tokenFor } from '../../bench/lib/plan.js';
 
 export interface DrillRequest {
   kind: string;

@@ -7,7 +7,7 @@ import type { PlanConfig } from '../../../config/schema.js';
 import { isCheckResult } from '../../../probe/valid-result.js';
 import { startDnsWorld, type DnsWorld, type DnsWorldOptions } from '../../../lab/dns/world.js';
 import { startTestCollector, type TestCollector } from '../../support/collector.js';
-import { batchOf, makeCtx, worldPlan } from '../dns/support.js';
+import { batchOf, makeCtx, worldPlan } from '../../../bench/lib/dns-support.js';
 
 const view = ({ method, subject, side, ok, pass, detail, errorClass, code, mtaStsMode }: AuthResult) => ({
   ...(mtaStsMode ? { mtaStsMode } : {}),

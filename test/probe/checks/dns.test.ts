@@ -6,8 +6,8 @@ import type { DnsResult } from '../../../protocol/results.js';
 import { isCheckResult } from '../../../probe/valid-result.js';
 import { namedLabResolver, startDnsWorld, type DnsWorld } from '../../../lab/dns/world.js';
 import { startTestCollector, type TestCollector } from '../../support/collector.js';
-import { testPlan } from '../../support/plan.js';
-import { batchOf, makeCtx, worldPlan } from '../dns/support.js';
+import { testPlan } from '../../../bench/lib/plan.js';
+import { batchOf, makeCtx, worldPlan } from '../../../bench/lib/dns-support.js';
 
 /** A dns target of the plan: its questions, and for the authoritative side the configured servers. */
 function targetOf(t: { kind: 'resolver'; resolver: string; resolverName?: string } | { kind: 'authoritative' }, plan: PlanConfig): DnsTarget {

@@ -6,7 +6,7 @@ import type { DnsblResult } from '../../../protocol/results.js';
 import { isCheckResult } from '../../../probe/valid-result.js';
 import { startDnsWorld, type DnsWorld } from '../../../lab/dns/world.js';
 import { startTestCollector, type TestCollector } from '../../support/collector.js';
-import { batchOf, makeCtx, worldPlan } from '../dns/support.js';
+import { batchOf, makeCtx, worldPlan } from '../../../bench/lib/dns-support.js';
 
 const view = ({ ip, side, list, ok, listed, answers, errorClass, code }: DnsblResult) => ({ ip, side, list, ok, listed, answers, ...(ok ? {} : { errorClass, code }) });
 

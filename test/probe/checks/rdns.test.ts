@@ -5,7 +5,7 @@ import type { RdnsResult } from '../../../protocol/results.js';
 import { isCheckResult } from '../../../probe/valid-result.js';
 import { startDnsWorld, type DnsWorld } from '../../../lab/dns/world.js';
 import { startTestCollector, type TestCollector } from '../../support/collector.js';
-import { batchOf, makeCtx, worldPlan } from '../dns/support.js';
+import { batchOf, makeCtx, worldPlan } from '../../../bench/lib/dns-support.js';
 
 const view = ({ ip, side, ok, ptrNames, fcrdns, matchesMailHost, errorClass, code }: RdnsResult) => ({ ip, side, ok, ptrNames, fcrdns, matchesMailHost, ...(ok ? {} : { errorClass, code }) });
 

@@ -10,8 +10,8 @@ import { dnsResolver, preciseNow, Sink } from '../../../probe/sink/index.js';
 import { closeSharedSinks, sharedSink } from '../../../probe/sink/shared.js';
 import { RoundtripResult } from '../../../protocol/results.js';
 import { startTestCollector } from '../../support/collector.js';
-import { testPlan } from '../../support/plan.js';
-import { batchOf, sampleIn, testCtx } from './smtp-support.js';
+import { testPlan } from '../../../bench/lib/plan.js';
+import { batchOf, sampleIn, testCtx } from '../../../bench/lib/smtp-support.js';
 
 const MAIL_HOST = 'mail.company.test';
 const RT = 'mailprobe-rt@company.test';

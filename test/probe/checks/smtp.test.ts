@@ -8,9 +8,9 @@ import { startMtas, type LabMtas } from '../../../lab/mta/index.js';
 import { smtp, smtpCheck, type SmtpSettings, type SmtpTarget } from '../../../probe/checks/smtp.js';
 import { SmtpResult, SMTP_PHASES, type SmtpPhase } from '../../../protocol/results.js';
 import { startTestCollector } from '../../support/collector.js';
-import { testPlan } from '../../support/plan.js';
+import { testPlan } from '../../../bench/lib/plan.js';
 import { timerLag } from '../support.js';
-import { batchOf, sampleIn, testCtx } from './smtp-support.js';
+import { batchOf, sampleIn, testCtx } from '../../../bench/lib/smtp-support.js';
 
 const MAIL_HOST = 'mail.company.test';
 let certs: LabCerts;

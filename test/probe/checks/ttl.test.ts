@@ -6,9 +6,9 @@ import type { DnsResult, TtlResult } from '../../../protocol/results.js';
 import { isCheckResult } from '../../../probe/valid-result.js';
 import { startDnsWorld } from '../../../lab/dns/world.js';
 import { startTestCollector } from '../../support/collector.js';
-import { testPlan } from '../../support/plan.js';
-import { batchOf, makeCtx, MemoryHistory, sleep, worldPlan } from '../dns/support.js';
-import { startUnbound } from '../dns/unbound.js';
+import { testPlan } from '../../../bench/lib/plan.js';
+import { batchOf, makeCtx, MemoryHistory, sleep, worldPlan } from '../../../bench/lib/dns-support.js';
+import { startUnbound } from '../../../bench/lib/unbound.js';
 
 const S = 1000;
 const plan = testPlan({ probes: { decommission_quiet: '30s' } });

@@ -11,7 +11,7 @@ import { createClient, exchange, nodeStyleResolver, serverClient } from '../../.
 import { DnsError } from '../../../probe/dns/errors.js';
 import { parseResolvConf, parseResolver } from '../../../probe/dns/resolvers.js';
 import { startAuthoritative, type Authoritative } from '../../../lab/dns/authoritative.js';
-import { fakeUdpServer, replyHeader } from './support.js';
+import { fakeUdpServer, replyHeader } from '../../../bench/lib/dns-support.js';
 
 async function rejects(p: Promise<unknown>, code: string): Promise<DnsError> {
   try {

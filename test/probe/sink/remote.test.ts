@@ -15,8 +15,8 @@ import { startMtas, type LabMtas } from '../../../lab/mta/index.js';
 import { roundtrip, roundtripSettings, type RoundtripSettings } from '../../../probe/checks/roundtrip.js';
 import { arrivalsToken, remoteSink, serveArrivals, type ArrivalsServer } from '../../../probe/sink/http.js';
 import { dnsResolver, Sink } from '../../../probe/sink/index.js';
-import { testCtx } from '../checks/smtp-support.js';
-import { testPlan } from '../../support/plan.js';
+import { testCtx } from '../../../bench/lib/smtp-support.js';
+import { testPlan } from '../../../bench/lib/plan.js';
 import { tempDir } from '../support.js';
 
 const MAIL_HOST = 'mail.company.test';

@@ -3,9 +3,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
-import type { CheckContext } from '../../../probe/check.js';
-import type { CheckResult } from '../../../protocol/results.js';
-import type { Batch } from '../../../protocol/wire.js';
+import type { CheckContext } from '../../probe/check.js';
+import type { CheckResult } from '../../protocol/results.js';
+import type { Batch } from '../../protocol/wire.js';
 
 export function testCtx(over: { signal?: AbortSignal; probeId?: string } = {}): CheckContext {
   return {

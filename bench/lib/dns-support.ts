@@ -7,12 +7,12 @@ import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { setMaxListeners } from 'node:events';
 import { pino } from 'pino';
-import type { CheckContext, ResultLog } from '../../../probe/check.js';
-import type { PlanConfig } from '../../../config/schema.js';
-import type { CheckResult, CheckType } from '../../../protocol/results.js';
-import type { Batch } from '../../../protocol/wire.js';
-import { testPlan } from '../../support/plan.js';
-import type { DnsWorld } from '../../../lab/dns/world.js';
+import type { CheckContext, ResultLog } from '../../probe/check.js';
+import type { PlanConfig } from '../../config/schema.js';
+import type { CheckResult, CheckType } from '../../protocol/results.js';
+import type { Batch } from '../../protocol/wire.js';
+import { testPlan } from './plan.js';
+import type { DnsWorld } from '../../lab/dns/world.js';
 
 export class MemoryHistory implements ResultLog {
   readonly results: CheckResult[] = [];

@@ -1,6 +1,6 @@
 /**
  * The probe's SMTP phase timings beside an independent client's: Python's smtplib
- * (test/support/smtplib_phases.py, one process for the whole run) and the probe's smtp check
+ * (bench/lib/smtplib_phases.py, one process for the whole run) and the probe's smtp check
  * take turns against the same server, session by session, so both see the same load. Used by the
  * postfix test (a tolerance that catches a phase off by tens of ms) and bench/phases.ts (figures).
  */
@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { smtp, type SmtpSettings } from '../../probe/checks/smtp.js';
 import type { SmtpPhase } from '../../protocol/results.js';
-import { testCtx } from '../probe/checks/smtp-support.js';
+import { testCtx } from './smtp-support.js';
 
 /** The phases both clients time in rcpt mode over STARTTLS. */
 export const COMPARED_PHASES = ['connect', 'banner', 'ehlo', 'starttls', 'mail', 'rcpt', 'quit'] as const satisfies readonly SmtpPhase[];

@@ -1,6 +1,6 @@
 /**
  * A real Prometheus with the remote-write receiver on (`--web.enable-remote-write-receiver`), built
- * on test/support/prometheus.ts: the flag is added by a one-line exec wrapper, so the process,
+ * on bench/lib/prometheus.ts: the flag is added by a one-line exec wrapper, so the process,
  * its port, temp dir and cleanup stay those of startTestPrometheus.
  *
  *   const prom = await startRemoteWritePrometheus({ ruleFiles: [] });

@@ -9,8 +9,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { serverClient } from '../../../probe/dns/client.js';
-import { peer } from '../../../scripts/peers.mjs';
+import { serverClient } from '../../probe/dns/client.js';
+import { peer } from '../../scripts/peers.mjs';
 
 
 export interface Unbound {
