@@ -77,7 +77,7 @@ export async function buildCollector(opts: CollectorOptions): Promise<Collector>
   const now = opts.now ?? Date.now;
   const self = createSelfMetrics(registry, { start: Date.parse(plan.cutover.window.start), end: Date.parse(plan.cutover.window.end) }, now, plan.cutover.servers);
   // collector.remote_write: samples also (or only, with results_on_metrics: false) go to a
-  // remote-write receiver (DESIGN §9).
+  // remote-write receiver (docs/architecture.md, outputs).
   const rw = remoteWriteOptionsFromPlan(plan, registry);
   const outputs: Output[] = [...(rw && !cfg.remote_write?.results_on_metrics ? [] : [new PrometheusOutput(registry)]), ...(opts.outputs ?? [])];
   if (rw) outputs.push(new RemoteWriteOutput({ ...rw, now, ...(opts.logger ? { log: opts.logger.child({ output: 'remote-write' }) } : {}) }));

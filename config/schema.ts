@@ -1,5 +1,5 @@
 /**
- * The cutover plan (DESIGN §3): one YAML file for probes and collector.
+ * The cutover plan (README, configuration reference): one YAML file for probes and collector.
  *
  * Defaults live in the schema. Durations are written `15s`, `5m`, `1h` (or `250ms`, `2d`,
  * combined like `1h30m`) and decode to milliseconds; sizes are bytes or `64MiB`/`512KiB`.
@@ -355,7 +355,7 @@ export const Probes = obj(
 const RESEND_PATTERN = '^([1-9]\\d?s|[12]\\d\\ds|[1-4]m([1-9]s|[1-5]\\ds)?)$';
 
 /**
- * Remote write (DESIGN §9): the collector also sends every sample, with the probe's timestamp, to
+ * Remote write (README, configuration reference): the collector also sends every sample, with the probe's timestamp, to
  * a Prometheus remote-write receiver (Prometheus with --web.enable-remote-write-receiver, Mimir,
  * Thanos Receive, VictoriaMetrics). /metrics keeps working beside it.
  */

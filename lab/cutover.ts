@@ -1,7 +1,7 @@
 /**
  * The lab cutover: a whole mail migration on loopback, compressed into a couple of minutes.
  * The DNS world (authoritative server + caching resolvers), the old and new MTAs on 127.0.0.2
- * and 127.0.0.3, a collector and one probe per region play the plan of DESIGN §1: lower the TTL,
+ * and 127.0.0.3, a collector and one probe per region play the cutover plan of the README's quick start: lower the TTL,
  * switch the address, raise the TTL, turn the old server off.
  */
 import { randomBytes } from 'node:crypto';

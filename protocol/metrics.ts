@@ -1,5 +1,5 @@
 /**
- * The metric catalogue (DESIGN §6): every metric mailprobe exports, in one place.
+ * The metric catalogue (docs/architecture.md, the contracts): every metric mailprobe exports, in one place.
  * The collector registers from it, dashboards and alert rules take their names from it,
  * and tests check the exposition against it.
  */

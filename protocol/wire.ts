@@ -1,5 +1,5 @@
 /**
- * The wire format probe → collector (DESIGN §5):
+ * The wire format probe → collector (README, wire format):
  * `POST /v1/results` with `Authorization: Bearer <token>` and a {@link Batch} as JSON.
  *
  * The batch id makes retries idempotent: the collector applies a batch once.

@@ -1,5 +1,5 @@
 /**
- * The remote-write output (DESIGN §9): sends every sample, with the probe's own timestamp, to a
+ * The remote-write output (docs/architecture.md, outputs): sends every sample, with the probe's own timestamp, to a
  * Prometheus remote-write receiver (Prometheus --web.enable-remote-write-receiver, Mimir, Thanos
  * Receive, VictoriaMetrics) as remote-write 1.0 (protobuf WriteRequest, snappy), batched, retried
  * with exponential backoff on 5xx, 429 and network errors, through a bounded queue.

@@ -1,5 +1,5 @@
 /**
- * The lab's mail servers (DESIGN §8): an old and a new MTA (smtp-server) on their own loopback
+ * The lab's mail servers (README, quick start): an old and a new MTA (smtp-server) on their own loopback
  * addresses (127.0.0.2 and 127.0.0.3 by default, ports picked at start), with a certificate for
  * the mail host from the lab CA. They accept mail for the lab domain (never relaying anything
  * else) and relay round-trip mail to the sink from their own address, optionally DKIM-signed, so

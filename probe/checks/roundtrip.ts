@@ -17,13 +17,13 @@ import type { PlanConfig } from '../../config/schema.js';
 import type { RoundtripResult, RoundtripTarget } from '../../protocol/checks/roundtrip.js';
 import { failure } from '../../protocol/failures.js';
 import type { CheckContext, CheckSpec } from '../check.js';
-import { preciseNow, type SinkHandle } from '../sink/index.js';
 import { remoteSink } from '../sink/http.js';
+import { preciseNow, type SinkHandle } from '../sink/index.js';
 import { sharedSink } from '../sink/shared.js';
 import { composeMessage } from '../smtp/message.js';
 import { SessionError, TimedSession } from '../smtp/session.js';
-import { newMessageId, secretFromEnv, secretProblem, SIGNATURE_HEADER, signStamp } from '../smtp/signing.js';
-import { readCa, smtpSettings, smtpSetupProblems, type SmtpSettings } from './smtp.js';
+import { newMessageId, SIGNATURE_HEADER, secretFromEnv, secretProblem, signStamp } from '../smtp/signing.js';
+import { readCa, type SmtpSettings, smtpSettings, smtpSetupProblems } from './smtp.js';
 
 export type { RoundtripTarget, SinkHandle };
 

@@ -1,5 +1,5 @@
 /**
- * How an answer set compares with the plan (DESIGN §4): old / new / both / other / none.
+ * How an answer set compares with the plan (README, the probe): old / new / both / other / none.
  * (`error` is for failed queries and is decided by the caller.)
  */
 import { isIP } from 'node:net';

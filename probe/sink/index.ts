@@ -1,5 +1,5 @@
 /**
- * The round-trip sink (DESIGN §4, §10): an SMTP server (smtp-server) that takes only signed
+ * The round-trip sink (README, SMTP and the round trip): an SMTP server (smtp-server) that takes only signed
  * mailprobe round-trip messages for the round-trip address, records when and from where each one
  * arrived, and judges it the way a receiver would: SPF for the delivering IP and MAIL FROM, the
  * DKIM signature, DMARC (mailauth), and forward-confirmed reverse DNS of the delivering IP.

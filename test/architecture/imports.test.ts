@@ -197,16 +197,31 @@ test('the scanner reads every import form, type-only and dynamic ones included',
     "const l = await import('./l.js');",
     "// import { nope } from './comment.js';",
     "/* import { nope } from './block.js'; */",
-    "const s = \"import { x } from './string.js'\";",
+    'const s = "import { x } from \'./string.js\'";',
     "const r = /it's/; const t = \"import('./after-regex.js')\"; import('./m.js');",
   ].join('\n');
   assert.deepEqual(specifiers(src).sort(), [
-    '../b.js', './a.js', './c.js', './d.js', './f.js', './g.js', './h.js', './i.js', './jk.js', './l.js', './m.js', './side.js',
+    '../b.js',
+    './a.js',
+    './c.js',
+    './d.js',
+    './f.js',
+    './g.js',
+    './h.js',
+    './i.js',
+    './jk.js',
+    './l.js',
+    './m.js',
+    './side.js',
   ]);
 });
 
 test('the graph covers the house', () => {
-  for (const floor of HOUSE) assert.ok(files.some((f) => top(f) === floor), `no .ts file under ${floor}/`);
+  for (const floor of HOUSE)
+    assert.ok(
+      files.some((f) => top(f) === floor),
+      `no .ts file under ${floor}/`,
+    );
   assert.ok(edges.length > 200, `only ${edges.length} edges read: the scanner misses imports`);
   const missing = edges.filter((e) => !files.includes(e.to) && HOUSE.includes(top(e.to)));
   assert.deepEqual(missing, [], `imports of files that do not exist:\n${show(missing)}`);
@@ -237,12 +252,8 @@ test('no import cycle between files', () => {
 
 test('the checks themselves catch what they guard', () => {
   const e = (from: string, to: string): Edge => ({ from, to });
-  assert.deepEqual(upward([e('probe/runtime.ts', 'cli/version.ts'), e('cli/main.ts', 'probe/runtime.ts')]), [
-    e('probe/runtime.ts', 'cli/version.ts'),
-  ]);
+  assert.deepEqual(upward([e('probe/runtime.ts', 'cli/version.ts'), e('cli/main.ts', 'probe/runtime.ts')]), [e('probe/runtime.ts', 'cli/version.ts')]);
   assert.deepEqual(upward([e('lab/a.ts', 'scripts/x.ts'), e('bench/a.ts', 'scripts/x.ts')]), [e('lab/a.ts', 'scripts/x.ts')]);
-  assert.deepEqual(cycles([e('a.ts', 'b.ts'), e('b.ts', 'c.ts'), e('c.ts', 'a.ts'), e('c.ts', 'd.ts')]), [
-    ['a.ts', 'b.ts', 'c.ts'],
-  ]);
+  assert.deepEqual(cycles([e('a.ts', 'b.ts'), e('b.ts', 'c.ts'), e('c.ts', 'a.ts'), e('c.ts', 'd.ts')]), [['a.ts', 'b.ts', 'c.ts']]);
   assert.deepEqual(cycles([e('a.ts', 'b.ts'), e('b.ts', 'c.ts')]), []);
 });

@@ -1,5 +1,5 @@
 /**
- * The HA pair (DESIGN §9) against a real Prometheus: probes push every batch to every collector;
+ * The HA pair (deploy/README.md) against a real Prometheus: probes push every batch to every collector;
  * Prometheus scrapes two collectors (and, in the same run, receives two remote-writing
  * collectors). The deduplicated queries (`max without (instance)`, as the recording rules do)
  * answer as one collector would, never twice, and killing one collector mid-run leaves no gap:

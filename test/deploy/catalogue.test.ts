@@ -52,7 +52,7 @@ test('the scan finds names and rejects unknown ones', () => {
   assert.deepEqual(recordedSources('region:mailprobe_dns_answer_side:ratio_new'), ['mailprobe_dns_answer_side']);
 });
 
-/** The metrics of DESIGN §6 and the collector's health: each must be read by a rule or a panel. */
+/** The metrics of the catalogue (protocol/metrics.ts) and the collector's health: each must be read by a rule or a panel. */
 const OBSERVED: readonly MetricKey[] = [
   'smtpDuration', 'smtpChecks', 'smtpUp', 'tlsCertExpiry', 'tlsCertValid',
   'dnsLookupDuration', 'dnsLookups', 'dnsAnswerSide', 'dnsTtl', 'dnsResolverStale', 'dnsTtlViolation', 'dnsTtlExtension',
@@ -63,7 +63,7 @@ const OBSERVED: readonly MetricKey[] = [
   'collectorBatches', 'collectorRejections', 'collectorResults', 'collectorSeries', 'collectorIngestDuration',
 ];
 
-test('every metric of DESIGN §6 and the collector health is read by a rule or a dashboard', () => {
+test('every metric of the catalogue and the collector health is read by a rule or a dashboard', () => {
   const used = new Set(sources.filter(([f]) => !f.includes('/tests/')).flatMap(([, t]) => [...metricNames(t), ...recordedSources(t)]).map((n) => n.replace(/_(bucket|sum|count)$/, '')));
   const unused = OBSERVED.map((k) => METRICS[k].name).filter((n) => !used.has(n));
   assert.deepEqual(unused, []);

@@ -1,6 +1,6 @@
 /**
  * A whole probe (the runtime with the registry's DNS-side checks) against the lab's DNS world
- * and a real collector: every DNS-side metric of DESIGN §6 appears with the right values.
+ * and a real collector: every DNS-side metric of the catalogue (protocol/metrics.ts) appears with the right values.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
