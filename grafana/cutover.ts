@@ -185,7 +185,7 @@ export function cutoverDashboard(): dashboard.Dashboard {
   const records = targets(
     new stat.PanelBuilder()
       .title('MTA-STS and TLSA')
-      .description('MTA-STS: no policy, or the policy\'s mx patterns cover the mail host. TLSA: records published at _25._tcp of the mail host (they must match the new server\'s certificate before the switch).')
+      .description('MTA-STS: no policy, or the policy\'s mx patterns cover the mail host. TLSA: records published at _25._tcp of the mail host, and per server IP whether one of them matches the certificate it presents (absent without records; the new IP must match before the switch).')
       .span(6)
       .height(5)
       .unit('bool_yes_no')
@@ -195,6 +195,7 @@ export function cutoverDashboard(): dashboard.Dashboard {
       .textMode(common.BigValueTextMode.ValueAndName),
     q(`min by (domain) (${dedup(m('mtaStsOk'))})`, { legend: 'MTA-STS {{domain}}', instant: true }),
     q(`max by (name) (${dedup(m('tlsaPresent'))})`, { legend: 'TLSA {{name}}', instant: true }),
+    q(`min by (ip, side) (${dedup(m('tlsaMatch'))})`, { legend: 'TLSA matches {{side}} {{ip}}', instant: true }),
   );
 
   const dnsblErrors = targets(

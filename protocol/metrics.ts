@@ -204,6 +204,12 @@ export const METRICS = {
     type: 'gauge',
     labels: ['name'],
   }),
+  tlsaMatch: def({
+    name: 'mailprobe_tlsa_match',
+    help: '1 if a TLSA record published at _25._tcp of the mail host matches the certificate the destination IP presented (DANE usages 3/2, and 1/0 with a verifying chain); absent without TLSA records.',
+    type: 'gauge',
+    labels: ['ip', 'side'],
+  }),
   dnsblListed: def({
     name: 'mailprobe_dnsbl_listed',
     help: '1 if the server IP is listed on the blocklist.',

@@ -64,8 +64,12 @@ export interface ZoneOptions {
   hosts?: Record<string, string[]>;
   /** Publish `_mta-sts` with this policy id. Default: not published. */
   mtaStsId?: string;
-  /** Publish TLSA `3 1 1 <sha256>` at _25._tcp.<mail host>. Default false. */
-  tlsa?: boolean;
+  /**
+   * TLSA at _25._tcp.<mail host>: true publishes a placeholder `3 1 1 <sha256>` (matches no
+   * certificate), a list publishes these records (`usage selector type hex`, e.g. from
+   * {@link tlsaRecordFor}). Default false.
+   */
+  tlsa?: boolean | string[];
   /** Blocklist zones served by the same authoritative server. */
   dnsbl?: DnsblZone[];
   /** Address of the zone's name server (its A record and glue). */
@@ -210,7 +214,13 @@ export function buildRecords(o: ResolvedZoneOptions, state: ZoneState): Map<stri
     add(`_mta-sts.${d}`, T.TXT, o.ttl, { data: [`v=STSv1; id=${o.mtaStsId}`] });
     add(`mta-sts.${d}`, T.A, o.ttl, { address: o.nsIp });
   }
-  if (o.tlsa) {
+  if (Array.isArray(o.tlsa)) {
+    for (const t of o.tlsa) {
+      const m = /^(\d+) (\d+) (\d+) ([0-9a-f]+)$/i.exec(t.trim());
+      if (!m) throw new Error(`lab zone tlsa: "${t}" is not "usage selector type hex"`);
+      add(`_25._tcp.${o.mailHost}`, T.TLSA, o.ttl, { data: Buffer.concat([Buffer.from([Number(m[1]), Number(m[2]), Number(m[3])]), Buffer.from(m[4]!, 'hex')]) });
+    }
+  } else if (o.tlsa) {
     const hash = createHash('sha256').update(pemBody(o.dkimKey.publicKey)).digest();
     add(`_25._tcp.${o.mailHost}`, T.TLSA, o.ttl, { data: Buffer.concat([Buffer.from([3, 1, 1]), hash]) });
   }

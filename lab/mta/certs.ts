@@ -4,6 +4,7 @@
  * bad-certificate fault). EC P-256 keys keep it fast (a few ms per certificate).
  */
 import { execFile } from 'node:child_process';
+import { createHash, X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,6 +72,17 @@ async function shortLeaf(dir: string, name: string, seconds: number): Promise<Ke
     dir,
   );
   return { key: await readFile(join(dir, `${base}.key`), 'utf8'), cert: await readFile(join(dir, `${base}.crt`), 'utf8') };
+}
+
+/**
+ * The TLSA record (`usage selector type hex`) for a PEM certificate, computed here with openssl's
+ * view of the certificate (node:crypto X509), independently of the probe's matcher.
+ */
+export function tlsaRecordFor(pem: string, usage: 0 | 1 | 2 | 3, selector: 0 | 1, mtype: 0 | 1 | 2): string {
+  const x = new X509Certificate(pem);
+  const sel = selector === 0 ? x.raw : x.publicKey.export({ type: 'spki', format: 'der' });
+  const data = mtype === 0 ? sel : createHash(mtype === 1 ? 'sha256' : 'sha512').update(sel).digest();
+  return `${usage} ${selector} ${mtype} ${data.toString('hex')}`;
 }
 
 export async function makeLabCerts(opts: {

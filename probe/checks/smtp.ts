@@ -6,6 +6,9 @@
  * A certificate that does not verify for the mail host ends the session after TLS with
  * cert_invalid (names, expiry and version are still recorded) and credentials are never sent
  * over it.
+ *
+ * With a certificate seen, the TLSA records of the mail host (`_25._tcp`) are looked up
+ * after the session and matched against it (probe/smtp/dane.ts): does this IP pass DANE?
  */
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -16,6 +19,9 @@ import type { SmtpResult, SmtpTarget } from '../../protocol/checks/smtp.js';
 import { failure } from '../../protocol/failures.js';
 import type { CheckContext, CheckSpec } from '../check.js';
 import { CheckFailure } from '../errors.js';
+import { recordsOf } from '../dns/client.js';
+import { dnsSettings, lookupClient, type DnsSettings } from '../dns/lookup.js';
+import { parseTlsa, tlsaMatch, type TlsaRecord } from '../smtp/dane.js';
 import { composeMessage, defaultHelo } from '../smtp/message.js';
 import { enhancedCode, replyCode, replyHost, SessionError, TimedSession, type TlsMode } from '../smtp/session.js';
 import { newMessageId } from '../smtp/signing.js';
@@ -37,6 +43,8 @@ export interface SmtpSettings {
   bannerTimeoutMs: number;
   /** Longest wait for one reply. */
   commandTimeoutMs: number;
+  /** Where the TLSA records of the mail host are looked up (DANE matching); none: not checked. */
+  tlsaLookup?: DnsSettings | undefined;
 }
 
 const sec = (ms: number): number => Math.round(ms * 1000) / 1e6;
@@ -125,6 +133,8 @@ export async function smtp(target: SmtpTarget, settings: SmtpSettings, ctx: Chec
     error = e;
   }
   await s.quit();
+  const durationSeconds = sec(performance.now() - t0);
+  const tlsa = s.tls && s.tls.chain.length > 0 && settings.tlsaLookup ? await daneOf(settings, s.tls.chain, s.tls.verified, ctx) : undefined;
 
   const phases: SmtpResult['phases'] = {};
   for (const [p, ms] of Object.entries(s.phases)) phases[p as keyof SmtpResult['phases']] = sec(ms);
@@ -136,7 +146,7 @@ export async function smtp(target: SmtpTarget, settings: SmtpSettings, ctx: Chec
   const result: SmtpResult = {
     type: 'smtp',
     startedAt,
-    durationSeconds: sec(performance.now() - t0),
+    durationSeconds,
     ok: true,
     ip: target.ip,
     side: target.side,
@@ -149,9 +159,30 @@ export async function smtp(target: SmtpTarget, settings: SmtpSettings, ctx: Chec
     ...(bannerHost ? { bannerHost } : {}),
     ...(ehloHost ? { ehloHost } : {}),
     ...(s.tls ? { tls: { version: s.tls.version.slice(0, 16), certNames: s.tls.certNames, certExpiry: s.tls.certExpiry, verified: s.tls.verified } } : {}),
+    ...(tlsa ? { tlsa } : {}),
   };
   if (!error) return result;
   return { ...result, ...failure(error.phase, error.code, error.detail) };
+}
+
+/**
+ * Whether the TLSA records at `_25._tcp.<mail host>` (where DANE senders look, RFC 7672, whatever
+ * port the probe uses) match the certificate chain this IP presented; undefined when none are published or the lookup failed (the auth check reports the
+ * records and their lookup failures; this only adds the match per IP).
+ */
+async function daneOf(settings: SmtpSettings, chain: Buffer[], verified: boolean, ctx: CheckContext): Promise<SmtpResult['tlsa']> {
+  const q = `_25._tcp.${settings.mailHost.toLowerCase().replace(/\.$/, '')}`;
+  try {
+    const r = await lookupClient(settings.tlsaLookup!).query(q, 'TLSA', { signal: ctx.signal });
+    if (r.rcode !== 0) return undefined;
+    const recs = recordsOf(r, 'TLSA').slice(0, 64).map((a) => parseTlsa(a.value)).filter((x): x is TlsaRecord => x !== undefined);
+    if (recs.length === 0) return undefined;
+    const match = tlsaMatch(recs, chain, verified);
+    const kinds = [...new Set(recs.map((t) => `${t.usage} ${t.selector} ${t.mtype}`))].join(', ');
+    return { match, records: recs.length, detail: text(`${match ? 'matches' : 'no match among'} ${recs.length} TLSA record(s) at ${q} (${kinds})`) };
+  } catch {
+    return undefined;
+  }
 }
 
 /** probes.smtp of the plan as settings (shared by the round trip for its sending side). */
@@ -169,6 +200,7 @@ export function smtpSettings(plan: PlanConfig): SmtpSettings {
     connectTimeoutMs: p.connect_timeout,
     bannerTimeoutMs: p.banner_timeout,
     commandTimeoutMs: plan.probes.timeout,
+    tlsaLookup: dnsSettings(plan),
   };
 }
 

@@ -36,6 +36,16 @@ export const SmtpResult = resultSchema(
         { additionalProperties: false },
       ),
     ),
+    tlsa: Type.Optional(
+      Type.Object(
+        {
+          match: Type.Boolean({ description: 'A published TLSA record matches the certificate this IP presented.' }),
+          records: Type.Integer({ minimum: 1, maximum: 64, description: 'TLSA records published at _25._tcp of the mail host.' }),
+          detail: Text(),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   'One SMTP session to one destination IP, every phase timed.',
 );
@@ -71,5 +81,7 @@ export const smtpDef = defineCheck({
     } else if (r.errorClass === 'cert_invalid') {
       ops.set('tlsCertValid', { ip: r.ip, side: r.side }, 0);
     }
+    // Absent when no TLSA records are published (DANE not used) or no certificate was seen.
+    if (r.tlsa) ops.set('tlsaMatch', { ip: r.ip, side: r.side }, b(r.tlsa.match));
   },
 });

@@ -57,7 +57,7 @@ const OBSERVED: readonly MetricKey[] = [
   'smtpDuration', 'smtpChecks', 'smtpUp', 'tlsCertExpiry', 'tlsCertValid',
   'dnsLookupDuration', 'dnsLookups', 'dnsAnswerSide', 'dnsTtl', 'dnsResolverStale', 'dnsTtlViolation', 'dnsTtlExtension',
   'safeToSwitch', 'safeToDecommission', 'fcrdnsOk', 'fcrdnsOkWhenServed', 'ptrInfo', 'serverInfo', 'ptrMatchesMailHost', 'spfPass', 'dkimKeyPresent', 'dmarcPresent', 'dnsblListed',
-  'dnsTtlTested', 'smtpSessionDuration', 'mtaStsOk', 'tlsaPresent', 'dnsblErrors',
+  'dnsTtlTested', 'smtpSessionDuration', 'mtaStsOk', 'tlsaPresent', 'tlsaMatch', 'dnsblErrors',
   'roundtripDuration', 'roundtrips', 'roundtripAuth', 'checks', 'probeLastPush', 'probeSpoolBytes', 'probeSpoolDropped',
   'cutoverWindowActive', 'cutoverWindowStart', 'cutoverWindowEnd',
   'collectorBatches', 'collectorRejections', 'collectorResults', 'collectorSeries', 'collectorIngestDuration',

@@ -100,13 +100,15 @@ function roundResults(p: ValueProbe, t: number): CheckResult[] {
       ip, side, list: 'dbl.example-list.test', listed: false, answers: ['127.255.255.254'],
     });
     const tls = { version: 'TLSv1.3', certNames: [HOST], certExpiry: CERT[side], verified: true };
+    // The TLSA records match the old key only (the new server's record is not yet published).
+    const tlsa = { match: side === 'old', records: 1, detail: 'one record' };
     for (const outcome of side === 'old' ? (['success'] as const) : p.newSessions) {
       out.push(
         outcome === 'success'
-          ? { type: 'smtp', startedAt: t, durationSeconds: sessionSum(side), ok: true, ip, side, port: 25, mode: 'rcpt', phases: PHASES[side], replyCode: 250, tls }
+          ? { type: 'smtp', startedAt: t, durationSeconds: sessionSum(side), ok: true, ip, side, port: 25, mode: 'rcpt', phases: PHASES[side], replyCode: 250, tls, tlsa }
           : {
               type: 'smtp', startedAt: t, durationSeconds: 0.2, ok: false, phase: 'rcpt', errorClass: 'temp_fail', code: 'SMTP_4XX', message: '451 4.7.1 Greylisted',
-              ip, side, port: 25, mode: 'rcpt', phases: PHASES[side], replyCode: 451, tls,
+              ip, side, port: 25, mode: 'rcpt', phases: PHASES[side], replyCode: 451, tls, tlsa,
             },
       );
     }
@@ -124,7 +126,7 @@ function roundResults(p: ValueProbe, t: number): CheckResult[] {
   out.push({ type: 'auth', startedAt: t, durationSeconds: 0.01, ok: true, method: 'dkim', subject: 's2026', pass: true });
   out.push({ type: 'auth', startedAt: t, durationSeconds: 0.01, ok: true, method: 'dmarc', subject: 'company.test', pass: true });
   out.push({ type: 'auth', startedAt: t, durationSeconds: 0.05, ok: true, method: 'mta-sts', subject: 'company.test', pass: true });
-  out.push({ type: 'auth', startedAt: t, durationSeconds: 0.01, ok: true, method: 'tlsa', subject: HOST, pass: false });
+  out.push({ type: 'auth', startedAt: t, durationSeconds: 0.01, ok: true, method: 'tlsa', subject: HOST, pass: true });
   return out;
 }
 
@@ -245,7 +247,8 @@ function expectations(): Record<string, Expect> {
     'cutover.json/Resolvers honouring the TTL/A': { by: [], values: { '': 3 / 4 } },
     'cutover.json/TTL behaviour of resolvers/A': { by: ['state'], values: { honoured: 3, ignoring: 1, 'not yet known': 2 } },
     'cutover.json/MTA-STS and TLSA/A': { by: ['domain'], values: { 'company.test': 1 } },
-    'cutover.json/MTA-STS and TLSA/B': { by: ['name'], values: { [HOST]: 0 } },
+    'cutover.json/MTA-STS and TLSA/B': { by: ['name'], values: { [HOST]: 1 } },
+    'cutover.json/MTA-STS and TLSA/C': { by: ['ip', 'side'], values: { [`${OLD} old`]: 1, [`${NEW} new`]: 0 } },
     // Every probe's refused blocklist query for each IP, per minute.
     'cutover.json/Blocklist lookups failing/A': { by: ['list'], values: { 'dbl.example-list.test': { rate: visible((r) => r.type === 'dnsbl' && !r.ok) } } },
     // The window is open (the test plan's, an hour either side): the lost round trip pages.
