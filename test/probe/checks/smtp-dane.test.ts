@@ -12,8 +12,8 @@ import { smtp, smtpSettings } from '../../../probe/checks/smtp.js';
 import { isCheckResult } from '../../../probe/valid-result.js';
 import type { SmtpResult } from '../../../protocol/results.js';
 import { startTestCollector } from '../../support/collector.js';
-import { worldPlan } from '../dns/support.js';
-import { batchOf, testCtx } from './smtp-support.js';
+import { worldPlan } from '../../../bench/lib/dns-support.js';
+import { batchOf, testCtx } from '../../../bench/lib/smtp-support.js';
 
 const MAIL_HOST = 'mail.company.test';
 let certs: LabCerts;
