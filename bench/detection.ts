@@ -33,7 +33,9 @@ const ALERT = 'MailprobeDeliveryFailingServedIP';
 async function main(): Promise<void> {
   const started = Date.now();
   const dist = existsSync(join(root, 'dist/cli/main.js')); // what startProbeProcess will run
-  process.stdout.write(`bench:detection — ${cpus().length} CPUs, Node ${process.version}, load average ${loadavg()[0]?.toFixed(2)}; probe from ${dist ? 'dist/' : 'tsx'}\n`);
+  process.stdout.write(
+    `bench:detection — ${cpus().length} CPUs, Node ${process.version}, load average ${loadavg()[0]?.toFixed(2)}; probe from ${dist ? 'dist/' : 'tsx'}\n`,
+  );
   const closers: (() => Promise<void>)[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'mailprobe-detection-'));
   closers.push(async () => rmSync(dir, { recursive: true, force: true }));
@@ -56,7 +58,15 @@ async function main(): Promise<void> {
         window_interval: `${PROBE_INTERVAL_S}s`,
         resolvers: Object.values(world.resolvers).map((r) => r.address),
         authoritative: [world.auth.address],
-        smtp: { mode: 'rcpt', tls: 'required', from: 'probe@company.test', to: 'postmaster@company.test', helo: 'probe.company.test', ca_file: mtas.certs.caFile, connect_timeout: '2s' },
+        smtp: {
+          mode: 'rcpt',
+          tls: 'required',
+          from: 'probe@company.test',
+          to: 'postmaster@company.test',
+          helo: 'probe.company.test',
+          ca_file: mtas.certs.caFile,
+          connect_timeout: '2s',
+        },
         dns: { types: ['A', 'MX'], query_timeout: '2s', lookup_resolver: world.resolvers.honest.address },
         push: { collectors: [collector.url], spool_dir: join(dir, 'spool') },
       },
@@ -70,7 +80,12 @@ async function main(): Promise<void> {
 
     // Steady state first: Prometheus sees the old IP up and DNS serving it.
     await prom.waitFor(
-      async () => (await prom.vector('max without (instance) (mailprobe_smtp_up{ip="127.0.0.2"}) == 1 and on (region, probe) max by (region, probe) (mailprobe_dns_answer_side{type="A", side="old"})')).length > 0,
+      async () =>
+        (
+          await prom.vector(
+            'max without (instance) (mailprobe_smtp_up{ip="127.0.0.2"}) == 1 and on (region, probe) max by (region, probe) (mailprobe_dns_answer_side{type="A", side="old"})',
+          )
+        ).length > 0,
       90_000,
       'the old IP up and served, in Prometheus',
     );

@@ -91,9 +91,19 @@ async function main(): Promise<void> {
     const ctx = makeCtx(plan);
     const targets: { name: string; address: string; target: DnsTarget; recurse: boolean }[] = [
       { name: 'lab honest', address: w.resolvers.honest.address, target: { kind: 'resolver', resolver: w.resolvers.honest.address, queries }, recurse: true },
-      { name: 'lab ignore-TTL', address: w.resolvers.ignore.address, target: { kind: 'resolver', resolver: w.resolvers.ignore.address, queries }, recurse: true },
+      {
+        name: 'lab ignore-TTL',
+        address: w.resolvers.ignore.address,
+        target: { kind: 'resolver', resolver: w.resolvers.ignore.address, queries },
+        recurse: true,
+      },
       { name: 'lab clamp-TTL', address: w.resolvers.clamp.address, target: { kind: 'resolver', resolver: w.resolvers.clamp.address, queries }, recurse: true },
-      { name: 'lab serve-stale', address: w.resolvers.stale.address, target: { kind: 'resolver', resolver: w.resolvers.stale.address, queries }, recurse: true },
+      {
+        name: 'lab serve-stale',
+        address: w.resolvers.stale.address,
+        target: { kind: 'resolver', resolver: w.resolvers.stale.address, queries },
+        recurse: true,
+      },
       { name: 'lab authoritative', address: w.auth.address, target: { kind: 'authoritative', servers: [], queries }, recurse: false },
       { name: 'unbound (Debian)', address: unbound.address, target: { kind: 'resolver', resolver: unbound.address, queries }, recurse: true },
     ];
@@ -128,7 +138,9 @@ async function main(): Promise<void> {
             else {
               st.differ++;
               if (st.examples.length < 3)
-                st.examples.push(`t+${((tick - started) / 1000).toFixed(0)}s ${type}: probe ${p.ok ? p.rcode : `${p.code ?? ""} ${p.message ?? ""}`} [${pa.join(',')}] ttl ${p.ttl} vs dig ${d.rcode} [${d.answers.join(',')}] ttl ${d.ttl}`);
+                st.examples.push(
+                  `t+${((tick - started) / 1000).toFixed(0)}s ${type}: probe ${p.ok ? p.rcode : `${p.code ?? ''} ${p.message ?? ''}`} [${pa.join(',')}] ttl ${p.ttl} vs dig ${d.rcode} [${d.answers.join(',')}] ttl ${d.ttl}`,
+                );
             }
           });
         }),
@@ -137,12 +149,22 @@ async function main(): Promise<void> {
     }
     const rows = targets.map((t) => {
       const st = stats.get(t.name) ?? { compared: 0, same: 0, ttlOffByOne: 0, atExpiry: 0, differ: 0, examples: [] };
-      return [t.name, String(st.compared), String(st.same), String(st.ttlOffByOne), String(st.atExpiry), String(st.differ), fmt((100 * (st.same + st.ttlOffByOne + st.atExpiry)) / Math.max(1, st.compared), 1)];
+      return [
+        t.name,
+        String(st.compared),
+        String(st.same),
+        String(st.ttlOffByOne),
+        String(st.atExpiry),
+        String(st.differ),
+        fmt((100 * (st.same + st.ttlOffByOne + st.atExpiry)) / Math.max(1, st.compared), 1),
+      ];
     });
     process.stdout.write(`${table(['resolver', 'answers compared', 'identical', 'TTL ±1 s', 'at expiry (0 vs refreshed)', 'differ', 'agree %'], rows)}\n`);
     for (const t of targets) for (const e of stats.get(t.name)?.examples ?? []) process.stdout.write(`  ${t.name}: ${e}\n`);
     const all = [...stats.values()].reduce((a, b) => ({ compared: a.compared + b.compared, differ: a.differ + b.differ }), { compared: 0, differ: 0 });
-    process.stdout.write(`total: ${all.compared} answers compared, ${all.differ} differ (${fmt((100 * (all.compared - all.differ)) / Math.max(1, all.compared), 2)} % agree)\n`);
+    process.stdout.write(
+      `total: ${all.compared} answers compared, ${all.differ} differ (${fmt((100 * (all.compared - all.differ)) / Math.max(1, all.compared), 2)} % agree)\n`,
+    );
   } finally {
     await unbound.close();
     await w.close();

@@ -51,7 +51,9 @@ async function main(): Promise<void> {
     const extra: CachingResolver[] = [];
     const kinds = [{ kind: 'honest' }, { kind: 'ignore', extraSeconds: 30 }, { kind: 'clamp', minTtl: 60 }, { kind: 'stale', staleSeconds: 60 }] as const;
     for (let i = 0; extra.length + 4 < RESOLVERS; i++) {
-      extra.push(await startCachingResolver({ upstream: { host: world.auth.host, port: world.auth.port }, mode: kinds[i % kinds.length] ?? { kind: 'honest' } }));
+      extra.push(
+        await startCachingResolver({ upstream: { host: world.auth.host, port: world.auth.port }, mode: kinds[i % kinds.length] ?? { kind: 'honest' } }),
+      );
     }
     closers.push(async () => {
       await Promise.all(extra.map((r) => r.close()));
@@ -76,7 +78,14 @@ async function main(): Promise<void> {
         timeout: '10s',
         resolvers,
         authoritative: [world.auth.address],
-        smtp: { mode: 'rcpt', tls: 'required', from: 'probe@company.test', to: 'postmaster@company.test', helo: 'probe.company.test', ca_file: mtas.certs.caFile },
+        smtp: {
+          mode: 'rcpt',
+          tls: 'required',
+          from: 'probe@company.test',
+          to: 'postmaster@company.test',
+          helo: 'probe.company.test',
+          ca_file: mtas.certs.caFile,
+        },
         dns: {
           types: ['A', 'AAAA', 'MX'],
           query_timeout: '2s',
@@ -92,7 +101,10 @@ async function main(): Promise<void> {
     const pid = probe.pid;
 
     const modules = (['A', 'AAAA', 'MX'] as const)
-      .map((t) => `  dns_${t}:\n    prober: dns\n    timeout: 5s\n    dns:\n      transport_protocol: udp\n      preferred_ip_protocol: ip4\n      query_name: ${t === 'MX' ? 'company.test' : 'mail.company.test'}\n      query_type: ${t}\n`)
+      .map(
+        (t) =>
+          `  dns_${t}:\n    prober: dns\n    timeout: 5s\n    dns:\n      transport_protocol: udp\n      preferred_ip_protocol: ip4\n      query_name: ${t === 'MX' ? 'company.test' : 'mail.company.test'}\n      query_type: ${t}\n`,
+      )
       .join('');
     const bb = await startBlackboxExporter(
       `modules:\n${modules}  smtp_starttls:\n    prober: tcp\n    timeout: 5s\n    tcp:\n      preferred_ip_protocol: ip4\n      tls_config:\n        ca_file: ${mtas.certs.caFile}\n        server_name: mail.company.test\n` +
@@ -149,7 +161,9 @@ async function main(): Promise<void> {
     const total = Object.values(ran).reduce((a, b) => a + b, 0);
     const maxRss = Math.max(...rss) / 2 ** 20;
     const lastRss = (rss[rss.length - 1] ?? Number.NaN) / 2 ** 20;
-    process.stdout.write(`${RESOLVERS} resolvers × A/AAAA/MX + authoritative + SMTP to 2 IPs, every 15 s; measured ${fmt(wall, 0)} s after ${WARMUP} s warm-up\n`);
+    process.stdout.write(
+      `${RESOLVERS} resolvers × A/AAAA/MX + authoritative + SMTP to 2 IPs, every 15 s; measured ${fmt(wall, 0)} s after ${WARMUP} s warm-up\n`,
+    );
     process.stdout.write(`checks completed in the measured window (collector): ${JSON.stringify(ran)} = ${total}\n`);
     process.stdout.write(
       `probe RSS: max ${fmt(maxRss, 1)} MiB, last ${fmt(lastRss, 1)} MiB (target < 80 MB: ${maxRss * 1.048576 < 80 ? 'met' : 'NOT met'}); ` +

@@ -110,7 +110,9 @@ async function main(): Promise<void> {
         const row = await measure(peer, n, name, perBatch, primeOf(req), req);
         await peer.stop();
         running.delete(peer);
-        process.stdout.write(`  round ${round + 1} ${name}: ${fmt(row.resultsPerS, 0)} results/s, p99 ${fmt(row.p99, 2)} ms (load average ${loadavg()[0]?.toFixed(2)})\n`);
+        process.stdout.write(
+          `  round ${round + 1} ${name}: ${fmt(row.resultsPerS, 0)} results/s, p99 ${fmt(row.p99, 2)} ms (load average ${loadavg()[0]?.toFixed(2)})\n`,
+        );
         const prev = best.get(name);
         if (!prev || row.resultsPerS > prev.resultsPerS) best.set(name, row);
       }
@@ -123,7 +125,18 @@ async function main(): Promise<void> {
     process.stdout.write(
       `${table(
         ['target', 'pushes/s', 'results/s', 'p50 ms', 'p99 ms', 'max ms', 'server CPU (cores)', 'CPU µs/result', 'RSS MiB', 'errors'],
-        last.map((r) => [r.target, fmt(r.pushesPerS, 0), fmt(r.resultsPerS, 0), fmt(r.p50, 2), fmt(r.p99, 2), fmt(r.max, 1), fmt(r.cpuCores, 2), fmt(cpuPerResult(r), 0), fmt(r.rssMiB, 0), String(r.errors)]),
+        last.map((r) => [
+          r.target,
+          fmt(r.pushesPerS, 0),
+          fmt(r.resultsPerS, 0),
+          fmt(r.p50, 2),
+          fmt(r.p99, 2),
+          fmt(r.max, 1),
+          fmt(r.cpuCores, 2),
+          fmt(cpuPerResult(r), 0),
+          fmt(r.rssMiB, 0),
+          String(r.errors),
+        ]),
       )}\n`,
     );
     const [c, pgd, pgf] = last;

@@ -17,10 +17,29 @@ const MAIL_HOST = 'mail.company.test';
 const IP = '127.0.0.5';
 
 const certs = await makeLabCerts({ mailHost: MAIL_HOST });
-const pf = await startPostfix({ ip: IP, hostname: 'mx-postfix.company.test', relayDomains: ['company.test'], transport: { 'company.test': 'discard:' }, tls: certs.mailHost });
+const pf = await startPostfix({
+  ip: IP,
+  hostname: 'mx-postfix.company.test',
+  relayDomains: ['company.test'],
+  transport: { 'company.test': 'discard:' },
+  tls: certs.mailHost,
+});
 try {
-  console.log(`# bench:phases: ${SESSIONS} sessions each, probe (Node ${process.version}) and Python smtplib, against Postfix on ${IP} (STARTTLS); ${cpus().length} CPUs, load ${loadavg()[0]!.toFixed(1)}`);
-  const settings = { mailHost: MAIL_HOST, mode: 'rcpt' as const, tls: 'required' as const, from: 'mailprobe@company.test', to: 'postmaster@company.test', helo: 'probe.probes.test', caFile: certs.caFile, connectTimeoutMs: 5000, bannerTimeoutMs: 5000, commandTimeoutMs: 5000 };
+  console.log(
+    `# bench:phases: ${SESSIONS} sessions each, probe (Node ${process.version}) and Python smtplib, against Postfix on ${IP} (STARTTLS); ${cpus().length} CPUs, load ${loadavg()[0]!.toFixed(1)}`,
+  );
+  const settings = {
+    mailHost: MAIL_HOST,
+    mode: 'rcpt' as const,
+    tls: 'required' as const,
+    from: 'mailprobe@company.test',
+    to: 'postmaster@company.test',
+    helo: 'probe.probes.test',
+    caFile: certs.caFile,
+    connectTimeoutMs: 5000,
+    bannerTimeoutMs: 5000,
+    commandTimeoutMs: 5000,
+  };
   // One session each to warm up (first TLS context, Postfix's first smtpd).
   await comparePhases(IP, pf.port, settings, 1);
   const c = await comparePhases(IP, pf.port, settings, SESSIONS);

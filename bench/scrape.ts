@@ -98,7 +98,9 @@ async function measure(peer: PeerProcess, label: string, target: string, fill: R
 
 async function main(): Promise<void> {
   const started = Date.now();
-  process.stdout.write(`bench:scrape — ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}, load average ${loadavg()[0]?.toFixed(2)}\n`);
+  process.stdout.write(
+    `bench:scrape — ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}, load average ${loadavg()[0]?.toFixed(2)}\n`,
+  );
   const rows: Row[] = [];
   for (const size of SIZES) {
     const n = Math.ceil(size / 302);
@@ -112,13 +114,29 @@ async function main(): Promise<void> {
 
     const collector = await startCollectorProcess({ probes: ids });
     running.add(collector);
-    rows.push(await measure(collector, label, 'collector', ids.map((_, i) => post(i)), post));
+    rows.push(
+      await measure(
+        collector,
+        label,
+        'collector',
+        ids.map((_, i) => post(i)),
+        post,
+      ),
+    );
     await collector.stop();
     running.delete(collector);
 
     const pg = await startPushgateway({ disableConsistencyCheck: true });
     running.add(pg);
-    rows.push(await measure(pg, label, 'pushgateway', ids.map((_, i) => put(i)), put));
+    rows.push(
+      await measure(
+        pg,
+        label,
+        'pushgateway',
+        ids.map((_, i) => put(i)),
+        put,
+      ),
+    );
     await pg.stop();
     running.delete(pg);
 

@@ -53,18 +53,32 @@ async function renders(url: string): Promise<{ p50: number; max: number; bytes: 
 
 async function main(): Promise<void> {
   const started = Date.now();
-  process.stdout.write(`bench:status — ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}, load average ${loadavg()[0]?.toFixed(2)}\n`);
+  process.stdout.write(
+    `bench:status — ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}, load average ${loadavg()[0]?.toFixed(2)}\n`,
+  );
   const ids = Array.from({ length: PROBES }, (_, i) => probeId(i));
-  const results: CheckResult[][] = ids.map((id, i) => probeResults(i).map((r) => (r.type === 'dns' || r.type === 'ttl') && r.resolver === 'system' ? { ...r, resolver: `system@${id}` } : r));
+  const results: CheckResult[][] = ids.map((id, i) =>
+    probeResults(i).map((r) => ((r.type === 'dns' || r.type === 'ttl') && r.resolver === 'system' ? { ...r, resolver: `system@${id}` } : r)),
+  );
   const bodies = results.map((r, i) => batchBody(i, r));
   const { post } = peerRequests(ids, bodies, [], tokenFor);
 
   collector = await startCollectorProcess({ probes: ids });
   const url = collector.url;
-  await sendAll(url, ids.map((_, i) => post(i)), 8);
-  const status = JSON.parse(await (await request(`${url}/v1/status`)).body.text()) as { resolvers: { resolvers: unknown[] }[]; probes: unknown[]; delivery: unknown[] };
+  await sendAll(
+    url,
+    ids.map((_, i) => post(i)),
+    8,
+  );
+  const status = JSON.parse(await (await request(`${url}/v1/status`)).body.text()) as {
+    resolvers: { resolvers: unknown[] }[];
+    probes: unknown[];
+    delivery: unknown[];
+  };
   const resolverRows = status.resolvers.reduce((n, r) => n + r.resolvers.length, 0);
-  process.stdout.write(`filled: ${PROBES} probes; the page lists ${resolverRows} resolver rows, ${status.delivery.length} delivery rows, ${status.probes.length} probes\n`);
+  process.stdout.write(
+    `filled: ${PROBES} probes; the page lists ${resolverRows} resolver rows, ${status.delivery.length} delivery rows, ${status.probes.length} probes\n`,
+  );
 
   const page = await renders(`${url}/`);
   const json = await renders(`${url}/v1/status`);
@@ -79,7 +93,9 @@ async function main(): Promise<void> {
       ],
     )}\n`,
   );
-  process.stdout.write(`ratio: status page = ${fmt(page.p50 / metrics.p50, 2)}× the /metrics scrape of the same collector; target < 50 ms: ${page.p50 < 50 ? 'met' : 'NOT met'} (p50 ${fmt(page.p50, 1)} ms)\n`);
+  process.stdout.write(
+    `ratio: status page = ${fmt(page.p50 / metrics.p50, 2)}× the /metrics scrape of the same collector; target < 50 ms: ${page.p50 < 50 ? 'met' : 'NOT met'} (p50 ${fmt(page.p50, 1)} ms)\n`,
+  );
 
   const idle = await closedLoop(url, post, { concurrency: 1, durationMs: SECONDS * 1000, warmupMs: 300 });
   let stop = false;

@@ -68,7 +68,9 @@ export async function runCollector(argv: string[]): Promise<number> {
   const listen = values.listen ?? process.env.MAILPROBE_LISTEN ?? plan.collector.listen;
   const bad = specProblem(parseListen, listen);
   if (bad) {
-    process.stderr.write(`mailprobe collector: ${values.listen ? '--listen' : process.env.MAILPROBE_LISTEN ? 'MAILPROBE_LISTEN' : 'collector.listen'}: ${bad}\n`);
+    process.stderr.write(
+      `mailprobe collector: ${values.listen ? '--listen' : process.env.MAILPROBE_LISTEN ? 'MAILPROBE_LISTEN' : 'collector.listen'}: ${bad}\n`,
+    );
     return 2;
   }
   const c = await startCollector(plan, listen);

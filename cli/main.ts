@@ -78,7 +78,12 @@ const config: Command = async (argv) => {
       return 2;
     }
     if (values.connect) {
-      return (await import('./preflight.js')).runPreflight(['--config', file, ...(values.id ? ['--id', values.id] : []), ...(values.region ? ['--region', values.region] : [])]);
+      return (await import('./preflight.js')).runPreflight([
+        '--config',
+        file,
+        ...(values.id ? ['--id', values.id] : []),
+        ...(values.region ? ['--region', values.region] : []),
+      ]);
     }
     const plan = await loadPlan(file);
     for (const w of planWarnings(plan)) process.stderr.write(`${file}: warning: ${w}\n`);
@@ -99,7 +104,10 @@ const TOKEN_HELP = `usage: mailprobe token [--id ID --region R] [--hash TOKEN]
 `;
 
 const token: Command = async (argv) => {
-  const { values } = parseArgs({ args: argv, options: { hash: { type: 'string' }, id: { type: 'string' }, region: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  const { values } = parseArgs({
+    args: argv,
+    options: { hash: { type: 'string' }, id: { type: 'string' }, region: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
   if (values.help) {
     process.stdout.write(TOKEN_HELP);
     return 0;
@@ -122,7 +130,8 @@ const token: Command = async (argv) => {
     return 0;
   }
   const t = randomBytes(24).toString('base64url');
-  const entry = values.id && values.region ? `${values.id}: { region: ${values.region}, hash: "${hashToken(t)}" }` : `{ region: <region>, hash: "${hashToken(t)}" }`;
+  const entry =
+    values.id && values.region ? `${values.id}: { region: ${values.region}, hash: "${hashToken(t)}" }` : `{ region: <region>, hash: "${hashToken(t)}" }`;
   process.stdout.write(`token:  ${t}\nplan:   ${hashToken(t)}\nentry:  ${entry}\n`);
   return 0;
 };

@@ -16,7 +16,11 @@ export async function loadPlanFor(command: string, file: string, opts: ValidateO
  * The plan file, probe id and region of a probe-side command (`--config`/`--id`/`--region`, else
  * MAILPROBE_CONFIG, MAILPROBE_PROBE_ID, MAILPROBE_REGION), or the usage error to print (exit 2).
  */
-export function probeIdentity(command: string, values: { config?: string; id?: string; region?: string }, help: string): { file: string; id: string; region: string } | { error: string } {
+export function probeIdentity(
+  command: string,
+  values: { config?: string; id?: string; region?: string },
+  help: string,
+): { file: string; id: string; region: string } | { error: string } {
   const file = values.config ?? process.env.MAILPROBE_CONFIG;
   const id = values.id ?? process.env.MAILPROBE_PROBE_ID;
   const region = values.region ?? process.env.MAILPROBE_REGION;
@@ -24,7 +28,10 @@ export function probeIdentity(command: string, values: { config?: string; id?: s
     const missing = [!file && '--config FILE', !id && '--id ID', !region && '--region REGION'].filter(Boolean);
     return { error: `mailprobe ${command}: ${missing.join(', ')} required\n\n${help}` };
   }
-  for (const [name, v] of [['--id', id], ['--region', region]] as const) {
+  for (const [name, v] of [
+    ['--id', id],
+    ['--region', region],
+  ] as const) {
     if (!new RegExp(ID_PATTERN).test(v)) return { error: `mailprobe ${command}: ${name} "${v}" must be letters, digits, . _ - (at most 63)\n` };
   }
   return { file, id, region };

@@ -41,7 +41,8 @@ async function loadCheckModule(file: string): Promise<CheckRegistry> {
   const out: Record<string, RegisteredCheck> = {};
   for (const [type, entry] of Object.entries(mod.checks ?? {})) {
     if (!isRegistered(entry)) throw new Error(`${file}: checks.${type} is not a register(spec) entry`);
-    if (!(CHECK_TYPES as readonly string[]).includes(entry.type)) throw new Error(`${file}: checks.${type} has unknown check type "${entry.type}" (known: ${CHECK_TYPES.join(', ')})`);
+    if (!(CHECK_TYPES as readonly string[]).includes(entry.type))
+      throw new Error(`${file}: checks.${type} has unknown check type "${entry.type}" (known: ${CHECK_TYPES.join(', ')})`);
     out[entry.type] = entry;
   }
   return out as CheckRegistry;
@@ -76,7 +77,10 @@ export async function runProbe(argv: string[]): Promise<number> {
   let checks: CheckType[] | undefined;
   if (values.checks) {
     checks = [];
-    for (const t of values.checks.split(',').map((s) => s.trim()).filter(Boolean)) {
+    for (const t of values.checks
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)) {
       if (!(CHECK_TYPES as readonly string[]).includes(t)) {
         process.stderr.write(`mailprobe probe: --checks: unknown check type "${t}" (known: ${CHECK_TYPES.join(', ')})\n`);
         return 2;

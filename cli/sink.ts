@@ -34,7 +34,7 @@ export async function runSink(argv: string[]): Promise<number> {
   }
   const log = createLogger('mailprobe-sink');
   const signal = untilSignal();
-  let sink;
+  let sink: Awaited<ReturnType<typeof sharedSink>> | undefined;
   try {
     sink = (await sharedSink(plan, log)).ref();
   } catch (err) {
@@ -42,7 +42,9 @@ export async function runSink(argv: string[]): Promise<number> {
     return 1;
   }
   const api = sharedArrivals(rt.sink.listen);
-  process.stdout.write(`mailprobe sink: SMTP on ${sink.host}:${sink.port} for ${rt.to}${api ? `, arrivals at ${api.url}` : ' (no http_listen: probes on other hosts cannot ask it)'}\n`);
+  process.stdout.write(
+    `mailprobe sink: SMTP on ${sink.host}:${sink.port} for ${rt.to}${api ? `, arrivals at ${api.url}` : ' (no http_listen: probes on other hosts cannot ask it)'}\n`,
+  );
   const sig = await signal;
   log.info({ signal: sig }, 'stopping the sink');
   await closeSharedSinks();

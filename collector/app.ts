@@ -75,7 +75,12 @@ export async function buildCollector(opts: CollectorOptions): Promise<Collector>
   const cfg = plan.collector;
   const registry = opts.registry ?? new Registry();
   const now = opts.now ?? Date.now;
-  const self = createSelfMetrics(registry, { start: Date.parse(plan.cutover.window.start), end: Date.parse(plan.cutover.window.end) }, now, plan.cutover.servers);
+  const self = createSelfMetrics(
+    registry,
+    { start: Date.parse(plan.cutover.window.start), end: Date.parse(plan.cutover.window.end) },
+    now,
+    plan.cutover.servers,
+  );
   // collector.remote_write: samples also (or only, with results_on_metrics: false) go to a
   // remote-write receiver (docs/architecture.md, outputs).
   const rw = remoteWriteOptionsFromPlan(plan, registry);
@@ -136,7 +141,12 @@ export async function buildCollector(opts: CollectorOptions): Promise<Collector>
     const status = COLLECTOR_ERRORS[code].status;
     self.rejections.inc({ code });
     if (req.url.startsWith('/v1/')) self.batches.inc({ result: 'rejected' });
-    const message = err instanceof CollectorError ? err.message : code === 'internal' ? COLLECTOR_ERRORS.internal.message : `${COLLECTOR_ERRORS[code].message}: ${detail(err)}`;
+    const message =
+      err instanceof CollectorError
+        ? err.message
+        : code === 'internal'
+          ? COLLECTOR_ERRORS.internal.message
+          : `${COLLECTOR_ERRORS[code].message}: ${detail(err)}`;
     if (status >= 500) req.log.error({ err }, 'request failed');
     else if (code !== 'rate_limited') req.log.info({ probe: req.probeId, code, status, message }, 'rejected');
     if (err instanceof CollectorError && err.retryAfterSeconds !== undefined) void reply.header('retry-after', String(err.retryAfterSeconds));

@@ -99,7 +99,10 @@ export class Ingest {
     }
     const { stream, firstResult } = batch.batch;
     if ((stream === undefined) !== (firstResult === undefined)) {
-      throw new CollectorError('invalid_batch', `batch.${stream === undefined ? 'stream' : 'firstResult'}: required with batch.${stream === undefined ? 'firstResult' : 'stream'}`);
+      throw new CollectorError(
+        'invalid_batch',
+        `batch.${stream === undefined ? 'stream' : 'firstResult'}: required with batch.${stream === undefined ? 'firstResult' : 'stream'}`,
+      );
     }
   }
 

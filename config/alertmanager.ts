@@ -132,7 +132,11 @@ export function alertmanagerConfig(plan: PlanConfig, receivers: AlertmanagerRece
         target_matchers: ['alertname=~"MailprobeDeliveryFailingServedIPOutsideWindow|MailprobeNewServerNotReady|MailprobeCertificateInvalid"'],
         equal: ['ip'],
       },
-      { source_matchers: ['alertname="MailprobeDeliveryFailingServedIP"'], target_matchers: ['alertname="MailprobeDeliveryRatioLowServedIP"'], equal: ['ip', 'region'] },
+      {
+        source_matchers: ['alertname="MailprobeDeliveryFailingServedIP"'],
+        target_matchers: ['alertname="MailprobeDeliveryRatioLowServedIP"'],
+        equal: ['ip', 'region'],
+      },
       { source_matchers: ['alertname="MailprobeRoundtripLostInWindow"'], target_matchers: ['alertname="MailprobeRoundtripLost"'], equal: ['via_ip'] },
     ],
     time_intervals: [{ name: WINDOW_INTERVAL, time_intervals: windowIntervals(plan.cutover.window.start, plan.cutover.window.end) }],

@@ -28,8 +28,22 @@ export interface CatalogueResolver {
 }
 
 export const CATALOGUE: readonly CatalogueResolver[] = [
-  { id: 'google', operator: 'Google', name: 'Google', ipv4: ['8.8.8.8', '8.8.4.4'], ipv6: ['2001:4860:4860::8888', '2001:4860:4860::8844'], answersFrom: 'global' },
-  { id: 'cloudflare', operator: 'Cloudflare', name: 'Cloudflare', ipv4: ['1.1.1.1', '1.0.0.1'], ipv6: ['2606:4700:4700::1111', '2606:4700:4700::1001'], answersFrom: 'global' },
+  {
+    id: 'google',
+    operator: 'Google',
+    name: 'Google',
+    ipv4: ['8.8.8.8', '8.8.4.4'],
+    ipv6: ['2001:4860:4860::8888', '2001:4860:4860::8844'],
+    answersFrom: 'global',
+  },
+  {
+    id: 'cloudflare',
+    operator: 'Cloudflare',
+    name: 'Cloudflare',
+    ipv4: ['1.1.1.1', '1.0.0.1'],
+    ipv6: ['2606:4700:4700::1111', '2606:4700:4700::1001'],
+    answersFrom: 'global',
+  },
   {
     id: 'quad9',
     operator: 'Quad9 Foundation',
@@ -39,7 +53,14 @@ export const CATALOGUE: readonly CatalogueResolver[] = [
     answersFrom: 'global',
     note: 'the default service blocks malicious domains (9.9.9.10 is the unsecured one)',
   },
-  { id: 'opendns', operator: 'Cisco', name: 'OpenDNS', ipv4: ['208.67.222.222', '208.67.220.220'], ipv6: ['2620:119:35::35', '2620:119:53::53'], answersFrom: 'global' },
+  {
+    id: 'opendns',
+    operator: 'Cisco',
+    name: 'OpenDNS',
+    ipv4: ['208.67.222.222', '208.67.220.220'],
+    ipv6: ['2620:119:35::35', '2620:119:53::53'],
+    answersFrom: 'global',
+  },
   {
     id: 'adguard',
     operator: 'AdGuard',
@@ -58,7 +79,15 @@ export const CATALOGUE: readonly CatalogueResolver[] = [
     answersFrom: 'global',
     note: 'the security filter (blocks phishing and malware domains)',
   },
-  { id: 'controld', operator: 'Control D', name: 'Control D', ipv4: ['76.76.2.0', '76.76.10.0'], ipv6: ['2606:1a40::', '2606:1a40:1::'], answersFrom: 'global', note: 'the free unfiltered profile' },
+  {
+    id: 'controld',
+    operator: 'Control D',
+    name: 'Control D',
+    ipv4: ['76.76.2.0', '76.76.10.0'],
+    ipv6: ['2606:1a40::', '2606:1a40:1::'],
+    answersFrom: 'global',
+    note: 'the free unfiltered profile',
+  },
   {
     id: 'level3',
     operator: 'Lumen (Level3)',
@@ -68,9 +97,31 @@ export const CATALOGUE: readonly CatalogueResolver[] = [
     answersFrom: 'north-america',
     note: 'widely used but not documented by Lumen as a public service; may be rate-limited',
   },
-  { id: 'dnswatch', operator: 'DNS.WATCH', name: 'DNS.WATCH', ipv4: ['84.200.69.80', '84.200.70.40'], ipv6: ['2001:1608:10:25::1c04:b12f', '2001:1608:10:25::9249:d69b'], answersFrom: 'europe' },
-  { id: 'yandex', operator: 'Yandex', name: 'Yandex', ipv4: ['77.88.8.8', '77.88.8.1'], ipv6: ['2a02:6b8::feed:0ff', '2a02:6b8:0:1::feed:0ff'], answersFrom: 'russia', note: 'the basic (unfiltered) service' },
-  { id: 'alidns', operator: 'Alibaba Cloud', name: 'AliDNS', ipv4: ['223.5.5.5', '223.6.6.6'], ipv6: ['2400:3200::1', '2400:3200:baba::1'], answersFrom: 'china' },
+  {
+    id: 'dnswatch',
+    operator: 'DNS.WATCH',
+    name: 'DNS.WATCH',
+    ipv4: ['84.200.69.80', '84.200.70.40'],
+    ipv6: ['2001:1608:10:25::1c04:b12f', '2001:1608:10:25::9249:d69b'],
+    answersFrom: 'europe',
+  },
+  {
+    id: 'yandex',
+    operator: 'Yandex',
+    name: 'Yandex',
+    ipv4: ['77.88.8.8', '77.88.8.1'],
+    ipv6: ['2a02:6b8::feed:0ff', '2a02:6b8:0:1::feed:0ff'],
+    answersFrom: 'russia',
+    note: 'the basic (unfiltered) service',
+  },
+  {
+    id: 'alidns',
+    operator: 'Alibaba Cloud',
+    name: 'AliDNS',
+    ipv4: ['223.5.5.5', '223.6.6.6'],
+    ipv6: ['2400:3200::1', '2400:3200:baba::1'],
+    answersFrom: 'china',
+  },
   { id: 'dnspod', operator: 'Tencent', name: 'DNSPod', ipv4: ['119.29.29.29'], ipv6: ['2402:4e00::'], answersFrom: 'china' },
   { id: '114dns', operator: '114DNS', name: '114DNS', ipv4: ['114.114.114.114', '114.114.115.115'], ipv6: [], answersFrom: 'china' },
 ];

@@ -69,7 +69,9 @@ export function planFileProblems(plan: PlanConfig): string[] {
   }
   const sink = plan.probes.roundtrip?.sink;
   if (sink && Boolean(sink.tls_cert_file) !== Boolean(sink.tls_key_file)) {
-    out.push(`probes.roundtrip.sink.${sink.tls_cert_file ? 'tls_key_file' : 'tls_cert_file'}: is required with probes.roundtrip.sink.${sink.tls_cert_file ? 'tls_cert_file' : 'tls_key_file'}`);
+    out.push(
+      `probes.roundtrip.sink.${sink.tls_cert_file ? 'tls_key_file' : 'tls_cert_file'}: is required with probes.roundtrip.sink.${sink.tls_cert_file ? 'tls_cert_file' : 'tls_key_file'}`,
+    );
   } else if (sink?.tls_cert_file && sink.tls_key_file && out.length === 0) {
     try {
       const cert = new X509Certificate(readFileSync(sink.tls_cert_file));

@@ -83,10 +83,16 @@ function resolverEntryProblems(entries: unknown): Map<string, string> {
       if (p) out.set(at, p);
       return;
     }
-    if (e === null || typeof e !== 'object' || Array.isArray(e)) return void out.set(at, RESOLVER_ENTRY);
+    if (e === null || typeof e !== 'object' || Array.isArray(e)) {
+      out.set(at, RESOLVER_ENTRY);
+      return;
+    }
     const o = e as Record<string, unknown>;
     const known = 'catalogue' in o ? ['catalogue', 'ipv6'] : 'address' in o ? ['address', 'name'] : null;
-    if (!known) return void out.set(at, RESOLVER_ENTRY);
+    if (!known) {
+      out.set(at, RESOLVER_ENTRY);
+      return;
+    }
     const extra = Object.keys(o).filter((k) => !known.includes(k));
     for (const k of extra) out.set(`${at}.${k}`, `is not a known key (known: ${known.join(', ')})`);
     if ('catalogue' in o) {
@@ -96,7 +102,10 @@ function resolverEntryProblems(entries: unknown): Map<string, string> {
       if (o.ipv6 !== undefined && typeof o.ipv6 !== 'boolean') out.set(`${at}.ipv6`, 'must be true or false');
       return;
     }
-    const p = typeof o.address !== 'string' || o.address.length === 0 || o.address.length > 200 ? 'must be a resolver spec of 1 to 200 characters' : specProblem(parseResolverSpec, o.address);
+    const p =
+      typeof o.address !== 'string' || o.address.length === 0 || o.address.length > 200
+        ? 'must be a resolver spec of 1 to 200 characters'
+        : specProblem(parseResolverSpec, o.address);
     if (p) out.set(`${at}.address`, p);
     if (o.name === undefined) out.set(`${at}.name`, 'is required');
     else if (typeof o.name !== 'string' || o.name.length === 0 || o.name.length > 64) out.set(`${at}.name`, 'must be a name of 1 to 64 characters');
@@ -141,7 +150,7 @@ function boundProblems(schema: unknown, value: unknown, path: string, out: strin
   } else if (s.type === 'object' && s.properties && value && typeof value === 'object') {
     for (const [k, sub] of Object.entries(s.properties)) boundProblems(sub, (value as Record<string, unknown>)[k], path ? `${path}.${k}` : k, out);
   } else if (s.type === 'array' && s.items && Array.isArray(value)) {
-    value.forEach((v, i) => boundProblems(s.items, v, `${path}[${i}]`, out));
+    for (const [i, v] of value.entries()) boundProblems(s.items, v, `${path}[${i}]`, out);
   }
   return out;
 }
@@ -155,7 +164,9 @@ export function planWarnings(plan: PlanConfig, now = Date.now()): string[] {
   if (end > now) return [];
   const days = Math.floor((now - end) / 86_400_000);
   const ago = days >= 1 ? `${days} day${days > 1 ? 's' : ''} ago` : `${Math.max(1, Math.round((now - end) / 60_000))} min ago`;
-  return [`cutover.window: ended ${plan.cutover.window.end} (${ago}); probes run at probes.interval and no alert treats this as the window (move the window if the cutover is still ahead)`];
+  return [
+    `cutover.window: ended ${plan.cutover.window.end} (${ago}); probes run at probes.interval and no alert treats this as the window (move the window if the cutover is still ahead)`,
+  ];
 }
 
 function deepFreeze<T>(v: T): T {
@@ -176,7 +187,8 @@ export interface ValidateOptions {
 
 /** Validates a parsed document; throws {@link ConfigError} naming every problem. */
 export function validatePlan(input: unknown, source = 'plan', opts: ValidateOptions = {}): PlanConfig {
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new ConfigError(source, ['(root): must be a mapping with cutover, probes and collector']);
+  if (input === null || typeof input !== 'object' || Array.isArray(input))
+    throw new ConfigError(source, ['(root): must be a mapping with cutover, probes and collector']);
   const withDefaults = Value.Default(Plan, structuredClone(input)) as PlanInput;
   const entries = resolverEntryProblems((withDefaults as { probes?: { resolvers?: unknown } }).probes?.resolvers);
   const entryOf = (problem: string) => /^probes\.resolvers\[\d+\]/.exec(problem)?.[0];
@@ -218,7 +230,10 @@ export function parsePlan(text: string, source = 'plan', opts: ValidateOptions =
   if (doc.errors.length > 0) {
     throw new ConfigError(
       source,
-      doc.errors.map((e) => `${e.linePos?.[0] ? `${e.linePos[0].line}:${e.linePos[0].col}` : at(e.pos[0])}: ${(e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '')}`),
+      doc.errors.map(
+        (e) =>
+          `${e.linePos?.[0] ? `${e.linePos[0].line}:${e.linePos[0].col}` : at(e.pos[0])}: ${(e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '')}`,
+      ),
     );
   }
   let input: unknown;

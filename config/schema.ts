@@ -88,7 +88,13 @@ const bound = (kind: Bound['kind'], maxText: string): Record<typeof BOUND, Bound
 /** A duration such as `15s`, decoded to milliseconds; at most `max` (default one day). */
 export const Duration = (def: string, description: string, max = '1d') =>
   Type.Transform(
-    Type.String({ pattern: DURATION_PATTERN, default: def, description: `${description} Default ${def}, at most ${max}.`, errorMessage: 'must be a duration such as 15s, 5m or 1h', ...bound('duration', max) }),
+    Type.String({
+      pattern: DURATION_PATTERN,
+      default: def,
+      description: `${description} Default ${def}, at most ${max}.`,
+      errorMessage: 'must be a duration such as 15s, 5m or 1h',
+      ...bound('duration', max),
+    }),
   )
     .Decode(parseDuration)
     .Encode(formatDuration);
@@ -107,7 +113,8 @@ export const Size = (def: string, description: string, max: string) =>
     .Encode((n: number) => n);
 
 const Ip = (description: string) => Type.String({ format: 'ip', description, errorMessage: 'must be an IPv4 or IPv6 address' });
-const Hostname = (description: string) => Type.String({ format: 'mailprobe-hostname', description, errorMessage: 'must be a host name such as mail.company.com' });
+const Hostname = (description: string) =>
+  Type.String({ format: 'mailprobe-hostname', description, errorMessage: 'must be a host name such as mail.company.com' });
 /** A listen address `host:port` or `[v6]:port` (config/specs.ts). */
 const ListenAddress = (description: string, def?: string) =>
   Type.String({
@@ -121,12 +128,26 @@ const Listen = (def: string, description: string) => ListenAddress(description, 
 const Url = (description: string) => Type.String({ format: 'mailprobe-url', description, errorMessage: 'must be an http:// or https:// URL' });
 /** A resolver spec, decoded to its parsed form (config/specs.ts). */
 const Resolver = (description: string) =>
-  Type.Transform(Type.String({ format: 'mailprobe-resolver', maxLength: 200, description, errorMessage: 'must be a resolver such as system, 8.8.8.8 or tls://dns.quad9.net' }))
+  Type.Transform(
+    Type.String({
+      format: 'mailprobe-resolver',
+      maxLength: 200,
+      description,
+      errorMessage: 'must be a resolver such as system, 8.8.8.8 or tls://dns.quad9.net',
+    }),
+  )
     .Decode((v): ResolverSpec => parseResolverSpec(v))
     .Encode((r: ResolverSpec) => r.label);
 /** An authoritative server `host`/`host:port`, decoded to its parsed form (config/specs.ts). */
 const Authoritative = (description: string) =>
-  Type.Transform(Type.String({ format: 'mailprobe-authoritative', maxLength: 260, description, errorMessage: 'must be host or host:port, such as ns1.company.com or 192.0.2.53:53' }))
+  Type.Transform(
+    Type.String({
+      format: 'mailprobe-authoritative',
+      maxLength: 260,
+      description,
+      errorMessage: 'must be host or host:port, such as ns1.company.com or 192.0.2.53:53',
+    }),
+  )
     .Decode((v): AuthoritativeSpec => parseAuthoritative(v))
     .Encode((a: AuthoritativeSpec) => a.label);
 /** A resolver's name for panels, alerts and the lab view (the `resolver_name` label). */
@@ -155,7 +176,12 @@ export const Cutover = Type.Object(
     /** The host name that moves, e.g. mail.company.com; certificates must be valid for it. */
     mail_host: Hostname('The host name that moves.'),
     /** The old and the new servers; both sides must be present. */
-    servers: Type.Array(Server, { minItems: 2, maxItems: 32, description: 'The old and the new servers.', errorMessage: 'must list at least one old and one new server' }),
+    servers: Type.Array(Server, {
+      minItems: 2,
+      maxItems: 32,
+      description: 'The old and the new servers.',
+      errorMessage: 'must list at least one old and one new server',
+    }),
     /** The cutover window, RFC 3339. Inside it probes run at window_interval and alerts page. */
     window: Type.Object(
       {
@@ -192,7 +218,9 @@ export const Smtp = obj(
     /** Name sent in EHLO. Default: the machine's host name. */
     helo: Type.Optional(Hostname('EHLO name.')),
     /** Optional AUTH; the password is read from the named environment variable. */
-    auth: Type.Optional(Type.Object({ user: Type.String({ minLength: 1 }), pass_env: Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$' }) }, { additionalProperties: false })),
+    auth: Type.Optional(
+      Type.Object({ user: Type.String({ minLength: 1 }), pass_env: Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$' }) }, { additionalProperties: false }),
+    ),
     /** PEM file of extra CAs the server certificate may chain to (a private or lab CA). Default: the system CAs only. */
     ca_file: Type.Optional(Type.String({ minLength: 1, description: 'PEM file of extra trusted CAs.' })),
     /** A TCP connect not done by then fails with connect_timeout. Default 5s. */
@@ -222,7 +250,13 @@ export const Roundtrip = Type.Object(
         /** Name the sink gives in its greeting and Authentication-Results. Default: the machine's host name. */
         name: Type.Optional(Hostname('Sink host name.')),
         /** DNS server (IP or IP:port) the sink asks for SPF, DKIM, DMARC and FCrDNS. Default: the system resolver. */
-        resolver: Type.Optional(Type.String({ format: 'mailprobe-dns-server', description: 'DNS server IP or IP:port, such as 127.0.0.1:5353.', errorMessage: 'must be an IP or IP:port, such as 127.0.0.1:5353' })),
+        resolver: Type.Optional(
+          Type.String({
+            format: 'mailprobe-dns-server',
+            description: 'DNS server IP or IP:port, such as 127.0.0.1:5353.',
+            errorMessage: 'must be an IP or IP:port, such as 127.0.0.1:5353',
+          }),
+        ),
         /** PEM certificate and key for the STARTTLS the sink offers. Default: smtp-server's built-in test certificate. */
         tls_cert_file: Type.Optional(Type.String({ minLength: 1 })),
         tls_key_file: Type.Optional(Type.String({ minLength: 1 })),
@@ -321,11 +355,18 @@ export const Probes = obj(
     resolvers: Type.Transform(
       Type.Array(
         Type.Union([
-          Type.String({ format: 'mailprobe-resolver', maxLength: 200, description: 'system, IP, IP:port, [v6]:port, tcp://IP[:port], tls://host[:port] or https://host/dns-query.' }),
+          Type.String({
+            format: 'mailprobe-resolver',
+            maxLength: 200,
+            description: 'system, IP, IP:port, [v6]:port, tcp://IP[:port], tls://host[:port] or https://host/dns-query.',
+          }),
           Type.Object({ address: Type.String({ format: 'mailprobe-resolver', maxLength: 200 }), name: ResolverName }, { additionalProperties: false }),
           Type.Object(
             {
-              catalogue: Type.Union(CATALOGUE_SELECTORS.map((c) => Type.Literal(c)), { description: 'all, a region (global, europe, russia, china, north-america) or an operator id.' }),
+              catalogue: Type.Union(
+                CATALOGUE_SELECTORS.map((c) => Type.Literal(c)),
+                { description: 'all, a region (global, europe, russia, china, north-america) or an operator id.' },
+              ),
               ipv6: Type.Optional(Type.Boolean({ description: 'Also the IPv6 addresses. Default false.' })),
             },
             { additionalProperties: false },
@@ -395,7 +436,12 @@ export const RemoteWrite = obj(
      * in the window) are not resent. Default 30s (two samples in the dashboards' 1m windows).
      */
     resend_interval: Type.Transform(
-      Type.String({ pattern: RESEND_PATTERN, default: '30s', description: 'Resend interval of unchanged series (like a scrape interval), below 5m. Default 30s.', errorMessage: 'must be a duration below 5m (the staleness window), such as 30s, 1m or 4m' }),
+      Type.String({
+        pattern: RESEND_PATTERN,
+        default: '30s',
+        description: 'Resend interval of unchanged series (like a scrape interval), below 5m. Default 30s.',
+        errorMessage: 'must be a duration below 5m (the staleness window), such as 30s, 1m or 4m',
+      }),
     )
       .Decode(parseDuration)
       .Encode(formatDuration),
@@ -425,7 +471,13 @@ export const Status = obj(
     read_token: Type.Optional(Digest('Digest of the read token.')),
     /** Basic auth for browsers: the user and the sha256: digest of the password (`mailprobe token --hash PASSWORD`). Default none. */
     basic_auth: Type.Optional(
-      Type.Object({ user: Type.String({ minLength: 1, maxLength: 128, pattern: '^[^:]+$', errorMessage: 'must be a user name without ":"' }), password: Digest('Digest of the password.') }, { additionalProperties: false }),
+      Type.Object(
+        {
+          user: Type.String({ minLength: 1, maxLength: 128, pattern: '^[^:]+$', errorMessage: 'must be a user name without ":"' }),
+          password: Digest('Digest of the password.'),
+        },
+        { additionalProperties: false },
+      ),
     ),
   },
   'The status page. Open to anyone who reaches the collector unless read_token or basic_auth is set (either one then admits).',
@@ -451,11 +503,17 @@ export const Collector = obj(
      * the collector then binds the probe to the region of its first accepted push. Make one with
      * `mailprobe token --id ID --region R`.
      */
-    tokens: Type.Record(ID, Type.Union([TokenHash, TokenEntry], { errorMessage: 'must be { region: <region>, hash: sha256:<64 hex digits> } or sha256:<64 hex digits> (see `mailprobe token`)' }), {
-      default: {},
-      additionalProperties: false,
-      errorMessage: 'must be a probe id (letters, digits, . _ -; at most 63)',
-    }),
+    tokens: Type.Record(
+      ID,
+      Type.Union([TokenHash, TokenEntry], {
+        errorMessage: 'must be { region: <region>, hash: sha256:<64 hex digits> } or sha256:<64 hex digits> (see `mailprobe token`)',
+      }),
+      {
+        default: {},
+        additionalProperties: false,
+        errorMessage: 'must be a probe id (letters, digits, . _ -; at most 63)',
+      },
+    ),
     /** Largest request body. Default 1MiB. */
     body_limit: Size('1MiB', 'Largest request body.', '256MiB'),
     /** Distinct series one probe may create; batches beyond it are rejected. Default 20000. */

@@ -130,7 +130,8 @@ export function parseResolverSpec(text: string, name?: string): ResolverSpec {
   }
   if (scheme) throw new SpecError(`"${s}": unknown scheme ${scheme}:// (use IP[:port], tcp://, tls:// or https://)`);
   const hp = parseHostPort(s, 53);
-  if (isIP(hp.host) === 0) throw new SpecError(`"${s}" must be system, an IP (with optional :port), tcp://IP, tls://host or https://host/path (a name needs tls:// or https://)`);
+  if (isIP(hp.host) === 0)
+    throw new SpecError(`"${s}" must be system, an IP (with optional :port), tcp://IP, tls://host or https://host/path (a name needs tls:// or https://)`);
   return { kind: 'dns', label: s, servers: [hp], ...named };
 }
 

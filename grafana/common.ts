@@ -96,14 +96,7 @@ export const ANNOTATIONS: readonly { name: string; color: string; title: string;
 
 export function cutoverAnnotations(): dashboard.AnnotationQueryBuilder[] {
   return ANNOTATIONS.map((a) =>
-    new dashboard.AnnotationQueryBuilder()
-      .name(a.name)
-      .datasource(DATASOURCE)
-      .enable(true)
-      .iconColor(a.color)
-      .expr(a.expr)
-      .step('1m')
-      .titleFormat(a.title),
+    new dashboard.AnnotationQueryBuilder().name(a.name).datasource(DATASOURCE).enable(true).iconColor(a.color).expr(a.expr).step('1m').titleFormat(a.title),
   );
 }
 export const ipVariable = () => labelVariable('ip', 'ip', m('smtpUp'), 'Destination IP');

@@ -9,7 +9,22 @@ import * as stat from '@grafana/grafana-foundation-sdk/stat';
 import * as table from '@grafana/grafana-foundation-sdk/table';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
 import * as prometheus from '@grafana/grafana-foundation-sdk/prometheus';
-import { cutoverAnnotations, dashboardLinks, datasourceVariable, dedup, lastValue, m, numberPanels, okMappings, q, RECORDED, regionVariable, targets, thresholds, valueMappings } from './common.js';
+import {
+  cutoverAnnotations,
+  dashboardLinks,
+  datasourceVariable,
+  dedup,
+  lastValue,
+  m,
+  numberPanels,
+  okMappings,
+  q,
+  RECORDED,
+  regionVariable,
+  targets,
+  thresholds,
+  valueMappings,
+} from './common.js';
 
 const windowStart = `max(${m('cutoverWindowStart')})`;
 const windowEnd = `max(${m('cutoverWindowEnd')})`;
@@ -102,7 +117,12 @@ export function cutoverDashboard(): dashboard.Dashboard {
       .graphMode(common.BigValueGraphMode.None)
       .textMode(common.BigValueTextMode.ValueAndName)
       .mappings(okMappings('OK', 'FAIL'))
-      .thresholds(thresholds([{ value: null, color: 'red' }, { value: 1, color: 'green' }])),
+      .thresholds(
+        thresholds([
+          { value: null, color: 'red' },
+          { value: 1, color: 'green' },
+        ]),
+      ),
     q(`max(${dedup(`${m('smtpUp')}{side="new"}`)})`, { legend: 'Accepting mail', instant: true }),
     q(`min(${dedup(`${m('ptrMatchesMailHost')}{side="new"}`)})`, { legend: 'PTR', instant: true }),
     // Before the switch the new IP's PTR (the mail host) cannot confirm yet: the prediction for
@@ -130,7 +150,9 @@ export function cutoverDashboard(): dashboard.Dashboard {
   const ttlHonour = targets(
     new timeseries.PanelBuilder()
       .title('Resolvers honouring the TTL per region')
-      .description('Per region, the share of resolvers whose TTL behaviour is known (observed after the old answer of the latest change expired) that did not serve it past the TTL. No line while none is known yet.')
+      .description(
+        'Per region, the share of resolvers whose TTL behaviour is known (observed after the old answer of the latest change expired) that did not serve it past the TTL. No line while none is known yet.',
+      )
       .span(12)
       .height(8)
       .unit('percentunit')
@@ -158,14 +180,22 @@ export function cutoverDashboard(): dashboard.Dashboard {
   const ttlFleet = targets(
     new stat.PanelBuilder()
       .title('Resolvers honouring the TTL')
-      .description('All regions: the share of resolvers (what each probe asks) that were observed after the old answer of the latest change expired and did not serve it past the TTL. Before any change, or before the old TTL has run out, it is not yet known.')
+      .description(
+        'All regions: the share of resolvers (what each probe asks) that were observed after the old answer of the latest change expired and did not serve it past the TTL. Before any change, or before the old TTL has run out, it is not yet known.',
+      )
       .span(6)
       .height(5)
       .unit('percentunit')
       .noValue('not yet known')
       .reduceOptions(lastValue())
       .graphMode(common.BigValueGraphMode.None)
-      .thresholds(thresholds([{ value: null, color: 'red' }, { value: 0.9, color: 'orange' }, { value: 1, color: 'green' }])),
+      .thresholds(
+        thresholds([
+          { value: null, color: 'red' },
+          { value: 0.9, color: 'orange' },
+          { value: 1, color: 'green' },
+        ]),
+      ),
     q(RECORDED.ttlHonouredFleet, { legend: 'honouring the TTL', instant: true }),
   );
 
@@ -185,7 +215,9 @@ export function cutoverDashboard(): dashboard.Dashboard {
   const records = targets(
     new stat.PanelBuilder()
       .title('MTA-STS and TLSA')
-      .description('MTA-STS: no policy, or the policy\'s mx patterns cover the mail host. TLSA: records published at _25._tcp of the mail host, and per server IP whether one of them matches the certificate it presents (absent without records; the new IP must match before the switch).')
+      .description(
+        "MTA-STS: no policy, or the policy's mx patterns cover the mail host. TLSA: records published at _25._tcp of the mail host, and per server IP whether one of them matches the certificate it presents (absent without records; the new IP must match before the switch).",
+      )
       .span(6)
       .height(5)
       .unit('bool_yes_no')
@@ -201,7 +233,9 @@ export function cutoverDashboard(): dashboard.Dashboard {
   const dnsblErrors = targets(
     new timeseries.PanelBuilder()
       .title('Blocklist lookups failing')
-      .description('Blocklist queries per minute that gave no usable answer (a list refusing queries from public resolvers, timeouts): the listing state of those lists is unknown.')
+      .description(
+        'Blocklist queries per minute that gave no usable answer (a list refusing queries from public resolvers, timeouts): the listing state of those lists is unknown.',
+      )
       .span(6)
       .height(5)
       .unit('short'),
@@ -209,11 +243,7 @@ export function cutoverDashboard(): dashboard.Dashboard {
   );
 
   const firing = targets(
-    new table.PanelBuilder()
-      .title('Firing alerts')
-      .unit('short')
-      .span(24)
-      .height(6),
+    new table.PanelBuilder().title('Firing alerts').unit('short').span(24).height(6),
     q('sum by (alertname, severity) (ALERTS{alertname=~"Mailprobe.*", alertstate="firing"})', {
       instant: true,
       format: prometheus.PromQueryFormat.Table,

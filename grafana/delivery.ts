@@ -10,7 +10,23 @@ import * as statetimeline from '@grafana/grafana-foundation-sdk/statetimeline';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
 import * as prometheus from '@grafana/grafana-foundation-sdk/prometheus';
 import { SMTP_PHASES } from '../protocol/results.js';
-import { cutoverAnnotations, dashboardLinks, datasourceVariable, dedup, ipVariable, lastValue, m, numberPanels, okMappings, probeVariable, q, RECORDED, regionVariable, stacked, targets } from './common.js';
+import {
+  cutoverAnnotations,
+  dashboardLinks,
+  datasourceVariable,
+  dedup,
+  ipVariable,
+  lastValue,
+  m,
+  numberPanels,
+  okMappings,
+  probeVariable,
+  q,
+  RECORDED,
+  regionVariable,
+  stacked,
+  targets,
+} from './common.js';
 
 /** Recorded series (by region and IP); raw series also by probe. */
 const sel = 'region=~"$region", ip=~"$ip"';
@@ -137,12 +153,7 @@ export function deliveryDashboard(): dashboard.Dashboard {
   );
 
   const checks = targets(
-    new timeseries.PanelBuilder()
-      .title('SMTP checks per minute by result')
-      .span(12)
-      .height(8)
-      .unit('short')
-      .stacking(stacked()),
+    new timeseries.PanelBuilder().title('SMTP checks per minute by result').span(12).height(8).unit('short').stacking(stacked()),
     q(`60 * sum by (ip, result) (${dedup(`rate(${m('smtpChecks')}{${rawSel}}[$__rate_interval])`)})`, { legend: '{{ip}} {{result}}' }),
   );
 

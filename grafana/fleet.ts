@@ -8,7 +8,24 @@ import * as bargauge from '@grafana/grafana-foundation-sdk/bargauge';
 import * as stat from '@grafana/grafana-foundation-sdk/stat';
 import * as statetimeline from '@grafana/grafana-foundation-sdk/statetimeline';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
-import { COLLECTOR_JOB, cutoverAnnotations, dashboardLinks, datasourceVariable, dedup, lastValue, m, numberPanels, okMappings, PROBE_JOB, probeVariable, q, regionVariable, stacked, targets, thresholds } from './common.js';
+import {
+  COLLECTOR_JOB,
+  cutoverAnnotations,
+  dashboardLinks,
+  datasourceVariable,
+  dedup,
+  lastValue,
+  m,
+  numberPanels,
+  okMappings,
+  PROBE_JOB,
+  probeVariable,
+  q,
+  regionVariable,
+  stacked,
+  targets,
+  thresholds,
+} from './common.js';
 
 /** Rows whose panels show data only in some setups: row title → what they need. */
 export const OPTIONAL_ROWS: Readonly<Record<string, string>> = {
@@ -29,7 +46,9 @@ function remoteWriteRow(): dashboard.RowBuilder {
   const requests = targets(
     new timeseries.PanelBuilder().title('Remote-write requests').span(8).height(7).unit('short'),
     q(`sum by (instance, result) (rate(${m('collectorRemoteWriteRequests')}[$__rate_interval]))`, { legend: '{{instance}} {{result}}' }),
-    q(`histogram_quantile(0.99, sum by (instance, le) (rate(${m('collectorRemoteWriteDuration')}_bucket[$__rate_interval])))`, { legend: '{{instance}} p99 s' }),
+    q(`histogram_quantile(0.99, sum by (instance, le) (rate(${m('collectorRemoteWriteDuration')}_bucket[$__rate_interval])))`, {
+      legend: '{{instance}} p99 s',
+    }),
   );
   return new dashboard.RowBuilder('Remote write').collapsed(true).withPanel(queue).withPanel(samples).withPanel(requests);
 }
@@ -80,7 +99,13 @@ export function fleetDashboard(): dashboard.Dashboard {
       .height(6)
       .unit('s')
       .reduceOptions(lastValue())
-      .thresholds(thresholds([{ value: null, color: 'green' }, { value: 120, color: 'orange' }, { value: 300, color: 'red' }])),
+      .thresholds(
+        thresholds([
+          { value: null, color: 'green' },
+          { value: 120, color: 'orange' },
+          { value: 300, color: 'red' },
+        ]),
+      ),
     q(`time() - max by (region, probe) (${m('probeLastPush')}{region=~"$region", probe=~"$probe"})`, { legend: '{{probe}} ({{region}})', instant: true }),
   );
 
@@ -106,58 +131,32 @@ export function fleetDashboard(): dashboard.Dashboard {
   );
 
   const dropped = targets(
-    new timeseries.PanelBuilder()
-      .title('Batches dropped from full spools')
-      .span(12)
-      .height(8)
-      .unit('short'),
+    new timeseries.PanelBuilder().title('Batches dropped from full spools').span(12).height(8).unit('short'),
     q(`max by (region, probe) (${m('probeSpoolDropped')}{region=~"$region", probe=~"$probe"})`, { legend: '{{probe}} ({{region}})' }),
   );
 
   const checks = targets(
-    new timeseries.PanelBuilder()
-      .title('Check results per minute by type and outcome')
-      .span(12)
-      .height(8)
-      .unit('short')
-      .stacking(stacked()),
+    new timeseries.PanelBuilder().title('Check results per minute by type and outcome').span(12).height(8).unit('short').stacking(stacked()),
     q(`60 * sum by (type, result) (${dedup(`rate(${m('checks')}{region=~"$region", probe=~"$probe"}[$__rate_interval])`)})`, { legend: '{{type}} {{result}}' }),
   );
 
   const batches = targets(
-    new timeseries.PanelBuilder()
-      .title('Batches per minute by result')
-      .span(12)
-      .height(8)
-      .unit('short'),
+    new timeseries.PanelBuilder().title('Batches per minute by result').span(12).height(8).unit('short'),
     q(`60 * sum by (instance, result) (rate(${m('collectorBatches')}[$__rate_interval]))`, { legend: '{{instance}} {{result}}' }),
   );
 
   const rejections = targets(
-    new timeseries.PanelBuilder()
-      .title('Rejected requests by code')
-      .span(12)
-      .height(8)
-      .unit('short')
-      .drawStyle(common.GraphDrawStyle.Bars),
+    new timeseries.PanelBuilder().title('Rejected requests by code').span(12).height(8).unit('short').drawStyle(common.GraphDrawStyle.Bars),
     q(`sum by (instance, code) (increase(${m('collectorRejections')}[$__rate_interval]))`, { legend: '{{instance}} {{code}}' }),
   );
 
   const results = targets(
-    new timeseries.PanelBuilder()
-      .title('Results applied per second')
-      .span(12)
-      .height(8)
-      .unit('short'),
+    new timeseries.PanelBuilder().title('Results applied per second').span(12).height(8).unit('short'),
     q(`sum by (instance) (rate(${m('collectorResults')}[$__rate_interval]))`, { legend: '{{instance}}' }),
   );
 
   const ingest = targets(
-    new timeseries.PanelBuilder()
-      .title('Batch ingest latency p99')
-      .span(12)
-      .height(8)
-      .unit('s'),
+    new timeseries.PanelBuilder().title('Batch ingest latency p99').span(12).height(8).unit('s'),
     q(`histogram_quantile(0.99, sum by (instance, le) (rate(${m('collectorIngestDuration')}_bucket[$__rate_interval])))`, { legend: '{{instance}}' }),
   );
 

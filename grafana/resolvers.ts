@@ -9,7 +9,22 @@ import * as table from '@grafana/grafana-foundation-sdk/table';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
 import * as prometheus from '@grafana/grafana-foundation-sdk/prometheus';
 import { ANSWER_SIDES } from '../protocol/results.js';
-import { cutoverAnnotations, dashboardLinks, datasourceVariable, dedup, m, numberPanels, probeVariable, q, RECORDED, regionVariable, resolverVariable, stacked, targets, valueMappings } from './common.js';
+import {
+  cutoverAnnotations,
+  dashboardLinks,
+  datasourceVariable,
+  dedup,
+  m,
+  numberPanels,
+  probeVariable,
+  q,
+  RECORDED,
+  regionVariable,
+  resolverVariable,
+  stacked,
+  targets,
+  valueMappings,
+} from './common.js';
 
 /** Raw per-resolver series: by region, probe and resolver. */
 const sel = 'region=~"$region", probe=~"$probe", resolver=~"$resolver"';
@@ -37,32 +52,17 @@ export function resolversDashboard(): dashboard.Dashboard {
   );
 
   const bySide = targets(
-    new timeseries.PanelBuilder()
-      .title('Resolvers per side')
-      .span(12)
-      .height(8)
-      .unit('short')
-      .stacking(stacked()),
+    new timeseries.PanelBuilder().title('Resolvers per side').span(12).height(8).unit('short').stacking(stacked()),
     q(`sum by (side) (${RECORDED.resolversBySide}{region=~"$region"})`, { legend: '{{side}}' }),
   );
 
   const honour = targets(
-    new timeseries.PanelBuilder()
-      .title('TTL honoured')
-      .span(12)
-      .height(8)
-      .unit('percentunit')
-      .min(0)
-      .max(1),
+    new timeseries.PanelBuilder().title('TTL honoured').span(12).height(8).unit('percentunit').min(0).max(1),
     q(`${RECORDED.ttlHonouredRatio}{region=~"$region"}`, { legend: '{{region}}' }),
   );
 
   const ttl = targets(
-    new timeseries.PanelBuilder()
-      .title('Remaining TTL per resolver')
-      .span(12)
-      .height(8)
-      .unit('s'),
+    new timeseries.PanelBuilder().title('Remaining TTL per resolver').span(12).height(8).unit('s'),
     q(`max by (region, resolver, resolver_name) (${dedup(`${m('dnsTtl')}{${sel}, type="A"}`)})`, { legend: '{{region}} {{resolver_name}}' }),
   );
 
@@ -91,34 +91,19 @@ and on (region, probe, resolver, name) ${dedup(m('dnsTtlViolation'))} == 1`,
   );
 
   const stale = targets(
-    new timeseries.PanelBuilder()
-      .title('Stale seconds per resolver')
-      .span(12)
-      .height(8)
-      .unit('s'),
+    new timeseries.PanelBuilder().title('Stale seconds per resolver').span(12).height(8).unit('s'),
     q(`max by (region, resolver, resolver_name) (${dedup(`${m('dnsResolverStale')}{${sel}}`)})`, { legend: '{{region}} {{resolver_name}}' }),
   );
 
   const latency = targets(
-    new timeseries.PanelBuilder()
-      .title('Lookup latency p90 per resolver')
-      .span(12)
-      .height(8)
-      .unit('s'),
-    q(
-      `histogram_quantile(0.9, sum by (region, resolver, resolver_name, le) (${dedup(`rate(${m('dnsLookupDuration')}_bucket{${sel}}[$__rate_interval])`)}))`,
-      { legend: '{{region}} {{resolver_name}}' },
-    ),
+    new timeseries.PanelBuilder().title('Lookup latency p90 per resolver').span(12).height(8).unit('s'),
+    q(`histogram_quantile(0.9, sum by (region, resolver, resolver_name, le) (${dedup(`rate(${m('dnsLookupDuration')}_bucket{${sel}}[$__rate_interval])`)}))`, {
+      legend: '{{region}} {{resolver_name}}',
+    }),
   );
 
   const errors = targets(
-    new timeseries.PanelBuilder()
-      .title('Failed lookups by class')
-      .span(12)
-      .height(8)
-      .unit('short')
-      .drawStyle(common.GraphDrawStyle.Bars)
-      .stacking(stacked()),
+    new timeseries.PanelBuilder().title('Failed lookups by class').span(12).height(8).unit('short').drawStyle(common.GraphDrawStyle.Bars).stacking(stacked()),
     q(`sum by (region, resolver, resolver_name, result) (${dedup(`increase(${m('dnsLookups')}{${sel}, result!="success"}[$__rate_interval])`)})`, {
       legend: '{{region}} {{resolver_name}} {{result}}',
     }),

@@ -9,7 +9,22 @@ import * as stat from '@grafana/grafana-foundation-sdk/stat';
 import * as table from '@grafana/grafana-foundation-sdk/table';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
 import * as prometheus from '@grafana/grafana-foundation-sdk/prometheus';
-import { cutoverAnnotations, dashboardLinks, datasourceVariable, dedup, labelVariable, lastValue, m, numberPanels, probeVariable, q, RECORDED, regionVariable, stacked, targets } from './common.js';
+import {
+  cutoverAnnotations,
+  dashboardLinks,
+  datasourceVariable,
+  dedup,
+  labelVariable,
+  lastValue,
+  m,
+  numberPanels,
+  probeVariable,
+  q,
+  RECORDED,
+  regionVariable,
+  stacked,
+  targets,
+} from './common.js';
 
 const viaVariable = () => labelVariable('via_ip', 'via_ip', m('roundtrips'), 'Delivering IP');
 
@@ -25,11 +40,7 @@ export function roundtripDashboard(): dashboard.Dashboard {
   );
 
   const perRegion = targets(
-    new timeseries.PanelBuilder()
-      .title('Round-trip p90 per region')
-      .span(12)
-      .height(8)
-      .unit('s'),
+    new timeseries.PanelBuilder().title('Round-trip p90 per region').span(12).height(8).unit('s'),
     q(
       `histogram_quantile(0.9, sum by (region, via_ip, le) (${dedup(`rate(${m('roundtripDuration')}_bucket{region=~"$region", probe=~"$probe", via_ip=~"$via_ip"}[$__rate_interval])`)}))`,
       { legend: '{{region}} via {{via_ip}}' },
@@ -52,30 +63,22 @@ export function roundtripDashboard(): dashboard.Dashboard {
           { value: 1, color: 'red' },
         ]),
       ),
-    q(`round(sum by (via_ip, side) (${dedup(`increase(${m('roundtrips')}{result="lost", region=~"$region", probe=~"$probe", via_ip=~"$via_ip"}[$__range])`)}))`, {
-      legend: 'via {{via_ip}} ({{side}})',
-      instant: true,
-    }),
+    q(
+      `round(sum by (via_ip, side) (${dedup(`increase(${m('roundtrips')}{result="lost", region=~"$region", probe=~"$probe", via_ip=~"$via_ip"}[$__range])`)}))`,
+      {
+        legend: 'via {{via_ip}} ({{side}})',
+        instant: true,
+      },
+    ),
   );
 
   const lostRatio = targets(
-    new timeseries.PanelBuilder()
-      .title('Share of messages lost')
-      .span(8)
-      .height(6)
-      .unit('percentunit')
-      .min(0)
-      .max(1),
+    new timeseries.PanelBuilder().title('Share of messages lost').span(8).height(6).unit('percentunit').min(0).max(1),
     q(`${RECORDED.roundtripLostRatio}{via_ip=~"$via_ip"}`, { legend: 'via {{via_ip}} ({{side}})' }),
   );
 
   const results = targets(
-    new timeseries.PanelBuilder()
-      .title('Round trips by result')
-      .span(8)
-      .height(6)
-      .unit('short')
-      .stacking(stacked()),
+    new timeseries.PanelBuilder().title('Round trips by result').span(8).height(6).unit('short').stacking(stacked()),
     q(`sum by (via_ip, result) (${dedup(`increase(${m('roundtrips')}{region=~"$region", probe=~"$probe", via_ip=~"$via_ip"}[$__rate_interval])`)})`, {
       legend: '{{via_ip}} {{result}}',
     }),

@@ -167,7 +167,10 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
     dns.auth.updateZone({ dnsbl: [{ zone: LAB_DNSBL, listed: {} }] });
 
     const dkim = { domainName: LAB_DOMAIN, keySelector: 's2026', privateKey: dns.dkimKey.privateKey };
-    const certs = await makeLabCerts({ mailHost: LAB_MAIL_HOST, ...(opts.expiringCertSeconds === undefined ? {} : { expiringInSeconds: opts.expiringCertSeconds }) });
+    const certs = await makeLabCerts({
+      mailHost: LAB_MAIL_HOST,
+      ...(opts.expiringCertSeconds === undefined ? {} : { expiringInSeconds: opts.expiringCertSeconds }),
+    });
     closers.push(() => certs.cleanup());
     const mtas = await startMtas({ certs, mailHost: LAB_MAIL_HOST, domain: LAB_DOMAIN, relay: [LAB_RT_ADDRESS], dkim: { old: dkim, new: dkim } });
     closers.push(() => mtas.close());

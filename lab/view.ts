@@ -20,7 +20,11 @@ type Snapshot = Map<string, Sample[]>;
 export async function snapshot(registry: Registry): Promise<Snapshot> {
   const out: Snapshot = new Map();
   // Copied: prom-client hands out its live counter objects, which later increments mutate.
-  for (const m of await registry.getMetricsAsJSON()) out.set(m.name, ((m.values ?? []) as Sample[]).map((v) => ({ ...v, labels: { ...v.labels } })));
+  for (const m of await registry.getMetricsAsJSON())
+    out.set(
+      m.name,
+      ((m.values ?? []) as Sample[]).map((v) => ({ ...v, labels: { ...v.labels } })),
+    );
   return out;
 }
 
@@ -141,7 +145,13 @@ export function summarize(prev: Snapshot | undefined, cur: Snapshot): Figures {
   const byResolver = new Map<string, ResolverFigure & { region: string }>();
   for (const s of gauge(METRICS.dnsAnswerSide.name)) {
     if (s.labels.type !== 'A' || str(s.labels.resolver).startsWith('auth:') || s.value !== 1) continue;
-    byResolver.set(resolverKey(s), { region: str(s.labels.region), name: str(s.labels.resolver_name ?? s.labels.resolver), side: str(s.labels.side), tested: false, violation: false });
+    byResolver.set(resolverKey(s), {
+      region: str(s.labels.region),
+      name: str(s.labels.resolver_name ?? s.labels.resolver),
+      side: str(s.labels.side),
+      tested: false,
+      violation: false,
+    });
   }
   for (const s of gauge(METRICS.dnsTtlTested.name)) {
     const r = byResolver.get(resolverKey(s));
@@ -167,7 +177,16 @@ export function summarize(prev: Snapshot | undefined, cur: Snapshot): Figures {
   const ipOf = (ip: string, side: string): IpFigures => {
     let f = ips.get(ip);
     if (!f) {
-      f = { ip, side, name: names.get(ip)?.name ?? ip, checks: 0, ok: 0, lastError: undefined, ...session(ip), roundtrip: { delivered: 0, failed: 0, lost: 0, ...rtq(ip) } };
+      f = {
+        ip,
+        side,
+        name: names.get(ip)?.name ?? ip,
+        checks: 0,
+        ok: 0,
+        lastError: undefined,
+        ...session(ip),
+        roundtrip: { delivered: 0, failed: 0, lost: 0, ...rtq(ip) },
+      };
       ips.set(ip, f);
     }
     return f;
@@ -227,20 +246,30 @@ export interface ViewState {
 export function render(v: ViewState): string {
   const f = v.figures;
   const inWindow = v.now >= v.windowStart && v.now < v.windowEnd;
-  const phase = v.now < v.windowStart ? `before the window (opens in ${clock(v.windowStart - v.now)})` : inWindow ? `IN THE WINDOW (${clock(v.windowEnd - v.now)} left)` : 'after the window';
+  const phase =
+    v.now < v.windowStart
+      ? `before the window (opens in ${clock(v.windowStart - v.now)})`
+      : inWindow
+        ? `IN THE WINDOW (${clock(v.windowEnd - v.now)} left)`
+        : 'after the window';
   const lines = [v.title];
   if (v.final) {
     lines.push(`summary of the whole run (${clock(v.endsAt - v.startedAt)}): authoritative serves the ${v.serving} IP, TTL ${v.ttl}s`);
     lines.push(`timeline: ${v.final.events.map((e) => `${clock(e.at - v.startedAt)} ${e.label}`).join('; ')}`);
   } else {
     lines.push(`lab time ${clock(v.now - v.startedAt)} / ${clock(v.endsAt - v.startedAt)}   ${phase}`);
-    lines.push(`authoritative: serves ${v.serving} IP, TTL ${v.ttl}s   last: ${v.lastEvent ?? '-'}${v.nextEvent ? `   next: ${v.nextEvent.label} in ${clock(v.nextEvent.at - v.now)}` : ''}`);
+    lines.push(
+      `authoritative: serves ${v.serving} IP, TTL ${v.ttl}s   last: ${v.lastEvent ?? '-'}${v.nextEvent ? `   next: ${v.nextEvent.label} in ${clock(v.nextEvent.at - v.now)}` : ''}`,
+    );
   }
 
   // Resolvers: one column per name, the side of its last A answer ("·": not asked in that region).
   const names = [...new Set(f.regions.flatMap((r) => r.resolvers.map((x) => x.name)))].sort();
   const width = names.map((n) => Math.max(n.length, 5) + 2);
-  lines.push('', 'resolvers: last A answer per resolver; TTL honoured = of the resolvers seen across a TTL expiry, those that did not serve the old answer past it');
+  lines.push(
+    '',
+    'resolvers: last A answer per resolver; TTL honoured = of the resolvers seen across a TTL expiry, those that did not serve the old answer past it',
+  );
   lines.push(`${'region'.padEnd(8)}${names.map((n, i) => n.padEnd(width[i] ?? 8)).join('')}TTL honoured`);
   for (const r of f.regions) {
     const cells = names.map((n, i) => {
@@ -286,7 +315,15 @@ export function render(v: ViewState): string {
             : 'no — a resolver answered the old IP within the quiet time'
     }`,
   );
-  lines.push(v.alerts === undefined ? 'alerts: (prometheus not installed: apt-get install prometheus to see them)' : `alerts firing: ${v.alerts.length === 0 ? 'none' : v.alerts.join(', ')}`);
-  lines.push(v.final ? `status page and metrics were at ${v.collectorUrl}/ and ${v.collectorUrl}/metrics` : `status page: ${v.collectorUrl}/   metrics: ${v.collectorUrl}/metrics   Ctrl-C stops the lab`);
+  lines.push(
+    v.alerts === undefined
+      ? 'alerts: (prometheus not installed: apt-get install prometheus to see them)'
+      : `alerts firing: ${v.alerts.length === 0 ? 'none' : v.alerts.join(', ')}`,
+  );
+  lines.push(
+    v.final
+      ? `status page and metrics were at ${v.collectorUrl}/ and ${v.collectorUrl}/metrics`
+      : `status page: ${v.collectorUrl}/   metrics: ${v.collectorUrl}/metrics   Ctrl-C stops the lab`,
+  );
   return lines.join('\n');
 }

@@ -43,7 +43,8 @@ export const PROBE_ERRORS = {
   spool_full: { message: 'the spool is full; the oldest batches were dropped' },
   spool_locked: { message: 'another probe process uses this spool directory' },
   spool_disk_full: {
-    message: "the spool's disk is full (or not writable): the probe goes on, keeping results in memory (up to probes.push.spool_max_bytes, the oldest batches dropped and counted) and pushing them; new results are not durable until there is room",
+    message:
+      "the spool's disk is full (or not writable): the probe goes on, keeping results in memory (up to probes.push.spool_max_bytes, the oldest batches dropped and counted) and pushing them; new results are not durable until there is room",
   },
   spool_write_failed: { message: 'the spool could not be written (disk full or gone?)' },
   no_token: { message: 'no bearer token: the environment variable named by probes.push.token_env is empty' },

@@ -57,12 +57,19 @@ export function degradedReasons(h: HealthInput): HealthReason[] {
   if (h.internal.length > 0) {
     const named = h.internal.slice(0, NAMED_TARGETS).map((t) => `${t.type} ${t.target} (${t.code ?? 'internal'}: ${(t.message ?? '').slice(0, 200)})`);
     const more = h.internal.length > NAMED_TARGETS ? `, and ${h.internal.length - NAMED_TARGETS} more` : '';
-    out.push({ code: 'checks_internal', message: `${h.internal.length} target${h.internal.length === 1 ? ' fails' : 's fail'} internally (a bug or bad config): ${named.join('; ')}${more}` });
+    out.push({
+      code: 'checks_internal',
+      message: `${h.internal.length} target${h.internal.length === 1 ? ' fails' : 's fail'} internally (a bug or bad config): ${named.join('; ')}${more}`,
+    });
   }
   return out;
 }
 
-export async function startHealthServer(listen: string, registry: Registry, summary: () => { ok: boolean; state: string } & Record<string, unknown>): Promise<HealthServer> {
+export async function startHealthServer(
+  listen: string,
+  registry: Registry,
+  summary: () => { ok: boolean; state: string } & Record<string, unknown>,
+): Promise<HealthServer> {
   const { host, port } = parseListen(listen);
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];

@@ -51,7 +51,11 @@ function secrets(plan: PlanConfig, env: NodeJS.ProcessEnv): PreflightItem[] {
 
 async function collector(url: string, o: PreflightOptions, token: string): Promise<PreflightItem> {
   const item = `collector ${url}`;
-  const batch: Batch = { probe: { id: o.id, region: o.region, version: o.version }, batch: { id: `preflight-${randomUUID()}`, seq: 0, createdAt: Date.now() }, results: [] };
+  const batch: Batch = {
+    probe: { id: o.id, region: o.region, version: o.version },
+    batch: { id: `preflight-${randomUUID()}`, seq: 0, createdAt: Date.now() },
+    results: [],
+  };
   const t0 = Date.now();
   try {
     const r = await request(`${url.replace(/\/$/, '')}${RESULTS_PATH}?dry_run=1`, {
@@ -64,14 +68,19 @@ async function collector(url: string, o: PreflightOptions, token: string): Promi
     const t1 = Date.now();
     const body = (await r.body.json().catch(() => ({}))) as Partial<PushReply> & { error?: string; message?: string };
     if (r.statusCode !== 200 || body.status !== 'dry_run' || typeof body.serverTime !== 'number') {
-      return { ok: false, item, detail: `HTTP ${r.statusCode}${body.error ? ` ${body.error}: ${body.message ?? ''}` : body.status ? ` status ${body.status} (a collector without dry runs?)` : ''}` };
+      return {
+        ok: false,
+        item,
+        detail: `HTTP ${r.statusCode}${body.error ? ` ${body.error}: ${body.message ?? ''}` : body.status ? ` status ${body.status} (a collector without dry runs?)` : ''}`,
+      };
     }
     // The collector read its clock between t0 and t1: offset ± half the round trip.
     const offset = body.serverTime - (t0 + t1) / 2;
     const accuracy = (t1 - t0) / 2;
     const max = o.maxClockOffsetMs ?? 1000;
     const clock = `clock offset ${offset >= 0 ? '+' : ''}${ms(offset)} ±${ms(Math.max(1, accuracy))}`;
-    if (Math.abs(offset) - accuracy > max) return { ok: false, item, detail: `accepts the token of ${o.id}, but ${clock} (more than ${ms(max)}: fix NTP on this host or the collector)` };
+    if (Math.abs(offset) - accuracy > max)
+      return { ok: false, item, detail: `accepts the token of ${o.id}, but ${clock} (more than ${ms(max)}: fix NTP on this host or the collector)` };
     return { ok: true, item, detail: `accepts the token of ${o.id} in region ${o.region} (dry run), ${clock}` };
   } catch (e) {
     return { ok: false, item, detail: `unreachable: ${reason(e)}` };
@@ -170,7 +179,11 @@ export async function runPreflight(o: PreflightOptions): Promise<PreflightItem[]
     const item = `resolver ${spec.name ? `${spec.name} (${spec.label})` : spec.label}`;
     try {
       const r = await createClient(spec, { timeoutMs: s.queryTimeoutMs, ednsPayload: s.ednsPayload }).query(host, 'A');
-      return { ok: r.rcode === 0, item, detail: `${r.rcodeName} for ${host} A: ${r.answers.map((a) => a.value).join(', ') || 'no address'} in ${ms(r.durationMs)}` };
+      return {
+        ok: r.rcode === 0,
+        item,
+        detail: `${r.rcodeName} for ${host} A: ${r.answers.map((a) => a.value).join(', ') || 'no address'} in ${ms(r.durationMs)}`,
+      };
     } catch (e) {
       return { ok: false, item, detail: `${host} A: ${reason(e)}` };
     }
@@ -187,7 +200,11 @@ export async function runPreflight(o: PreflightOptions): Promise<PreflightItem[]
       try {
         const r = await serverClient(sv.server, sv.label, { timeoutMs: s.queryTimeoutMs }).query(host, 'A', { recursive: false });
         const ok = r.rcode === 0 && r.aa;
-        return { ok, item: sv.label, detail: `${r.rcodeName}${r.aa ? ' authoritative' : ' NOT authoritative (aa=0)'} for ${host} A: ${r.answers.map((a) => a.value).join(', ') || 'no address'} in ${ms(r.durationMs)}` };
+        return {
+          ok,
+          item: sv.label,
+          detail: `${r.rcodeName}${r.aa ? ' authoritative' : ' NOT authoritative (aa=0)'} for ${host} A: ${r.answers.map((a) => a.value).join(', ') || 'no address'} in ${ms(r.durationMs)}`,
+        };
       } catch (e) {
         return { ok: false, item: sv.label, detail: `${host} A: ${reason(e)}` };
       }

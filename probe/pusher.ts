@@ -69,7 +69,12 @@ export class Pusher {
 
   constructor(o: PusherOptions) {
     this.#o = o;
-    this.#agent = new Agent({ connect: { timeout: o.requestTimeoutMs }, headersTimeout: o.requestTimeoutMs, bodyTimeout: o.requestTimeoutMs, keepAliveTimeout: 10_000 });
+    this.#agent = new Agent({
+      connect: { timeout: o.requestTimeoutMs },
+      headersTimeout: o.requestTimeoutMs,
+      bodyTimeout: o.requestTimeoutMs,
+      keepAliveTimeout: 10_000,
+    });
     this.#lanes = o.collectors.map((c) => new Lane(c));
   }
 
@@ -201,7 +206,10 @@ export class Pusher {
       text = await res.body.text();
     } catch (err) {
       const level = lane.failures === 0 ? 'warn' : 'debug';
-      log[level]({ code: 'push_failed', collector: lane.url, batch: batch.id, failures: lane.failures + 1, err: err instanceof Error ? err.message : String(err) }, PROBE_ERRORS.push_failed.message);
+      log[level](
+        { code: 'push_failed', collector: lane.url, batch: batch.id, failures: lane.failures + 1, err: err instanceof Error ? err.message : String(err) },
+        PROBE_ERRORS.push_failed.message,
+      );
       return 'error';
     }
     if (status >= 200 && status < 300) {
@@ -218,18 +226,32 @@ export class Pusher {
       // Said once per streak and then every tenth time, so the log shows it without flooding.
       if (lane.authFailures % 10 === 0) {
         log.error(
-          { code: 'push_unauthorized', collector: lane.url, status, reply: detail, tokenEnv: this.#o.tokenEnv, probe: probe.id, attempts: lane.authFailures + 1 },
+          {
+            code: 'push_unauthorized',
+            collector: lane.url,
+            status,
+            reply: detail,
+            tokenEnv: this.#o.tokenEnv,
+            probe: probe.id,
+            attempts: lane.authFailures + 1,
+          },
           `collector ${lane.url} refused the token of probe ${probe.id} (HTTP ${status}): check ${this.#o.tokenEnv} and collector.tokens.${probe.id}; batches stay spooled`,
         );
       }
       return 'unauthorized';
     }
     if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
-      log.error({ code: 'push_rejected', collector: lane.url, batch: batch.id, seq: batch.seq, results: batch.count, status, reply: detail }, PROBE_ERRORS.push_rejected.message);
+      log.error(
+        { code: 'push_rejected', collector: lane.url, batch: batch.id, seq: batch.seq, results: batch.count, status, reply: detail },
+        PROBE_ERRORS.push_rejected.message,
+      );
       return 'rejected';
     }
     const level = lane.failures === 0 ? 'warn' : 'debug';
-    log[level]({ code: 'push_failed', collector: lane.url, batch: batch.id, status, failures: lane.failures + 1, reply: detail }, PROBE_ERRORS.push_failed.message);
+    log[level](
+      { code: 'push_failed', collector: lane.url, batch: batch.id, status, failures: lane.failures + 1, reply: detail },
+      PROBE_ERRORS.push_failed.message,
+    );
     return 'error';
   }
 }

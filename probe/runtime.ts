@@ -112,12 +112,15 @@ export function createProbe(o: ProbeOptions): Probe {
   const seal = (all = true): void => {
     if (!spool) return;
     while (spool.openCount > 0 && (all || spool.openCount >= push.batch_max_results || spool.openBytes >= BATCH_MAX_BYTES)) {
-      let b;
+      let b: ReturnType<typeof spool.seal>;
       try {
         b = spool.seal(newBatchId(), now(), push.batch_max_results);
       } catch (err) {
         // A full disk or a vanished directory: the results stay open in memory and the next seal tries again.
-        log.error({ code: 'spool_write_failed', err, dir: spoolDir }, `${PROBE_ERRORS.spool_write_failed.message}; the results stay open and the next seal tries again`);
+        log.error(
+          { code: 'spool_write_failed', err, dir: spoolDir },
+          `${PROBE_ERRORS.spool_write_failed.message}; the results stay open and the next seal tries again`,
+        );
         break;
       }
       if (!b) break;
@@ -141,7 +144,10 @@ export function createProbe(o: ProbeOptions): Probe {
     try {
       spool.appendResults(results);
     } catch (err) {
-      log.error({ code: 'spool_write_failed', err, dir: spoolDir, lostResults: results.length }, `${PROBE_ERRORS.spool_write_failed.message}; the results of this run are lost`);
+      log.error(
+        { code: 'spool_write_failed', err, dir: spoolDir, lostResults: results.length },
+        `${PROBE_ERRORS.spool_write_failed.message}; the results of this run are lost`,
+      );
       return;
     }
     resultsTotal += results.length;
@@ -186,7 +192,13 @@ export function createProbe(o: ProbeOptions): Probe {
             const stalledMs = pusher?.stalledMs();
             const reasons =
               state === 'running'
-                ? degradedReasons({ stalledMs, degradedAfterMs, spoolBytes: spooled?.bytes ?? 0, spoolMaxBytes: push.spool_max_bytes, internal: decisions.failing('internal') })
+                ? degradedReasons({
+                    stalledMs,
+                    degradedAfterMs,
+                    spoolBytes: spooled?.bytes ?? 0,
+                    spoolMaxBytes: push.spool_max_bytes,
+                    internal: decisions.failing('internal'),
+                  })
                 : [];
             return {
               ok: state === 'running' && reasons.length === 0,
@@ -259,7 +271,10 @@ export function createProbe(o: ProbeOptions): Probe {
       spool?.close();
       await health?.close();
       state = 'stopped';
-      log.info({ flushed, spooled: left }, flushed ? 'probe stopped; every batch delivered' : 'probe stopped; undelivered batches stay spooled for the next start');
+      log.info(
+        { flushed, spooled: left },
+        flushed ? 'probe stopped; every batch delivered' : 'probe stopped; undelivered batches stay spooled for the next start',
+      );
     },
 
     stats() {

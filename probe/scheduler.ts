@@ -174,7 +174,17 @@ export class Scheduler {
       if (slot) slot.job = job;
       else {
         const random = this.#o.random ?? Math.random;
-        this.#slots.set(id, { type: check.type, key: job.key, job, frac: random(), lastDue: undefined, running: false, state: new Map(), runs: 0, template: [] });
+        this.#slots.set(id, {
+          type: check.type,
+          key: job.key,
+          job,
+          frac: random(),
+          lastDue: undefined,
+          running: false,
+          state: new Map(),
+          runs: 0,
+          template: [],
+        });
       }
     }
     for (const [id, slot] of this.#slots) if (slot.type === check.type && !keep.has(id)) this.#slots.delete(id);

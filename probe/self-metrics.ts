@@ -40,7 +40,12 @@ export function createProbeMetrics(registry: Registry, probe: { id: string; regi
     pushes: counter(METRICS.probePushes, registry),
     checkRuns: counter(METRICS.probeCheckRuns, registry),
     checkDuration: new Histogram({ name: d.name, help: d.help, labelNames: [...d.labels], buckets: [...d.buckets], registers: [registry] }),
-    inFlight: new Gauge({ name: METRICS.probeChecksInFlight.name, help: METRICS.probeChecksInFlight.help, labelNames: [...METRICS.probeChecksInFlight.labels], registers: [registry] }),
+    inFlight: new Gauge({
+      name: METRICS.probeChecksInFlight.name,
+      help: METRICS.probeChecksInFlight.help,
+      labelNames: [...METRICS.probeChecksInFlight.labels],
+      registers: [registry],
+    }),
     spoolDropped: counter(METRICS.probeSpoolDroppedTotal, registry),
   };
 }

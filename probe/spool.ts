@@ -24,7 +24,20 @@
  * (an empty spool truncates its file, which frees room without needing any).
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fdatasyncSync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { Logger } from 'pino';
@@ -335,7 +348,10 @@ export class Spool {
     const since = this.#noRoomSince;
     this.#noRoomSince = 0;
     if (this.#tryCompact()) {
-      this.#opts.log.info({ code: 'spool_disk_ok', file: this.path, afterMs: now - since, bytes: this.bytes }, 'the spool has room again: everything live is on disk');
+      this.#opts.log.info(
+        { code: 'spool_disk_ok', file: this.path, afterMs: now - since, bytes: this.bytes },
+        'the spool has room again: everything live is on disk',
+      );
     } else {
       this.#noRoomSince = since;
     }
@@ -499,7 +515,7 @@ export class Spool {
     const rlines = (json: string, first: number) => {
       const results = JSON.parse(json) as CheckResult[];
       let bytes = 0;
-      results.forEach((r, i) => (bytes += put({ t: 'r', s: first + i, r })));
+      for (const [i, r] of results.entries()) bytes += put({ t: 'r', s: first + i, r });
       return bytes;
     };
     const rebuilt: SpooledBatch[] = [];

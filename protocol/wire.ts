@@ -47,10 +47,19 @@ export const BatchInfo = Type.Object(
     seq: Type.Integer({ minimum: 0, maximum: MAX_SEQ, description: 'Per-probe sequence number.' }),
     createdAt: Type.Integer({ minimum: 0, maximum: MAX_TIME_MS, description: 'Unix milliseconds.' }),
     stream: Type.Optional(
-      Type.String({ minLength: 8, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$', description: 'Id of the spool the batch comes from (new when a spool is created); results are numbered within it.' }),
+      Type.String({
+        minLength: 8,
+        maxLength: 64,
+        pattern: '^[A-Za-z0-9_-]+$',
+        description: 'Id of the spool the batch comes from (new when a spool is created); results are numbered within it.',
+      }),
     ),
     firstResult: Type.Optional(
-      Type.Integer({ minimum: 0, maximum: MAX_SEQ, description: 'Sequence number of results[0] within the stream; result i has firstResult + i. The collector applies each numbered result once.' }),
+      Type.Integer({
+        minimum: 0,
+        maximum: MAX_SEQ,
+        description: 'Sequence number of results[0] within the stream; result i has firstResult + i. The collector applies each numbered result once.',
+      }),
     ),
   },
   { additionalProperties: false },

@@ -63,7 +63,14 @@ export interface ReportData {
   mailHost: string | null;
   window: { start: number; end: number } | null;
   timeline: { at: number; label: string }[];
-  ttl: { before: number | null; lowered: number | null; loweredAt: number | null; raisedAt: number | null; atSwitch: number | null; safeToSwitchAt: number | null };
+  ttl: {
+    before: number | null;
+    lowered: number | null;
+    loweredAt: number | null;
+    raisedAt: number | null;
+    atSwitch: number | null;
+    safeToSwitchAt: number | null;
+  };
   switchedAt: number | null;
   resolvers: ResolverLine[];
   ttlHonour: { honoured: number; judged: number };
@@ -134,7 +141,10 @@ export async function gatherReport(prom: PromClient, opts: { url: string; from: 
   const resNew = await prom.range(`max by (region, resolver) (${M.dnsAnswerSide}{resolver!~"auth:.*",type=~"A|AAAA",side="new"})`, from, to, step);
   // The side each resolver answers at the end (a stale series ends when its side changed).
   const lastSide = await prom.instant(`max by (region, resolver, side) (${M.dnsAnswerSide}{resolver!~"auth:.*",type=~"A|AAAA"} == 1)`, to);
-  const allRes = await prom.instant(`max by (region, resolver, resolver_name) (last_over_time(${M.dnsAnswerSide}{resolver!~"auth:.*",type=~"A|AAAA"}[${R}]))`, to);
+  const allRes = await prom.instant(
+    `max by (region, resolver, resolver_name) (last_over_time(${M.dnsAnswerSide}{resolver!~"auth:.*",type=~"A|AAAA"}[${R}]))`,
+    to,
+  );
   const viol = await prom.instant(`max by (region, resolver) (max_over_time(${M.dnsTtlViolation}[${R}]))`, to);
   const stale = await prom.instant(`max by (region, resolver) (max_over_time(${M.dnsResolverStale}[${R}]))`, to);
   const ext = await prom.instant(`max by (region, resolver) (max_over_time(${M.dnsTtlExtension}[${R}]))`, to);
@@ -167,13 +177,14 @@ export async function gatherReport(prom: PromClient, opts: { url: string; from: 
   if (judged.length === 0) missing.push(`${M.dnsTtlViolation}: no resolver was judged by the ttl analysis`);
 
   // Delivery per IP before, during and after the window.
-  const periods: { period: Period; a: number; b: number }[] = (window
-    ? [
-        { period: 'before' as const, a: from, b: Math.min(to, window.start) },
-        { period: 'during' as const, a: Math.max(from, window.start), b: Math.min(to, window.end) },
-        { period: 'after' as const, a: Math.max(from, window.end), b: to },
-      ]
-    : [{ period: 'during' as const, a: from, b: to }]
+  const periods: { period: Period; a: number; b: number }[] = (
+    window
+      ? [
+          { period: 'before' as const, a: from, b: Math.min(to, window.start) },
+          { period: 'during' as const, a: Math.max(from, window.start), b: Math.min(to, window.end) },
+          { period: 'after' as const, a: Math.max(from, window.end), b: to },
+        ]
+      : [{ period: 'during' as const, a: from, b: to }]
   ).filter((p) => p.b - p.a >= 2);
   const latency: LatencyLine[] = [];
   const knownIps = new Map<string, string>();
@@ -211,7 +222,8 @@ export async function gatherReport(prom: PromClient, opts: { url: string; from: 
   // Every IP seen in any period gets a row in each (nothing measured: 0 sessions, no figures).
   for (const p of periods) {
     for (const [ip, side] of knownIps) {
-      if (!latency.some((l) => l.ip === ip && l.period === p.period)) latency.push({ ip, side, period: p.period, p50: null, p95: null, p99: null, smtpSessions: 0, smtpSuccessRatio: null, smtpMeanSeconds: null });
+      if (!latency.some((l) => l.ip === ip && l.period === p.period))
+        latency.push({ ip, side, period: p.period, p50: null, p95: null, p99: null, smtpSessions: 0, smtpSuccessRatio: null, smtpMeanSeconds: null });
     }
   }
   if (!latency.some((l) => l.p50 !== null)) missing.push(`${M.roundtripDuration}: no round trip delivered in the range (probes.roundtrip not configured?)`);
@@ -249,9 +261,16 @@ export async function gatherReport(prom: PromClient, opts: { url: string; from: 
 
   const alerts = alertLines(await prom.range('ALERTS{alertstate="firing"}', from, to, step), step);
 
-  const resolverSides = (await prom.range(`sum by (side) (${M.dnsAnswerSide}{resolver!~"auth:.*",type=~"A|AAAA"})`, from, to, step)).map((s) => ({ name: s.metric.side ?? '?', points: s.values }));
-  const roundtripP95 = (await prom.range(`histogram_quantile(0.95, sum by (via_ip, le) (rate(${M.roundtripDuration}_bucket[${W}])))`, from, to, step)).map((s) => ({ name: s.metric.via_ip ?? '?', points: s.values.filter(([, v]) => Number.isFinite(v)) }));
-  const smtpSuccess = (await prom.range(`sum by (ip) (rate(${M.smtpChecks}{result="success"}[${W}])) / sum by (ip) (rate(${M.smtpChecks}[${W}]))`, from, to, step)).map((s) => ({ name: s.metric.ip ?? '?', points: s.values.filter(([, v]) => Number.isFinite(v)) }));
+  const resolverSides = (await prom.range(`sum by (side) (${M.dnsAnswerSide}{resolver!~"auth:.*",type=~"A|AAAA"})`, from, to, step)).map((s) => ({
+    name: s.metric.side ?? '?',
+    points: s.values,
+  }));
+  const roundtripP95 = (await prom.range(`histogram_quantile(0.95, sum by (via_ip, le) (rate(${M.roundtripDuration}_bucket[${W}])))`, from, to, step)).map(
+    (s) => ({ name: s.metric.via_ip ?? '?', points: s.values.filter(([, v]) => Number.isFinite(v)) }),
+  );
+  const smtpSuccess = (
+    await prom.range(`sum by (ip) (rate(${M.smtpChecks}{result="success"}[${W}])) / sum by (ip) (rate(${M.smtpChecks}[${W}]))`, from, to, step)
+  ).map((s) => ({ name: s.metric.ip ?? '?', points: s.values.filter(([, v]) => Number.isFinite(v)) }));
 
   const timeline: { at: number; label: string }[] = [];
   if (window) {
@@ -262,9 +281,12 @@ export async function gatherReport(prom: PromClient, opts: { url: string; from: 
   if (switchedAt !== null) timeline.push({ at: switchedAt, label: `A record switched to the new IP (TTL then ${atSwitch ?? '?'} s)` });
   if (raisedAt !== null) timeline.push({ at: raisedAt, label: `TTL raised to ${ttlSeries?.values.find(([t]) => t === raisedAt)?.[1] ?? '?'} s` });
   for (const r of resolvers) {
-    if (r.switchedAt !== null) timeline.push({ at: r.switchedAt, label: `${named(r)} in ${r.region} answers the new IP, ${Math.round(r.lagSeconds ?? 0)} s past the TTL` });
+    if (r.switchedAt !== null)
+      timeline.push({ at: r.switchedAt, label: `${named(r)} in ${r.region} answers the new IP, ${Math.round(r.lagSeconds ?? 0)} s past the TTL` });
   }
-  for (const a of alerts) for (const i of a.intervals) timeline.push({ at: i.from, label: `alert ${a.alertname}${a.labels ? ` {${a.labels}}` : ''} firing for ${Math.round(i.to - i.from)} s` });
+  for (const a of alerts)
+    for (const i of a.intervals)
+      timeline.push({ at: i.from, label: `alert ${a.alertname}${a.labels ? ` {${a.labels}}` : ''} firing for ${Math.round(i.to - i.from)} s` });
   timeline.sort((a, b) => a.at - b.at);
   const inRange = timeline.filter((e) => e.at >= from - 1 && e.at <= to + 1);
 

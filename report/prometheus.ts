@@ -35,7 +35,11 @@ export class PromClient {
     let status: number;
     let text: string;
     try {
-      const r = await request(url, { headers: this.opts.headers ?? {}, headersTimeout: this.opts.timeoutMs ?? 30_000, bodyTimeout: this.opts.timeoutMs ?? 30_000 });
+      const r = await request(url, {
+        headers: this.opts.headers ?? {},
+        headersTimeout: this.opts.timeoutMs ?? 30_000,
+        bodyTimeout: this.opts.timeoutMs ?? 30_000,
+      });
       status = r.statusCode;
       text = await r.body.text();
     } catch (e) {
@@ -45,7 +49,9 @@ export class PromClient {
     try {
       body = JSON.parse(text) as ApiReply<T>;
     } catch {
-      throw new ReportError(`${this.#base}${path} answered ${status} with something other than the Prometheus API's JSON (is --prometheus the server's base URL?): ${text.slice(0, 200)}`);
+      throw new ReportError(
+        `${this.#base}${path} answered ${status} with something other than the Prometheus API's JSON (is --prometheus the server's base URL?): ${text.slice(0, 200)}`,
+      );
     }
     if (body.status !== 'success') throw new ReportError(`Prometheus refused ${params.query ?? path}: ${body.errorType}: ${body.error}`);
     return body.data;
@@ -53,7 +59,10 @@ export class PromClient {
 
   /** An instant vector at `time` (Unix seconds). */
   async instant(query: string, time: number): Promise<InstantSample[]> {
-    const d = await this.#get<{ resultType: string; result: { metric: Record<string, string>; value: [number, string] }[] }>('/api/v1/query', { query, time: String(time) });
+    const d = await this.#get<{ resultType: string; result: { metric: Record<string, string>; value: [number, string] }[] }>('/api/v1/query', {
+      query,
+      time: String(time),
+    });
     if (d.resultType !== 'vector') throw new ReportError(`expected a vector from ${query}, got a ${d.resultType}`);
     return d.result.map((r) => ({ metric: r.metric, value: Number(r.value[1]) }));
   }

@@ -10,12 +10,30 @@ import { PERIODS, named, type ChartSeries, type ReportData } from './gather.js';
 const COLORS = ['#0969da', '#cf222e', '#1a7f37', '#9a6700', '#8250df', '#57606a', '#bf3989', '#0a7b83'];
 const SIDE_COLORS: Record<string, string> = { new: '#1a7f37', old: '#cf222e', both: '#9a6700', error: '#57606a', none: '#8250df', other: '#bf3989' };
 
-const utc = (s: number | null | undefined) => (s === null || s === undefined ? '-' : new Date(s * 1000).toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, 'Z'));
+const utc = (s: number | null | undefined) =>
+  s === null || s === undefined
+    ? '-'
+    : new Date(s * 1000)
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/\.\d{3}Z$/, 'Z');
 const rel = (d: ReportData, s: number) => `+${Math.round(s - d.from)} s`;
 const num = (n: number | null | undefined, digits = 0) => (n === null || n === undefined || !Number.isFinite(n) ? '-' : n.toFixed(digits));
 
 /** A line chart of series over [from, to] with marks (vertical lines) at events. */
-export function lineChart(title: string, series: readonly ChartSeries[], o: { from: number; to: number; marks: { at: number; label: string }[]; format: (v: number) => string; min?: number; max?: number; colors?: Record<string, string> }): string {
+export function lineChart(
+  title: string,
+  series: readonly ChartSeries[],
+  o: {
+    from: number;
+    to: number;
+    marks: { at: number; label: string }[];
+    format: (v: number) => string;
+    min?: number;
+    max?: number;
+    colors?: Record<string, string>;
+  },
+): string {
   const W = 760;
   const H = 220;
   const L = 56;
@@ -33,7 +51,9 @@ export function lineChart(title: string, series: readonly ChartSeries[], o: { fr
   parts.push(`<text x="${L}" y="14" font-weight="600" font-size="12">${esc(title)}</text>`);
   for (const f of [0, 0.5, 1]) {
     const v = lo + f * (hi - lo);
-    parts.push(`<line x1="${L}" x2="${W - Rm}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#d0d7de"/><text x="${L - 4}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end">${esc(o.format(v))}</text>`);
+    parts.push(
+      `<line x1="${L}" x2="${W - Rm}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#d0d7de"/><text x="${L - 4}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end">${esc(o.format(v))}</text>`,
+    );
   }
   parts.push(`<text x="${L}" y="${H - 8}">${esc(utc(o.from))}</text><text x="${W - Rm}" y="${H - 8}" text-anchor="end">${esc(utc(o.to))}</text>`);
   for (const m of o.marks) {
@@ -45,7 +65,9 @@ export function lineChart(title: string, series: readonly ChartSeries[], o: { fr
     const color = o.colors?.[s.name] ?? COLORS[i % COLORS.length]!;
     const d = s.points.map(([t, v], j) => `${j === 0 ? 'M' : 'L'}${x(t).toFixed(1)},${y(v).toFixed(1)}`).join('');
     if (d) parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="1.8"/>`);
-    parts.push(`<rect x="${W - Rm + 10}" y="${T + i * 16}" width="10" height="10" fill="${color}"/><text x="${W - Rm + 24}" y="${T + i * 16 + 9}">${esc(s.name)}</text>`);
+    parts.push(
+      `<rect x="${W - Rm + 10}" y="${T + i * 16}" width="10" height="10" fill="${color}"/><text x="${W - Rm + 24}" y="${T + i * 16 + 9}">${esc(s.name)}</text>`,
+    );
   });
   parts.push('</svg>');
   return parts.join('');
@@ -61,10 +83,17 @@ function htmlTable(t: Table, id?: string): string {
   return `<table${id ? ` id="${id}"` : ''}><thead><tr>${t.head.map((h) => `<th scope="col">${esc(h)}</th>`).join('')}</tr></thead><tbody>${t.rows.map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('\n')}</tbody></table>`;
 }
 
-const mdCell = (c: string) => c.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/[\r\n]+/g, ' ').replace(/</g, '&lt;');
+const mdCell = (c: string) =>
+  c
+    .replace(/\\/g, '\\\\')
+    .replace(/\|/g, '\\|')
+    .replace(/[\r\n]+/g, ' ')
+    .replace(/</g, '&lt;');
 function mdTable(t: Table): string {
   if (t.rows.length === 0) return '_No data in the range._';
-  return [`| ${t.head.map(mdCell).join(' | ')} |`, `|${t.head.map(() => '---').join('|')}|`, ...t.rows.map((r) => `| ${r.map(mdCell).join(' | ')} |`)].join('\n');
+  return [`| ${t.head.map(mdCell).join(' | ')} |`, `|${t.head.map(() => '---').join('|')}|`, ...t.rows.map((r) => `| ${r.map(mdCell).join(' | ')} |`)].join(
+    '\n',
+  );
 }
 
 function tables(d: ReportData) {
@@ -92,27 +121,53 @@ function tables(d: ReportData) {
   const smtpFailures: Table = { head: ['IP', 'class', 'count'], rows: d.smtpFailures.map((f) => [f.ip, f.result, String(f.count)]) };
   const roundtrips: Table = {
     head: ['via IP', 'side', 'delivered', 'lost', 'failed', "receiver's verdicts at the end"],
-    rows: d.roundtrips.map((r) => [r.ip, r.side, String(r.delivered), String(r.lost), String(r.failed), d.verdicts.filter((v) => v.ip === r.ip).map((v) => `${v.method} ${v.result}`).join(', ') || '-']),
+    rows: d.roundtrips.map((r) => [
+      r.ip,
+      r.side,
+      String(r.delivered),
+      String(r.lost),
+      String(r.failed),
+      d.verdicts
+        .filter((v) => v.ip === r.ip)
+        .map((v) => `${v.method} ${v.result}`)
+        .join(', ') || '-',
+    ]),
   };
   const alerts: Table = {
     head: ['alert', 'severity', 'labels', 'firing', 'for'],
-    rows: d.alerts.map((a) => [a.alertname, a.severity, a.labels, a.intervals.map((i) => `${utc(i.from)} – ${utc(i.to)}`).join('; '), `${Math.round(a.seconds)} s`]),
+    rows: d.alerts.map((a) => [
+      a.alertname,
+      a.severity,
+      a.labels,
+      a.intervals.map((i) => `${utc(i.from)} – ${utc(i.to)}`).join('; '),
+      `${Math.round(a.seconds)} s`,
+    ]),
   };
   return { timeline, resolvers, latency, failures, smtpFailures, roundtrips, alerts };
 }
 
 function lowering(d: ReportData): string {
-  return d.ttl.loweredAt === null ? 'The TTL lowering is not in the range' : `TTL before: ${num(d.ttl.before)} s; lowered to ${num(d.ttl.lowered)} s at ${utc(d.ttl.loweredAt)}`;
+  return d.ttl.loweredAt === null
+    ? 'The TTL lowering is not in the range'
+    : `TTL before: ${num(d.ttl.before)} s; lowered to ${num(d.ttl.lowered)} s at ${utc(d.ttl.loweredAt)}`;
 }
 
 function summary(d: ReportData): string[] {
   const h = d.ttlHonour;
   const lines = [
     `Range ${utc(d.from)} – ${utc(d.to)}${d.window ? `; cutover window ${utc(d.window.start)} – ${utc(d.window.end)}` : ''}.`,
-    h.judged === 0 ? 'TTL honoured: no resolver was judged by the ttl analysis.' : `TTL honoured by ${pct(h.honoured / h.judged)} of the resolvers (${h.honoured} of ${h.judged}); violators: ${d.resolvers.filter((r) => r.violation).map((r) => `${named(r)} in ${r.region}`).join(', ') || 'none'}.`,
+    h.judged === 0
+      ? 'TTL honoured: no resolver was judged by the ttl analysis.'
+      : `TTL honoured by ${pct(h.honoured / h.judged)} of the resolvers (${h.honoured} of ${h.judged}); violators: ${
+          d.resolvers
+            .filter((r) => r.violation)
+            .map((r) => `${named(r)} in ${r.region}`)
+            .join(', ') || 'none'
+        }.`,
   ];
   const during = d.latency.filter((l) => l.period === 'during' && l.p50 !== null);
-  if (during.length > 0) lines.push(`Round trip during the window: ${during.map((l) => `${l.ip} (${l.side}) p50 ${secs(l.p50)}, p95 ${secs(l.p95)}`).join('; ')}.`);
+  if (during.length > 0)
+    lines.push(`Round trip during the window: ${during.map((l) => `${l.ip} (${l.side}) p50 ${secs(l.p50)}, p95 ${secs(l.p95)}`).join('; ')}.`);
   const fired = d.alerts.length;
   lines.push(fired === 0 ? 'No alert fired.' : `${fired} alert series fired: ${[...new Set(d.alerts.map((a) => a.alertname))].join(', ')}.`);
   return lines;
@@ -125,7 +180,9 @@ export function renderReportHtml(d: ReportData): string {
   const title = `Cutover report${d.mailHost ? ` for ${d.mailHost}` : ''}`;
   const body = `<h1>${esc(title)}</h1>
 <p class="muted">From ${esc(d.prometheus)}, generated ${esc(utc(d.generatedAt))}, step ${d.step} s. Dashed lines in the charts: window, TTL and switch events.</p>
-<section id="summary"><h2>Summary</h2><ul>${summary(d).map((l) => `<li>${esc(l)}</li>`).join('')}</ul>
+<section id="summary"><h2>Summary</h2><ul>${summary(d)
+    .map((l) => `<li>${esc(l)}</li>`)
+    .join('')}</ul>
 ${d.missing.length > 0 ? `<p>Not in the data:</p><ul class="missing">${d.missing.map((m) => `<li>${esc(m)}</li>`).join('')}</ul>` : ''}</section>
 <section id="timeline"><h2>Timeline</h2>${htmlTable(t.timeline)}</section>
 <section id="ttl"><h2>The TTL answer</h2>

@@ -14,8 +14,18 @@ export interface WrittenReport {
   data: ReportData;
 }
 
-export async function writeReport(opts: { prometheus: string; from: number; to: number; outDir: string; headers?: Record<string, string> }): Promise<WrittenReport> {
-  const data = await gatherReport(new PromClient(opts.prometheus, opts.headers ? { headers: opts.headers } : {}), { url: opts.prometheus, from: opts.from, to: opts.to });
+export async function writeReport(opts: {
+  prometheus: string;
+  from: number;
+  to: number;
+  outDir: string;
+  headers?: Record<string, string>;
+}): Promise<WrittenReport> {
+  const data = await gatherReport(new PromClient(opts.prometheus, opts.headers ? { headers: opts.headers } : {}), {
+    url: opts.prometheus,
+    from: opts.from,
+    to: opts.to,
+  });
   const dir = resolve(opts.outDir);
   mkdirSync(dir, { recursive: true });
   const html = join(dir, 'cutover-report.html');

@@ -50,9 +50,8 @@ if (files.length === 0) {
 }
 
 const concurrency = process.env.MAILPROBE_TEST_CONCURRENCY ?? '2';
-const res = spawnSync(
-  process.execPath,
-  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=300000', ...files],
-  { stdio: 'inherit', env: { ...process.env, MAILPROBE_TEST: '1' } },
-);
+const res = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=300000', ...files], {
+  stdio: 'inherit',
+  env: { ...process.env, MAILPROBE_TEST: '1' },
+});
 process.exit(res.status ?? 1);

@@ -131,7 +131,23 @@ async function startReplica(remoteWriteUrl: string | undefined, replicaIndex: nu
   });
   const url = `http://127.0.0.1:${port}`;
   const pid = child.pid ?? 0;
-  return { child, url, pool: new Pool(url, { connections: Number(args.connections) }), pid, rssIdle: rssBytes(pid), rssStart: rssBytes(pid), rssPeak: 0, cpuStart: cpuSeconds(pid), latencies: [], scrapes: [], scrapeFailures: 0, pushes: 0, failed: 0, results: 0, ops: 0 };
+  return {
+    child,
+    url,
+    pool: new Pool(url, { connections: Number(args.connections) }),
+    pid,
+    rssIdle: rssBytes(pid),
+    rssStart: rssBytes(pid),
+    rssPeak: 0,
+    cpuStart: cpuSeconds(pid),
+    latencies: [],
+    scrapes: [],
+    scrapeFailures: 0,
+    pushes: 0,
+    failed: 0,
+    results: 0,
+    ops: 0,
+  };
 }
 
 async function stopReplica(r: Replica): Promise<void> {
@@ -147,7 +163,12 @@ async function stopReplica(r: Replica): Promise<void> {
 async function push(r: Replica, probe: SimProbe, body: string, results: number, ops: number): Promise<void> {
   const started = process.hrtime.bigint();
   try {
-    const res = await r.pool.request({ path: RESULTS_PATH, method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token(probe.id)}` }, body });
+    const res = await r.pool.request({
+      path: RESULTS_PATH,
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token(probe.id)}` },
+      body,
+    });
     await res.body.dump();
     if (res.statusCode !== 200) r.failed++;
     else {
@@ -233,7 +254,7 @@ async function runLoad(replicas: Replica[], targets: (probeIndex: number) => Rep
         cycles.set(key, all);
       }
       const part = Math.ceil(all.length / BATCHES);
-      const results = all.slice((k % BATCHES) * part, (k % BATCHES + 1) * part);
+      const results = all.slice((k % BATCHES) * part, ((k % BATCHES) + 1) * part);
       const batch: Batch = { probe: { id: p.id, region: p.region, version: 'bench' }, batch: { id: `${p.id}-${k}`, seq: k, createdAt: Date.now() }, results };
       const body = JSON.stringify(batch);
       const ops = results.reduce((n, r) => n + resultOps(p, r).length, 0);
@@ -360,10 +381,29 @@ async function main(): Promise<void> {
     }
     rows.push(...(await scenario(s)));
   }
-  console.log('\nscenario replica results/s sample-ops/s rw-samples/s push-p50-ms push-p99-ms failed cpu-cores rss-idle-MiB rss-peak-MiB metrics-MiB metrics-series scrape-ms scrape-max-ms scrapes-failed');
+  console.log(
+    '\nscenario replica results/s sample-ops/s rw-samples/s push-p50-ms push-p99-ms failed cpu-cores rss-idle-MiB rss-peak-MiB metrics-MiB metrics-series scrape-ms scrape-max-ms scrapes-failed',
+  );
   for (const r of rows) {
     console.log(
-      [r.scenario, r.replica, fmt(r.resultsPerS), fmt(r.opsPerS), fmt(r.rwPerS), fmt(r.p50, 1), fmt(r.p99, 1), r.failed, fmt(r.cpu, 2), fmt(r.rssIdleMiB), fmt(r.rssPeakMiB), fmt(r.metricsMiB, 1), r.metricsLines, fmt(r.scrapeMs), fmt(r.scrapeMaxMs), r.scrapeFailures].join(' '),
+      [
+        r.scenario,
+        r.replica,
+        fmt(r.resultsPerS),
+        fmt(r.opsPerS),
+        fmt(r.rwPerS),
+        fmt(r.p50, 1),
+        fmt(r.p99, 1),
+        r.failed,
+        fmt(r.cpu, 2),
+        fmt(r.rssIdleMiB),
+        fmt(r.rssPeakMiB),
+        fmt(r.metricsMiB, 1),
+        r.metricsLines,
+        fmt(r.scrapeMs),
+        fmt(r.scrapeMaxMs),
+        r.scrapeFailures,
+      ].join(' '),
     );
   }
 
@@ -379,8 +419,12 @@ async function main(): Promise<void> {
     const byMem = Math.ceil((target * mib) / 1024);
     const n = Math.max(byCpu, byMem, 1);
     const saturated = rw.p99 > 1000 ? ' (the replica was saturated: p99 above 1 s, so these per-probe costs are a lower bound)' : '';
-    console.log(`#   remote write: ${fmt(cpu * 1000, 2)} mCPU and ${fmt(mib, 2)} MiB per probe${saturated}; ${target} probes need ${fmt(target * cpu, 1)} cores and ${fmt((target * mib) / 1024, 1)} GiB:`);
-    console.log(`#   ${byCpu} replicas by CPU, ${byMem} by memory: ${n} load-balanced replicas (sticky per probe) plus one spare = ${n + 1}; as an HA set (every batch to two sets) ${2 * n}`);
+    console.log(
+      `#   remote write: ${fmt(cpu * 1000, 2)} mCPU and ${fmt(mib, 2)} MiB per probe${saturated}; ${target} probes need ${fmt(target * cpu, 1)} cores and ${fmt((target * mib) / 1024, 1)} GiB:`,
+    );
+    console.log(
+      `#   ${byCpu} replicas by CPU, ${byMem} by memory: ${n} load-balanced replicas (sticky per probe) plus one spare = ${n + 1}; as an HA set (every batch to two sets) ${2 * n}`,
+    );
     console.log(`#   the receiver takes ${fmt((rw.rwPerS * target) / PROBES)} samples/s`);
   }
   if (one) {
@@ -390,7 +434,9 @@ async function main(): Promise<void> {
     console.log(
       `#   /metrics: ${fmt(one.metricsLines / PROBES)} series per probe, a scrape costs ${fmt(perProbe, 1)} ms per probe${Number.isFinite(one.scrapeMs) ? '' : ' (at least: the last scrape failed)'}; keeping a scrape under 5 s holds ~${fits} probes per replica,`,
     );
-    console.log(`#   so ${target} probes would need ~${Math.ceil(target / Math.max(1, fits))} scraped replicas (each scraped by Prometheus): use remote write at this scale`);
+    console.log(
+      `#   so ${target} probes would need ~${Math.ceil(target / Math.max(1, fits))} scraped replicas (each scraped by Prometheus): use remote write at this scale`,
+    );
   }
 }
 

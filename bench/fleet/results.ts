@@ -32,18 +32,64 @@ export function probeCycle(p: SimProbe, probeIndex: number, cycle: number, t: nu
       const failed = slow > 0.995;
       out.push(
         failed
-          ? { type: 'dns', startedAt: t, durationSeconds: 3, ok: false, phase: 'query', errorClass: 'timeout', code: 'dns_timeout', message: 'no answer in 3s', resolver, authoritative: false, name: NAME, qtype, transport: 'udp', rcode: '', answers: [], ttl: null, side: 'error' }
-          : { type: 'dns', startedAt: t, durationSeconds: 0.001 + slow * 0.08, ok: true, resolver, authoritative: false, name: NAME, qtype, transport: 'udp', rcode: 'NOERROR', answers: [side === 'old' ? OLD_IP : NEW_IP], ttl: Math.round(300 * (1 - slow)), side },
+          ? {
+              type: 'dns',
+              startedAt: t,
+              durationSeconds: 3,
+              ok: false,
+              phase: 'query',
+              errorClass: 'timeout',
+              code: 'dns_timeout',
+              message: 'no answer in 3s',
+              resolver,
+              authoritative: false,
+              name: NAME,
+              qtype,
+              transport: 'udp',
+              rcode: '',
+              answers: [],
+              ttl: null,
+              side: 'error',
+            }
+          : {
+              type: 'dns',
+              startedAt: t,
+              durationSeconds: 0.001 + slow * 0.08,
+              ok: true,
+              resolver,
+              authoritative: false,
+              name: NAME,
+              qtype,
+              transport: 'udp',
+              rcode: 'NOERROR',
+              answers: [side === 'old' ? OLD_IP : NEW_IP],
+              ttl: Math.round(300 * (1 - slow)),
+              side,
+            },
       );
     }
     out.push({ type: 'ttl', startedAt: t, durationSeconds: 0, ok: true, resolver, name: NAME, staleSeconds: 0, violation: false, extensionSeconds: 0 });
   });
-  for (const [ip, side] of [[OLD_IP, 'old'], [NEW_IP, 'new']] as const) {
+  for (const [ip, side] of [
+    [OLD_IP, 'old'],
+    [NEW_IP, 'new'],
+  ] as const) {
     const r = rand(probeIndex, cycle, side.length);
     out.push({
-      type: 'smtp', startedAt: t, durationSeconds: 0.3, ok: true, ip, side, port: 25, mode: 'rcpt',
+      type: 'smtp',
+      startedAt: t,
+      durationSeconds: 0.3,
+      ok: true,
+      ip,
+      side,
+      port: 25,
+      mode: 'rcpt',
       phases: { connect: 0.002 + r * 0.01, banner: 0.05, ehlo: 0.004, starttls: 0.02 + r * 0.02, mail: 0.003, rcpt: 0.004 + r * 0.05, quit: 0.001 },
-      replyCode: 250, enhancedCode: '2.1.5', banner: `${NAME} ESMTP`, bannerHost: NAME, ehloHost: NAME,
+      replyCode: 250,
+      enhancedCode: '2.1.5',
+      banner: `${NAME} ESMTP`,
+      bannerHost: NAME,
+      ehloHost: NAME,
       tls: { version: 'TLSv1.3', certNames: [NAME], certExpiry: Math.floor(t / 1000) + 86_400 * 60, verified: true },
     });
     out.push({ type: 'rdns', startedAt: t, durationSeconds: 0.01, ok: true, ip, side, ptrNames: [NAME], fcrdns: true, matchesMailHost: true });

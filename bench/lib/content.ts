@@ -41,25 +41,60 @@ export function probeResults(n: number, t = Date.now()): CheckResult[] {
       const failed = !auth && r() < 0.03;
       if (failed) {
         out.push({
-          type: 'dns', startedAt: t, durationSeconds: 3, ok: false, phase: 'query', errorClass: 'timeout', code: 'dns_timeout', message: 'no answer in 3s',
-          resolver, authoritative: auth, name: NAME, qtype, transport: 'udp', rcode: '', answers: [], ttl: null, side: 'error',
+          type: 'dns',
+          startedAt: t,
+          durationSeconds: 3,
+          ok: false,
+          phase: 'query',
+          errorClass: 'timeout',
+          code: 'dns_timeout',
+          message: 'no answer in 3s',
+          resolver,
+          authoritative: auth,
+          name: NAME,
+          qtype,
+          transport: 'udp',
+          rcode: '',
+          answers: [],
+          ttl: null,
+          side: 'error',
         });
         continue;
       }
       const answers = qtype === 'MX' ? [`10 ${NAME}`] : qtype === 'AAAA' ? [] : [side === 'old' ? OLD_IP : NEW_IP];
       out.push({
-        type: 'dns', startedAt: t, durationSeconds: Math.round((0.001 + r() * 0.08) * 1e6) / 1e6, ok: true, resolver, authoritative: auth,
-        name: qtype === 'MX' ? 'company.test' : NAME, qtype, transport: 'udp', rcode: 'NOERROR', answers,
-        ttl: Math.floor(r() * 3600), side: qtype === 'AAAA' ? 'none' : side,
+        type: 'dns',
+        startedAt: t,
+        durationSeconds: Math.round((0.001 + r() * 0.08) * 1e6) / 1e6,
+        ok: true,
+        resolver,
+        authoritative: auth,
+        name: qtype === 'MX' ? 'company.test' : NAME,
+        qtype,
+        transport: 'udp',
+        rcode: 'NOERROR',
+        answers,
+        ttl: Math.floor(r() * 3600),
+        side: qtype === 'AAAA' ? 'none' : side,
       });
     }
     const stale = !auth && r() < 0.1;
     out.push({
-      type: 'ttl', startedAt: t, durationSeconds: 0, ok: true, resolver, name: NAME, staleSeconds: stale ? Math.floor(r() * 3000) : 0,
-      violation: stale, extensionSeconds: stale ? 1800 : 0,
+      type: 'ttl',
+      startedAt: t,
+      durationSeconds: 0,
+      ok: true,
+      resolver,
+      name: NAME,
+      staleSeconds: stale ? Math.floor(r() * 3000) : 0,
+      violation: stale,
+      extensionSeconds: stale ? 1800 : 0,
     });
   }
-  for (const [ip, side] of [[OLD_IP, 'old'], [NEW_IP, 'new']] as const) {
+  for (const [ip, side] of [
+    [OLD_IP, 'old'],
+    [NEW_IP, 'new'],
+  ] as const) {
     out.push({ type: 'rdns', startedAt: t, durationSeconds: 0.01, ok: true, ip, side, ptrNames: [NAME], fcrdns: true, matchesMailHost: true });
     out.push({ type: 'auth', startedAt: t, durationSeconds: 0.02, ok: true, method: 'spf', subject: ip, side, pass: true, detail: 'pass' });
     out.push({ type: 'dnsbl', startedAt: t, durationSeconds: 0.01, ok: true, ip, side, list: 'zen.spamhaus.org', listed: false, answers: [] });
@@ -69,9 +104,20 @@ export function probeResults(n: number, t = Date.now()): CheckResult[] {
   const [ip, side] = n % 2 === 0 ? ([NEW_IP, 'new'] as const) : ([OLD_IP, 'old'] as const);
   const ph = () => Math.round((0.001 + r() * 0.05) * 1e6) / 1e6;
   out.push({
-    type: 'smtp', startedAt: t, durationSeconds: 0.3, ok: true, ip, side, port: 25, mode: 'rcpt',
+    type: 'smtp',
+    startedAt: t,
+    durationSeconds: 0.3,
+    ok: true,
+    ip,
+    side,
+    port: 25,
+    mode: 'rcpt',
     phases: { connect: ph(), banner: ph(), ehlo: ph(), starttls: ph(), mail: ph(), rcpt: ph(), quit: ph() },
-    replyCode: 250, enhancedCode: '2.1.5', banner: `${NAME} ESMTP`, bannerHost: NAME, ehloHost: NAME,
+    replyCode: 250,
+    enhancedCode: '2.1.5',
+    banner: `${NAME} ESMTP`,
+    bannerHost: NAME,
+    ehloHost: NAME,
     tls: { version: 'TLSv1.3', certNames: [NAME], certExpiry: Math.floor(t / 1000) + 86_400 * 60, verified: true },
   });
   return out;

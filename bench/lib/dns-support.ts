@@ -25,7 +25,10 @@ export class MemoryHistory implements ResultLog {
   }
 }
 
-export function makeCtx(plan: PlanConfig, o: { history?: MemoryHistory; state?: Map<string, unknown>; now?: () => number; signal?: AbortSignal } = {}): CheckContext & { history: MemoryHistory } {
+export function makeCtx(
+  plan: PlanConfig,
+  o: { history?: MemoryHistory; state?: Map<string, unknown>; now?: () => number; signal?: AbortSignal } = {},
+): CheckContext & { history: MemoryHistory } {
   const signal = o.signal ?? new AbortController().signal;
   // Tests share one signal across many parallel queries (the runtime gives one per run).
   setMaxListeners(1000, signal);
@@ -40,13 +43,22 @@ export function makeCtx(plan: PlanConfig, o: { history?: MemoryHistory; state?: 
 }
 
 /** A test plan pointed at a DNS world: resolvers, authoritative server, lookups, MTA-STS. */
-export function worldPlan(w: DnsWorld, over: { cutover?: Record<string, unknown>; probes?: Record<string, unknown>; dns?: Record<string, unknown> } = {}): PlanConfig {
+export function worldPlan(
+  w: DnsWorld,
+  over: { cutover?: Record<string, unknown>; probes?: Record<string, unknown>; dns?: Record<string, unknown> } = {},
+): PlanConfig {
   return testPlan({
     cutover: { dnsbl: ['bl.lab.test', 'refuse.lab.test'], ...over.cutover },
     probes: {
       resolvers: [w.resolvers.honest.address, w.resolvers.ignore.address, w.resolvers.clamp.address, w.resolvers.stale.address],
       authoritative: [w.auth.address],
-      dns: { query_timeout: '1s', lookup_resolver: w.resolvers.honest.address, ttl_allowance: '1s', mta_sts_url: `${w.mtaStsUrl}/.well-known/mta-sts.txt`, ...over.dns },
+      dns: {
+        query_timeout: '1s',
+        lookup_resolver: w.resolvers.honest.address,
+        ttl_allowance: '1s',
+        mta_sts_url: `${w.mtaStsUrl}/.well-known/mta-sts.txt`,
+        ...over.dns,
+      },
       ...over.probes,
     },
   });
@@ -62,7 +74,10 @@ export function batchOf(results: CheckResult[], probe = { id: 'p-eu', region: 'e
 }
 
 /** A UDP "DNS server" answering every query with `reply(query)` (null: silence). */
-export async function fakeUdpServer(reply: (query: Buffer) => Buffer | Buffer[] | null, host = '127.0.0.1'): Promise<{ port: number; address: string; received: number; close(): Promise<void> }> {
+export async function fakeUdpServer(
+  reply: (query: Buffer) => Buffer | Buffer[] | null,
+  host = '127.0.0.1',
+): Promise<{ port: number; address: string; received: number; close(): Promise<void> }> {
   const sock: UdpSocket = createSocket(host.includes(':') ? 'udp6' : 'udp4');
   const state = { received: 0 };
   sock.on('message', (msg, rinfo) => {

@@ -21,7 +21,11 @@ export interface LoadResult {
 }
 
 /** Sends `next(i)` for i = 0, 1, 2… from `concurrency` loops until `durationMs` has passed. */
-export async function closedLoop(origin: string, next: (i: number) => Req, opts: { concurrency: number; durationMs: number; warmupMs?: number }): Promise<LoadResult> {
+export async function closedLoop(
+  origin: string,
+  next: (i: number) => Req,
+  opts: { concurrency: number; durationMs: number; warmupMs?: number },
+): Promise<LoadResult> {
   const pool = new Pool(origin, { connections: opts.concurrency, pipelining: 1 });
   let i = 0;
   const res: LoadResult = { requests: 0, errors: 0, seconds: 0, latenciesMs: [] };

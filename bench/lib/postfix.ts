@@ -164,7 +164,10 @@ export async function startPostfix(opts: PostfixOptions): Promise<TestPostfix> {
   ].join('\n');
   await writeFile(join(dir, 'main.cf'), main);
   await writeFile(join(dir, 'master.cf'), MASTER_CF(opts.ip, port));
-  const transportLines = [...Object.entries(opts.transport).map(([k, v]) => `${k} ${v}`), ...(opts.transportLines ?? []).map((l) => l.replaceAll('/etc/postfix/', `${dir}/`))];
+  const transportLines = [
+    ...Object.entries(opts.transport).map(([k, v]) => `${k} ${v}`),
+    ...(opts.transportLines ?? []).map((l) => l.replaceAll('/etc/postfix/', `${dir}/`)),
+  ];
   await writeFile(join(dir, 'transport'), `${transportLines.join('\n')}\n`);
   if (opts.tls) {
     await writeFile(join(dir, 'tls.crt'), opts.tls.cert);
@@ -175,7 +178,8 @@ export async function startPostfix(opts: PostfixOptions): Promise<TestPostfix> {
     // `postfix start` spends ~7 s in its consistency checks (postfix check); the queue layout it
     // would create is made here and master started directly, as postfix-script does after them.
     await makeQueue(dir);
-    if ((opts.mainCf ?? []).some((l) => l.includes(`hash:/etc/postfix/transport`))) await run(POSTMAP, ['-c', dir, `hash:${join(dir, 'transport')}`], { timeout: 30_000 });
+    if ((opts.mainCf ?? []).some((l) => l.includes(`hash:/etc/postfix/transport`)))
+      await run(POSTMAP, ['-c', dir, `hash:${join(dir, 'transport')}`], { timeout: 30_000 });
     await run(MASTER, ['-c', dir, '-w'], { timeout: 30_000, env: { ...process.env, MAIL_CONFIG: dir } });
     await waitListening(opts.ip, port, 10_000);
   } catch (e) {
@@ -183,7 +187,7 @@ export async function startPostfix(opts: PostfixOptions): Promise<TestPostfix> {
     const text = await log();
     await rm(dir, { recursive: true, force: true });
     const err = e as Error & { stderr?: string };
-    throw new Error(`postfix did not start: ${err.message} ${err.stderr ?? ""}\n${text}`);
+    throw new Error(`postfix did not start: ${err.message} ${err.stderr ?? ''}\n${text}`);
   }
   return {
     ip: opts.ip,
@@ -217,7 +221,9 @@ async function makeQueue(dir: string): Promise<void> {
   const postdrop = await idOf('/etc/group', 'postdrop');
   const q = join(dir, 'queue');
   const dirs: [string, number, number, number][] = [
-    ...['active', 'bounce', 'corrupt', 'defer', 'deferred', 'flush', 'hold', 'incoming', 'private', 'saved', 'trace'].map((d): [string, number, number, number] => [join(q, d), postfix, 0, 0o700]),
+    ...['active', 'bounce', 'corrupt', 'defer', 'deferred', 'flush', 'hold', 'incoming', 'private', 'saved', 'trace'].map(
+      (d): [string, number, number, number] => [join(q, d), postfix, 0, 0o700],
+    ),
     [join(q, 'maildrop'), postfix, postdrop, 0o730],
     [join(q, 'public'), postfix, postdrop, 0o710],
     [join(q, 'pid'), 0, 0, 0o755],

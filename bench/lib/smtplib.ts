@@ -36,7 +36,9 @@ export const median = (xs: readonly number[]): number => {
 export async function comparePhases(ip: string, port: number, settings: SmtpSettings, sessions: number): Promise<PhaseComparison> {
   if (!settings.caFile) throw new Error('comparePhases: settings.caFile is needed (smtplib verifies the certificate)');
   const script = resolve(import.meta.dirname, 'smtplib_phases.py');
-  const py = spawn('python3', [script, ip, String(port), settings.mailHost, settings.caFile, settings.helo, settings.from, settings.to], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const py = spawn('python3', [script, ip, String(port), settings.mailHost, settings.caFile, settings.helo, settings.from, settings.to], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let stderr = '';
   py.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const lines = createInterface({ input: py.stdout })[Symbol.asyncIterator]();

@@ -12,7 +12,6 @@ import { join } from 'node:path';
 import { serverClient } from '../../probe/dns/client.js';
 import { peer } from '../../scripts/peers.mjs';
 
-
 export interface Unbound {
   address: string;
   port: number;

@@ -374,7 +374,10 @@ export class RemoteWriteOutput implements Output {
 
   #wireLabels(metric: MetricKey, labels: Labels, kind: SeriesState['kind']): Pairs[] {
     const def = defOf(metric);
-    const base: Pairs = [['job', this.#o.job], ['instance', this.#o.instance]];
+    const base: Pairs = [
+      ['job', this.#o.job],
+      ['instance', this.#o.instance],
+    ];
     for (const n of def.labels) {
       const v = labels[n];
       // Prometheus treats an empty label as absent; the scrape drops it the same way.

@@ -55,7 +55,9 @@ export const statusPlugin: FastifyPluginAsync<StatusOptions> = async (app, opts)
     app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
       if (allowed(req)) return;
       if (opts.settings.basic_auth) void reply.header('www-authenticate', 'Basic realm="mailprobe status", charset="UTF-8"');
-      return reply.code(401).send({ error: 'unauthorized', message: 'the status page needs the read token (Authorization: Bearer or ?token=) or the basic-auth user' });
+      return reply
+        .code(401)
+        .send({ error: 'unauthorized', message: 'the status page needs the read token (Authorization: Bearer or ?token=) or the basic-auth user' });
     });
   }
 
@@ -74,7 +76,10 @@ export const statusPlugin: FastifyPluginAsync<StatusOptions> = async (app, opts)
     return reply
       .header('content-type', 'text/html; charset=utf-8')
       .header('cache-control', 'no-store')
-      .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+      .header(
+        'content-security-policy',
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+      )
       .header('x-content-type-options', 'nosniff')
       .send(c.html);
   });

@@ -70,5 +70,10 @@ export function clock(seconds: number): string {
 
 /** Unix ms as `2026-12-04 20:00:00Z`. */
 export function utc(ms: number | null | undefined): string {
-  return ms === null || ms === undefined ? '-' : new Date(ms).toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, 'Z');
+  return ms === null || ms === undefined
+    ? '-'
+    : new Date(ms)
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/\.\d{3}Z$/, 'Z');
 }

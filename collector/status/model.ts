@@ -358,23 +358,45 @@ export class StatusModel {
         return;
       }
       case 'rdns':
-        this.#evidence.set(`rdns|${r.ip}`, { ok: r.ok, pass: r.ok && r.fcrdns, detail: r.ok ? '' : (cut(r.message) ?? r.errorClass ?? ''), at, ptr: r.ptrNames.slice(0, 4), fcrdns: r.fcrdns, matches: r.matchesMailHost });
+        this.#evidence.set(`rdns|${r.ip}`, {
+          ok: r.ok,
+          pass: r.ok && r.fcrdns,
+          detail: r.ok ? '' : (cut(r.message) ?? r.errorClass ?? ''),
+          at,
+          ptr: r.ptrNames.slice(0, 4),
+          fcrdns: r.fcrdns,
+          matches: r.matchesMailHost,
+        });
         return;
       case 'auth':
         // TLSA is checked for the mail host only (whatever the subject is spelled as).
-        this.#evidence.set(r.method === 'tlsa' ? 'tlsa|' : `${r.method}|${r.subject}`, { ok: r.ok, pass: r.ok && r.pass, detail: cut(r.ok ? r.detail : (r.message ?? r.detail)) ?? '', at });
+        this.#evidence.set(r.method === 'tlsa' ? 'tlsa|' : `${r.method}|${r.subject}`, {
+          ok: r.ok,
+          pass: r.ok && r.pass,
+          detail: cut(r.ok ? r.detail : (r.message ?? r.detail)) ?? '',
+          at,
+        });
         return;
       case 'dnsbl':
         // A refused or failed query says nothing about listing: the last answer stands.
         if (r.ok) this.#evidence.set(`dnsbl|${r.ip}|${r.list}`, { ok: true, pass: !r.listed, detail: r.answers.slice(0, 4).join(' '), at, listed: r.listed });
-        else if (!this.#evidence.get(`dnsbl|${r.ip}|${r.list}`)) this.#evidence.set(`dnsbl|${r.ip}|${r.list}`, { ok: false, pass: false, detail: cut(r.message) ?? r.errorClass ?? '', at });
+        else if (!this.#evidence.get(`dnsbl|${r.ip}|${r.list}`))
+          this.#evidence.set(`dnsbl|${r.ip}|${r.list}`, { ok: false, pass: false, detail: cut(r.message) ?? r.errorClass ?? '', at });
         return;
       case 'smtp':
         this.#takeSmtp(region, r);
         return;
       case 'roundtrip': {
         const key = `${r.viaIp}\u0000${region}`;
-        const s = this.#roundtrips.get(key) ?? { ip: r.viaIp, side: r.side, region, outcomes: new Ring(this.#limits.window), latencies: new Ring(this.#limits.window), verdicts: null, lastAt: 0 };
+        const s = this.#roundtrips.get(key) ?? {
+          ip: r.viaIp,
+          side: r.side,
+          region,
+          outcomes: new Ring(this.#limits.window),
+          latencies: new Ring(this.#limits.window),
+          verdicts: null,
+          lastAt: 0,
+        };
         // 2 delivered, 1 lost, 0 failed
         s.outcomes.push(r.delivered ? 2 : r.errorClass === 'lost' ? 1 : 0);
         if (r.delivered && r.latencySeconds !== undefined) s.latencies.push(r.latencySeconds);
@@ -436,8 +458,10 @@ export class StatusModel {
     }
     s.lastAt = Math.max(s.lastAt, r.startedAt);
     this.#delivery.set(key, s);
-    if (r.tls) this.#tls.set(r.ip, { verified: r.tls.verified, names: r.tls.certNames.slice(0, 8), expiry: r.tls.certExpiry * 1000, error: null, at: r.startedAt });
-    else if (r.errorClass === 'cert_invalid' || r.errorClass === 'tls_error') this.#tls.set(r.ip, { verified: false, names: [], expiry: null, error: cut(r.message) ?? r.errorClass, at: r.startedAt });
+    if (r.tls)
+      this.#tls.set(r.ip, { verified: r.tls.verified, names: r.tls.certNames.slice(0, 8), expiry: r.tls.certExpiry * 1000, error: null, at: r.startedAt });
+    else if (r.errorClass === 'cert_invalid' || r.errorClass === 'tls_error')
+      this.#tls.set(r.ip, { verified: false, names: [], expiry: null, error: cut(r.message) ?? r.errorClass, at: r.startedAt });
   }
 
   #server(ip: string, side: Side): { name: string; side: Side } {
@@ -465,11 +489,23 @@ export class StatusModel {
     const switched = authSide === 'new' || authSide === 'both';
 
     const phase: Phase =
-      windowState === 'after' ? 'after-window' : switched ? (anyOld ? 'switched' : 'propagated') : windowState === 'open' ? 'window-open' : lowered ? 'ttl-lowered' : 'before-window';
+      windowState === 'after'
+        ? 'after-window'
+        : switched
+          ? anyOld
+            ? 'switched'
+            : 'propagated'
+          : windowState === 'open'
+            ? 'window-open'
+            : lowered
+              ? 'ttl-lowered'
+              : 'before-window';
     const delivery = this.#deliveryRows();
     const roundtrips = this.#roundtripRows();
     const serverStatus = this.#serverStatus(now, delivery);
-    const probes = [...this.#probes.values()].map((p) => ({ ...p, secondsSincePush: Math.max(0, Math.round((now - p.lastPush) / 1000)) })).sort((a, b) => cmp(a.region, b.region) || cmp(a.id, b.id));
+    const probes = [...this.#probes.values()]
+      .map((p) => ({ ...p, secondsSincePush: Math.max(0, Math.round((now - p.lastPush) / 1000)) }))
+      .sort((a, b) => cmp(a.region, b.region) || cmp(a.id, b.id));
 
     return {
       version: STATUS_VERSION,
@@ -516,8 +552,17 @@ export class StatusModel {
           onNew: names((s) => s.side === 'new'),
           onBoth: names((s) => s.side === 'both'),
           failing: names((s) => s.side === 'error' || s.side === 'none' || s.side === 'other'),
-          ttlHonour: { honoured: judged.length - violators.length, judged: judged.length, ratio: judged.length === 0 ? null : (judged.length - violators.length) / judged.length },
-          violators: violators.map((s) => ({ resolver: s.resolver, name: s.name, staleSeconds: s.ttlVerdict!.staleSeconds, extensionSeconds: s.ttlVerdict!.extensionSeconds })),
+          ttlHonour: {
+            honoured: judged.length - violators.length,
+            judged: judged.length,
+            ratio: judged.length === 0 ? null : (judged.length - violators.length) / judged.length,
+          },
+          violators: violators.map((s) => ({
+            resolver: s.resolver,
+            name: s.name,
+            staleSeconds: s.ttlVerdict!.staleSeconds,
+            extensionSeconds: s.ttlVerdict!.extensionSeconds,
+          })),
           resolvers: list.map((s) => ({
             resolver: s.resolver,
             name: s.name,
@@ -595,14 +640,26 @@ export class StatusModel {
             check: 'dkim',
             title: 'DKIM keys',
             verdict: worst(dkim.map(([, e]) => (e === undefined ? 'unknown' : e.pass ? 'pass' : 'fail'))),
-            evidence: dkim.map(([sel, e]) => `${sel}: ${e === undefined ? 'not checked yet' : e.pass ? 'key published' : `broken${e.detail ? ` (${e.detail})` : ''}`}`).join('; '),
+            evidence: dkim
+              .map(([sel, e]) => `${sel}: ${e === undefined ? 'not checked yet' : e.pass ? 'key published' : `broken${e.detail ? ` (${e.detail})` : ''}`}`)
+              .join('; '),
             at: newest(dkim.map(([, e]) => e?.at)),
           },
     );
     const dmarc = ev(`dmarc|${plan.domain}`);
-    domainWide.push(line('dmarc', 'DMARC', dmarc, (e) => (e.pass ? `published${e.detail ? `: ${e.detail}` : ''}` : `missing or broken${e.detail ? `: ${e.detail}` : ''}`)));
+    domainWide.push(
+      line('dmarc', 'DMARC', dmarc, (e) => (e.pass ? `published${e.detail ? `: ${e.detail}` : ''}` : `missing or broken${e.detail ? `: ${e.detail}` : ''}`)),
+    );
     const sts = ev(`mta-sts|${plan.domain}`);
-    domainWide.push(line('mta-sts', 'MTA-STS', sts, (e) => (e.pass ? `policy valid${e.detail ? `: ${e.detail}` : ''}` : `policy missing or invalid${e.detail ? `: ${e.detail}` : ''}`), 'warn'));
+    domainWide.push(
+      line(
+        'mta-sts',
+        'MTA-STS',
+        sts,
+        (e) => (e.pass ? `policy valid${e.detail ? `: ${e.detail}` : ''}` : `policy missing or invalid${e.detail ? `: ${e.detail}` : ''}`),
+        'warn',
+      ),
+    );
 
     return plan.servers.map((srv) => {
       const name = srv.name ?? srv.ip;
@@ -623,7 +680,14 @@ export class StatusModel {
                 at: rdns.at,
               },
       );
-      checks.push(line('spf', 'SPF pass', ev(`spf|${srv.ip}`), (e) => `${e.pass ? `${srv.ip} is allowed` : `${srv.ip} is not allowed`}${e.detail ? ` (${e.detail})` : ''}`));
+      checks.push(
+        line(
+          'spf',
+          'SPF pass',
+          ev(`spf|${srv.ip}`),
+          (e) => `${e.pass ? `${srv.ip} is allowed` : `${srv.ip} is not allowed`}${e.detail ? ` (${e.detail})` : ''}`,
+        ),
+      );
       checks.push(...domainWide.filter((l) => l.check === 'dkim' || l.check === 'dmarc'));
       const lists = plan.dnsbl.map((list) => [list, ev(`dnsbl|${srv.ip}|${list}`)] as const);
       checks.push(
@@ -636,7 +700,12 @@ export class StatusModel {
               evidence: (() => {
                 const listed = lists.filter(([, e]) => e?.listed).map(([l, e]) => `${l}${e?.detail ? ` (${e.detail})` : ''}`);
                 const unknown = lists.filter(([, e]) => e === undefined || !e.ok).map(([l]) => l);
-                return [listed.length ? `listed on ${listed.join(', ')}` : `not listed on ${lists.length - unknown.length} of ${lists.length}`, unknown.length ? `no answer yet from ${unknown.join(', ')}` : ''].filter(Boolean).join('; ');
+                return [
+                  listed.length ? `listed on ${listed.join(', ')}` : `not listed on ${lists.length - unknown.length} of ${lists.length}`,
+                  unknown.length ? `no answer yet from ${unknown.join(', ')}` : '',
+                ]
+                  .filter(Boolean)
+                  .join('; ');
               })(),
               at: newest(lists.map(([, e]) => e?.at)),
             },
@@ -645,9 +714,20 @@ export class StatusModel {
       checks.push(certLine(tls, now, plan.mail_host));
       checks.push(...domainWide.filter((l) => l.check === 'mta-sts'));
       const tlsaName = `_25._tcp.${plan.mail_host}`;
-      checks.push(line('tlsa', 'TLSA (DANE)', ev('tlsa|'), (e) => (e.pass ? `published at ${tlsaName}${e.detail ? `: ${e.detail}` : ''}` : `none at ${tlsaName} (DANE not used)${e.detail ? `: ${e.detail}` : ''}`), 'warn'));
+      checks.push(
+        line(
+          'tlsa',
+          'TLSA (DANE)',
+          ev('tlsa|'),
+          (e) =>
+            e.pass ? `published at ${tlsaName}${e.detail ? `: ${e.detail}` : ''}` : `none at ${tlsaName} (DANE not used)${e.detail ? `: ${e.detail}` : ''}`,
+          'warn',
+        ),
+      );
       const rows = delivery.filter((d) => d.ip === srv.ip);
-      const failingRegions = rows.filter((d) => (d.recentSuccessRatio ?? 0) < 0.9).map((d) => `${d.region} ${pct(d.recentSuccessRatio)} of the last ${RECENT}${d.lastErrorClass ? ` (${d.lastErrorClass})` : ''}`);
+      const failingRegions = rows
+        .filter((d) => (d.recentSuccessRatio ?? 0) < 0.9)
+        .map((d) => `${d.region} ${pct(d.recentSuccessRatio)} of the last ${RECENT}${d.lastErrorClass ? ` (${d.lastErrorClass})` : ''}`);
       checks.push(
         rows.length === 0
           ? { check: 'delivery', title: 'SMTP sessions', verdict: 'unknown', evidence: 'no session yet', at: null }
@@ -655,7 +735,10 @@ export class StatusModel {
               check: 'delivery',
               title: 'SMTP sessions',
               verdict: failingRegions.length === 0 ? 'pass' : 'fail',
-              evidence: failingRegions.length === 0 ? `succeeding from ${rows.map((d) => `${d.region} ${pct(d.recentSuccessRatio)}`).join(', ')} of the last ${RECENT} sessions` : `failing from ${failingRegions.join(', ')}`,
+              evidence:
+                failingRegions.length === 0
+                  ? `succeeding from ${rows.map((d) => `${d.region} ${pct(d.recentSuccessRatio)}`).join(', ')} of the last ${RECENT} sessions`
+                  : `failing from ${failingRegions.join(', ')}`,
               at: newest(rows.map((d) => d.lastAt)),
             },
       );
@@ -663,33 +746,90 @@ export class StatusModel {
     });
   }
 
-  #safeToSwitch(now: number, windowState: string, safeAt: number | null, lowered: boolean, servers: readonly ServerStatus[], delivery: readonly DeliveryRow[]): Decision {
+  #safeToSwitch(
+    now: number,
+    windowState: string,
+    safeAt: number | null,
+    lowered: boolean,
+    servers: readonly ServerStatus[],
+    delivery: readonly DeliveryRow[],
+  ): Decision {
     const conditions: Condition[] = [];
-    conditions.push({ title: 'inside the cutover window', met: windowState === 'open', detail: windowState === 'before' ? 'the window has not opened' : windowState === 'after' ? 'the window has closed' : 'the window is open' });
+    conditions.push({
+      title: 'inside the cutover window',
+      met: windowState === 'open',
+      detail: windowState === 'before' ? 'the window has not opened' : windowState === 'after' ? 'the window has closed' : 'the window is open',
+    });
     conditions.push({
       title: 'the lowered TTL has run out everywhere',
       met: safeAt !== null && safeAt <= now,
-      detail: safeAt !== null ? (safeAt <= now ? `since ${iso(safeAt)}` : `at ${iso(safeAt)}`) : lowered ? 'a lower TTL is served; waiting for the probes to date it' : 'no lowered TTL seen at the authoritative servers',
+      detail:
+        safeAt !== null
+          ? safeAt <= now
+            ? `since ${iso(safeAt)}`
+            : `at ${iso(safeAt)}`
+          : lowered
+            ? 'a lower TTL is served; waiting for the probes to date it'
+            : 'no lowered TTL seen at the authoritative servers',
     });
     for (const s of servers.filter((x) => x.side === 'new')) {
       const blocking = s.checks.filter((c) => REQUIRED.has(c.check) && (c.verdict === 'fail' || c.verdict === 'unknown'));
-      conditions.push({ title: `${s.name} (${s.ip}) ready`, met: blocking.length === 0, detail: blocking.length === 0 ? 'every check passes' : blocking.map((c) => `${c.title}: ${c.verdict === 'unknown' ? 'not checked yet' : c.evidence}`).join('; ') });
+      conditions.push({
+        title: `${s.name} (${s.ip}) ready`,
+        met: blocking.length === 0,
+        detail:
+          blocking.length === 0
+            ? 'every check passes'
+            : blocking.map((c) => `${c.title}: ${c.verdict === 'unknown' ? 'not checked yet' : c.evidence}`).join('; '),
+      });
     }
-    if (!delivery.some((d) => d.side === 'new')) conditions.push({ title: 'delivery to the new server measured', met: false, detail: 'no SMTP session to a new-side IP yet' });
+    if (!delivery.some((d) => d.side === 'new'))
+      conditions.push({ title: 'delivery to the new server measured', met: false, detail: 'no SMTP session to a new-side IP yet' });
     return decide(conditions);
   }
 
-  #safeToTurnOff(authSide: AnswerSide | null, resolvers: readonly RegionResolvers[], figures: readonly { safeToDecommission: boolean | null }[], delivery: readonly DeliveryRow[]): Decision {
+  #safeToTurnOff(
+    authSide: AnswerSide | null,
+    resolvers: readonly RegionResolvers[],
+    figures: readonly { safeToDecommission: boolean | null }[],
+    delivery: readonly DeliveryRow[],
+  ): Decision {
     const conditions: Condition[] = [];
-    conditions.push({ title: 'the authoritative servers answer only the new IP', met: authSide === 'new', detail: authSide === null ? 'no authoritative answer yet' : `they answer ${authSide}` });
-    const onOld = resolvers.flatMap((r) => r.resolvers.filter((x) => x.side === 'old' || x.side === 'both').map((x) => `${x.name === x.resolver ? x.resolver : `${x.name} (${x.resolver})`} in ${r.region}`));
-    conditions.push({ title: 'no resolver answers the old IP', met: resolvers.length > 0 && onOld.length === 0, detail: resolvers.length === 0 ? 'no resolver answer yet' : onOld.length === 0 ? 'every resolver answers the new IP' : `still on old: ${onOld.join(', ')}` });
+    conditions.push({
+      title: 'the authoritative servers answer only the new IP',
+      met: authSide === 'new',
+      detail: authSide === null ? 'no authoritative answer yet' : `they answer ${authSide}`,
+    });
+    const onOld = resolvers.flatMap((r) =>
+      r.resolvers
+        .filter((x) => x.side === 'old' || x.side === 'both')
+        .map((x) => `${x.name === x.resolver ? x.resolver : `${x.name} (${x.resolver})`} in ${r.region}`),
+    );
+    conditions.push({
+      title: 'no resolver answers the old IP',
+      met: resolvers.length > 0 && onOld.length === 0,
+      detail:
+        resolvers.length === 0 ? 'no resolver answer yet' : onOld.length === 0 ? 'every resolver answers the new IP' : `still on old: ${onOld.join(', ')}`,
+    });
     const quietMs = this.#plan.probes.decommission_quiet;
     const quiet = figures.length > 0 && figures.every((f) => f.safeToDecommission === true);
-    conditions.push({ title: `no old answer anywhere for ${formatDuration(quietMs)} (probes.decommission_quiet)`, met: quiet, detail: figures.length === 0 ? 'no ttl analysis yet' : quiet ? 'quiet in every region' : 'old answers seen recently' });
+    conditions.push({
+      title: `no old answer anywhere for ${formatDuration(quietMs)} (probes.decommission_quiet)`,
+      met: quiet,
+      detail: figures.length === 0 ? 'no ttl analysis yet' : quiet ? 'quiet in every region' : 'old answers seen recently',
+    });
     const newRows = delivery.filter((d) => d.side === 'new');
     const bad = newRows.filter((d) => (d.recentSuccessRatio ?? 0) < 0.9);
-    conditions.push({ title: 'delivery to the new server succeeds from every region', met: newRows.length > 0 && bad.length === 0, detail: newRows.length === 0 ? 'no session to a new-side IP yet' : bad.length === 0 ? 'succeeding' : `failing from ${bad.map((d) => `${d.region} → ${d.ip}`).join(', ')}` });
+    conditions.push({
+      title: 'delivery to the new server succeeds from every region',
+      met: newRows.length > 0 && bad.length === 0,
+      detail:
+        newRows.length === 0
+          ? 'no session to a new-side IP yet'
+          : bad.length === 0
+            ? 'succeeding'
+            : `failing from ${bad.map((d) => `${d.region} → ${d.ip}`).join(', ')}`,
+    });
     return decide(conditions);
   }
 }
@@ -711,7 +851,8 @@ function certLine(tls: TlsState | undefined, now: number, host: string): CheckLi
   if (tls.expiry === null) return { ...base, verdict: 'fail', evidence: `TLS failed: ${tls.error ?? 'unknown error'}`, at: tls.at };
   const days = Math.floor((tls.expiry - now) / 86_400_000);
   const when = `expires ${iso(tls.expiry)} (${days} days)`;
-  if (!tls.verified) return { ...base, verdict: 'fail', evidence: `does not verify for ${host} (names ${tls.names.join(', ') || 'none'}); ${when}`, at: tls.at };
+  if (!tls.verified)
+    return { ...base, verdict: 'fail', evidence: `does not verify for ${host} (names ${tls.names.join(', ') || 'none'}); ${when}`, at: tls.at };
   if (tls.expiry <= now) return { ...base, verdict: 'fail', evidence: `expired ${iso(tls.expiry)}`, at: tls.at };
   return { ...base, verdict: days < CERT_WARN_DAYS ? 'warn' : 'pass', evidence: `valid for ${host}; ${when}`, at: tls.at };
 }
@@ -736,7 +877,8 @@ function phaseText(phase: Phase, resolvers: readonly RegionResolvers[]): string 
 
 const byServerRegion = (a: { side: string; ip: string; region: string }, b: { side: string; ip: string; region: string }) =>
   cmp(a.side, b.side) * -1 || cmp(a.ip, b.ip) || cmp(a.region, b.region);
-const newest = (ats: readonly (number | undefined)[]): number | null => ats.reduce<number | null>((m, a) => (a === undefined ? m : m === null ? a : Math.max(m, a)), null);
+const newest = (ats: readonly (number | undefined)[]): number | null =>
+  ats.reduce<number | null>((m, a) => (a === undefined ? m : m === null ? a : Math.max(m, a)), null);
 const pct = (r: number | null): string => (r === null ? '-' : `${Math.round(r * 100)}%`);
 /** Plain code-unit order: stable, and far cheaper than localeCompare on hundreds of rows. */
 export const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);

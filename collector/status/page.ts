@@ -17,7 +17,8 @@ const named = (r: { resolver: string; name: string }) => (r.name === r.resolver 
 const list = (xs: readonly string[]) => (xs.length === 0 ? '<span class="muted">none</span>' : xs.map(esc).join(', '));
 
 function decision(id: string, title: string, d: Decision): string {
-  const row = (c: Condition) => `<li data-met="${c.met}"><span class="${c.met ? 'yes' : 'no'}">${c.met ? '✓' : '✗'}</span> ${esc(c.title)}: ${esc(c.detail)}</li>`;
+  const row = (c: Condition) =>
+    `<li data-met="${c.met}"><span class="${c.met ? 'yes' : 'no'}">${c.met ? '✓' : '✗'}</span> ${esc(c.title)}: ${esc(c.detail)}</li>`;
   return `<section id="${id}" data-safe="${d.safe}"><h2>${esc(title)}: <span class="${d.safe ? 'yes' : 'no'}">${d.safe ? 'yes' : 'not yet'}</span></h2>
 ${d.safe ? '<p>Every condition is met.</p>' : `<p>Still open:</p><ul class="open">${d.open.map(row).join('')}</ul>`}
 <details><summary>All conditions</summary><ul>${d.conditions.map(row).join('')}</ul></details></section>`;
@@ -26,7 +27,8 @@ ${d.safe ? '<p>Every condition is met.</p>' : `<p>Still open:</p><ul class="open
 export function renderStatusPage(s: StatusV1, opts: { refreshSeconds?: number } = {}): string {
   const now = s.generatedAt;
   const w = s.window;
-  const countdown = w.state === 'before' ? `opens in ${clock(w.opensInSeconds ?? 0)}` : w.state === 'open' ? `closes in ${clock(w.closesInSeconds ?? 0)}` : 'closed';
+  const countdown =
+    w.state === 'before' ? `opens in ${clock(w.opensInSeconds ?? 0)}` : w.state === 'open' ? `closes in ${clock(w.closesInSeconds ?? 0)}` : 'closed';
   const a = s.authoritative;
   const parts: string[] = [];
 
@@ -77,7 +79,13 @@ ${s.delivery
 ${s.roundtrips
   .map(
     (r) =>
-      `<tr data-ip="${esc(r.ip)}" data-region="${esc(r.region)}"><td>${esc(r.name)}</td><td>${esc(r.ip)}</td><td>${esc(r.region)}</td><td class="n">${r.delivered}</td><td class="n">${r.lost}</td><td class="n">${r.failed}</td><td class="n">${secs(r.p50Seconds)}</td><td class="n">${secs(r.p95Seconds)}</td><td>${r.verdicts ? Object.entries(r.verdicts).map(([k, v]) => `${esc(k)} ${esc(v)}`).join(', ') : '-'}</td></tr>`,
+      `<tr data-ip="${esc(r.ip)}" data-region="${esc(r.region)}"><td>${esc(r.name)}</td><td>${esc(r.ip)}</td><td>${esc(r.region)}</td><td class="n">${r.delivered}</td><td class="n">${r.lost}</td><td class="n">${r.failed}</td><td class="n">${secs(r.p50Seconds)}</td><td class="n">${secs(r.p95Seconds)}</td><td>${
+        r.verdicts
+          ? Object.entries(r.verdicts)
+              .map(([k, v]) => `${esc(k)} ${esc(v)}`)
+              .join(', ')
+          : '-'
+      }</td></tr>`,
   )
   .join('\n')}
 </tbody></table>`);

@@ -40,7 +40,9 @@ export async function serveDns(handler: DnsHandlerFn, host = '127.0.0.1', onErro
     const wire = (server: InstanceType<typeof UDPServer> | InstanceType<typeof TCPServer>) =>
       server.on('request', (req: Packet, send: (r: Packet | Buffer) => Promise<Buffer>, client: unknown) => {
         const info: DnsRequestInfo =
-          client instanceof Socket ? { transport: 'tcp', address: client.remoteAddress ?? '' } : { transport: 'udp', address: (client as { address: string }).address };
+          client instanceof Socket
+            ? { transport: 'tcp', address: client.remoteAddress ?? '' }
+            : { transport: 'udp', address: (client as { address: string }).address };
         Promise.resolve()
           .then(() => handler(req, info))
           .then((res) => (res === null ? undefined : send(res)))

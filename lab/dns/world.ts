@@ -54,8 +54,7 @@ export async function startDnsWorld(opts: DnsWorldOptions = {}): Promise<DnsWorl
       clamp: await mk({ kind: 'clamp', minTtl: opts.clampMinTtl ?? 10 }),
       stale: await mk({ kind: 'stale', staleSeconds: opts.staleSeconds ?? 30 }),
     };
-    const policy =
-      opts.mtaStsPolicy ?? `version: STSv1\r\nmode: enforce\r\nmx: ${auth.zone.mailHost}\r\nmax_age: 86400\r\n`;
+    const policy = opts.mtaStsPolicy ?? `version: STSv1\r\nmode: enforce\r\nmx: ${auth.zone.mailHost}\r\nmax_age: 86400\r\n`;
     const http: Server = createServer((req, res) => {
       if (req.url === '/.well-known/mta-sts.txt' && auth.zone.mtaStsId) {
         res.writeHead(200, { 'content-type': 'text/plain' }).end(policy);

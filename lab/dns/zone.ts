@@ -84,7 +84,8 @@ export interface ZoneOptions {
   timeline?: TimelineStep[];
 }
 
-export type ResolvedZoneOptions = Required<Omit<ZoneOptions, 'oldIp6' | 'newIp6' | 'mtaStsId' | 'dmarc'>> & Pick<ZoneOptions, 'oldIp6' | 'newIp6' | 'mtaStsId'> & { dmarc: ZoneOptions['dmarc'] };
+export type ResolvedZoneOptions = Required<Omit<ZoneOptions, 'oldIp6' | 'newIp6' | 'mtaStsId' | 'dmarc'>> &
+  Pick<ZoneOptions, 'oldIp6' | 'newIp6' | 'mtaStsId'> & { dmarc: ZoneOptions['dmarc'] };
 
 export function resolveZoneOptions(o: ZoneOptions): ResolvedZoneOptions {
   const domain = (o.domain ?? 'company.test').toLowerCase();
@@ -218,7 +219,9 @@ export function buildRecords(o: ResolvedZoneOptions, state: ZoneState): Map<stri
     for (const t of o.tlsa) {
       const m = /^(\d+) (\d+) (\d+) ([0-9a-f]+)$/i.exec(t.trim());
       if (!m) throw new Error(`lab zone tlsa: "${t}" is not "usage selector type hex"`);
-      add(`_25._tcp.${o.mailHost}`, T.TLSA, o.ttl, { data: Buffer.concat([Buffer.from([Number(m[1]), Number(m[2]), Number(m[3])]), Buffer.from(m[4]!, 'hex')]) });
+      add(`_25._tcp.${o.mailHost}`, T.TLSA, o.ttl, {
+        data: Buffer.concat([Buffer.from([Number(m[1]), Number(m[2]), Number(m[3])]), Buffer.from(m[4]!, 'hex')]),
+      });
     }
   } else if (o.tlsa) {
     const hash = createHash('sha256').update(pemBody(o.dkimKey.publicKey)).digest();

@@ -43,10 +43,46 @@ async function openssl(args: string[], cwd: string): Promise<void> {
 
 async function leaf(dir: string, name: string, sans: string[], days: number): Promise<KeyPair> {
   const base = name.replace(/[^A-Za-z0-9.-]/g, '_');
-  await writeFile(join(dir, `${base}.ext`), `subjectAltName=${sans.map((s) => `DNS:${s}`).join(',')}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n`);
-  await openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${base}.key`, '-out', `${base}.csr`, '-subj', `/CN=${name}`], dir);
+  await writeFile(
+    join(dir, `${base}.ext`),
+    `subjectAltName=${sans.map((s) => `DNS:${s}`).join(',')}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n`,
+  );
   await openssl(
-    ['x509', '-req', '-in', `${base}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', String(days), '-out', `${base}.crt`, '-extfile', `${base}.ext`],
+    [
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      `${base}.key`,
+      '-out',
+      `${base}.csr`,
+      '-subj',
+      `/CN=${name}`,
+    ],
+    dir,
+  );
+  await openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      `${base}.csr`,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      String(days),
+      '-out',
+      `${base}.crt`,
+      '-extfile',
+      `${base}.ext`,
+    ],
     dir,
   );
   return { key: await readFile(join(dir, `${base}.key`), 'utf8'), cert: await readFile(join(dir, `${base}.crt`), 'utf8') };
@@ -59,16 +95,68 @@ async function leaf(dir: string, name: string, sans: string[], days: number): Pr
 async function shortLeaf(dir: string, name: string, seconds: number): Promise<KeyPair> {
   const base = 'expiring';
   await writeFile(join(dir, 'index.txt'), '');
-  await writeFile(join(dir, 'ca.cnf'), [
-    '[ca]', 'default_ca = lab', '[lab]', `dir = ${dir}`, 'database = $dir/index.txt', 'new_certs_dir = $dir', 'serial = $dir/ca.srl',
-    'certificate = $dir/ca.crt', 'private_key = $dir/ca.key', 'default_md = sha256', 'policy = any', 'unique_subject = no', 'copy_extensions = none',
-    '[any]', 'commonName = supplied', '[ext]', `subjectAltName = DNS:${name}`, 'extendedKeyUsage = serverAuth', 'basicConstraints = CA:FALSE', '',
-  ].join('\n'));
-  await openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${base}.key`, '-out', `${base}.csr`, '-subj', `/CN=${name}`], dir);
+  await writeFile(
+    join(dir, 'ca.cnf'),
+    [
+      '[ca]',
+      'default_ca = lab',
+      '[lab]',
+      `dir = ${dir}`,
+      'database = $dir/index.txt',
+      'new_certs_dir = $dir',
+      'serial = $dir/ca.srl',
+      'certificate = $dir/ca.crt',
+      'private_key = $dir/ca.key',
+      'default_md = sha256',
+      'policy = any',
+      'unique_subject = no',
+      'copy_extensions = none',
+      '[any]',
+      'commonName = supplied',
+      '[ext]',
+      `subjectAltName = DNS:${name}`,
+      'extendedKeyUsage = serverAuth',
+      'basicConstraints = CA:FALSE',
+      '',
+    ].join('\n'),
+  );
+  await openssl(
+    [
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      `${base}.key`,
+      '-out',
+      `${base}.csr`,
+      '-subj',
+      `/CN=${name}`,
+    ],
+    dir,
+  );
   const stamp = (ms: number) => new Date(ms).toISOString().replace(/[-:T]/g, '').slice(2, 14) + 'Z';
   await openssl(
-    ['ca', '-batch', '-config', 'ca.cnf', '-in', `${base}.csr`, '-out', `${base}.crt`, '-extensions', 'ext', '-notext',
-      '-startdate', stamp(Date.now() - 3_600_000), '-enddate', stamp(Date.now() + seconds * 1000)],
+    [
+      'ca',
+      '-batch',
+      '-config',
+      'ca.cnf',
+      '-in',
+      `${base}.csr`,
+      '-out',
+      `${base}.crt`,
+      '-extensions',
+      'ext',
+      '-notext',
+      '-startdate',
+      stamp(Date.now() - 3_600_000),
+      '-enddate',
+      stamp(Date.now() + seconds * 1000),
+    ],
     dir,
   );
   return { key: await readFile(join(dir, `${base}.key`), 'utf8'), cert: await readFile(join(dir, `${base}.crt`), 'utf8') };
@@ -81,7 +169,12 @@ async function shortLeaf(dir: string, name: string, seconds: number): Promise<Ke
 export function tlsaRecordFor(pem: string, usage: 0 | 1 | 2 | 3, selector: 0 | 1, mtype: 0 | 1 | 2): string {
   const x = new X509Certificate(pem);
   const sel = selector === 0 ? x.raw : x.publicKey.export({ type: 'spki', format: 'der' });
-  const data = mtype === 0 ? sel : createHash(mtype === 1 ? 'sha256' : 'sha512').update(sel).digest();
+  const data =
+    mtype === 0
+      ? sel
+      : createHash(mtype === 1 ? 'sha256' : 'sha512')
+          .update(sel)
+          .digest();
   return `${usage} ${selector} ${mtype} ${data.toString('hex')}`;
 }
 
@@ -97,14 +190,38 @@ export async function makeLabCerts(opts: {
   const days = opts.days ?? 30;
   try {
     await openssl(
-      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', String(days), '-subj', '/CN=mailprobe lab CA'],
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        'ca.key',
+        '-out',
+        'ca.crt',
+        '-days',
+        String(days),
+        '-subj',
+        '/CN=mailprobe lab CA',
+      ],
       dir,
     );
     const mailHost = await leaf(dir, opts.mailHost, [opts.mailHost, ...(opts.extraNames ?? [])], days);
     const wrongName = await leaf(dir, opts.wrongName ?? 'wrong.example.test', [opts.wrongName ?? 'wrong.example.test'], days);
     const caFile = join(dir, 'ca.crt');
     const expiring = opts.expiringInSeconds === undefined ? undefined : await shortLeaf(dir, opts.mailHost, opts.expiringInSeconds);
-    return { dir, caPem: await readFile(caFile, 'utf8'), caFile, mailHost, wrongName, ...(expiring ? { expiring } : {}), cleanup: () => rm(dir, { recursive: true, force: true }) };
+    return {
+      dir,
+      caPem: await readFile(caFile, 'utf8'),
+      caFile,
+      mailHost,
+      wrongName,
+      ...(expiring ? { expiring } : {}),
+      cleanup: () => rm(dir, { recursive: true, force: true }),
+    };
   } catch (e) {
     await rm(dir, { recursive: true, force: true });
     throw e;

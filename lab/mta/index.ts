@@ -174,8 +174,7 @@ export async function startMtas(opts: StartMtasOptions): Promise<LabMtas> {
   const good: SecureContext = createSecureContext({ key: certs.mailHost.key, cert: certs.mailHost.cert });
   const wrong: SecureContext = createSecureContext({ key: certs.wrongName.key, cert: certs.wrongName.cert });
   const expiring: SecureContext = certs.expiring ? createSecureContext({ key: certs.expiring.key, cert: certs.expiring.cert }) : good;
-  const contextFor = (f: Fault | null): SecureContext =>
-    f?.kind === 'bad-cert' ? wrong : f?.kind === 'expiring-cert' ? expiring : good;
+  const contextFor = (f: Fault | null): SecureContext => (f?.kind === 'bad-cert' ? wrong : f?.kind === 'expiring-cert' ? expiring : good);
   // Only TLS 1.0/1.1, which clients refuse: the handshake fails. The protocol range comes from
   // the context a TLS socket starts with, so the fault swaps the server's default context.
   const broken: SecureContext = createSecureContext({ key: certs.mailHost.key, cert: certs.mailHost.cert, minVersion: 'TLSv1', maxVersion: 'TLSv1.1' });
@@ -216,12 +215,15 @@ export async function startMtas(opts: StartMtasOptions): Promise<LabMtas> {
         const f = i.fault;
         if (f?.kind === 'slow-banner') {
           const acc = i.sockets.get(sockKey(session.remoteAddress, session.remotePort))?.acceptedAt ?? performance.now();
-          setTimeout(() => {
-            // smtp-server writes the greeting synchronously in this callback.
-            i.mta.bannerDelays.push(performance.now() - acc);
-            if (i.mta.bannerDelays.length > KEEP) i.mta.bannerDelays.shift();
-            cb();
-          }, Math.max(0, acc + f.ms - performance.now()));
+          setTimeout(
+            () => {
+              // smtp-server writes the greeting synchronously in this callback.
+              i.mta.bannerDelays.push(performance.now() - acc);
+              if (i.mta.bannerDelays.length > KEEP) i.mta.bannerDelays.shift();
+              cb();
+            },
+            Math.max(0, acc + f.ms - performance.now()),
+          );
           return;
         }
         if ((f?.kind === 'temp-fail' || f?.kind === 'perm-fail') && f.at === 'connect') return cb(stageError(f));
@@ -298,7 +300,8 @@ export async function startMtas(opts: StartMtasOptions): Promise<LabMtas> {
   const delayCommands = (i: Instance, server: SMTPServer, session: SMTPServerSession): void => {
     const conns = (server as unknown as { connections: Set<ServerConnection> }).connections;
     const conn = [...conns].find((c) => c.session === session);
-    if (!conn || typeof conn._onCommand !== 'function') throw new Error('smtp-server internals changed: no connection with _onCommand() for the session (lab/mta slow-phases)');
+    if (!conn || typeof conn._onCommand !== 'function')
+      throw new Error('smtp-server internals changed: no connection with _onCommand() for the session (lab/mta slow-phases)');
     const handle = conn._onCommand;
     conn._onCommand = (command, callback) => {
       const f = i.fault;

@@ -115,7 +115,9 @@ async function checkDmarc(domain: string, client: DnsClient, ctx: CheckContext):
   const records = (await txt(client, name, ctx.signal)).filter((r) => /^v=DMARC1(;|\s|$)/i.test(r.trim()));
   if (records.length === 0) return { pass: false, detail: `no DMARC record at ${name}` };
   if (records.length > 1) return { pass: false, detail: `${records.length} DMARC records at ${name} (must be one)` };
-  const p = parseTags(records[0] ?? '').get('p')?.toLowerCase();
+  const p = parseTags(records[0] ?? '')
+    .get('p')
+    ?.toLowerCase();
   if (!p || !['none', 'quarantine', 'reject'].includes(p)) return { pass: false, detail: `invalid policy p=${p ?? '(missing)'}` };
   return { pass: true, detail: `p=${p}` };
 }
@@ -196,7 +198,14 @@ export async function runAuth(target: AuthTarget, s: AuthSettings, ctx: CheckCon
         throw new Error(`unknown auth method ${JSON.stringify(never)}`);
       }
     }
-    return { ...base, durationSeconds: secs(performance.now() - t0), ok: true, pass: v.pass, detail: text(v.detail), ...(v.mode ? { mtaStsMode: v.mode } : {}) };
+    return {
+      ...base,
+      durationSeconds: secs(performance.now() - t0),
+      ok: true,
+      pass: v.pass,
+      detail: text(v.detail),
+      ...(v.mode ? { mtaStsMode: v.mode } : {}),
+    };
   } catch (e) {
     return { ...base, durationSeconds: secs(performance.now() - t0), ...failureOf(target.method, e), pass: false };
   }

@@ -56,13 +56,22 @@ async function queryOne(l: Labelled, authoritative: boolean, q: DnsQuery, s: Dns
     if (authoritative && !r.aa && r.rcode === 0) throw new DnsError('dns_bad_reply', `${r.server} is not authoritative for ${name} (AA=0)`, r.rcodeName);
     assertRcode(r, `${qtype} ${name}`);
   } catch (e) {
-    return failedDns(l.label, l.name, authoritative, q, { startedAt, durationSeconds: secs(performance.now() - t0), failure: failureOf('query', e) }, rcodeOf(e));
+    return failedDns(
+      l.label,
+      l.name,
+      authoritative,
+      q,
+      { startedAt, durationSeconds: secs(performance.now() - t0), failure: failureOf('query', e) },
+      rcodeOf(e),
+    );
   }
   const recs = recordsOf(r, qtype);
   const answers =
     qtype === 'MX'
       ? recs.map((m) => `${m.priority ?? 0} ${m.value.replace(/\.$/, '')}`).sort()
-      : answerKey(recs.map((a) => a.value)).split(',').filter((x) => x !== '');
+      : answerKey(recs.map((a) => a.value))
+          .split(',')
+          .filter((x) => x !== '');
   const side: AnswerSide = qtype === 'MX' ? (recs.length === 0 ? 'none' : 'other') : classifyAddresses(s.servers, answers);
   return {
     type: 'dns',
@@ -137,7 +146,8 @@ export async function authoritativeServers(configured: readonly AuthoritativeSpe
         out.push({ label, failure: failureOf('discover', e), rcode: rcodeOf(e) });
         continue;
       }
-      if (ips.length === 0) out.push({ label, failure: failure('discover', 'dns_auth_unresolved', `${hp.host} has no A or AAAA record at ${s.lookupResolver.label}`), rcode: '-' });
+      if (ips.length === 0)
+        out.push({ label, failure: failure('discover', 'dns_auth_unresolved', `${hp.host} has no A or AAAA record at ${s.lookupResolver.label}`), rcode: '-' });
       for (const ip of ips) out.push({ label, server: { host: ip, port: hp.port } });
     }
     return out;
@@ -184,7 +194,13 @@ export async function runDns(target: DnsTarget, s: DnsCheckSettings, ctx: CheckC
         const run = { startedAt, durationSeconds: secs(performance.now() - t0), failure: sv.failure };
         return target.queries.map((q) => failedDns(sv.label, sv.label, true, q, run, sv.rcode));
       }
-      return queryAll({ label: sv.label, name: sv.label, client: serverClient(sv.server, sv.label, { timeoutMs: s.queryTimeoutMs, ednsPayload: s.ednsPayload }) }, true, target.queries, s, ctx);
+      return queryAll(
+        { label: sv.label, name: sv.label, client: serverClient(sv.server, sv.label, { timeoutMs: s.queryTimeoutMs, ednsPayload: s.ednsPayload }) },
+        true,
+        target.queries,
+        s,
+        ctx,
+      );
     }),
   );
   return per.flat();
@@ -213,7 +229,11 @@ export const dnsCheck: CheckSpec<'dns', DnsCheckSettings> = {
     const settings = dnsCheckSettings(plan);
     const queries = dnsQueries(settings);
     return [
-      ...plan.probes.resolvers.map((r) => ({ key: `resolver:${r.label}`, target: { kind: 'resolver' as const, resolver: r.label, resolverName: r.name ?? r.label, queries }, settings })),
+      ...plan.probes.resolvers.map((r) => ({
+        key: `resolver:${r.label}`,
+        target: { kind: 'resolver' as const, resolver: r.label, resolverName: r.name ?? r.label, queries },
+        settings,
+      })),
       { key: 'authoritative', target: { kind: 'authoritative' as const, servers: settings.authoritative.map(authLabel), queries }, settings },
     ];
   },

@@ -29,7 +29,10 @@ export async function runDnsbl(target: DnsblTarget, s: DnsSettings, ctx: CheckCo
     const name = `${dnsblKey(target.ip)}.${list}`;
     const r = await lookupClient(s).query(name, 'A', { signal: ctx.signal });
     assertRcode(r, `A ${name}`, true);
-    answers = recordsOf(r, 'A').map((a) => a.value).sort().slice(0, 16);
+    answers = recordsOf(r, 'A')
+      .map((a) => a.value)
+      .sort()
+      .slice(0, 16);
     const refused = answers.filter((a) => a.startsWith('127.255.255.'));
     if (refused.length > 0) throw new DnsError('dnsbl_refused', `${list} answered ${refused.join(', ')}`);
     const foreign = answers.filter((a) => !a.startsWith('127.'));
@@ -45,7 +48,9 @@ export const dnsblCheck: CheckSpec<'dnsbl', DnsSettings> = {
   run: runDnsbl,
   targets(plan: PlanConfig) {
     const s = dnsSettings(plan);
-    return plan.cutover.servers.flatMap((sv) => plan.cutover.dnsbl.map((list) => ({ key: `${sv.ip}@${list}`, target: { ip: sv.ip, side: sv.side, list: listName(list) }, settings: s })));
+    return plan.cutover.servers.flatMap((sv) =>
+      plan.cutover.dnsbl.map((list) => ({ key: `${sv.ip}@${list}`, target: { ip: sv.ip, side: sv.side, list: listName(list) }, settings: s })),
+    );
   },
 };
 

@@ -67,7 +67,12 @@ export const CHECKS: { readonly [K in CheckType]: RegisteredCheck<K> } = {
 };
 
 /** Every problem that keeps a check of `types` from running, known at start. */
-export function setupProblems(registry: CheckRegistry, types: readonly CheckType[] | undefined, plan: PlanConfig, env: NodeJS.ProcessEnv = process.env): string[] {
+export function setupProblems(
+  registry: CheckRegistry,
+  types: readonly CheckType[] | undefined,
+  plan: PlanConfig,
+  env: NodeJS.ProcessEnv = process.env,
+): string[] {
   const checks = Object.values(registry).filter((c): c is RegisteredCheck => c !== undefined && (types === undefined || types.includes(c.type)));
   return [...new Set(checks.flatMap((c) => c.setupProblems(plan, env)))];
 }

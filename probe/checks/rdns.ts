@@ -69,13 +69,22 @@ export async function runRdns(target: RdnsTarget, s: RdnsSettings, ctx: CheckCon
         : !fcrdns
           ? {
               message: `no PTR name resolves back to ${target.ip}: ${notes.join('; ')}${
-                ptrNames.includes(mailHost) ? `; it will once ${mailHost} points at ${target.ip}` : `; it will not once ${mailHost} points at ${target.ip} either`
+                ptrNames.includes(mailHost)
+                  ? `; it will once ${mailHost} points at ${target.ip}`
+                  : `; it will not once ${mailHost} points at ${target.ip} either`
               }`,
             }
           : {}),
     };
   } catch (e) {
-    return { ...base, durationSeconds: secs(performance.now() - t0), ...failureOf(phase, e), ptrNames: ptrNames.slice(0, 32), fcrdns: false, matchesMailHost: ptrNames.includes(mailHost) };
+    return {
+      ...base,
+      durationSeconds: secs(performance.now() - t0),
+      ...failureOf(phase, e),
+      ptrNames: ptrNames.slice(0, 32),
+      fcrdns: false,
+      matchesMailHost: ptrNames.includes(mailHost),
+    };
   }
 }
 

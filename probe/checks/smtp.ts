@@ -175,7 +175,10 @@ async function daneOf(settings: SmtpSettings, chain: Buffer[], verified: boolean
   try {
     const r = await lookupClient(settings.tlsaLookup!).query(q, 'TLSA', { signal: ctx.signal });
     if (r.rcode !== 0) return undefined;
-    const recs = recordsOf(r, 'TLSA').slice(0, 64).map((a) => parseTlsa(a.value)).filter((x): x is TlsaRecord => x !== undefined);
+    const recs = recordsOf(r, 'TLSA')
+      .slice(0, 64)
+      .map((a) => parseTlsa(a.value))
+      .filter((x): x is TlsaRecord => x !== undefined);
     if (recs.length === 0) return undefined;
     const match = tlsaMatch(recs, chain, verified);
     const kinds = [...new Set(recs.map((t) => `${t.usage} ${t.selector} ${t.mtype}`))].join(', ');

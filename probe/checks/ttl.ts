@@ -272,7 +272,13 @@ export const ttlCheck: CheckSpec<'ttl', TtlSettings> = {
   run: runTtl,
   targets(plan) {
     const v4 = plan.cutover.servers.some((sv) => !sv.ip.includes(':'));
-    return [{ key: plan.cutover.mail_host, target: { name: plan.cutover.mail_host, qtype: v4 ? 'A' : 'AAAA', resolvers: plan.probes.resolvers.map((r) => r.label) }, settings: ttlSettings(plan) }];
+    return [
+      {
+        key: plan.cutover.mail_host,
+        target: { name: plan.cutover.mail_host, qtype: v4 ? 'A' : 'AAAA', resolvers: plan.probes.resolvers.map((r) => r.label) },
+        settings: ttlSettings(plan),
+      },
+    ];
   },
 };
 

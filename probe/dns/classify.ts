@@ -8,8 +8,15 @@ import type { AnswerSide, Side } from '../../protocol/results.js';
 /** Canonical text of an IP so `::0001` and `::1` compare equal. */
 export function canonicalIp(ip: string): string {
   const v = isIP(ip);
-  if (v === 4) return ip.split('.').map((o) => String(Number(o))).join('.');
-  if (v === 6) return expandV6(ip).map((g) => g.toString(16)).join(':');
+  if (v === 4)
+    return ip
+      .split('.')
+      .map((o) => String(Number(o)))
+      .join('.');
+  if (v === 6)
+    return expandV6(ip)
+      .map((g) => g.toString(16))
+      .join(':');
   return ip.toLowerCase();
 }
 
@@ -53,5 +60,8 @@ export function classifyAddresses(servers: Servers, addresses: readonly string[]
 
 /** A stable key of an answer set (sorted, canonical). */
 export function answerKey(answers: readonly string[]): string {
-  return [...answers].map((a) => (isIP(a) ? canonicalIp(a) : a.toLowerCase())).sort().join(',');
+  return [...answers]
+    .map((a) => (isIP(a) ? canonicalIp(a) : a.toLowerCase()))
+    .sort()
+    .join(',');
 }

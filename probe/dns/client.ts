@@ -108,7 +108,8 @@ export function createClient(parsed: ResolverSpec, opts: ClientOptions = {}): Dn
     case 'tcp':
       return {
         label: spec.label,
-        query: (name, type, q = {}) => streamQuery(spec.server, name, type, { recursive: q.recursive ?? true, timeoutMs: q.timeoutMs ?? timeoutMs, signal: q.signal }),
+        query: (name, type, q = {}) =>
+          streamQuery(spec.server, name, type, { recursive: q.recursive ?? true, timeoutMs: q.timeoutMs ?? timeoutMs, signal: q.signal }),
       };
     case 'dot':
       return {
@@ -122,7 +123,11 @@ export function createClient(parsed: ResolverSpec, opts: ClientOptions = {}): Dn
           }),
       };
     case 'doh':
-      return { label: spec.label, query: (name, type, q = {}) => dohQuery(spec.url, name, type, { recursive: q.recursive ?? true, timeoutMs: q.timeoutMs ?? timeoutMs, signal: q.signal }) };
+      return {
+        label: spec.label,
+        query: (name, type, q = {}) =>
+          dohQuery(spec.url, name, type, { recursive: q.recursive ?? true, timeoutMs: q.timeoutMs ?? timeoutMs, signal: q.signal }),
+      };
   }
 }
 
@@ -141,7 +146,9 @@ export function buildQuery(name: string, type: QType, recursive: boolean, id: nu
   p.questions.push({ name, type: QTYPE[type], class: Packet.CLASS.IN } as Packet['questions'][number]);
   if (ednsPayload) {
     // dns2's typings omit the options argument its runtime takes.
-    const edns = (Packet.Resource.EDNS as unknown as (rdata: object[], o: { udpPayloadSize: number }) => Packet['additionals'][number])([], { udpPayloadSize: ednsPayload });
+    const edns = (Packet.Resource.EDNS as unknown as (rdata: object[], o: { udpPayloadSize: number }) => Packet['additionals'][number])([], {
+      udpPayloadSize: ednsPayload,
+    });
     p.additionals.push(edns);
   }
   return p.toBuffer();
@@ -169,7 +176,10 @@ export function parseReply(buf: Buffer, expect: Expect): Packet {
   const h = p.header;
   // dns2 skips records it cannot decode; a count that disagrees means a damaged message.
   if (p.answers.length !== h.ancount || p.authorities.length !== h.nscount || p.questions.length !== h.qdcount) {
-    throw new DnsError('dns_malformed', `reply sections do not match their counts (${buf.length} bytes; qd ${p.questions.length}/${h.qdcount}, an ${p.answers.length}/${h.ancount}, ns ${p.authorities.length}/${h.nscount})`);
+    throw new DnsError(
+      'dns_malformed',
+      `reply sections do not match their counts (${buf.length} bytes; qd ${p.questions.length}/${h.qdcount}, an ${p.answers.length}/${h.ancount}, ns ${p.authorities.length}/${h.nscount})`,
+    );
   }
   if (expect.id !== null && h.id !== expect.id) throw new DnsError('dns_id_mismatch', `reply id ${h.id} does not match query id ${expect.id}`);
   if (h.qr !== 1) throw new DnsError('dns_bad_reply', 'reply is not a response (QR=0)');
@@ -236,7 +246,12 @@ function networkError(e: unknown, server: string): DnsError {
  * One classic exchange returning dns2's parsed packet (for the lab's caching resolvers, which
  * forward records as they came).
  */
-export async function exchange(server: HostPort, name: string, type: QType, o: { recursive?: boolean; timeoutMs?: number; signal?: AbortSignal; ednsPayload?: number } = {}): Promise<{ packet: Packet; transport: Transport }> {
+export async function exchange(
+  server: HostPort,
+  name: string,
+  type: QType,
+  o: { recursive?: boolean; timeoutMs?: number; signal?: AbortSignal; ednsPayload?: number } = {},
+): Promise<{ packet: Packet; transport: Transport }> {
   const co: ClassicOpts = { recursive: o.recursive ?? true, timeoutMs: o.timeoutMs ?? 3000, payload: o.ednsPayload ?? 1232, signal: o.signal };
   const p = await udpExchange(server, name, type, co);
   if (p.header.tc !== 1) return { packet: p, transport: 'udp' };
@@ -347,9 +362,16 @@ function streamExchange(server: HostPort, name: string, type: QType, o: StreamOp
       else resolve(p as Packet);
     };
     const onAbort = () => finish(abortError(o.signal));
-    const timer = setTimeout(() => finish(new DnsError('dns_timeout', `${label}: no reply over ${o.tls ? 'TLS' : 'TCP'} within ${o.timeoutMs} ms`)), o.timeoutMs);
+    const timer = setTimeout(
+      () => finish(new DnsError('dns_timeout', `${label}: no reply over ${o.tls ? 'TLS' : 'TCP'} within ${o.timeoutMs} ms`)),
+      o.timeoutMs,
+    );
     o.signal?.addEventListener('abort', onAbort, { once: true });
-    sock.on('error', (e) => finish(o.tls && /certificate|self.signed|altname|SSL/i.test(e.message) ? new DnsError('dns_network', `${label}: TLS: ${e.message}`) : networkError(e, label)));
+    sock.on('error', (e) =>
+      finish(
+        o.tls && /certificate|self.signed|altname|SSL/i.test(e.message) ? new DnsError('dns_network', `${label}: TLS: ${e.message}`) : networkError(e, label),
+      ),
+    );
     sock.on(o.tls ? 'secureConnect' : 'connect', () => sock.write(frame));
     sock.on('data', (chunk: Buffer) => {
       buf = Buffer.concat([buf, chunk]);
@@ -369,7 +391,12 @@ function streamExchange(server: HostPort, name: string, type: QType, o: StreamOp
 // ---------------------------------------------------------------------------------------------
 // DoH (RFC 8484, POST)
 
-async function dohQuery(url: string, name: string, type: QType, o: { recursive: boolean; timeoutMs: number; signal: AbortSignal | undefined }): Promise<DnsResponse> {
+async function dohQuery(
+  url: string,
+  name: string,
+  type: QType,
+  o: { recursive: boolean; timeoutMs: number; signal: AbortSignal | undefined },
+): Promise<DnsResponse> {
   if (o.signal?.aborted) throw abortError(o.signal);
   const started = performance.now();
   // RFC 8484 §4.1: id 0 so the message is cache-friendly.
@@ -397,7 +424,8 @@ async function dohQuery(url: string, name: string, type: QType, o: { recursive: 
     throw networkError(e, url);
   }
   if (status !== 200) throw new DnsError('dns_doh_http', `${url}: HTTP ${status}`);
-  if (!ctype.startsWith('application/dns-message')) throw new DnsError('dns_doh_http', `${url}: content type ${ctype || '(none)'} is not application/dns-message`);
+  if (!ctype.startsWith('application/dns-message'))
+    throw new DnsError('dns_doh_http', `${url}: content type ${ctype || '(none)'} is not application/dns-message`);
   const p = parseReply(body, { id: null, name, type });
   return toResponse(p, 'doh', new URL(url).host, started);
 }

@@ -37,7 +37,12 @@ export function concreteResolver(spec: ResolverSpec, opts: { resolvConf?: string
     text = 'nameserver 127.0.0.1\n';
   }
   const servers = parseResolvConf(text);
-  return { kind: 'dns', label: spec.label, ...(spec.name === undefined ? {} : { name: spec.name }), servers: servers.length > 0 ? servers : [{ host: '127.0.0.1', port: 53 }] };
+  return {
+    kind: 'dns',
+    label: spec.label,
+    ...(spec.name === undefined ? {} : { name: spec.name }),
+    servers: servers.length > 0 ? servers : [{ host: '127.0.0.1', port: 53 }],
+  };
 }
 
 /** A spec as written (lab, tests, benches) → its concrete form, through the plan's grammar. */

@@ -6,9 +6,16 @@ import { isIP } from 'node:net';
 import { expandV6 } from './classify.js';
 
 export function reverseName(ip: string): string {
-  if (isIP(ip) === 4) return `${ip.split('.').map((o) => String(Number(o))).reverse().join('.')}.in-addr.arpa`;
+  if (isIP(ip) === 4)
+    return `${ip
+      .split('.')
+      .map((o) => String(Number(o)))
+      .reverse()
+      .join('.')}.in-addr.arpa`;
   if (isIP(ip) !== 6) throw new Error(`not an IP address: ${ip}`);
-  const hex = expandV6(ip).map((g) => g.toString(16).padStart(4, '0')).join('');
+  const hex = expandV6(ip)
+    .map((g) => g.toString(16).padStart(4, '0'))
+    .join('');
   return `${hex.split('').reverse().join('.')}.ip6.arpa`;
 }
 

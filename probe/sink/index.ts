@@ -172,7 +172,14 @@ export class Sink {
   readonly host: string;
   port = 0;
   /** Refused messages and recipients by code. */
-  readonly rejected: Record<SinkRejectCode, number> = { sink_unsigned: 0, sink_bad_signature: 0, sink_stale: 0, sink_replay: 0, sink_relay_denied: 0, sink_too_big: 0 };
+  readonly rejected: Record<SinkRejectCode, number> = {
+    sink_unsigned: 0,
+    sink_bad_signature: 0,
+    sink_stale: 0,
+    sink_replay: 0,
+    sink_relay_denied: 0,
+    sink_too_big: 0,
+  };
   /** Connections turned away because their address had maxPerAddress open. */
   refusedConnections = 0;
   /** Message id → when it was taken (replays of it get 550). */

@@ -136,7 +136,18 @@ export function secureContextFor(ca: string | Buffer | undefined): SecureContext
 /** Shortest wait for TLS 1.3 session tickets before the EHLO after STARTTLS (see _upgradeConnection). */
 export const TICKET_WAIT_MIN_MS = 20;
 
-const VERB_PHASE: Record<string, SmtpPhase> = { EHLO: 'ehlo', HELO: 'ehlo', LHLO: 'ehlo', STARTTLS: 'starttls', MAIL: 'mail', RCPT: 'rcpt', DATA: 'data', RSET: 'quit', QUIT: 'quit', AUTH: 'auth' };
+const VERB_PHASE: Record<string, SmtpPhase> = {
+  EHLO: 'ehlo',
+  HELO: 'ehlo',
+  LHLO: 'ehlo',
+  STARTTLS: 'starttls',
+  MAIL: 'mail',
+  RCPT: 'rcpt',
+  DATA: 'data',
+  RSET: 'quit',
+  QUIT: 'quit',
+  AUTH: 'auth',
+};
 
 interface NodemailerError extends Error {
   code?: string;
@@ -175,7 +186,8 @@ export class TimedSession {
   private failure: SessionError | undefined;
   private reject: ((e: SessionError) => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private readonly onAbort = () => this.fail(new SessionError('smtp_aborted', this.phase, String((this.opts.signal?.reason as Error | undefined)?.message ?? 'aborted')));
+  private readonly onAbort = () =>
+    this.fail(new SessionError('smtp_aborted', this.phase, String((this.opts.signal?.reason as Error | undefined)?.message ?? 'aborted')));
 
   constructor(private readonly opts: SessionOptions) {
     // Node's own name check (a full peer chain turned into objects) is skipped: tlsInfo() verifies
@@ -380,7 +392,11 @@ export class TimedSession {
   open(): Promise<void> {
     if (this.opts.signal?.aborted) this.onAbort();
     if (this.failure) return Promise.reject(this.failure);
-    this.arm(this.opts.connectTimeoutMs, () => new SessionError('smtp_connect_timeout', 'connect', `no TCP connection to ${this.opts.ip}:${this.opts.port} within ${this.opts.connectTimeoutMs} ms`));
+    this.arm(
+      this.opts.connectTimeoutMs,
+      () =>
+        new SessionError('smtp_connect_timeout', 'connect', `no TCP connection to ${this.opts.ip}:${this.opts.port} within ${this.opts.connectTimeoutMs} ms`),
+    );
     return this.step<void>((done) => this.conn.connect((err) => done(err)));
   }
 

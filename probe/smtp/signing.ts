@@ -93,6 +93,7 @@ export function secretFromEnv(name: string, env: NodeJS.ProcessEnv = process.env
 export function secretProblem(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   const v = env[name];
   if (!v) return `environment variable ${name} (probes.roundtrip.secret_env) is not set: it must hold the round-trip HMAC secret (at least 16 characters)`;
-  if (v.length < 16) return `environment variable ${name} (probes.roundtrip.secret_env) must hold the round-trip HMAC secret (at least 16 characters, it has ${v.length})`;
+  if (v.length < 16)
+    return `environment variable ${name} (probes.roundtrip.secret_env) must hold the round-trip HMAC secret (at least 16 characters, it has ${v.length})`;
   return undefined;
 }

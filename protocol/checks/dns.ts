@@ -20,7 +20,9 @@ export const DnsResult = resultSchema(
     transport: Type.Union([Type.Literal('udp'), Type.Literal('tcp'), Type.Literal('dot'), Type.Literal('doh')]),
     rcode: Type.String({ maxLength: 16 }),
     answers: Type.Array(Type.String({ maxLength: LABEL_MAX }), { maxItems: 64 }),
-    ttl: Type.Union([Type.Integer({ minimum: 0, maximum: 2_147_483_647 }), Type.Null()], { description: 'Smallest TTL in the answer set (RFC 2181: at most 2^31 - 1).' }),
+    ttl: Type.Union([Type.Integer({ minimum: 0, maximum: 2_147_483_647 }), Type.Null()], {
+      description: 'Smallest TTL in the answer set (RFC 2181: at most 2^31 - 1).',
+    }),
     side: AnswerSide,
   },
   'One query of one record type through one resolver.',
@@ -38,7 +40,7 @@ export interface DnsQuery {
  * their labels, or the zone's NS records found at run time when `servers` is empty).
  */
 export type DnsTarget =
-  | { kind: 'resolver'; resolver: string; /** Its name on panels (default: the label). */ resolverName?: string; queries: readonly DnsQuery[] }
+  | { kind: 'resolver'; resolver: string /** Its name on panels (default: the label). */; resolverName?: string; queries: readonly DnsQuery[] }
   | { kind: 'authoritative'; servers: readonly string[]; queries: readonly DnsQuery[] };
 
 /** The transport a resolver label stands for. */

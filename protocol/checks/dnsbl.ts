@@ -23,7 +23,15 @@ export interface DnsblTarget {
   list: string;
 }
 
-const failedDnsbl = (t: DnsblTarget, run: FailedRun): DnsblResult => ({ type: 'dnsbl', ...failedFields(run), ip: t.ip, side: t.side, list: t.list, listed: false, answers: [] });
+const failedDnsbl = (t: DnsblTarget, run: FailedRun): DnsblResult => ({
+  type: 'dnsbl',
+  ...failedFields(run),
+  ip: t.ip,
+  side: t.side,
+  list: t.list,
+  listed: false,
+  answers: [],
+});
 
 export const dnsblDef = defineCheck({
   type: 'dnsbl',

@@ -23,7 +23,15 @@ export interface RdnsTarget {
   side: Side;
 }
 
-const failedRdns = (t: RdnsTarget, run: FailedRun): RdnsResult => ({ type: 'rdns', ...failedFields(run), ip: t.ip, side: t.side, ptrNames: [], fcrdns: false, matchesMailHost: false });
+const failedRdns = (t: RdnsTarget, run: FailedRun): RdnsResult => ({
+  type: 'rdns',
+  ...failedFields(run),
+  ip: t.ip,
+  side: t.side,
+  ptrNames: [],
+  fcrdns: false,
+  matchesMailHost: false,
+});
 
 export const rdnsDef = defineCheck({
   type: 'rdns',

@@ -59,7 +59,15 @@ export interface SmtpTarget {
   mode: 'rcpt' | 'data';
 }
 
-const failedSmtp = (t: SmtpTarget, run: FailedRun): SmtpResult => ({ type: 'smtp', ...failedFields(run), ip: t.ip, side: t.side, port: t.port, mode: t.mode, phases: {} });
+const failedSmtp = (t: SmtpTarget, run: FailedRun): SmtpResult => ({
+  type: 'smtp',
+  ...failedFields(run),
+  ip: t.ip,
+  side: t.side,
+  port: t.port,
+  mode: t.mode,
+  phases: {},
+});
 
 export const smtpDef = defineCheck({
   type: 'smtp',
@@ -72,7 +80,12 @@ export const smtpDef = defineCheck({
       if (typeof seconds === 'number') ops.observe('smtpDuration', { ...l, phase }, seconds);
     }
     // A session is timed from its connect phase on (as the mean session of the recording rules).
-    if (r.phases.connect !== undefined) ops.observe('smtpSessionDuration', l, Object.values(r.phases).reduce((a, v) => a + (v ?? 0), 0));
+    if (r.phases.connect !== undefined)
+      ops.observe(
+        'smtpSessionDuration',
+        l,
+        Object.values(r.phases).reduce((a, v) => a + (v ?? 0), 0),
+      );
     ops.inc('smtpChecks', { ...l, result: outcome(r) });
     ops.set('smtpUp', l, b(r.ok));
     if (r.tls) {

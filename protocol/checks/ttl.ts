@@ -13,7 +13,9 @@ export const TtlResult = resultSchema(
     name: Label(),
     staleSeconds: Seconds('How long past change + old TTL the resolver still answered the old set.'),
     violation: Type.Boolean(),
-    tested: Type.Optional(Type.Boolean({ description: 'Observed across a TTL expiry (answered after an earlier answer had run out), so whether it honours the TTL is known.' })),
+    tested: Type.Optional(
+      Type.Boolean({ description: 'Observed across a TTL expiry (answered after an earlier answer had run out), so whether it honours the TTL is known.' }),
+    ),
     extensionSeconds: Seconds('How far the reported TTL exceeded the authoritative one.'),
     safeToSwitchAt: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: 4_102_444_800_000 }), Type.Null()])),
     safeToDecommission: Type.Optional(Type.Boolean()),
@@ -35,10 +37,27 @@ export const ttlDef = defineCheck({
   type: 'ttl',
   result: TtlResult,
   failed(target: TtlTarget, run) {
-    return target.resolvers.map((resolver) => ({ type: 'ttl' as const, ...failedFields(run), resolver, name: target.name, staleSeconds: 0, violation: false, extensionSeconds: 0 }));
+    return target.resolvers.map((resolver) => ({
+      type: 'ttl' as const,
+      ...failedFields(run),
+      resolver,
+      name: target.name,
+      staleSeconds: 0,
+      violation: false,
+      extensionSeconds: 0,
+    }));
   },
   failedLike(r, run) {
-    return { type: 'ttl' as const, ...failedFields(run), resolver: r.resolver, ...(r.resolverName === undefined ? {} : { resolverName: r.resolverName }), name: r.name, staleSeconds: 0, violation: false, extensionSeconds: 0 };
+    return {
+      type: 'ttl' as const,
+      ...failedFields(run),
+      resolver: r.resolver,
+      ...(r.resolverName === undefined ? {} : { resolverName: r.resolverName }),
+      name: r.name,
+      staleSeconds: 0,
+      violation: false,
+      extensionSeconds: 0,
+    };
   },
   samples(r, ops) {
     // A failed analysis says nothing about the resolver: keep the last known figures.

@@ -22,7 +22,6 @@ after(() => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
 });
 
-
 async function startCollectorProcess(): Promise<{ child: ChildProcess; url: string; exited: Promise<number | null> }> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'cli/main.ts'), 'collector', '--config', writePlanFile(dir)], {
     env: { ...process.env, MAILPROBE_LISTEN: '127.0.0.1:0', MAILPROBE_LOG_LEVEL: 'warn' },
@@ -50,7 +49,11 @@ test('collector process: health, both exposition formats promtool-clean, drain o
   await ready.body.dump();
 
   const body = JSON.stringify(batchOf(mixedResults()));
-  const push = await request(`${url}/v1/results`, { method: 'POST', headers: { authorization: 'Bearer token-p-eu', 'content-type': 'application/json' }, body });
+  const push = await request(`${url}/v1/results`, {
+    method: 'POST',
+    headers: { authorization: 'Bearer token-p-eu', 'content-type': 'application/json' },
+    body,
+  });
   assert.equal(push.statusCode, 200);
   await push.body.dump();
 

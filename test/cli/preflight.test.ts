@@ -63,7 +63,8 @@ const good = (): PlanOverrides => ({
   },
 });
 
-const lines = async (over: PlanOverrides, e: NodeJS.ProcessEnv = env) => (await runPreflight({ plan: testPlan(over), id: 'p-eu', region: 'eu', version: 'test', env: e })).map(formatItem);
+const lines = async (over: PlanOverrides, e: NodeJS.ProcessEnv = env) =>
+  (await runPreflight({ plan: testPlan(over), id: 'p-eu', region: 'eu', version: 'test', env: e })).map(formatItem);
 
 test('a plan that works passes every item, and the dry run applies nothing', async () => {
   const out = await lines(good());
@@ -81,7 +82,7 @@ test('a plan that works passes every item, and the dry run applies nothing', asy
     /^ok {3}sink listen 127\.0\.0\.1:0: bindable$/,
   ];
   assert.equal(out.length, expected.length, out.join('\n'));
-  expected.forEach((re, i) => assert.match(out[i] ?? '', re));
+  for (const [i, re] of expected.entries()) assert.match(out[i] ?? '', re);
   assert.equal(await col.sample('mailprobe_collector_batches_total', { result: 'dry_run' }), 1);
   assert.equal(await col.sample('mailprobe_collector_batches_total', { result: 'accepted' }), undefined);
   assert.equal(await col.sample('mailprobe_collector_probe_series', { probe: 'p-eu' }), undefined);
@@ -110,19 +111,27 @@ test('each kind of failure is one FAIL line with its reason', async () => {
     { MAILPROBE_TOKEN: 'not-the-token' },
   );
   const fails = out.filter((l) => l.startsWith('FAIL'));
-  assert.deepEqual(fails.map((l) => l.replace(/\d+ ms/g, 'N ms')), [
-    'FAIL secret MAILPROBE_RT_SECRET: not set: export MAILPROBE_RT_SECRET (named by probes.roundtrip.secret_env)',
-    `FAIL collector ${col.url}: HTTP 401 unauthorized: missing or unknown bearer token: the token is not known`,
-    `FAIL collector http://127.0.0.1:${closedPort}: unreachable: ECONNREFUSED`,
-    `FAIL collector ${skewed.url}: HTTP 401 unauthorized: missing or unknown bearer token: the token is not known`,
-    `FAIL resolver 127.0.0.1:${closedPort}: mail.company.test A: dns_timeout`,
-    `FAIL auth:nx.company.test: cannot be asked: the authoritative server name of probes.authoritative has no address: nx.company.test has no A or AAAA record at ${world.resolvers.honest.address}`,
-    `FAIL smtp 127.0.0.1:${closedPort}: ECONNREFUSED`,
-    `FAIL sink listen 127.0.0.1:${busyPort}: cannot bind: EADDRINUSE`,
-  ]);
+  assert.deepEqual(
+    fails.map((l) => l.replace(/\d+ ms/g, 'N ms')),
+    [
+      'FAIL secret MAILPROBE_RT_SECRET: not set: export MAILPROBE_RT_SECRET (named by probes.roundtrip.secret_env)',
+      `FAIL collector ${col.url}: HTTP 401 unauthorized: missing or unknown bearer token: the token is not known`,
+      `FAIL collector http://127.0.0.1:${closedPort}: unreachable: ECONNREFUSED`,
+      `FAIL collector ${skewed.url}: HTTP 401 unauthorized: missing or unknown bearer token: the token is not known`,
+      `FAIL resolver 127.0.0.1:${closedPort}: mail.company.test A: dns_timeout`,
+      `FAIL auth:nx.company.test: cannot be asked: the authoritative server name of probes.authoritative has no address: nx.company.test has no A or AAAA record at ${world.resolvers.honest.address}`,
+      `FAIL smtp 127.0.0.1:${closedPort}: ECONNREFUSED`,
+      `FAIL sink listen 127.0.0.1:${busyPort}: cannot bind: EADDRINUSE`,
+    ],
+  );
   // The right token at a collector whose clock is 30 s ahead.
   const clock = (await lines({ probes: { push: { collectors: [skewed.url] } } })).find((l) => l.includes(skewed.url));
-  assert.match(clock ?? '', new RegExp(`^FAIL collector ${skewed.url}: accepts the token of p-eu, but clock offset \\+(29|30)\\d{3} ms ±\\d+ ms \\(more than 1000 ms: fix NTP on this host or the collector\\)$`));
+  assert.match(
+    clock ?? '',
+    new RegExp(
+      `^FAIL collector ${skewed.url}: accepts the token of p-eu, but clock offset \\+(29|30)\\d{3} ms ±\\d+ ms \\(more than 1000 ms: fix NTP on this host or the collector\\)$`,
+    ),
+  );
 });
 
 test('mailprobe preflight prints the lines and exits 0 when all pass, 1 when one fails; --help', async () => {

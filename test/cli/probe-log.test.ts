@@ -39,15 +39,25 @@ test('mailprobe probe logs each result at debug and each state change of a targe
       ],
     },
     // Generous timeouts: a busy machine must not turn a greylisted session into a timeout.
-    probes: { interval: '700ms', window_interval: '700ms', timeout: '700ms', smtp: { ca_file: certs.caFile, connect_timeout: '700ms', banner_timeout: '700ms' }, push: { spool_dir: join(dir, 'spool') } },
+    probes: {
+      interval: '700ms',
+      window_interval: '700ms',
+      timeout: '700ms',
+      smtp: { ca_file: certs.caFile, connect_timeout: '700ms', banner_timeout: '700ms' },
+      push: { spool_dir: join(dir, 'spool') },
+    },
   });
   const newTarget = `${mtas.new.ip}:${mtas.new.port}`;
   await mtas.setFault('new', { kind: 'temp-fail', at: 'rcpt' });
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'cli/main.ts'), 'probe', '--config', plan, '--id', 'p-eu', '--region', 'eu', '--checks', 'smtp'], {
-    cwd: root,
-    env: { ...process.env, MAILPROBE_TOKEN: tokenFor('p-eu'), MAILPROBE_LOG_LEVEL: 'debug' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(root, 'cli/main.ts'), 'probe', '--config', plan, '--id', 'p-eu', '--region', 'eu', '--checks', 'smtp'],
+    {
+      cwd: root,
+      env: { ...process.env, MAILPROBE_TOKEN: tokenFor('p-eu'), MAILPROBE_LOG_LEVEL: 'debug' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let err = '';
   child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
   child.stdout?.resume();
@@ -57,7 +67,8 @@ test('mailprobe probe logs each result at debug and each state change of a targe
       .split('\n')
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as Line);
-  const results = (target: string, ok?: boolean) => lines().filter((l) => l.level === 20 && l.type === 'smtp' && l.target === target && (ok === undefined || l.ok === ok));
+  const results = (target: string, ok?: boolean) =>
+    lines().filter((l) => l.level === 20 && l.type === 'smtp' && l.target === target && (ok === undefined || l.ok === ok));
   try {
     assert.ok(await waitFor(() => results(newTarget, false).length >= 4, 60_000), `four failed results logged: ${err.slice(-2000)}`);
     await mtas.setFault('new', null);
@@ -81,10 +92,15 @@ test('mailprobe probe logs each result at debug and each state change of a targe
     const last = new Map<string, Line>();
     for (const r of lines().filter((l) => l.level === 20 && l.type === 'smtp')) {
       const before = last.get(r.target!);
-      if (r.ok ? before !== undefined && !before.ok : !before || before.ok || before.errorClass !== r.errorClass) expected.push([r.target!, r.ok!, r.errorClass]);
+      if (r.ok ? before !== undefined && !before.ok : !before || before.ok || before.errorClass !== r.errorClass)
+        expected.push([r.target!, r.ok!, r.errorClass]);
       last.set(r.target!, r);
     }
-    assert.deepEqual(changes.map((l) => [l.target, l.ok, l.errorClass]), expected, JSON.stringify(changes));
+    assert.deepEqual(
+      changes.map((l) => [l.target, l.ok, l.errorClass]),
+      expected,
+      JSON.stringify(changes),
+    );
     const mine = changes.filter((l) => l.target === newTarget);
     assert.ok(mine.length < results(newTarget).length / 2, `${mine.length} info lines for ${results(newTarget).length} results`);
     const grey = mine.find((l) => l.errorClass === 'temp_fail')!;

@@ -55,19 +55,23 @@ test('mailprobe probe from env settings: health endpoint, results at the collect
   const collector = await startTestCollector();
   const { dir, cleanup } = tempDir();
   const plan = writePlan(dir, { collectors: [collector.url], spool_dir: join(dir, 'spool') });
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'cli/main.ts'), 'probe', '--check-module', 'test/probe/fixtures/test-checks.ts', '--checks', 'auth'], {
-    cwd: root,
-    env: {
-      ...process.env,
-      MAILPROBE_CONFIG: plan,
-      MAILPROBE_PROBE_ID: 'p-eu',
-      MAILPROBE_REGION: 'eu',
-      MAILPROBE_TOKEN: tokenFor('p-eu'),
-      MAILPROBE_HEALTH_LISTEN: '127.0.0.1:0',
-      MAILPROBE_LOG_LEVEL: 'warn',
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(root, 'cli/main.ts'), 'probe', '--check-module', 'test/probe/fixtures/test-checks.ts', '--checks', 'auth'],
+    {
+      cwd: root,
+      env: {
+        ...process.env,
+        MAILPROBE_CONFIG: plan,
+        MAILPROBE_PROBE_ID: 'p-eu',
+        MAILPROBE_REGION: 'eu',
+        MAILPROBE_TOKEN: tokenFor('p-eu'),
+        MAILPROBE_HEALTH_LISTEN: '127.0.0.1:0',
+        MAILPROBE_LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  );
   let out = '';
   let err = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
@@ -86,7 +90,10 @@ test('mailprobe probe from env settings: health endpoint, results at the collect
     assert.equal((await request(`${url}/nope`)).statusCode, 404);
     child.kill('SIGTERM');
     assert.equal(await exited, 0, err);
-    assert.equal(await collector.sample('mailprobe_checks_total', { probe: 'p-eu', region: 'eu', type: 'auth', result: 'success' }), await collector.sample('mailprobe_collector_results_total'));
+    assert.equal(
+      await collector.sample('mailprobe_checks_total', { probe: 'p-eu', region: 'eu', type: 'auth', result: 'success' }),
+      await collector.sample('mailprobe_collector_results_total'),
+    );
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
     await collector.close();
@@ -129,7 +136,11 @@ test('mailprobe probe: a round trip without its secret and SMTP AUTH without its
       },
     });
     // A probe that started anyway would run until killed: 60 s is far beyond a refusal on a busy machine.
-    const r = runCli(['probe', '--config', plan, '--id', 'p-eu', '--region', 'eu'], { MAILPROBE_TOKEN: 'x', MAILPROBE_TEST_RT_SECRET: undefined, MAILPROBE_TEST_SMTP_PASS: undefined }, { timeoutMs: 60_000 });
+    const r = runCli(
+      ['probe', '--config', plan, '--id', 'p-eu', '--region', 'eu'],
+      { MAILPROBE_TOKEN: 'x', MAILPROBE_TEST_RT_SECRET: undefined, MAILPROBE_TEST_SMTP_PASS: undefined },
+      { timeoutMs: 60_000 },
+    );
     assert.equal(r.status, 2, r.stderr);
     assert.match(r.stderr, /^mailprobe probe: environment variable MAILPROBE_TEST_RT_SECRET \(probes\.roundtrip\.secret_env\) is not set/m);
     assert.match(r.stderr, /^mailprobe probe: environment variable MAILPROBE_TEST_SMTP_PASS \(probes\.smtp\.auth\.pass_env\) is not set/m);

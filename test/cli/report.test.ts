@@ -10,7 +10,8 @@ import { test } from 'node:test';
 import { parseTime } from '../../cli/report.js';
 
 const root = new URL('../../', import.meta.url).pathname;
-const report = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(root, 'cli/main.ts'), 'report', ...args], { encoding: 'utf8', timeout: 60_000 });
+const report = (...args: string[]) =>
+  spawnSync(process.execPath, ['--import', 'tsx', join(root, 'cli/main.ts'), 'report', ...args], { encoding: 'utf8', timeout: 60_000 });
 
 test('times: RFC 3339, Unix seconds and now-<duration>', () => {
   const now = Date.parse('2026-12-05T03:00:00Z');

@@ -39,7 +39,10 @@ test('compose HA: two collectors with their own replica ids, a probe pushing to 
   assert.ok('compose-eu' in plan.collector.tokens);
   const prom = yamlOf(join(compose, 'prometheus.ha.yml')) as { scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[] };
   const job = prom.scrape_configs.find((j) => j.job_name === 'mailprobe-collector');
-  assert.deepEqual(job?.static_configs.flatMap((c) => c.targets), ['collector-a:9464', 'collector-b:9464']);
+  assert.deepEqual(
+    job?.static_configs.flatMap((c) => c.targets),
+    ['collector-a:9464', 'collector-b:9464'],
+  );
 });
 
 test('compose HA: promtool accepts the Prometheus config with the rules mounted beside it', () => {
@@ -65,7 +68,23 @@ test('Kubernetes scale-out: Deployment, Service, HPA and PDB agree; the plan wri
       docs.set(doc.kind, doc);
     }
   }
-  type Dep = { metadata: { name: string }; spec: { selector: { matchLabels: Record<string, string> }; template: { metadata: { labels: Record<string, string> }; spec: { containers: { env: { name: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[]; readinessProbe: { httpGet: { path: string } }; volumeMounts: { name: string }[] }[]; volumes: { name: string; configMap: { name: string } }[] } } } };
+  type Dep = {
+    metadata: { name: string };
+    spec: {
+      selector: { matchLabels: Record<string, string> };
+      template: {
+        metadata: { labels: Record<string, string> };
+        spec: {
+          containers: {
+            env: { name: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
+            readinessProbe: { httpGet: { path: string } };
+            volumeMounts: { name: string }[];
+          }[];
+          volumes: { name: string; configMap: { name: string } }[];
+        };
+      };
+    };
+  };
   const dep = docs.get('Deployment') as Dep;
   const svc = docs.get('Service') as { spec: { selector: Record<string, string>; sessionAffinity: string } };
   const hpa = docs.get('HorizontalPodAutoscaler') as { spec: { scaleTargetRef: { kind: string; name: string }; minReplicas: number } };

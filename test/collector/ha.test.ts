@@ -44,7 +44,9 @@ test('an HA pair, scraped and remote-written: deduplicated answers, and no gap w
   const scrapedB = await startTestCollector(testPlan());
   const prom = await startRemoteWritePrometheus({ targets: [new URL(scrapedA.url).host, new URL(scrapedB.url).host], ruleFiles: [] });
   const rw = (replica: string) =>
-    startTestCollector(testPlan({ collector: { remote_write: { url: prom.writeUrl, replica, job: 'mailprobe-rw', flush_interval: '100ms', resend_interval: '1s' } } }));
+    startTestCollector(
+      testPlan({ collector: { remote_write: { url: prom.writeUrl, replica, job: 'mailprobe-rw', flush_interval: '100ms', resend_interval: '1s' } } }),
+    );
   const writerC = await rw('rw-c');
   const writerD = await rw('rw-d');
   const alive = new Set<TestCollector>([scrapedA, scrapedB, writerC, writerD]);
@@ -81,13 +83,20 @@ test('an HA pair, scraped and remote-written: deduplicated answers, and no gap w
     const end = Math.floor(Date.now() / 1000) - 1;
 
     const up = await prom.vector('up{job="mailprobe-collector"}');
-    assert.deepEqual(up.map((s) => `${s.metric.instance}=${s.value[1]}`).sort(), [`${new URL(scrapedA.url).host}=1`, `${new URL(scrapedB.url).host}=0`].sort(), 'B is really down');
+    assert.deepEqual(
+      up.map((s) => `${s.metric.instance}=${s.value[1]}`).sort(),
+      [`${new URL(scrapedA.url).host}=1`, `${new URL(scrapedB.url).host}=0`].sort(),
+      'B is really down',
+    );
 
     for (const job of ['mailprobe-collector', 'mailprobe-rw']) {
       // Before the kill both copies exist; the deduplicated query shows one.
       assert.ok(killedAt > start, 'the kill came after the first full scrape');
       const copies = await queryRange(prom, `count without (instance) (mailprobe_smtp_up{job="${job}"})`, start, killedAt - 1);
-      assert.ok(copies.length > 0 && copies.every((s) => s.values.every(([, v]) => v === '2')), `${job}: two copies of every series before the kill: ${JSON.stringify(copies.map((s) => s.values))}`);
+      assert.ok(
+        copies.length > 0 && copies.every((s) => s.values.every(([, v]) => v === '2')),
+        `${job}: two copies of every series before the kill: ${JSON.stringify(copies.map((s) => s.values))}`,
+      );
 
       for (const expr of [
         `max without (instance) (mailprobe_smtp_up{job="${job}"})`,
@@ -97,7 +106,8 @@ test('an HA pair, scraped and remote-written: deduplicated answers, and no gap w
       ]) {
         const series = await queryRange(prom, expr, start, end);
         assert.ok(series.length > 0, `${expr}: data`);
-        for (const s of series) assert.deepEqual(gaps(s, start, end), [], `${expr} ${JSON.stringify(s.metric)}: a point every second from start to end (${end - start + 1} s)`);
+        for (const s of series)
+          assert.deepEqual(gaps(s, start, end), [], `${expr} ${JSON.stringify(s.metric)}: a point every second from start to end (${end - start + 1} s)`);
       }
 
       // Counted once: after all rounds the deduplicated total is what one collector counted.
@@ -107,7 +117,10 @@ test('an HA pair, scraped and remote-written: deduplicated answers, and no gap w
       // And the counter never went backwards or doubled while one collector died.
       const over = await queryRange(prom, `sum(max without (instance) (mailprobe_checks_total{job="${job}"}))`, start, end);
       const values = (over[0]?.values ?? []).map(([, v]) => Number(v));
-      assert.ok(values.every((v, i) => i === 0 || v >= (values[i - 1] ?? 0)), `${job}: total never drops: ${values.join(',')}`);
+      assert.ok(
+        values.every((v, i) => i === 0 || v >= (values[i - 1] ?? 0)),
+        `${job}: total never drops: ${values.join(',')}`,
+      );
       assert.ok((values.at(-1) ?? 0) <= perRound * rounds, `${job}: never double-counted`);
     }
   } finally {

@@ -26,7 +26,14 @@ test('mailprobe_cutover_window_active follows the plan window', async () => {
 });
 
 test('mailprobe_server_info names each server of the plan (the IP when it has no name)', async () => {
-  const plan = testPlan({ cutover: { servers: [{ ip: '203.0.113.10', side: 'old', name: 'provider-a' }, { ip: '198.51.100.20', side: 'new' }] } });
+  const plan = testPlan({
+    cutover: {
+      servers: [
+        { ip: '203.0.113.10', side: 'old', name: 'provider-a' },
+        { ip: '198.51.100.20', side: 'new' },
+      ],
+    },
+  });
   const c = await startTestCollector(plan);
   try {
     assert.equal(await c.sample('mailprobe_server_info', { ip: '203.0.113.10', side: 'old', server_name: 'provider-a' }), 1);

@@ -38,14 +38,24 @@ test('a real Prometheus receives the samples with the probe timestamps; stale ma
     await prom.waitFor(async () => (await prom.vector('mailprobe_smtp_up')).length === 4, 10_000, 'smtp_up series');
 
     const up = await prom.vector('timestamp(mailprobe_smtp_up{probe="p-eu"})');
-    assert.deepEqual(up.map((s) => Number(s.value[1])), [t / 1000, t / 1000], 'sample time is the check start');
+    assert.deepEqual(
+      up.map((s) => Number(s.value[1])),
+      [t / 1000, t / 1000],
+      'sample time is the check start',
+    );
     const us = await prom.vector('timestamp(mailprobe_smtp_up{probe="p-us"})');
-    assert.deepEqual(us.map((s) => Number(s.value[1])), [(t + 1000) / 1000, (t + 1000) / 1000]);
+    assert.deepEqual(
+      us.map((s) => Number(s.value[1])),
+      [(t + 1000) / 1000, (t + 1000) / 1000],
+    );
     const labels = (await prom.vector('mailprobe_smtp_up{probe="p-eu", ip="' + NEW_IP + '"}'))[0]?.metric;
     assert.equal(labels?.job, 'mailprobe-collector');
     assert.equal(labels?.instance, 'rw-a');
     const counts = await prom.vector('sum by (probe, ip) (mailprobe_smtp_duration_seconds_count{phase="connect"})');
-    assert.deepEqual(counts.map((s) => `${s.metric.probe}/${s.metric.ip}=${s.value[1]}`).sort(), [`p-eu/${NEW_IP}=2`, `p-eu/${OLD_IP}=1`, `p-us/${NEW_IP}=2`, `p-us/${OLD_IP}=1`].sort());
+    assert.deepEqual(
+      counts.map((s) => `${s.metric.probe}/${s.metric.ip}=${s.value[1]}`).sort(),
+      [`p-eu/${NEW_IP}=2`, `p-eu/${OLD_IP}=1`, `p-us/${NEW_IP}=2`, `p-us/${OLD_IP}=1`].sort(),
+    );
     const q = await prom.vector('histogram_quantile(0.5, sum by (le) (mailprobe_dns_lookup_duration_seconds_bucket))');
     assert.ok(Number(q[0]?.value[1]) > 0.0025 && Number(q[0]?.value[1]) <= 0.005, 'histogram buckets are cumulative');
 
@@ -67,7 +77,17 @@ test('a real Prometheus receives the samples with the probe timestamps; stale ma
 });
 
 /** Grafana variables as a dashboard with "All" would send them ($__rate_interval covers the whole run). */
-const VARIABLES: Record<string, string> = { __rate_interval: '1m', __interval: '15s', __range: '1h', region: '.*', probe: '.*', resolver: '.*', ip: '.*', via_ip: '.*', phase: 'rcpt' };
+const VARIABLES: Record<string, string> = {
+  __rate_interval: '1m',
+  __interval: '15s',
+  __range: '1h',
+  region: '.*',
+  probe: '.*',
+  resolver: '.*',
+  ip: '.*',
+  via_ip: '.*',
+  phase: 'rcpt',
+};
 const substitute = (expr: string) => expr.replace(/\$(\w+)|\$\{(\w+)\}/g, (w, a: string | undefined, b: string | undefined) => VARIABLES[a ?? b ?? ''] ?? w);
 
 /**
@@ -87,7 +107,8 @@ const ABSOLUTE_RATE = /^(?!.*histogram_quantile)(?!.*\/).*\b(rate|increase)\(/s;
 const RATE_TOLERANCE = 0.3;
 /** Ratios and quantiles of rates: resends land a few ms apart per series (measured: within 0.3 %). */
 const RATIO_TOLERANCE = 0.01;
-const toleranceOf = (expr: string, absolute: boolean): number => (absolute ? RATE_TOLERANCE : /\b(rate|increase)\(|:ratio|:quantile|_rate\d/.test(expr) ? RATIO_TOLERANCE : 1e-9);
+const toleranceOf = (expr: string, absolute: boolean): number =>
+  absolute ? RATE_TOLERANCE : /\b(rate|increase)\(|:ratio|:quantile|_rate\d/.test(expr) ? RATIO_TOLERANCE : 1e-9;
 
 let scraped: TestCollector;
 let written: TestCollector;
@@ -146,7 +167,8 @@ async function compare(expr: string, rel: number): Promise<string | undefined> {
   const rs = rows(s);
   const rw = rows(w);
   if (rs.length === 0) return `${expr}: no data even when scraped`;
-  if (rs.map((r) => r[0]).join('|') !== rw.map((r) => r[0]).join('|')) return `${expr}: series differ\n scraped ${JSON.stringify(rs)}\n written ${JSON.stringify(rw)}`;
+  if (rs.map((r) => r[0]).join('|') !== rw.map((r) => r[0]).join('|'))
+    return `${expr}: series differ\n scraped ${JSON.stringify(rs)}\n written ${JSON.stringify(rw)}`;
   for (let i = 0; i < rs.length; i++) {
     const a = rs[i]?.[1] ?? Number.NaN;
     const b = rw[i]?.[1] ?? Number.NaN;

@@ -23,7 +23,9 @@ interface Received {
 }
 
 /** A receiver answering `answer(n)` to the n-th request (0-based); records decoded requests. */
-async function receiver(answer: (n: number) => number | 'hang' = () => 204): Promise<{ url: string; got: Received[]; requests: () => number; close(): Promise<void> }> {
+async function receiver(
+  answer: (n: number) => number | 'hang' = () => 204,
+): Promise<{ url: string; got: Received[]; requests: () => number; close(): Promise<void> }> {
   const got: Received[] = [];
   let n = 0;
   const server: Server = createServer((req, res) => {
@@ -56,7 +58,17 @@ async function receiver(answer: (n: number) => number | 'hang' = () => 204): Pro
 
 function output(url: string, over: Partial<RemoteWriteOptions> = {}): { out: RemoteWriteOutput; registry: Registry } {
   const registry = new Registry();
-  const out = new RemoteWriteOutput({ url, registry, instance: 'rw-test', shards: 1, flushIntervalMs: 50, retryMinMs: 20, retryMaxMs: 80, closeTimeoutMs: 500, ...over });
+  const out = new RemoteWriteOutput({
+    url,
+    registry,
+    instance: 'rw-test',
+    shards: 1,
+    flushIntervalMs: 50,
+    retryMinMs: 20,
+    retryMaxMs: 80,
+    closeTimeoutMs: 500,
+    ...over,
+  });
   return { out, registry };
 }
 
@@ -75,10 +87,7 @@ test('a request is remote-write 1.0: headers, snappy protobuf, job/instance labe
   const rx = await receiver();
   const { out } = output(rx.url, { headers: { 'x-scope-orgid': 'mail' } });
   try {
-    out.apply([
-      { op: 'inc', metric: 'checks', labels: { ...rp, type: 'smtp', result: 'success' }, value: 1, ts: T },
-      smtpUp(1, T + 5),
-    ]);
+    out.apply([{ op: 'inc', metric: 'checks', labels: { ...rp, type: 'smtp', result: 'success' }, value: 1, ts: T }, smtpUp(1, T + 5)]);
     await out.flush();
     assert.equal(rx.got.length, 1);
     const h = rx.got[0]?.headers ?? {};
@@ -95,7 +104,11 @@ test('a request is remote-write 1.0: headers, snappy protobuf, job/instance labe
         ['mailprobe_smtp_up', 'mailprobe-collector', 'rw-test', 1, T + 5],
       ],
     );
-    assert.deepEqual(Object.keys(rx.got[0]?.series[0]?.labels ?? {}), ['__name__', 'instance', 'job', 'probe', 'region', 'result', 'type'], 'labels sorted by name');
+    assert.deepEqual(
+      Object.keys(rx.got[0]?.series[0]?.labels ?? {}),
+      ['__name__', 'instance', 'job', 'probe', 'region', 'result', 'type'],
+      'labels sorted by name',
+    );
   } finally {
     await out.close();
     await rx.close();
@@ -122,13 +135,34 @@ test('counters and histograms are sent cumulative, one sample per series per bat
     const s = flat(rx.got);
     const at = (name: string, extra: Record<string, string> = {}) =>
       s.filter((x) => x.labels.__name__ === name && Object.entries(extra).every(([k, v]) => x.labels[k] === v)).map((x) => [x.value, x.timestamp]);
-    assert.deepEqual(at('mailprobe_dns_lookups_total'), [[2, T + 1], [3, T + 2]]);
-    assert.deepEqual(at('mailprobe_dns_lookup_duration_seconds_bucket', { le: '0.005' }), [[1, T + 1], [1, T + 2]]);
-    assert.deepEqual(at('mailprobe_dns_lookup_duration_seconds_bucket', { le: '0.5' }), [[2, T + 1], [2, T + 2]]);
-    assert.deepEqual(at('mailprobe_dns_lookup_duration_seconds_bucket', { le: '10' }), [[2, T + 1], [2, T + 2]]);
-    assert.deepEqual(at('mailprobe_dns_lookup_duration_seconds_bucket', { le: '+Inf' }), [[2, T + 1], [3, T + 2]]);
-    assert.deepEqual(at('mailprobe_dns_lookup_duration_seconds_count'), [[2, T + 1], [3, T + 2]]);
-    assert.deepEqual(at('mailprobe_dns_lookup_duration_seconds_sum').map(([v]) => Math.round((v ?? 0) * 1000)), [304, 20304]);
+    assert.deepEqual(at('mailprobe_dns_lookups_total'), [
+      [2, T + 1],
+      [3, T + 2],
+    ]);
+    assert.deepEqual(at('mailprobe_dns_lookup_duration_seconds_bucket', { le: '0.005' }), [
+      [1, T + 1],
+      [1, T + 2],
+    ]);
+    assert.deepEqual(at('mailprobe_dns_lookup_duration_seconds_bucket', { le: '0.5' }), [
+      [2, T + 1],
+      [2, T + 2],
+    ]);
+    assert.deepEqual(at('mailprobe_dns_lookup_duration_seconds_bucket', { le: '10' }), [
+      [2, T + 1],
+      [2, T + 2],
+    ]);
+    assert.deepEqual(at('mailprobe_dns_lookup_duration_seconds_bucket', { le: '+Inf' }), [
+      [2, T + 1],
+      [3, T + 2],
+    ]);
+    assert.deepEqual(at('mailprobe_dns_lookup_duration_seconds_count'), [
+      [2, T + 1],
+      [3, T + 2],
+    ]);
+    assert.deepEqual(
+      at('mailprobe_dns_lookup_duration_seconds_sum').map(([v]) => Math.round((v ?? 0) * 1000)),
+      [304, 20304],
+    );
   } finally {
     await out.close();
     await rx.close();
@@ -145,8 +179,17 @@ test('timestamps only move forward per series; an older gauge value never overwr
     out.apply([{ op: 'inc', metric: 'checks', labels: { ...rp, type: 'smtp', result: 'success' }, value: 1, ts: T + 40 }]);
     await out.flush();
     const s = flat(rx.got);
-    assert.deepEqual(s.filter((x) => x.labels.__name__ === 'mailprobe_smtp_up').map((x) => [x.value, x.timestamp]), [[0, T + 100]]);
-    assert.deepEqual(s.filter((x) => x.labels.__name__ === 'mailprobe_checks_total').map((x) => [x.value, x.timestamp]), [[1, T + 100], [2, T + 101]]);
+    assert.deepEqual(
+      s.filter((x) => x.labels.__name__ === 'mailprobe_smtp_up').map((x) => [x.value, x.timestamp]),
+      [[0, T + 100]],
+    );
+    assert.deepEqual(
+      s.filter((x) => x.labels.__name__ === 'mailprobe_checks_total').map((x) => [x.value, x.timestamp]),
+      [
+        [1, T + 100],
+        [2, T + 101],
+      ],
+    );
   } finally {
     await out.close();
     await rx.close();
@@ -164,7 +207,10 @@ test('5xx, 429 and network errors are retried with backoff until accepted; count
     await out.flush();
     assert.equal(rx.requests(), 5);
     assert.equal(rx.got.length, 1);
-    assert.deepEqual(flat(rx.got).map((x) => x.value), [1]);
+    assert.deepEqual(
+      flat(rx.got).map((x) => x.value),
+      [1],
+    );
     assert.equal(await metric(registry, 'mailprobe_collector_remote_write_requests_total', { result: 'retried' }), 4);
     assert.equal(await metric(registry, 'mailprobe_collector_remote_write_requests_total', { result: 'success' }), 1);
     assert.equal(await metric(registry, 'mailprobe_collector_remote_write_samples_total', { result: 'sent' }), 1);
@@ -185,7 +231,10 @@ test('a 4xx other than 429 drops the batch without retry and counts its samples 
     out.apply([smtpUp(0, T + 1)]);
     await out.flush();
     assert.equal(rx.requests(), 2, 'the rejected batch was not sent again');
-    assert.deepEqual(flat(rx.got).map((x) => x.value), [0]);
+    assert.deepEqual(
+      flat(rx.got).map((x) => x.value),
+      [0],
+    );
     assert.equal(await metric(registry, 'mailprobe_collector_remote_write_samples_total', { result: 'rejected' }), 2);
     assert.equal(await metric(registry, 'mailprobe_collector_remote_write_requests_total', { result: 'rejected' }), 1);
     assert.equal(await metric(registry, 'mailprobe_collector_remote_write_requests_total', { result: 'retried' }), 0);
@@ -211,7 +260,10 @@ test('the queue is bounded: while the receiver fails, the oldest samples are dro
     await out.flush();
     const s = flat(rx.got);
     assert.equal(s.length, 60, 'the batch in flight and the 50 newest');
-    assert.deepEqual(s.slice(10).map((x) => x.labels.ip), Array.from({ length: 50 }, (_, i) => `10.0.0.${i + 50}`));
+    assert.deepEqual(
+      s.slice(10).map((x) => x.labels.ip),
+      Array.from({ length: 50 }, (_, i) => `10.0.0.${i + 50}`),
+    );
     assert.equal(await metric(registry, 'mailprobe_collector_remote_write_samples_total', { result: 'sent' }), 60);
     assert.ok((await metric(registry, 'mailprobe_collector_remote_write_requests_total', { result: 'retried' })) >= 1);
   } finally {
@@ -245,9 +297,16 @@ test('unchanged series are resent with their last value before they would go sta
     assert.ok(s.length >= 3, `sent ${s.length} times`);
     assert.ok(s.every((x) => x.value === 1));
     const ts = s.map((x) => x.timestamp);
-    assert.deepEqual([...ts].sort((a, b) => a - b), ts, 'timestamps increase');
+    assert.deepEqual(
+      [...ts].sort((a, b) => a - b),
+      ts,
+      'timestamps increase',
+    );
     const gaps = ts.slice(1).map((t, i) => t - (ts[i] ?? 0));
-    assert.ok(gaps.every((g) => g >= 200 && g < 400), `resend gaps ${gaps.join(',')}`);
+    assert.ok(
+      gaps.every((g) => g >= 200 && g < 400),
+      `resend gaps ${gaps.join(',')}`,
+    );
     const c = flat(rx.got).filter((x) => x.labels.__name__ === 'mailprobe_checks_total');
     assert.ok(c.length >= 3 && c.every((x) => x.value === 3), 'counters are resent too');
   } finally {
@@ -296,17 +355,28 @@ test('plan: collector.remote_write is optional, validated, and resend_interval s
   assert.throws(() => remoteWriteOptionsFromPlan(plan, new Registry(), {}), /RW_TOKEN is not set/);
   const off = testPlan({ collector: { remote_write: { url: 'http://127.0.0.1:9/', enabled: false } } });
   assert.equal(remoteWriteOptionsFromPlan(off, new Registry()), undefined);
-  for (const [resend, ok] of [['4m59s', true], ['30s', true], ['5m', false], ['10m', false], ['1h', false]] as const) {
+  for (const [resend, ok] of [
+    ['4m59s', true],
+    ['30s', true],
+    ['5m', false],
+    ['10m', false],
+    ['1h', false],
+  ] as const) {
     const make = () => testPlan({ collector: { remote_write: { url: 'http://127.0.0.1:9/', resend_interval: resend } } });
     if (ok) assert.doesNotThrow(make);
     else assert.throws(make, /collector\.remote_write\.resend_interval: must be a duration below 5m/);
   }
-  assert.throws(() => testPlan({ collector: { remote_write: { url: 'ftp://x' } } }), /collector\.remote_write\.url: "ftp:\/\/x" must be an http:\/\/ or https:\/\/ URL/);
+  assert.throws(
+    () => testPlan({ collector: { remote_write: { url: 'ftp://x' } } }),
+    /collector\.remote_write\.url: "ftp:\/\/x" must be an http:\/\/ or https:\/\/ URL/,
+  );
 });
 
 test('a collector with remote_write.results_on_metrics: false sends results only by remote write; /metrics keeps its own', async () => {
   const rx = await receiver();
-  const c = await startTestCollector(testPlan({ collector: { remote_write: { url: rx.url, replica: 'only-rw', flush_interval: '50ms', results_on_metrics: false } } }));
+  const c = await startTestCollector(
+    testPlan({ collector: { remote_write: { url: rx.url, replica: 'only-rw', flush_interval: '50ms', results_on_metrics: false } } }),
+  );
   try {
     assert.equal((await c.push(batchOf(mixedResults(), { id: 'p-eu', region: 'eu' }))).status, 200);
     await (c.ingest.outputs.find((o) => o.name === 'remote-write') as RemoteWriteOutput).flush();
@@ -332,7 +402,10 @@ test('a series that comes back after its stale marker is sent after the marker (
     out.apply([smtpUp(0, T + 1000)]);
     await out.flush();
     const s = flat(rx.got).filter((x) => x.labels.__name__ === 'mailprobe_smtp_up');
-    assert.deepEqual(s.map((x) => x.stale), [false, true, false]);
+    assert.deepEqual(
+      s.map((x) => x.stale),
+      [false, true, false],
+    );
     const [, marker, back] = s;
     assert.ok((back?.timestamp ?? 0) > (marker?.timestamp ?? 0), `sample ${back?.timestamp} after the marker ${marker?.timestamp}`);
     assert.equal(back?.value, 0);
@@ -351,11 +424,14 @@ test('shards send in parallel, and each series keeps its order across them', asy
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      setTimeout(() => {
-        const d = decodeWriteRequest(body);
-        rx.got.push({ headers: req.headers, series: d.timeseries, metadata: 0 });
-        res.writeHead(204).end();
-      }, 5 + ((n++ * 7) % 30));
+      setTimeout(
+        () => {
+          const d = decodeWriteRequest(body);
+          rx.got.push({ headers: req.headers, series: d.timeseries, metadata: 0 });
+          res.writeHead(204).end();
+        },
+        5 + ((n++ * 7) % 30),
+      );
     });
   });
   await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
@@ -363,7 +439,15 @@ test('shards send in parallel, and each series keeps its order across them', asy
   const { out, registry } = output(`http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/`, { shards: 4, batchSize: 5 });
   try {
     for (let round = 0; round < 4; round++) {
-      out.apply(Array.from({ length: 40 }, (_, i) => ({ op: 'set' as const, metric: 'smtpUp' as const, labels: { ...rp, ip: `10.0.0.${i}`, side: 'new' }, value: round, ts: T + round * 10 })));
+      out.apply(
+        Array.from({ length: 40 }, (_, i) => ({
+          op: 'set' as const,
+          metric: 'smtpUp' as const,
+          labels: { ...rp, ip: `10.0.0.${i}`, side: 'new' },
+          value: round,
+          ts: T + round * 10,
+        })),
+      );
     }
     await out.flush();
     const byIp = new Map<string, number[]>();

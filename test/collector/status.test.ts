@@ -18,11 +18,63 @@ const HOSTILE_MESSAGE = '<img src=x onerror=alert(1)> & "quoted"';
 
 function hostile(t: number): CheckResult[] {
   return [
-    { type: 'dns', startedAt: t, durationSeconds: 1, ok: false, phase: 'query', errorClass: 'servfail', code: 'DNS_SERVFAIL', message: HOSTILE_MESSAGE, resolver: HOSTILE_RESOLVER, authoritative: false, name: 'mail.company.test', qtype: 'A', transport: 'udp', rcode: 'SERVFAIL', answers: [], ttl: null, side: 'error' },
+    {
+      type: 'dns',
+      startedAt: t,
+      durationSeconds: 1,
+      ok: false,
+      phase: 'query',
+      errorClass: 'servfail',
+      code: 'DNS_SERVFAIL',
+      message: HOSTILE_MESSAGE,
+      resolver: HOSTILE_RESOLVER,
+      authoritative: false,
+      name: 'mail.company.test',
+      qtype: 'A',
+      transport: 'udp',
+      rcode: 'SERVFAIL',
+      answers: [],
+      ttl: null,
+      side: 'error',
+    },
     // The new IP's PTR is the mail host, which still points at the old IP: confirms only once served.
-    { type: 'rdns', startedAt: t, durationSeconds: 0.01, ok: true, ip: NEW_IP, side: 'new', ptrNames: ['mail.company.test'], fcrdns: false, matchesMailHost: true },
-    { type: 'rdns', startedAt: t, durationSeconds: 0.01, ok: true, ip: OLD_IP, side: 'old', ptrNames: ['host-2.provider-a.test'], fcrdns: false, matchesMailHost: false },
-    { type: 'smtp', startedAt: t, durationSeconds: 0.2, ok: false, phase: 'banner', errorClass: 'protocol', code: 'SMTP_PROTOCOL', message: HOSTILE_MESSAGE, ip: OLD_IP, side: 'old', port: 25, mode: 'rcpt', phases: { connect: 0.001 } },
+    {
+      type: 'rdns',
+      startedAt: t,
+      durationSeconds: 0.01,
+      ok: true,
+      ip: NEW_IP,
+      side: 'new',
+      ptrNames: ['mail.company.test'],
+      fcrdns: false,
+      matchesMailHost: true,
+    },
+    {
+      type: 'rdns',
+      startedAt: t,
+      durationSeconds: 0.01,
+      ok: true,
+      ip: OLD_IP,
+      side: 'old',
+      ptrNames: ['host-2.provider-a.test'],
+      fcrdns: false,
+      matchesMailHost: false,
+    },
+    {
+      type: 'smtp',
+      startedAt: t,
+      durationSeconds: 0.2,
+      ok: false,
+      phase: 'banner',
+      errorClass: 'protocol',
+      code: 'SMTP_PROTOCOL',
+      message: HOSTILE_MESSAGE,
+      ip: OLD_IP,
+      side: 'old',
+      port: 25,
+      mode: 'rcpt',
+      phases: { connect: 0.001 },
+    },
   ];
 }
 
@@ -53,7 +105,10 @@ describe('status page', () => {
     // The test plan's window is open and the authoritative server answers new: switched, one resolver on old.
     assert.equal(s.window.state, 'open');
     assert.ok(s.window.closesInSeconds! > 3500 && s.window.closesInSeconds! <= 3600);
-    assert.deepEqual(s.authoritative.servers.map((x) => [x.server, x.side, x.ttl]), [['ns1.company.test', 'new', 300]]);
+    assert.deepEqual(
+      s.authoritative.servers.map((x) => [x.server, x.side, x.ttl]),
+      [['ns1.company.test', 'new', 300]],
+    );
     assert.equal(s.phase, 'switched');
     assert.equal(s.authoritative.safeToSwitchAt, t - 3_600_000);
 
@@ -65,7 +120,10 @@ describe('status page', () => {
     assert.deepEqual(us.failing, ['9.9.9.9', HOSTILE_RESOLVER]);
 
     const newEu = s.delivery.find((d) => d.ip === NEW_IP && d.region === 'eu')!;
-    assert.deepEqual([newEu.name, newEu.side, newEu.sessions, newEu.successRatio, newEu.p50Seconds, newEu.lastErrorClass], ['provider-b', 'new', 2, 0.5, 0.31, 'temp_fail']);
+    assert.deepEqual(
+      [newEu.name, newEu.side, newEu.sessions, newEu.successRatio, newEu.p50Seconds, newEu.lastErrorClass],
+      ['provider-b', 'new', 2, 0.5, 0.31, 'temp_fail'],
+    );
     const oldUs = s.delivery.find((d) => d.ip === OLD_IP && d.region === 'us')!;
     assert.deepEqual([oldUs.sessions, oldUs.successRatio, oldUs.lastErrorClass, oldUs.lastError], [2, 0.5, 'protocol', HOSTILE_MESSAGE]);
     const rtNew = s.roundtrips.find((x) => x.ip === NEW_IP && x.region === 'eu')!;
@@ -75,8 +133,28 @@ describe('status page', () => {
     const ptr = (ip: string) => s.servers.find((x) => x.ip === ip)!.checks.find((l) => l.check === 'ptr')!.evidence;
     assert.equal(ptr(NEW_IP), 'PTR mail.company.test; FCrDNS now: no; once mail.company.test points at 127.0.0.3: yes');
     assert.equal(ptr(OLD_IP), 'PTR host-2.provider-a.test; FCrDNS now: no; once mail.company.test points at 127.0.0.2: no');
-    assert.deepEqual(verdicts(OLD_IP), { ptr: 'fail', spf: 'pass', dkim: 'pass', dmarc: 'pass', dnsbl: 'pass', certificate: 'pass', 'mta-sts': 'pass', tlsa: 'warn', delivery: 'fail' });
-    assert.deepEqual(verdicts(NEW_IP), { ptr: 'pass', spf: 'fail', dkim: 'pass', dmarc: 'pass', dnsbl: 'fail', certificate: 'pass', 'mta-sts': 'pass', tlsa: 'warn', delivery: 'fail' });
+    assert.deepEqual(verdicts(OLD_IP), {
+      ptr: 'fail',
+      spf: 'pass',
+      dkim: 'pass',
+      dmarc: 'pass',
+      dnsbl: 'pass',
+      certificate: 'pass',
+      'mta-sts': 'pass',
+      tlsa: 'warn',
+      delivery: 'fail',
+    });
+    assert.deepEqual(verdicts(NEW_IP), {
+      ptr: 'pass',
+      spf: 'fail',
+      dkim: 'pass',
+      dmarc: 'pass',
+      dnsbl: 'fail',
+      certificate: 'pass',
+      'mta-sts': 'pass',
+      tlsa: 'warn',
+      delivery: 'fail',
+    });
     const cert = s.servers.find((x) => x.ip === NEW_IP)!.checks.find((l) => l.check === 'certificate')!;
     assert.match(cert.evidence, /valid for mail\.company\.test; expires \S+ \(59 days\)/);
 
@@ -85,13 +163,19 @@ describe('status page', () => {
       s.safeToSwitch.open.map((o) => o.title),
       ['provider-b (127.0.0.3) ready'],
     );
-    assert.match(s.safeToSwitch.open[0]!.detail, /SPF pass: 127\.0\.0\.3 is not allowed \(softfail\); Blocklists: listed on zen\.spamhaus\.org \(127\.0\.0\.3\)/);
+    assert.match(
+      s.safeToSwitch.open[0]!.detail,
+      /SPF pass: 127\.0\.0\.3 is not allowed \(softfail\); Blocklists: listed on zen\.spamhaus\.org \(127\.0\.0\.3\)/,
+    );
     assert.equal(s.safeToTurnOldOff.safe, false);
     assert.match(s.safeToTurnOldOff.open.find((o) => o.title === 'no resolver answers the old IP')!.detail, /still on old: 8\.8\.8\.8 in eu, 8\.8\.8\.8 in us/);
 
     assert.deepEqual(
       s.probes.map((p) => [p.id, p.region, p.spoolBatches, p.spoolDropped]),
-      [['p-eu', 'eu', null, null], ['p-us', 'us', 3, 1]],
+      [
+        ['p-eu', 'eu', null, null],
+        ['p-us', 'us', 3, 1],
+      ],
     );
   });
 
@@ -111,7 +195,9 @@ describe('status page', () => {
 
 describe('status page settings', () => {
   it('a read token or basic auth admits; nothing else does', async () => {
-    const c = await startTestCollector(testPlan({ collector: { status: { read_token: hashToken('reader-1'), basic_auth: { user: 'lead', password: hashToken('s3cret') } } } }));
+    const c = await startTestCollector(
+      testPlan({ collector: { status: { read_token: hashToken('reader-1'), basic_auth: { user: 'lead', password: hashToken('s3cret') } } } }),
+    );
     try {
       const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
       const none = await get(`${c.url}/`);

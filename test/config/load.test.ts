@@ -18,7 +18,9 @@ test('the example plan is valid, with defaults filled and durations in ms', asyn
   assert.ok(Object.isFrozen(plan) && Object.isFrozen(plan.cutover.servers[0]));
 });
 
-for (const file of readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort()) {
+for (const file of readdirSync(dir)
+  .filter((f) => f.endsWith('.yaml'))
+  .sort()) {
   test(`invalid plan ${file} is rejected with its message`, () => {
     const text = readFileSync(new URL(file, dir), 'utf8');
     const expected = /^# expect: (.*)$/m.exec(text)?.[1];

@@ -14,7 +14,9 @@ const planWith = (resolvers: unknown[]) => {
   return validatePlan({ ...input, probes: { ...input.probes, resolvers } }, 'plan');
 };
 /** The plan's resolvers as { address, name } (the parsed spec's label, its name or the label). */
-const withResolvers = (resolvers: unknown[]) => ({ probes: { resolvers: planWith(resolvers).probes.resolvers.map((r) => ({ address: r.label, name: r.name ?? r.label })) } });
+const withResolvers = (resolvers: unknown[]) => ({
+  probes: { resolvers: planWith(resolvers).probes.resolvers.map((r) => ({ address: r.label, name: r.name ?? r.label })) },
+});
 
 const problemsOf = (resolvers: unknown[]): readonly string[] => {
   try {
@@ -47,7 +49,10 @@ test('plain specs, { address, name } and catalogue groups decode to named resolv
 
 test('catalogue: global is the anycast operators, IPv4 only unless ipv6: true', () => {
   const v4 = withResolvers([{ catalogue: 'global' }]).probes.resolvers;
-  assert.deepEqual([...new Set(v4.map((r) => r.name.replace(/ #\d+$/, '')))], ['Google', 'Cloudflare', 'Quad9', 'OpenDNS', 'AdGuard', 'CleanBrowsing', 'Control D']);
+  assert.deepEqual(
+    [...new Set(v4.map((r) => r.name.replace(/ #\d+$/, '')))],
+    ['Google', 'Cloudflare', 'Quad9', 'OpenDNS', 'AdGuard', 'CleanBrowsing', 'Control D'],
+  );
   assert.ok(v4.every((r) => isIP(r.address) === 4));
   const both = withResolvers([{ catalogue: 'global', ipv6: true }]).probes.resolvers;
   assert.equal(both.length, v4.length * 2);
@@ -60,20 +65,37 @@ test('catalogue: global is the anycast operators, IPv4 only unless ipv6: true', 
       { address: '2606:4700:4700::1001', name: 'Cloudflare v6 #2' },
     ],
   );
-  assert.equal(withResolvers([{ catalogue: 'all' }]).probes.resolvers.length, CATALOGUE.reduce((n, c) => n + c.ipv4.length, 0));
+  assert.equal(
+    withResolvers([{ catalogue: 'all' }]).probes.resolvers.length,
+    CATALOGUE.reduce((n, c) => n + c.ipv4.length, 0),
+  );
 });
 
 test('each bad entry is named at its own path with its rule', () => {
-  assert.deepEqual(problemsOf(['8.8.8.8', { catalogue: 'mars' }, { address: '8.8.8.8:99999', name: 'x' }, { address: '1.1.1.1' }, { address: '1.1.1.1', name: 'x', ttl: 3 }, 42]), [
-    `probes.resolvers[1].catalogue: must be all, a region (${CATALOGUE_REGIONS.join(', ')}) or an operator (google, cloudflare, quad9, opendns, adguard, cleanbrowsing, controld, level3, dnswatch, yandex, alidns, dnspod, 114dns)`,
-    'probes.resolvers[2].address: port 99999 is out of range 1–65535',
-    'probes.resolvers[3].name: is required',
-    'probes.resolvers[4].ttl: is not a known key (known: address, name)',
-    'probes.resolvers[5]: must be a resolver spec (system, 8.8.8.8, tls://host, https://host/dns-query), { address, name } or { catalogue: group }',
-  ]);
-  assert.deepEqual(problemsOf([{ address: '9.9.9.9', name: 'same' }, { address: '1.1.1.1', name: 'same' }]), [
-    'probes.resolvers: the name "same" is given to 9.9.9.9 and 1.1.1.1; names must be unique',
-  ]);
+  assert.deepEqual(
+    problemsOf([
+      '8.8.8.8',
+      { catalogue: 'mars' },
+      { address: '8.8.8.8:99999', name: 'x' },
+      { address: '1.1.1.1' },
+      { address: '1.1.1.1', name: 'x', ttl: 3 },
+      42,
+    ]),
+    [
+      `probes.resolvers[1].catalogue: must be all, a region (${CATALOGUE_REGIONS.join(', ')}) or an operator (google, cloudflare, quad9, opendns, adguard, cleanbrowsing, controld, level3, dnswatch, yandex, alidns, dnspod, 114dns)`,
+      'probes.resolvers[2].address: port 99999 is out of range 1–65535',
+      'probes.resolvers[3].name: is required',
+      'probes.resolvers[4].ttl: is not a known key (known: address, name)',
+      'probes.resolvers[5]: must be a resolver spec (system, 8.8.8.8, tls://host, https://host/dns-query), { address, name } or { catalogue: group }',
+    ],
+  );
+  assert.deepEqual(
+    problemsOf([
+      { address: '9.9.9.9', name: 'same' },
+      { address: '1.1.1.1', name: 'same' },
+    ]),
+    ['probes.resolvers: the name "same" is given to 9.9.9.9 and 1.1.1.1; names must be unique'],
+  );
   assert.deepEqual(problemsOf([{ catalogue: 'global', ipv6: 'yes' }]), ['probes.resolvers[0].ipv6: must be true or false']);
 });
 

@@ -87,7 +87,10 @@ test('every example, deploy and test plan passes the schema under ajv, and is va
     },
   ];
   const where = plans.map((p) => p.where);
-  assert.ok(where.some((w) => w.startsWith('deploy/compose/plan.yaml')) && where.some((w) => w.startsWith('deploy/kubernetes/plan/plan.yaml')), where.join(', '));
+  assert.ok(
+    where.some((w) => w.startsWith('deploy/compose/plan.yaml')) && where.some((w) => w.startsWith('deploy/kubernetes/plan/plan.yaml')),
+    where.join(', '),
+  );
   for (const { where, plan } of plans) {
     assert.deepEqual(errorsOf(plan), [], where);
     validatePlan(plan, where, { files: false });
@@ -97,7 +100,9 @@ test('every example, deploy and test plan passes the schema under ajv, and is va
 test('the schema is no blank cheque: broken plans fail it', () => {
   const good = JSON.parse(JSON.stringify(testPlanInput())) as { cutover: Record<string, unknown>; probes: Record<string, unknown> };
   assert.deepEqual(errorsOf({ ...good, cutover: { ...good.cutover, mailhost: 'x' } }), ['/cutover must NOT have additional properties']);
-  assert.deepEqual(errorsOf({ ...good, probes: { ...good.probes, interval: 'soon' } }), ['/probes/interval must match pattern "^(\\d+(\\.\\d+)?(ms|s|m|h|d))+$"']);
+  assert.deepEqual(errorsOf({ ...good, probes: { ...good.probes, interval: 'soon' } }), [
+    '/probes/interval must match pattern "^(\\d+(\\.\\d+)?(ms|s|m|h|d))+$"',
+  ]);
   const { window: _, ...noWindow } = good.cutover;
   assert.deepEqual(errorsOf({ ...good, cutover: noWindow }), ["/cutover must have required property 'window'"]);
 });

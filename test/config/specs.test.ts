@@ -22,10 +22,24 @@ describe('server spec grammar', () => {
     assert.deepEqual(parseResolverSpec('8.8.8.8'), { kind: 'dns', label: '8.8.8.8', servers: [{ host: '8.8.8.8', port: 53 }] });
     assert.deepEqual(parseResolverSpec('[::1]:5353'), { kind: 'dns', label: '[::1]:5353', servers: [{ host: '::1', port: 5353 }] });
     assert.deepEqual(parseResolverSpec('tcp://127.0.0.1:5353'), { kind: 'tcp', label: 'tcp://127.0.0.1:5353', server: { host: '127.0.0.1', port: 5353 } });
-    assert.deepEqual(parseResolverSpec('tls://dns.quad9.net'), { kind: 'dot', label: 'tls://dns.quad9.net', server: { host: 'dns.quad9.net', port: 853 }, servername: 'dns.quad9.net' });
-    assert.deepEqual(parseResolverSpec('https://dns.example/dns-query'), { kind: 'doh', label: 'https://dns.example/dns-query', url: 'https://dns.example/dns-query' });
+    assert.deepEqual(parseResolverSpec('tls://dns.quad9.net'), {
+      kind: 'dot',
+      label: 'tls://dns.quad9.net',
+      server: { host: 'dns.quad9.net', port: 853 },
+      servername: 'dns.quad9.net',
+    });
+    assert.deepEqual(parseResolverSpec('https://dns.example/dns-query'), {
+      kind: 'doh',
+      label: 'https://dns.example/dns-query',
+      url: 'https://dns.example/dns-query',
+    });
     assert.deepEqual(parseResolverSpec('https://dns.example'), { kind: 'doh', label: 'https://dns.example', url: 'https://dns.example/dns-query' });
-    assert.deepEqual(parseResolverSpec('http://127.0.0.1:8053/dns-query', 'lab DoH'), { kind: 'doh', label: 'http://127.0.0.1:8053/dns-query', url: 'http://127.0.0.1:8053/dns-query', name: 'lab DoH' });
+    assert.deepEqual(parseResolverSpec('http://127.0.0.1:8053/dns-query', 'lab DoH'), {
+      kind: 'doh',
+      label: 'http://127.0.0.1:8053/dns-query',
+      url: 'http://127.0.0.1:8053/dns-query',
+      name: 'lab DoH',
+    });
   });
 
   test('each bad resolver names its reason', () => {
@@ -43,7 +57,10 @@ describe('server spec grammar', () => {
     assert.equal(reason('https://dns.example:70000/dns-query'), 'port 70000 is out of range 1–65535');
     assert.equal(reason('tcp://dns.example'), '"tcp://dns.example": tcp:// needs an IP address, not the name dns.example');
     assert.equal(reason('udp://8.8.8.8'), '"udp://8.8.8.8": unknown scheme udp:// (use IP[:port], tcp://, tls:// or https://)');
-    assert.equal(reason('resolver.example'), '"resolver.example" must be system, an IP (with optional :port), tcp://IP, tls://host or https://host/path (a name needs tls:// or https://)');
+    assert.equal(
+      reason('resolver.example'),
+      '"resolver.example" must be system, an IP (with optional :port), tcp://IP, tls://host or https://host/path (a name needs tls:// or https://)',
+    );
     assert.equal(reason('8.8.8.8#53'), '"8.8.8.8#53" is not host or host:port (use 8.8.8.8:53)');
   });
 
@@ -72,7 +89,13 @@ describe('server spec grammar', () => {
 describe('a plan names the path and the reason of every bad spec', () => {
   test('resolvers, lookup resolver and authoritative servers', () => {
     assert.deepEqual(
-      planProblemsOf({ probes: { resolvers: ['system', '8.8.8.8', '8.8.8.8:530000', 'bogus.example', 'http://dns.example/q'], authoritative: ['127.0.7.50#10753'], dns: { lookup_resolver: 'x y' } } }),
+      planProblemsOf({
+        probes: {
+          resolvers: ['system', '8.8.8.8', '8.8.8.8:530000', 'bogus.example', 'http://dns.example/q'],
+          authoritative: ['127.0.7.50#10753'],
+          dns: { lookup_resolver: 'x y' },
+        },
+      }),
       [
         'probes.resolvers[2]: port 530000 is out of range 1–65535',
         'probes.resolvers[3]: "bogus.example" must be system, an IP (with optional :port), tcp://IP, tls://host or https://host/path (a name needs tls:// or https://)',
@@ -105,7 +128,13 @@ describe('a plan names the path and the reason of every bad spec', () => {
   });
 
   test('the validated plan carries the parsed specs the probe uses', () => {
-    const plan = testPlan({ probes: { resolvers: ['system', '[::1]:5353', 'tls://127.0.0.1:8853'], authoritative: ['127.0.7.50:10753', 'ns1.company.test'], dns: { lookup_resolver: 'tcp://127.0.0.1' } } });
+    const plan = testPlan({
+      probes: {
+        resolvers: ['system', '[::1]:5353', 'tls://127.0.0.1:8853'],
+        authoritative: ['127.0.7.50:10753', 'ns1.company.test'],
+        dns: { lookup_resolver: 'tcp://127.0.0.1' },
+      },
+    });
     assert.deepEqual(plan.probes.resolvers, [
       { kind: 'system', label: 'system' },
       { kind: 'dns', label: '[::1]:5353', servers: [{ host: '::1', port: 5353 }] },

@@ -26,13 +26,20 @@ after(async () => {
 
 describe('host names are names', () => {
   test('IP literals and numeric names are refused in every host-name field', () => {
-    assert.deepEqual(planProblemsOf({ cutover: { mail_host: '198.51.100.20', domain: '198.51.100.20', spf_domain: '2001:db8::25', dnsbl: ['zen.spamhaus.org', '198.51.100.20'] } }), [
-      'cutover.domain: 198.51.100.20 is an IP address; this field takes a host name such as mail.company.com',
-      'cutover.mail_host: 198.51.100.20 is an IP address; this field takes a host name such as mail.company.com',
-      'cutover.dnsbl[1]: 198.51.100.20 is an IP address; this field takes a host name such as mail.company.com',
-      'cutover.spf_domain: 2001:db8::25 is an IP address; this field takes a host name such as mail.company.com',
+    assert.deepEqual(
+      planProblemsOf({
+        cutover: { mail_host: '198.51.100.20', domain: '198.51.100.20', spf_domain: '2001:db8::25', dnsbl: ['zen.spamhaus.org', '198.51.100.20'] },
+      }),
+      [
+        'cutover.domain: 198.51.100.20 is an IP address; this field takes a host name such as mail.company.com',
+        'cutover.mail_host: 198.51.100.20 is an IP address; this field takes a host name such as mail.company.com',
+        'cutover.dnsbl[1]: 198.51.100.20 is an IP address; this field takes a host name such as mail.company.com',
+        'cutover.spf_domain: 2001:db8::25 is an IP address; this field takes a host name such as mail.company.com',
+      ],
+    );
+    assert.deepEqual(planProblemsOf({ cutover: { mail_host: 'mail.10' } }), [
+      'cutover.mail_host: "mail.10" ends in a number, so it is no host name (an IP address?); use a name such as mail.company.com',
     ]);
-    assert.deepEqual(planProblemsOf({ cutover: { mail_host: 'mail.10' } }), ['cutover.mail_host: "mail.10" ends in a number, so it is no host name (an IP address?); use a name such as mail.company.com']);
   });
 });
 
@@ -69,7 +76,9 @@ describe('files the plan names exist and hold PEM that parses', () => {
     writeFileSync(text, 'not a certificate\n');
     const broken = join(dir, 'broken.pem');
     writeFileSync(broken, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
-    assert.deepEqual(planProblemsOf({ probes: { smtp: { ca_file: text } } }), [`probes.smtp.ca_file: ${text} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`]);
+    assert.deepEqual(planProblemsOf({ probes: { smtp: { ca_file: text } } }), [
+      `probes.smtp.ca_file: ${text} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`,
+    ]);
     const [p] = planProblemsOf({ probes: { smtp: { ca_file: broken } } });
     assert.match(p ?? '', new RegExp(`^probes\\.smtp\\.ca_file: ${broken}: certificate 1 does not parse: `));
   });
@@ -83,9 +92,16 @@ describe('files the plan names exist and hold PEM that parses', () => {
     writeFileSync(otherKey, certs.wrongName.key);
     const rt = (sink: Record<string, unknown>) => ({ probes: { roundtrip: { to: 'rt@company.test', sink } } });
     assert.deepEqual(planProblemsOf(rt({ tls_cert_file: cert })), ['probes.roundtrip.sink.tls_key_file: is required with probes.roundtrip.sink.tls_cert_file']);
-    assert.deepEqual(planProblemsOf(rt({ tls_cert_file: cert, tls_key_file: cert })), [`probes.roundtrip.sink.tls_key_file: ${cert} holds no PEM private key (-----BEGIN PRIVATE KEY-----)`]);
-    assert.deepEqual(planProblemsOf(rt({ tls_cert_file: cert, tls_key_file: otherKey })), [`probes.roundtrip.sink.tls_key_file: ${otherKey} is not the key of the certificate in ${cert}`]);
-    const ok = testPlan({ ...rt({ tls_cert_file: cert, tls_key_file: key }), probes: { roundtrip: { to: 'rt@company.test', sink: { tls_cert_file: cert, tls_key_file: key } }, smtp: { ca_file: certs.caFile } } });
+    assert.deepEqual(planProblemsOf(rt({ tls_cert_file: cert, tls_key_file: cert })), [
+      `probes.roundtrip.sink.tls_key_file: ${cert} holds no PEM private key (-----BEGIN PRIVATE KEY-----)`,
+    ]);
+    assert.deepEqual(planProblemsOf(rt({ tls_cert_file: cert, tls_key_file: otherKey })), [
+      `probes.roundtrip.sink.tls_key_file: ${otherKey} is not the key of the certificate in ${cert}`,
+    ]);
+    const ok = testPlan({
+      ...rt({ tls_cert_file: cert, tls_key_file: key }),
+      probes: { roundtrip: { to: 'rt@company.test', sink: { tls_cert_file: cert, tls_key_file: key } }, smtp: { ca_file: certs.caFile } },
+    });
     assert.equal(ok.probes.smtp.ca_file, certs.caFile);
   });
 });
@@ -127,7 +143,12 @@ describe('YAML problems are line:col: message, never a stack', () => {
   };
 
   test('an alias bomb is refused at the line of its first alias', () => {
-    const bomb = ['x0: &a [1, 2, 3, 4, 5, 6, 7, 8, 9]', 'x1: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]', 'x2: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]', 'x3: [*c, *c, *c, *c, *c, *c, *c, *c, *c]'];
+    const bomb = [
+      'x0: &a [1, 2, 3, 4, 5, 6, 7, 8, 9]',
+      'x1: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]',
+      'x2: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]',
+      'x3: [*c, *c, *c, *c, *c, *c, *c, *c, *c]',
+    ];
     assert.deepEqual(fails(`${bomb.join('\n')}\n`), ['2:9: more than 100 alias expansions (a YAML alias bomb?); write the repeated values out']);
   });
 
@@ -145,7 +166,10 @@ describe('YAML problems are line:col: message, never a stack', () => {
 
   test('the command line prints the alias bomb as one line, exit 1, no stack trace', () => {
     const file = join(dir, 'bomb.yaml');
-    writeFileSync(file, 'a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n');
+    writeFileSync(
+      file,
+      'a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n',
+    );
     const r = runCli(['config', 'check', file]);
     assert.equal(r.status, 1);
     assert.equal(r.stderr, `${file}: invalid plan\n  - 2:8: more than 100 alias expansions (a YAML alias bomb?); write the repeated values out\n`);
@@ -154,7 +178,19 @@ describe('YAML problems are line:col: message, never a stack', () => {
 
 describe('every command and subcommand has --help; unknown options are named', () => {
   // One process per command (each costs a tsx start-up): --help everywhere, -h where it is parsed apart.
-  const commands = [['start'], ['collector'], ['probe'], ['sink'], ['render'], ['report'], ['preflight'], ['config'], ['config', 'check', '-h'], ['config', 'schema'], ['token', '-h']];
+  const commands = [
+    ['start'],
+    ['collector'],
+    ['probe'],
+    ['sink'],
+    ['render'],
+    ['report'],
+    ['preflight'],
+    ['config'],
+    ['config', 'check', '-h'],
+    ['config', 'schema'],
+    ['token', '-h'],
+  ];
   test('mailprobe <command> --help prints its usage on stdout, exit 0', () => {
     for (const cmd of commands) {
       const args = cmd.at(-1) === '-h' ? cmd : [...cmd, '--help'];

@@ -27,7 +27,11 @@ const run = promisify(execFile);
 
 test('the window becomes UTC days of whole minutes: across midnight, whole days merged, month and year ends, offsets', () => {
   const day = (y: string, m: string, d: string, start: string, end: string) => ({
-    years: [y], months: [m], days_of_month: [d], times: [{ start_time: start, end_time: end }], location: 'UTC',
+    years: [y],
+    months: [m],
+    days_of_month: [d],
+    times: [{ start_time: start, end_time: end }],
+    location: 'UTC',
   });
   assert.deepEqual(windowIntervals('2026-12-04T20:00:00Z', '2026-12-04T22:30:00Z'), [day('2026', 'december', '4', '20:00', '22:30')]);
   assert.deepEqual(windowIntervals('2026-12-04T20:00:00Z', '2026-12-05T02:00:00Z'), [
@@ -53,14 +57,24 @@ test('the window becomes UTC days of whole minutes: across midnight, whole days 
 test('deploy/alertmanager/alertmanager.yml is what mailprobe render alertmanager makes of the compose plan', async () => {
   const plan = await loadPlan(join(root, 'deploy/compose/plan.yaml'));
   const committed = readFileSync(join(root, 'deploy/alertmanager/alertmanager.yml'), 'utf8');
-  assert.equal(committed, renderAlertmanager(plan, undefined, 'deploy/compose/plan.yaml'), 'stale: run mailprobe render alertmanager --config deploy/compose/plan.yaml > deploy/alertmanager/alertmanager.yml');
+  assert.equal(
+    committed,
+    renderAlertmanager(plan, undefined, 'deploy/compose/plan.yaml'),
+    'stale: run mailprobe render alertmanager --config deploy/compose/plan.yaml > deploy/alertmanager/alertmanager.yml',
+  );
   const cli = runCli(['render', 'alertmanager', '--config', 'deploy/compose/plan.yaml']);
   assert.equal(cli.status, 0, cli.stderr);
   assert.equal(cli.stdout, committed);
   // The window of the plan, nowhere else.
   const am = parse(committed) as { time_intervals: { name: string; time_intervals: { days_of_month: string[]; times: { start_time: string }[] }[] }[] };
-  assert.deepEqual(am.time_intervals.map((t) => t.name), ['cutover-window']);
-  assert.deepEqual(am.time_intervals[0]?.time_intervals.map((t) => `${t.days_of_month[0]} ${t.times[0]?.start_time}`), ['4 20:00', '5 00:00']);
+  assert.deepEqual(
+    am.time_intervals.map((t) => t.name),
+    ['cutover-window'],
+  );
+  assert.deepEqual(
+    am.time_intervals[0]?.time_intervals.map((t) => `${t.days_of_month[0]} ${t.times[0]?.start_time}`),
+    ['4 20:00', '5 00:00'],
+  );
 });
 
 test('mailprobe render: --help, usage errors, a bad plan named by path and rule, receiver URLs', () => {
@@ -85,14 +99,26 @@ test('mailprobe render: --help, usage errors, a bad plan named by path and rule,
     const url = runCli(['render', 'alertmanager', '--config', 'deploy/compose/plan.yaml', '--pager-url', 'not a url']);
     assert.equal(url.status, 2);
     assert.match(url.stderr, /--pager-url: must be an http\(s\) URL/);
-    const urls = runCli(['render', 'alertmanager', '--config', 'deploy/compose/plan.yaml', '--pager-url', 'https://pager.example/hook', '--bridge-url', 'https://chat.example/bridge']);
-    const cfg = parse(urls.stdout) as { receivers: { name: string; webhook_configs?: { url: string }[] }[] };
-    assert.deepEqual(cfg.receivers.map((x) => [x.name, x.webhook_configs?.[0]?.url]), [
-      ['pager', 'https://pager.example/hook'],
-      ['team-channel', 'http://alert-bridge.internal:8080/team'],
-      ['cutover-bridge', 'https://chat.example/bridge'],
-      ['blackhole', undefined],
+    const urls = runCli([
+      'render',
+      'alertmanager',
+      '--config',
+      'deploy/compose/plan.yaml',
+      '--pager-url',
+      'https://pager.example/hook',
+      '--bridge-url',
+      'https://chat.example/bridge',
     ]);
+    const cfg = parse(urls.stdout) as { receivers: { name: string; webhook_configs?: { url: string }[] }[] };
+    assert.deepEqual(
+      cfg.receivers.map((x) => [x.name, x.webhook_configs?.[0]?.url]),
+      [
+        ['pager', 'https://pager.example/hook'],
+        ['team-channel', 'http://alert-bridge.internal:8080/team'],
+        ['cutover-bridge', 'https://chat.example/bridge'],
+        ['blackhole', undefined],
+      ],
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -149,7 +175,9 @@ before(async () => {
   const now = Date.now();
   await Promise.all(
     Object.entries(CASES).map(async ([name, w]) => {
-      const plan = validatePlan(testPlanInput({ cutover: { window: { start: new Date(now + w.start).toISOString(), end: new Date(now + w.end).toISOString() } } }));
+      const plan = validatePlan(
+        testPlanInput({ cutover: { window: { start: new Date(now + w.start).toISOString(), end: new Date(now + w.end).toISOString() } } }),
+      );
       const text = renderAlertmanager(plan, { pager: `${base}/${name}/pager`, team: `${base}/${name}/team`, bridge: `${base}/${name}/bridge` });
       // Second-long waits so the test does not wait for production grouping.
       const cfg = parse(text) as { route: Route };

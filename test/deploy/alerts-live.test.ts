@@ -23,7 +23,17 @@ import type { CheckResult } from '../../protocol/results.js';
 import type { Batch } from '../../protocol/wire.js';
 import { startTestCollector, type TestCollector } from '../support/collector.js';
 import { testPlan } from '../../bench/lib/plan.js';
-import { DEPLOY_RULE_FILES, compressRules, durationSeconds, overrideFor, startTestAlertmanager, startTestPrometheus, type TestAlertmanager, type ActiveAlert, type TestPrometheus } from '../../bench/lib/prometheus.js';
+import {
+  DEPLOY_RULE_FILES,
+  compressRules,
+  durationSeconds,
+  overrideFor,
+  startTestAlertmanager,
+  startTestPrometheus,
+  type TestAlertmanager,
+  type ActiveAlert,
+  type TestPrometheus,
+} from '../../bench/lib/prometheus.js';
 import { MAIL_HOST, NEW_IP, OLD_IP } from './fixtures.js';
 
 let collector: TestCollector;
@@ -55,7 +65,10 @@ function alertmanagerConfig(base: string): string {
     for (const c of r.routes ?? []) shorten(c);
   };
   shorten(cfg.route);
-  assert.deepEqual(cfg.time_intervals.map((t) => t.name), ['cutover-window']);
+  assert.deepEqual(
+    cfg.time_intervals.map((t) => t.name),
+    ['cutover-window'],
+  );
   return stringify(cfg);
 }
 
@@ -70,23 +83,61 @@ function batch(newServerUp: boolean, probe = { id: 'p-eu', region: 'eu' }): Batc
   const results: CheckResult[] = [];
   for (const resolver of ['system', '8.8.8.8', 'auth:ns1.company.test']) {
     results.push({
-      type: 'dns', startedAt: t, durationSeconds: 0.003, ok: true, resolver, authoritative: resolver.startsWith('auth:'), name: MAIL_HOST,
-      qtype: 'A', transport: 'udp', rcode: 'NOERROR', answers: [NEW_IP], ttl: 300, side: 'new',
+      type: 'dns',
+      startedAt: t,
+      durationSeconds: 0.003,
+      ok: true,
+      resolver,
+      authoritative: resolver.startsWith('auth:'),
+      name: MAIL_HOST,
+      qtype: 'A',
+      transport: 'udp',
+      rcode: 'NOERROR',
+      answers: [NEW_IP],
+      ttl: 300,
+      side: 'new',
     });
   }
   results.push({
-    type: 'smtp', startedAt: t, durationSeconds: 0.05, ok: true, ip: OLD_IP, side: 'old', port: 587, mode: 'rcpt',
-    phases: { connect: 0.001, banner: 0.01, ehlo: 0.002, mail: 0.002, rcpt: 0.003, quit: 0.001 }, replyCode: 250,
+    type: 'smtp',
+    startedAt: t,
+    durationSeconds: 0.05,
+    ok: true,
+    ip: OLD_IP,
+    side: 'old',
+    port: 587,
+    mode: 'rcpt',
+    phases: { connect: 0.001, banner: 0.01, ehlo: 0.002, mail: 0.002, rcpt: 0.003, quit: 0.001 },
+    replyCode: 250,
   });
   results.push(
     newServerUp
       ? {
-          type: 'smtp', startedAt: t, durationSeconds: 0.05, ok: true, ip: NEW_IP, side: 'new', port: 587, mode: 'rcpt',
-          phases: { connect: 0.001, banner: 0.01, ehlo: 0.002, mail: 0.002, rcpt: 0.003, quit: 0.001 }, replyCode: 250,
+          type: 'smtp',
+          startedAt: t,
+          durationSeconds: 0.05,
+          ok: true,
+          ip: NEW_IP,
+          side: 'new',
+          port: 587,
+          mode: 'rcpt',
+          phases: { connect: 0.001, banner: 0.01, ehlo: 0.002, mail: 0.002, rcpt: 0.003, quit: 0.001 },
+          replyCode: 250,
         }
       : {
-          type: 'smtp', startedAt: t, durationSeconds: 0.001, ok: false, phase: 'connect', errorClass: 'connect_refused', code: 'SMTP_CONNECT_REFUSED',
-          message: `connect ECONNREFUSED ${NEW_IP}:587`, ip: NEW_IP, side: 'new', port: 587, mode: 'rcpt', phases: { connect: 0.001 },
+          type: 'smtp',
+          startedAt: t,
+          durationSeconds: 0.001,
+          ok: false,
+          phase: 'connect',
+          errorClass: 'connect_refused',
+          code: 'SMTP_CONNECT_REFUSED',
+          message: `connect ECONNREFUSED ${NEW_IP}:587`,
+          ip: NEW_IP,
+          side: 'new',
+          port: 587,
+          mode: 'rcpt',
+          phases: { connect: 0.001 },
         },
   );
   seq++;
@@ -180,7 +231,9 @@ test('delivery to the served new IP refused inside the window pages, and resolve
   // Inside the window the page also reaches the cutover bridge.
   await prom.waitFor(() => deliveredTo('/cutover', 'MailprobeDeliveryFailingServedIP'), 10_000, 'the page at the bridge webhook');
   assert.equal(await deliveredTo('/team', 'MailprobeDeliveryFailingServedIP'), false);
-  console.log(`# served IP refusing: firing ${(fired / 1000).toFixed(1)} s after the push, resolved ${(resolved / 1000).toFixed(1)} s after the fix (scrape and eval every 1 s, for: 2m at 60× = 2 s)`);
+  console.log(
+    `# served IP refusing: firing ${(fired / 1000).toFixed(1)} s after the push, resolved ${(resolved / 1000).toFixed(1)} s after the fix (scrape and eval every 1 s, for: 2m at 60× = 2 s)`,
+  );
 });
 
 test('a probe that stops pushing is reported silent, and not once it pushes again', async () => {
@@ -196,7 +249,11 @@ test('a probe that stops pushing is reported silent, and not once it pushes agai
   assert.equal((await collector.push(batch(true, us))).status, 200);
   await prom.waitFor(async () => (await silent()).length === 0, 20_000, 'p-us no longer silent');
   // A warning inside the window: the team channel and the cutover bridge, not the pager.
-  await prom.waitFor(async () => (await deliveredTo('/team', 'MailprobeProbeSilent')) && (await deliveredTo('/cutover', 'MailprobeProbeSilent')), 10_000, 'the warning at the team and bridge webhooks');
+  await prom.waitFor(
+    async () => (await deliveredTo('/team', 'MailprobeProbeSilent')) && (await deliveredTo('/cutover', 'MailprobeProbeSilent')),
+    10_000,
+    'the warning at the team and bridge webhooks',
+  );
   assert.equal(await deliveredTo('/pager', 'MailprobeProbeSilent'), false);
   console.log(`# probe stopped: MailprobeProbeSilent firing ${(fired / 1000).toFixed(1)} s after its last push (threshold 5 s at 60×)`);
 });

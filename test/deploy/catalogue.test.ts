@@ -30,7 +30,9 @@ function recordedSources(text: string): string[] {
 
 const sources: [string, string][] = [
   ...['deploy/prometheus/rules', 'deploy/prometheus/tests'].flatMap((d) =>
-    readdirSync(join(root, d)).filter((f) => f.endsWith('.yml')).map((f): [string, string] => [`${d}/${f}`, readFileSync(join(root, d, f), 'utf8')]),
+    readdirSync(join(root, d))
+      .filter((f) => f.endsWith('.yml'))
+      .map((f): [string, string] => [`${d}/${f}`, readFileSync(join(root, d, f), 'utf8')]),
   ),
   ...[...renderDashboards()].map(([f, text]): [string, string] => [`grafana/dashboards/${f}`, text]),
 ];
@@ -47,24 +49,69 @@ test('every mailprobe_ metric in rules, rule tests and dashboards is in the cata
 });
 
 test('the scan finds names and rejects unknown ones', () => {
-  assert.deepEqual(metricNames('rate(mailprobe_smtp_checks_total[5m]) / x:mailprobe_smtp_up:y and mailprobe_nope'), ['mailprobe_smtp_checks_total', 'mailprobe_nope']);
+  assert.deepEqual(metricNames('rate(mailprobe_smtp_checks_total[5m]) / x:mailprobe_smtp_up:y and mailprobe_nope'), [
+    'mailprobe_smtp_checks_total',
+    'mailprobe_nope',
+  ]);
   assert.ok(!known.has('mailprobe_nope'));
   assert.deepEqual(recordedSources('region:mailprobe_dns_answer_side:ratio_new'), ['mailprobe_dns_answer_side']);
 });
 
 /** The metrics of the catalogue (protocol/metrics.ts) and the collector's health: each must be read by a rule or a panel. */
 const OBSERVED: readonly MetricKey[] = [
-  'smtpDuration', 'smtpChecks', 'smtpUp', 'tlsCertExpiry', 'tlsCertValid',
-  'dnsLookupDuration', 'dnsLookups', 'dnsAnswerSide', 'dnsTtl', 'dnsResolverStale', 'dnsTtlViolation', 'dnsTtlExtension',
-  'safeToSwitch', 'safeToDecommission', 'fcrdnsOk', 'fcrdnsOkWhenServed', 'ptrInfo', 'serverInfo', 'ptrMatchesMailHost', 'spfPass', 'dkimKeyPresent', 'dmarcPresent', 'dnsblListed',
-  'dnsTtlTested', 'smtpSessionDuration', 'mtaStsOk', 'tlsaPresent', 'tlsaMatch', 'dnsblErrors',
-  'roundtripDuration', 'roundtrips', 'roundtripAuth', 'checks', 'probeLastPush', 'probeSpoolBytes', 'probeSpoolDropped',
-  'cutoverWindowActive', 'cutoverWindowStart', 'cutoverWindowEnd',
-  'collectorBatches', 'collectorRejections', 'collectorResults', 'collectorSeries', 'collectorIngestDuration',
+  'smtpDuration',
+  'smtpChecks',
+  'smtpUp',
+  'tlsCertExpiry',
+  'tlsCertValid',
+  'dnsLookupDuration',
+  'dnsLookups',
+  'dnsAnswerSide',
+  'dnsTtl',
+  'dnsResolverStale',
+  'dnsTtlViolation',
+  'dnsTtlExtension',
+  'safeToSwitch',
+  'safeToDecommission',
+  'fcrdnsOk',
+  'fcrdnsOkWhenServed',
+  'ptrInfo',
+  'serverInfo',
+  'ptrMatchesMailHost',
+  'spfPass',
+  'dkimKeyPresent',
+  'dmarcPresent',
+  'dnsblListed',
+  'dnsTtlTested',
+  'smtpSessionDuration',
+  'mtaStsOk',
+  'tlsaPresent',
+  'tlsaMatch',
+  'dnsblErrors',
+  'roundtripDuration',
+  'roundtrips',
+  'roundtripAuth',
+  'checks',
+  'probeLastPush',
+  'probeSpoolBytes',
+  'probeSpoolDropped',
+  'cutoverWindowActive',
+  'cutoverWindowStart',
+  'cutoverWindowEnd',
+  'collectorBatches',
+  'collectorRejections',
+  'collectorResults',
+  'collectorSeries',
+  'collectorIngestDuration',
 ];
 
 test('every metric of the catalogue and the collector health is read by a rule or a dashboard', () => {
-  const used = new Set(sources.filter(([f]) => !f.includes('/tests/')).flatMap(([, t]) => [...metricNames(t), ...recordedSources(t)]).map((n) => n.replace(/_(bucket|sum|count)$/, '')));
+  const used = new Set(
+    sources
+      .filter(([f]) => !f.includes('/tests/'))
+      .flatMap(([, t]) => [...metricNames(t), ...recordedSources(t)])
+      .map((n) => n.replace(/_(bucket|sum|count)$/, '')),
+  );
   const unused = OBSERVED.map((k) => METRICS[k].name).filter((n) => !used.has(n));
   assert.deepEqual(unused, []);
 });

@@ -32,7 +32,12 @@ test('every YAML file under deploy/ and grafana/provisioning parses', () => {
   assert.ok(yamlFiles.length >= 20, `${yamlFiles.length} files`);
   for (const f of yamlFiles) {
     const docs = parseAllDocuments(readFileSync(f, 'utf8'));
-    for (const d of docs) assert.deepEqual(d.errors.map((e) => e.message), [], relative(root, f));
+    for (const d of docs)
+      assert.deepEqual(
+        d.errors.map((e) => e.message),
+        [],
+        relative(root, f),
+      );
     assert.ok(docs.length > 0 && docs.every((d) => d.contents !== null), `${relative(root, f)} is empty`);
   }
 });
@@ -104,7 +109,9 @@ test('kustomize: every resource exists, an overlay per region patches the probe 
     for (const r of k.resources ?? []) assert.ok(existsSync(resolve(dirname(f), r)), `${relative(root, f)}: ${r}`);
     for (const g of k.configMapGenerator ?? []) for (const file of g.files) assert.ok(existsSync(resolve(dirname(f), file)), `${relative(root, f)}: ${file}`);
   }
-  const probe = parseAllDocuments(readFileSync(join(kdir, 'base/probe.yaml'), 'utf8')).map((d) => d.toJS() as { kind: string; spec: { template?: { spec: { containers: { env: { name: string }[] }[] } } } });
+  const probe = parseAllDocuments(readFileSync(join(kdir, 'base/probe.yaml'), 'utf8')).map(
+    (d) => d.toJS() as { kind: string; spec: { template?: { spec: { containers: { env: { name: string }[] }[] } } } },
+  );
   const env = probe.find((d) => d.kind === 'Deployment')?.spec.template?.spec.containers[0]?.env.map((e) => e.name) ?? [];
   for (const region of ['eu', 'us', 'ap']) {
     const k = parse(readFileSync(join(kdir, 'overlays', region, 'kustomization.yaml'), 'utf8')) as Kustomization;
@@ -116,7 +123,10 @@ test('kustomize: every resource exists, an overlay per region patches the probe 
     assert.equal(byName.get('MAILPROBE_TOKEN'), `mailprobe-probe-token-${region}`);
   }
   const pair = parse(readFileSync(join(kdir, 'collector/kustomization.yaml'), 'utf8')) as Kustomization;
-  assert.deepEqual(pair.resources?.filter((r) => r === 'a' || r === 'b'), ['a', 'b']);
+  assert.deepEqual(
+    pair.resources?.filter((r) => r === 'a' || r === 'b'),
+    ['a', 'b'],
+  );
 });
 
 test('the Dockerfile builds every source folder of the build on the Node line npm start runs and runs mailprobe', () => {
@@ -203,7 +213,9 @@ test('every deploy of a probe supplies the round-trip secret its plan names and 
   // compose: probe.env (from the example) carries it; both compose files read probe.env.
   assert.ok((envFile(join(root, 'deploy/compose/probe.env.example')).get('MAILPROBE_RT_SECRET') ?? '').length >= 16);
   for (const f of ['deploy/compose/docker-compose.yml', 'deploy/compose/docker-compose.ha.yml']) {
-    const c = parse(readFileSync(join(root, f), 'utf8')) as { services: Record<string, { env_file?: string; command?: string[]; healthcheck?: { test: string[] }; ports?: string[] }> };
+    const c = parse(readFileSync(join(root, f), 'utf8')) as {
+      services: Record<string, { env_file?: string; command?: string[]; healthcheck?: { test: string[] }; ports?: string[] }>;
+    };
     const probe = c.services.probe!;
     assert.equal(probe.env_file, 'probe.env', f);
     assert.deepEqual(probe.command?.slice(-2), ['--health-listen', '0.0.0.0:9465'], f);
@@ -222,7 +234,10 @@ test('every deploy of a probe supplies the round-trip secret its plan names and 
   const container = pod.spec.containers[0];
   const rt = container.env.find((e: { name: string }) => e.name === 'MAILPROBE_RT_SECRET');
   assert.deepEqual(rt?.valueFrom?.secretKeyRef, { name: 'mailprobe-roundtrip', key: 'MAILPROBE_RT_SECRET' });
-  assert.deepEqual([pod.metadata.annotations['prometheus.io/scrape'], pod.metadata.annotations['prometheus.io/port'], pod.metadata.annotations['prometheus.io/path']], ['true', '9465', '/metrics']);
+  assert.deepEqual(
+    [pod.metadata.annotations['prometheus.io/scrape'], pod.metadata.annotations['prometheus.io/port'], pod.metadata.annotations['prometheus.io/path']],
+    ['true', '9465', '/metrics'],
+  );
   assert.ok(container.args.join(' ').includes('--health-listen 0.0.0.0:9465'));
   assert.equal(container.livenessProbe.httpGet.path, '/livez');
   assert.equal(container.readinessProbe.httpGet.path, '/livez');

@@ -53,27 +53,64 @@ export function probeResults(p: FixtureProbe, round: number, t: number): CheckRe
     out.push(dns(resolver, side, 'A', i++), dns(resolver, side, 'MX', i++));
   }
   out.push({
-    type: 'dns', startedAt: t, durationSeconds: 2, ok: false, phase: 'query', errorClass: 'timeout', code: 'DNS_TIMEOUT',
-    message: 'no answer within 2s', resolver: '192.0.2.53', authoritative: false, name: MAIL_HOST, qtype: 'A', transport: 'udp', rcode: '',
-    answers: [], ttl: null, side: 'error',
+    type: 'dns',
+    startedAt: t,
+    durationSeconds: 2,
+    ok: false,
+    phase: 'query',
+    errorClass: 'timeout',
+    code: 'DNS_TIMEOUT',
+    message: 'no answer within 2s',
+    resolver: '192.0.2.53',
+    authoritative: false,
+    name: MAIL_HOST,
+    qtype: 'A',
+    transport: 'udp',
+    rcode: '',
+    answers: [],
+    ttl: null,
+    side: 'error',
   });
 
   for (const resolver of Object.keys(p.resolvers)) {
     const violation = resolver === p.violator;
     out.push({
-      type: 'ttl', startedAt: t, durationSeconds: 0, ok: true, resolver, name: MAIL_HOST,
-      staleSeconds: violation ? 1500 + 15 * round : 0, violation, tested: true, extensionSeconds: violation ? 3000 : 0,
-      safeToSwitchAt: t - 7_200_000, safeToDecommission: false,
+      type: 'ttl',
+      startedAt: t,
+      durationSeconds: 0,
+      ok: true,
+      resolver,
+      name: MAIL_HOST,
+      staleSeconds: violation ? 1500 + 15 * round : 0,
+      violation,
+      tested: true,
+      extensionSeconds: violation ? 3000 : 0,
+      safeToSwitchAt: t - 7_200_000,
+      safeToDecommission: false,
     });
   }
 
-  for (const [ip, side] of [[OLD_IP, 'old'], [NEW_IP, 'new']] as const) {
+  for (const [ip, side] of [
+    [OLD_IP, 'old'],
+    [NEW_IP, 'new'],
+  ] as const) {
     out.push({ type: 'rdns', startedAt: t, durationSeconds: 0.004, ok: true, ip, side, ptrNames: [MAIL_HOST], fcrdns: true, matchesMailHost: true });
     out.push({ type: 'auth', startedAt: t, durationSeconds: 0.02, ok: true, method: 'spf', subject: ip, side, pass: true, detail: `pass: ip4:${ip}` });
     out.push({ type: 'dnsbl', startedAt: t, durationSeconds: 0.03, ok: true, ip, side, list: 'zen.spamhaus.org', listed: false, answers: [] });
     out.push({
-      type: 'dnsbl', startedAt: t, durationSeconds: 0.03, ok: false, phase: 'query', errorClass: 'dnsbl_refused', code: 'DNSBL_REFUSED',
-      message: '127.255.255.254: query via a public resolver', ip, side, list: 'dbl.example-list.test', listed: false, answers: ['127.255.255.254'],
+      type: 'dnsbl',
+      startedAt: t,
+      durationSeconds: 0.03,
+      ok: false,
+      phase: 'query',
+      errorClass: 'dnsbl_refused',
+      code: 'DNSBL_REFUSED',
+      message: '127.255.255.254: query via a public resolver',
+      ip,
+      side,
+      list: 'dbl.example-list.test',
+      listed: false,
+      answers: ['127.255.255.254'],
     });
     // Even rounds: the counter of the failure class exists from the first round on, so rate() sees
     // the later increase (a counter's first appearance is invisible to rate()).
@@ -81,33 +118,96 @@ export function probeResults(p: FixtureProbe, round: number, t: number): CheckRe
     out.push(
       greylisted
         ? {
-            type: 'smtp', startedAt: t, durationSeconds: 0.19, ok: false, phase: 'rcpt', errorClass: 'temp_fail', code: 'SMTP_4XX',
-            message: '451 4.7.1 Greylisted, try again later', ip, side, port: 587, mode: 'rcpt',
+            type: 'smtp',
+            startedAt: t,
+            durationSeconds: 0.19,
+            ok: false,
+            phase: 'rcpt',
+            errorClass: 'temp_fail',
+            code: 'SMTP_4XX',
+            message: '451 4.7.1 Greylisted, try again later',
+            ip,
+            side,
+            port: 587,
+            mode: 'rcpt',
             phases: { connect: jitter(0.011), banner: jitter(0.04), ehlo: jitter(0.006), starttls: jitter(0.03), mail: jitter(0.005), rcpt: jitter(0.09) },
-            replyCode: 451, enhancedCode: '4.7.1', banner: `220 ${MAIL_HOST} ESMTP`, bannerHost: MAIL_HOST, ehloHost: MAIL_HOST,
+            replyCode: 451,
+            enhancedCode: '4.7.1',
+            banner: `220 ${MAIL_HOST} ESMTP`,
+            bannerHost: MAIL_HOST,
+            ehloHost: MAIL_HOST,
             tls: { version: 'TLSv1.3', certNames: [MAIL_HOST], certExpiry: Math.floor(t / 1000) + 86_400 * 75, verified: true },
           }
         : {
-            type: 'smtp', startedAt: t, durationSeconds: 0.16, ok: true, ip, side, port: 587, mode: 'rcpt',
-            phases: { connect: jitter(0.011, 1), banner: jitter(side === 'old' ? 0.35 : 0.04), ehlo: jitter(0.006), starttls: jitter(0.03), mail: jitter(0.005), rcpt: jitter(0.02, 2), quit: 0.002 },
-            replyCode: 250, enhancedCode: '2.1.5', banner: `220 ${MAIL_HOST} ESMTP`, bannerHost: MAIL_HOST, ehloHost: MAIL_HOST,
+            type: 'smtp',
+            startedAt: t,
+            durationSeconds: 0.16,
+            ok: true,
+            ip,
+            side,
+            port: 587,
+            mode: 'rcpt',
+            phases: {
+              connect: jitter(0.011, 1),
+              banner: jitter(side === 'old' ? 0.35 : 0.04),
+              ehlo: jitter(0.006),
+              starttls: jitter(0.03),
+              mail: jitter(0.005),
+              rcpt: jitter(0.02, 2),
+              quit: 0.002,
+            },
+            replyCode: 250,
+            enhancedCode: '2.1.5',
+            banner: `220 ${MAIL_HOST} ESMTP`,
+            bannerHost: MAIL_HOST,
+            ehloHost: MAIL_HOST,
             tls: { version: 'TLSv1.3', certNames: [MAIL_HOST], certExpiry: Math.floor(t / 1000) + 86_400 * (side === 'old' ? 20 : 75), verified: true },
           },
     );
     out.push({
-      type: 'roundtrip', startedAt: t, durationSeconds: jitter(side === 'old' ? 6.2 : 3.1), ok: true, viaIp: ip, side, messageId: `rt-${p.id}-${round}-${side}@probes.company.test`,
-      delivered: true, latencySeconds: jitter(side === 'old' ? 6.1 : 3), sameClock: true, deliveringIp: ip, helo: MAIL_HOST,
+      type: 'roundtrip',
+      startedAt: t,
+      durationSeconds: jitter(side === 'old' ? 6.2 : 3.1),
+      ok: true,
+      viaIp: ip,
+      side,
+      messageId: `rt-${p.id}-${round}-${side}@probes.company.test`,
+      delivered: true,
+      latencySeconds: jitter(side === 'old' ? 6.1 : 3),
+      sameClock: true,
+      deliveringIp: ip,
+      helo: MAIL_HOST,
       verdicts: { spf: 'pass', dkim: 'pass', dmarc: 'pass', fcrdns: 'pass' },
     });
   }
   if (p.region === 'us') {
     out.push({
-      type: 'roundtrip', startedAt: t, durationSeconds: 120, ok: false, phase: 'wait', errorClass: 'lost', code: 'RT_LOST',
-      message: 'not received within 120s', viaIp: NEW_IP, side: 'new', messageId: `rt-${p.id}-${round}-lost@probes.company.test`, delivered: false, sameClock: true,
+      type: 'roundtrip',
+      startedAt: t,
+      durationSeconds: 120,
+      ok: false,
+      phase: 'wait',
+      errorClass: 'lost',
+      code: 'RT_LOST',
+      message: 'not received within 120s',
+      viaIp: NEW_IP,
+      side: 'new',
+      messageId: `rt-${p.id}-${round}-lost@probes.company.test`,
+      delivered: false,
+      sameClock: true,
     });
   }
   out.push({ type: 'auth', startedAt: t, durationSeconds: 0.01, ok: true, method: 'dkim', subject: 's2026', pass: true, detail: 'k=rsa; 2048 bits' });
-  out.push({ type: 'auth', startedAt: t, durationSeconds: 0.01, ok: true, method: 'dmarc', subject: 'company.test', pass: true, detail: 'v=DMARC1; p=quarantine' });
+  out.push({
+    type: 'auth',
+    startedAt: t,
+    durationSeconds: 0.01,
+    ok: true,
+    method: 'dmarc',
+    subject: 'company.test',
+    pass: true,
+    detail: 'v=DMARC1; p=quarantine',
+  });
   out.push({ type: 'auth', startedAt: t, durationSeconds: 0.05, ok: true, method: 'mta-sts', subject: 'company.test', pass: true });
   out.push({ type: 'auth', startedAt: t, durationSeconds: 0.01, ok: true, method: 'tlsa', subject: MAIL_HOST, pass: false, detail: 'no TLSA records' });
   return out;

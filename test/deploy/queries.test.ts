@@ -107,7 +107,10 @@ test('every recording and alert rule expression evaluates without error, and the
   assert.ok(n >= 30, `${n} rules`);
   const groups = await prom.ruleGroups();
   const bad = groups.flatMap((g) => g.rules).filter((r) => r.health !== 'ok');
-  assert.deepEqual(bad.map((r) => `${r.name}: ${r.health} ${r.lastError ?? ''}`), []);
+  assert.deepEqual(
+    bad.map((r) => `${r.name}: ${r.health} ${r.lastError ?? ''}`),
+    [],
+  );
   assert.equal(groups.flatMap((g) => g.rules).length, n, 'Prometheus loaded every rule');
 });
 
@@ -168,7 +171,10 @@ test('alerts for the injected faults: a lost round trip fires, the resolver igno
   const alerts = await prom.alerts();
   // One alert per resolver, whichever probes saw it: no region or probe label.
   const ttl = alerts.filter((a) => a.labels.alertname === 'MailprobeResolverIgnoringTTL');
-  assert.deepEqual(ttl.map((a) => [a.labels.resolver, a.labels.region, a.labels.probe, a.state]), [['1.1.1.1', undefined, undefined, 'pending']]);
+  assert.deepEqual(
+    ttl.map((a) => [a.labels.resolver, a.labels.region, a.labels.probe, a.state]),
+    [['1.1.1.1', undefined, undefined, 'pending']],
+  );
   // The test plan's window is open: the lost round trip pages; nothing else does (every check of
   // the served IPs succeeded in the last round; the eu greylisting ratio is at most pending).
   assert.deepEqual(

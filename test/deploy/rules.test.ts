@@ -16,8 +16,12 @@ import { deployRulesOf, type DeployRule as Rule } from '../../bench/lib/promethe
 const run = promisify(execFile);
 const root = resolve(import.meta.dirname, '../..');
 const prom = join(root, 'deploy/prometheus');
-const ruleFiles = readdirSync(join(prom, 'rules')).filter((f) => f.endsWith('.yml')).map((f) => join(prom, 'rules', f));
-const testFiles = readdirSync(join(prom, 'tests')).filter((f) => f.endsWith('.yml')).map((f) => join(prom, 'tests', f));
+const ruleFiles = readdirSync(join(prom, 'rules'))
+  .filter((f) => f.endsWith('.yml'))
+  .map((f) => join(prom, 'rules', f));
+const testFiles = readdirSync(join(prom, 'tests'))
+  .filter((f) => f.endsWith('.yml'))
+  .map((f) => join(prom, 'tests', f));
 
 interface AlertCase {
   eval_time: string;
@@ -66,7 +70,10 @@ test('promtool test rules fails when an expectation is wrong (the unit tests can
   const dir = mkdtempSync(join(tmpdir(), 'mailprobe-rules-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   cpSync(join(prom, 'rules'), join(dir, 'rules'), { recursive: true });
-  const text = readFileSync(join(prom, 'tests/alerts.test.yml'), 'utf8').replace('severity: critical, job: mailprobe-collector, region: eu', 'severity: warning, job: mailprobe-collector, region: eu');
+  const text = readFileSync(join(prom, 'tests/alerts.test.yml'), 'utf8').replace(
+    'severity: critical, job: mailprobe-collector, region: eu',
+    'severity: warning, job: mailprobe-collector, region: eu',
+  );
   writeFileSync(join(dir, 'tests.yml'), text.replaceAll('../rules/', 'rules/'));
   const r = await tool('promtool', ['test', 'rules', 'tests.yml'], dir);
   assert.notEqual(r.code, 0);
@@ -82,8 +89,14 @@ test('every alert has severity, summary and description, and a firing and a quie
     assert.ok((a.annotations?.summary ?? '').length > 0, `${a.alert}: summary`);
     assert.ok((a.annotations?.description ?? '').length > 0, `${a.alert}: description`);
     const mine = cases.filter((c) => c.alertname === a.alert);
-    assert.ok(mine.some((c) => (c.exp_alerts ?? []).length > 0), `${a.alert}: no test case where it fires`);
-    assert.ok(mine.some((c) => (c.exp_alerts ?? []).length === 0), `${a.alert}: no test case where it stays quiet`);
+    assert.ok(
+      mine.some((c) => (c.exp_alerts ?? []).length > 0),
+      `${a.alert}: no test case where it fires`,
+    );
+    assert.ok(
+      mine.some((c) => (c.exp_alerts ?? []).length === 0),
+      `${a.alert}: no test case where it stays quiet`,
+    );
   }
   // No test case names an alert that does not exist.
   const names = new Set(alerts.map((a) => a.alert));
@@ -92,7 +105,11 @@ test('every alert has severity, summary and description, and a firing and a quie
 
 /** GitHub's anchor of a Markdown heading: lower case, punctuation dropped, spaces to hyphens. */
 function headingAnchor(heading: string): string {
-  return heading.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-');
+  return heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+    .replace(/\s/g, '-');
 }
 
 test('every alert has a runbook_url to its own section of docs/runbook.md, and the runbook links resolve', () => {

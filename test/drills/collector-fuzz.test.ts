@@ -89,7 +89,12 @@ test(`${RUNS} malformed pushes: all 4xx and counted; collector alive, promtool-c
   assert.equal(answers.length, RUNS);
   const bad = answers.filter((a) => a.status < 400 || a.status > 499);
   assert.deepEqual(
-    bad.slice(0, 5).map((a) => ({ kind: a.req.kind, status: a.status, answer: a.body.slice(0, 200), request: `${a.req.method} ${a.req.path} ${(a.req.body ?? '').slice(0, 300)}` })),
+    bad.slice(0, 5).map((a) => ({
+      kind: a.req.kind,
+      status: a.status,
+      answer: a.body.slice(0, 200),
+      request: `${a.req.method} ${a.req.path} ${(a.req.body ?? '').slice(0, 300)}`,
+    })),
     [],
     `fast-check seed ${seed + 1}: ${bad.length} of ${RUNS} malformed pushes were not refused with a 4xx`,
   );
@@ -100,9 +105,14 @@ test(`${RUNS} malformed pushes: all 4xx and counted; collector alive, promtool-c
   const growth = (live1 - live0) / 2 ** 20;
   const byStatus = new Map<number, number>();
   for (const a of answers) byStatus.set(a.status, (byStatus.get(a.status) ?? 0) + 1);
-  t.diagnostic(`statuses ${JSON.stringify(Object.fromEntries(byStatus))}; kinds ${[...kinds].join(' ')}; RSS ${(rss0 / 2 ** 20).toFixed(0)} → ${(rss1 / 2 ** 20).toFixed(0)} MiB; live after GC ${(live0 / 2 ** 20).toFixed(1)} → ${(live1 / 2 ** 20).toFixed(1)} MiB`);
+  t.diagnostic(
+    `statuses ${JSON.stringify(Object.fromEntries(byStatus))}; kinds ${[...kinds].join(' ')}; RSS ${(rss0 / 2 ** 20).toFixed(0)} → ${(rss1 / 2 ** 20).toFixed(0)} MiB; live after GC ${(live0 / 2 ** 20).toFixed(1)} → ${(live1 / 2 ** 20).toFixed(1)} MiB`,
+  );
   // A leak of 1 KiB per push would be 10 MiB here.
-  assert.ok(growth < 8, `collector memory live after GC grew by ${growth.toFixed(1)} MiB over ${RUNS} malformed pushes (from ${(live0 / 2 ** 20).toFixed(1)} MiB)`);
+  assert.ok(
+    growth < 8,
+    `collector memory live after GC grew by ${growth.toFixed(1)} MiB over ${RUNS} malformed pushes (from ${(live0 / 2 ** 20).toFixed(1)} MiB)`,
+  );
 
   assert.equal(collector.child.exitCode, null, 'the collector process is alive');
   const health = await request(`${collector.url}/healthz`);

@@ -175,12 +175,68 @@ test('results about server IPs must name an IP of the plan with its side → els
   try {
     const eu = { id: 'p-eu', region: 'eu' };
     const cases: [CheckResult, RegExp][] = [
-      [{ type: 'dnsbl', startedAt: Date.now(), durationSeconds: 0.01, ok: true, ip: '198.51.100.7', side: 'new', list: 'zen.spamhaus.org', listed: true, answers: ['127.0.0.2'] }, /results\.1\.ip: "198\.51\.100\.7" is not a server IP of the plan \(127\.0\.0\.2 old, 127\.0\.0\.3 new\)/],
-      [{ type: 'dnsbl', startedAt: Date.now(), durationSeconds: 0.01, ok: true, ip: NEW_IP, side: 'old', list: 'zen.spamhaus.org', listed: true, answers: ['127.0.0.2'] }, /results\.1\.side: 127\.0\.0\.3 is on side new in the plan, the result says old/],
+      [
+        {
+          type: 'dnsbl',
+          startedAt: Date.now(),
+          durationSeconds: 0.01,
+          ok: true,
+          ip: '198.51.100.7',
+          side: 'new',
+          list: 'zen.spamhaus.org',
+          listed: true,
+          answers: ['127.0.0.2'],
+        },
+        /results\.1\.ip: "198\.51\.100\.7" is not a server IP of the plan \(127\.0\.0\.2 old, 127\.0\.0\.3 new\)/,
+      ],
+      [
+        {
+          type: 'dnsbl',
+          startedAt: Date.now(),
+          durationSeconds: 0.01,
+          ok: true,
+          ip: NEW_IP,
+          side: 'old',
+          list: 'zen.spamhaus.org',
+          listed: true,
+          answers: ['127.0.0.2'],
+        },
+        /results\.1\.side: 127\.0\.0\.3 is on side new in the plan, the result says old/,
+      ],
       [smtp('203.0.113.99', 'new'), /results\.1\.ip: "203\.0\.113\.99"/],
-      [{ type: 'rdns', startedAt: Date.now(), durationSeconds: 0.01, ok: true, ip: '10.9.9.9', side: 'old', ptrNames: [], fcrdns: false, matchesMailHost: false }, /results\.1\.ip/],
-      [{ type: 'auth', startedAt: Date.now(), durationSeconds: 0.01, ok: true, method: 'spf', subject: '10.9.9.9', side: 'old', pass: false }, /results\.1\.subject/],
-      [{ type: 'roundtrip', startedAt: Date.now(), durationSeconds: 1, ok: true, viaIp: '10.9.9.9', side: 'new', messageId: 'm', delivered: true, latencySeconds: 1, sameClock: true }, /results\.1\.viaIp/],
+      [
+        {
+          type: 'rdns',
+          startedAt: Date.now(),
+          durationSeconds: 0.01,
+          ok: true,
+          ip: '10.9.9.9',
+          side: 'old',
+          ptrNames: [],
+          fcrdns: false,
+          matchesMailHost: false,
+        },
+        /results\.1\.ip/,
+      ],
+      [
+        { type: 'auth', startedAt: Date.now(), durationSeconds: 0.01, ok: true, method: 'spf', subject: '10.9.9.9', side: 'old', pass: false },
+        /results\.1\.subject/,
+      ],
+      [
+        {
+          type: 'roundtrip',
+          startedAt: Date.now(),
+          durationSeconds: 1,
+          ok: true,
+          viaIp: '10.9.9.9',
+          side: 'new',
+          messageId: 'm',
+          delivered: true,
+          latencySeconds: 1,
+          sameClock: true,
+        },
+        /results\.1\.viaIp/,
+      ],
     ];
     for (const [bad, msg] of cases) {
       const r = await c.push(batchOf([smtp(), bad], eu));
@@ -261,7 +317,10 @@ test('labels are cut on code points (no half surrogate pairs); Content-Encoding 
       [{ ...b, batch: { ...b.batch, createdAt: 2 ** 62 } }, /batch\.createdAt/],
       [{ ...b, batch: { ...b.batch, seq: 2 ** 63 } }, /batch\.seq/],
       [{ ...b, results: [{ ...smtp(), startedAt: Date.parse('3000-01-01') }] }, /results\.0\.startedAt/],
-      [{ ...b, results: [{ ...smtp(), tls: { version: 'TLSv1.3', certNames: [], certExpiry: -99_999_999_999, verified: true } }] }, /results\.0\.tls\.certExpiry/],
+      [
+        { ...b, results: [{ ...smtp(), tls: { version: 'TLSv1.3', certNames: [], certExpiry: -99_999_999_999, verified: true } }] },
+        /results\.0\.tls\.certExpiry/,
+      ],
     ];
     for (const [bad, field] of absurd) {
       const r = await c.push(bad);
@@ -283,10 +342,45 @@ test('one probe cannot flip a fleet-wide verdict: the collector exports what the
     { id: 'p-ap', region: 'ap' },
   ];
   const t = Date.now();
-  const listed = (v: boolean): CheckResult => ({ type: 'dnsbl', startedAt: t, durationSeconds: 0.01, ok: true, ip: NEW_IP, side: 'new', list: 'zen.spamhaus.org', listed: v, answers: v ? ['127.0.0.2'] : [] });
-  const fcrdns = (v: boolean): CheckResult => ({ type: 'rdns', startedAt: t, durationSeconds: 0.01, ok: true, ip: OLD_IP, side: 'old', ptrNames: ['mail.company.test'], fcrdns: v, matchesMailHost: true });
-  const cert = (expiry: number): CheckResult => ({ ...smtp(OLD_IP, 'old'), tls: { version: 'TLSv1.3', certNames: ['mail.company.test'], certExpiry: expiry, verified: true } });
-  const rt = (spf: 'pass' | 'fail'): CheckResult => ({ type: 'roundtrip', startedAt: t, durationSeconds: 2, ok: true, viaIp: OLD_IP, side: 'old', messageId: 'm', delivered: true, latencySeconds: 1, sameClock: true, verdicts: { spf, dkim: 'pass', dmarc: 'pass', fcrdns: 'pass' } });
+  const listed = (v: boolean): CheckResult => ({
+    type: 'dnsbl',
+    startedAt: t,
+    durationSeconds: 0.01,
+    ok: true,
+    ip: NEW_IP,
+    side: 'new',
+    list: 'zen.spamhaus.org',
+    listed: v,
+    answers: v ? ['127.0.0.2'] : [],
+  });
+  const fcrdns = (v: boolean): CheckResult => ({
+    type: 'rdns',
+    startedAt: t,
+    durationSeconds: 0.01,
+    ok: true,
+    ip: OLD_IP,
+    side: 'old',
+    ptrNames: ['mail.company.test'],
+    fcrdns: v,
+    matchesMailHost: true,
+  });
+  const cert = (expiry: number): CheckResult => ({
+    ...smtp(OLD_IP, 'old'),
+    tls: { version: 'TLSv1.3', certNames: ['mail.company.test'], certExpiry: expiry, verified: true },
+  });
+  const rt = (spf: 'pass' | 'fail'): CheckResult => ({
+    type: 'roundtrip',
+    startedAt: t,
+    durationSeconds: 2,
+    ok: true,
+    viaIp: OLD_IP,
+    side: 'old',
+    messageId: 'm',
+    delivered: true,
+    latencySeconds: 1,
+    sameClock: true,
+    verdicts: { spf, dkim: 'pass', dmarc: 'pass', fcrdns: 'pass' },
+  });
   const push = async (i: number, rs: CheckResult[]) => assert.equal((await c.push(batchOf(rs, probes[i]))).status, 200);
   const dnsbl = () => c.sample('mailprobe_dnsbl_listed', { ip: NEW_IP, list: 'zen.spamhaus.org' });
   const fc = () => c.sample('mailprobe_fcrdns_ok', { ip: OLD_IP });
@@ -331,7 +425,16 @@ test('one probe of three cannot add a PTR name, flip the FCrDNS prediction or th
     const matches = ptrNames.includes('mail.company.test');
     return { type: 'rdns', startedAt: t, durationSeconds: 0.01, ok: true, ip: NEW_IP, side: 'new', ptrNames, fcrdns: matches, matchesMailHost: matches };
   };
-  const sts = (mode: 'enforce' | 'testing' | 'none'): CheckResult => ({ type: 'auth', startedAt: t, durationSeconds: 0.01, ok: true, method: 'mta-sts', subject: 'company.test', pass: true, mtaStsMode: mode });
+  const sts = (mode: 'enforce' | 'testing' | 'none'): CheckResult => ({
+    type: 'auth',
+    startedAt: t,
+    durationSeconds: 0.01,
+    ok: true,
+    method: 'mta-sts',
+    subject: 'company.test',
+    pass: true,
+    mtaStsMode: mode,
+  });
   const push = async (i: number, rs: CheckResult[]) => assert.equal((await c.push(batchOf(rs, probes[i]))).status, 200);
   const values = async (metric: string, label: string) =>
     (await c.scrape())

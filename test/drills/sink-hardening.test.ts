@@ -40,14 +40,28 @@ after(async () => {
 });
 
 let n = 0;
-function message(body: string, stampFor: { body: string; from: string } = { body, from: FROM }, id = `hard${Date.now()}x${n++}`): { id: string; text: string; stamp: string } {
+function message(
+  body: string,
+  stampFor: { body: string; from: string } = { body, from: FROM },
+  id = `hard${Date.now()}x${n++}`,
+): { id: string; text: string; stamp: string } {
   const stamp = signStamp(SECRET, { probeId: 'p-eu', messageId: id, sentAt: Date.now() }, { from: stampFor.from, to: RT, body: stampFor.body });
   return { id, stamp, text: composeMessage({ from: FROM, to: RT, id, subject: `rt ${id}`, headers: [`${SIGNATURE_HEADER}: ${stamp}`], body }) };
 }
 
-async function deliver(text: string, o: { from?: string; localAddress?: string; helo?: string; starttls?: boolean } = {}): Promise<{ ok: boolean; response: string }> {
+async function deliver(
+  text: string,
+  o: { from?: string; localAddress?: string; helo?: string; starttls?: boolean } = {},
+): Promise<{ ok: boolean; response: string }> {
   const tls = o.starttls ? { requireTLS: true, tls: { rejectUnauthorized: false } } : { ignoreTLS: true };
-  const t = nodemailer.createTransport({ host: '127.0.0.1', port: sink.port, name: o.helo ?? 'mail.company.test', logger: false, ...tls, ...(o.localAddress ? { localAddress: o.localAddress } : {}) });
+  const t = nodemailer.createTransport({
+    host: '127.0.0.1',
+    port: sink.port,
+    name: o.helo ?? 'mail.company.test',
+    logger: false,
+    ...tls,
+    ...(o.localAddress ? { localAddress: o.localAddress } : {}),
+  });
   try {
     const info = (await t.sendMail({ envelope: { from: o.from ?? FROM, to: [RT] }, raw: text })) as { response: string };
     return { ok: true, response: info.response };
@@ -62,7 +76,14 @@ test('a transplanted stamp (other body, or other envelope sender) from another I
   const genuine = message('Round-trip test message via 127.0.0.2. Please ignore.');
   const bad0 = sink.rejected.sink_bad_signature;
   // The captured header in a message of the attacker's own.
-  const otherBody = composeMessage({ from: FROM, to: RT, id: genuine.id, subject: 'x', headers: [`${SIGNATURE_HEADER}: ${genuine.stamp}`], body: 'attacker text' });
+  const otherBody = composeMessage({
+    from: FROM,
+    to: RT,
+    id: genuine.id,
+    subject: 'x',
+    headers: [`${SIGNATURE_HEADER}: ${genuine.stamp}`],
+    body: 'attacker text',
+  });
   let r = await deliver(otherBody, { localAddress: ATTACKER, helo: 'evil.drill.test' });
   assert.equal(r.ok, false);
   assert.match(r.response, /^550 5\.7\.1 the round-trip signature does not verify/);

@@ -90,7 +90,9 @@ test('200 slow-drip SMTP sessions: a real delivery is taken meanwhile', async ()
         clients.push(await dripClient(sink.port, 'EHLO ', () => 'a', 250, { afterGreeting: true }));
       } else {
         // A message body a byte at a time.
-        clients.push(await dripClient(sink.port, `EHLO slow.drill.test\r\nMAIL FROM:<${FROM}>\r\nRCPT TO:<${RT}>\r\nDATA\r\n`, () => 'x', 250, { afterGreeting: true }));
+        clients.push(
+          await dripClient(sink.port, `EHLO slow.drill.test\r\nMAIL FROM:<${FROM}>\r\nRCPT TO:<${RT}>\r\nDATA\r\n`, () => 'x', 250, { afterGreeting: true }),
+        );
       }
     }
     const before = sink.accepted;
@@ -115,7 +117,16 @@ test('an oversized message is refused with 552 and not kept; the sink takes the 
 });
 
 test('slow-drip sessions are cut off at the session lifetime; connections past maxClients are turned away', async () => {
-  const short = await Sink.start({ host: '127.0.0.1', port: 0, address: RT, secret: SECRET, maxSize: MAX_SIZE, sessionMaxMs: 4000, maxClients: 20, maxPerAddress: 1000 });
+  const short = await Sink.start({
+    host: '127.0.0.1',
+    port: 0,
+    address: RT,
+    secret: SECRET,
+    maxSize: MAX_SIZE,
+    sessionMaxMs: 4000,
+    maxClients: 20,
+    maxPerAddress: 1000,
+  });
   const clients: DripClient[] = [];
   try {
     // A byte every 100 ms: never idle, so only the lifetime can end it.

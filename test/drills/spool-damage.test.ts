@@ -27,7 +27,17 @@ async function drain(dir: string, collector: TestCollector, i: number): Promise<
   const spool = Spool.open({ dir, maxBytes: 1 << 20, collectors: [collector.url], log });
   // As the probe does at start: results left open (their seal damaged) go out as a new batch.
   spool.seal('resealed-after-reopen', Date.now());
-  const pusher = new Pusher({ spool, collectors: [collector.url], token: token(i), probe: { id: idOf(i), region: 'eu', version: 'drill' }, retryMinMs: 10, retryMaxMs: 50, requestTimeoutMs: 2000, tokenEnv: 'MAILPROBE_TOKEN', log });
+  const pusher = new Pusher({
+    spool,
+    collectors: [collector.url],
+    token: token(i),
+    probe: { id: idOf(i), region: 'eu', version: 'drill' },
+    retryMinMs: 10,
+    retryMaxMs: 50,
+    requestTimeoutMs: 2000,
+    tokenEnv: 'MAILPROBE_TOKEN',
+    log,
+  });
   pusher.start();
   try {
     assert.ok(await pusher.drain(10_000), 'the spool drained');
@@ -39,7 +49,9 @@ async function drain(dir: string, collector: TestCollector, i: number): Promise<
 
 test('damaging any one record of the spool never makes the collector apply a result twice', async () => {
   const { dir: root, cleanup } = tempDir('mailprobe-drill-damage-');
-  const c = await startTestCollector(testPlan({ collector: { tokens: Object.fromEntries(Array.from({ length: CASES }, (_, i) => [idOf(i), hashToken(token(i))])) } }));
+  const c = await startTestCollector(
+    testPlan({ collector: { tokens: Object.fromEntries(Array.from({ length: CASES }, (_, i) => [idOf(i), hashToken(token(i))])) } }),
+  );
   try {
     let records = CASES;
     let cases = 0;
@@ -50,7 +62,12 @@ test('damaging any one record of the spool never makes the collector apply a res
       const spool = Spool.open({ dir, maxBytes: 1 << 20, collectors: [c.url], log });
       let n = 0;
       for (let b = 0; b < 6; b++) {
-        spool.appendResults(Array.from({ length: 4 }, (): AuthResult => ({ type: 'auth', method: 'dkim', subject: `c${i}-${n++}`, pass: true, ok: true, startedAt: Date.now(), durationSeconds: 0.001 })));
+        spool.appendResults(
+          Array.from(
+            { length: 4 },
+            (): AuthResult => ({ type: 'auth', method: 'dkim', subject: `c${i}-${n++}`, pass: true, ok: true, startedAt: Date.now(), durationSeconds: 0.001 }),
+          ),
+        );
         spool.seal(`drill-batch-${b}`, Date.now());
       }
       const before = (await c.sample('mailprobe_collector_results_total')) ?? 0;

@@ -26,7 +26,8 @@ let root = '';
 
 function run(cmd: string, args: string[]): void {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (this drill needs root to mount a tmpfs): ${(r.stderr || r.error?.message || '').trim()}`);
+  if (r.status !== 0)
+    throw new Error(`${cmd} ${args.join(' ')} failed (this drill needs root to mount a tmpfs): ${(r.stderr || r.error?.message || '').trim()}`);
 }
 
 /** A fresh tmpfs of `size` mounted in the drill's directory. */
@@ -83,7 +84,20 @@ test('full disk: the probe starts, pushes the spooled and the new results, says 
     const { log } = captureLogger();
     const spool = Spool.open({ dir: spoolDir, maxBytes: 1 << 20, collectors: [collector.url], log });
     for (let b = 0; b < 3; b++) {
-      spool.appendResults(Array.from({ length: 4 }, (_, i): AuthResult => ({ type: 'auth', method: 'dkim', subject: `old-${b}-${i}`, pass: true, ok: true, startedAt: Date.now(), durationSeconds: 0.001 })));
+      spool.appendResults(
+        Array.from(
+          { length: 4 },
+          (_, i): AuthResult => ({
+            type: 'auth',
+            method: 'dkim',
+            subject: `old-${b}-${i}`,
+            pass: true,
+            ok: true,
+            startedAt: Date.now(),
+            durationSeconds: 0.001,
+          }),
+        ),
+      );
       spool.seal(`old-batch-${b}`, Date.now());
     }
     spool.close();
@@ -104,10 +118,14 @@ test('full disk: the probe starts, pushes the spooled and the new results, says 
     await probe.start();
     const selectors = async () => [...(await collector.scrape()).matchAll(/^mailprobe_dkim_key_present\{selector="([^"]+)"\} /gm)].map((m) => m[1] ?? '');
     assert.ok(
-      await waitFor(async () => {
-        const s = await selectors();
-        return s.filter((x) => x.startsWith('old-')).length === 12 && s.filter((x) => !x.startsWith('old-')).length >= 10;
-      }, 15_000, 100),
+      await waitFor(
+        async () => {
+          const s = await selectors();
+          return s.filter((x) => x.startsWith('old-')).length === 12 && s.filter((x) => !x.startsWith('old-')).length >= 10;
+        },
+        15_000,
+        100,
+      ),
       `spooled and new results arrive: ${(await selectors()).length} selectors`,
     );
     const full = lines.find((l) => l.code === 'spool_disk_full');
@@ -143,7 +161,15 @@ test('read-only parent directory: the error names the read-only file system, not
       return true;
     },
   );
-  const probe = createProbe({ plan: testPlan(), id: 'p-eu', region: 'eu', token: tokenFor('p-eu'), registry: { auth: countingCheck({ targets: 1 }) }, spoolDir: dir, logger: log });
+  const probe = createProbe({
+    plan: testPlan(),
+    id: 'p-eu',
+    region: 'eu',
+    token: tokenFor('p-eu'),
+    registry: { auth: countingCheck({ targets: 1 }) },
+    spoolDir: dir,
+    logger: log,
+  });
   await assert.rejects(probe.start(), /read-only file system \(EROFS\)/);
   assert.equal(readFileSync('/proc/mounts', 'utf8').includes(`${fs} tmpfs ro`), true, 'the drill really ran on a read-only mount');
 });

@@ -81,7 +81,11 @@ async function drill(lab: LabCutover, drills: Drill[], timeoutMs = 60_000): Prom
   if (fired.size < drills.length) {
     const names = new Set(drills.filter((d) => !fired.has(d)).map((d) => d.alert));
     const active = (await prom.alerts()).filter((a) => names.has(a.labels.alertname ?? '')).map((a) => `${a.state} ${JSON.stringify(a.labels)}`);
-    assert.deepEqual(drills.filter((d) => !fired.has(d)).map((d) => `${d.alert} (${d.fault})`), [], `alerts not firing ${timeoutMs / 1000} s after their fault; active: ${active.join('; ')}`);
+    assert.deepEqual(
+      drills.filter((d) => !fired.has(d)).map((d) => `${d.alert} (${d.fault})`),
+      [],
+      `alerts not firing ${timeoutMs / 1000} s after their fault; active: ${active.join('; ')}`,
+    );
   }
   const t1 = Date.now();
   for (const d of drills) await d.clear(lab);
@@ -92,9 +96,18 @@ async function drill(lab: LabCutover, drills: Drill[], timeoutMs = 60_000): Prom
     if (Date.now() - t1 > timeoutMs) break;
     await sleep(250);
   }
-  assert.deepEqual(drills.filter((d) => !resolved.has(d)).map((d) => `${d.alert} (${d.fault})`), [], `alerts still active ${timeoutMs / 1000} s after the fix`);
+  assert.deepEqual(
+    drills.filter((d) => !resolved.has(d)).map((d) => `${d.alert} (${d.fault})`),
+    [],
+    `alerts still active ${timeoutMs / 1000} s after the fix`,
+  );
   for (const d of drills) {
-    rows.push({ alert: d.alert, fault: d.fault, 'fired after (s)': Number(((fired.get(d) ?? 0) / 1000).toFixed(1)), 'resolved after (s)': Number(((resolved.get(d) ?? 0) / 1000).toFixed(1)) });
+    rows.push({
+      alert: d.alert,
+      fault: d.fault,
+      'fired after (s)': Number(((fired.get(d) ?? 0) / 1000).toFixed(1)),
+      'resolved after (s)': Number(((resolved.get(d) ?? 0) / 1000).toFixed(1)),
+    });
   }
 }
 
@@ -126,7 +139,7 @@ async function expectedPreSwitchStateIsQuiet(lab: LabCutover): Promise<void> {
   const prom = lab.prometheus;
   assert.ok(prom);
   const value = async (expr: string) => (await prom.vector(expr)).map((v) => Number(v.value[1]));
-  await prom.waitFor(async () => (await value(`max(mailprobe_fcrdns_ok{ip="${LAB_NEW_IP}"})`)).length === 1, 20_000, 'the new IP\'s reverse DNS in Prometheus');
+  await prom.waitFor(async () => (await value(`max(mailprobe_fcrdns_ok{ip="${LAB_NEW_IP}"})`)).length === 1, 20_000, "the new IP's reverse DNS in Prometheus");
   assert.deepEqual(await value(`max(mailprobe_fcrdns_ok{ip="${LAB_NEW_IP}"})`), [0], 'the new IP does not confirm before the switch');
   assert.deepEqual(await value(`max(mailprobe_fcrdns_ok_when_served{ip="${LAB_NEW_IP}"})`), [1], 'but it will once served');
   await sleep(12_000); // for: 15m at 120x is 7.5 s
@@ -137,7 +150,14 @@ async function expectedPreSwitchStateIsQuiet(lab: LabCutover): Promise<void> {
   );
 }
 
-const labOptions = { durationMs: 60_000, collectorListen: '127.0.0.1:0', prometheus: true, timeline: false, interval: '2s', logger: pino({ level: 'warn' }) } as const;
+const labOptions = {
+  durationMs: 60_000,
+  collectorListen: '127.0.0.1:0',
+  prometheus: true,
+  timeline: false,
+  interval: '2s',
+  logger: pino({ level: 'warn' }),
+} as const;
 const DEFAULT_PTR = { [LAB_OLD_IP]: [LAB_MAIL_HOST], [LAB_NEW_IP]: [LAB_MAIL_HOST] };
 
 after(() => {
@@ -263,7 +283,11 @@ test('inside the window: delivery, TTL, certificate, round-trip and fleet alerts
     // The switch with the old server still running: its PTR (the mail host) no longer confirms.
     // Fixed the way the runbook says: a name of its own (A record + PTR). The first group switched
     // too, and serves both IPs since its fix: wait until that left no such alert behind.
-    await lab2.prometheus?.waitFor(async () => (await lab2.prometheus?.alerts())?.every((a) => a.labels.alertname !== 'MailprobeOldIPFCrDNSLost') ?? false, 30_000, 'no MailprobeOldIPFCrDNSLost left from the first switch');
+    await lab2.prometheus?.waitFor(
+      async () => (await lab2.prometheus?.alerts())?.every((a) => a.labels.alertname !== 'MailprobeOldIPFCrDNSLost') ?? false,
+      30_000,
+      'no MailprobeOldIPFCrDNSLost left from the first switch',
+    );
     await drill(lab2, [
       {
         alert: 'MailprobeOldIPFCrDNSLost',
@@ -272,10 +296,18 @@ test('inside the window: delivery, TTL, certificate, round-trip and fleet alerts
         inject: (l) => l.dns.auth.set({ serve: 'new', ttl: l.dns.auth.state().ttl }),
         clear: (l) => l.dns.auth.updateZone({ hosts: { [OLD_OWN_NAME]: [LAB_OLD_IP] }, ptr: { ...DEFAULT_PTR, [LAB_OLD_IP]: [OLD_OWN_NAME] } }),
         firing: (a, active) => {
-          assert.match(a.annotations.description ?? '', new RegExp(`PTR of the old IP ${LAB_OLD_IP.replaceAll('.', '\\.')} \\(${LAB_MAIL_HOST.replaceAll('.', '\\.')}\\) no longer resolves back`));
-          assert.match(a.annotations.description ?? '', /give it a host name of its own \(an A record .*, the PTR .* set to that name, and that name as its HELO\)/);
+          assert.match(
+            a.annotations.description ?? '',
+            new RegExp(`PTR of the old IP ${LAB_OLD_IP.replaceAll('.', '\\.')} \\(${LAB_MAIL_HOST.replaceAll('.', '\\.')}\\) no longer resolves back`),
+          );
+          assert.match(
+            a.annotations.description ?? '',
+            /give it a host name of its own \(an A record .*, the PTR .* set to that name, and that name as its HELO\)/,
+          );
           assert.deepEqual(
-            active.filter((x) => x.state === 'firing' && (x.labels.alertname === 'MailprobeFCrDNSBroken' || x.labels.alertname === 'MailprobeNewIPFCrDNSNotReady')).map((x) => JSON.stringify(x.labels)),
+            active
+              .filter((x) => x.state === 'firing' && (x.labels.alertname === 'MailprobeFCrDNSBroken' || x.labels.alertname === 'MailprobeNewIPFCrDNSNotReady'))
+              .map((x) => JSON.stringify(x.labels)),
             [],
             'after the switch the new IP confirms and the old one is not served: no other reverse-DNS alert',
           );
@@ -301,7 +333,12 @@ test('inside the window: delivery, TTL, certificate, round-trip and fleet alerts
     // The collector alerts, then NoProbeData: stopping the parts, there is no fault to inject.
     for (const r of REGIONS) await lab2.stopProbe(r);
     await drill(lab2, [
-      { alert: 'MailprobeCollectorDown', fault: 'the collector stopped (then started again)', inject: (l) => l.stopCollector(), clear: (l) => l.startCollector() },
+      {
+        alert: 'MailprobeCollectorDown',
+        fault: 'the collector stopped (then started again)',
+        inject: (l) => l.stopCollector(),
+        clear: (l) => l.startCollector(),
+      },
       { alert: 'MailprobeCollectorsAllDown', fault: 'the only collector stopped', inject: () => {}, clear: () => {} },
     ]);
     await drill(lab2, [
@@ -323,9 +360,17 @@ test('every alert rule was drilled in the lab, or at least has promtool cases (l
   // The alerts the deploy rule files ship (deploy/prometheus/rules), read from them.
   const rules = new Set(deployAlertNames());
   const drilled = new Set(rows.map((r) => r.alert));
-  assert.deepEqual([...drilled].filter((a) => !rules.has(a)), [], 'every drilled alert is a rule of deploy/prometheus/rules');
+  assert.deepEqual(
+    [...drilled].filter((a) => !rules.has(a)),
+    [],
+    'every drilled alert is a rule of deploy/prometheus/rules',
+  );
   const notDrilled = [...rules].filter((a) => !drilled.has(a)).sort();
   const tested = promtoolTestedAlerts();
-  assert.deepEqual(notDrilled.filter((a) => !tested.has(a)), [], 'an alert without a lab drill has promtool test cases (deploy/prometheus/tests)');
+  assert.deepEqual(
+    notDrilled.filter((a) => !tested.has(a)),
+    [],
+    'an alert without a lab drill has promtool test cases (deploy/prometheus/tests)',
+  );
   t.diagnostic(`${drilled.size} of ${rules.size} alerts drilled in the lab; promtool cases only: ${notDrilled.join(', ') || 'none'}`);
 });

@@ -98,8 +98,18 @@ describe('status page and report in a browser, during and after a lab cutover', 
   it('the page follows the cutover: phase, the conditions of the decisions and readiness verdicts change as the lab moves', () => {
     const phases = seen.map((s) => s.phase);
     const at = (label: string) => (lab.steps.find((s) => s.label.startsWith(label))!.at - lab.startedAt) / 1000;
-    const [windowOpens, switchAt, oldOffAt, windowCloses] = [at('cutover window opens'), at('A record switched'), at('old server turned off'), at('cutover window closes')];
-    const trace = seen.map((s) => `${s.at.toFixed(0)} ${s.phase} switch=${s.safeToSwitch} in-window=${s.inWindow} off=${s.safeToTurnOff} old-delivery=${s.oldDelivery} new-ptr=${s.newReady}`).join('\n');
+    const [windowOpens, switchAt, oldOffAt, windowCloses] = [
+      at('cutover window opens'),
+      at('A record switched'),
+      at('old server turned off'),
+      at('cutover window closes'),
+    ];
+    const trace = seen
+      .map(
+        (s) =>
+          `${s.at.toFixed(0)} ${s.phase} switch=${s.safeToSwitch} in-window=${s.inWindow} off=${s.safeToTurnOff} old-delivery=${s.oldDelivery} new-ptr=${s.newReady}`,
+      )
+      .join('\n');
     assert.ok(seen.length >= 5, trace);
     assert.ok(['before-window', 'ttl-lowered'].includes(phases[0]!), trace);
     assert.ok(phases.includes('switched') || phases.includes('propagated'), trace);
@@ -112,12 +122,24 @@ describe('status page and report in a browser, during and after a lab cutover', 
       if (s.at < windowOpens - 1 || s.at > windowCloses + 1) assert.equal(s.inWindow, 'false', trace);
       if (s.at > windowOpens + 1 && s.at < windowCloses - 1) assert.equal(s.inWindow, 'true', trace);
     }
-    assert.ok(seen.some((s) => s.at > windowOpens + 1 && s.at < windowCloses - 1), `no look inside the window:\n${trace}`);
+    assert.ok(
+      seen.some((s) => s.at > windowOpens + 1 && s.at < windowCloses - 1),
+      `no look inside the window:\n${trace}`,
+    );
     // Neither decision is "yes" before the window; turning the old server off never before the switch.
-    assert.ok(seen.filter((s) => s.at < windowOpens - 1).every((s) => s.safeToSwitch === 'false'), trace);
-    assert.ok(seen.filter((s) => s.at < switchAt).every((s) => s.safeToTurnOff === 'false'), trace);
+    assert.ok(
+      seen.filter((s) => s.at < windowOpens - 1).every((s) => s.safeToSwitch === 'false'),
+      trace,
+    );
+    assert.ok(
+      seen.filter((s) => s.at < switchAt).every((s) => s.safeToTurnOff === 'false'),
+      trace,
+    );
     // The new IP's PTR (the mail host) counts as ready although it confirms only once served.
-    assert.ok(seen.some((s) => s.at < switchAt && s.newReady === 'pass'), trace);
+    assert.ok(
+      seen.some((s) => s.at < switchAt && s.newReady === 'pass'),
+      trace,
+    );
     // The old server, turned off, fails its delivery line with the refused connections.
     const last = seen.at(-1)!;
     assert.ok(last.at > oldOffAt + 8, trace);
@@ -129,7 +151,8 @@ describe('status page and report in a browser, during and after a lab cutover', 
     const page = await browser.context.newPage();
     await open(page, `${lab.collectorUrl}/`);
     const d = lab.dns.resolvers;
-    const rows = async (region: string) => page.$$eval(`table[data-region="${region}"] tr[data-resolver]`, (trs) => trs.map((tr) => tr.getAttribute('data-resolver')).sort());
+    const rows = async (region: string) =>
+      page.$$eval(`table[data-region="${region}"] tr[data-resolver]`, (trs) => trs.map((tr) => tr.getAttribute('data-resolver')).sort());
     assert.deepEqual(await rows('eu'), [d.honest.address, d.clamp.address].sort());
     assert.deepEqual(await rows('us'), [d.honest.address, d.ignore.address, d.stale.address].sort());
     assert.deepEqual(await rows('ap'), [d.honest.address, d.ignore.address, d.clamp.address, d.stale.address].sort());
@@ -137,7 +160,9 @@ describe('status page and report in a browser, during and after a lab cutover', 
     // The lab names its resolvers: the page shows the name with the address.
     assert.match(usText ?? '', new RegExp(`Violators: ignores TTL \\(${d.ignore.address.replace(/\./g, '\\.')}\\) \\(\\d+ s past the TTL\\)`));
     assert.equal(await page.textContent(`table[data-region="eu"] tr[data-resolver="${d.honest.address}"] td`), `honest (${d.honest.address})`);
-    const delivery = await page.$$eval('#sessions tr[data-ip]', (trs) => trs.map((tr) => `${tr.getAttribute('data-ip')}/${tr.getAttribute('data-region')}/${tr.children[0]?.textContent}`).sort());
+    const delivery = await page.$$eval('#sessions tr[data-ip]', (trs) =>
+      trs.map((tr) => `${tr.getAttribute('data-ip')}/${tr.getAttribute('data-region')}/${tr.children[0]?.textContent}`).sort(),
+    );
     assert.deepEqual(delivery, ['ap', 'eu', 'us'].flatMap((r) => [`${LAB_OLD_IP}/${r}/provider-a`, `${LAB_NEW_IP}/${r}/provider-b`]).sort());
     const probes = await page.$$eval('#probes tr[data-probe]', (trs) => trs.map((tr) => tr.getAttribute('data-probe')));
     assert.deepEqual(probes, ['lab-ap', 'lab-eu', 'lab-us']);
@@ -154,11 +179,15 @@ describe('status page and report in a browser, during and after a lab cutover', 
   it('mailprobe report writes a report the browser shows with the timeline, every resolver, the IPs and the alerts', async () => {
     const from = new Date(lab.startedAt).toISOString();
     await lab.prometheus!.waitForScrapes(2);
-    const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'cli/main.ts'), 'report', '--prometheus', lab.prometheus!.url, '--from', from, '--to', 'now', '--out', ARTIFACTS], {
-      cwd: root,
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
+    const r = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', join(root, 'cli/main.ts'), 'report', '--prometheus', lab.prometheus!.url, '--from', from, '--to', 'now', '--out', ARTIFACTS],
+      {
+        cwd: root,
+        encoding: 'utf8',
+        timeout: 60_000,
+      },
+    );
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /cutover-report\.html\n.*cutover-report\.md\n/);
     const htmlFile = join(ARTIFACTS, 'cutover-report.html');
@@ -174,20 +203,38 @@ describe('status page and report in a browser, during and after a lab cutover', 
     const resolverRows = await page.$$eval('#resolvers tbody tr', (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent ?? '')));
     assert.equal(resolverRows.length, 9, 'eu 2 + us 3 + ap 4 resolvers');
     const ignoring = resolverRows.filter((row) => row[1] === `ignores TTL (${d.ignore.address})`);
-    assert.deepEqual(ignoring.map((row) => [row[0], row[4]]), [['ap', 'no'], ['us', 'no']]);
+    assert.deepEqual(
+      ignoring.map((row) => [row[0], row[4]]),
+      [
+        ['ap', 'no'],
+        ['us', 'no'],
+      ],
+    );
     const honest = resolverRows.filter((row) => row[1] === `honest (${d.honest.address})`);
-    assert.deepEqual(honest.map((row) => row[4]), ['yes', 'yes', 'yes']);
+    assert.deepEqual(
+      honest.map((row) => row[4]),
+      ['yes', 'yes', 'yes'],
+    );
     const latency = await page.$$eval('#latency tbody tr', (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent ?? '')));
     assert.deepEqual(
       latency.map((row) => `${row[0]}/${row[1]}/${row[2]}`),
-      [`${LAB_OLD_IP}/old/before`, `${LAB_OLD_IP}/old/during`, `${LAB_OLD_IP}/old/after`, `${LAB_NEW_IP}/new/before`, `${LAB_NEW_IP}/new/during`, `${LAB_NEW_IP}/new/after`],
+      [
+        `${LAB_OLD_IP}/old/before`,
+        `${LAB_OLD_IP}/old/during`,
+        `${LAB_OLD_IP}/old/after`,
+        `${LAB_NEW_IP}/new/before`,
+        `${LAB_NEW_IP}/new/during`,
+        `${LAB_NEW_IP}/new/after`,
+      ],
     );
     for (const ip of [LAB_OLD_IP, LAB_NEW_IP]) {
       const sessions = latency.filter((row) => row[0] === ip).reduce((n, row) => n + Number(row[6]), 0);
       assert.ok(sessions >= 6, `${ip}: ${sessions} SMTP sessions over the periods`);
     }
     // The old server, turned off, refused connections; the new one never did.
-    const smtpFailures = await page.$$eval('#smtp-failures tbody tr', (trs) => trs.map((tr) => `${tr.children[0]?.textContent} ${tr.children[1]?.textContent}`));
+    const smtpFailures = await page.$$eval('#smtp-failures tbody tr', (trs) =>
+      trs.map((tr) => `${tr.children[0]?.textContent} ${tr.children[1]?.textContent}`),
+    );
     assert.ok(smtpFailures.includes(`${LAB_OLD_IP} connect_refused`), smtpFailures.join('; '));
     assert.ok(!smtpFailures.includes(`${LAB_NEW_IP} connect_refused`), smtpFailures.join('; '));
     assert.match((await page.textContent('#failures')) ?? '', /smtp\s*connect_refused/);
@@ -206,7 +253,8 @@ describe('status page and report in a browser, during and after a lab cutover', 
     const from = lab.startedAt / 1000 - 7200;
     await assert.rejects(
       gatherReport(new PromClient(lab.prometheus!.url), { url: lab.prometheus!.url, from, to: from + 600 }),
-      (e: unknown) => e instanceof ReportError && /no mailprobe_dns_answer_side series between .* is it the Prometheus that scrapes the mailprobe collector/.test(e.message),
+      (e: unknown) =>
+        e instanceof ReportError && /no mailprobe_dns_answer_side series between .* is it the Prometheus that scrapes the mailprobe collector/.test(e.message),
     );
   });
 });

@@ -22,7 +22,9 @@ const dir = join(root, 'grafana/dashboards');
 
 test('the committed dashboard JSON is up to date (npm run dashboards)', () => {
   const rendered = renderDashboards();
-  const committed = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+  const committed = readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort();
   assert.deepEqual(committed, [...rendered.keys()].sort(), 'files in grafana/dashboards');
   for (const [file, text] of rendered) {
     assert.equal(readFileSync(join(dir, file), 'utf8'), text, `grafana/dashboards/${file} is stale: run npm run dashboards`);
@@ -37,7 +39,10 @@ test('each dashboard has a unique uid, unique panel ids and the datasource varia
     uids.add(d.uid);
     const ids = allPanels(d).map((p) => p.id);
     assert.equal(new Set(ids).size, ids.length, `${file}: panel ids`);
-    assert.ok(ids.every((id) => typeof id === 'number' && id > 0), `${file}: panel ids set`);
+    assert.ok(
+      ids.every((id) => typeof id === 'number' && id > 0),
+      `${file}: panel ids set`,
+    );
     const ds = d.templating?.list?.find((v) => v.name === 'datasource');
     assert.equal(ds?.type, 'datasource', `${file}: datasource variable`);
     assert.equal((ds?.current as { value?: string } | undefined)?.value, PROVISIONED_DATASOURCE_UID);
@@ -45,13 +50,35 @@ test('each dashboard has a unique uid, unique panel ids and the datasource varia
 });
 
 test('the dashboards carry the panels the cutover needs', () => {
-  const titles = (file: string) => new Set(panelQueries().filter((q) => q.dashboard === file).map((q) => q.panel));
+  const titles = (file: string) =>
+    new Set(
+      panelQueries()
+        .filter((q) => q.dashboard === file)
+        .map((q) => q.panel),
+    );
   const want: Record<string, string[]> = {
     'cutover.json': [
-      'Phase', 'Window', 'Readiness of the new server', 'Reverse DNS per server IP', 'Resolvers on the new IP', 'Resolvers honouring the TTL', 'Resolvers honouring the TTL per region',
-      'TTL behaviour of resolvers', 'Safe to switch', 'Safe to turn the old server off', 'MTA-STS and TLSA', 'Blocklist lookups failing',
+      'Phase',
+      'Window',
+      'Readiness of the new server',
+      'Reverse DNS per server IP',
+      'Resolvers on the new IP',
+      'Resolvers honouring the TTL',
+      'Resolvers honouring the TTL per region',
+      'TTL behaviour of resolvers',
+      'Safe to switch',
+      'Safe to turn the old server off',
+      'MTA-STS and TLSA',
+      'Blocklist lookups failing',
     ],
-    'delivery.json': ['Latency quantiles of phase $phase', 'Latency of phase $phase to $ip', 'Session latency per destination IP', 'Delivery success ratio', 'Failures by class', 'Phase breakdown'],
+    'delivery.json': [
+      'Latency quantiles of phase $phase',
+      'Latency of phase $phase to $ip',
+      'Session latency per destination IP',
+      'Delivery success ratio',
+      'Failures by class',
+      'Phase breakdown',
+    ],
     'roundtrip.json': ['Round-trip latency by delivering IP', 'Lost messages in the time range', 'Receiver verdicts of the last message per delivering IP'],
     'resolvers.json': ['Answer side per resolver', 'Remaining TTL per resolver', 'Resolvers ignoring the TTL', 'Stale seconds per resolver'],
     'fleet.json': ['Probes', 'Since the last push', 'Spool depth', 'Collectors up', 'Batches per minute by result'],
@@ -86,7 +113,7 @@ test('panel queries use the datasource variable and have distinct refIds per pan
   for (const [file, build] of Object.entries(DASHBOARDS)) {
     for (const p of allPanels(build())) {
       if (p.type === 'row') continue;
-      const targets = ((p as { targets?: { refId?: string; datasource?: { uid?: string } }[] }).targets ?? []);
+      const targets = (p as { targets?: { refId?: string; datasource?: { uid?: string } }[] }).targets ?? [];
       assert.ok(targets.length > 0, `${file}/${p.title}: no query`);
       assert.equal(new Set(targets.map((t) => t.refId)).size, targets.length, `${file}/${p.title}: refIds`);
       for (const t of targets) assert.equal(t.datasource?.uid, '${datasource}', `${file}/${p.title}`);
@@ -113,10 +140,18 @@ test('variables are label_values queries over catalogue metrics', () => {
 });
 
 test('provisioning: the datasource uid matches the dashboards, the dashboard provider is a file provider', () => {
-  const ds = parse(readFileSync(join(root, 'grafana/provisioning/datasources/prometheus.yml'), 'utf8')) as { apiVersion: number; datasources: { uid: string; type: string }[] };
+  const ds = parse(readFileSync(join(root, 'grafana/provisioning/datasources/prometheus.yml'), 'utf8')) as {
+    apiVersion: number;
+    datasources: { uid: string; type: string }[];
+  };
   assert.equal(ds.apiVersion, 1);
-  assert.deepEqual(ds.datasources.map((d) => [d.uid, d.type]), [[PROVISIONED_DATASOURCE_UID, 'prometheus']]);
-  const db = parse(readFileSync(join(root, 'grafana/provisioning/dashboards/mailprobe.yml'), 'utf8')) as { providers: { type: string; options: { path: string } }[] };
+  assert.deepEqual(
+    ds.datasources.map((d) => [d.uid, d.type]),
+    [[PROVISIONED_DATASOURCE_UID, 'prometheus']],
+  );
+  const db = parse(readFileSync(join(root, 'grafana/provisioning/dashboards/mailprobe.yml'), 'utf8')) as {
+    providers: { type: string; options: { path: string } }[];
+  };
   assert.equal(db.providers[0]?.type, 'file');
   assert.ok(db.providers[0]?.options.path.startsWith('/'));
 });
@@ -143,7 +178,13 @@ test('every dashboard links to the others, keeping time and variables, and marks
       [['dashboards', ['mailprobe'], true, true]],
       `${file}: links`,
     );
-    assert.deepEqual(annotationQueries().filter((a) => a.dashboard === file).map((a) => a.name), ANNOTATIONS.map((a) => a.name), `${file}: annotations`);
+    assert.deepEqual(
+      annotationQueries()
+        .filter((a) => a.dashboard === file)
+        .map((a) => a.name),
+      ANNOTATIONS.map((a) => a.name),
+      `${file}: annotations`,
+    );
   }
 });
 

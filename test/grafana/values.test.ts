@@ -61,8 +61,26 @@ interface ValueProbe {
 }
 
 const PROBES: readonly ValueProbe[] = [
-  { id: 'p-eu', region: 'eu', resolvers: { system: 'new', '8.8.8.8': 'new', '1.1.1.1': 'old' }, violator: '1.1.1.1', untested: ['8.8.8.8'], failing: '192.0.2.53', newSessions: ['temp_fail', 'success'], lostViaNew: false, safeToDecommission: true },
-  { id: 'p-us', region: 'us', resolvers: { system: 'new', '9.9.9.9': 'both', '8.8.4.4': 'old' }, untested: ['8.8.4.4'], newSessions: ['success'], lostViaNew: true, safeToDecommission: false },
+  {
+    id: 'p-eu',
+    region: 'eu',
+    resolvers: { system: 'new', '8.8.8.8': 'new', '1.1.1.1': 'old' },
+    violator: '1.1.1.1',
+    untested: ['8.8.8.8'],
+    failing: '192.0.2.53',
+    newSessions: ['temp_fail', 'success'],
+    lostViaNew: false,
+    safeToDecommission: true,
+  },
+  {
+    id: 'p-us',
+    region: 'us',
+    resolvers: { system: 'new', '9.9.9.9': 'both', '8.8.4.4': 'old' },
+    untested: ['8.8.4.4'],
+    newSessions: ['success'],
+    lostViaNew: true,
+    safeToDecommission: false,
+  },
 ];
 
 const answers = (side: 'old' | 'new' | 'both') => (side === 'old' ? [OLD] : side === 'new' ? [NEW] : [OLD, NEW]);
@@ -72,32 +90,102 @@ function roundResults(p: ValueProbe, t: number): CheckResult[] {
   const out: CheckResult[] = [];
   for (const [resolver, side] of Object.entries({ ...p.resolvers, [AUTH]: 'new' as const })) {
     out.push({
-      type: 'dns', startedAt: t, durationSeconds: resolver === AUTH ? LOOKUP.auth : resolver === 'system' ? LOOKUP.system : LOOKUP.public, ok: true, resolver,
-      authoritative: resolver === AUTH, name: HOST, qtype: 'A', transport: 'udp', rcode: 'NOERROR', answers: answers(side), ttl: TTL[side], side,
+      type: 'dns',
+      startedAt: t,
+      durationSeconds: resolver === AUTH ? LOOKUP.auth : resolver === 'system' ? LOOKUP.system : LOOKUP.public,
+      ok: true,
+      resolver,
+      authoritative: resolver === AUTH,
+      name: HOST,
+      qtype: 'A',
+      transport: 'udp',
+      rcode: 'NOERROR',
+      answers: answers(side),
+      ttl: TTL[side],
+      side,
     });
   }
   if (p.failing) {
     out.push({
-      type: 'dns', startedAt: t, durationSeconds: LOOKUP.timeout, ok: false, phase: 'query', errorClass: 'timeout', code: 'DNS_TIMEOUT', message: 'no answer within 2s',
-      resolver: p.failing, authoritative: false, name: HOST, qtype: 'A', transport: 'udp', rcode: '', answers: [], ttl: null, side: 'error',
+      type: 'dns',
+      startedAt: t,
+      durationSeconds: LOOKUP.timeout,
+      ok: false,
+      phase: 'query',
+      errorClass: 'timeout',
+      code: 'DNS_TIMEOUT',
+      message: 'no answer within 2s',
+      resolver: p.failing,
+      authoritative: false,
+      name: HOST,
+      qtype: 'A',
+      transport: 'udp',
+      rcode: '',
+      answers: [],
+      ttl: null,
+      side: 'error',
     });
   }
   for (const resolver of Object.keys(p.resolvers)) {
     const v = resolver === p.violator;
     out.push({
-      type: 'ttl', startedAt: t, durationSeconds: 0, ok: true, resolver, name: HOST, staleSeconds: v ? 1500 : 0, violation: v, tested: !p.untested.includes(resolver), extensionSeconds: v ? 3000 : 0,
-      safeToSwitchAt: SAFE_AT, safeToDecommission: p.safeToDecommission,
+      type: 'ttl',
+      startedAt: t,
+      durationSeconds: 0,
+      ok: true,
+      resolver,
+      name: HOST,
+      staleSeconds: v ? 1500 : 0,
+      violation: v,
+      tested: !p.untested.includes(resolver),
+      extensionSeconds: v ? 3000 : 0,
+      safeToSwitchAt: SAFE_AT,
+      safeToDecommission: p.safeToDecommission,
     });
   }
-  for (const [ip, side] of [[OLD, 'old'], [NEW, 'new']] as const) {
+  for (const [ip, side] of [
+    [OLD, 'old'],
+    [NEW, 'new'],
+  ] as const) {
     // The new IP's PTR is still the provider's default name, which does not resolve back.
     const ptr = side === 'old' ? HOST : 'ip-127-0-0-3.provider.test';
-    out.push({ type: 'rdns', startedAt: t, durationSeconds: 0.004, ok: true, ip, side, ptrNames: [ptr], fcrdns: side === 'old', matchesMailHost: side === 'old' });
-    out.push({ type: 'auth', startedAt: t, durationSeconds: 0.02, ok: true, method: 'spf', subject: ip, side, pass: true });
-    out.push({ type: 'dnsbl', startedAt: t, durationSeconds: 0.03, ok: true, ip, side, list: 'bl.example.test', listed: side === 'new', answers: side === 'new' ? ['127.0.0.2'] : [] });
     out.push({
-      type: 'dnsbl', startedAt: t, durationSeconds: 0.03, ok: false, phase: 'query', errorClass: 'dnsbl_refused', code: 'DNSBL_REFUSED', message: '127.255.255.254',
-      ip, side, list: 'dbl.example-list.test', listed: false, answers: ['127.255.255.254'],
+      type: 'rdns',
+      startedAt: t,
+      durationSeconds: 0.004,
+      ok: true,
+      ip,
+      side,
+      ptrNames: [ptr],
+      fcrdns: side === 'old',
+      matchesMailHost: side === 'old',
+    });
+    out.push({ type: 'auth', startedAt: t, durationSeconds: 0.02, ok: true, method: 'spf', subject: ip, side, pass: true });
+    out.push({
+      type: 'dnsbl',
+      startedAt: t,
+      durationSeconds: 0.03,
+      ok: true,
+      ip,
+      side,
+      list: 'bl.example.test',
+      listed: side === 'new',
+      answers: side === 'new' ? ['127.0.0.2'] : [],
+    });
+    out.push({
+      type: 'dnsbl',
+      startedAt: t,
+      durationSeconds: 0.03,
+      ok: false,
+      phase: 'query',
+      errorClass: 'dnsbl_refused',
+      code: 'DNSBL_REFUSED',
+      message: '127.255.255.254',
+      ip,
+      side,
+      list: 'dbl.example-list.test',
+      listed: false,
+      answers: ['127.255.255.254'],
     });
     const tls = { version: 'TLSv1.3', certNames: [HOST], certExpiry: CERT[side], verified: true };
     // The TLSA records match the old key only (the new server's record is not yet published).
@@ -105,22 +193,71 @@ function roundResults(p: ValueProbe, t: number): CheckResult[] {
     for (const outcome of side === 'old' ? (['success'] as const) : p.newSessions) {
       out.push(
         outcome === 'success'
-          ? { type: 'smtp', startedAt: t, durationSeconds: sessionSum(side), ok: true, ip, side, port: 25, mode: 'rcpt', phases: PHASES[side], replyCode: 250, tls, tlsa }
+          ? {
+              type: 'smtp',
+              startedAt: t,
+              durationSeconds: sessionSum(side),
+              ok: true,
+              ip,
+              side,
+              port: 25,
+              mode: 'rcpt',
+              phases: PHASES[side],
+              replyCode: 250,
+              tls,
+              tlsa,
+            }
           : {
-              type: 'smtp', startedAt: t, durationSeconds: 0.2, ok: false, phase: 'rcpt', errorClass: 'temp_fail', code: 'SMTP_4XX', message: '451 4.7.1 Greylisted',
-              ip, side, port: 25, mode: 'rcpt', phases: PHASES[side], replyCode: 451, tls, tlsa,
+              type: 'smtp',
+              startedAt: t,
+              durationSeconds: 0.2,
+              ok: false,
+              phase: 'rcpt',
+              errorClass: 'temp_fail',
+              code: 'SMTP_4XX',
+              message: '451 4.7.1 Greylisted',
+              ip,
+              side,
+              port: 25,
+              mode: 'rcpt',
+              phases: PHASES[side],
+              replyCode: 451,
+              tls,
+              tlsa,
             },
       );
     }
     out.push({
-      type: 'roundtrip', startedAt: t, durationSeconds: RT_LATENCY[side], ok: true, viaIp: ip, side, messageId: `rt-${p.id}-${t}-${side}@probes.test`, delivered: true,
-      latencySeconds: RT_LATENCY[side], sameClock: true, deliveringIp: ip, helo: HOST, verdicts: { spf: 'pass', dkim: 'pass', dmarc: 'pass', fcrdns: 'pass' },
+      type: 'roundtrip',
+      startedAt: t,
+      durationSeconds: RT_LATENCY[side],
+      ok: true,
+      viaIp: ip,
+      side,
+      messageId: `rt-${p.id}-${t}-${side}@probes.test`,
+      delivered: true,
+      latencySeconds: RT_LATENCY[side],
+      sameClock: true,
+      deliveringIp: ip,
+      helo: HOST,
+      verdicts: { spf: 'pass', dkim: 'pass', dmarc: 'pass', fcrdns: 'pass' },
     });
   }
   if (p.lostViaNew) {
     out.push({
-      type: 'roundtrip', startedAt: t, durationSeconds: 120, ok: false, phase: 'wait', errorClass: 'lost', code: 'RT_LOST', message: 'not received',
-      viaIp: NEW, side: 'new', messageId: `rt-${p.id}-${t}-lost@probes.test`, delivered: false, sameClock: true,
+      type: 'roundtrip',
+      startedAt: t,
+      durationSeconds: 120,
+      ok: false,
+      phase: 'wait',
+      errorClass: 'lost',
+      code: 'RT_LOST',
+      message: 'not received',
+      viaIp: NEW,
+      side: 'new',
+      messageId: `rt-${p.id}-${t}-lost@probes.test`,
+      delivered: false,
+      sameClock: true,
     });
   }
   out.push({ type: 'auth', startedAt: t, durationSeconds: 0.01, ok: true, method: 'dkim', subject: 's2026', pass: true });
@@ -215,11 +352,21 @@ function expectations(): Record<string, Expect> {
     checkTypes[key] = { rate: visible((r) => `${r.type} ${outcome(r)}` === key) };
   }
   const series = (p: ValueProbe) =>
-    new Set(roundResults(p, 0).flatMap((r) => resultOps({ id: p.id, region: p.region }, r).map((op) => (op.op === 'one-of' ? seriesKey(op.metric, op.labels, [op.label, '']) : seriesKey(op.metric, op.labels))))).size;
+    new Set(
+      roundResults(p, 0).flatMap((r) =>
+        resultOps({ id: p.id, region: p.region }, r).map((op) =>
+          op.op === 'one-of' ? seriesKey(op.metric, op.labels, [op.label, '']) : seriesKey(op.metric, op.labels),
+        ),
+      ),
+    ).size;
   const heat: Record<string, V> = { '+Inf': { rate: visible((r) => r.type === 'smtp') } };
   for (const le of SMTP_BUCKETS) heat[String(le)] = le < 0.02 ? 0 : { rate: visible((r) => r.type === 'smtp') };
   const phaseBreakdown: Record<string, V> = {};
-  for (const [ip, side] of [[OLD, 'old'], [NEW, 'new']] as const) for (const [phase, s] of Object.entries(PHASES[side])) phaseBreakdown[`${ip} ${phase}`] = s;
+  for (const [ip, side] of [
+    [OLD, 'old'],
+    [NEW, 'new'],
+  ] as const)
+    for (const [phase, s] of Object.entries(PHASES[side])) phaseBreakdown[`${ip} ${phase}`] = s;
 
   return {
     'cutover.json/Phase/A': { by: [], values: { '': 1 } },
@@ -237,7 +384,10 @@ function expectations(): Record<string, Expect> {
     'cutover.json/Readiness of the new server/G': { by: [], values: { '': 0 } },
     'cutover.json/Readiness of the new server/H': { by: [], values: { '': 1 } },
     // The new IP's PTR is the provider's default name: no FCrDNS now, nor once served. Names from cutover.servers.
-    'cutover.json/Reverse DNS per server IP/A': { by: ['ip', 'ptr', 'server_name'], values: { [`${OLD} ${HOST} provider-a`]: 1, [`${NEW} ip-127-0-0-3.provider.test provider-b`]: 1 } },
+    'cutover.json/Reverse DNS per server IP/A': {
+      by: ['ip', 'ptr', 'server_name'],
+      values: { [`${OLD} ${HOST} provider-a`]: 1, [`${NEW} ip-127-0-0-3.provider.test provider-b`]: 1 },
+    },
     'cutover.json/Reverse DNS per server IP/B': { by: ['ip', 'side', 'server_name'], values: { [`${OLD} old provider-a`]: 1, [`${NEW} new provider-b`]: 0 } },
     'cutover.json/Reverse DNS per server IP/C': { by: ['ip', 'side', 'server_name'], values: { [`${OLD} old provider-a`]: 1, [`${NEW} new provider-b`]: 0 } },
     'cutover.json/Resolvers on the new IP/A': { by: ['region'], values: { eu: 2 / 3, us: 1 / 3 } },
@@ -252,37 +402,62 @@ function expectations(): Record<string, Expect> {
     // Every probe's refused blocklist query for each IP, per minute.
     'cutover.json/Blocklist lookups failing/A': { by: ['list'], values: { 'dbl.example-list.test': { rate: visible((r) => r.type === 'dnsbl' && !r.ok) } } },
     // The window is open (the test plan's, an hour either side): the lost round trip pages.
-    'cutover.json/Firing alerts/A': { by: ['alertname', 'severity'], values: { 'MailprobeRoundtripLost warning': 1, 'MailprobeRoundtripLostInWindow critical': 1 } },
+    'cutover.json/Firing alerts/A': {
+      by: ['alertname', 'severity'],
+      values: { 'MailprobeRoundtripLost warning': 1, 'MailprobeRoundtripLostInWindow critical': 1 },
+    },
 
     'delivery.json/Delivery success ratio/A': { by: ['region', 'ip'], values: { [`eu ${OLD}`]: 1, [`eu ${NEW}`]: 0.5, [`us ${OLD}`]: 1, [`us ${NEW}`]: 1 } },
     'delivery.json/Session latency per destination IP/A': {
       by: ['ip', 'side', 'quantile'],
       values: {
-        [`${OLD} old 0.5`]: inBucket(0.25, 0.5, 0.5), [`${OLD} old 0.95`]: inBucket(0.25, 0.5, 0.95),
-        [`${NEW} new 0.5`]: inBucket(0.1, 0.25, 0.5), [`${NEW} new 0.95`]: inBucket(0.1, 0.25, 0.95),
+        [`${OLD} old 0.5`]: inBucket(0.25, 0.5, 0.5),
+        [`${OLD} old 0.95`]: inBucket(0.25, 0.5, 0.95),
+        [`${NEW} new 0.5`]: inBucket(0.1, 0.25, 0.5),
+        [`${NEW} new 0.95`]: inBucket(0.1, 0.25, 0.95),
       },
     },
-    'delivery.json/Last SMTP check per probe/A': { by: ['probe', 'ip'], values: { [`p-eu ${OLD}`]: 1, [`p-eu ${NEW}`]: 1, [`p-us ${OLD}`]: 1, [`p-us ${NEW}`]: 1 } },
+    'delivery.json/Last SMTP check per probe/A': {
+      by: ['probe', 'ip'],
+      values: { [`p-eu ${OLD}`]: 1, [`p-eu ${NEW}`]: 1, [`p-us ${OLD}`]: 1, [`p-us ${NEW}`]: 1 },
+    },
     'delivery.json/Latency quantiles of phase $phase/A': {
       by: ['region', 'ip', 'quantile'],
-      values: Object.fromEntries(['eu', 'us'].flatMap((r) => [OLD, NEW].flatMap((ip) => ['0.5', '0.9', '0.99'].map((q) => [`${r} ${ip} ${q}`, rcpt(Number(q))])))),
+      values: Object.fromEntries(
+        ['eu', 'us'].flatMap((r) => [OLD, NEW].flatMap((ip) => ['0.5', '0.9', '0.99'].map((q) => [`${r} ${ip} ${q}`, rcpt(Number(q))]))),
+      ),
     },
-    'delivery.json/Mean SMTP session/A': { by: ['region', 'ip'], values: { [`eu ${OLD}`]: sessionSum('old'), [`eu ${NEW}`]: sessionSum('new'), [`us ${OLD}`]: sessionSum('old'), [`us ${NEW}`]: sessionSum('new') } },
+    'delivery.json/Mean SMTP session/A': {
+      by: ['region', 'ip'],
+      values: { [`eu ${OLD}`]: sessionSum('old'), [`eu ${NEW}`]: sessionSum('new'), [`us ${OLD}`]: sessionSum('old'), [`us ${NEW}`]: sessionSum('new') },
+    },
     'delivery.json/Latency of phase $phase to $ip/A': { by: ['le'], values: heat },
     // Per minute from the 5-minute recorded rate: 60 × visible / 300.
-    'delivery.json/Failures by class/A': { by: ['region', 'ip', 'result'], values: { [`eu ${NEW} temp_fail`]: { rate: (60 * visible(smtp(NEW, 'temp_fail'))) / 300 } } },
+    'delivery.json/Failures by class/A': {
+      by: ['region', 'ip', 'result'],
+      values: { [`eu ${NEW} temp_fail`]: { rate: (60 * visible(smtp(NEW, 'temp_fail'))) / 300 } },
+    },
     'delivery.json/Phase breakdown/A': { by: ['ip', 'phase'], values: phaseBreakdown },
     'delivery.json/SMTP checks per minute by result/A': {
       by: ['ip', 'result'],
-      values: { [`${OLD} success`]: { rate: visible(smtp(OLD, 'success')) }, [`${NEW} success`]: { rate: visible(smtp(NEW, 'success')) }, [`${NEW} temp_fail`]: { rate: visible(smtp(NEW, 'temp_fail')) } },
+      values: {
+        [`${OLD} success`]: { rate: visible(smtp(OLD, 'success')) },
+        [`${NEW} success`]: { rate: visible(smtp(NEW, 'success')) },
+        [`${NEW} temp_fail`]: { rate: visible(smtp(NEW, 'temp_fail')) },
+      },
     },
     'delivery.json/Certificate expires in/A': { by: ['ip', 'side'], values: { [`${OLD} old`]: () => CERT.old - at, [`${NEW} new`]: () => CERT.new - at } },
 
     'roundtrip.json/Round-trip latency by delivering IP/A': {
       by: ['via_ip', 'quantile'],
-      values: Object.fromEntries((['old', 'new'] as const).flatMap((s) => ['0.5', '0.9', '0.99'].map((q) => [`${s === 'old' ? OLD : NEW} ${q}`, rt[s](Number(q))]))),
+      values: Object.fromEntries(
+        (['old', 'new'] as const).flatMap((s) => ['0.5', '0.9', '0.99'].map((q) => [`${s === 'old' ? OLD : NEW} ${q}`, rt[s](Number(q))])),
+      ),
     },
-    'roundtrip.json/Round-trip p90 per region/A': { by: ['region', 'via_ip'], values: { [`eu ${OLD}`]: rt.old(0.9), [`eu ${NEW}`]: rt.new(0.9), [`us ${OLD}`]: rt.old(0.9), [`us ${NEW}`]: rt.new(0.9) } },
+    'roundtrip.json/Round-trip p90 per region/A': {
+      by: ['region', 'via_ip'],
+      values: { [`eu ${OLD}`]: rt.old(0.9), [`eu ${NEW}`]: rt.new(0.9), [`us ${OLD}`]: rt.old(0.9), [`us ${NEW}`]: rt.new(0.9) },
+    },
     'roundtrip.json/Lost messages in the time range/A': { by: ['via_ip'], values: { [NEW]: { within: [VISIBLE, 1.5 * VISIBLE] } } },
     'roundtrip.json/Share of messages lost/A': { by: ['via_ip'], values: { [OLD]: 0, [NEW]: 1 / 3 } },
     'roundtrip.json/Round trips by result/A': {
@@ -297,8 +472,15 @@ function expectations(): Record<string, Expect> {
     'resolvers.json/Answer side per resolver/A': {
       by: ['region', 'probe', 'resolver'],
       values: {
-        'eu p-eu system': 2, 'eu p-eu 8.8.8.8': 2, 'eu p-eu 1.1.1.1': 1, 'eu p-eu 192.0.2.53': 6, [`eu p-eu ${AUTH}`]: 2,
-        'us p-us system': 2, 'us p-us 9.9.9.9': 3, 'us p-us 8.8.4.4': 1, [`us p-us ${AUTH}`]: 2,
+        'eu p-eu system': 2,
+        'eu p-eu 8.8.8.8': 2,
+        'eu p-eu 1.1.1.1': 1,
+        'eu p-eu 192.0.2.53': 6,
+        [`eu p-eu ${AUTH}`]: 2,
+        'us p-us system': 2,
+        'us p-us 9.9.9.9': 3,
+        'us p-us 8.8.4.4': 1,
+        [`us p-us ${AUTH}`]: 2,
       },
     },
     'resolvers.json/Resolvers per side/A': { by: ['side'], values: { new: 3, old: 2, both: 1, error: 1 } },
@@ -306,8 +488,14 @@ function expectations(): Record<string, Expect> {
     'resolvers.json/Remaining TTL per resolver/A': {
       by: ['region', 'resolver'],
       values: {
-        'eu system': TTL.new, 'eu 8.8.8.8': TTL.new, 'eu 1.1.1.1': TTL.old, [`eu ${AUTH}`]: TTL.new,
-        'us system': TTL.new, 'us 9.9.9.9': TTL.both, 'us 8.8.4.4': TTL.old, [`us ${AUTH}`]: TTL.new,
+        'eu system': TTL.new,
+        'eu 8.8.8.8': TTL.new,
+        'eu 1.1.1.1': TTL.old,
+        [`eu ${AUTH}`]: TTL.new,
+        'us system': TTL.new,
+        'us 9.9.9.9': TTL.both,
+        'us 8.8.4.4': TTL.old,
+        [`us ${AUTH}`]: TTL.new,
       },
     },
     'resolvers.json/TTL extension per resolver/A': {
@@ -322,8 +510,15 @@ function expectations(): Record<string, Expect> {
     'resolvers.json/Lookup latency p90 per resolver/A': {
       by: ['region', 'resolver'],
       values: {
-        'eu system': p90.system, 'eu 8.8.8.8': p90.public, 'eu 1.1.1.1': p90.public, [`eu ${AUTH}`]: p90.auth, 'eu 192.0.2.53': p90.timeout,
-        'us system': p90.system, 'us 9.9.9.9': p90.public, 'us 8.8.4.4': p90.public, [`us ${AUTH}`]: p90.auth,
+        'eu system': p90.system,
+        'eu 8.8.8.8': p90.public,
+        'eu 1.1.1.1': p90.public,
+        [`eu ${AUTH}`]: p90.auth,
+        'eu 192.0.2.53': p90.timeout,
+        'us system': p90.system,
+        'us 9.9.9.9': p90.public,
+        'us 8.8.4.4': p90.public,
+        [`us ${AUTH}`]: p90.auth,
       },
     },
     'resolvers.json/Failed lookups by class/A': { by: ['region', 'resolver', 'result'], values: { 'eu 192.0.2.53 timeout': { rate: VISIBLE } } },
@@ -331,7 +526,12 @@ function expectations(): Record<string, Expect> {
     'fleet.json/Probes/A': { by: [], values: { '': PROBES.length } },
     'fleet.json/Since the last push/A': {
       by: ['probe'],
-      values: Object.fromEntries(PROBES.map((p) => [p.id, { within: [at - (lastPush.get(p.id)?.[1] ?? 0) / 1000 - 0.01, at - (lastPush.get(p.id)?.[0] ?? 0) / 1000 + 0.01] as [number, number] }])),
+      values: Object.fromEntries(
+        PROBES.map((p) => [
+          p.id,
+          { within: [at - (lastPush.get(p.id)?.[1] ?? 0) / 1000 - 0.01, at - (lastPush.get(p.id)?.[0] ?? 0) / 1000 + 0.01] as [number, number] },
+        ]),
+      ),
     },
     'fleet.json/Collectors up/A': { by: ['instance'], values: { [a ?? '']: 1, [b ?? '']: 1 } },
     'fleet.json/Spool depth/A': { by: ['probe'], values: { 'p-eu': 4096 * ROUNDS, 'p-us': 4096 * ROUNDS } },
@@ -339,10 +539,17 @@ function expectations(): Record<string, Expect> {
     'fleet.json/Check results per minute by type and outcome/A': { by: ['type', 'result'], values: checkTypes },
     'fleet.json/Batches per minute by result/A': {
       by: ['instance', 'result'],
-      values: { [`${a} accepted`]: { rate: PROBES.length * VISIBLE }, [`${a} rejected`]: { rate: VISIBLE }, [`${b} accepted`]: { rate: PROBES.length * VISIBLE } },
+      values: {
+        [`${a} accepted`]: { rate: PROBES.length * VISIBLE },
+        [`${a} rejected`]: { rate: VISIBLE },
+        [`${b} accepted`]: { rate: PROBES.length * VISIBLE },
+      },
     },
     'fleet.json/Rejected requests by code/A': { by: ['instance', 'code'], values: { [`${a} unauthorized`]: { rate: VISIBLE } } },
-    'fleet.json/Results applied per second/A': { by: ['instance'], values: { [a ?? '']: { rate: (RESULTS_PER_ROUND * VISIBLE) / 60 }, [b ?? '']: { rate: (RESULTS_PER_ROUND * VISIBLE) / 60 } } },
+    'fleet.json/Results applied per second/A': {
+      by: ['instance'],
+      values: { [a ?? '']: { rate: (RESULTS_PER_ROUND * VISIBLE) / 60 }, [b ?? '']: { rate: (RESULTS_PER_ROUND * VISIBLE) / 60 } },
+    },
     // A duration the collector measured: only its bounds are known (the largest bucket is 1 s).
     'fleet.json/Batch ingest latency p99/A': { by: ['instance'], values: { [a ?? '']: { within: [1e-6, 1] }, [b ?? '']: { within: [1e-6, 1] } } },
     'fleet.json/Series per probe/A': { by: ['probe'], values: { 'p-eu': series(PROBES[0]!), 'p-us': series(PROBES[1]!) } },
@@ -393,8 +600,16 @@ function check(key: string, got: number, want: V): string | null {
 test('every panel query (not in an optional row) has an expected value, and only those', () => {
   const want = new Set(Object.keys(expectations()));
   const have = [...results.keys()].map(keyOf);
-  assert.deepEqual(have.filter((k) => !want.has(k)), [], 'panel queries without an expected value: add them to expectations()');
-  assert.deepEqual([...want].filter((k) => !have.includes(k)), [], 'expectations for panel queries that do not exist');
+  assert.deepEqual(
+    have.filter((k) => !want.has(k)),
+    [],
+    'panel queries without an expected value: add them to expectations()',
+  );
+  assert.deepEqual(
+    [...want].filter((k) => !have.includes(k)),
+    [],
+    'expectations for panel queries that do not exist',
+  );
 });
 
 test('every panel query has the value the pushed sequence implies, series by series', () => {
@@ -423,7 +638,20 @@ test('the checks can fail: a factor of 60 or 2 off, a missing series and a copy 
   assert.ok(check('x', 2 * 4 * 1.05, { rate: 4 }));
   assert.equal(check('x', 4 * 1.2, { rate: 4 }), null);
   assert.ok(check('x', 2 * 240, 240));
-  assert.throws(() => samples({ resultType: 'vector', result: [{ metric: { a: '1', instance: 'x' }, value: [0, '1'] }, { metric: { a: '1', instance: 'y' }, value: [0, '1'] }] }, ['a']), /two series/);
+  assert.throws(
+    () =>
+      samples(
+        {
+          resultType: 'vector',
+          result: [
+            { metric: { a: '1', instance: 'x' }, value: [0, '1'] },
+            { metric: { a: '1', instance: 'y' }, value: [0, '1'] },
+          ],
+        },
+        ['a'],
+      ),
+    /two series/,
+  );
 });
 
 test('the switch annotation marks only the minute after the switch', async () => {

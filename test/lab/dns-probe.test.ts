@@ -94,7 +94,9 @@ test('a probe run against the lab produces every DNS-side metric with correct va
     // ignore reports TTL + 6 (10 on a fresh fetch, counting down); how much of it the probe saw
     // depends on when its queries landed: a loaded machine may fail the first ones.
     const ext = (await m('mailprobe_dns_ttl_extension_seconds', { ...l, resolver: w.resolvers.ignore.address, name: 'mail.company.test' })) ?? -1;
-    const ignoreA = seen.filter((r) => r.resolver === w.resolvers.ignore.address && r.qtype === 'A').map((r) => `${r.startedAt - w.auth.timelineStart}:${r.ok ? r.ttl : r.code}`);
+    const ignoreA = seen
+      .filter((r) => r.resolver === w.resolvers.ignore.address && r.qtype === 'A')
+      .map((r) => `${r.startedAt - w.auth.timelineStart}:${r.ok ? r.ttl : r.code}`);
     assert.ok(ext >= 1 && ext <= 6, `ignore extends the TTL by ${ext}; its A answers: ${ignoreA.join(' ')}`);
     const safe = await m('mailprobe_safe_to_switch_timestamp_seconds', { ...l, name: 'mail.company.test' });
     // First seen lowered within a round (2 s) of the step at 3 s, plus the 4 s that held before.
@@ -102,7 +104,10 @@ test('a probe run against the lab produces every DNS-side metric with correct va
     assert.equal(await m('mailprobe_safe_to_decommission', { ...l, name: 'mail.company.test' }), 0, 'the old IP is what everyone serves');
 
     // rdns
-    for (const [ip, side] of [['127.0.0.2', 'old'], ['127.0.0.3', 'new']] as const) {
+    for (const [ip, side] of [
+      ['127.0.0.2', 'old'],
+      ['127.0.0.3', 'new'],
+    ] as const) {
       assert.equal(await m('mailprobe_ptr_matches_mail_host', { ip, side }), 1);
     }
     assert.equal(await m('mailprobe_fcrdns_ok', { ip: '127.0.0.2', side: 'old' }), 1);

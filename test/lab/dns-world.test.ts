@@ -50,13 +50,17 @@ describe('the DNS world', () => {
       ignoreExtraSeconds: 3,
       clampMinTtl: 4,
       staleSeconds: 10,
-      dnsbl: [{ zone: 'bl.lab.test', listed: { '127.0.0.3': ['127.0.0.2', '127.0.0.4'] } }, { zone: 'refuse.lab.test', refuse: true }],
+      dnsbl: [
+        { zone: 'bl.lab.test', listed: { '127.0.0.3': ['127.0.0.2', '127.0.0.4'] } },
+        { zone: 'refuse.lab.test', refuse: true },
+      ],
     });
     auth = serverClient({ host: w.auth.host, port: w.auth.port });
   });
   after(() => w.close());
 
-  const values = async (c: DnsClient, name: string, type: Parameters<DnsClient['query']>[1]) => (await c.query(name, type, { recursive: false })).answers.map((a) => a.value).sort();
+  const values = async (c: DnsClient, name: string, type: Parameters<DnsClient['query']>[1]) =>
+    (await c.query(name, type, { recursive: false })).answers.map((a) => a.value).sort();
 
   test('every port is its own, chosen at run time', () => {
     const ports = [w.auth.port, ...Object.values(w.resolvers).map((r) => r.port), Number(new URL(w.mtaStsUrl).port)];
@@ -157,7 +161,14 @@ describe('the DNS world', () => {
 
 test('startDnsWorld: a timeline that runs on a compressed clock, and close() releases every port', async () => {
   let fake = 1_000_000;
-  const w = await startDnsWorld({ now: () => fake, initial: { ttl: 3600, serve: 'old' }, timeline: [{ at: 3_600_000, ttl: 300 }, { at: 7_200_000, serve: 'new' }] });
+  const w = await startDnsWorld({
+    now: () => fake,
+    initial: { ttl: 3600, serve: 'old' },
+    timeline: [
+      { at: 3_600_000, ttl: 300 },
+      { at: 7_200_000, serve: 'new' },
+    ],
+  });
   const c = serverClient({ host: w.auth.host, port: w.auth.port });
   const a = async () => (await c.query('mail.company.test', 'A')).answers.map((x) => `${x.value}/${x.ttl}`);
   assert.deepEqual(await a(), ['127.0.0.2/3600']);
@@ -167,5 +178,7 @@ test('startDnsWorld: a timeline that runs on a compressed clock, and close() rel
   assert.deepEqual(await a(), ['127.0.0.3/300']);
   const addr = w.auth.address;
   await w.close();
-  await assert.rejects(createClient(parseResolver(addr), { timeoutMs: 200 }).query('mail.company.test', 'A'), (e: Error) => /ECONNREFUSED|no reply/.test(e.message));
+  await assert.rejects(createClient(parseResolver(addr), { timeoutMs: 200 }).query('mail.company.test', 'A'), (e: Error) =>
+    /ECONNREFUSED|no reply/.test(e.message),
+  );
 });

@@ -28,7 +28,11 @@ function readmePostfix(): { mainCf: string[]; transport: string[] } {
       .flatMap((b) => b[3]!.split('\n'))
       .filter((l) => l.trim() && !l.startsWith('#'));
   const out = { mainCf: lines('main.cf'), transport: lines('transport') };
-  assert.deepEqual(out, { mainCf: ['transport_maps = hash:/etc/postfix/transport'], transport: ['mailprobe-rt@company.com   smtp:[sink.company.com]:2525'] }, 'the README shows the Postfix lines');
+  assert.deepEqual(
+    out,
+    { mainCf: ['transport_maps = hash:/etc/postfix/transport'], transport: ['mailprobe-rt@company.com   smtp:[sink.company.com]:2525'] },
+    'the README shows the Postfix lines',
+  );
   return out;
 }
 
@@ -53,9 +57,25 @@ beforeEach(() => {
 before(async () => {
   if (unavailable) return;
   // Postfix plays the old server: SPF lists it and its PTR confirms.
-  dns = await startAuthoritative({ domain: 'company.test', mailHost: MAIL_HOST, oldIp: PF_IP, spf: 'old', dmarc: 'reject', dkimKey: generateDkimKey(), initial: { ttl: 60, serve: 'old' } });
+  dns = await startAuthoritative({
+    domain: 'company.test',
+    mailHost: MAIL_HOST,
+    oldIp: PF_IP,
+    spf: 'old',
+    dmarc: 'reject',
+    dkimKey: generateDkimKey(),
+    initial: { ttl: 60, serve: 'old' },
+  });
   certs = await makeLabCerts({ mailHost: MAIL_HOST });
-  sink = await Sink.start({ host: '127.0.0.1', port: 0, address: RT, secret: process.env[SECRET_ENV]!, maxSize: 64 * 1024, name: 'sink.probes.test', resolver: dnsResolver(dns.address) });
+  sink = await Sink.start({
+    host: '127.0.0.1',
+    port: 0,
+    address: RT,
+    secret: process.env[SECRET_ENV]!,
+    maxSize: 64 * 1024,
+    name: 'sink.probes.test',
+    resolver: dnsResolver(dns.address),
+  });
   // The round-trip relay is configured with the README's own Postfix lines (address, sink host
   // and port substituted); everything else to company.test is discarded.
   const readme = readmePostfix();

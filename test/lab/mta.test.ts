@@ -32,7 +32,14 @@ let mtas: LabMtas;
 const key = generateDkimKey();
 
 before(async () => {
-  dns = await startAuthoritative({ domain: 'company.test', mailHost: MAIL_HOST, spf: 'both', dmarc: 'reject', dkimKey: key, initial: { ttl: 60, serve: 'both' } });
+  dns = await startAuthoritative({
+    domain: 'company.test',
+    mailHost: MAIL_HOST,
+    spf: 'both',
+    dmarc: 'reject',
+    dkimKey: key,
+    initial: { ttl: 60, serve: 'both' },
+  });
   // Certificates made by startMtas itself (openssl into a temp dir it removes on close).
   mtas = await startMtas({
     mailHost: MAIL_HOST,
@@ -100,7 +107,14 @@ describe('lab MTAs', () => {
   });
 
   test('a relay the sink refuses is recorded as failed', async () => {
-    const sink = await Sink.start({ host: '127.0.0.1', port: 0, address: RT, secret: 'another-secret-0123456789', maxSize: 65536, resolver: dnsResolver(dns.address) });
+    const sink = await Sink.start({
+      host: '127.0.0.1',
+      port: 0,
+      address: RT,
+      secret: 'another-secret-0123456789',
+      maxSize: 65536,
+      resolver: dnsResolver(dns.address),
+    });
     try {
       mtas.setSink({ host: sink.host, port: sink.port });
       await send('new', RT, signed().text);
@@ -116,7 +130,9 @@ describe('lab MTAs', () => {
 
   test('faults are set and cleared at run time', async () => {
     await mtas.setFault('old', { kind: 'perm-fail', at: 'rcpt', code: 550, message: '5.1.1 No such user' });
-    await assert.rejects(send('old', 'postmaster@company.test', signed().text), (e: Error & { response?: string }) => /^550 5\.1\.1 No such user/.test(e.response ?? ''));
+    await assert.rejects(send('old', 'postmaster@company.test', signed().text), (e: Error & { response?: string }) =>
+      /^550 5\.1\.1 No such user/.test(e.response ?? ''),
+    );
     await send('new', 'postmaster@company.test', signed().text);
     await mtas.setFault('old', { kind: 'refuse' });
     await assert.rejects(send('old', 'postmaster@company.test', signed().text), /ECONNREFUSED/);
@@ -154,7 +170,16 @@ describe('a probe run against the lab', () => {
         push: { collectors: [c.url], batch_max_age: '200ms' },
       },
     });
-    const probe = createProbe({ plan, id: 'p-eu', region: 'eu', token: tokenFor('p-eu'), checks: ['smtp', 'roundtrip'], spoolDir: dir, logger: captureLogger().log, random: () => 0 });
+    const probe = createProbe({
+      plan,
+      id: 'p-eu',
+      region: 'eu',
+      token: tokenFor('p-eu'),
+      checks: ['smtp', 'roundtrip'],
+      spoolDir: dir,
+      logger: captureLogger().log,
+      random: () => 0,
+    });
     try {
       await probe.start();
       const until = Date.now() + 20_000;
@@ -170,8 +195,17 @@ describe('a probe run against the lab', () => {
         );
       };
       while (!(await want()) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
-      assert.ok(await want(), text.split('\n').filter((l) => /smtp|roundtrip/.test(l) && !l.startsWith('#')).join('\n'));
-      for (const [ip, side] of [['127.0.0.2', 'old'], ['127.0.0.3', 'new']] as const) {
+      assert.ok(
+        await want(),
+        text
+          .split('\n')
+          .filter((l) => /smtp|roundtrip/.test(l) && !l.startsWith('#'))
+          .join('\n'),
+      );
+      for (const [ip, side] of [
+        ['127.0.0.2', 'old'],
+        ['127.0.0.3', 'new'],
+      ] as const) {
         assert.equal(sample('mailprobe_smtp_up', { ip, side }), 1);
         for (const phase of ['connect', 'banner', 'ehlo', 'starttls', 'mail', 'rcpt', 'quit']) {
           assert.equal(sample('mailprobe_smtp_duration_seconds_count', { ip, side, phase }), 1, `${ip} ${phase}`);

@@ -30,19 +30,62 @@ function registryWith(results: { probe: string; region: string; r: CheckResult }
 }
 
 const dns = (resolver: string, resolverName: string, side: 'old' | 'new'): CheckResult => ({
-  type: 'dns', startedAt: T, durationSeconds: 0.01, ok: true, resolver, resolverName, authoritative: false, name: HOST, qtype: 'A', transport: 'udp', rcode: 'NOERROR',
-  answers: [side === 'old' ? OLD : NEW], ttl: 5, side,
+  type: 'dns',
+  startedAt: T,
+  durationSeconds: 0.01,
+  ok: true,
+  resolver,
+  resolverName,
+  authoritative: false,
+  name: HOST,
+  qtype: 'A',
+  transport: 'udp',
+  rcode: 'NOERROR',
+  answers: [side === 'old' ? OLD : NEW],
+  ttl: 5,
+  side,
 });
 const ttl = (resolver: string, resolverName: string, tested: boolean, violation: boolean, safe: { at: number | null; decommission: boolean }): CheckResult => ({
-  type: 'ttl', startedAt: T, durationSeconds: 0, ok: true, resolver, resolverName, name: HOST, staleSeconds: violation ? 7 : 0, violation, tested, extensionSeconds: 0,
-  safeToSwitchAt: safe.at, safeToDecommission: safe.decommission,
+  type: 'ttl',
+  startedAt: T,
+  durationSeconds: 0,
+  ok: true,
+  resolver,
+  resolverName,
+  name: HOST,
+  staleSeconds: violation ? 7 : 0,
+  violation,
+  tested,
+  extensionSeconds: 0,
+  safeToSwitchAt: safe.at,
+  safeToDecommission: safe.decommission,
 });
 const smtp = (ip: string, side: 'old' | 'new', seconds: number, ok = true): CheckResult =>
   ok
     ? { type: 'smtp', startedAt: T, durationSeconds: seconds, ok: true, ip, side, port: 25, mode: 'rcpt', phases: { connect: seconds / 2, rcpt: seconds / 2 } }
-    : { type: 'smtp', startedAt: T, durationSeconds: 0.01, ok: false, phase: 'connect', errorClass: 'connect_refused', code: 'ECONNREFUSED', message: 'refused', ip, side, port: 25, mode: 'rcpt', phases: {} };
+    : {
+        type: 'smtp',
+        startedAt: T,
+        durationSeconds: 0.01,
+        ok: false,
+        phase: 'connect',
+        errorClass: 'connect_refused',
+        code: 'ECONNREFUSED',
+        message: 'refused',
+        ip,
+        side,
+        port: 25,
+        mode: 'rcpt',
+        phases: {},
+      };
 const rt = (ip: string, side: 'old' | 'new', outcome: 'delivered' | 'failed' | 'lost', latency = 1): CheckResult => ({
-  type: 'roundtrip', startedAt: T, durationSeconds: latency, viaIp: ip, side, messageId: `m-${Math.random()}`, sameClock: true,
+  type: 'roundtrip',
+  startedAt: T,
+  durationSeconds: latency,
+  viaIp: ip,
+  side,
+  messageId: `m-${Math.random()}`,
+  sameClock: true,
   ...(outcome === 'delivered'
     ? { ok: true, delivered: true, latencySeconds: latency }
     : outcome === 'lost'
@@ -51,17 +94,52 @@ const rt = (ip: string, side: 'old' | 'new', outcome: 'delivered' | 'failed' | '
 });
 
 const state = (over: Partial<ViewState> & Pick<ViewState, 'figures'>): ViewState => ({
-  title: 'lab', now: T, startedAt: T - 60_000, endsAt: T + 60_000, windowStart: T - 30_000, windowEnd: T + 30_000, serving: 'new', ttl: 4,
-  lastEvent: undefined, nextEvent: undefined, alerts: [], collectorUrl: 'http://127.0.0.1:9464', ...over,
+  title: 'lab',
+  now: T,
+  startedAt: T - 60_000,
+  endsAt: T + 60_000,
+  windowStart: T - 30_000,
+  windowEnd: T + 30_000,
+  serving: 'new',
+  ttl: 4,
+  lastEvent: undefined,
+  nextEvent: undefined,
+  alerts: [],
+  collectorUrl: 'http://127.0.0.1:9464',
+  ...over,
 });
 
 test('bucketQuantile interpolates within the bucket like histogram_quantile', () => {
-  const b = new Map([[0.1, 0], [0.5, 10], [1, 20], [Infinity, 20]]);
+  const b = new Map([
+    [0.1, 0],
+    [0.5, 10],
+    [1, 20],
+    [Infinity, 20],
+  ]);
   assert.equal(bucketQuantile(0.5, b), 0.5);
   assert.equal(bucketQuantile(0.25, b), 0.1 + 0.4 * 0.5);
   assert.equal(bucketQuantile(0.95, b), 0.5 + 0.5 * 0.9);
-  assert.equal(bucketQuantile(0.5, new Map([[1, 0], [Infinity, 0]])), undefined);
-  assert.equal(bucketQuantile(0.99, new Map([[1, 1], [Infinity, 4]])), 1, 'in the +Inf bucket: the highest finite bound');
+  assert.equal(
+    bucketQuantile(
+      0.5,
+      new Map([
+        [1, 0],
+        [Infinity, 0],
+      ]),
+    ),
+    undefined,
+  );
+  assert.equal(
+    bucketQuantile(
+      0.99,
+      new Map([
+        [1, 1],
+        [Infinity, 4],
+      ]),
+    ),
+    1,
+    'in the +Inf bucket: the highest finite bound',
+  );
 });
 
 test('figures: per IP sessions and round trips (failed ones too), names, TTL honour over tested resolvers only, the decisions with their reason', async () => {
@@ -99,10 +177,20 @@ test('figures: per IP sessions and round trips (failed ones too), names, TTL hon
   ]);
   assert.deepEqual(f.ttl, { honoured: 2, tested: 3, unknown: 1 });
   const [old, neu] = f.ips;
-  assert.deepEqual({ ...old, p50: undefined, p95: undefined, roundtrip: { ...old?.roundtrip, p50: undefined, p95: undefined } }, {
-    ip: OLD, side: 'old', name: 'provider-a', checks: 4, ok: 3, lastError: 'connect_refused', p50: undefined, p95: undefined,
-    roundtrip: { delivered: 2, failed: 3, lost: 1, p50: undefined, p95: undefined },
-  });
+  assert.deepEqual(
+    { ...old, p50: undefined, p95: undefined, roundtrip: { ...old?.roundtrip, p50: undefined, p95: undefined } },
+    {
+      ip: OLD,
+      side: 'old',
+      name: 'provider-a',
+      checks: 4,
+      ok: 3,
+      lastError: 'connect_refused',
+      p50: undefined,
+      p95: undefined,
+      roundtrip: { delivered: 2, failed: 3, lost: 1, p50: undefined, p95: undefined },
+    },
+  );
   // 0.3 s sessions fall in the (0.25, 0.5] bucket: p50 interpolates to 0.25 + 0.25 × 1.5/3 (the refused one has no phases, so no session).
   assert.ok(Math.abs((old?.p50 ?? 0) - (0.25 + (0.25 * 1.5) / 3)) < 1e-9, `p50 ${old?.p50}`);
   assert.ok((old?.p95 ?? 0) > 0.25 && (old?.p95 ?? 0) <= 0.5);
@@ -125,7 +213,17 @@ test('figures: per IP sessions and round trips (failed ones too), names, TTL hon
   assert.match(live, /^safe to turn the old server off: no — still answering the old IP: ignores TTL \(us\)$/m);
   assert.match(live, /Ctrl-C stops the lab/);
 
-  const final = render(state({ figures: f, final: { events: [{ at: T - 45_000, label: 'TTL lowered to 4s' }, { at: T - 20_000, label: 'A record switched to the new IP' }] } }));
+  const final = render(
+    state({
+      figures: f,
+      final: {
+        events: [
+          { at: T - 45_000, label: 'TTL lowered to 4s' },
+          { at: T - 20_000, label: 'A record switched to the new IP' },
+        ],
+      },
+    }),
+  );
   assert.match(final, /^summary of the whole run \(02:00\): authoritative serves the new IP, TTL 4s$/m);
   assert.match(final, /^timeline: 00:15 TTL lowered to 4s; 00:40 A record switched to the new IP$/m);
   assert.doesNotMatch(final, /Ctrl-C|lab time/);
@@ -137,7 +235,10 @@ test('the decisions before anything is known, and while waiting for the old TTL'
   assert.match(text, /^safe to switch: not yet — no lowered TTL seen at the authoritative servers$/m);
   assert.match(text, /^safe to turn the old server off: not yet known/m);
   assert.match(text, /^all +none tested yet/m);
-  const waiting = summarize(undefined, await snapshot(registryWith([{ probe: 'lab-eu', region: 'eu', r: ttl('r', 'honest', false, false, { at: T + 12_000, decommission: true }) }])));
+  const waiting = summarize(
+    undefined,
+    await snapshot(registryWith([{ probe: 'lab-eu', region: 'eu', r: ttl('r', 'honest', false, false, { at: T + 12_000, decommission: true }) }])),
+  );
   const w = render(state({ figures: waiting }));
   assert.match(w, /^safe to switch: not yet — the TTL was lowered; caches may keep the old, longer TTL for 00:12 more$/m);
   assert.match(w, /^safe to turn the old server off: yes — no resolver has answered the old IP for the quiet time$/m);

@@ -11,14 +11,39 @@ import { sleep, startProxy, tempDir, waitFor } from './support.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
-function startChild(planFile: string, produced: string): { child: ChildProcess; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>; stderr: () => string } {
+function startChild(
+  planFile: string,
+  produced: string,
+): { child: ChildProcess; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>; stderr: () => string } {
   let err = '';
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'cli/main.ts', 'probe', '--config', planFile, '--id', 'p-eu', '--region', 'eu', '--check-module', 'test/probe/fixtures/test-checks.ts', '--checks', 'auth'],
+    [
+      '--import',
+      'tsx',
+      'cli/main.ts',
+      'probe',
+      '--config',
+      planFile,
+      '--id',
+      'p-eu',
+      '--region',
+      'eu',
+      '--check-module',
+      'test/probe/fixtures/test-checks.ts',
+      '--checks',
+      'auth',
+    ],
     {
       cwd: ROOT,
-      env: { ...process.env, MAILPROBE_TOKEN: tokenFor('p-eu'), MAILPROBE_TEST_PRODUCED: produced, MAILPROBE_TEST_TARGETS: String(TARGETS), MAILPROBE_TEST_PER_RUN: String(PER_RUN), MAILPROBE_LOG_LEVEL: 'warn' },
+      env: {
+        ...process.env,
+        MAILPROBE_TOKEN: tokenFor('p-eu'),
+        MAILPROBE_TEST_PRODUCED: produced,
+        MAILPROBE_TEST_TARGETS: String(TARGETS),
+        MAILPROBE_TEST_PER_RUN: String(PER_RUN),
+        MAILPROBE_LOG_LEVEL: 'warn',
+      },
       stdio: ['ignore', 'ignore', 'pipe'],
     },
   );
@@ -43,7 +68,15 @@ test('probe process SIGKILLed in the middle of pushes, twice, then SIGTERM: 0 re
       interval: '500ms',
       window_interval: '500ms',
       timeout: '500ms',
-      push: { collectors: [proxy.url], batch_max_results: 5, batch_max_age: '100ms', retry_min: '50ms', retry_max: '200ms', request_timeout: '2s', spool_dir: spoolDir },
+      push: {
+        collectors: [proxy.url],
+        batch_max_results: 5,
+        batch_max_age: '100ms',
+        retry_min: '50ms',
+        retry_max: '200ms',
+        request_timeout: '2s',
+        spool_dir: spoolDir,
+      },
     },
   });
   const accepted = async () => (await collector.sample('mailprobe_collector_batches_total', { result: 'accepted' })) ?? 0;
@@ -95,7 +128,9 @@ test('probe process SIGKILLed in the middle of pushes, twice, then SIGTERM: 0 re
     const missing = made.filter((x) => !seen.has(x));
     const lost = missing.filter((x) => !inFlightAtKill.has(x));
     assert.deepEqual(lost, [], `lost results (not in the last round before a kill); ${missing.length} missing in all`);
-    process.stderr.write(`# crash drill: ${made.length} produced, ${seen.size} applied once, ${missing.length} measured by a run the kill interrupted, duplicates answered ${await collector.sample('mailprobe_collector_batches_total', { result: 'duplicate' })}\n`);
+    process.stderr.write(
+      `# crash drill: ${made.length} produced, ${seen.size} applied once, ${missing.length} measured by a run the kill interrupted, duplicates answered ${await collector.sample('mailprobe_collector_batches_total', { result: 'duplicate' })}\n`,
+    );
     const spool = Spool.open({ dir: spoolDir, maxBytes: 1 << 20, collectors: [proxy.url], log: pino({ level: 'silent' }) });
     assert.equal(spool.batches().length, 0, 'nothing left in the spool after SIGTERM');
     assert.equal(spool.openCount, 0);

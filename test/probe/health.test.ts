@@ -75,8 +75,14 @@ test('collector stopped: degraded (503, push_stalled) after degraded_after, not 
     assert.ok(await waitFor(async () => (await health(probe)).status === 503, 5000), 'degraded once batches waited longer than degraded_after');
     const down = await health(probe);
     assert.equal(down.ok, false);
-    assert.deepEqual(down.reasons.map((r) => r.code), ['push_stalled']);
-    assert.match(down.reasons[0]!.message, /^no collector has accepted a batch for (1\.[5-9]|[2-9](\.\d)?) s while batches wait \(limit 1\.5 s, probes\.push\.degraded_after\)$/);
+    assert.deepEqual(
+      down.reasons.map((r) => r.code),
+      ['push_stalled'],
+    );
+    assert.match(
+      down.reasons[0]!.message,
+      /^no collector has accepted a batch for (1\.[5-9]|[2-9](\.\d)?) s while batches wait \(limit 1\.5 s, probes\.push\.degraded_after\)$/,
+    );
     const live = await health(probe, '/livez');
     assert.equal(live.status, 200, '/livez does not follow the collector');
 
@@ -108,8 +114,15 @@ test('a spool near its limit is degraded (spool_near_full) with its size', async
     assert.equal((await health(probe)).status, 200);
     assert.ok(await waitFor(async () => (await health(probe)).status === 503, 10_000), `spool at ${probe.stats().spool.bytes} bytes`);
     const h = await health(probe);
-    assert.deepEqual(h.reasons.map((r) => r.code), ['spool_near_full']);
-    const bytes = Number(/^the spool holds (\d+) bytes, (\d+) % of probes\.push\.spool_max_bytes \(24576\); at the limit the oldest batches are dropped$/.exec(h.reasons[0]!.message)?.[1]);
+    assert.deepEqual(
+      h.reasons.map((r) => r.code),
+      ['spool_near_full'],
+    );
+    const bytes = Number(
+      /^the spool holds (\d+) bytes, (\d+) % of probes\.push\.spool_max_bytes \(24576\); at the limit the oldest batches are dropped$/.exec(
+        h.reasons[0]!.message,
+      )?.[1],
+    );
     assert.ok(bytes >= 0.9 * 24576, h.reasons[0]!.message);
   } finally {
     await probe.stop({ flushMs: 0 });
@@ -144,8 +157,14 @@ test('a check failing internally is degraded (checks_internal) naming its target
     broken = true;
     assert.ok(await waitFor(async () => (await health(probe)).status === 503, 5000));
     const h = await health(probe);
-    assert.deepEqual(h.reasons.map((r) => r.code), ['checks_internal']);
-    assert.equal(h.reasons[0]!.message, '1 target fails internally (a bug or bad config): auth dkim s1 (check_threw: the check threw (a bug or bad config): cannot read properties of undefined (reading "txt"))');
+    assert.deepEqual(
+      h.reasons.map((r) => r.code),
+      ['checks_internal'],
+    );
+    assert.equal(
+      h.reasons[0]!.message,
+      '1 target fails internally (a bug or bad config): auth dkim s1 (check_threw: the check threw (a bug or bad config): cannot read properties of undefined (reading "txt"))',
+    );
     broken = false;
     assert.ok(await waitFor(async () => (await health(probe)).status === 200, 5000), 'the target recovered: healthy');
   } finally {

@@ -71,8 +71,14 @@ test('collector down for a while, then back: every batch arrives exactly once, n
     assert.equal(health.statusCode, 503);
     const body = (await health.body.json()) as { ok: boolean; reasons: { code: string; message: string }[] };
     assert.equal(body.ok, false);
-    assert.deepEqual(body.reasons.map((r) => r.code), ['push_stalled']);
-    assert.match(body.reasons[0]!.message, /^no collector has accepted a batch for \d+(\.\d)? s while batches wait \(limit 0\.9 s, probes\.push\.degraded_after\)$/);
+    assert.deepEqual(
+      body.reasons.map((r) => r.code),
+      ['push_stalled'],
+    );
+    assert.match(
+      body.reasons[0]!.message,
+      /^no collector has accepted a batch for \d+(\.\d)? s while batches wait \(limit 0\.9 s, probes\.push\.degraded_after\)$/,
+    );
     assert.ok(((await selfMetric(probe, 'mailprobe_probe_spooled_batches', { probe: 'p-eu' })) ?? 0) >= 5);
     assert.ok(((await selfMetric(probe, 'mailprobe_probe_spooled_bytes', { probe: 'p-eu' })) ?? 0) > 0);
     assert.ok(((await selfMetric(probe, 'mailprobe_probe_pushes_total', { result: 'error' })) ?? 0) >= 2);
@@ -212,7 +218,10 @@ test('spool full while the collector is down: the oldest batches dropped and cou
     const got = await accepted(collector);
     assert.equal(got + stats.spool.dropped, stats.batches, 'every batch either delivered or counted as dropped');
     const got2 = await applied(collector);
-    assert.ok(got2 < produced.length, `applied ${got2}, produced ${produced.length}, dropped ${stats.spool.dropped}, batches ${stats.batches}, results ${stats.results}`);
+    assert.ok(
+      got2 < produced.length,
+      `applied ${got2}, produced ${produced.length}, dropped ${stats.spool.dropped}, batches ${stats.batches}, results ${stats.results}`,
+    );
     assert.equal(await collector.sample('mailprobe_probe_spool_dropped_batches', { probe: 'p-eu' }), stats.spool.dropped, 'the collector sees the drop count');
   } finally {
     await probe.stop({ flushMs: 0 });
@@ -320,7 +329,15 @@ test('a logger that already binds probe and region (the lab) gets each key once 
   const raw: string[] = [];
   const { pino } = await import('pino');
   const base = pino({ level: 'debug' }, { write: (s: string) => void raw.push(s) }).child({ part: 'probe', probe: 'p-eu' });
-  const probe = createProbe({ plan: fastPlan([]), id: 'p-eu', region: 'eu', token: tokenFor('p-eu'), registry: { auth: countingCheck({ targets: 1 }) }, spoolDir: dir, logger: base });
+  const probe = createProbe({
+    plan: fastPlan([]),
+    id: 'p-eu',
+    region: 'eu',
+    token: tokenFor('p-eu'),
+    registry: { auth: countingCheck({ targets: 1 }) },
+    spoolDir: dir,
+    logger: base,
+  });
   try {
     await probe.start();
     await probe.stop({ graceMs: 200, flushMs: 200 });

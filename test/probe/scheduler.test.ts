@@ -13,7 +13,10 @@ const HOUR = 3_600_000;
 const pastWindow = () => ({ start: new Date(Date.now() - 3 * HOUR).toISOString(), end: new Date(Date.now() - 2 * HOUR).toISOString() });
 
 function scheduler(registry: CheckRegistry, probes: Record<string, unknown>, opts: { window?: { start: string; end: string }; random?: () => number } = {}) {
-  const plan = testPlan({ probes: { window_interval: probes.interval, timeout: probes.window_interval ?? probes.interval, ...probes }, ...(opts.window ? { cutover: { window: opts.window } } : {}) });
+  const plan = testPlan({
+    probes: { window_interval: probes.interval, timeout: probes.window_interval ?? probes.interval, ...probes },
+    ...(opts.window ? { cutover: { window: opts.window } } : {}),
+  });
   const { log, lines } = captureLogger();
   const results: CheckResult[] = [];
   const s = new Scheduler({
@@ -65,7 +68,10 @@ test('outside the window: every target at probes.interval, first run at its offs
     const times = runs.get(`s${i}`) ?? [];
     // Run k is due at offset i/4 of the interval + k intervals.
     lateness(times, t0 + i * 100, 400).forEach((late, k) => {
-      assert.ok(late >= -5 && late < slack, `s${i} run ${k} at +${times[k]! - t0} ms, ${late.toFixed(0)} ms late (allowed ${slack.toFixed(0)}); runs at ${times.map((t) => t - t0).join(',')}`);
+      assert.ok(
+        late >= -5 && late < slack,
+        `s${i} run ${k} at +${times[k]! - t0} ms, ${late.toFixed(0)} ms late (allowed ${slack.toFixed(0)}); runs at ${times.map((t) => t - t0).join(',')}`,
+      );
     });
   }
 });
@@ -88,7 +94,10 @@ test('inside the window: window_interval; when the window ends the interval goes
   const after = times.filter((t) => t >= t0 + 600 + slack);
   assert.ok(inWindow.length >= 3 && inWindow.length <= 6, `${inWindow.length} runs in the 600 ms window at 100 ms (at a 2 s interval: 1)`);
   lateness(inWindow, t0, 100).forEach((late, k) => {
-    assert.ok(late >= -5 && late < slack, `run ${k} ${late.toFixed(0)} ms late (allowed ${slack.toFixed(0)}); runs at ${inWindow.map((t) => t - t0).join(',')}`);
+    assert.ok(
+      late >= -5 && late < slack,
+      `run ${k} ${late.toFixed(0)} ms late (allowed ${slack.toFixed(0)}); runs at ${inWindow.map((t) => t - t0).join(',')}`,
+    );
   });
   assert.equal(after.length, 0, `runs after the window: ${after.map((t) => t - t0).join(',')}`);
 });
@@ -103,7 +112,19 @@ test('a check over its timeout is aborted through ctx.signal; its own failure wi
       const startedAt = ctx.now();
       await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
       reason = ctx.signal.reason;
-      return { type: 'auth', method: 'dkim', subject: target.subject, pass: false, startedAt, durationSeconds: 0.15, ok: false, phase: 'lookup', errorClass: 'timeout', code: 'dns_timeout', message: 'own' };
+      return {
+        type: 'auth',
+        method: 'dkim',
+        subject: target.subject,
+        pass: false,
+        startedAt,
+        durationSeconds: 0.15,
+        ok: false,
+        phase: 'lookup',
+        errorClass: 'timeout',
+        code: 'dns_timeout',
+        message: 'own',
+      };
     },
   });
   const { s, results } = scheduler({ auth: check }, { interval: '10s', timeout: '5s' }, { random: () => 0 });
@@ -193,7 +214,8 @@ test('an invalid result is replaced by a failed result naming the schema problem
   const check = register<'auth', null>({
     type: 'auth',
     targets: () => [{ key: 'x', target: { method: 'dkim', subject: 'x' }, settings: null }],
-    run: async (_t, _s, ctx) => ({ type: 'auth', method: 'dkim', subject: '', pass: true, ok: true, startedAt: ctx.now(), durationSeconds: 0 }) as unknown as AuthResult,
+    run: async (_t, _s, ctx) =>
+      ({ type: 'auth', method: 'dkim', subject: '', pass: true, ok: true, startedAt: ctx.now(), durationSeconds: 0 }) as unknown as AuthResult,
   });
   const { s, results } = scheduler({ auth: check }, { interval: '10s' }, { random: () => 0 });
   s.start();
@@ -223,7 +245,11 @@ test('ctx.state persists per target across runs; ctx.history returns earlier res
   await s.stop(100);
   for (const key of ['a', 'b']) {
     const counts = seen.filter((x) => x.key === key).map((x) => x.count);
-    assert.deepEqual(counts, counts.map((_, i) => i + 1), `state of ${key}`);
+    assert.deepEqual(
+      counts,
+      counts.map((_, i) => i + 1),
+      `state of ${key}`,
+    );
   }
   const last = seen.at(-1);
   assert.ok(last && last.history >= 4, `history had ${last?.history}`);
@@ -240,7 +266,17 @@ test('a check that answered before and then times out gets failed results shaped
       if (target.kind !== 'resolver') throw new Error('resolver targets only');
       calls++;
       if (calls > 1) return new Promise(() => {}); // hangs, ignoring the signal
-      const base = { type: 'dns' as const, resolver: target.resolver, authoritative: false, name: 'mail.company.test', transport: 'udp' as const, rcode: 'NOERROR', ok: true, startedAt: ctx.now(), durationSeconds: 0.01 };
+      const base = {
+        type: 'dns' as const,
+        resolver: target.resolver,
+        authoritative: false,
+        name: 'mail.company.test',
+        transport: 'udp' as const,
+        rcode: 'NOERROR',
+        ok: true,
+        startedAt: ctx.now(),
+        durationSeconds: 0.01,
+      };
       return Promise.resolve([
         { ...base, qtype: 'A' as const, answers: ['127.0.0.2'], ttl: 300, side: 'old' as const },
         { ...base, qtype: 'MX' as const, answers: ['10 mail.company.test'], ttl: 300, side: 'old' as const },
@@ -274,7 +310,19 @@ test('stop() aborts every running check, and 16 checks at once add no MaxListene
         const startedAt = ctx.now();
         await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
         reasons.push(ctx.signal.reason);
-        return { type: 'auth', method: 'dkim', subject: target.subject, pass: false, startedAt, durationSeconds: 0.1, ok: false, phase: 'lookup', errorClass: 'timeout', code: 'dns_timeout', message: 'stopped' };
+        return {
+          type: 'auth',
+          method: 'dkim',
+          subject: target.subject,
+          pass: false,
+          startedAt,
+          durationSeconds: 0.1,
+          ok: false,
+          phase: 'lookup',
+          errorClass: 'timeout',
+          code: 'dns_timeout',
+          message: 'stopped',
+        };
       },
     });
     const { s } = scheduler({ auth: check }, { interval: '10s', timeout: '5s', concurrency: 16 }, { random: () => 0 });
@@ -284,7 +332,10 @@ test('stop() aborts every running check, and 16 checks at once add no MaxListene
     assert.equal(reasons.length, 16);
     for (const r of reasons) assert.equal((r as Error).message, 'probe stopping');
     await sleep(20); // warnings are emitted on the next tick
-    assert.deepEqual(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning')), []);
+    assert.deepEqual(
+      warnings.filter((w) => w.startsWith('MaxListenersExceededWarning')),
+      [],
+    );
   } finally {
     process.off('warning', onWarning);
   }
@@ -305,7 +356,18 @@ test('a check that cannot run reports every target: failed results named after t
   await s.stop(50);
   assert.deepEqual(
     results.map((r) => r.type === 'ttl' && [r.resolver, r.name, r.ok, r.errorClass, r.code, r.phase, r.message]),
-    ['127.0.0.1:53', 'tls://dns.example'].map((resolver) => [resolver, 'mail.company.test', false, 'internal', 'file_unreadable', 'setup', 'a file the check needs cannot be read: /nonexistent.pem: ENOENT']),
+    ['127.0.0.1:53', 'tls://dns.example'].map((resolver) => [
+      resolver,
+      'mail.company.test',
+      false,
+      'internal',
+      'file_unreadable',
+      'setup',
+      'a file the check needs cannot be read: /nonexistent.pem: ENOENT',
+    ]),
   );
-  assert.ok(lines.some((l) => l.code === 'file_unreadable' && l.target === 'mail'), 'logged with its code and target');
+  assert.ok(
+    lines.some((l) => l.code === 'file_unreadable' && l.target === 'mail'),
+    'logged with its code and target',
+  );
 });

@@ -22,7 +22,16 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 
 test('spool property: after any sequence of writes and a crash that cuts the file anywhere, it opens, and what it holds is what was sealed', () => {
   let counter = 0;
-  const result = (): AuthResult => ({ type: 'auth', method: 'dkim', subject: `s${counter}`, pass: true, ok: true, startedAt: 1_700_000_000_000, durationSeconds: 0, detail: `#${counter++}` });
+  const result = (): AuthResult => ({
+    type: 'auth',
+    method: 'dkim',
+    subject: `s${counter}`,
+    pass: true,
+    ok: true,
+    startedAt: 1_700_000_000_000,
+    durationSeconds: 0,
+    detail: `#${counter++}`,
+  });
   fc.assert(
     fc.property(fc.array(opArb, { minLength: 1, maxLength: 25 }), fc.double({ min: 0, max: 1, noNaN: true }), (ops, cutAt) => {
       const { dir, cleanup } = tempDir('mailprobe-spool-prop-');
@@ -45,7 +54,10 @@ test('spool property: after any sequence of writes and a crash that cuts the fil
               const take = open.slice(0, o.max);
               open = open.slice(o.max);
               sealed.set(id, { details: take, done: new Set() });
-              assert.deepEqual((JSON.parse(b?.resultsJson ?? '[]') as AuthResult[]).map((r) => r.detail), take);
+              assert.deepEqual(
+                (JSON.parse(b?.resultsJson ?? '[]') as AuthResult[]).map((r) => r.detail),
+                take,
+              );
             }
           } else if (o.op === 'ack') {
             const ids = [...sealed.keys()];
@@ -61,7 +73,10 @@ test('spool property: after any sequence of writes and a crash that cuts the fil
             spool = Spool.open({ dir, maxBytes: 1 << 20, collectors: C, log: silent });
           }
           // The live state always equals the model.
-          assert.deepEqual(spool.batches().map((b) => b.id), [...sealed.keys()]);
+          assert.deepEqual(
+            spool.batches().map((b) => b.id),
+            [...sealed.keys()],
+          );
           assert.equal(spool.openCount, open.length);
         }
         spool.close();
@@ -83,7 +98,11 @@ test('spool property: after any sequence of writes and a crash that cuts the fil
           // Its seal record comes after all its results: a batch is whole or not there.
           assert.deepEqual(details, m.details);
         }
-        if (cutAt === 1) assert.deepEqual(after.batches().map((b) => b.id), ids);
+        if (cutAt === 1)
+          assert.deepEqual(
+            after.batches().map((b) => b.id),
+            ids,
+          );
         // It keeps working after the crash.
         after.appendResults([result()]);
         after.seal('batch-after-crash', 0);

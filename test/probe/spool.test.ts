@@ -10,7 +10,16 @@ const C1 = 'http://127.0.0.1:1';
 const C2 = 'http://127.0.0.1:2';
 
 let n = 0;
-const result = (subject = 's'): AuthResult => ({ type: 'auth', method: 'dkim', subject, pass: true, ok: true, startedAt: 1_700_000_000_000 + n, durationSeconds: 0.001, detail: `#${n++}` });
+const result = (subject = 's'): AuthResult => ({
+  type: 'auth',
+  method: 'dkim',
+  subject,
+  pass: true,
+  ok: true,
+  startedAt: 1_700_000_000_000 + n,
+  durationSeconds: 0.001,
+  detail: `#${n++}`,
+});
 const details = (json: string) => (JSON.parse(json) as AuthResult[]).map((r) => r.detail);
 
 function open(dir: string, maxBytes = 1 << 20, collectors = [C1, C2]) {
@@ -75,7 +84,10 @@ test('a torn last record (crash mid-write) is skipped with a log line, cut off, 
     const torn = lines.find((l) => l.code === 'spool_torn_record');
     assert.ok(torn, 'a log line names the torn record');
     assert.equal(torn.level, 40);
-    assert.deepEqual(b.batches().map((x) => x.id), ['batch-kept-1234']);
+    assert.deepEqual(
+      b.batches().map((x) => x.id),
+      ['batch-kept-1234'],
+    );
     assert.equal(b.openCount, 1, 'the open result before the torn seal is kept');
     b.appendResults([result()]);
     b.seal('batch-after-5678', 2000);
@@ -83,7 +95,13 @@ test('a torn last record (crash mid-write) is skipped with a log line, cut off, 
     assert.ok(!readFileSync(file, 'utf8').includes('batch-torn'), 'the torn tail is gone from the file');
 
     const { spool: c, lines: lines2 } = open(dir);
-    assert.deepEqual(c.batches().map((x) => [x.id, x.count]), [['batch-kept-1234', 2], ['batch-after-5678', 2]]);
+    assert.deepEqual(
+      c.batches().map((x) => [x.id, x.count]),
+      [
+        ['batch-kept-1234', 2],
+        ['batch-after-5678', 2],
+      ],
+    );
     assert.equal(lines2.filter((l) => l.level >= 40).length, 0);
     c.close();
     assert.ok(whole > 0);
@@ -108,7 +126,13 @@ test('a damaged record in the middle is skipped, the rest is loaded; an empty or
     writeFileSync(file, `${text.slice(0, i)}"subject":"z"${text.slice(i + 13)}`);
     const { spool: b, lines } = open(dir);
     assert.ok(lines.some((l) => l.code === 'spool_bad_record'));
-    assert.deepEqual(b.batches().map((x) => [x.id, x.count]), [['batch-first-111', 0], ['batch-second-22', 1]]);
+    assert.deepEqual(
+      b.batches().map((x) => [x.id, x.count]),
+      [
+        ['batch-first-111', 0],
+        ['batch-second-22', 1],
+      ],
+    );
     b.close();
 
     writeFileSync(file, Buffer.from([0xff, 0x00, 0x41, 0x0a, 0x0a, 0x42]));
@@ -153,7 +177,11 @@ test('spool full: the oldest batches are dropped and counted, the newest kept, t
     spool.close();
     const again = open(dir, 4096).spool;
     const after = [kept[0], ...kept.slice(2), 'batch-pinned-test'];
-    assert.deepEqual(again.batches().map((b) => b.id), after, 'drops are on disk too');
+    assert.deepEqual(
+      again.batches().map((b) => b.id),
+      after,
+      'drops are on disk too',
+    );
     again.close();
   } finally {
     cleanup();
@@ -188,14 +216,23 @@ test('a seal takes at most `max` results; the rest stay open, also across a reop
     a.appendResults(rs);
     const b = a.seal('batch-partial-1', 1000, 5);
     assert.equal(b?.count, 5);
-    assert.deepEqual(details(b?.resultsJson ?? '[]'), rs.slice(0, 5).map((r) => r.detail));
+    assert.deepEqual(
+      details(b?.resultsJson ?? '[]'),
+      rs.slice(0, 5).map((r) => r.detail),
+    );
     assert.equal(a.openCount, 2);
     a.close();
     const c = open(dir).spool;
-    assert.deepEqual(c.batches().map((x) => [x.id, x.count]), [['batch-partial-1', 5]]);
+    assert.deepEqual(
+      c.batches().map((x) => [x.id, x.count]),
+      [['batch-partial-1', 5]],
+    );
     assert.equal(c.openCount, 2);
     const d = c.seal('batch-partial-2', 2000);
-    assert.deepEqual(details(d?.resultsJson ?? '[]'), rs.slice(5).map((r) => r.detail));
+    assert.deepEqual(
+      details(d?.resultsJson ?? '[]'),
+      rs.slice(5).map((r) => r.detail),
+    );
     c.close();
   } finally {
     cleanup();
@@ -206,11 +243,17 @@ test('one probe per spool directory: a live holder locks it out, a dead one is t
   const { dir, cleanup } = tempDir();
   try {
     const a = open(dir).spool;
-    assert.throws(() => open(dir), (e: Error) => e instanceof SpoolLockedError && /already open in this process/.test(e.message));
+    assert.throws(
+      () => open(dir),
+      (e: Error) => e instanceof SpoolLockedError && /already open in this process/.test(e.message),
+    );
     a.close();
     // A lock held by another live process (this test's parent runner).
     writeFileSync(join(dir, 'lock'), `${process.ppid}\n`);
-    assert.throws(() => open(dir), (e: Error) => e instanceof SpoolLockedError && e.message.includes(`pid ${process.ppid}`));
+    assert.throws(
+      () => open(dir),
+      (e: Error) => e instanceof SpoolLockedError && e.message.includes(`pid ${process.ppid}`),
+    );
     // A lock left by a process that is gone.
     const { spawnSync } = await import('node:child_process');
     const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;

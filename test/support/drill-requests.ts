@@ -28,7 +28,7 @@ export function validBatch(): Batch {
 /** Paths to every node of a JSON tree. */
 function nodes(v: Json, at: (string | number)[] = [], out: { path: (string | number)[]; value: Json }[] = []): typeof out {
   out.push({ path: at, value: v });
-  if (Array.isArray(v)) v.forEach((x, i) => nodes(x, [...at, i], out));
+  if (Array.isArray(v)) for (const [i, x] of v.entries()) nodes(x, [...at, i], out);
   else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) nodes(x, [...at, k], out);
   return out;
 }
@@ -59,7 +59,17 @@ function otherType(v: Json): fc.Arbitrary<Json> {
 }
 
 /** Keys every batch, probe, batch info and result must have. */
-const REQUIRED = [['probe'], ['batch'], ['results'], ['probe', 'id'], ['probe', 'region'], ['probe', 'version'], ['batch', 'id'], ['batch', 'seq'], ['batch', 'createdAt']];
+const REQUIRED = [
+  ['probe'],
+  ['batch'],
+  ['results'],
+  ['probe', 'id'],
+  ['probe', 'region'],
+  ['probe', 'version'],
+  ['batch', 'id'],
+  ['batch', 'seq'],
+  ['batch', 'createdAt'],
+];
 const REQUIRED_IN_RESULT = ['type', 'startedAt', 'durationSeconds', 'ok'];
 
 const mutated: fc.Arbitrary<DrillRequest> = fc
@@ -71,12 +81,24 @@ const mutated: fc.Arbitrary<DrillRequest> = fc
       const objects = all.filter((n) => n.value !== null && typeof n.value === 'object' && !Array.isArray(n.value));
       const target = objects[pick % objects.length] ?? { path: [], value: base };
       const key = `x-unknown-${name}`;
-      return fc.jsonValue().map((v) => ({ kind: how, method: 'POST' as const, path: '/v1/results', headers: auth(), body: JSON.stringify(setAt(base, [...target.path, key], v as Json)) }));
+      return fc.jsonValue().map((v) => ({
+        kind: how,
+        method: 'POST' as const,
+        path: '/v1/results',
+        headers: auth(),
+        body: JSON.stringify(setAt(base, [...target.path, key], v as Json)),
+      }));
     }
     if (how === 'wrong-type') {
       const leaves = all.filter((n) => n.path.length > 0);
       const target = leaves[pick % leaves.length] ?? { path: ['probe'], value: {} };
-      return otherType(target.value).map((v) => ({ kind: how, method: 'POST' as const, path: '/v1/results', headers: auth(), body: JSON.stringify(setAt(base, target.path, v)) }));
+      return otherType(target.value).map((v) => ({
+        kind: how,
+        method: 'POST' as const,
+        path: '/v1/results',
+        headers: auth(),
+        body: JSON.stringify(setAt(base, target.path, v)),
+      }));
     }
     if (how === 'missing-field') {
       const results = (base as { results: Json[] }).results;
@@ -102,20 +124,22 @@ const mutated: fc.Arbitrary<DrillRequest> = fc
   });
 
 /** Text that is not JSON: random strings that do not parse, and valid batches cut short. */
-const notJson: fc.Arbitrary<DrillRequest> = fc.oneof(
-  fc.string({ maxLength: 200 }).filter((s) => {
-    try {
-      JSON.parse(s);
-      return false;
-    } catch {
-      return true;
-    }
-  }),
-  fc.nat().map((n) => {
-    const text = JSON.stringify(validBatch());
-    return text.slice(0, 1 + (n % (text.length - 1)));
-  }),
-).map((body) => ({ kind: 'not-json', method: 'POST' as const, path: '/v1/results', headers: auth(), body }));
+const notJson: fc.Arbitrary<DrillRequest> = fc
+  .oneof(
+    fc.string({ maxLength: 200 }).filter((s) => {
+      try {
+        JSON.parse(s);
+        return false;
+      } catch {
+        return true;
+      }
+    }),
+    fc.nat().map((n) => {
+      const text = JSON.stringify(validBatch());
+      return text.slice(0, 1 + (n % (text.length - 1)));
+    }),
+  )
+  .map((body) => ({ kind: 'not-json', method: 'POST' as const, path: '/v1/results', headers: auth(), body }));
 
 /** Valid JSON that is no batch (objects with `results` are left out: they could be one). */
 const notABatch: fc.Arbitrary<DrillRequest> = fc
@@ -125,7 +149,10 @@ const notABatch: fc.Arbitrary<DrillRequest> = fc
 
 /** A valid batch with a broken envelope: token, content type, probe id, route. */
 const badEnvelope: fc.Arbitrary<DrillRequest> = fc
-  .tuple(fc.constantFrom('no-token', 'unknown-token', 'malformed-auth', 'other-probe', 'content-type', 'route', 'method'), fc.string({ minLength: 1, maxLength: 40 }))
+  .tuple(
+    fc.constantFrom('no-token', 'unknown-token', 'malformed-auth', 'other-probe', 'content-type', 'route', 'method'),
+    fc.string({ minLength: 1, maxLength: 40 }),
+  )
   .map(([kind, s]) => {
     const body = JSON.stringify(validBatch());
     const req: DrillRequest = { kind, method: 'POST', path: '/v1/results', headers: auth(), body };

@@ -22,10 +22,20 @@ export async function accessibilityProblems(page: Page, skip: readonly string[] 
     await page.evaluate(axe.source);
     // Runs in the page (lib "dom" is not in this project's types, hence globalThis).
     return page.evaluate(
-      (off) => (globalThis as unknown as { axe: typeof axe }).axe.run({ resultTypes: ['violations'], rules: Object.fromEntries(off.map((id) => [id, { enabled: false }])) }),
+      (off) =>
+        (globalThis as unknown as { axe: typeof axe }).axe.run({
+          resultTypes: ['violations'],
+          rules: Object.fromEntries(off.map((id) => [id, { enabled: false }])),
+        }),
       [...skip],
     );
   };
   const result = await run();
-  return result.violations.map((v) => `${v.id} (${v.impact ?? '?'}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join('; ')}`);
+  return result.violations.map(
+    (v) =>
+      `${v.id} (${v.impact ?? '?'}): ${v.help} — ${v.nodes
+        .slice(0, 3)
+        .map((n) => n.target.join(' '))
+        .join('; ')}`,
+  );
 }

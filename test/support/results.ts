@@ -19,31 +19,147 @@ export function mixedResults(t = Date.now()): CheckResult[] {
   ] as const) {
     for (const qtype of ['A', 'MX'] as const) {
       out.push({
-        type: 'dns', startedAt: t, durationSeconds: 0.004, ok: true, resolver, authoritative: resolver.startsWith('auth:'),
-        name, qtype, transport: 'udp', rcode: 'NOERROR', answers: [side === 'old' ? OLD_IP : NEW_IP], ttl, side,
+        type: 'dns',
+        startedAt: t,
+        durationSeconds: 0.004,
+        ok: true,
+        resolver,
+        authoritative: resolver.startsWith('auth:'),
+        name,
+        qtype,
+        transport: 'udp',
+        rcode: 'NOERROR',
+        answers: [side === 'old' ? OLD_IP : NEW_IP],
+        ttl,
+        side,
       });
     }
   }
-  out.push({ type: 'dns', startedAt: t, durationSeconds: 5, ok: false, phase: 'query', errorClass: 'timeout', code: 'dns_timeout', message: 'no answer in 5s', resolver: '9.9.9.9', authoritative: false, name, qtype: 'A', transport: 'udp', rcode: '', answers: [], ttl: null, side: 'error' });
-  out.push({ type: 'ttl', startedAt: t, durationSeconds: 0, ok: true, resolver: '8.8.8.8', name, staleSeconds: 1800, violation: true, extensionSeconds: 3000, safeToSwitchAt: t - 3_600_000, safeToDecommission: false });
+  out.push({
+    type: 'dns',
+    startedAt: t,
+    durationSeconds: 5,
+    ok: false,
+    phase: 'query',
+    errorClass: 'timeout',
+    code: 'dns_timeout',
+    message: 'no answer in 5s',
+    resolver: '9.9.9.9',
+    authoritative: false,
+    name,
+    qtype: 'A',
+    transport: 'udp',
+    rcode: '',
+    answers: [],
+    ttl: null,
+    side: 'error',
+  });
+  out.push({
+    type: 'ttl',
+    startedAt: t,
+    durationSeconds: 0,
+    ok: true,
+    resolver: '8.8.8.8',
+    name,
+    staleSeconds: 1800,
+    violation: true,
+    extensionSeconds: 3000,
+    safeToSwitchAt: t - 3_600_000,
+    safeToDecommission: false,
+  });
   out.push({ type: 'ttl', startedAt: t, durationSeconds: 0, ok: true, resolver: '127.0.0.53', name, staleSeconds: 0, violation: false, extensionSeconds: 0 });
-  for (const [ip, side] of [[OLD_IP, 'old'], [NEW_IP, 'new']] as const) {
+  for (const [ip, side] of [
+    [OLD_IP, 'old'],
+    [NEW_IP, 'new'],
+  ] as const) {
     out.push({ type: 'rdns', startedAt: t, durationSeconds: 0.01, ok: true, ip, side, ptrNames: [name], fcrdns: true, matchesMailHost: true });
-    out.push({ type: 'auth', startedAt: t, durationSeconds: 0.02, ok: true, method: 'spf', subject: ip, side, pass: side === 'old', detail: side === 'old' ? 'pass' : 'softfail' });
-    out.push({ type: 'dnsbl', startedAt: t, durationSeconds: 0.01, ok: true, ip, side, list: 'zen.spamhaus.org', listed: side === 'new', answers: side === 'new' ? ['127.0.0.3'] : [] });
     out.push({
-      type: 'smtp', startedAt: t, durationSeconds: 0.31, ok: true, ip, side, port: 25, mode: 'rcpt',
+      type: 'auth',
+      startedAt: t,
+      durationSeconds: 0.02,
+      ok: true,
+      method: 'spf',
+      subject: ip,
+      side,
+      pass: side === 'old',
+      detail: side === 'old' ? 'pass' : 'softfail',
+    });
+    out.push({
+      type: 'dnsbl',
+      startedAt: t,
+      durationSeconds: 0.01,
+      ok: true,
+      ip,
+      side,
+      list: 'zen.spamhaus.org',
+      listed: side === 'new',
+      answers: side === 'new' ? ['127.0.0.3'] : [],
+    });
+    out.push({
+      type: 'smtp',
+      startedAt: t,
+      durationSeconds: 0.31,
+      ok: true,
+      ip,
+      side,
+      port: 25,
+      mode: 'rcpt',
       phases: { connect: 0.002, banner: 0.05, ehlo: 0.004, starttls: 0.02, mail: 0.003, rcpt: 0.004, quit: 0.001 },
-      replyCode: 250, enhancedCode: '2.1.5', banner: `${name} ESMTP`, bannerHost: name, ehloHost: name,
+      replyCode: 250,
+      enhancedCode: '2.1.5',
+      banner: `${name} ESMTP`,
+      bannerHost: name,
+      ehloHost: name,
       tls: { version: 'TLSv1.3', certNames: [name], certExpiry: Math.floor(t / 1000) + 86_400 * 60, verified: true },
     });
     out.push({
-      type: 'roundtrip', startedAt: t, durationSeconds: 2.5, ok: true, viaIp: ip, side, messageId: `rt-${ip}`, delivered: true,
-      latencySeconds: 2.4, sameClock: true, deliveringIp: ip, helo: name, verdicts: { spf: 'pass', dkim: 'pass', dmarc: 'pass', fcrdns: 'pass' },
+      type: 'roundtrip',
+      startedAt: t,
+      durationSeconds: 2.5,
+      ok: true,
+      viaIp: ip,
+      side,
+      messageId: `rt-${ip}`,
+      delivered: true,
+      latencySeconds: 2.4,
+      sameClock: true,
+      deliveringIp: ip,
+      helo: name,
+      verdicts: { spf: 'pass', dkim: 'pass', dmarc: 'pass', fcrdns: 'pass' },
     });
   }
-  out.push({ type: 'smtp', startedAt: t, durationSeconds: 0.5, ok: false, phase: 'rcpt', errorClass: 'temp_fail', code: 'SMTP_4XX', message: '451 4.7.1 greylisted', ip: NEW_IP, side: 'new', port: 25, mode: 'rcpt', phases: { connect: 0.002, banner: 0.05 }, replyCode: 451, enhancedCode: '4.7.1' });
-  out.push({ type: 'roundtrip', startedAt: t, durationSeconds: 600, ok: false, phase: 'wait', errorClass: 'lost', code: 'RT_LOST', message: 'not arrived by the deadline', viaIp: NEW_IP, side: 'new', messageId: 'rt-lost', delivered: false, sameClock: true });
+  out.push({
+    type: 'smtp',
+    startedAt: t,
+    durationSeconds: 0.5,
+    ok: false,
+    phase: 'rcpt',
+    errorClass: 'temp_fail',
+    code: 'SMTP_4XX',
+    message: '451 4.7.1 greylisted',
+    ip: NEW_IP,
+    side: 'new',
+    port: 25,
+    mode: 'rcpt',
+    phases: { connect: 0.002, banner: 0.05 },
+    replyCode: 451,
+    enhancedCode: '4.7.1',
+  });
+  out.push({
+    type: 'roundtrip',
+    startedAt: t,
+    durationSeconds: 600,
+    ok: false,
+    phase: 'wait',
+    errorClass: 'lost',
+    code: 'RT_LOST',
+    message: 'not arrived by the deadline',
+    viaIp: NEW_IP,
+    side: 'new',
+    messageId: 'rt-lost',
+    delivered: false,
+    sameClock: true,
+  });
   out.push({ type: 'auth', startedAt: t, durationSeconds: 0.01, ok: true, method: 'dkim', subject: 's2026', pass: true });
   out.push({ type: 'auth', startedAt: t, durationSeconds: 0.01, ok: true, method: 'dmarc', subject: 'company.test', pass: true, detail: 'p=quarantine' });
   out.push({ type: 'auth', startedAt: t, durationSeconds: 0.01, ok: true, method: 'mta-sts', subject: 'company.test', pass: true });

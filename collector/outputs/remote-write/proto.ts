@@ -71,7 +71,15 @@ export function encodeWriteRequest(samples: readonly WireSample[], metadata: rea
     w.ldelim();
   }
   for (const m of metadata) {
-    w.uint32(TAG_METADATA).fork().uint32(TAG_MD_TYPE).int32(METADATA_TYPE[m.type]).uint32(TAG_MD_FAMILY).string(m.name).uint32(TAG_MD_HELP).string(m.help).ldelim();
+    w.uint32(TAG_METADATA)
+      .fork()
+      .uint32(TAG_MD_TYPE)
+      .int32(METADATA_TYPE[m.type])
+      .uint32(TAG_MD_FAMILY)
+      .string(m.name)
+      .uint32(TAG_MD_HELP)
+      .string(m.help)
+      .ldelim();
   }
   return w.finish();
 }
@@ -90,9 +98,7 @@ export const WriteRequestType: protobuf.Type = (() => {
   const ns = new protobuf.Root().define('prometheus');
   ns.add(new protobuf.Type('Label').add(new protobuf.Field('name', 1, 'string')).add(new protobuf.Field('value', 2, 'string')));
   ns.add(new protobuf.Type('Sample').add(new protobuf.Field('value', 1, 'double')).add(new protobuf.Field('timestamp', 2, 'int64')));
-  ns.add(
-    new protobuf.Type('TimeSeries').add(new protobuf.Field('labels', 1, 'Label', 'repeated')).add(new protobuf.Field('samples', 2, 'Sample', 'repeated')),
-  );
+  ns.add(new protobuf.Type('TimeSeries').add(new protobuf.Field('labels', 1, 'Label', 'repeated')).add(new protobuf.Field('samples', 2, 'Sample', 'repeated')));
   ns.add(
     new protobuf.Type('MetricMetadata')
       .add(new protobuf.Field('type', 1, 'int32'))

@@ -57,7 +57,14 @@ describe('auth check against the lab', () => {
       { method: 'spf', subject: '127.0.0.3', side: 'new', ok: true, pass: true, detail: 'pass (v=spf1 ip4:127.0.0.2 ip4:127.0.0.3 -all)' },
       { method: 'dkim', subject: 's2026', ok: true, pass: true, detail: 'rsa 2048 bits' },
       { method: 'dmarc', subject: 'company.test', ok: true, pass: true, detail: 'p=quarantine' },
-      { mtaStsMode: 'enforce', method: 'mta-sts', subject: 'company.test', ok: true, pass: true, detail: 'id 20261204T2000, mode enforce, mx mail.company.test' },
+      {
+        mtaStsMode: 'enforce',
+        method: 'mta-sts',
+        subject: 'company.test',
+        ok: true,
+        pass: true,
+        detail: 'id 20261204T2000, mode enforce, mx mail.company.test',
+      },
       { method: 'tlsa', subject: 'mail.company.test', ok: true, pass: true, detail: out[5]?.detail },
     ]);
     assert.match(out[5]?.detail ?? '', /^3 1 1 [0-9a-f]{16}…$/);
@@ -101,7 +108,14 @@ describe('auth check against the lab', () => {
   test('an MTA-STS policy that does not list the mail host; one that cannot be fetched', async () => {
     const other = await world({ mtaStsId: 'x1', mtaStsPolicy: 'version: STSv1\nmode: enforce\nmx: mx.elsewhere.test\nmax_age: 600\n' });
     const r = await runAuth({ method: 'mta-sts', subject: 'company.test' }, authSettings(worldPlan(other)), makeCtx(worldPlan(other)));
-    assert.deepEqual(view(r), { mtaStsMode: 'enforce', method: 'mta-sts', subject: 'company.test', ok: true, pass: false, detail: 'id x1, mode enforce, mx mx.elsewhere.test: does not list mail.company.test' });
+    assert.deepEqual(view(r), {
+      mtaStsMode: 'enforce',
+      method: 'mta-sts',
+      subject: 'company.test',
+      ok: true,
+      pass: false,
+      detail: 'id x1, mode enforce, mx mx.elsewhere.test: does not list mail.company.test',
+    });
     // The collector keeps one mode series per domain: the current one.
     await col.push(batchOf([r]));
     assert.equal(await col.sample('mailprobe_mta_sts_mode', { domain: 'company.test', mode: 'enforce' }), 1);
@@ -111,7 +125,9 @@ describe('auth check against the lab', () => {
     await col.push(batchOf([rt]));
     assert.equal(await col.sample('mailprobe_mta_sts_mode', { domain: 'company.test', mode: 'testing' }), 1);
     assert.equal(await col.sample('mailprobe_mta_sts_mode', { domain: 'company.test', mode: 'enforce' }), undefined);
-    const unreachable = worldPlan(other, { dns: { lookup_resolver: other.resolvers.honest.address, query_timeout: '1s', mta_sts_url: 'http://127.0.0.1:9/.well-known/mta-sts.txt' } });
+    const unreachable = worldPlan(other, {
+      dns: { lookup_resolver: other.resolvers.honest.address, query_timeout: '1s', mta_sts_url: 'http://127.0.0.1:9/.well-known/mta-sts.txt' },
+    });
     const f = await runAuth({ method: 'mta-sts', subject: 'company.test' }, authSettings(unreachable), makeCtx(unreachable));
     assert.deepEqual(view(f), { method: 'mta-sts', subject: 'company.test', ok: false, pass: false, errorClass: 'network', code: 'mta_sts_fetch' });
     await col.push(batchOf([f]));

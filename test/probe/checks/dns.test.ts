@@ -13,7 +13,9 @@ import { batchOf, makeCtx, worldPlan } from '../../../bench/lib/dns-support.js';
 function targetOf(t: { kind: 'resolver'; resolver: string; resolverName?: string } | { kind: 'authoritative' }, plan: PlanConfig): DnsTarget {
   const s = dnsCheckSettings(plan);
   const queries = dnsQueries(s);
-  return t.kind === 'resolver' ? { ...t, resolverName: t.resolverName ?? t.resolver, queries } : { kind: 'authoritative', servers: s.authoritative.map(authLabel), queries };
+  return t.kind === 'resolver'
+    ? { ...t, resolverName: t.resolverName ?? t.resolver, queries }
+    : { kind: 'authoritative', servers: s.authoritative.map(authLabel), queries };
 }
 
 /** The fields a test compares exactly (durations and start times vary). */
@@ -60,9 +62,17 @@ describe('dns check against the lab', () => {
   test("a named resolver: its results carry the plan's name, the collector's series the resolver_name label", async () => {
     const plan = worldPlan(w, { probes: { resolvers: [namedLabResolver(w, 'clamp'), w.resolvers.stale.address] } });
     const [named, plain] = dnsCheck.targets(plan);
-    assert.deepEqual(named?.target, { kind: 'resolver', resolver: w.resolvers.clamp.address, resolverName: 'clamps TTL', queries: dnsQueries(dnsCheckSettings(plan)) });
+    assert.deepEqual(named?.target, {
+      kind: 'resolver',
+      resolver: w.resolvers.clamp.address,
+      resolverName: 'clamps TTL',
+      queries: dnsQueries(dnsCheckSettings(plan)),
+    });
     const out = [...(await run(named!.target, plan)), ...(await run(plain!.target, plan))];
-    assert.deepEqual([...new Set(out.map((r) => `${r.resolver}=${r.resolverName}`))], [`${w.resolvers.clamp.address}=clamps TTL`, `${w.resolvers.stale.address}=${w.resolvers.stale.address}`]);
+    assert.deepEqual(
+      [...new Set(out.map((r) => `${r.resolver}=${r.resolverName}`))],
+      [`${w.resolvers.clamp.address}=clamps TTL`, `${w.resolvers.stale.address}=${w.resolvers.stale.address}`],
+    );
     await col.push(batchOf(out));
     const labels = { region: 'eu', probe: 'p-eu', resolver: w.resolvers.clamp.address, resolver_name: 'clamps TTL', name: 'mail.company.test', type: 'A' };
     assert.equal(await col.sample('mailprobe_dns_answer_side', { ...labels, side: 'old' }), 1);
@@ -74,9 +84,42 @@ describe('dns check against the lab', () => {
     const out = await run({ kind: 'resolver', resolver: w.resolvers.honest.address });
     const label = w.resolvers.honest.address;
     assert.deepEqual(out.map(view), [
-      { resolver: label, authoritative: false, name: 'mail.company.test', qtype: 'A', ok: true, transport: 'udp', rcode: 'NOERROR', answers: ['127.0.0.2'], ttl: 8, side: 'old' },
-      { resolver: label, authoritative: false, name: 'mail.company.test', qtype: 'AAAA', ok: true, transport: 'udp', rcode: 'NOERROR', answers: [], ttl: null, side: 'none' },
-      { resolver: label, authoritative: false, name: 'company.test', qtype: 'MX', ok: true, transport: 'udp', rcode: 'NOERROR', answers: ['10 mail.company.test'], ttl: 5, side: 'old' },
+      {
+        resolver: label,
+        authoritative: false,
+        name: 'mail.company.test',
+        qtype: 'A',
+        ok: true,
+        transport: 'udp',
+        rcode: 'NOERROR',
+        answers: ['127.0.0.2'],
+        ttl: 8,
+        side: 'old',
+      },
+      {
+        resolver: label,
+        authoritative: false,
+        name: 'mail.company.test',
+        qtype: 'AAAA',
+        ok: true,
+        transport: 'udp',
+        rcode: 'NOERROR',
+        answers: [],
+        ttl: null,
+        side: 'none',
+      },
+      {
+        resolver: label,
+        authoritative: false,
+        name: 'company.test',
+        qtype: 'MX',
+        ok: true,
+        transport: 'udp',
+        rcode: 'NOERROR',
+        answers: ['10 mail.company.test'],
+        ttl: 5,
+        side: 'old',
+      },
     ]);
     for (const r of out) assert.ok(r.durationSeconds > 0 && r.durationSeconds < 1);
 
@@ -97,9 +140,42 @@ describe('dns check against the lab', () => {
     const out = await run({ kind: 'authoritative' });
     const label = `auth:${w.auth.address}`;
     assert.deepEqual(out.map(view), [
-      { resolver: label, authoritative: true, name: 'mail.company.test', qtype: 'A', ok: true, transport: 'udp', rcode: 'NOERROR', answers: ['127.0.0.2'], ttl: 8, side: 'old' },
-      { resolver: label, authoritative: true, name: 'mail.company.test', qtype: 'AAAA', ok: true, transport: 'udp', rcode: 'NOERROR', answers: [], ttl: null, side: 'none' },
-      { resolver: label, authoritative: true, name: 'company.test', qtype: 'MX', ok: true, transport: 'udp', rcode: 'NOERROR', answers: ['10 mail.company.test'], ttl: 5, side: 'old' },
+      {
+        resolver: label,
+        authoritative: true,
+        name: 'mail.company.test',
+        qtype: 'A',
+        ok: true,
+        transport: 'udp',
+        rcode: 'NOERROR',
+        answers: ['127.0.0.2'],
+        ttl: 8,
+        side: 'old',
+      },
+      {
+        resolver: label,
+        authoritative: true,
+        name: 'mail.company.test',
+        qtype: 'AAAA',
+        ok: true,
+        transport: 'udp',
+        rcode: 'NOERROR',
+        answers: [],
+        ttl: null,
+        side: 'none',
+      },
+      {
+        resolver: label,
+        authoritative: true,
+        name: 'company.test',
+        qtype: 'MX',
+        ok: true,
+        transport: 'udp',
+        rcode: 'NOERROR',
+        answers: ['10 mail.company.test'],
+        ttl: 5,
+        side: 'old',
+      },
     ]);
     const mine = w.auth.queries.slice(before);
     assert.equal(mine.length, 3);
@@ -124,7 +200,14 @@ describe('dns check against the lab', () => {
   });
 
   test('an address outside the plan is other; a missing mail host is NXDOMAIN', async () => {
-    const foreign = worldPlan(w, { cutover: { servers: [{ ip: '127.0.0.8', side: 'old' }, { ip: '127.0.0.9', side: 'new' }] } });
+    const foreign = worldPlan(w, {
+      cutover: {
+        servers: [
+          { ip: '127.0.0.8', side: 'old' },
+          { ip: '127.0.0.9', side: 'new' },
+        ],
+      },
+    });
     const out = await run({ kind: 'authoritative' }, foreign);
     assert.equal(out[0]?.side, 'other');
     assert.equal(out[2]?.side, 'other', 'MX follows A');
@@ -148,7 +231,9 @@ describe('dns check against the lab', () => {
   });
 
   test('failures are results: SERVFAIL, timeout, garbage, upstream down; metrics count them', async () => {
-    const plan = worldPlan(w, { dns: { query_timeout: '300ms', lookup_resolver: w.resolvers.honest.address, ttl_allowance: '1s', mta_sts_url: 'http://127.0.0.1:1/' } });
+    const plan = worldPlan(w, {
+      dns: { query_timeout: '300ms', lookup_resolver: w.resolvers.honest.address, ttl_allowance: '1s', mta_sts_url: 'http://127.0.0.1:1/' },
+    });
     const label = `auth:${w.auth.address}`;
     const cases = [
       [{ kind: 'servfail' }, 'servfail', 'dns_servfail', 'SERVFAIL'],
@@ -183,11 +268,14 @@ describe('dns check against the lab', () => {
     w.resolvers.honest.upstreamDown(true);
     try {
       const out = await run({ kind: 'resolver', resolver: w.resolvers.honest.address }, plan);
-      assert.deepEqual(out.map((r) => [r.ok, r.errorClass, r.rcode]), [
-        [false, 'servfail', 'SERVFAIL'],
-        [false, 'servfail', 'SERVFAIL'],
-        [false, 'servfail', 'SERVFAIL'],
-      ]);
+      assert.deepEqual(
+        out.map((r) => [r.ok, r.errorClass, r.rcode]),
+        [
+          [false, 'servfail', 'SERVFAIL'],
+          [false, 'servfail', 'SERVFAIL'],
+          [false, 'servfail', 'SERVFAIL'],
+        ],
+      );
     } finally {
       w.resolvers.honest.upstreamDown(false);
     }
@@ -202,11 +290,14 @@ describe('dns check against the lab', () => {
       const t0 = Date.now();
       const out = await runDns(targetOf({ kind: 'authoritative' }, plan), dnsCheckSettings(plan), makeCtx(plan, { signal: ac.signal }));
       assert.ok(Date.now() - t0 < 2000);
-      assert.deepEqual(out.map((r) => [r.ok, r.errorClass, r.code]), [
-        [false, 'timeout', 'dns_aborted'],
-        [false, 'timeout', 'dns_aborted'],
-        [false, 'timeout', 'dns_aborted'],
-      ]);
+      assert.deepEqual(
+        out.map((r) => [r.ok, r.errorClass, r.code]),
+        [
+          [false, 'timeout', 'dns_aborted'],
+          [false, 'timeout', 'dns_aborted'],
+          [false, 'timeout', 'dns_aborted'],
+        ],
+      );
     } finally {
       w.auth.fault(null);
     }
@@ -215,7 +306,11 @@ describe('dns check against the lab', () => {
   test('an authoritative server name that does not resolve yields failed auth:<name> results every run, beside the servers that answer', async () => {
     const plan = worldPlan(w, { probes: { authoritative: ['ns-gone.company.test', w.auth.address] } });
     const target = dnsCheck.targets(plan).find((t) => t.key === 'authoritative');
-    assert.deepEqual(target?.target, { kind: 'authoritative', servers: ['auth:ns-gone.company.test', `auth:${w.auth.address}`], queries: dnsQueries(dnsCheckSettings(plan)) });
+    assert.deepEqual(target?.target, {
+      kind: 'authoritative',
+      servers: ['auth:ns-gone.company.test', `auth:${w.auth.address}`],
+      queries: dnsQueries(dnsCheckSettings(plan)),
+    });
     const out = await run({ kind: 'authoritative' }, plan);
     assert.deepEqual(
       out.map((r) => [r.resolver, r.qtype, r.ok, r.errorClass, r.code, r.phase, r.side]),
@@ -233,7 +328,10 @@ describe('dns check against the lab', () => {
     const before = (await col.sample('mailprobe_dns_lookups_total', { resolver: 'auth:ns-gone.company.test', result: 'nxdomain' })) ?? 0;
     await col.push(batchOf(out));
     assert.equal(await col.sample('mailprobe_dns_lookups_total', { resolver: 'auth:ns-gone.company.test', result: 'nxdomain' }), before + 3);
-    assert.equal(await col.sample('mailprobe_dns_answer_side', { resolver: 'auth:ns-gone.company.test', name: 'mail.company.test', type: 'A', side: 'error' }), 1);
+    assert.equal(
+      await col.sample('mailprobe_dns_answer_side', { resolver: 'auth:ns-gone.company.test', name: 'mail.company.test', type: 'A', side: 'error' }),
+      1,
+    );
   });
 
   test('authoritative servers found from the NS records when the plan names none', async () => {
@@ -242,10 +340,13 @@ describe('dns check against the lab', () => {
     assert.deepEqual(servers, [{ label: 'auth:ns1.company.test', server: { host: '127.0.0.1', port: 53 } }]);
     const none = testPlan({ cutover: { domain: 'other.test', mail_host: 'mail.other.test' }, probes: { resolvers: [w.resolvers.honest.address] } });
     const out = await runDns(targetOf({ kind: 'authoritative' }, none), dnsCheckSettings(none), makeCtx(none));
-    assert.deepEqual(out.map((r) => [r.resolver, r.ok, r.code]), [
-      ['auth:none', false, 'dns_servfail'],
-      ['auth:none', false, 'dns_servfail'],
-      ['auth:none', false, 'dns_servfail'],
-    ]);
+    assert.deepEqual(
+      out.map((r) => [r.resolver, r.ok, r.code]),
+      [
+        ['auth:none', false, 'dns_servfail'],
+        ['auth:none', false, 'dns_servfail'],
+        ['auth:none', false, 'dns_servfail'],
+      ],
+    );
   });
 });

@@ -8,7 +8,15 @@ import { startDnsWorld, type DnsWorld } from '../../../lab/dns/world.js';
 import { startTestCollector, type TestCollector } from '../../support/collector.js';
 import { batchOf, makeCtx, worldPlan } from '../../../bench/lib/dns-support.js';
 
-const view = ({ ip, side, list, ok, listed, answers, errorClass, code }: DnsblResult) => ({ ip, side, list, ok, listed, answers, ...(ok ? {} : { errorClass, code }) });
+const view = ({ ip, side, list, ok, listed, answers, errorClass, code }: DnsblResult) => ({
+  ip,
+  side,
+  list,
+  ok,
+  listed,
+  answers,
+  ...(ok ? {} : { errorClass, code }),
+});
 
 describe('dnsbl check against the lab', () => {
   let w: DnsWorld;
@@ -49,13 +57,35 @@ describe('dnsbl check against the lab', () => {
     assert.deepEqual(out.map(view), [
       { ip: '127.0.0.2', side: 'old', list: 'bl.lab.test', ok: true, listed: false, answers: [] },
       { ip: '127.0.0.3', side: 'new', list: 'bl.lab.test', ok: true, listed: true, answers: ['127.0.0.10', '127.0.0.2'] },
-      { ip: '127.0.0.3', side: 'new', list: 'refuse.lab.test', ok: false, listed: false, answers: ['127.255.255.254'], errorClass: 'dnsbl_refused', code: 'dnsbl_refused' },
-      { ip: '127.0.0.2', side: 'old', list: 'hijack.lab.test', ok: false, listed: false, answers: ['192.0.2.1'], errorClass: 'bad_response', code: 'dnsbl_bad_answer' },
+      {
+        ip: '127.0.0.3',
+        side: 'new',
+        list: 'refuse.lab.test',
+        ok: false,
+        listed: false,
+        answers: ['127.255.255.254'],
+        errorClass: 'dnsbl_refused',
+        code: 'dnsbl_refused',
+      },
+      {
+        ip: '127.0.0.2',
+        side: 'old',
+        list: 'hijack.lab.test',
+        ok: false,
+        listed: false,
+        answers: ['192.0.2.1'],
+        errorClass: 'bad_response',
+        code: 'dnsbl_bad_answer',
+      },
     ]);
     await col.push(batchOf(out));
     assert.equal(await col.sample('mailprobe_dnsbl_listed', { ip: '127.0.0.2', side: 'old', list: 'bl.lab.test' }), 0);
     assert.equal(await col.sample('mailprobe_dnsbl_listed', { ip: '127.0.0.3', side: 'new', list: 'bl.lab.test' }), 1);
-    assert.equal(await col.sample('mailprobe_dnsbl_listed', { ip: '127.0.0.3', side: 'new', list: 'refuse.lab.test' }), undefined, 'a refusal is not a listing');
+    assert.equal(
+      await col.sample('mailprobe_dnsbl_listed', { ip: '127.0.0.3', side: 'new', list: 'refuse.lab.test' }),
+      undefined,
+      'a refusal is not a listing',
+    );
     assert.equal(await col.sample('mailprobe_dnsbl_errors_total', { ip: '127.0.0.3', side: 'new', list: 'refuse.lab.test' }), 1);
     assert.equal(await col.sample('mailprobe_checks_total', { region: 'eu', probe: 'p-eu', type: 'dnsbl', result: 'dnsbl_refused' }), 1);
   });
@@ -73,7 +103,16 @@ describe('dnsbl check against the lab', () => {
     w.auth.fault({ kind: 'drop' });
     try {
       const r = await runDnsbl({ ip: '127.0.0.3', side: 'new', list: 'bl.lab.test' }, dnsSettings(plan), makeCtx(plan));
-      assert.deepEqual(view(r), { ip: '127.0.0.3', side: 'new', list: 'bl.lab.test', ok: false, listed: false, answers: [], errorClass: 'timeout', code: 'dns_timeout' });
+      assert.deepEqual(view(r), {
+        ip: '127.0.0.3',
+        side: 'new',
+        list: 'bl.lab.test',
+        ok: false,
+        listed: false,
+        answers: [],
+        errorClass: 'timeout',
+        code: 'dns_timeout',
+      });
       await col.push(batchOf([r]));
       assert.equal(await col.sample('mailprobe_dnsbl_listed', { ip: '127.0.0.3', side: 'new', list: 'bl.lab.test' }), 1, 'last known value kept');
       assert.equal(await col.sample('mailprobe_dnsbl_errors_total', { ip: '127.0.0.3', side: 'new', list: 'bl.lab.test' }), 1);

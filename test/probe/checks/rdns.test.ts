@@ -7,7 +7,15 @@ import { startDnsWorld, type DnsWorld } from '../../../lab/dns/world.js';
 import { startTestCollector, type TestCollector } from '../../support/collector.js';
 import { batchOf, makeCtx, worldPlan } from '../../../bench/lib/dns-support.js';
 
-const view = ({ ip, side, ok, ptrNames, fcrdns, matchesMailHost, errorClass, code }: RdnsResult) => ({ ip, side, ok, ptrNames, fcrdns, matchesMailHost, ...(ok ? {} : { errorClass, code }) });
+const view = ({ ip, side, ok, ptrNames, fcrdns, matchesMailHost, errorClass, code }: RdnsResult) => ({
+  ip,
+  side,
+  ok,
+  ptrNames,
+  fcrdns,
+  matchesMailHost,
+  ...(ok ? {} : { errorClass, code }),
+});
 
 describe('rdns check against the lab', () => {
   let w: DnsWorld;
@@ -44,7 +52,14 @@ describe('rdns check against the lab', () => {
     const neu = await runRdns({ ip: '127.0.0.3', side: 'new' }, s, ctx);
     assert.ok(isCheckResult(old) && isCheckResult(neu));
     assert.deepEqual(view(old), { ip: '127.0.0.2', side: 'old', ok: true, ptrNames: ['mail.company.test'], fcrdns: true, matchesMailHost: true });
-    assert.deepEqual(view(neu), { ip: '127.0.0.3', side: 'new', ok: true, ptrNames: ['host-3.provider-b.company.test', 'mail.company.test'], fcrdns: true, matchesMailHost: true });
+    assert.deepEqual(view(neu), {
+      ip: '127.0.0.3',
+      side: 'new',
+      ok: true,
+      ptrNames: ['host-3.provider-b.company.test', 'mail.company.test'],
+      fcrdns: true,
+      matchesMailHost: true,
+    });
     await col.push(batchOf([old, neu]));
     assert.equal(await col.sample('mailprobe_fcrdns_ok', { ip: '127.0.0.2', side: 'old' }), 1);
     assert.equal(await col.sample('mailprobe_ptr_matches_mail_host', { ip: '127.0.0.3', side: 'new' }), 1);
@@ -58,8 +73,18 @@ describe('rdns check against the lab', () => {
     try {
       const plan = worldPlan(w);
       const r = await runRdns({ ip: '127.0.0.3', side: 'new' }, rdnsSettings(plan), makeCtx(plan));
-      assert.deepEqual(view(r), { ip: '127.0.0.3', side: 'new', ok: true, ptrNames: ['host-3.provider-b.company.test', 'mail.company.test'], fcrdns: false, matchesMailHost: true });
-      assert.match(r.message ?? '', /no PTR name resolves back to 127\.0\.0\.3: host-3\.provider-b\.company\.test → NXDOMAIN; mail\.company\.test → 127\.0\.0\.2; it will once mail\.company\.test points at 127\.0\.0\.3$/);
+      assert.deepEqual(view(r), {
+        ip: '127.0.0.3',
+        side: 'new',
+        ok: true,
+        ptrNames: ['host-3.provider-b.company.test', 'mail.company.test'],
+        fcrdns: false,
+        matchesMailHost: true,
+      });
+      assert.match(
+        r.message ?? '',
+        /no PTR name resolves back to 127\.0\.0\.3: host-3\.provider-b\.company\.test → NXDOMAIN; mail\.company\.test → 127\.0\.0\.2; it will once mail\.company\.test points at 127\.0\.0\.3$/,
+      );
       await col.push(batchOf([r]));
       assert.equal(await col.sample('mailprobe_fcrdns_ok', { ip: '127.0.0.3', side: 'new' }), 0);
       // The new IP before the switch: not now, but once the mail host points at it.
@@ -68,12 +93,22 @@ describe('rdns check against the lab', () => {
       w.auth.updateZone({ ptr: { '127.0.0.2': ['mail.company.test'], '127.0.0.3': ['host-3.provider-b.company.test'] } });
       w.resolvers.honest.flush();
       const own = await runRdns({ ip: '127.0.0.3', side: 'new' }, rdnsSettings(plan), makeCtx(plan));
-      assert.deepEqual(view(own), { ip: '127.0.0.3', side: 'new', ok: true, ptrNames: ['host-3.provider-b.company.test'], fcrdns: false, matchesMailHost: false });
+      assert.deepEqual(view(own), {
+        ip: '127.0.0.3',
+        side: 'new',
+        ok: true,
+        ptrNames: ['host-3.provider-b.company.test'],
+        fcrdns: false,
+        matchesMailHost: false,
+      });
       assert.match(own.message ?? '', /; it will not once mail\.company\.test points at 127\.0\.0\.3 either$/);
       await col.push(batchOf([own]));
       assert.equal(await col.sample('mailprobe_fcrdns_ok_when_served', { ip: '127.0.0.3', side: 'new' }), 0);
       assert.equal(await col.sample('mailprobe_ptr_info', { ip: '127.0.0.3', side: 'new', ptr: 'host-3.provider-b.company.test' }), 1);
-      assert.equal(await col.sample('mailprobe_ptr_info', { ip: '127.0.0.3', side: 'new', ptr: 'host-3.provider-b.company.test,mail.company.test' }), undefined);
+      assert.equal(
+        await col.sample('mailprobe_ptr_info', { ip: '127.0.0.3', side: 'new', ptr: 'host-3.provider-b.company.test,mail.company.test' }),
+        undefined,
+      );
     } finally {
       w.auth.set(null);
       w.auth.updateZone({ ptr: { '127.0.0.2': ['mail.company.test'], '127.0.0.3': ['host-3.provider-b.company.test', 'mail.company.test'] } });
@@ -82,7 +117,14 @@ describe('rdns check against the lab', () => {
   });
 
   test('no PTR at all is a finding, not a failure; DNS errors are failures', async () => {
-    const plan = worldPlan(w, { cutover: { servers: [{ ip: '127.0.0.2', side: 'old' }, { ip: '127.0.0.4', side: 'new' }] } });
+    const plan = worldPlan(w, {
+      cutover: {
+        servers: [
+          { ip: '127.0.0.2', side: 'old' },
+          { ip: '127.0.0.4', side: 'new' },
+        ],
+      },
+    });
     const s = rdnsSettings(plan);
     const none = await runRdns({ ip: '127.0.0.4', side: 'new' }, s, makeCtx(plan));
     assert.deepEqual(view(none), { ip: '127.0.0.4', side: 'new', ok: true, ptrNames: [], fcrdns: false, matchesMailHost: false });
@@ -100,7 +142,16 @@ describe('rdns check against the lab', () => {
     w.auth.fault({ kind: 'servfail' });
     try {
       const failed = await runRdns({ ip: '127.0.0.2', side: 'old' }, s, makeCtx(plan));
-      assert.deepEqual(view(failed), { ip: '127.0.0.2', side: 'old', ok: false, ptrNames: [], fcrdns: false, matchesMailHost: false, errorClass: 'servfail', code: 'dns_servfail' });
+      assert.deepEqual(view(failed), {
+        ip: '127.0.0.2',
+        side: 'old',
+        ok: false,
+        ptrNames: [],
+        fcrdns: false,
+        matchesMailHost: false,
+        errorClass: 'servfail',
+        code: 'dns_servfail',
+      });
       assert.equal(failed.phase, 'ptr');
       assert.ok(isCheckResult(failed));
       await col.push(batchOf([failed]));

@@ -27,9 +27,25 @@ const key = generateDkimKey();
 
 before(async () => {
   // SPF lists only the old IP and only the old IP has a PTR: the new side fails both.
-  dns = await startAuthoritative({ domain: 'company.test', mailHost: MAIL_HOST, spf: 'old', dmarc: 'reject', dkimKey: key, ptr: { '127.0.0.2': [MAIL_HOST] }, initial: { ttl: 60, serve: 'old' } });
+  dns = await startAuthoritative({
+    domain: 'company.test',
+    mailHost: MAIL_HOST,
+    spf: 'old',
+    dmarc: 'reject',
+    dkimKey: key,
+    ptr: { '127.0.0.2': [MAIL_HOST] },
+    initial: { ttl: 60, serve: 'old' },
+  });
   certs = await makeLabCerts({ mailHost: MAIL_HOST });
-  sink = await Sink.start({ host: '127.0.0.1', port: 0, address: RT, secret: process.env[SECRET_ENV]!, maxSize: 64 * 1024, name: 'sink.probes.test', resolver: dnsResolver(dns.address) });
+  sink = await Sink.start({
+    host: '127.0.0.1',
+    port: 0,
+    address: RT,
+    secret: process.env[SECRET_ENV]!,
+    maxSize: 64 * 1024,
+    name: 'sink.probes.test',
+    resolver: dnsResolver(dns.address),
+  });
   const dkim = { domainName: 'company.test', keySelector: 's2026', privateKey: key.privateKey };
   mtas = await startMtas({
     mailHost: MAIL_HOST,
@@ -163,7 +179,13 @@ describe('roundtrip from the plan', () => {
     const plan = testPlan({
       probes: {
         smtp: { ca_file: certs.caFile },
-        roundtrip: { to: RT, from: FROM, secret_env: SECRET_ENV, deadline: '3s', sink: { listen: '127.0.0.1:0', resolver: dns.address, name: 'shared-sink.probes.test' } },
+        roundtrip: {
+          to: RT,
+          from: FROM,
+          secret_env: SECRET_ENV,
+          deadline: '3s',
+          sink: { listen: '127.0.0.1:0', resolver: dns.address, name: 'shared-sink.probes.test' },
+        },
       },
     });
     assert.equal(roundtripCheck.timeoutMs?.(plan), 3000 + plan.probes.timeout);
@@ -197,7 +219,10 @@ describe('roundtrip results at the collector', () => {
       assert.equal(res.status, 200, JSON.stringify(res.body));
       const text = await c.scrape();
       const sample = (name: string, labels: Record<string, string>) => sampleIn(text, name, labels);
-      for (const [ip, side] of [['127.0.0.2', 'old'], ['127.0.0.3', 'new']] as const) {
+      for (const [ip, side] of [
+        ['127.0.0.2', 'old'],
+        ['127.0.0.3', 'new'],
+      ] as const) {
         assert.equal(sample('mailprobe_roundtrip_duration_seconds_count', { via_ip: ip, side }), 1);
         assert.equal(sample('mailprobe_roundtrip_total', { via_ip: ip, side, result: 'delivered' }), 1);
         assert.equal(sample('mailprobe_roundtrip_auth', { via_ip: ip, method: 'dkim', result: 'pass' }), 1);

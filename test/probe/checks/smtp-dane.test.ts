@@ -44,7 +44,16 @@ async function session(tlsa: string[] | undefined, tls: 'opportunistic' | 'none'
 describe('smtp check: TLSA records against the presented certificate', () => {
   test('DANE-EE 3 1 1 and 3 0 1, DANE-TA 2 x x and PKIX 1/0 of the real certificate match', async () => {
     const leaf = certs.mailHost.cert;
-    for (const rec of [tlsaRecordFor(leaf, 3, 1, 1), tlsaRecordFor(leaf, 3, 0, 1), tlsaRecordFor(leaf, 3, 1, 2), tlsaRecordFor(leaf, 3, 0, 0), tlsaRecordFor(certs.caPem, 2, 0, 1), tlsaRecordFor(certs.caPem, 2, 1, 1), tlsaRecordFor(leaf, 1, 1, 1), tlsaRecordFor(certs.caPem, 0, 1, 1)]) {
+    for (const rec of [
+      tlsaRecordFor(leaf, 3, 1, 1),
+      tlsaRecordFor(leaf, 3, 0, 1),
+      tlsaRecordFor(leaf, 3, 1, 2),
+      tlsaRecordFor(leaf, 3, 0, 0),
+      tlsaRecordFor(certs.caPem, 2, 0, 1),
+      tlsaRecordFor(certs.caPem, 2, 1, 1),
+      tlsaRecordFor(leaf, 1, 1, 1),
+      tlsaRecordFor(certs.caPem, 0, 1, 1),
+    ]) {
       const r = await session([rec]);
       assert.equal(r.tlsa?.match, true, `${rec.slice(0, 5)} matches: ${r.tlsa?.detail}`);
       assert.equal(r.tlsa?.records, 1);

@@ -112,7 +112,10 @@ describe('smtp check against the lab MTAs', () => {
   test('implicit TLS (465 style): the handshake is the starttls phase', async () => {
     const r = await run(target('new', mtas.new.tlsPort), settings({ tls: 'implicit' }));
     assert.equal(r.ok, true, r.message);
-    assert.deepEqual(phaseNames(r), ['connect', 'starttls', 'banner', 'ehlo', 'mail', 'rcpt', 'quit'].sort((a, b) => SMTP_PHASES.indexOf(a as never) - SMTP_PHASES.indexOf(b as never)));
+    assert.deepEqual(
+      phaseNames(r),
+      ['connect', 'starttls', 'banner', 'ehlo', 'mail', 'rcpt', 'quit'].sort((a, b) => SMTP_PHASES.indexOf(a as never) - SMTP_PHASES.indexOf(b as never)),
+    );
     assert.equal(r.tls?.verified, true);
     assert.equal(r.port, mtas.new.tlsPort);
   });
@@ -139,7 +142,10 @@ describe('smtp check against the lab MTAs', () => {
   });
 
   test('an empty password variable is bad config (throws)', async () => {
-    await assert.rejects(smtp(target('new'), settings({ auth: { user: 'probe', passEnv: 'MAILPROBE_TEST_SMTP_UNSET' } }), testCtx()), /MAILPROBE_TEST_SMTP_UNSET/);
+    await assert.rejects(
+      smtp(target('new'), settings({ auth: { user: 'probe', passEnv: 'MAILPROBE_TEST_SMTP_UNSET' } }), testCtx()),
+      /MAILPROBE_TEST_SMTP_UNSET/,
+    );
   });
 });
 
@@ -510,12 +516,15 @@ describe('smtp results at the collector', () => {
       assert.equal(res.status, 200, JSON.stringify(res.body));
       const text = await c.scrape();
       const sample = (name: string, labels: Record<string, string>) => sampleIn(text, name, labels);
-      for (const [ip, side] of [['127.0.0.2', 'old'], ['127.0.0.3', 'new']] as const) {
+      for (const [ip, side] of [
+        ['127.0.0.2', 'old'],
+        ['127.0.0.3', 'new'],
+      ] as const) {
         for (const phase of ['connect', 'banner', 'ehlo', 'starttls', 'mail', 'rcpt', 'quit']) {
-          assert.ok(((sample("mailprobe_smtp_duration_seconds_count", { ip, side, phase })) ?? 0) >= 1, `${ip} ${phase}`);
+          assert.ok((sample('mailprobe_smtp_duration_seconds_count', { ip, side, phase }) ?? 0) >= 1, `${ip} ${phase}`);
         }
         assert.equal(sample('mailprobe_smtp_checks_total', { ip, side, result: 'success' }), 1);
-        assert.ok(((sample('mailprobe_tls_cert_expiry_timestamp_seconds', { ip, side })) ?? 0) > Date.now() / 1000);
+        assert.ok((sample('mailprobe_tls_cert_expiry_timestamp_seconds', { ip, side }) ?? 0) > Date.now() / 1000);
         assert.equal(sample('mailprobe_tls_cert_valid', { ip, side }), 1);
       }
       assert.equal(sample('mailprobe_smtp_checks_total', { ip: '127.0.0.3', result: 'temp_fail' }), 1);

@@ -47,7 +47,9 @@ const NEW = '127.0.0.3';
 describe('ttl analysis (derived from dns results over time)', () => {
   test('the TTL that held counts from the latest possible change; honest until then, stale after', async () => {
     // Authoritative: old (TTL 60) every 10 s up to 100, new from 110.
-    const auth = [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100].map((t) => obs(t, 'auth:ns1', OLD, 60)).concat([110, 120].map((t) => obs(t, 'auth:ns1', NEW, 60)));
+    const auth = [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
+      .map((t) => obs(t, 'auth:ns1', OLD, 60))
+      .concat([110, 120].map((t) => obs(t, 'auth:ns1', NEW, 60)));
     // The change may have happened as late as 110, so old answers are honest until 170 (+2 s allowance).
     const r = await analyse([...auth, obs(169, 'honest', OLD, 1), obs(171.5, 'edge', OLD, 0), obs(175, 'late', OLD, 0), obs(175, 'switched', NEW, 55)], 180);
     assert.deepEqual(
@@ -65,7 +67,14 @@ describe('ttl analysis (derived from dns results over time)', () => {
     // Old (TTL 60) until 100, new from 110: the old answer may be kept until 170 (+2 s allowance).
     const auth = [0, 50, 100].map((t) => obs(t, 'auth:ns1', OLD, 60)).concat([110, 160, 200].map((t) => obs(t, 'auth:ns1', NEW, 60)));
     const r = await analyse(
-      [...auth, obs(20, 'before-change', OLD, 40), obs(150, 'within-ttl', OLD, 20), obs(150, 'within-ttl-new', NEW, 60), obs(180, 'after-expiry', NEW, 50), obs(185, 'violator', OLD, 0)],
+      [
+        ...auth,
+        obs(20, 'before-change', OLD, 40),
+        obs(150, 'within-ttl', OLD, 20),
+        obs(150, 'within-ttl-new', NEW, 60),
+        obs(180, 'after-expiry', NEW, 50),
+        obs(185, 'violator', OLD, 0),
+      ],
       190,
     );
     assert.deepEqual(
@@ -90,7 +99,13 @@ describe('ttl analysis (derived from dns results over time)', () => {
 
   test('lowered TTL: safe to switch at first lowered sighting + the TTL before; caches may keep the old TTL that long', async () => {
     // TTL 3600 until 1000, lowered to 60 (first seen at 1000), switched at 5000.
-    const auth = [obs(0, 'auth:ns1', OLD, 3600), obs(500, 'auth:ns1', OLD, 3600), obs(1000, 'auth:ns1', OLD, 60), obs(2000, 'auth:ns1', OLD, 60), obs(5000, 'auth:ns1', NEW, 60)];
+    const auth = [
+      obs(0, 'auth:ns1', OLD, 3600),
+      obs(500, 'auth:ns1', OLD, 3600),
+      obs(1000, 'auth:ns1', OLD, 60),
+      obs(2000, 'auth:ns1', OLD, 60),
+      obs(5000, 'auth:ns1', NEW, 60),
+    ];
     // A resolver that fetched at 999 with TTL 3600 may answer old until 4599 — honest at 4500 even though the switch came later.
     const r = await analyse([...auth, obs(4500, 'r1', OLD, 99), obs(5050, 'r2', OLD, 10), obs(5063, 'r3', OLD, 0)], 5100);
     const x = r.get('r1');
@@ -104,7 +119,12 @@ describe('ttl analysis (derived from dns results over time)', () => {
   test('extension: a TTL above the highest authoritative TTL for that answer', async () => {
     const state = new Map<string, unknown>();
     const history = new MemoryHistory();
-    const early = await analyse([obs(0, 'auth:ns1', OLD, 60), obs(1, 'clamp', OLD, 300), obs(2, 'honest', OLD, 59), obs(3, 'unknown-set', '192.0.2.1', 9999)], 4, state, history);
+    const early = await analyse(
+      [obs(0, 'auth:ns1', OLD, 60), obs(1, 'clamp', OLD, 300), obs(2, 'honest', OLD, 59), obs(3, 'unknown-set', '192.0.2.1', 9999)],
+      4,
+      state,
+      history,
+    );
     assert.equal(early.get('clamp')?.extensionSeconds, 0, 'judged only once the next authoritative observation is in');
     const r = await analyse([obs(5, 'auth:ns1', OLD, 60)], 6, state, history);
     assert.equal(r.get('clamp')?.extensionSeconds, 240);
@@ -142,8 +162,17 @@ describe('ttl analysis (derived from dns results over time)', () => {
   });
 
   test('targets: the mail host, A for IPv4 plans', () => {
-    assert.deepEqual(ttlCheck.targets(plan).map((t) => t.target), [{ name: 'mail.company.test', qtype: 'A', resolvers: ['system'] }]);
-    assert.deepEqual(ttlSettings(plan), { allowanceMs: 2000, lookbackMs: 172_800_000, decommissionQuietMs: 30_000, overlapMs: 6000, servers: plan.cutover.servers });
+    assert.deepEqual(
+      ttlCheck.targets(plan).map((t) => t.target),
+      [{ name: 'mail.company.test', qtype: 'A', resolvers: ['system'] }],
+    );
+    assert.deepEqual(ttlSettings(plan), {
+      allowanceMs: 2000,
+      lookbackMs: 172_800_000,
+      decommissionQuietMs: 30_000,
+      overlapMs: 6000,
+      servers: plan.cutover.servers,
+    });
   });
 });
 
@@ -159,7 +188,11 @@ test('live: lab resolvers and a real unbound through a compressed cutover — vi
     clampMinTtl: 6,
     staleSeconds: 30,
   });
-  const unbound = await startUnbound({ upstream: { host: w.auth.host, port: w.auth.port }, zones: ['company.test', '0.0.127.in-addr.arpa'], probeName: 'company.test' }).catch(async (e: unknown) => {
+  const unbound = await startUnbound({
+    upstream: { host: w.auth.host, port: w.auth.port },
+    zones: ['company.test', '0.0.127.in-addr.arpa'],
+    probeName: 'company.test',
+  }).catch(async (e: unknown) => {
     await w.close();
     throw e;
   });
@@ -233,7 +266,10 @@ test('live: lab resolvers and a real unbound through a compressed cutover — vi
     assert.ok(ubFirstNew, 'unbound switched');
     const ubLate = ub.filter((r) => r.startedAt > firstNewAt + 2000 + 1000);
     assert.ok(ubLate.length > 0 && ubLate.every((r) => r.side === 'new'), `unbound after the TTL: ${ub.map((r) => `${r.startedAt - t0}:${r.side}`).join(' ')}`);
-    assert.ok(ub.filter((r) => r.startedAt > ubFirstNew.startedAt).every((r) => r.side === 'new'), 'and stayed switched');
+    assert.ok(
+      ub.filter((r) => r.startedAt > ubFirstNew.startedAt).every((r) => r.side === 'new'),
+      'and stayed switched',
+    );
 
     // Violators: ignore (+6 s), clamp (min 6 s), stale (upstream down, serves expired data).
     for (const [r, minStale] of [
@@ -267,7 +303,10 @@ test('live: lab resolvers and a real unbound through a compressed cutover — vi
     assert.equal(await col.sample('mailprobe_dns_ttl_violation', { ...l, resolver: label(w.resolvers.ignore) }), 1);
     assert.equal(await col.sample('mailprobe_dns_ttl_tested', { ...l, resolver: label(w.resolvers.ignore) }), 1);
     assert.equal(await col.sample('mailprobe_dns_ttl_tested', { ...l, resolver: label(w.resolvers.honest) }), 1);
-    assert.equal(await col.sample('mailprobe_dns_resolver_stale_seconds', { ...l, resolver: label(w.resolvers.ignore) }), by.get(label(w.resolvers.ignore))?.staleSeconds);
+    assert.equal(
+      await col.sample('mailprobe_dns_resolver_stale_seconds', { ...l, resolver: label(w.resolvers.ignore) }),
+      by.get(label(w.resolvers.ignore))?.staleSeconds,
+    );
     assert.equal(await col.sample('mailprobe_dns_ttl_extension_seconds', { ...l, resolver: label(w.resolvers.stale) }), 26);
     assert.equal(await col.sample('mailprobe_safe_to_switch_timestamp_seconds', l), safe / 1000);
     assert.equal(await col.sample('mailprobe_safe_to_decommission', l), 0);

@@ -75,8 +75,14 @@ describe('DNS client against the lab authoritative server', () => {
       const before = auth.queries.length;
       const r = await serverClient({ host: auth.host, port: auth.port }).query('mail.company.test', 'A');
       assert.equal(r.transport, 'tcp');
-      assert.deepEqual(r.answers.map((a) => a.value), ['127.0.0.2']);
-      assert.deepEqual(auth.queries.slice(before).map((q) => q.transport), ['udp', 'tcp']);
+      assert.deepEqual(
+        r.answers.map((a) => a.value),
+        ['127.0.0.2'],
+      );
+      assert.deepEqual(
+        auth.queries.slice(before).map((q) => q.transport),
+        ['udp', 'tcp'],
+      );
     } finally {
       auth.fault(null);
     }
@@ -175,7 +181,10 @@ describe('DNS client against broken servers (mocks: what no real server does on 
       const ac = new AbortController();
       setTimeout(() => ac.abort(new Error('check timeout')), 50);
       const t0 = Date.now();
-      const e = await rejects(serverClient({ host: '127.0.0.1', port: s.port }, 'x', { timeoutMs: 5000 }).query('a.test', 'A', { signal: ac.signal }), 'dns_aborted');
+      const e = await rejects(
+        serverClient({ host: '127.0.0.1', port: s.port }, 'x', { timeoutMs: 5000 }).query('a.test', 'A', { signal: ac.signal }),
+        'dns_aborted',
+      );
       assert.match(e.message, /check timeout/);
       assert.ok(Date.now() - t0 < 1000);
     } finally {
@@ -250,7 +259,17 @@ describe('DNS client against broken servers (mocks: what no real server does on 
       // resolv.conf has no ports; build the same spec the parser makes, with the fakes' ports.
       const spec = parseResolver('system', { resolvConf: f });
       assert.equal(spec.kind, 'dns');
-      const c = createClient({ kind: 'dns', label: 'system', servers: [{ host: '127.0.0.1', port: silent.port }, { host: '127.0.0.1', port: good.port }] }, { timeoutMs: 200 });
+      const c = createClient(
+        {
+          kind: 'dns',
+          label: 'system',
+          servers: [
+            { host: '127.0.0.1', port: silent.port },
+            { host: '127.0.0.1', port: good.port },
+          ],
+        },
+        { timeoutMs: 200 },
+      );
       const r = await c.query('a.test', 'A');
       assert.equal(r.rcodeName, 'NXDOMAIN');
       assert.equal(r.server, `127.0.0.1:${good.port}`);
@@ -297,7 +316,10 @@ describe('DoH', () => {
     const c = createClient(parseResolver(`${url}/dns-query`));
     const r = await c.query('mail.company.test', 'A');
     assert.equal(r.transport, 'doh');
-    assert.deepEqual(r.answers.map((a) => a.value), ['127.0.0.2']);
+    assert.deepEqual(
+      r.answers.map((a) => a.value),
+      ['127.0.0.2'],
+    );
   });
 
   test('HTTP errors and wrong content types are bad responses', async () => {
@@ -317,7 +339,29 @@ describe('DoT and IPv6', () => {
     auth6 = await startAuthoritative({ host: '::1' });
     // A self-signed certificate for 127.0.0.1 (openssl from the base system).
     dir = mkdtempSync(join(tmpdir(), 'mailprobe-dot-'));
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=dot.lab.test', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-subj',
+        '/CN=dot.lab.test',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-days',
+        '1',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
     const { readFileSync } = await import('node:fs');
     cert = readFileSync(join(dir, 'cert.pem'), 'utf8');
     // A DoT front end: TLS in, the lab server's TCP port out.
@@ -340,7 +384,10 @@ describe('DoT and IPv6', () => {
     const port = (tls.address() as { port: number }).port;
     const r = await createClient(parseResolver(`tls://127.0.0.1:${port}`), { tls: { ca: cert } }).query('mail.company.test', 'A');
     assert.equal(r.transport, 'dot');
-    assert.deepEqual(r.answers.map((a) => a.value), ['127.0.0.2']);
+    assert.deepEqual(
+      r.answers.map((a) => a.value),
+      ['127.0.0.2'],
+    );
   });
 
   test('DNS over TLS with an untrusted certificate fails as a network error naming TLS', async () => {

@@ -111,12 +111,25 @@ describe('mailprobe sink', () => {
     const { dir, cleanup } = tempDir();
     const [smtpPort, httpPort] = [await freePort(), await freePort()];
     const plan = {
-      cutover: { domain: 'company.test', mail_host: MAIL_HOST, servers: [{ ip: '127.0.0.2', side: 'old' }, { ip: '127.0.0.3', side: 'new' }], window: { start: '2026-12-04T20:00:00Z', end: '2026-12-05T02:00:00Z' } },
-      probes: { roundtrip: { to: RT, secret_env: SECRET_ENV, sink: { listen: `127.0.0.1:${smtpPort}`, http_listen: `127.0.0.1:${httpPort}`, resolver: dns.address } } },
+      cutover: {
+        domain: 'company.test',
+        mail_host: MAIL_HOST,
+        servers: [
+          { ip: '127.0.0.2', side: 'old' },
+          { ip: '127.0.0.3', side: 'new' },
+        ],
+        window: { start: '2026-12-04T20:00:00Z', end: '2026-12-05T02:00:00Z' },
+      },
+      probes: {
+        roundtrip: { to: RT, secret_env: SECRET_ENV, sink: { listen: `127.0.0.1:${smtpPort}`, http_listen: `127.0.0.1:${httpPort}`, resolver: dns.address } },
+      },
     };
     const file = join(dir, 'plan.yaml');
     writeFileSync(file, stringify(plan));
-    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'sink', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'sink', '--config', file], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env },
+    });
     try {
       const line = await new Promise<string>((resolve, reject) => {
         let out = '';
@@ -129,7 +142,11 @@ describe('mailprobe sink', () => {
       assert.equal(line.trim(), `mailprobe sink: SMTP on 127.0.0.1:${smtpPort} for ${RT}, arrivals at http://127.0.0.1:${httpPort}`);
       // Mail relayed by the lab reaches it and the arrivals API reports it.
       mtas.setSink({ host: '127.0.0.1', port: smtpPort });
-      const r = await roundtrip({ ip: mtas.old.ip, side: 'old', port: mtas.old.port, sameClock: true }, settings(remoteSink(`http://127.0.0.1:${httpPort}`, SECRET)), testCtx());
+      const r = await roundtrip(
+        { ip: mtas.old.ip, side: 'old', port: mtas.old.port, sameClock: true },
+        settings(remoteSink(`http://127.0.0.1:${httpPort}`, SECRET)),
+        testCtx(),
+      );
       assert.equal(r.delivered, true, r.message);
       assert.equal(r.deliveringIp, '127.0.0.2');
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

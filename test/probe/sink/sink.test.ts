@@ -24,7 +24,14 @@ const key = generateDkimKey();
 
 before(async () => {
   // SPF authorises only the old IP; only the old IP has a PTR that confirms.
-  dns = await startAuthoritative({ domain: 'company.test', spf: 'old', dmarc: 'reject', dkimKey: key, ptr: { '127.0.0.2': ['mail.company.test'], '127.0.0.4': ['nowhere.company.test'] }, initial: { ttl: 60, serve: 'old' } });
+  dns = await startAuthoritative({
+    domain: 'company.test',
+    spf: 'old',
+    dmarc: 'reject',
+    dkimKey: key,
+    ptr: { '127.0.0.2': ['mail.company.test'], '127.0.0.4': ['nowhere.company.test'] },
+    initial: { ttl: 60, serve: 'old' },
+  });
   certs = await makeLabCerts({ mailHost: 'sink.probes.test' });
   sink = await Sink.start({
     host: '127.0.0.1',
@@ -45,7 +52,12 @@ after(async () => {
 });
 
 let n = 0;
-function signedMessage(over: { secret?: string; sentAt?: number; probeId?: string; from?: string; body?: string } = {}): { text: string; messageId: string; sentAt: number; stamp: string } {
+function signedMessage(over: { secret?: string; sentAt?: number; probeId?: string; from?: string; body?: string } = {}): {
+  text: string;
+  messageId: string;
+  sentAt: number;
+  stamp: string;
+} {
   const messageId = `msg${Date.now()}x${n++}`;
   const sentAt = over.sentAt ?? Date.now();
   const body = over.body ?? 'round trip';
@@ -132,7 +144,15 @@ describe('round-trip sink', () => {
     assert.equal(ehlo.code, 0, ehlo.out);
     assert.match(ehlo.out, /<- {1,2}250-STARTTLS/);
     const m = signedMessage();
-    const t = nodemailer.createTransport({ host: '127.0.0.1', port: sink.port, localAddress: '127.0.0.2', name: 'tls.company.test', requireTLS: true, tls: { ca: certs.caPem, servername: 'sink.probes.test' }, logger: false });
+    const t = nodemailer.createTransport({
+      host: '127.0.0.1',
+      port: sink.port,
+      localAddress: '127.0.0.2',
+      name: 'tls.company.test',
+      requireTLS: true,
+      tls: { ca: certs.caPem, servername: 'sink.probes.test' },
+      logger: false,
+    });
     try {
       await t.sendMail({ envelope: { from: FROM, to: [RT] }, raw: m.text });
     } finally {
@@ -157,7 +177,14 @@ describe('slow verdicts', () => {
     try {
       const m = signedMessage();
       const waiting = s2.waitFor(m.messageId, Date.now() + 400);
-      const t = nodemailer.createTransport({ host: '127.0.0.1', port: s2.port, localAddress: '127.0.0.2', name: 'mail.company.test', tls: { rejectUnauthorized: false }, logger: false });
+      const t = nodemailer.createTransport({
+        host: '127.0.0.1',
+        port: s2.port,
+        localAddress: '127.0.0.2',
+        name: 'mail.company.test',
+        tls: { rejectUnauthorized: false },
+        logger: false,
+      });
       try {
         await t.sendMail({ envelope: { from: FROM, to: [RT] }, raw: m.text });
       } finally {
