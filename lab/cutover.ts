@@ -19,7 +19,7 @@ import { parseListen } from '../config/specs.js';
 import { createProbe, type Probe } from '../probe/runtime.js';
 import { closeSharedSinks } from '../probe/sink/shared.js';
 import { namedLabResolver, startDnsWorld, type DnsWorld, type LabResolverRole } from './dns/world.js';
-import { makeLabCerts } from './mta/certs.js';
+import { makeLabCerts, tlsaRecordFor } from './mta/certs.js';
 import { startMtas, type LabMtas } from './mta/index.js';
 import { compressRules, startPrometheus, type RunningPrometheus } from './prometheus.js';
 import { which } from './which.js';
@@ -172,6 +172,9 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
       ...(opts.expiringCertSeconds === undefined ? {} : { expiringInSeconds: opts.expiringCertSeconds }),
     });
     closers.push(() => certs.cleanup());
+    // DANE: a 3 1 1 record for the mail host's key (and for the expiring certificate's, as in a
+    // key rollover), so the TLSA match of both servers has data and matches.
+    dns.auth.updateZone({ tlsa: [certs.mailHost, ...(certs.expiring ? [certs.expiring] : [])].map((c) => tlsaRecordFor(c.cert, 3, 1, 1)) });
     const mtas = await startMtas({ certs, mailHost: LAB_MAIL_HOST, domain: LAB_DOMAIN, relay: [LAB_RT_ADDRESS], dkim: { old: dkim, new: dkim } });
     closers.push(() => mtas.close());
     const sinkPort = await freePort('127.0.0.1');

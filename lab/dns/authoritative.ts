@@ -47,7 +47,7 @@ export interface Authoritative extends LabDnsServer {
 }
 
 /** The zone settings {@link Authoritative.updateZone} may change at run time. */
-export type ZonePatch = Partial<Pick<ResolvedZoneOptions, 'spf' | 'dmarc' | 'selectors' | 'ptr' | 'hosts' | 'dnsbl'>>;
+export type ZonePatch = Partial<Pick<ResolvedZoneOptions, 'spf' | 'dmarc' | 'selectors' | 'ptr' | 'hosts' | 'dnsbl' | 'tlsa'>>;
 
 export async function startAuthoritative(opts: AuthoritativeOptions = {}): Promise<Authoritative> {
   const zone = resolveZoneOptions(opts);
@@ -137,6 +137,7 @@ export async function startAuthoritative(opts: AuthoritativeOptions = {}): Promi
       if (patch.ptr !== undefined) zone.ptr = { ...patch.ptr };
       if (patch.hosts !== undefined) zone.hosts = { ...patch.hosts };
       if (patch.dnsbl !== undefined) zone.dnsbl = patch.dnsbl.map((z) => ({ ...z }));
+      if (patch.tlsa !== undefined) zone.tlsa = Array.isArray(patch.tlsa) ? [...patch.tlsa] : patch.tlsa;
     },
     queries,
   };

@@ -162,6 +162,7 @@ export function probeResults(p: FixtureProbe, round: number, t: number): CheckRe
             bannerHost: MAIL_HOST,
             ehloHost: MAIL_HOST,
             tls: { version: 'TLSv1.3', certNames: [MAIL_HOST], certExpiry: Math.floor(t / 1000) + 86_400 * (side === 'old' ? 20 : 75), verified: true },
+            tlsa: { match: true, records: 1, detail: '3 1 1 matches the certificate' },
           },
     );
     out.push({
