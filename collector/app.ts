@@ -18,6 +18,7 @@ import { StatusOutput } from './outputs/status.js';
 import { StatusModel } from './status/model.js';
 import { RateLimiter } from './rate-limit.js';
 import { createSelfMetrics } from './self-metrics.js';
+import { logOutputs, watchReceiver } from './output-log.js';
 
 export interface CollectorOptions {
   plan: PlanConfig;
@@ -32,6 +33,8 @@ export interface CollectorOptions {
   sweepIntervalMs?: number;
   /** A request (headers and body) must arrive within this; slower clients get 408. Default 30s. */
   requestTimeoutMs?: number;
+  /** Warn when the remote-write receiver has accepted no request for this long. Default 60 000 ms (one minute). */
+  remoteWriteWarnAfterMs?: number;
 }
 
 export interface Collector {
@@ -86,6 +89,16 @@ export async function buildCollector(opts: CollectorOptions): Promise<Collector>
   const rw = remoteWriteOptionsFromPlan(plan, registry);
   const outputs: Output[] = [...(rw && !cfg.remote_write?.results_on_metrics ? [] : [new PrometheusOutput(registry)]), ...(opts.outputs ?? [])];
   if (rw) outputs.push(new RemoteWriteOutput({ ...rw, now, ...(opts.logger ? { log: opts.logger.child({ output: 'remote-write' }) } : {}) }));
+  // Say where everything goes, and warn when the remote-write receiver never accepts.
+  if (opts.logger) {
+    logOutputs(
+      opts.logger,
+      plan,
+      rw && { url: rw.url, job: rw.job ?? 'mailprobe-collector', instance: rw.instance ?? '', queueMaxSamples: rw.queueMaxSamples ?? 500_000 },
+    );
+  }
+  const stopWatch =
+    rw && opts.logger ? watchReceiver({ registry, log: opts.logger, url: rw.url, now, ...(opts.remoteWriteWarnAfterMs ? { warnAfterMs: opts.remoteWriteWarnAfterMs } : {}) }) : undefined;
   // The status page (GET /, /v1/status) keeps its own bounded state from the accepted results.
   const status = cfg.status.enabled ? new StatusModel(plan, { now }) : undefined;
   if (status) outputs.push(new StatusOutput(status));
@@ -133,6 +146,7 @@ export async function buildCollector(opts: CollectorOptions): Promise<Collector>
   app.addHook('onClose', async () => {
     closing = true;
     clearInterval(sweeper);
+    stopWatch?.();
     await Promise.all(outputs.map((o) => o.close()));
   });
 
