@@ -98,7 +98,9 @@ export async function buildCollector(opts: CollectorOptions): Promise<Collector>
     );
   }
   const stopWatch =
-    rw && opts.logger ? watchReceiver({ registry, log: opts.logger, url: rw.url, now, ...(opts.remoteWriteWarnAfterMs ? { warnAfterMs: opts.remoteWriteWarnAfterMs } : {}) }) : undefined;
+    rw && opts.logger
+      ? watchReceiver({ registry, log: opts.logger, url: rw.url, now, ...(opts.remoteWriteWarnAfterMs ? { warnAfterMs: opts.remoteWriteWarnAfterMs } : {}) })
+      : undefined;
   // The status page (GET /, /v1/status) keeps its own bounded state from the accepted results.
   const status = cfg.status.enabled ? new StatusModel(plan, { now }) : undefined;
   if (status) outputs.push(new StatusOutput(status));

@@ -28,7 +28,9 @@ export function logOutputs(log: OutputLog, plan: PlanConfig, rw: RemoteWriteTarg
   const resultsOnMetrics = !rw || plan.collector.remote_write?.results_on_metrics !== false;
   log.info(
     { output: 'metrics', path: '/metrics', results: resultsOnMetrics },
-    resultsOnMetrics ? 'output: results and the collector’s own metrics on GET /metrics' : 'output: the collector’s own metrics on GET /metrics (results only by remote write)',
+    resultsOnMetrics
+      ? 'output: results and the collector’s own metrics on GET /metrics'
+      : 'output: the collector’s own metrics on GET /metrics (results only by remote write)',
   );
   if (rw) {
     log.info(

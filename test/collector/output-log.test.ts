@@ -48,11 +48,16 @@ test('the collector says where each output writes and warns while the remote-wri
   try {
     const outputs = lines.filter((l) => l.output !== undefined && l.level === 30);
     const rw = outputs.find((l) => l.output === 'remote-write');
-    assert.deepEqual(
-      rw && { url: rw.url, replica: rw.replica, job: rw.job, queueMaxSamples: rw.queueMaxSamples },
-      { url, replica: 'replica-7', job: 'mailprobe-collector', queueMaxSamples: 12345 },
+    assert.deepEqual(rw && { url: rw.url, replica: rw.replica, job: rw.job, queueMaxSamples: rw.queueMaxSamples }, {
+      url,
+      replica: 'replica-7',
+      job: 'mailprobe-collector',
+      queueMaxSamples: 12345,
+    });
+    assert.match(
+      rw?.msg ?? '',
+      new RegExp(`remote write to ${url.replace(/[/.]/g, '\\$&')} as job="mailprobe-collector", instance="replica-7" \\(queue 12345 samples\\)`),
     );
-    assert.match(rw?.msg ?? '', new RegExp(`remote write to ${url.replace(/[/.]/g, '\\$&')} as job="mailprobe-collector", instance="replica-7" \\(queue 12345 samples\\)`));
     assert.deepEqual(
       outputs.map((l) => [l.output, l.path ?? l.url, l.results]),
       [
