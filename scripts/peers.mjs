@@ -19,6 +19,9 @@ export const TEST_PEERS = {
   python3: 'python3',
   // The status page and report tests look at both in a real browser (playwright-core drives it).
   chromium: 'chromium',
+  // test/deploy/kubernetes.test.ts builds every kustomization with `kubectl kustomize` (kustomize
+  // v5: Debian's own kubernetes-client is too old for `labels:`; the machine image ships kubectl).
+  kubectl: 'kubectl',
 };
 
 /** binary → Debian package, that only the benchmarks need (besides the test peers). */
