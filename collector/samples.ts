@@ -4,15 +4,10 @@
  * its `samples`); outputs (the /metrics registry, remote write) only apply operations.
  */
 import { METRICS, type MetricKey } from '../protocol/metrics.js';
-import type { Labels, SampleOp } from '../protocol/checks/common.js';
+import type { Labels } from '../protocol/checks/common.js';
 
 export { resultOps } from '../protocol/checks/index.js';
 export type { Labels, ProbeRef, SampleOp } from '../protocol/checks/common.js';
-
-/** Label names each op must carry, checked against the catalogue in tests. */
-export function opLabelNames(op: SampleOp): string[] {
-  return op.op === 'one-of' ? [...Object.keys(op.labels), op.label] : Object.keys(op.labels);
-}
 
 /** A stable key of one series. */
 export function seriesKey(metric: MetricKey, labels: Labels, extra?: [string, string]): string {

@@ -1,19 +1,19 @@
 /**
  * The collector's own metrics and the plan-derived gauges (the cutover window, the servers' names).
  */
-import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { METRICS } from '../protocol/metrics.js';
-import { createMetric } from './outputs/prometheus.js';
+import { createMetric, type MetricFor } from '../protocol/prom.js';
 
 export interface SelfMetrics {
-  batches: Counter<'result'>;
-  rejections: Counter<'code'>;
-  results: Counter<string>;
-  series: Gauge<'probe'>;
-  ingestDuration: Histogram<string>;
-  lastPush: Gauge<'region' | 'probe'>;
-  spoolBytes: Gauge<'region' | 'probe'>;
-  spoolDropped: Gauge<'region' | 'probe'>;
+  batches: MetricFor<'collectorBatches'>;
+  rejections: MetricFor<'collectorRejections'>;
+  results: MetricFor<'collectorResults'>;
+  series: MetricFor<'collectorSeries'>;
+  ingestDuration: MetricFor<'collectorIngestDuration'>;
+  lastPush: MetricFor<'probeLastPush'>;
+  spoolBytes: MetricFor<'probeSpoolBytes'>;
+  spoolDropped: MetricFor<'probeSpoolDropped'>;
 }
 
 export interface Window {
@@ -29,22 +29,22 @@ export interface ServerRef {
 
 export function createSelfMetrics(registry: Registry, window: Window, now: () => number = Date.now, servers: readonly ServerRef[] = []): SelfMetrics {
   // cutover.servers[].name for panels: joined on ip (the name defaults to the IP).
-  const info = createMetric(METRICS.serverInfo, registry) as Gauge<string>;
+  const info = createMetric(METRICS.serverInfo, registry);
   for (const s of servers) info.set({ ip: s.ip, side: s.side, server_name: s.name ?? s.ip }, 1);
   createMetric(METRICS.cutoverWindowActive, registry, function collect() {
     const t = now();
     this.set(t >= window.start && t < window.end ? 1 : 0);
   });
-  (createMetric(METRICS.cutoverWindowStart, registry) as Gauge<string>).set(window.start / 1000);
-  (createMetric(METRICS.cutoverWindowEnd, registry) as Gauge<string>).set(window.end / 1000);
+  createMetric(METRICS.cutoverWindowStart, registry).set(window.start / 1000);
+  createMetric(METRICS.cutoverWindowEnd, registry).set(window.end / 1000);
   return {
-    batches: createMetric(METRICS.collectorBatches, registry) as Counter<'result'>,
-    rejections: createMetric(METRICS.collectorRejections, registry) as Counter<'code'>,
-    results: createMetric(METRICS.collectorResults, registry) as Counter<string>,
-    series: createMetric(METRICS.collectorSeries, registry) as Gauge<'probe'>,
-    ingestDuration: createMetric(METRICS.collectorIngestDuration, registry) as Histogram<string>,
-    lastPush: createMetric(METRICS.probeLastPush, registry) as Gauge<'region' | 'probe'>,
-    spoolBytes: createMetric(METRICS.probeSpoolBytes, registry) as Gauge<'region' | 'probe'>,
-    spoolDropped: createMetric(METRICS.probeSpoolDropped, registry) as Gauge<'region' | 'probe'>,
+    batches: createMetric(METRICS.collectorBatches, registry),
+    rejections: createMetric(METRICS.collectorRejections, registry),
+    results: createMetric(METRICS.collectorResults, registry),
+    series: createMetric(METRICS.collectorSeries, registry),
+    ingestDuration: createMetric(METRICS.collectorIngestDuration, registry),
+    lastPush: createMetric(METRICS.probeLastPush, registry),
+    spoolBytes: createMetric(METRICS.probeSpoolBytes, registry),
+    spoolDropped: createMetric(METRICS.probeSpoolDropped, registry),
   };
 }

@@ -1,42 +1,25 @@
 /**
  * The /metrics output: applies sample operations to prom-client metrics in an injected Registry.
  */
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { METRICS, type MetricDef, type MetricKey } from '../../protocol/metrics.js';
+import type { Registry } from 'prom-client';
+import { METRICS, metricsOf, oneOfLabel, type MetricDef, type MetricKey } from '../../protocol/metrics.js';
+import { createMetric, type CounterOf, type GaugeOf, type HistogramOf, type TypedMetric } from '../../protocol/prom.js';
 import { seriesKey, type Labels, type SampleOp } from '../samples.js';
 import type { Output } from './output.js';
 
-export type PromMetric = Counter<string> | Gauge<string> | Histogram<string>;
+/** Metrics the results feed (everything but the collector's own, the plan-derived gauges and the probe's). */
+export const RESULT_METRICS: readonly MetricKey[] = metricsOf('result');
 
-/** Creates one prom-client metric from its catalogue entry in the given registry. */
-export function createMetric(def: MetricDef, registry: Registry, collect?: (this: Gauge<string>) => void): PromMetric {
-  const common = { name: def.name, help: def.help, labelNames: [...def.labels], registers: [registry] };
-  switch (def.type) {
-    case 'counter':
-      return new Counter(common);
-    case 'gauge':
-      return new Gauge(collect ? { ...common, collect } : common);
-    case 'histogram':
-      return new Histogram({ ...common, buckets: [...(def.buckets ?? [])] });
-  }
-}
-
-/** Metrics the results feed (everything but the collector's own and the plan-derived gauges). */
-export const RESULT_METRICS: readonly MetricKey[] = (Object.keys(METRICS) as MetricKey[]).filter(
-  (k) => !k.startsWith('collector') && !k.startsWith('cutoverWindow') && !k.startsWith('probe') && k !== 'serverInfo',
-);
-
-/** Gauges set as one-of (1 on the current value of this label, other values removed). */
-export const ONE_OF_LABEL: Partial<Record<MetricKey, string>> = { dnsAnswerSide: 'side', roundtripAuth: 'result', ptrInfo: 'ptr' };
+type AnyMetric = TypedMetric<MetricDef>;
 
 export class PrometheusOutput implements Output {
   readonly name = 'prometheus';
-  readonly #metrics = new Map<MetricKey, PromMetric>();
+  readonly #metrics = new Map<MetricKey, AnyMetric>();
   /** For one-of gauges: series (without the exclusive label) → the value currently set. */
   readonly #current = new Map<string, string>();
 
   constructor(registry: Registry) {
-    for (const key of RESULT_METRICS) this.#metrics.set(key, createMetric(METRICS[key], registry));
+    for (const key of RESULT_METRICS) this.#metrics.set(key, createMetric(METRICS[key] as MetricDef, registry));
   }
 
   apply(ops: readonly SampleOp[]): void {
@@ -45,16 +28,16 @@ export class PrometheusOutput implements Output {
       if (!m) continue;
       switch (op.op) {
         case 'observe':
-          (m as Histogram<string>).observe(op.labels, op.value);
+          (m as HistogramOf<string>).observe(op.labels, op.value);
           break;
         case 'inc':
-          (m as Counter<string>).inc(op.labels, op.value);
+          (m as CounterOf<string>).inc(op.labels, op.value);
           break;
         case 'set':
-          (m as Gauge<string>).set(op.labels, op.value);
+          (m as GaugeOf<string>).set(op.labels, op.value);
           break;
         case 'one-of': {
-          const g = m as Gauge<string>;
+          const g = m as GaugeOf<string>;
           const key = seriesKey(op.metric, op.labels, [op.label, '']);
           const prev = this.#current.get(key);
           if (prev !== undefined && prev !== op.value) g.remove({ ...op.labels, [op.label]: prev });
@@ -69,7 +52,7 @@ export class PrometheusOutput implements Output {
   remove(metric: MetricKey, labels: Labels): void {
     const m = this.#metrics.get(metric);
     m?.remove(labels);
-    const exclusive = ONE_OF_LABEL[metric];
+    const exclusive = oneOfLabel(metric);
     if (exclusive) this.#current.delete(seriesKey(metric, labels, [exclusive, '']));
   }
 

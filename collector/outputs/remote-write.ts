@@ -41,12 +41,13 @@ import { hostname } from 'node:os';
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Agent, request } from 'undici';
 import type { PlanConfig } from '../../config/schema.js';
-import { METRICS, type MetricDef, type MetricKey } from '../../protocol/metrics.js';
+import { METRICS, oneOfLabel, type MetricDef, type MetricKey } from '../../protocol/metrics.js';
 
 const defOf = (k: MetricKey): MetricDef => METRICS[k];
 import { seriesKey, type Labels, type SampleOp } from '../samples.js';
 import type { Output } from './output.js';
-import { createMetric, ONE_OF_LABEL, RESULT_METRICS } from './prometheus.js';
+import { createMetric } from '../../protocol/prom.js';
+import { RESULT_METRICS } from './prometheus.js';
 import { compress, encodeWriteRequest, REMOTE_WRITE_HEADERS, type WireMetadata, type WireSample } from './remote-write/proto.js';
 
 export interface RemoteWriteOptions {
@@ -281,7 +282,7 @@ export class RemoteWriteOutput implements Output {
   remove(metric: MetricKey, labels: Labels): void {
     const st = this.#series.get(seriesKey(metric, labels));
     if (st) this.#stale(st, this.#o.now());
-    const exclusive = ONE_OF_LABEL[metric];
+    const exclusive = oneOfLabel(metric);
     if (exclusive) this.#current.delete(seriesKey(metric, labels, [exclusive, '']));
   }
 

@@ -53,7 +53,7 @@ export const authDef = defineCheck({
       case 'mta-sts':
         ops.set('mtaStsOk', { domain: r.subject }, v);
         // A failed fetch says nothing about the mode: keep the last known.
-        if (r.ok) ops.oneOf('mtaStsMode', { domain: r.subject }, 'mode', r.mtaStsMode ?? 'absent');
+        if (r.ok) ops.oneOf('mtaStsMode', { domain: r.subject }, r.mtaStsMode ?? 'absent');
         return;
       case 'tlsa':
         return ops.set('tlsaPresent', { name: r.subject }, v);

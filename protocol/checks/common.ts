@@ -8,7 +8,7 @@
  * allocates a series.
  */
 import { Type, type Static, type TObject, type TProperties } from '@sinclair/typebox';
-import type { MetricKey } from '../metrics.js';
+import { METRICS, type KeyOfType, type LabelsOf, type MetricKey, type OneOfKey, type OneOfLabels } from '../metrics.js';
 
 /** Longest string accepted in a field that becomes a label value. */
 export const LABEL_MAX = 256;
@@ -123,25 +123,29 @@ export function outcome(r: { ok: boolean; errorClass?: ErrorClass | undefined })
   return r.ok ? 'success' : (r.errorClass ?? 'internal');
 }
 
-/** Collects the sample operations of one result. */
+/**
+ * Collects the sample operations of one result. Each takes the labels of its metric's catalogue
+ * entry (protocol/metrics.ts) and no other: a missing, misspelt or extra label does not compile.
+ */
 export class Ops {
   readonly list: SampleOp[] = [];
   constructor(
     /** `{ region, probe }` of the probe that sent the result. */
-    readonly rp: { region: string; probe: string },
+    readonly rp: { readonly region: string; readonly probe: string },
     readonly ts: number,
   ) {}
-  observe(metric: MetricKey, labels: Labels, value: number): void {
+  observe<K extends KeyOfType<'histogram'>>(metric: K, labels: LabelsOf<K>, value: number): void {
     this.list.push({ op: 'observe', metric, labels, value, ts: this.ts });
   }
-  inc(metric: MetricKey, labels: Labels, value = 1): void {
+  inc<K extends KeyOfType<'counter'>>(metric: K, labels: LabelsOf<K>, value = 1): void {
     this.list.push({ op: 'inc', metric, labels, value, ts: this.ts });
   }
-  set(metric: MetricKey, labels: Labels, value: number): void {
+  set<K extends KeyOfType<'gauge'>>(metric: K, labels: LabelsOf<K>, value: number): void {
     this.list.push({ op: 'set', metric, labels, value, ts: this.ts });
   }
-  oneOf(metric: MetricKey, labels: Labels, label: string, value: string): void {
-    this.list.push({ op: 'one-of', metric, labels, label, value, ts: this.ts });
+  /** Sets the one-of gauge's series `labels + {[its one-of label]: value}` to 1 (see `MetricDef.oneOf`). */
+  oneOf<K extends OneOfKey>(metric: K, labels: OneOfLabels<K>, value: string): void {
+    this.list.push({ op: 'one-of', metric, labels, label: METRICS[metric].oneOf, value, ts: this.ts });
   }
 }
 

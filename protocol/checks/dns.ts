@@ -89,7 +89,7 @@ export const dnsDef = defineCheck({
     ops.observe('dnsLookupDuration', l, r.durationSeconds);
     ops.inc('dnsLookups', { ...l, result: outcome(r) });
     const named = { ...l, name: r.name, type: r.qtype };
-    ops.oneOf('dnsAnswerSide', named, 'side', r.ok ? r.side : 'error');
+    ops.oneOf('dnsAnswerSide', named, r.ok ? r.side : 'error');
     if (r.ok && r.ttl !== null) ops.set('dnsTtl', named, r.ttl);
   },
 });

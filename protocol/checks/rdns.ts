@@ -46,6 +46,6 @@ export const rdnsDef = defineCheck({
     // alone, even when a forward lookup then failed), or a name of its own confirms now.
     ops.set('fcrdnsOkWhenServed', l, b(r.matchesMailHost || (r.ok && r.fcrdns)));
     // The names, when the PTR lookup answered (a failed forward lookup keeps them; a failed PTR lookup keeps the last known).
-    if (r.ok || r.ptrNames.length > 0) ops.oneOf('ptrInfo', l, 'ptr', r.ptrNames.length > 0 ? r.ptrNames.join(',') : '(none)');
+    if (r.ok || r.ptrNames.length > 0) ops.oneOf('ptrInfo', l, r.ptrNames.length > 0 ? r.ptrNames.join(',') : '(none)');
   },
 });

@@ -59,7 +59,7 @@ export const roundtripDef = defineCheck({
     // lost: sent but not arrived by the deadline; failed: the server did not take it (or the check could not send).
     ops.inc('roundtrips', { ...l, result: r.delivered ? 'delivered' : r.errorClass === 'lost' ? 'lost' : 'failed' });
     if (r.verdicts) {
-      for (const [method, verdict] of Object.entries(r.verdicts)) ops.oneOf('roundtripAuth', { via_ip: r.viaIp, method }, 'result', verdict);
+      for (const [method, verdict] of Object.entries(r.verdicts)) ops.oneOf('roundtripAuth', { via_ip: r.viaIp, method }, verdict);
     }
   },
 });
