@@ -111,7 +111,7 @@ test('the validation refuses a misspelt field, a string port, a missing required
   ]);
   assert.equal(container.name, 'collector');
   assert.deepEqual([...problems.keys()].sort(), ['misspelt', 'nameless', 'string port', 'unknown kind']);
-  assert.match(problems.get('misspelt')?.join('\n') ?? '', /'"replica"' does not exist in type 'IDeploymentSpec'/);
+  assert.match(problems.get('misspelt')?.join('\n') ?? '', /'"replica"' does not exist in type .*\(at `"replica": 2,?`\)/);
   assert.match(problems.get('string port')?.join('\n') ?? '', /containerPort must be integer/);
   assert.match(problems.get('string port')?.join('\n') ?? '', /Type 'string' is not assignable to type 'number'.*"containerPort": "9464"/);
   assert.match(problems.get('nameless')?.join('\n') ?? '', /containers\/0 must have required property name/);

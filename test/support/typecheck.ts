@@ -15,7 +15,7 @@ const root = resolve(import.meta.dirname, '../..');
 export interface TypedValue {
   /** Where the value came from, for the error messages: `collector-ha: Deployment/mailprobe-collector`. */
   name: string;
-  /** Module the type is exported from, as the project would import it: `@grafana/schema`. */
+  /** Module the type is exported from: a package (`@grafana/schema`) or an absolute path to a `.js`/`.ts` module. */
   from: string;
   /** The exported type's name. */
   type: string;
@@ -35,7 +35,7 @@ export async function typecheck(values: readonly TypedValue[]): Promise<Map<stri
     const owner = new Map<string, { name: string; lines: string[] }>();
     values.forEach((v, i) => {
       const file = `v${i}.ts`;
-      const text = `import type { ${v.type} as T } from '${v.from}';\nexport const value: T = ${JSON.stringify(v.value, null, 1)};\n`;
+      const text = `import type { ${v.type} as T } from '${v.from}';\nimport type { AsJson } from '${join(import.meta.dirname, 'as-json.js')}';\nexport const value: AsJson<T> = ${JSON.stringify(v.value, null, 1)};\n`;
       files.push(file);
       owner.set(file, { name: v.name, lines: text.split('\n') });
       writeFileSync(join(dir, file), text);
@@ -68,6 +68,8 @@ export async function typecheck(values: readonly TypedValue[]): Promise<Map<stri
     const errors = new Map<string, string[]>();
     let last: string[] | undefined;
     for (const line of out.text.split('\n')) {
+      // An error in anything but the generated modules (the types imported, a broken tsconfig) is the harness's own.
+      if (/error TS\d+/.test(line) && !/^v\d+\.ts\(/.test(line.trim())) throw new Error(`tsc failed outside the values:\n${out.text}`);
       const m = /^(v\d+\.ts)\((\d+),\d+\): error (TS\d+: .*)$/.exec(line.trim());
       if (!m) {
         // tsc --pretty false indents the elaboration of an error on the lines after it.
