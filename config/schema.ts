@@ -1,13 +1,19 @@
 /**
  * The cutover plan (README, configuration reference): one YAML file for probes and collector.
  *
+ * Each check type's settings are part of its definition (`protocol/checks/<type>.ts`); this file
+ * composes them into the plan with the sections that belong to no one check (the servers, the
+ * window, the resolvers, the DNS client, pushing, the collector).
+ *
  * Defaults live in the schema. Durations are written `15s`, `5m`, `1h` (or `250ms`, `2d`,
- * combined like `1h30m`) and decode to milliseconds; sizes are bytes or `64MiB`/`512KiB`.
- * `errorMessage` on a schema is the rule named when a value breaks it.
+ * combined like `1h30m`) and decode to milliseconds; sizes are bytes or `64MiB`/`512KiB`
+ * (protocol/settings.ts). `errorMessage` on a schema is the rule named when a value breaks it.
  */
-import { Type, type Static, type StaticDecode, type TSchema } from '@sinclair/typebox';
+import { Type, type Static, type StaticDecode } from '@sinclair/typebox';
 import { FormatRegistry } from '@sinclair/typebox';
 import { isIP } from 'node:net';
+import { settingsFields } from '../protocol/checks/index.js';
+import { bound, DURATION_PATTERN, Duration, formatDuration, Hostname, Ip, Listen, ListenAddress, obj, parseDuration, Size, Url } from '../protocol/settings.js';
 import { ID_PATTERN } from '../protocol/wire.js';
 import {
   hostnameProblem,
@@ -45,87 +51,8 @@ export function specFormatProblem(format: string, value: unknown): string | null
   return problem && typeof value === 'string' ? problem(value) : null;
 }
 
-const DURATION_PATTERN = '^(\\d+(\\.\\d+)?(ms|s|m|h|d))+$';
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+export { BOUND, type Bound, formatDuration, parseDuration, parseSize } from '../protocol/settings.js';
 
-/** Parses `1h30m`, `15s`, `250ms` into milliseconds. */
-export function parseDuration(text: string): number {
-  let total = 0;
-  for (const m of text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)) total += Number(m[1]) * (UNIT_MS[m[2] ?? 's'] ?? 0);
-  return Math.round(total);
-}
-
-export function formatDuration(ms: number): string {
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
-  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
-  if (ms % 1000 === 0) return `${ms / 1000}s`;
-  return `${ms}ms`;
-}
-
-const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
-
-export function parseSize(v: number | string): number {
-  if (typeof v === 'number') return v;
-  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(v.trim());
-  return Math.round(Number(m?.[1]) * (SIZE_UNITS[(m?.[2] ?? '').toLowerCase()] ?? Number.NaN));
-}
-
-/**
- * The keyword of a bound checked once the schema holds (config/load.ts): a duration or size is
- * more than 0 and at most `maxText` (`max` in ms or bytes), so a typo such as
- * `body_limit: 99999999999999GiB` is refused with the limit named instead of breaking at run time.
- */
-export const BOUND = 'x-mailprobe-bound';
-export interface Bound {
-  kind: 'duration' | 'size';
-  max: number;
-  maxText: string;
-}
-const bound = (kind: Bound['kind'], maxText: string): Record<typeof BOUND, Bound> => ({
-  [BOUND]: { kind, maxText, max: kind === 'duration' ? parseDuration(maxText) : parseSize(maxText) },
-});
-
-/** A duration such as `15s`, decoded to milliseconds; at most `max` (default one day). */
-export const Duration = (def: string, description: string, max = '1d') =>
-  Type.Transform(
-    Type.String({
-      pattern: DURATION_PATTERN,
-      default: def,
-      description: `${description} Default ${def}, at most ${max}.`,
-      errorMessage: 'must be a duration such as 15s, 5m or 1h',
-      ...bound('duration', max),
-    }),
-  )
-    .Decode(parseDuration)
-    .Encode(formatDuration);
-
-/** A size in bytes: a number or `64MiB`, `512KiB`, `1MB`; at most `max`. */
-export const Size = (def: string, description: string, max: string) =>
-  Type.Transform(
-    Type.Union([Type.Integer({ minimum: 1 }), Type.String({ pattern: '^\\d+(\\.\\d+)?\\s*([kKmMgG]i?[bB]|[bB])?$' })], {
-      default: def,
-      description: `${description} Default ${def}, at most ${max}.`,
-      errorMessage: 'must be a size such as 1048576, 512KiB or 64MiB',
-      ...bound('size', max),
-    }),
-  )
-    .Decode(parseSize)
-    .Encode((n: number) => n);
-
-const Ip = (description: string) => Type.String({ format: 'ip', description, errorMessage: 'must be an IPv4 or IPv6 address' });
-const Hostname = (description: string) =>
-  Type.String({ format: 'mailprobe-hostname', description, errorMessage: 'must be a host name such as mail.company.com' });
-/** A listen address `host:port` or `[v6]:port` (config/specs.ts). */
-const ListenAddress = (description: string, def?: string) =>
-  Type.String({
-    format: 'mailprobe-listen',
-    description: def === undefined ? description : `${description} Default ${def}.`,
-    errorMessage: 'must be host:port, such as 0.0.0.0:9464 or [::1]:9464',
-    ...(def === undefined ? {} : { default: def }),
-  });
-const Listen = (def: string, description: string) => ListenAddress(description, def);
-/** An http:// or https:// URL (config/specs.ts). */
-const Url = (description: string) => Type.String({ format: 'mailprobe-url', description, errorMessage: 'must be an http:// or https:// URL' });
 /** A resolver spec, decoded to its parsed form (config/specs.ts). */
 const Resolver = (description: string) =>
   Type.Transform(
@@ -152,8 +79,6 @@ const Authoritative = (description: string) =>
     .Encode((a: AuthoritativeSpec) => a.label);
 /** A resolver's name for panels, alerts and the lab view (the `resolver_name` label). */
 const ResolverName = Type.String({ minLength: 1, maxLength: 64, description: 'A name for dashboards and alerts, such as the operator.' });
-const obj = <T extends Record<string, TSchema>>(props: T, description: string, withDefault = true) =>
-  Type.Object(props, { additionalProperties: false, description, ...(withDefault ? { default: {} } : {}) });
 
 export const Server = Type.Object(
   {
@@ -190,83 +115,8 @@ export const Cutover = Type.Object(
       },
       { additionalProperties: false, description: 'The cutover window.' },
     ),
-    /** DKIM selectors to check. Default none. */
-    dkim_selectors: Type.Array(Type.String({ pattern: '^[A-Za-z0-9._-]{1,63}$', errorMessage: 'must be a DNS label' }), { default: [], maxItems: 16 }),
-    /** DNS blocklist zones to check each server IP against. Default none. */
-    dnsbl: Type.Array(Hostname('A blocklist zone.'), { default: [], maxItems: 32 }),
-    /** The envelope (MAIL FROM) domain SPF is evaluated for. Default: domain. */
-    spf_domain: Type.Optional(Hostname('SPF domain.')),
-  },
-  { additionalProperties: false },
-);
-
-export const Smtp = obj(
-  {
-    /** Default 25. Use 587 (STARTTLS) or 465 (implicit TLS) where outbound 25 is blocked. */
-    port: Type.Integer({ minimum: 1, maximum: 65535, default: 25, errorMessage: 'must be a port from 1 to 65535' }),
-    /** `rcpt` stops after RCPT (delivers nothing); `data` delivers a small marked message. Default rcpt. */
-    mode: Type.Union([Type.Literal('rcpt'), Type.Literal('data')], { default: 'rcpt', errorMessage: 'must be "rcpt" or "data"' }),
-    /** `opportunistic` STARTTLS if offered, `required` fails without it, `implicit` TLS on connect (465), `none`. Default opportunistic. */
-    tls: Type.Union([Type.Literal('opportunistic'), Type.Literal('required'), Type.Literal('implicit'), Type.Literal('none')], {
-      default: 'opportunistic',
-      errorMessage: 'must be one of opportunistic, required, implicit, none',
-    }),
-    /** Envelope sender. Default probe@probes.invalid. */
-    from: Type.String({ default: 'probe@probes.invalid', format: 'email-ish', errorMessage: 'must be an address such as probe@probes.example' }),
-    /** Envelope recipient at the mail host. Default postmaster@<domain>. */
-    to: Type.Optional(Type.String({ format: 'email-ish', errorMessage: 'must be an address such as postmaster@company.com' })),
-    /** Name sent in EHLO. Default: the machine's host name. */
-    helo: Type.Optional(Hostname('EHLO name.')),
-    /** Optional AUTH; the password is read from the named environment variable. */
-    auth: Type.Optional(
-      Type.Object({ user: Type.String({ minLength: 1 }), pass_env: Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$' }) }, { additionalProperties: false }),
-    ),
-    /** PEM file of extra CAs the server certificate may chain to (a private or lab CA). Default: the system CAs only. */
-    ca_file: Type.Optional(Type.String({ minLength: 1, description: 'PEM file of extra trusted CAs.' })),
-    /** A TCP connect not done by then fails with connect_timeout. Default 5s. */
-    connect_timeout: Duration('5s', 'TCP connect timeout.', '5m'),
-    /** A greeting (after the TLS handshake on 465) not received by then fails with banner_timeout. Default 5s. */
-    banner_timeout: Duration('5s', 'Greeting timeout.', '5m'),
-  },
-  'The smtp check.',
-);
-
-export const Roundtrip = Type.Object(
-  {
-    /** Address at the mail host whose mail the server relays back to the sink. */
-    to: Type.String({ format: 'email-ish', errorMessage: 'must be an address such as mailprobe-rt@company.com' }),
-    /** Environment variable holding the HMAC secret that signs test messages. Default MAILPROBE_RT_SECRET. */
-    secret_env: Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$', default: 'MAILPROBE_RT_SECRET' }),
-    /** A message not arrived by then counts as lost. Default 10m. */
-    deadline: Duration('10m', 'A message not arrived by then counts as lost.'),
-    /** Envelope sender and From of test messages (its domain is what SPF/DMARC judge). Default: probes.smtp.from. */
-    from: Type.Optional(Type.String({ format: 'email-ish', errorMessage: 'must be an address such as mailprobe@company.com' })),
-    sink: obj(
-      {
-        /** Where the sink listens for relayed mail. Default 0.0.0.0:2525. */
-        listen: Listen('0.0.0.0:2525', 'Where the sink listens.'),
-        /** Largest message the sink takes. Default 256KiB. */
-        max_size: Size('256KiB', 'Largest message the sink takes.', '64MiB'),
-        /** Name the sink gives in its greeting and Authentication-Results. Default: the machine's host name. */
-        name: Type.Optional(Hostname('Sink host name.')),
-        /** DNS server (IP or IP:port) the sink asks for SPF, DKIM, DMARC and FCrDNS. Default: the system resolver. */
-        resolver: Type.Optional(
-          Type.String({
-            format: 'mailprobe-dns-server',
-            description: 'DNS server IP or IP:port, such as 127.0.0.1:5353.',
-            errorMessage: 'must be an IP or IP:port, such as 127.0.0.1:5353',
-          }),
-        ),
-        /** PEM certificate and key for the STARTTLS the sink offers. Default: smtp-server's built-in test certificate. */
-        tls_cert_file: Type.Optional(Type.String({ minLength: 1 })),
-        tls_key_file: Type.Optional(Type.String({ minLength: 1 })),
-        /** Where the sink also serves its arrivals over HTTP for probes on other hosts (host:port). Default off. */
-        http_listen: Type.Optional(ListenAddress('Where a standalone sink serves its arrivals (host:port, such as 0.0.0.0:2580).')),
-        /** A sink on another host (its http_listen URL): the probe runs no sink and asks there; results say sameClock false. Default: a sink in the probe. */
-        url: Type.Optional(Url('The arrivals URL of a sink on another host.')),
-      },
-      'The round-trip sink.',
-    ),
+    /** What the checks need to know of the move (DKIM selectors, blocklists…), from their definitions. */
+    ...settingsFields('cutover'),
   },
   { additionalProperties: false },
 );
@@ -308,30 +158,19 @@ export const Push = obj(
   'Pushing results to collectors.',
 );
 
-/** The DNS-side checks (dns, ttl, rdns, auth, dnsbl). */
+/**
+ * `probes.dns`: the DNS client every DNS-side check shares (and the smtp check's TLSA lookup),
+ * then the fields the checks add from their definitions (record types, TTL slack, MTA-STS…).
+ */
 export const DnsChecks = obj(
   {
-    /** Record types the dns check asks each resolver for: A and AAAA of the mail host, MX of the domain. Default [A, AAAA, MX]. */
-    types: Type.Array(Type.Union([Type.Literal('A'), Type.Literal('AAAA'), Type.Literal('MX')], { errorMessage: 'must be A, AAAA or MX' }), {
-      default: ['A', 'AAAA', 'MX'],
-      minItems: 1,
-      maxItems: 3,
-      uniqueItems: true,
-    }),
     /** Timeout of one DNS transport attempt (UDP, then TCP on truncation). Default 3s. */
     query_timeout: Duration('3s', 'Timeout of one DNS transport attempt.', '5m'),
     /** EDNS UDP payload size advertised. Default 1232. */
     edns_payload: Type.Integer({ minimum: 512, maximum: 4096, default: 1232 }),
     /** The resolver rdns, auth and dnsbl look up through (and NS discovery uses). Default: the first of probes.resolvers. */
     lookup_resolver: Type.Optional(Resolver('The resolver rdns, auth and dnsbl look up through.')),
-    /** Slack for probe timing before a resolver counts as violating TTL. Default 2s. */
-    ttl_allowance: Duration('2s', 'Slack for probe timing before a TTL violation is flagged.'),
-    /** How far back the ttl analysis reads dns results on its first run. Default 2d. */
-    ttl_lookback: Duration('2d', 'How far back the ttl analysis reads on its first run.', '30d'),
-    /** URL of the MTA-STS policy; `{domain}` is replaced. Default https://mta-sts.{domain}/.well-known/mta-sts.txt. */
-    mta_sts_url: Type.String({ minLength: 1, default: 'https://mta-sts.{domain}/.well-known/mta-sts.txt' }),
-    /** DKIM keys shorter than this many bits count as broken. Default 1024. */
-    dkim_min_bits: Type.Integer({ minimum: 512, maximum: 16384, default: 1024 }),
+    ...settingsFields('probes.dns'),
   },
   'The DNS-side checks.',
 );
@@ -379,12 +218,10 @@ export const Probes = obj(
       .Encode((specs) => specs.map((r) => (r.name === undefined ? r.label : { address: r.label, name: r.name }))),
     /** Authoritative servers to ask directly (host or host:port). Default: the zone's NS records. */
     authoritative: Type.Optional(Type.Array(Authoritative('host, host:port, IPv6 or [v6]:port.'), { maxItems: 16 })),
-    /** With no resolver answering the old IP for this long, decommissioning is safe. Default 24h. */
-    decommission_quiet: Duration('24h', 'Quiet time before decommissioning is safe.', '30d'),
+    /** The checks' own settings from their definitions: decommission_quiet (ttl), roundtrip, smtp. */
+    ...settingsFields('probes'),
     /** The DNS-side checks. */
     dns: DnsChecks,
-    smtp: Smtp,
-    roundtrip: Type.Optional(Roundtrip),
     push: Push,
     /** Where the probe serves /healthz and its own /metrics (host:port; port 0 picks one). Default off; env MAILPROBE_HEALTH_LISTEN. */
     health_listen: Type.Optional(ListenAddress('Where the probe serves /healthz and /metrics (host:port, such as 127.0.0.1:9465). Default off.')),

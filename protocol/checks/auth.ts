@@ -3,6 +3,7 @@
  * selector's key, DMARC, MTA-STS, TLSA), and the metrics it feeds.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { Hostname } from '../settings.js';
 import { b, defineCheck, failedFields, Label, resultSchema, Side, Text, type FailedRun } from './common.js';
 
 export const AUTH_METHODS = ['spf', 'dkim', 'dmarc', 'mta-sts', 'tlsa'] as const;
@@ -36,9 +37,26 @@ const failedAuth = (t: { method: AuthMethod; subject: string; side?: Side | unde
   pass: false,
 });
 
+/** Its settings: the selectors and the SPF domain of the move, and how strict the checks are. */
+export const AUTH_SETTINGS = {
+  cutover: {
+    /** DKIM selectors to check. Default none. */
+    dkim_selectors: Type.Array(Type.String({ pattern: '^[A-Za-z0-9._-]{1,63}$', errorMessage: 'must be a DNS label' }), { default: [], maxItems: 16 }),
+    /** The envelope (MAIL FROM) domain SPF is evaluated for. Default: domain. */
+    spf_domain: Type.Optional(Hostname('SPF domain.')),
+  },
+  'probes.dns': {
+    /** URL of the MTA-STS policy; `{domain}` is replaced. Default https://mta-sts.{domain}/.well-known/mta-sts.txt. */
+    mta_sts_url: Type.String({ minLength: 1, default: 'https://mta-sts.{domain}/.well-known/mta-sts.txt' }),
+    /** DKIM keys shorter than this many bits count as broken. Default 1024. */
+    dkim_min_bits: Type.Integer({ minimum: 512, maximum: 16384, default: 1024 }),
+  },
+};
+
 export const authDef = defineCheck({
   type: 'auth',
   result: AuthResult,
+  settings: AUTH_SETTINGS,
   failed: (target: AuthTarget, run) => [failedAuth(target, run)],
   failedLike: (r, run) => failedAuth(r, run),
   samples(r, ops) {

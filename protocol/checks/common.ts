@@ -154,13 +154,30 @@ export const b = (v: boolean): number => (v ? 1 : 0);
 // ---- the definition of one check type ----
 
 /**
+ * The settings a check type adds to the plan, by where they sit in it: `cutover` (facts of the
+ * move it checks, such as the DKIM selectors), `probes` (its own section, such as `probes.smtp`)
+ * and `probes.dns` (the section the DNS-side checks share). Written with the vocabulary of
+ * protocol/settings.ts; config/schema.ts composes the plan from every definition's settings, and
+ * no field may be claimed by two check types.
+ */
+export interface CheckSettings {
+  readonly cutover?: TProperties;
+  readonly probes?: TProperties;
+  readonly 'probes.dns'?: TProperties;
+}
+export type SettingsSection = keyof CheckSettings;
+export const SETTINGS_SECTIONS: readonly SettingsSection[] = ['cutover', 'probes', 'probes.dns'];
+
+/**
  * Everything about one check type that probe and collector share. The probe side
  * (`probe/checks/<type>.ts`) adds how the plan expands into targets and how one target is run.
  */
-export interface CheckDef<K extends string, S extends TObject, Target> {
+export interface CheckDef<K extends string, S extends TObject, Target, Settings extends CheckSettings = CheckSettings> {
   readonly type: K;
   /** The wire schema of its results. */
   readonly result: S;
+  /** The schema of its settings in the plan (`{}` when it has none of its own). */
+  readonly settings: Settings;
   /**
    * The failed results of a run of `target` that returned none of its own (it timed out, threw,
    * returned garbage, or could not start): always buildable, so every target reports every
@@ -174,6 +191,8 @@ export interface CheckDef<K extends string, S extends TObject, Target> {
 }
 
 /** Declares a check type (identity function that fixes the type parameters). */
-export function defineCheck<K extends string, S extends TObject, Target>(def: CheckDef<K, S, Target>): CheckDef<K, S, Target> {
+export function defineCheck<K extends string, S extends TObject, Target, Settings extends CheckSettings>(
+  def: CheckDef<K, S, Target, Settings>,
+): CheckDef<K, S, Target, Settings> {
   return def;
 }

@@ -75,6 +75,17 @@ export function failedDns(resolver: string, resolverName: string, authoritative:
 export const dnsDef = defineCheck({
   type: 'dns',
   result: DnsResult,
+  settings: {
+    'probes.dns': {
+      /** Record types the dns check asks each resolver for: A and AAAA of the mail host, MX of the domain. Default [A, AAAA, MX]. */
+      types: Type.Array(Type.Union([Type.Literal('A'), Type.Literal('AAAA'), Type.Literal('MX')], { errorMessage: 'must be A, AAAA or MX' }), {
+        default: ['A', 'AAAA', 'MX'],
+        minItems: 1,
+        maxItems: 3,
+        uniqueItems: true,
+      }),
+    },
+  },
   failed(target: DnsTarget, run) {
     if (target.kind === 'resolver') return target.queries.map((q) => failedDns(target.resolver, target.resolverName ?? target.resolver, false, q, run));
     const labels = target.servers.length > 0 ? target.servers : [AUTH_NONE];

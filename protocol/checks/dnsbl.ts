@@ -2,6 +2,7 @@
  * The dnsbl check's contract: one server IP against one blocklist, and the metrics it feeds.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { Hostname } from '../settings.js';
 import { b, defineCheck, failedFields, Label, resultSchema, Side, type FailedRun } from './common.js';
 
 export const DnsblResult = resultSchema(
@@ -36,6 +37,12 @@ const failedDnsbl = (t: DnsblTarget, run: FailedRun): DnsblResult => ({
 export const dnsblDef = defineCheck({
   type: 'dnsbl',
   result: DnsblResult,
+  settings: {
+    cutover: {
+      /** DNS blocklist zones to check each server IP against. Default none. */
+      dnsbl: Type.Array(Hostname('A blocklist zone.'), { default: [], maxItems: 32 }),
+    },
+  },
   failed: (target: DnsblTarget, run) => [failedDnsbl(target, run)],
   failedLike: (r, run) => failedDnsbl(r, run),
   samples(r, ops) {

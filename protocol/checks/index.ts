@@ -1,14 +1,15 @@
 /**
- * The check types, one definition each (`protocol/checks/<type>.ts`): its result schema, how a
- * failed run names its target, and its metric mapping. Everything else derives from
- * {@link CHECK_DEFS}: the check types, the result union of the wire format, the sample
- * operations the collector applies. The probe's side of each check (targets and run) lives in
- * `probe/checks/<type>.ts`, registered in a map the compiler requires to be total over
+ * The check types, one definition each (`protocol/checks/<type>.ts`): its result schema, its
+ * settings schema, how a failed run names its target, and its metric mapping. Everything else
+ * derives from {@link CHECK_DEFS}: the check types, the result union of the wire format, the
+ * checks' sections of the plan (config/schema.ts composes them with {@link settingsFields}), the
+ * sample operations the collector applies. The probe's side of each check (targets and run)
+ * lives in `probe/checks/<type>.ts`, registered in a map the compiler requires to be total over
  * {@link CheckType}. docs/adding-a-check.md walks through adding one.
  */
-import { Type, type Static, type TUnion } from '@sinclair/typebox';
+import { Type, type Static, type TProperties, type TSchema, type TUnion } from '@sinclair/typebox';
 import { authDef } from './auth.js';
-import { Ops, outcome, type CheckDef, type FailedRun, type ProbeRef, type SampleOp } from './common.js';
+import { Ops, outcome, type CheckDef, type CheckSettings, type FailedRun, type ProbeRef, type SampleOp, type SettingsSection } from './common.js';
 import { dnsDef } from './dns.js';
 import { dnsblDef } from './dnsbl.js';
 import { rdnsDef } from './rdns.js';
@@ -34,12 +35,43 @@ export type ResultOf<K extends CheckType> = Static<Defs[K]['result']>;
 /** The target type of one check type (what its failed results are named after). */
 export type TargetOf<K extends CheckType> = Parameters<Defs[K]['failed']>[0];
 
-// Each definition is filed under its own type: `dns: smtpDef` does not compile.
-type Filed = { [K in CheckType]: CheckDef<K, Defs[K]['result'], TargetOf<K>> };
+// Each definition is filed under its own type: `dns: smtpDef` does not compile; one without
+// a result schema, settings (`{}` at least), failed results or a metric mapping neither.
+type Filed = { [K in CheckType]: CheckDef<K, Defs[K]['result'], TargetOf<K>, Defs[K]['settings']> };
 const filed: Filed = CHECK_DEFS;
 void filed;
 
 export const CHECK_TYPES = Object.keys(CHECK_DEFS) as CheckType[];
+
+type UnionToIntersection<U> = (U extends unknown ? (u: U) => void : never) extends (i: infer I) => void ? I : never;
+/** The fields every check type adds to one section of the plan, merged (their schemas keep their types). */
+export type SettingsFields<S extends SettingsSection> = UnionToIntersection<
+  { [K in CheckType]: S extends keyof Defs[K]['settings'] ? Defs[K]['settings'][S] : Record<never, never> }[CheckType]
+>;
+
+/**
+ * The fields `defs` add to one section of the plan, by name (so the plan's field order, and the
+ * `known:` list of an unknown-key error, do not move when a check type is added). A field
+ * claimed by two check types is a bug in the definitions: it throws when the module loads.
+ */
+export function mergeSettings(defs: readonly { type: string; settings: CheckSettings }[], section: SettingsSection): TProperties {
+  const owner = new Map<string, string>();
+  const fields: [string, TSchema][] = [];
+  for (const def of defs) {
+    for (const [name, schema] of Object.entries(def.settings[section] ?? {})) {
+      const first = owner.get(name);
+      if (first !== undefined) throw new Error(`${section}.${name} is claimed by the check types ${first} and ${def.type}`);
+      owner.set(name, def.type);
+      fields.push([name, schema]);
+    }
+  }
+  return Object.fromEntries(fields.sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
+/** The fields every check type adds to `section` of the plan (config/schema.ts spreads them into it). */
+export function settingsFields<S extends SettingsSection>(section: S): SettingsFields<S> {
+  return mergeSettings(Object.values(CHECK_DEFS), section) as SettingsFields<S>;
+}
 
 export const CheckResult = Type.Union(CHECK_TYPES.map((t) => CHECK_DEFS[t].result)) as unknown as TUnion<Defs[CheckType]['result'][]>;
 export type CheckResult = { [K in CheckType]: ResultOf<K> }[CheckType];

@@ -36,6 +36,8 @@ const failedRdns = (t: RdnsTarget, run: FailedRun): RdnsResult => ({
 export const rdnsDef = defineCheck({
   type: 'rdns',
   result: RdnsResult,
+  // It reads the mail host and the DNS client's settings (probes.dns), none of its own.
+  settings: {},
   failed: (target: RdnsTarget, run) => [failedRdns(target, run)],
   failedLike: (r, run) => failedRdns(r, run),
   samples(r, ops) {

@@ -3,6 +3,7 @@
  * the metrics it feeds.
  */
 import { Type, type Static, type TNumber } from '@sinclair/typebox';
+import { Duration, Hostname, obj } from '../settings.js';
 import { b, defineCheck, failedFields, Label, LABEL_MAX, outcome, resultSchema, Seconds, Side, Text, type FailedRun } from './common.js';
 
 export const SMTP_PHASES = ['connect', 'banner', 'ehlo', 'starttls', 'auth', 'mail', 'rcpt', 'data', 'quit'] as const;
@@ -69,9 +70,42 @@ const failedSmtp = (t: SmtpTarget, run: FailedRun): SmtpResult => ({
   phases: {},
 });
 
+/** Its settings: `probes.smtp` (the round-trip check sends with them too). */
+export const SmtpSettings = obj(
+  {
+    /** Default 25. Use 587 (STARTTLS) or 465 (implicit TLS) where outbound 25 is blocked. */
+    port: Type.Integer({ minimum: 1, maximum: 65535, default: 25, errorMessage: 'must be a port from 1 to 65535' }),
+    /** `rcpt` stops after RCPT (delivers nothing); `data` delivers a small marked message. Default rcpt. */
+    mode: Type.Union([Type.Literal('rcpt'), Type.Literal('data')], { default: 'rcpt', errorMessage: 'must be "rcpt" or "data"' }),
+    /** `opportunistic` STARTTLS if offered, `required` fails without it, `implicit` TLS on connect (465), `none`. Default opportunistic. */
+    tls: Type.Union([Type.Literal('opportunistic'), Type.Literal('required'), Type.Literal('implicit'), Type.Literal('none')], {
+      default: 'opportunistic',
+      errorMessage: 'must be one of opportunistic, required, implicit, none',
+    }),
+    /** Envelope sender. Default probe@probes.invalid. */
+    from: Type.String({ default: 'probe@probes.invalid', format: 'email-ish', errorMessage: 'must be an address such as probe@probes.example' }),
+    /** Envelope recipient at the mail host. Default postmaster@<domain>. */
+    to: Type.Optional(Type.String({ format: 'email-ish', errorMessage: 'must be an address such as postmaster@company.com' })),
+    /** Name sent in EHLO. Default: the machine's host name. */
+    helo: Type.Optional(Hostname('EHLO name.')),
+    /** Optional AUTH; the password is read from the named environment variable. */
+    auth: Type.Optional(
+      Type.Object({ user: Type.String({ minLength: 1 }), pass_env: Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$' }) }, { additionalProperties: false }),
+    ),
+    /** PEM file of extra CAs the server certificate may chain to (a private or lab CA). Default: the system CAs only. */
+    ca_file: Type.Optional(Type.String({ minLength: 1, description: 'PEM file of extra trusted CAs.' })),
+    /** A TCP connect not done by then fails with connect_timeout. Default 5s. */
+    connect_timeout: Duration('5s', 'TCP connect timeout.', '5m'),
+    /** A greeting (after the TLS handshake on 465) not received by then fails with banner_timeout. Default 5s. */
+    banner_timeout: Duration('5s', 'Greeting timeout.', '5m'),
+  },
+  'The smtp check.',
+);
+
 export const smtpDef = defineCheck({
   type: 'smtp',
   result: SmtpResult,
+  settings: { probes: { smtp: SmtpSettings } },
   failed: (target: SmtpTarget, run) => [failedSmtp(target, run)],
   failedLike: (r, run) => failedSmtp(r, run),
   samples(r, ops) {

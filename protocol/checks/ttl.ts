@@ -3,6 +3,7 @@
  * the probe from its own dns results over time, and the metrics it feeds.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { Duration } from '../settings.js';
 import { b, defineCheck, failedFields, Label, resultSchema, Seconds } from './common.js';
 
 export const TtlResult = resultSchema(
@@ -36,6 +37,18 @@ export interface TtlTarget {
 export const ttlDef = defineCheck({
   type: 'ttl',
   result: TtlResult,
+  settings: {
+    probes: {
+      /** With no resolver answering the old IP for this long, decommissioning is safe. Default 24h. */
+      decommission_quiet: Duration('24h', 'Quiet time before decommissioning is safe.', '30d'),
+    },
+    'probes.dns': {
+      /** Slack for probe timing before a resolver counts as violating TTL. Default 2s. */
+      ttl_allowance: Duration('2s', 'Slack for probe timing before a TTL violation is flagged.'),
+      /** How far back the ttl analysis reads dns results on its first run. Default 2d. */
+      ttl_lookback: Duration('2d', 'How far back the ttl analysis reads on its first run.', '30d'),
+    },
+  },
   failed(target: TtlTarget, run) {
     return target.resolvers.map((resolver) => ({
       type: 'ttl' as const,
