@@ -1,8 +1,10 @@
 /**
- * The check registry: check type → the probe side of its definition in `probe/checks/<type>.ts`.
- * The type's contract (result schema, failed results, metric mapping) is in
- * `protocol/checks/<type>.ts`; {@link CHECKS} must name every type of `protocol/checks/index.ts`
- * and nothing else, or this file does not compile. docs/adding-a-check.md walks through adding one.
+ * The check registry: check type → the probe side of its definition in `probe/checks/<type>.ts`
+ * (targets, the settings object its runs get, the run). The type's contract (result schema,
+ * settings schema, failed results, metric mapping) is in `protocol/checks/<type>.ts`, registered
+ * in `CHECK_DEFS` (`protocol/checks/index.ts`), from which config/schema.ts composes the plan;
+ * {@link CHECKS} must name every type of `CHECK_DEFS` and nothing else, or this file does not
+ * compile. docs/adding-a-check.md walks through adding one.
  *
  * The runtime runs every entry (or those named with `--checks`).
  */
