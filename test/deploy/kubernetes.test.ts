@@ -82,7 +82,7 @@ const dirs = kustomizations(join(root, 'deploy'));
 
 test('every kustomization under deploy/ builds with plain kubectl kustomize into valid Kubernetes objects', async () => {
   // The ones this repository ships today; the walk finds any added later.
-  for (const d of ['kubernetes/base', 'kubernetes/collector', 'kubernetes/collector-ha', 'kubernetes/overlays/eu', 'kubernetes/plan']) {
+  for (const d of ['kubernetes/base', 'kubernetes/collector', 'kubernetes/collector-ha', 'kubernetes/grafana', 'kubernetes/overlays/eu', 'kubernetes/plan']) {
     assert.ok(dirs.includes(join(root, 'deploy', d)), `found deploy/${d}`);
   }
   const built = await Promise.all(dirs.map(async (dir) => (await build(dir)).map((object) => ({ name: label(dir, object), object }))));

@@ -83,7 +83,8 @@ test('every Grafana image is the pinned release of @grafana/schema, which reads 
   assert.equal(installed, pinned, 'the installed @grafana/schema is the pinned one (npm ci)');
   const images = grafanaImages();
   const wheres = new Set(images.map((i) => i.where));
-  for (const f of ['deploy/compose/docker-compose.yml', 'deploy/compose/docker-compose.ha.yml']) assert.ok(wheres.has(f), `${f} runs Grafana`);
+  for (const f of ['deploy/compose/docker-compose.yml', 'deploy/compose/docker-compose.ha.yml', 'deploy/kubernetes/grafana/grafana.yaml'])
+    assert.ok(wheres.has(f), `${f} runs Grafana`);
   for (const { where, image } of images) assert.equal(image.replace(/^docker\.io\//, ''), `grafana/grafana:${pinned}`, where);
   // Grafana migrates a dashboard of an older schemaVersion on load; a newer one it cannot read.
   const newest = defaultDashboard.schemaVersion;
