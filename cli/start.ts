@@ -82,14 +82,14 @@ export async function runStart(argv: string[]): Promise<number> {
   out(`mailprobe lab: status page at ${lab.collectorUrl}/\n`);
 
   const t = labTimeline(seconds * 1000);
-  let prev = await snapshot(lab.registry);
+  let prev = await snapshot(lab.registry, lab.store);
   let ticks = 0;
   const server = (ip: string) => {
     const s = lab.plan.cutover.servers.find((x) => x.ip === ip);
     return `${ip} (${s?.side ?? '?'}${s?.name ? `, ${s.name}` : ''})`;
   };
   const draw = async (whole = false) => {
-    const cur = await snapshot(lab.registry);
+    const cur = await snapshot(lab.registry, lab.store);
     const now = Date.now();
     const state = lab.dns.auth.state();
     const text = render({

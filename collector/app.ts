@@ -8,7 +8,6 @@ import type { PlanConfig } from '../config/schema.js';
 import { COLLECTOR_ERRORS, CollectorError, type CollectorErrorCode } from './errors.js';
 import { Ingest } from './ingest.js';
 import type { Output } from './outputs/output.js';
-import { PrometheusOutput } from './outputs/prometheus.js';
 import { RemoteWriteOutput, remoteWriteOptionsFromPlan } from './outputs/remote-write.js';
 import { healthPlugin } from './plugins/health.js';
 import { metricsPlugin } from './plugins/metrics.js';
@@ -19,6 +18,7 @@ import { StatusModel } from './status/model.js';
 import { RateLimiter } from './rate-limit.js';
 import { createSelfMetrics } from './self-metrics.js';
 import { logOutputs, watchReceiver } from './output-log.js';
+import { SeriesStore } from './store/series-store.js';
 
 export interface CollectorOptions {
   plan: PlanConfig;
@@ -41,6 +41,8 @@ export interface Collector {
   app: FastifyInstance;
   registry: Registry;
   ingest: Ingest;
+  /** The result series, as /metrics exposes them; undefined when they are not exposed (remote write with results_on_metrics: false). */
+  store: SeriesStore | undefined;
   /** The status page's state; undefined when collector.status.enabled is false. */
   status: StatusModel | undefined;
 }
@@ -87,7 +89,8 @@ export async function buildCollector(opts: CollectorOptions): Promise<Collector>
   // collector.remote_write: samples also (or only, with results_on_metrics: false) go to a
   // remote-write receiver (docs/architecture.md, outputs).
   const rw = remoteWriteOptionsFromPlan(plan, registry);
-  const outputs: Output[] = [...(rw && !cfg.remote_write?.results_on_metrics ? [] : [new PrometheusOutput(registry)]), ...(opts.outputs ?? [])];
+  const store = rw && !cfg.remote_write?.results_on_metrics ? undefined : new SeriesStore();
+  const outputs: Output[] = [...(store ? [store] : []), ...(opts.outputs ?? [])];
   if (rw) outputs.push(new RemoteWriteOutput({ ...rw, now, ...(opts.logger ? { log: opts.logger.child({ output: 'remote-write' }) } : {}) }));
   // Say where everything goes, and warn when the remote-write receiver never accepts.
   if (opts.logger) {
@@ -174,7 +177,7 @@ export async function buildCollector(opts: CollectorOptions): Promise<Collector>
   });
 
   await app.register(healthPlugin, { ready: () => !closing });
-  await app.register(metricsPlugin, { registry });
+  await app.register(metricsPlugin, { registry, store });
   await app.register(resultsPlugin, { tokens: cfg.tokens, ingest, limiter: new RateLimiter(cfg.push_rate, cfg.push_burst, now) });
   if (status) await app.register(statusPlugin, { model: status, settings: cfg.status, now });
 
@@ -184,5 +187,5 @@ export async function buildCollector(opts: CollectorOptions): Promise<Collector>
   }, opts.sweepIntervalMs ?? 30_000);
   sweeper.unref();
 
-  return { app, registry, ingest, status };
+  return { app, registry, ingest, store, status };
 }

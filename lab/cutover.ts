@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { buildCollector } from '../collector/app.js';
+import type { SeriesStore } from '../collector/store/series-store.js';
 import { hashToken } from '../collector/plugins/auth.js';
 import { validatePlan } from '../config/load.js';
 import type { PlanConfig } from '../config/schema.js';
@@ -87,6 +88,8 @@ export interface LabCutover {
   readonly collectorUrl: string;
   /** The collector's registry (a new one after {@link LabCutover.startCollector}). */
   readonly registry: Registry;
+  /** The collector's result series (a new store after {@link LabCutover.startCollector}). */
+  readonly store: SeriesStore | undefined;
   readonly dns: DnsWorld;
   readonly mtas: LabMtas;
   readonly probes: readonly Probe[];
@@ -243,7 +246,7 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
 
     let registry = new Registry();
     const newCollector = () => buildCollector({ plan, registry, logger: log ? log.child({ part: 'collector' }) : false, sweepIntervalMs: 5_000 });
-    let { app } = await newCollector();
+    let { app, store } = await newCollector();
     let collectorUp = true;
     closers.push(async () => {
       if (collectorUp) await app.close();
@@ -343,6 +346,9 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
       get registry() {
         return registry;
       },
+      get store() {
+        return store;
+      },
       dns,
       mtas,
       probes,
@@ -362,7 +368,7 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
       async startCollector() {
         if (collectorUp) return;
         registry = new Registry();
-        ({ app } = await newCollector());
+        ({ app, store } = await newCollector());
         await app.listen({ host: '127.0.0.1', port: collectorPort });
         collectorUp = true;
       },

@@ -1,12 +1,13 @@
 /**
  * The lab's terminal view: what an operator of the cutover asks, answered from the collector's
- * registry (what Prometheus would scrape): per region which resolver (by name) answers which IP
+ * registry and series store (what Prometheus would scrape): per region which resolver (by name) answers which IP
  * and how many of the resolvers tested honour the TTL; per server IP its SMTP sessions (ok/all,
  * p50/p95, last error) and round trips (delivered / failed / lost, p50/p95); whether switching and
  * turning the old server off are safe, and why; the alerts firing. Counters and histograms are
  * differences between two snapshots (the last view interval, or the whole run), gauges the latest.
  */
 import type { Registry } from 'prom-client';
+import type { SeriesStore } from '../collector/store/series-store.js';
 import { METRICS } from '../protocol/metrics.js';
 
 interface Sample {
@@ -17,10 +18,11 @@ interface Sample {
 
 type Snapshot = Map<string, Sample[]>;
 
-export async function snapshot(registry: Registry): Promise<Snapshot> {
+/** The collector's own metrics (registry) and its result series (store), as they stand now. */
+export async function snapshot(registry: Registry, store?: SeriesStore): Promise<Snapshot> {
   const out: Snapshot = new Map();
   // Copied: prom-client hands out its live counter objects, which later increments mutate.
-  for (const m of await registry.getMetricsAsJSON())
+  for (const m of [...(await registry.getMetricsAsJSON()), ...(store?.toJSON() ?? [])])
     out.set(
       m.name,
       ((m.values ?? []) as Sample[]).map((v) => ({ ...v, labels: { ...v.labels } })),

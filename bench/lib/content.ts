@@ -4,8 +4,7 @@
  * same series would hold (rendered through the collector's own result → metric mapping, so the
  * series are exactly the same).
  */
-import { Registry } from 'prom-client';
-import { PrometheusOutput } from '../../collector/outputs/prometheus.js';
+import { SeriesStore } from '../../collector/store/series-store.js';
 import { resultOps } from '../../collector/samples.js';
 import type { CheckResult } from '../../protocol/results.js';
 
@@ -128,11 +127,10 @@ export const regionOf = (n: number): string => ['eu', 'us', 'ap', 'sa'][n % 4] ?
 
 /** The Prometheus text exposition of one probe's results: what is PUT to its Pushgateway group. */
 export async function probeExposition(n: number, results: readonly CheckResult[]): Promise<string> {
-  const registry = new Registry();
-  const out = new PrometheusOutput(registry);
+  const store = new SeriesStore();
   const probe = { id: probeId(n), region: regionOf(n) };
-  for (const r of results) out.apply(resultOps(probe, r));
-  return registry.metrics();
+  for (const r of results) store.apply(resultOps(probe, r));
+  return store.text();
 }
 
 /** Sample lines (series) of a text exposition. */

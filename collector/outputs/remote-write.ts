@@ -47,7 +47,7 @@ const defOf = (k: MetricKey): MetricDef => METRICS[k];
 import { seriesKey, type Labels, type SampleOp } from '../samples.js';
 import type { Output } from './output.js';
 import { createMetric } from '../../protocol/prom.js';
-import { RESULT_METRICS } from './prometheus.js';
+import { RESULT_METRICS } from '../store/series-store.js';
 import { compress, encodeWriteRequest, REMOTE_WRITE_HEADERS, type WireMetadata, type WireSample } from './remote-write/proto.js';
 
 export interface RemoteWriteOptions {

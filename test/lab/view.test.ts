@@ -7,9 +7,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Registry } from 'prom-client';
-import { PrometheusOutput } from '../../collector/outputs/prometheus.js';
 import { resultOps } from '../../collector/samples.js';
 import { createSelfMetrics } from '../../collector/self-metrics.js';
+import { SeriesStore } from '../../collector/store/series-store.js';
 import type { CheckResult } from '../../protocol/results.js';
 import { bucketQuantile, render, snapshot, summarize, type ViewState } from '../../lab/view.js';
 
@@ -18,16 +18,18 @@ const NEW = '127.0.0.3';
 const HOST = 'mail.company.test';
 const T = 1_800_000_000_000;
 
-function registryWith(results: { probe: string; region: string; r: CheckResult }[]): Registry {
+function registryWith(results: { probe: string; region: string; r: CheckResult }[]): { registry: Registry; store: SeriesStore } {
   const registry = new Registry();
   createSelfMetrics(registry, { start: T, end: T + 3_600_000 }, () => T, [
     { ip: OLD, side: 'old', name: 'provider-a' },
     { ip: NEW, side: 'new' },
   ]);
-  const out = new PrometheusOutput(registry);
-  for (const { probe, region, r } of results) out.apply(resultOps({ id: probe, region }, r));
-  return registry;
+  const store = new SeriesStore();
+  for (const { probe, region, r } of results) store.apply(resultOps({ id: probe, region }, r));
+  return { registry, store };
 }
+
+const snapshotOf = ({ registry, store }: { registry: Registry; store: SeriesStore }) => snapshot(registry, store);
 
 const dns = (resolver: string, resolverName: string, side: 'old' | 'new'): CheckResult => ({
   type: 'dns',
@@ -161,7 +163,7 @@ test('figures: per IP sessions and round trips (failed ones too), names, TTL hon
     ...[0.03, 0.03].map((s) => ({ probe: 'lab-us', region: 'us', r: smtp(NEW, 'new', s) })),
     ...[1.5, 1.5].map((l) => ({ probe: 'lab-us', region: 'us', r: rt(NEW, 'new', 'delivered', l) })),
   ];
-  const f = summarize(undefined, await snapshot(registryWith(results)));
+  const f = summarize(undefined, await snapshotOf(registryWith(results)));
 
   assert.deepEqual(f.regions, [
     { region: 'eu', resolvers: [{ name: 'honest', side: 'new', tested: true, violation: false }], ttl: { honoured: 1, tested: 1, unknown: 0 } },
@@ -230,14 +232,14 @@ test('figures: per IP sessions and round trips (failed ones too), names, TTL hon
 });
 
 test('the decisions before anything is known, and while waiting for the old TTL', async () => {
-  const none = summarize(undefined, await snapshot(registryWith([])));
+  const none = summarize(undefined, await snapshotOf(registryWith([])));
   const text = render(state({ figures: none }));
   assert.match(text, /^safe to switch: not yet — no lowered TTL seen at the authoritative servers$/m);
   assert.match(text, /^safe to turn the old server off: not yet known/m);
   assert.match(text, /^all +none tested yet/m);
   const waiting = summarize(
     undefined,
-    await snapshot(registryWith([{ probe: 'lab-eu', region: 'eu', r: ttl('r', 'honest', false, false, { at: T + 12_000, decommission: true }) }])),
+    await snapshotOf(registryWith([{ probe: 'lab-eu', region: 'eu', r: ttl('r', 'honest', false, false, { at: T + 12_000, decommission: true }) }])),
   );
   const w = render(state({ figures: waiting }));
   assert.match(w, /^safe to switch: not yet — the TTL was lowered; caches may keep the old, longer TTL for 00:12 more$/m);

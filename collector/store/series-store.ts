@@ -1,0 +1,329 @@
+/**
+ * The collector's series store: the result series (everything the probes' results feed), held
+ * in a structure made for this one job instead of prom-client's general-purpose metrics.
+ *
+ * - A series is interned once per metric family by its rendered label body (`a="x",b="y"`, the
+ *   catalogue's label order, values escaped): that string is its key, the text every exposition
+ *   line of it carries, and all the label state it keeps. No label objects are kept per series.
+ * - A counter or gauge keeps its value; a histogram its per-bucket counts, sum and count. Lines
+ *   are rendered from these and the family's pre-rendered prefixes (`name_bucket{le="0.5",`), so
+ *   a scrape only concatenates.
+ * - `/metrics` streams the store in bounded slices ({@link SeriesStore.stream}) and yields to
+ *   the event loop between slices, so a push waits for at most one slice, never a whole scrape.
+ *   The same store renders the classic text format and OpenMetrics (counters: family name
+ *   without `_total`, samples with it). Within a family the set of series is the one at the
+ *   moment the family's slice run began (a one-of gauge switching mid-scrape is shown on one
+ *   side only), values are current.
+ * - The silent-probe sweep and the per-probe series limit (collector/ingest.ts) remove and count
+ *   series here; remote write reads the same values (collector/outputs/remote-write/).
+ *
+ * The exposition equals what prom-client rendered from the same operations (same series, same
+ * values, the same label sets; test/collector/store.test.ts checks it on real pushes).
+ */
+import { METRICS, metricsOf, oneOfLabel, type MetricDef, type MetricKey } from '../../protocol/metrics.js';
+import type { Labels, SampleOp } from '../samples.js';
+import type { Output } from '../outputs/output.js';
+
+/** Metrics the results feed (the catalogue's `origin: 'result'`). */
+export const RESULT_METRICS: readonly MetricKey[] = metricsOf('result');
+
+export const CLASSIC_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+export const OPENMETRICS_CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
+
+/** A sample value as the text formats write it (prom-client's spelling, `Nan` included). */
+export function formatValue(v: number): string {
+  if (Number.isNaN(v)) return 'Nan';
+  if (v === Number.POSITIVE_INFINITY) return '+Inf';
+  if (v === Number.NEGATIVE_INFINITY) return '-Inf';
+  return `${v}`;
+}
+
+const NEEDS_ESCAPE = /[\\\n"]/;
+const escapeLabel = (v: string): string => (NEEDS_ESCAPE.test(v) ? v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"') : v);
+const escapeHelp = (v: string): string => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+
+/** One series: its label body (also its key) and its state. */
+export class Series {
+  /** Counter total or gauge value. */
+  value = 0;
+  /** Histogram: observations per bucket (not cumulative), the last one +Inf only. */
+  readonly buckets: number[] | undefined;
+  sum = 0;
+  count = 0;
+  /** Probe time (Unix ms) of the newest operation applied. */
+  ts = Number.NEGATIVE_INFINITY;
+  /** Set once the series left the store (removed, swept); a holder of the reference can tell. */
+  removed = false;
+
+  constructor(
+    readonly family: Family,
+    /** `a="x",b="y"`: the catalogue's label order, values escaped; empty without labels. */
+    readonly body: string,
+  ) {
+    this.buckets = family.bounds ? new Array<number>(family.bounds.length + 1).fill(0) : undefined;
+  }
+}
+
+/** One metric of the catalogue: its series and its pre-rendered text. */
+export class Family {
+  readonly def: MetricDef;
+  readonly name: string;
+  readonly labelNames: readonly string[];
+  readonly series = new Map<string, Series>();
+  /** One-of gauges: the exclusive label, and body without it → the value currently set. */
+  readonly exclusive: string | undefined;
+  readonly current = new Map<string, string>();
+  readonly bounds: readonly number[] | undefined;
+  /** `name_bucket{le="<bound>"` per bound, then +Inf. */
+  readonly bucketHeads: readonly string[] = [];
+  readonly header: string;
+  readonly omHeader: string;
+
+  constructor(readonly key: MetricKey) {
+    this.def = METRICS[key] as MetricDef;
+    this.name = this.def.name;
+    this.labelNames = this.def.labels;
+    this.exclusive = oneOfLabel(key);
+    this.bounds = this.def.type === 'histogram' ? [...(this.def.buckets ?? [])] : undefined;
+    if (this.bounds) this.bucketHeads = [...this.bounds.map((b) => `${this.name}_bucket{le="${b}"`), `${this.name}_bucket{le="+Inf"`];
+    const help = escapeHelp(this.def.help);
+    this.header = `# HELP ${this.name} ${help}\n# TYPE ${this.name} ${this.def.type}\n`;
+    const omName = this.def.type === 'counter' ? this.name.replace(/_total$/, '') : this.name;
+    this.omHeader = `# HELP ${omName} ${help}\n# TYPE ${omName} ${this.def.type}\n`;
+  }
+
+  /**
+   * The label body of `labels` (names of the catalogue, in its order; absent ones left out),
+   * without label `skip`, or with `label` set to `value`.
+   */
+  body(labels: Labels, skip?: string, label?: string, value?: string): string {
+    let out = '';
+    for (const n of this.labelNames) {
+      const v = n === skip ? undefined : n === label ? value : labels[n];
+      if (v === undefined) continue;
+      out += out === '' ? `${n}="${escapeLabel(v)}"` : `,${n}="${escapeLabel(v)}"`;
+    }
+    return out;
+  }
+
+  /** The exposition lines of one series. */
+  lines(s: Series): string {
+    const b = s.body;
+    if (!s.buckets) return b === '' ? `${this.name} ${formatValue(s.value)}\n` : `${this.name}{${b}} ${formatValue(s.value)}\n`;
+    const tail = b === '' ? '} ' : `,${b}} `;
+    const braced = b === '' ? ' ' : `{${b}} `;
+    let out = '';
+    let cum = 0;
+    const heads = this.bucketHeads;
+    for (let i = 0; i < s.buckets.length - 1; i++) {
+      cum += s.buckets[i] ?? 0;
+      out += `${heads[i]}${tail}${cum}\n`;
+    }
+    out += `${heads[s.buckets.length - 1]}${tail}${s.count}\n`;
+    out += `${this.name}_sum${braced}${formatValue(s.sum)}\n`;
+    out += `${this.name}_count${braced}${s.count}\n`;
+    return out;
+  }
+}
+
+/** The label set of a rendered body (for the few readers that want objects: the lab view, remote write's wire labels). */
+export function parseBody(body: string): Labels {
+  const out: Labels = {};
+  let i = 0;
+  while (i < body.length) {
+    const eq = body.indexOf('="', i);
+    const name = body.slice(i, eq);
+    let j = eq + 2;
+    let v = '';
+    while (j < body.length && body[j] !== '"') {
+      if (body[j] === '\\') {
+        const c = body[j + 1];
+        v += c === 'n' ? '\n' : (c ?? '');
+        j += 2;
+      } else v += body[j++];
+    }
+    out[name] = v;
+    i = j + 2; // past `",`
+  }
+  return out;
+}
+
+/** What a scrape renders per slice: about this many exposition lines before yielding. */
+const SLICE_LINES = 4096;
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+export interface StoreListener {
+  /** A series got a new value from an operation at probe time `ts`. */
+  changed(s: Series, ts: number): void;
+  /** A series left the store (one-of switch, sweep, region move). */
+  removed(s: Series): void;
+}
+
+export class SeriesStore implements Output {
+  readonly name = 'series-store';
+  readonly #families = new Map<MetricKey, Family>();
+  readonly #listeners: StoreListener[] = [];
+  #size = 0;
+
+  constructor(metrics: readonly MetricKey[] = RESULT_METRICS) {
+    for (const k of metrics) this.#families.set(k, new Family(k));
+  }
+
+  /** Series held (histograms count once). */
+  get size(): number {
+    return this.#size;
+  }
+
+  families(): IterableIterator<Family> {
+    return this.#families.values();
+  }
+
+  /** Called on every change and removal (remote write keeps its send state this way). */
+  listen(l: StoreListener): void {
+    this.#listeners.push(l);
+  }
+
+  /** The series of `metric` with `labels`, created when absent. */
+  #series(f: Family, body: string): Series {
+    let s = f.series.get(body);
+    if (!s) {
+      s = new Series(f, body);
+      f.series.set(body, s);
+      this.#size++;
+    }
+    return s;
+  }
+
+  /** The series of `metric` with `labels`, if held. */
+  get(metric: MetricKey, labels: Labels): Series | undefined {
+    const f = this.#families.get(metric);
+    return f?.series.get(f.body(labels));
+  }
+
+  apply(ops: readonly SampleOp[]): void {
+    for (const op of ops) {
+      const f = this.#families.get(op.metric);
+      if (!f) continue;
+      let s: Series;
+      switch (op.op) {
+        case 'inc':
+          s = this.#series(f, f.body(op.labels));
+          s.value += op.value;
+          break;
+        case 'set':
+          s = this.#series(f, f.body(op.labels));
+          s.value = op.value;
+          break;
+        case 'observe': {
+          s = this.#series(f, f.body(op.labels));
+          const bounds = f.bounds ?? [];
+          let i = 0;
+          while (i < bounds.length && op.value > (bounds[i] as number)) i++;
+          if (s.buckets) s.buckets[i] = (s.buckets[i] ?? 0) + 1;
+          s.sum += op.value;
+          s.count += 1;
+          break;
+        }
+        case 'one-of': {
+          const key = f.body(op.labels, op.label);
+          const prev = f.current.get(key);
+          if (prev !== undefined && prev !== op.value) {
+            const old = f.series.get(f.body(op.labels, undefined, op.label, prev));
+            if (old) this.#drop(old);
+          }
+          s = this.#series(f, f.body(op.labels, undefined, op.label, op.value));
+          s.value = 1;
+          f.current.set(key, op.value);
+          break;
+        }
+      }
+      if (op.ts > s.ts) s.ts = op.ts;
+      for (const l of this.#listeners) l.changed(s, op.ts);
+    }
+  }
+
+  remove(metric: MetricKey, labels: Labels): void {
+    const f = this.#families.get(metric);
+    if (!f) return;
+    const s = f.series.get(f.body(labels));
+    if (s) this.drop(s);
+  }
+
+  /** Removes a series (and, for a one-of gauge, forgets which value is current). */
+  drop(s: Series): void {
+    if (s.removed) return;
+    const f = s.family;
+    if (f.exclusive) {
+      const labels = parseBody(s.body);
+      if (f.current.get(f.body(labels, f.exclusive)) === labels[f.exclusive]) f.current.delete(f.body(labels, f.exclusive));
+    }
+    this.#drop(s);
+  }
+
+  #drop(s: Series): void {
+    if (s.removed) return;
+    s.removed = true;
+    s.family.series.delete(s.body);
+    this.#size--;
+    for (const l of this.#listeners) l.removed(s);
+  }
+
+  /**
+   * The exposition of the store, in slices of about {@link SLICE_LINES} lines, yielding to the
+   * event loop between slices. Classic text separates families by a blank line (as prom-client
+   * did); OpenMetrics has none and no `# EOF` (the caller ends the whole exposition).
+   */
+  async *stream(om: boolean): AsyncGenerator<string> {
+    let first = true;
+    for (const f of this.#families.values()) {
+      const members = [...f.series.values()];
+      const perLine = f.bounds ? f.bounds.length + 3 : 1;
+      const perSlice = Math.max(1, Math.floor(SLICE_LINES / perLine));
+      let out = om || first ? (om ? f.omHeader : f.header) : `\n${f.header}`;
+      first = false;
+      for (let i = 0; i < members.length; i += perSlice) {
+        const end = Math.min(members.length, i + perSlice);
+        for (let j = i; j < end; j++) out += f.lines(members[j] as Series);
+        yield out;
+        out = '';
+        await nextTurn();
+      }
+      if (out !== '') yield out;
+    }
+  }
+
+  /** The whole exposition as one string (tests, the Pushgateway's bench groups). */
+  async text(om = false): Promise<string> {
+    let out = '';
+    for await (const part of this.stream(om)) out += part;
+    return out;
+  }
+
+  /** The store in prom-client's `getMetricsAsJSON()` shape (the lab's terminal view reads it). */
+  toJSON(): { name: string; help: string; type: string; values: { labels: Record<string, string | number>; value: number; metricName?: string }[] }[] {
+    const out = [];
+    for (const f of this.#families.values()) {
+      const values: { labels: Record<string, string | number>; value: number; metricName?: string }[] = [];
+      for (const s of f.series.values()) {
+        const labels = parseBody(s.body);
+        if (!s.buckets) {
+          values.push({ labels, value: s.value });
+          continue;
+        }
+        let cum = 0;
+        (f.bounds ?? []).forEach((le, i) => {
+          cum += s.buckets?.[i] ?? 0;
+          values.push({ labels: { ...labels, le }, value: cum, metricName: `${f.name}_bucket` });
+        });
+        values.push({ labels: { ...labels, le: '+Inf' }, value: s.count, metricName: `${f.name}_bucket` });
+        values.push({ labels, value: s.sum, metricName: `${f.name}_sum` });
+        values.push({ labels, value: s.count, metricName: `${f.name}_count` });
+      }
+      out.push({ name: f.name, help: f.def.help, type: f.def.type, values });
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {}
+}
