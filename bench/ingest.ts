@@ -8,12 +8,15 @@
  * exactly those series. Both run as their own process; each configuration gets a fresh process,
  * primed with one push per probe so the measured part is steady state.
  *
+ * The load generator (this process) runs on core 1, each server on core 0 (taskset; BENCH_PIN=0
+ * turns it off), one server at a time.
+ *
  * Env: BENCH_PROBES (default "100,300"), BENCH_SECONDS (measured seconds per run, default 8),
  * BENCH_CONCURRENCY (default 8), BENCH_ROUNDS (alternating rounds, the best of each target counts; default 2).
  */
 import { cpus, loadavg } from 'node:os';
 import { tokenFor } from './lib/plan.js';
-import { cpuSecondsOf, rssOf, startCollectorProcess, startPushgateway, type PeerProcess } from './lib/bench-processes.js';
+import { cpuSecondsOf, pinLoadGenerator, rssOf, startCollectorProcess, startPushgateway, type PeerProcess } from './lib/bench-processes.js';
 import { batchBody, probeExposition, probeId, probeResults, seriesCount } from './lib/content.js';
 import { closedLoop, fmt, peerRequests, quantile, sendAll, table, type Req } from './lib/load.js';
 import { requirePeers } from '../scripts/peers.mjs';
@@ -75,8 +78,9 @@ async function measure(peer: PeerProcess, probes: number, target: string, result
 
 async function main(): Promise<void> {
   const started = Date.now();
+  const pin = pinLoadGenerator();
   process.stdout.write(
-    `bench:ingest — ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}, load average ${loadavg()[0]?.toFixed(2)}; ${CONCURRENCY} pushers, ${SECONDS} s measured per run, best of ${ROUNDS} rounds\n`,
+    `bench:ingest — ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}, load average ${loadavg()[0]?.toFixed(2)}; ${CONCURRENCY} pushers, ${SECONDS} s measured per run, best of ${ROUNDS} rounds; ${pin}\n`,
   );
   const rows: Row[] = [];
   for (const n of PROBES) {

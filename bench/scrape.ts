@@ -12,12 +12,15 @@
  *    only thread; the Pushgateway on other goroutines). Skipped above 20 MiB of exposition (500k),
  *    where one scrape is measured and a push would just wait for it.
  *
+ * The load generator (this process) runs on core 1, each server on core 0 (taskset; BENCH_PIN=0
+ * turns it off), one server at a time.
+ *
  * Env: BENCH_SERIES (default "10000,100000,500000"), BENCH_SECONDS (per push phase, default 2).
  */
 import { cpus, loadavg } from 'node:os';
 import { request } from 'undici';
 import { tokenFor } from './lib/plan.js';
-import { rssOf, startCollectorProcess, startPushgateway, type PeerProcess } from './lib/bench-processes.js';
+import { cpuSecondsOf, pinLoadGenerator, rssOf, startCollectorProcess, startPushgateway, type PeerProcess } from './lib/bench-processes.js';
 import { batchBody, probeExposition, probeId, probeResults, seriesCount } from './lib/content.js';
 import { closedLoop, fmt, peerRequests, quantile, sendAll, table, type Req } from './lib/load.js';
 import { requirePeers } from '../scripts/peers.mjs';
@@ -39,6 +42,8 @@ interface Row {
   target: string;
   seriesExposed: number;
   renderMs: number;
+  /** Server CPU time per scrape (all scrapes of the render phase averaged). */
+  cpuMs: number;
   sizeMiB: number;
   scrapes: number;
   idle: [number, number, number];
@@ -74,11 +79,13 @@ async function measure(peer: PeerProcess, label: string, target: string, fill: R
   const t0 = performance.now();
   await sendAll(peer.url, fill, 8);
   process.stdout.write(`  ${target}: filled by ${fill.length} pushes in ${fmt((performance.now() - t0) / 1000)} s\n`);
+  const cpu0 = cpuSecondsOf(peer.pid);
   const first = await scrapeOnce(peer.url);
   const times: number[] = [first.ms];
   const big = first.text.length > 20e6;
   const reps = big ? 0 : first.text.length > 5e6 ? 2 : 4;
   for (let i = 0; i < reps; i++) times.push((await scrapeOnce(peer.url)).ms);
+  const cpuMs = (1000 * (cpuSecondsOf(peer.pid) - cpu0)) / times.length;
   // At 500k one render takes seconds: the push phases would only repeat that figure.
   const skip = { lat: [Number.NaN, Number.NaN, Number.NaN] as [number, number, number], scrapes: 0 };
   const idle = big ? skip : await pushPhase(peer.url, next);
@@ -88,6 +95,7 @@ async function measure(peer: PeerProcess, label: string, target: string, fill: R
     target,
     seriesExposed: seriesCount(first.text),
     renderMs: quantile(times, 0.5),
+    cpuMs,
     sizeMiB: first.text.length / 2 ** 20,
     scrapes: busy.scrapes,
     idle: idle.lat,
@@ -98,8 +106,9 @@ async function measure(peer: PeerProcess, label: string, target: string, fill: R
 
 async function main(): Promise<void> {
   const started = Date.now();
+  const pin = pinLoadGenerator();
   process.stdout.write(
-    `bench:scrape — ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}, load average ${loadavg()[0]?.toFixed(2)}\n`,
+    `bench:scrape — ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}, load average ${loadavg()[0]?.toFixed(2)}; ${pin}\n`,
   );
   const rows: Row[] = [];
   for (const size of SIZES) {
@@ -144,11 +153,12 @@ async function main(): Promise<void> {
     if (c && p) {
       process.stdout.write(
         `${table(
-          ['target', 'series', 'render ms', 'MiB', 'RSS MiB', 'push p50/p99/max ms idle', 'push p50/p99/max ms while scraping', 'scrapes'],
+          ['target', 'series', 'render ms', 'CPU ms/scrape', 'MiB', 'RSS MiB', 'push p50/p99/max ms idle', 'push p50/p99/max ms while scraping', 'scrapes'],
           [c, p].map((r) => [
             r.target,
             String(r.seriesExposed),
             fmt(r.renderMs, 0),
+            fmt(r.cpuMs, 0),
             fmt(r.sizeMiB, 1),
             fmt(r.rssMiB, 0),
             r.idle.map((v) => fmt(v, 1)).join(' / '),
@@ -158,8 +168,8 @@ async function main(): Promise<void> {
         )}\n`,
       );
       process.stdout.write(
-        `ratio: collector render time = ${fmt(c.renderMs / p.renderMs, 2)}× Pushgateway's (${c.renderMs <= p.renderMs ? 'no slower' : 'slower'}); size ${fmt(c.sizeMiB / p.sizeMiB, 2)}×;` +
-          ` collector push p99 while scraping = ${fmt(c.underScrape[1] / c.idle[1], 1)}× its idle p99, max ${fmt(c.underScrape[2], 0)} ms (Pushgateway: ${fmt(p.underScrape[1] / p.idle[1], 1)}×, max ${fmt(p.underScrape[2], 0)} ms)\n`,
+        `ratio: collector render time = ${fmt(c.renderMs / p.renderMs, 2)}× Pushgateway's, CPU per scrape ${fmt(c.cpuMs / p.cpuMs, 2)}× (goal ≤ 0.5×); size ${fmt(c.sizeMiB / p.sizeMiB, 2)}×; RSS ${fmt(c.rssMiB / p.rssMiB, 2)}× (goal ≤ 1×);` +
+          ` collector push p99 while scraping ${fmt(c.underScrape[1], 1)} ms (goal ≤ 20 ms) = ${fmt(c.underScrape[1] / c.idle[1], 1)}× its idle p99, max ${fmt(c.underScrape[2], 0)} ms (Pushgateway: ${fmt(p.underScrape[1] / p.idle[1], 1)}×, max ${fmt(p.underScrape[2], 0)} ms)\n`,
       );
     }
   }

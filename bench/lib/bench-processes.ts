@@ -6,16 +6,41 @@
  *   const c = await startCollectorProcess({ probes: ['p-1', 'p-2'] });
  *   await c.stop();
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { request } from 'undici';
 import { hashToken } from '../../collector/plugins/auth.js';
 import { tokenFor, writePlanFile } from './plan.js';
 
 const root = resolve(import.meta.dirname, '../..');
+
+/** The core servers under test run on once {@link pinLoadGenerator} was called (benchmarks); tests never pin. */
+const SERVER_CORE = 0;
+const LOAD_CORE = 1;
+let pinServers = false;
+
+/**
+ * Pins this process (the load generator, all its threads) to core 1 and every server the
+ * benchmark starts afterwards (collector, Pushgateway) to core 0 with `taskset`, so the load
+ * generator never takes the server's core. Off with BENCH_PIN=0, or without taskset or a
+ * second core. Returns what it did, for the benchmark's header.
+ */
+export function pinLoadGenerator(): string {
+  if (process.env.BENCH_PIN === '0') return 'not pinned (BENCH_PIN=0)';
+  if (availableParallelism() < 2) return 'not pinned (one core)';
+  const r = spawnSync('taskset', ['-a', '-cp', String(LOAD_CORE), String(process.pid)], { encoding: 'utf8' });
+  if (r.status !== 0) return `not pinned (taskset: ${(r.error?.message ?? r.stderr).trim()})`;
+  pinServers = true;
+  return `load generator pinned to core ${LOAD_CORE}, servers to core ${SERVER_CORE} (taskset)`;
+}
+
+/** The command line of a server, under `taskset -c 0` once pinning is on. */
+function serverCommand(cmd: string, args: string[]): [string, string[]] {
+  return pinServers ? ['taskset', ['-c', String(SERVER_CORE), cmd, ...args]] : [cmd, args];
+}
 
 /** A port free right now on 127.0.0.1 (for peers that cannot bind port 0 and report it). */
 export async function freePort(): Promise<number> {
@@ -120,7 +145,7 @@ export async function startCollectorProcess(opts: CollectorProcessOptions): Prom
     : opts.requestTimeoutMs === undefined
       ? ['--import', 'tsx', join(root, 'cli/main.ts'), 'collector', '--config', planFile, '--listen', '127.0.0.1:0']
       : drillMain;
-  const child = spawn(process.execPath, args, {
+  const child = spawn(...serverCommand(process.execPath, args), {
     cwd: root,
     env: { ...process.env, MAILPROBE_LOG_LEVEL: opts.logLevel ?? 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -182,7 +207,7 @@ export async function startPushgateway(opts: PushgatewayOptions = {}): Promise<P
   const port = await freePort();
   const args = [`--web.listen-address=127.0.0.1:${port}`, '--persistence.file=', '--log.level=warn'];
   if (opts.disableConsistencyCheck) args.push('--push.disable-consistency-check');
-  const child = spawn(opts.binary ?? 'prometheus-pushgateway', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(...serverCommand(opts.binary ?? 'prometheus-pushgateway', args), { stdio: ['ignore', 'ignore', 'pipe'] });
   const stderr = tail(child);
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 15_000;
