@@ -1,7 +1,7 @@
 /**
  * Results → sample operations, as the collector's outputs see them. Which result field feeds
  * which metric of the catalogue is part of each check's definition (`protocol/checks/<type>.ts`,
- * its `samples`); outputs (the /metrics registry, remote write) only apply operations.
+ * its `samples`); outputs (the series store behind /metrics, remote write) only apply operations.
  */
 import { METRICS, type MetricKey } from '../protocol/metrics.js';
 import type { Labels } from '../protocol/checks/common.js';

@@ -1,5 +1,5 @@
 /**
- * Where accepted samples go. The /metrics registry is one output; a remote-write client can be
+ * Where accepted samples go. The series store behind /metrics (collector/store/) is one output; a remote-write client can be
  * another; both can run at once. Outputs receive operations already validated and bounded.
  */
 import type { Labels, SampleOp } from '../samples.js';

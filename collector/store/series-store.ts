@@ -188,8 +188,11 @@ export class SeriesStore implements Output {
   #series(f: Family, body: string): Series {
     let s = f.series.get(body);
     if (!s) {
-      s = new Series(f, body);
-      f.series.set(body, s);
+      // Built by concatenation, the body is a tree of the request's strings: held flat, it costs
+      // its characters only (JSON's round trip keeps every code unit, lone surrogates too).
+      const flat = JSON.parse(JSON.stringify(body)) as string;
+      s = new Series(f, flat);
+      f.series.set(flat, s);
       this.#size++;
     }
     return s;
