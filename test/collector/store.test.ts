@@ -27,7 +27,11 @@ class PromClientOutput implements Output {
   readonly #metrics = new Map<MetricKey, Counter<string> | Gauge<string> | Histogram<string>>();
   readonly #current = new Map<string, string>();
   constructor() {
-    for (const key of RESULT_METRICS) this.#metrics.set(key, createMetric(METRICS[key] as MetricDef, this.registry as Registry) as unknown as Counter<string> | Gauge<string> | Histogram<string>);
+    for (const key of RESULT_METRICS)
+      this.#metrics.set(
+        key,
+        createMetric(METRICS[key] as MetricDef, this.registry as Registry) as unknown as Counter<string> | Gauge<string> | Histogram<string>,
+      );
   }
   apply(ops: readonly SampleOp[]): void {
     for (const op of ops) {
