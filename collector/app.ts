@@ -5,6 +5,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type { PlanConfig } from '../config/schema.js';
+import { COLLECTOR_JOB } from '../protocol/metrics.js';
 import { COLLECTOR_ERRORS, CollectorError, type CollectorErrorCode } from './errors.js';
 import { Ingest } from './ingest.js';
 import type { Output } from './outputs/output.js';
@@ -97,7 +98,7 @@ export async function buildCollector(opts: CollectorOptions): Promise<Collector>
     logOutputs(
       opts.logger,
       plan,
-      rw && { url: rw.url, job: rw.job ?? 'mailprobe-collector', instance: rw.instance ?? '', queueMaxSamples: rw.queueMaxSamples ?? 500_000 },
+      rw && { url: rw.url, job: rw.job ?? COLLECTOR_JOB, instance: rw.instance ?? '', queueMaxSamples: rw.queueMaxSamples ?? 500_000 },
     );
   }
   const stopWatch =

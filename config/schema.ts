@@ -14,6 +14,7 @@ import { FormatRegistry } from '@sinclair/typebox';
 import { isIP } from 'node:net';
 import { settingsFields } from '../protocol/checks/index.js';
 import { bound, DURATION_PATTERN, Duration, formatDuration, Hostname, Ip, Listen, ListenAddress, obj, parseDuration, Size, Url } from '../protocol/settings.js';
+import { COLLECTOR_JOB } from '../protocol/metrics.js';
 import { ID_PATTERN } from '../protocol/wire.js';
 import {
   hostnameProblem,
@@ -248,7 +249,7 @@ export const RemoteWrite = obj(
     /** Extra request headers, e.g. `X-Scope-OrgID` for Mimir. Default none. */
     headers: Type.Record(Type.String({ pattern: '^[A-Za-z0-9-]+$' }), Type.String(), { default: {}, errorMessage: 'must map header names to values' }),
     /** `job` label on every series (the collector alerts and rules select it). Default mailprobe-collector. */
-    job: Type.String({ minLength: 1, maxLength: 128, default: 'mailprobe-collector' }),
+    job: Type.String({ minLength: 1, maxLength: 128, default: COLLECTOR_JOB }),
     /**
      * Also keep the results on /metrics (both outputs at once). Set false for large fleets: /metrics
      * then carries only the collector's own metrics, and the replica neither holds nor renders the

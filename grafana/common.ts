@@ -39,11 +39,6 @@ export const RECORDED = {
   roundtripLostRatio: 'via_ip:mailprobe_roundtrip_total:ratio_lost_rate15m',
 } as const;
 
-/** The job name the collectors are scraped under (deploy/prometheus/prometheus.yml). */
-export const COLLECTOR_JOB = 'mailprobe-collector';
-/** The job name of the probes' own /metrics where Prometheus scrapes them (deploy/compose). */
-export const PROBE_JOB = 'mailprobe-probe';
-
 export function datasourceVariable(): dashboard.DatasourceVariableBuilder {
   return new dashboard.DatasourceVariableBuilder('datasource')
     .label('Prometheus')

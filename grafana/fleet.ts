@@ -9,7 +9,6 @@ import * as stat from '@grafana/grafana-foundation-sdk/stat';
 import * as statetimeline from '@grafana/grafana-foundation-sdk/statetimeline';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
 import {
-  COLLECTOR_JOB,
   cutoverAnnotations,
   dashboardLinks,
   datasourceVariable,
@@ -18,7 +17,6 @@ import {
   m,
   numberPanels,
   okMappings,
-  PROBE_JOB,
   probeVariable,
   q,
   regionVariable,
@@ -26,6 +24,7 @@ import {
   targets,
   thresholds,
 } from './common.js';
+import { COLLECTOR_JOB, PROBE_JOB } from '../protocol/metrics.js';
 
 /** Rows whose panels show data only in some setups: row title → what they need. */
 export const OPTIONAL_ROWS: Readonly<Record<string, string>> = {

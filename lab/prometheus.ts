@@ -14,6 +14,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { request } from 'undici';
+import { COLLECTOR_JOB } from '../protocol/metrics.js';
 
 /** The checkout (or installed package) root: the first folder up that holds deploy/prometheus/rules (sources or dist/). */
 function findRoot(): string {
@@ -171,7 +172,7 @@ interface ApiReply<T> {
 export async function startPrometheus(opts: PrometheusOptions): Promise<RunningPrometheus> {
   const dir = mkdtempSync(join(tmpdir(), 'mailprobe-prom-'));
   const interval = opts.interval ?? '1s';
-  const job = opts.job ?? 'mailprobe-collector';
+  const job = opts.job ?? COLLECTOR_JOB;
   const files = (opts.ruleFiles ?? DEPLOY_RULE_FILES).map((f) => {
     const name = basename(f);
     const text = readFileSync(f, 'utf8');

@@ -13,6 +13,7 @@
  */
 import type { Logger } from 'pino';
 import { Agent, request } from 'undici';
+import { backoff } from '../protocol/backoff.js';
 import { RESULTS_PATH, type ProbeInfo } from '../protocol/wire.js';
 import { PROBE_ERRORS } from './errors.js';
 import type { ProbeMetrics } from './self-metrics.js';
@@ -38,12 +39,6 @@ export type PushOutcome = 'accepted' | 'duplicate' | 'rejected' | 'unauthorized'
 /** The envelope around a spooled batch, with the spool's state at send time. */
 export function envelope(probe: ProbeInfo, b: SpooledBatch): string {
   return `{"probe":${JSON.stringify(probe)},"batch":${JSON.stringify({ id: b.id, seq: b.seq, createdAt: b.createdAt, stream: b.stream, firstResult: b.firstResult })},"results":${b.resultsJson}}`;
-}
-
-/** Delay before retry number `failures` (1-based): doubling from min to max, with 50–100 % jitter. */
-export function backoff(failures: number, minMs: number, maxMs: number, random: () => number = Math.random): number {
-  const base = Math.min(maxMs, minMs * 2 ** Math.min(30, Math.max(0, failures - 1)));
-  return Math.round(base * (0.5 + random() * 0.5));
 }
 
 class Lane {

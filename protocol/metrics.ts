@@ -33,6 +33,15 @@ export interface MetricDef {
 
 export const PREFIX = 'mailprobe_';
 
+/**
+ * The `job` label of the collectors' series: the job Prometheus scrapes them under
+ * (deploy/prometheus/prometheus.yml), remote write's default `job`, and what the collector alerts,
+ * rules and panels select.
+ */
+export const COLLECTOR_JOB = 'mailprobe-collector';
+/** The job name of the probes' own /metrics where Prometheus scrapes them (deploy/compose). */
+export const PROBE_JOB = 'mailprobe-probe';
+
 /** SMTP phases and round trips: 10 ms up to 10 minutes (greylisting and queue retries are slow). */
 export const SMTP_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600] as const;
 /** DNS lookups: 1 ms up to 10 s (a resolver timing out). */

@@ -33,15 +33,15 @@
  *   out-of-order sample): a sample older than the last one sent is sent 1 ms after it. They are also
  *   kept within [now - 50 min, now] (Prometheus refuses samples more than 1 h behind its head).
  * - Stale markers (NaN 0x7ff0000000000002) go out when a series is removed (a silent probe's gauges,
- *   the other side of a one-of gauge), for the servers that left the plan ({@link retainServers}),
- *   and for every series when the collector shuts down (a replica leaving, like a target that is
- *   no longer scraped).
+ *   the other side of a one-of gauge) and for every series when the collector shuts down (a
+ *   replica leaving, like a target that is no longer scraped).
  */
 import { hostname } from 'node:os';
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Agent, request } from 'undici';
 import type { PlanConfig } from '../../config/schema.js';
-import { METRICS, oneOfLabel, type MetricDef, type MetricKey } from '../../protocol/metrics.js';
+import { backoff } from '../../protocol/backoff.js';
+import { COLLECTOR_JOB, METRICS, oneOfLabel, type MetricDef, type MetricKey } from '../../protocol/metrics.js';
 
 const defOf = (k: MetricKey): MetricDef => METRICS[k];
 import { seriesKey, type Labels, type SampleOp } from '../samples.js';
@@ -176,7 +176,7 @@ export class RemoteWriteOutput implements Output {
 
   constructor(opts: RemoteWriteOptions) {
     this.#o = {
-      job: 'mailprobe-collector',
+      job: COLLECTOR_JOB,
       instance: process.env.MAILPROBE_REPLICA ?? hostname(),
       batchSize: 2000,
       flushIntervalMs: 1000,
@@ -284,31 +284,6 @@ export class RemoteWriteOutput implements Output {
     if (st) this.#stale(st, this.#o.now());
     const exclusive = oneOfLabel(metric);
     if (exclusive) this.#current.delete(seriesKey(metric, labels, [exclusive, '']));
-  }
-
-  /**
-   * Sends stale markers for, and forgets, every series of a server IP not in `ips` (labels `ip`
-   * or `via_ip`): call it with the new plan's server IPs when the plan changes.
-   */
-  retainServers(ips: Iterable<string>): number {
-    const keep = new Set(ips);
-    const now = this.#o.now();
-    let n = 0;
-    for (const st of [...this.#series.values()]) {
-      const ip = st.labels.ip ?? st.labels.via_ip;
-      if (ip === undefined || keep.has(ip)) continue;
-      this.#stale(st, now);
-      n++;
-    }
-    for (const key of [...this.#current.keys()]) {
-      const [metric, ...values] = key.split('\u0000') as [MetricKey, ...string[]];
-      const names = METRICS[metric].labels as readonly string[];
-      const at = names.findIndex((l) => l === 'ip' || l === 'via_ip');
-      const ip = at >= 0 ? values[at] : undefined;
-      if (ip !== undefined && !keep.has(ip)) this.#current.delete(key);
-    }
-    this.#kickAll();
-    return n;
   }
 
   /** Sends everything queued now (tests, shutdown); resolves when the queue is empty or sending gave up. */
@@ -471,7 +446,7 @@ export class RemoteWriteOutput implements Output {
       metadata = RESULT_METRICS.map((k) => ({ type: METRICS[k].type, name: METRICS[k].name, help: METRICS[k].help }));
     }
     const body = compress(encodeWriteRequest(batch, metadata));
-    let delay = this.#o.retryMinMs;
+    let failures = 0;
     let warned = false;
     for (;;) {
       const started = process.hrtime.bigint();
@@ -509,18 +484,17 @@ export class RemoteWriteOutput implements Output {
         warned = true;
         this.#o.log?.warn({ status: status || undefined, detail }, 'remote write failed, retrying');
       }
+      const delay = backoff(++failures, this.#o.retryMinMs, this.#o.retryMaxMs);
       if (this.#closing && Date.now() + delay > this.#closeDeadline) return false;
-      const jittered = delay * (0.8 + Math.random() * 0.4);
       await new Promise<void>((res) => {
         const wake = () => {
           clearTimeout(t);
           this.#wake.delete(wake);
           res();
         };
-        const t = setTimeout(wake, jittered);
+        const t = setTimeout(wake, delay);
         this.#wake.add(wake);
       });
-      delay = Math.min(delay * 2, this.#o.retryMaxMs);
     }
   }
 }

@@ -214,8 +214,8 @@ test('5xx, 429 and network errors are retried with backoff until accepted; count
     assert.equal(await metric(registry, 'mailprobe_collector_remote_write_requests_total', { result: 'retried' }), 4);
     assert.equal(await metric(registry, 'mailprobe_collector_remote_write_requests_total', { result: 'success' }), 1);
     assert.equal(await metric(registry, 'mailprobe_collector_remote_write_samples_total', { result: 'sent' }), 1);
-    // Backoff 20, 40, 80, 80 ms (±20 %) plus the 300 ms timeout.
-    assert.ok(Date.now() - started >= 300 + 0.8 * 220, `waited ${Date.now() - started} ms`);
+    // Backoff 20, 40, 80, 80 ms (50–100 % of each, protocol/backoff.ts) plus the 300 ms timeout.
+    assert.ok(Date.now() - started >= 300 + 0.5 * 220, `waited ${Date.now() - started} ms`);
   } finally {
     await out.close();
     await rx.close();
@@ -315,7 +315,7 @@ test('unchanged series are resent with their last value before they would go sta
   }
 });
 
-test('stale markers: removed gauges, the old side of a one-of gauge, servers that left the plan, shutdown', async () => {
+test('stale markers: removed gauges, the old side of a one-of gauge, shutdown', async () => {
   const rx = await receiver();
   const { out } = output(rx.url);
   const named = { ...rp, resolver: '8.8.8.8', name: 'mail.company.test', type: 'A' };
@@ -323,20 +323,18 @@ test('stale markers: removed gauges, the old side of a one-of gauge, servers tha
     smtpUp(1, T),
     { op: 'set', metric: 'smtpUp', labels: { ...rp, ip: '127.0.0.3', side: 'new' }, value: 1, ts: T },
     { op: 'one-of', metric: 'dnsAnswerSide', labels: named, label: 'side', value: 'old', ts: T },
-    { op: 'set', metric: 'fcrdnsOk', labels: { ip: '127.0.0.9', side: 'old' }, value: 1, ts: T },
   ]);
   out.apply([{ op: 'one-of', metric: 'dnsAnswerSide', labels: named, label: 'side', value: 'new', ts: T + 1 }]);
   out.remove('smtpUp', { ...rp, ip: '127.0.0.2', side: 'old' });
-  assert.equal(out.retainServers(['127.0.0.2', '127.0.0.3']), 1, 'the series of 127.0.0.9');
   await out.flush();
   const stale = () =>
     flat(rx.got)
       .filter((x) => x.stale)
       .map((x) => `${x.labels.__name__}{${x.labels.ip ?? x.labels.side}}`);
-  assert.deepEqual(stale(), ['mailprobe_dns_answer_side{old}', 'mailprobe_smtp_up{127.0.0.2}', 'mailprobe_fcrdns_ok{127.0.0.9}']);
+  assert.deepEqual(stale(), ['mailprobe_dns_answer_side{old}', 'mailprobe_smtp_up{127.0.0.2}']);
   assert.equal(out.seriesCount, 2);
   await out.close();
-  assert.deepEqual(stale().slice(3).sort(), ['mailprobe_dns_answer_side{new}', 'mailprobe_smtp_up{127.0.0.3}']);
+  assert.deepEqual(stale().slice(2).sort(), ['mailprobe_dns_answer_side{new}', 'mailprobe_smtp_up{127.0.0.3}']);
   await rx.close();
 });
 
