@@ -13,6 +13,7 @@
  *
  * Env: BENCH_PROBES (default 500), BENCH_RENDERS (default 12), BENCH_SECONDS (default 3).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { cpus, loadavg } from 'node:os';
 import { request } from 'undici';
 import type { CheckResult } from '../protocol/results.js';
@@ -36,8 +37,6 @@ async function timed(url: string): Promise<{ ms: number; bytes: number }> {
   if (r.statusCode !== 200) throw new Error(`GET ${url}: ${r.statusCode} ${text.slice(0, 200)}`);
   return { ms, bytes: text.length };
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function renders(url: string): Promise<{ p50: number; max: number; bytes: number }> {
   const times: number[] = [];

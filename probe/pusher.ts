@@ -11,6 +11,7 @@
  *                                   pushes faster than collector.push_rate)
  * A collector that is down never holds back the others.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { Agent, request } from 'undici';
 import { backoff } from '../protocol/backoff.js';
@@ -258,8 +259,4 @@ export function retryAfterMs(header: string | string[] | undefined, now = Date.n
   if (/^\d+$/.test(v.trim())) return Number(v.trim()) * 1000;
   const at = Date.parse(v);
   return Number.isFinite(at) ? Math.max(0, at - now) : 0;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

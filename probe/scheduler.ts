@@ -5,6 +5,7 @@
  * under a timeout delivered through its AbortSignal. A check that throws, overruns or returns
  * something invalid becomes a failed result; the probe never crashes because of a check.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { PlanConfig } from '../config/schema.js';
 import type { CheckResult, CheckType } from '../protocol/results.js';
@@ -330,8 +331,4 @@ export class Scheduler {
       log.error({ err, check: slot.type }, 'results could not be spooled');
     }
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

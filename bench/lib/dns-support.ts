@@ -115,5 +115,3 @@ function questionEnd(q: Buffer): number {
   while (i < q.length && q[i] !== 0) i += (q[i] ?? 0) + 1;
   return i + 1 + 4;
 }
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -5,6 +5,7 @@
  * answer as one collector would, never twice, and killing one collector mid-run leaves no gap:
  * every step of a 1 s range query has a point, before and after the kill.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { request } from 'undici';
@@ -34,8 +35,6 @@ function gaps(s: Series, start: number, end: number): number[] {
   for (let t = Math.ceil(start); t <= end; t++) if (!have.has(t)) missing.push(t - Math.ceil(start));
   return missing;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const rwOf = (c: TestCollector): RemoteWriteOutput => c.ingest.outputs.find((o) => o.name === 'remote-write') as RemoteWriteOutput;
 

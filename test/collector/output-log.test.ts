@@ -4,6 +4,7 @@
  * when the receiver has accepted no request within the (injected, shortened) minute while it
  * refuses, none while there is nothing to send, and a line when it accepts again.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { test } from 'node:test';
@@ -12,8 +13,6 @@ import { Registry } from 'prom-client';
 import { buildCollector } from '../../collector/app.js';
 import { testPlan, tokenFor } from '../../bench/lib/plan.js';
 import { batchOf, mixedResults } from '../support/results.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Line {
   level: number;

@@ -20,6 +20,7 @@
  *      and the collector stop, and come back one by one.
  * The time from each fault to its alert firing, and from the fix to the alert resolving, is printed.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
 import { Resolver } from 'node:dns/promises';
 import assert from 'node:assert/strict';
@@ -27,8 +28,6 @@ import { pino } from 'pino';
 import { LAB_DNSBL, LAB_MAIL_HOST, LAB_NEW_IP, LAB_OLD_IP, startLabCutover, type LabCutover } from '../../lab/cutover.js';
 import type { ActiveAlert } from '../../lab/prometheus.js';
 import { deployAlertNames, promtoolTestedAlerts } from '../../bench/lib/prometheus.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const REGIONS = ['eu', 'us', 'ap'] as const;
 
 interface Drill {

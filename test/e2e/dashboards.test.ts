@@ -12,6 +12,7 @@
  * seconds (failed lookups), the new server dropping round-trip mail for a few seconds (lost messages),
  * the lab blocklist refusing queries for a few seconds (blocklist lookups that give no answer).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
@@ -21,7 +22,6 @@ import { LAB_DNSBL, LAB_MAIL_HOST, labTimeline, startLabCutover } from '../../la
 import { RESULTS_PATH } from '../../protocol/wire.js';
 
 const DURATION_MS = 60_000;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('every dashboard panel returns data from the real Prometheus during the lab cutover', { timeout: 120_000 }, async () => {
   const lab = await startLabCutover({ durationMs: DURATION_MS, collectorListen: '127.0.0.1:0', prometheus: true, logger: pino({ level: 'warn' }) });

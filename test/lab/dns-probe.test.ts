@@ -2,6 +2,7 @@
  * A whole probe (the runtime with the registry's DNS-side checks) against the lab's DNS world
  * and a real collector: every DNS-side metric of the catalogue (protocol/metrics.ts) appears with the right values.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,7 +16,7 @@ import type { DnsResult } from '../../protocol/results.js';
 import { startDnsWorld } from '../../lab/dns/world.js';
 import { startTestCollector } from '../support/collector.js';
 import { tokenFor } from '../../bench/lib/plan.js';
-import { sleep, worldPlan } from '../../bench/lib/dns-support.js';
+import { worldPlan } from '../../bench/lib/dns-support.js';
 
 test('a probe run against the lab produces every DNS-side metric with correct values', async () => {
   const w = await startDnsWorld({

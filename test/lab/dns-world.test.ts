@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPublicKey } from 'node:crypto';
@@ -6,8 +7,6 @@ import { createClient, serverClient, type DnsClient } from '../../probe/dns/clie
 import { parseResolver } from '../../probe/dns/resolvers.js';
 import { startDnsWorld, type DnsWorld } from '../../lab/dns/world.js';
 import { resolveZoneOptions, stateAt, reverseName, dnsblKey } from '../../lab/dns/zone.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('zone content', () => {
   test('the timeline: lower TTL, switch, raise TTL', () => {

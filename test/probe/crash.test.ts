@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, readFileSync } from 'node:fs';
@@ -7,7 +8,7 @@ import { pino } from 'pino';
 import { Spool } from '../../probe/spool.js';
 import { startTestCollector } from '../support/collector.js';
 import { tokenFor, writePlanFile } from '../../bench/lib/plan.js';
-import { sleep, startProxy, tempDir, waitFor } from './support.js';
+import { startProxy, tempDir, waitFor } from './support.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 

@@ -5,6 +5,7 @@
  * near its limit and checks that fail internally are degraded too, each with its reason. /livez
  * stays 200 throughout (liveness and readiness probes use it).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Registry } from 'prom-client';
@@ -16,7 +17,7 @@ import { createProbe, type Probe } from '../../probe/runtime.js';
 import type { AuthResult } from '../../protocol/results.js';
 import { testPlan, tokenFor } from '../../bench/lib/plan.js';
 import { countingCheck } from './fixtures/test-checks.js';
-import { captureLogger, sleep, tempDir, waitFor } from './support.js';
+import { captureLogger, tempDir, waitFor } from './support.js';
 
 interface Health {
   status: number;

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
@@ -7,7 +8,7 @@ import type { AuthResult } from '../../protocol/results.js';
 import { startTestCollector, type TestCollector } from '../support/collector.js';
 import { testPlan, tokenFor } from '../../bench/lib/plan.js';
 import { countingCheck } from './fixtures/test-checks.js';
-import { captureLogger, sleep, startProxy, tempDir, waitFor, type LogLine } from './support.js';
+import { captureLogger, startProxy, tempDir, waitFor, type LogLine } from './support.js';
 
 /** Compressed timeline: checks every 100 ms, batches of 5 or 150 ms, retries from 50 ms to 300 ms. */
 function fastPlan(collectors: string[], push: Record<string, unknown> = {}) {

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { CheckContext } from '../../probe/check.js';
@@ -7,7 +8,7 @@ import { ABORT_GRACE_MS, Scheduler } from '../../probe/scheduler.js';
 import type { AuthResult, CheckResult } from '../../protocol/results.js';
 import { testPlan } from '../../bench/lib/plan.js';
 import { countingCheck } from './fixtures/test-checks.js';
-import { captureLogger, sleep, timerLag, waitFor } from './support.js';
+import { captureLogger, timerLag, waitFor } from './support.js';
 
 const HOUR = 3_600_000;
 const pastWindow = () => ({ start: new Date(Date.now() - 3 * HOUR).toISOString(), end: new Date(Date.now() - 2 * HOUR).toISOString() });

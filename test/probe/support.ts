@@ -1,6 +1,7 @@
 /**
  * Helpers for the probe runtime tests: a logger that keeps its lines, temp dirs, waiting.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,8 +24,6 @@ export function tempDir(prefix = 'mailprobe-probe-'): { dir: string; cleanup: ()
   const dir = mkdtempSync(join(tmpdir(), prefix));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `fn` until it returns true or `ms` passes; returns the last value. */
 export async function waitFor(fn: () => boolean | Promise<boolean>, ms: number, every = 25): Promise<boolean> {

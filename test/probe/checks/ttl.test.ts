@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { dnsCheckSettings, dnsQueries, runDns } from '../../../probe/checks/dns.js';
@@ -7,7 +8,7 @@ import { isCheckResult } from '../../../probe/valid-result.js';
 import { startDnsWorld } from '../../../lab/dns/world.js';
 import { startTestCollector } from '../../support/collector.js';
 import { testPlan } from '../../../bench/lib/plan.js';
-import { batchOf, makeCtx, MemoryHistory, sleep, worldPlan } from '../../../bench/lib/dns-support.js';
+import { batchOf, makeCtx, MemoryHistory, worldPlan } from '../../../bench/lib/dns-support.js';
 import { startUnbound } from '../../../bench/lib/unbound.js';
 
 const S = 1000;
