@@ -8,6 +8,7 @@ import { parseListen, specProblem } from '../config/specs.js';
 import { loadPlanFor } from './plan.js';
 import type { PlanConfig } from '../config/schema.js';
 import { createLogger } from './log.js';
+import { untilSignal } from './signals.js';
 
 const HELP = `usage: mailprobe collector --config FILE [--listen HOST:PORT]
 
@@ -35,19 +36,6 @@ export async function startCollector(plan: PlanConfig, listen: string, logName =
   const url = `http://${shown}:${boundPort}`;
   log.info({ url, probes: Object.keys(plan.collector.tokens).length }, 'collector listening');
   return { url, close: () => app.close() };
-}
-
-/** Resolves when SIGTERM or SIGINT arrives. */
-export function untilSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const on = (s: NodeJS.Signals) => {
-      process.off('SIGTERM', on);
-      process.off('SIGINT', on);
-      resolve(s);
-    };
-    process.on('SIGTERM', on);
-    process.on('SIGINT', on);
-  });
 }
 
 export async function runCollector(argv: string[]): Promise<number> {

@@ -8,9 +8,9 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseListen, specProblem } from '../config/specs.js';
 import { CHECK_TYPES, type CheckType } from '../protocol/results.js';
-import { CHECKS, setupProblems, type CheckRegistry, type RegisteredCheck } from '../probe/checks/index.js';
+import { CHECKS, loadChecks, setupProblems, type CheckRegistry, type RegisteredCheck } from '../probe/checks/index.js';
 import { createProbe } from '../probe/runtime.js';
-import { untilSignal } from './collector.js';
+import { untilSignal } from './signals.js';
 import { createLogger } from './log.js';
 import { loadPlanFor, probeIdentity } from './plan.js';
 
@@ -73,7 +73,6 @@ export async function runProbe(argv: string[]): Promise<number> {
   }
   const { file, id, region } = who;
   const plan = await loadPlanFor('probe', file);
-  const registry: CheckRegistry = values['check-module'] ? { ...CHECKS, ...(await loadCheckModule(values['check-module'])) } : CHECKS;
   let checks: CheckType[] | undefined;
   if (values.checks) {
     checks = [];
@@ -85,13 +84,13 @@ export async function runProbe(argv: string[]): Promise<number> {
         process.stderr.write(`mailprobe probe: --checks: unknown check type "${t}" (known: ${CHECK_TYPES.join(', ')})\n`);
         return 2;
       }
-      if (!registry[t as CheckType]) {
-        process.stderr.write(`mailprobe probe: --checks: check "${t}" is not registered in this build\n`);
-        return 2;
-      }
       checks.push(t as CheckType);
     }
   }
+  // Only the modules of the check types this probe runs; a custom module's entries replace the built-in ones.
+  const custom = values['check-module'] ? await loadCheckModule(values['check-module']) : {};
+  const builtIn = (checks ?? CHECK_TYPES).filter((t) => custom[t] === undefined);
+  const registry: CheckRegistry = { ...(await loadChecks(builtIn)), ...custom };
   const tokenEnv = plan.probes.push.token_env;
   const token = process.env[tokenEnv] ?? '';
   if (plan.probes.push.collectors.length > 0 && !token) {

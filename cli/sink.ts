@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { loadPlanFor } from './plan.js';
 import { closeSharedSinks, sharedArrivals, sharedSink } from '../probe/sink/shared.js';
-import { untilSignal } from './collector.js';
+import { untilSignal } from './signals.js';
 import { createLogger } from './log.js';
 
 const USAGE = `usage: mailprobe sink --config FILE

@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { LAB_MAIL_HOST, LAB_NEW_IP, LAB_OLD_IP, labTimeline, startLabCutover, type LabCutover } from '../lab/cutover.js';
 import { render, snapshot, summarize } from '../lab/view.js';
 import { writeReport } from '../report/write.js';
-import { untilSignal } from './collector.js';
+import { untilSignal } from './signals.js';
 
 const HELP = `usage: mailprobe start [--duration SECONDS] [--plain]
 

@@ -13,7 +13,7 @@ import { Registry } from 'prom-client';
 import { VERSION } from '../protocol/version.js';
 import type { PlanConfig } from '../config/schema.js';
 import type { CheckResult, CheckType } from '../protocol/results.js';
-import { CHECKS, type CheckRegistry } from './checks/index.js';
+import { loadChecks, type CheckRegistry } from './checks/index.js';
 import { PROBE_ERRORS } from './errors.js';
 import { DecisionLog } from './decisions.js';
 import { degradedReasons, startHealthServer, type HealthServer } from './health.js';
@@ -33,7 +33,7 @@ export interface ProbeOptions {
   region: string;
   /** Bearer token for the collectors. */
   token?: string;
-  /** Check type → spec (default: probe/checks/index.ts). */
+  /** Check type → spec (default: those of `checks` from probe/checks/index.ts, loaded at start). */
   registry?: CheckRegistry;
   /** Only these check types (default: every one in the registry). */
   checks?: readonly CheckType[];
@@ -173,6 +173,8 @@ export function createProbe(o: ProbeOptions): Probe {
 
     async start() {
       if (state !== 'new') throw new Error(`probe ${id} was already started`);
+      // Only the modules of the check types this probe runs, before the first round.
+      const checks = o.registry ?? (await loadChecks(o.checks));
       try {
         spool = Spool.open({
           dir: spoolDir,
@@ -240,7 +242,7 @@ export function createProbe(o: ProbeOptions): Probe {
       pusher.start();
       scheduler = new Scheduler({
         plan,
-        registry: o.registry ?? CHECKS,
+        registry: checks,
         ...(o.checks ? { types: o.checks } : {}),
         probe: { id, region },
         log,

@@ -6,19 +6,15 @@
  * {@link CHECKS} must name every type of `CHECK_DEFS` and nothing else, or this file does not
  * compile. docs/adding-a-check.md walks through adding one.
  *
- * The runtime runs every entry (or those named with `--checks`).
+ * Each entry loads its check's module on demand (a dynamic import), so a probe loads only the
+ * modules of the check types it runs: `--checks dns,smtp` loads neither mailauth (auth) nor
+ * smtp-server (the round-trip sink). The runtime loads every entry (or those named with
+ * `--checks`) at start, before the first round ({@link loadChecks}).
  */
 import type { PlanConfig } from '../../config/schema.js';
-import { failedResults, type CheckType } from '../../protocol/checks/index.js';
+import { CHECK_TYPES, failedResults, type CheckType } from '../../protocol/checks/index.js';
 import type { FailedRun } from '../../protocol/checks/common.js';
 import type { CheckContext, CheckOutput, CheckSpec } from '../check.js';
-import { authCheck } from './auth.js';
-import { dnsCheck } from './dns.js';
-import { dnsblCheck } from './dnsbl.js';
-import { rdnsCheck } from './rdns.js';
-import { roundtripCheck } from './roundtrip.js';
-import { smtpCheck } from './smtp.js';
-import { ttlCheck } from './ttl.js';
 
 /**
  * A spec with its target and settings types erased behind closures, so specs of different
@@ -57,16 +53,22 @@ export function register<K extends CheckType, Settings>(spec: CheckSpec<K, Setti
   };
 }
 
-/** Every check the probe runs by default: one entry per check type, no more, no less. */
-export const CHECKS: { readonly [K in CheckType]: RegisteredCheck<K> } = {
-  dns: register(dnsCheck),
-  ttl: register(ttlCheck),
-  rdns: register(rdnsCheck),
-  auth: register(authCheck),
-  dnsbl: register(dnsblCheck),
-  smtp: register(smtpCheck),
-  roundtrip: register(roundtripCheck),
+/** Every check the probe may run, loaded on demand: one entry per check type, no more, no less. */
+export const CHECKS: { readonly [K in CheckType]: () => Promise<RegisteredCheck<K>> } = {
+  dns: async () => register((await import('./dns.js')).dnsCheck),
+  ttl: async () => register((await import('./ttl.js')).ttlCheck),
+  rdns: async () => register((await import('./rdns.js')).rdnsCheck),
+  auth: async () => register((await import('./auth.js')).authCheck),
+  dnsbl: async () => register((await import('./dnsbl.js')).dnsblCheck),
+  smtp: async () => register((await import('./smtp.js')).smtpCheck),
+  roundtrip: async () => register((await import('./roundtrip.js')).roundtripCheck),
 };
+
+/** Loads the probe side of `types` (default: every check type): the registry a probe runs. */
+export async function loadChecks(types: readonly CheckType[] = CHECK_TYPES): Promise<CheckRegistry> {
+  const loaded = await Promise.all(types.map((t) => CHECKS[t]()));
+  return Object.fromEntries(loaded.map((c) => [c.type, c])) as CheckRegistry;
+}
 
 /** Every problem that keeps a check of `types` from running, known at start. */
 export function setupProblems(

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { createProbe } from '../../probe/runtime.js';
-import { CHECKS, register } from '../../probe/checks/index.js';
+import { loadChecks, register } from '../../probe/checks/index.js';
 import { dnsCheck } from '../../probe/checks/dns.js';
 import type { DnsResult } from '../../protocol/results.js';
 import { startDnsWorld } from '../../lab/dns/world.js';
@@ -53,7 +53,7 @@ test('a probe run against the lab produces every DNS-side metric with correct va
     },
   });
   const probe = createProbe({
-    registry: { ...CHECKS, dns: recording },
+    registry: { ...(await loadChecks()), dns: recording },
     plan,
     id: 'p-eu',
     region: 'eu',

@@ -1,0 +1,91 @@
+/**
+ * A probe loads the modules of the check types it runs and no others (issue: a lean probe):
+ * `mailprobe probe --checks dns,smtp` runs as its own process with a hook that records every
+ * module it resolves (test/support/module-log.mjs), until each of its check types has produced
+ * results; then the packages it loaded are read back. mailauth and smtp-server are absent there,
+ * and present once the check types that use them (roundtrip: the sink) run; the collector's
+ * fastify is never in a probe.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { writePlanFile } from '../../bench/lib/plan.js';
+import { tempDir } from '../probe/support.js';
+
+const root = new URL('../../', import.meta.url).pathname;
+
+/** The packages (node_modules/<name>) a probe running `checks` loaded, once each type produced a result. */
+async function packagesLoaded(checks: readonly string[]): Promise<Set<string>> {
+  const { dir, cleanup } = tempDir();
+  try {
+    const plan = writePlanFile(dir, {
+      probes: {
+        interval: '300ms',
+        window_interval: '300ms',
+        timeout: '300ms',
+        resolvers: ['127.0.0.1:9'],
+        smtp: { port: 9, connect_timeout: '200ms' },
+        roundtrip: { to: 'rt@company.test', sink: { listen: '127.0.0.1:0' } },
+        push: { spool_dir: join(dir, 'spool') },
+      },
+    });
+    const log = join(dir, 'modules.txt');
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '--import',
+        join(root, 'test/support/module-log.mjs'),
+        join(root, 'cli/main.ts'),
+        'probe',
+        '--config',
+        plan,
+        '--id',
+        'p-eu',
+        '--region',
+        'eu',
+        '--checks',
+        checks.join(','),
+      ],
+      {
+        cwd: root,
+        env: { ...process.env, MAILPROBE_MODULE_LOG: log, MAILPROBE_LOG_LEVEL: 'debug', MAILPROBE_RT_SECRET: 'a-secret-of-enough-length-0123456789' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    // One debug line per result: wait until every type has one, so modules loaded lazily by a run count too.
+    const seen = new Set<string>();
+    let err = '';
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no results of ${checks.filter((c) => !seen.has(c)).join(', ')} in 60 s:\n${err.slice(-2000)}`)), 60_000);
+      child.stderr?.on('data', (d: Buffer) => {
+        err += d.toString();
+        for (const m of err.matchAll(/"type":"([a-z]+)"/g)) if (checks.includes(m[1] ?? '')) seen.add(m[1] ?? '');
+        if (checks.every((c) => seen.has(c))) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      void exited.then((code) => reject(new Error(`probe exited ${code}:\n${err.slice(-2000)}`)));
+    });
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0, err.slice(-2000));
+    const urls = readFileSync(log, 'utf8').split('\n');
+    return new Set(urls.flatMap((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1] ?? []));
+  } finally {
+    cleanup();
+  }
+}
+
+test('--checks dns,smtp loads no mailauth and no smtp-server; roundtrip loads both; a probe never loads fastify', async () => {
+  const [lean, withRoundtrip] = await Promise.all([packagesLoaded(['dns', 'smtp']), packagesLoaded(['smtp', 'roundtrip'])]);
+  // What the lean probe does use, so an empty log cannot pass.
+  for (const p of ['dns2', 'nodemailer', 'undici', 'pino', 'prom-client']) assert.ok(lean.has(p), `dns,smtp: ${p} loaded`);
+  for (const p of ['mailauth', 'smtp-server', 'joi', 'fastify']) assert.ok(!lean.has(p), `dns,smtp: ${p} not loaded (loaded: ${[...lean].sort().join(', ')})`);
+  for (const p of ['mailauth', 'smtp-server']) assert.ok(withRoundtrip.has(p), `smtp,roundtrip: ${p} loaded`);
+  assert.ok(!withRoundtrip.has('fastify'), 'smtp,roundtrip: fastify not loaded');
+});

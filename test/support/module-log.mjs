@@ -1,0 +1,17 @@
+// Preloaded into a child process (`node --import ./test/support/module-log.mjs …`): records the
+// URL of every module the process loads (import and require alike, through node:module's
+// synchronous resolve hook) and writes them, one a line, to $MAILPROBE_MODULE_LOG when it exits.
+// test/cli/lean-probe.test.ts reads it to see which packages a probe loaded.
+import { writeFileSync } from 'node:fs';
+import { registerHooks } from 'node:module';
+
+const out = process.env.MAILPROBE_MODULE_LOG;
+const seen = new Set();
+registerHooks({
+  resolve(specifier, context, next) {
+    const r = next(specifier, context);
+    seen.add(r.url);
+    return r;
+  },
+});
+if (out) process.on('exit', () => writeFileSync(out, [...seen].join('\n')));
