@@ -22,6 +22,7 @@ import { makeCtx, worldPlan } from './lib/dns-support.js';
 import { startUnbound } from './lib/unbound.js';
 import { fmt, table } from './lib/load.js';
 import { requirePeers } from '../scripts/peers.mjs';
+import { bareName } from '../protocol/dns-name.js';
 
 requirePeers(['dig', 'unbound']);
 
@@ -33,8 +34,6 @@ interface Dug {
   ttl: number | null;
   rcode: string;
 }
-
-const norm = (s: string) => s.toLowerCase().replace(/\.$/, '');
 
 /**
  * One dig process per resolver for all three questions: spawning is not free on a busy machine
@@ -66,9 +65,9 @@ async function dig(hostPort: string, questions: readonly { name: string; type: s
       if (f[3] !== type) continue;
       const t = Number(f[1]);
       ttl = ttl === null ? t : Math.min(ttl, t);
-      answers.push(type === 'MX' ? `${f[4]} ${norm(f[5] ?? '')}` : norm(f[4] ?? ''));
+      answers.push(type === 'MX' ? `${f[4]} ${bareName(f[5] ?? '')}` : bareName(f[4] ?? ''));
     }
-    out.set(`${norm(q[1])} ${type}`, { answers: answers.sort(), ttl, rcode });
+    out.set(`${bareName(q[1])} ${type}`, { answers: answers.sort(), ttl, rcode });
   }
   return out;
 }
@@ -128,7 +127,7 @@ async function main(): Promise<void> {
             const d = dug.get(`${name} ${type}`) ?? { answers: [], ttl: null, rcode: 'no reply' };
             if (!p) return;
             st.compared++;
-            const pa = [...p.answers].map(norm).sort();
+            const pa = [...p.answers].map(bareName).sort();
             const sameAnswers = p.ok && d.rcode === p.rcode && JSON.stringify(pa) === JSON.stringify(d.answers);
             const dt = p.ttl === null || d.ttl === null ? (p.ttl === d.ttl ? 0 : Number.POSITIVE_INFINITY) : Math.abs(p.ttl - d.ttl);
             if (sameAnswers && dt === 0) st.same++;

@@ -16,6 +16,7 @@
  * caller knows the path). Imports only node built-ins: config/ sits on protocol/ alone.
  */
 import { isIP } from 'node:net';
+import { withoutRootDot } from '../protocol/dns-name.js';
 
 export class SpecError extends Error {
   override name = 'SpecError';
@@ -58,7 +59,7 @@ export const HOSTNAME_PATTERN = HOSTNAME_RE.source;
 export function hostnameProblem(text: string): string | null {
   if (isIP(text.replace(/^\[|\]$/g, '')) !== 0) return `${text} is an IP address; this field takes a host name such as mail.company.com`;
   if (!HOSTNAME_RE.test(text)) return 'must be a host name such as mail.company.com';
-  const top = text.replace(/\.$/, '').split('.').at(-1) ?? '';
+  const top = withoutRootDot(text).split('.').at(-1) ?? '';
   if (/^\d+$/.test(top)) return `"${text}" ends in a number, so it is no host name (an IP address?); use a name such as mail.company.com`;
   return null;
 }

@@ -5,6 +5,7 @@
  */
 import { Packet, responseFor, serveDns, type DnsRequestInfo, type LabDnsServer } from './server.js';
 import { buildRecords, lookup, resolveZoneOptions, stateAt, type ResolvedZoneOptions, type ZoneOptions, type ZoneState } from './zone.js';
+import { bareName } from '../../protocol/dns-name.js';
 
 /** A fault the server shows until cleared. */
 export type AuthFault =
@@ -68,7 +69,7 @@ export async function startAuthoritative(opts: AuthoritativeOptions = {}): Promi
     if (queries.length > 10_000) queries.splice(0, 5_000);
     const res = responseFor(req);
     res.header.aa = 1;
-    const f = fault && (!faultNames || faultNames.has(q.name.toLowerCase().replace(/\.$/, ''))) ? fault : null;
+    const f = fault && (!faultNames || faultNames.has(bareName(q.name))) ? fault : null;
     if (f) {
       switch (f.kind) {
         case 'drop':

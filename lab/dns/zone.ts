@@ -7,6 +7,7 @@
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { isIP } from 'node:net';
 import { dnsblKey, reverseName } from '../../probe/dns/reverse.js';
+import { bareName } from '../../protocol/dns-name.js';
 
 export { dnsblKey, reverseName };
 
@@ -238,7 +239,7 @@ function inZone(name: string, zone: string): boolean {
 
 /** Answers one question from the records; null when the name is in none of the zones. */
 export function lookup(o: ResolvedZoneOptions, records: Map<string, LabRecord[]>, qname: string, qtype: number): LookupResult | null {
-  const name = qname.toLowerCase().replace(/\.$/, '');
+  const name = bareName(qname);
   const zone = zonesOf(o)
     .filter((z) => inZone(name, z))
     .sort((a, b) => b.length - a.length)[0];

@@ -27,6 +27,7 @@ import { DnsError } from '../dns/errors.js';
 import { dnsSettings, lookupClient, secs, type DnsSettings } from '../dns/lookup.js';
 import { failureOf } from '../errors.js';
 import { text } from '../../protocol/checks/common.js';
+import { bareName } from '../../protocol/dns-name.js';
 
 /** The subject is the IP (spf), the selector (dkim), the domain (dmarc, mta-sts) or the name (tlsa). */
 export type { AuthTarget };
@@ -48,8 +49,6 @@ interface Verdict {
   /** mta-sts: the policy's mode. */
   mode?: 'enforce' | 'testing' | 'none';
 }
-
-const bare = (n: string) => n.toLowerCase().replace(/\.$/, '');
 
 /** TXT records at a name (strings of each record joined without separator); [] for NXDOMAIN/NODATA. */
 async function txt(client: DnsClient, name: string, signal: AbortSignal): Promise<string[]> {
@@ -103,7 +102,7 @@ export function parseDkimKey(record: string, minBits: number): Verdict {
 }
 
 async function checkDkim(selector: string, s: AuthSettings, client: DnsClient, ctx: CheckContext): Promise<Verdict> {
-  const name = `${selector}._domainkey.${bare(s.domain)}`;
+  const name = `${selector}._domainkey.${bareName(s.domain)}`;
   const records = (await txt(client, name, ctx.signal)).filter((r) => /(^|;)\s*(v=DKIM1|p=)/i.test(r) || r.includes('p='));
   if (records.length === 0) return { pass: false, detail: `no key at ${name}` };
   if (records.length > 1) return { pass: false, detail: `${records.length} key records at ${name}` };
@@ -111,7 +110,7 @@ async function checkDkim(selector: string, s: AuthSettings, client: DnsClient, c
 }
 
 async function checkDmarc(domain: string, client: DnsClient, ctx: CheckContext): Promise<Verdict> {
-  const name = `_dmarc.${bare(domain)}`;
+  const name = `_dmarc.${bareName(domain)}`;
   const records = (await txt(client, name, ctx.signal)).filter((r) => /^v=DMARC1(;|\s|$)/i.test(r.trim()));
   if (records.length === 0) return { pass: false, detail: `no DMARC record at ${name}` };
   if (records.length > 1) return { pass: false, detail: `${records.length} DMARC records at ${name} (must be one)` };
@@ -133,7 +132,7 @@ async function checkMtaSts(domain: string, s: AuthSettings, client: DnsClient, c
     throw new DnsError(code === 'ETIMEOUT' ? 'dns_timeout' : 'dns_servfail', `_mta-sts.${domain}: ${(e as Error).message}`);
   }
   if (id === false) return { pass: true, detail: 'no MTA-STS policy published' };
-  const url = s.mtaStsUrl.replaceAll('{domain}', bare(domain));
+  const url = s.mtaStsUrl.replaceAll('{domain}', bareName(domain));
   let body: string;
   try {
     // undici's request() follows no redirects, as RFC 8461 §3.3 requires.
@@ -159,7 +158,7 @@ async function checkMtaSts(domain: string, s: AuthSettings, client: DnsClient, c
 }
 
 async function checkTlsa(name: string, client: DnsClient, ctx: CheckContext): Promise<Verdict> {
-  const q = `_25._tcp.${bare(name)}`;
+  const q = `_25._tcp.${bareName(name)}`;
   const r = await client.query(q, 'TLSA', { signal: ctx.signal });
   assertRcode(r, `TLSA ${q}`, true);
   const recs = recordsOf(r, 'TLSA').map((t) => {

@@ -24,6 +24,7 @@ import { clientFor, dnsSettings, lookupClient, rcodeOf, secs, type DnsSettings }
 import type { AuthoritativeSpec } from '../../config/specs.js';
 import type { HostPort, ResolverSpec } from '../dns/resolvers.js';
 import { CheckFailure, failureOf } from '../errors.js';
+import { bareName, withoutRootDot } from '../../protocol/dns-name.js';
 
 export type { DnsTarget };
 
@@ -68,7 +69,7 @@ async function queryOne(l: Labelled, authoritative: boolean, q: DnsQuery, s: Dns
   const recs = recordsOf(r, qtype);
   const answers =
     qtype === 'MX'
-      ? recs.map((m) => `${m.priority ?? 0} ${m.value.replace(/\.$/, '')}`).sort()
+      ? recs.map((m) => `${m.priority ?? 0} ${withoutRootDot(m.value)}`).sort()
       : answerKey(recs.map((a) => a.value))
           .split(',')
           .filter((x) => x !== '');
@@ -93,7 +94,7 @@ async function queryOne(l: Labelled, authoritative: boolean, q: DnsQuery, s: Dns
 
 /** MX side: follows the A (else AAAA) answer of the same resolver when the MX names the mail host. */
 function settleMx(results: DnsResult[], mailHost: string): void {
-  const host = mailHost.toLowerCase().replace(/\.$/, '');
+  const host = bareName(mailHost);
   const addr = results.find((r) => r.qtype === 'A' && r.ok && r.side !== 'none') ?? results.find((r) => r.qtype === 'AAAA' && r.ok && r.side !== 'none');
   for (const r of results) {
     if (r.qtype !== 'MX' || !r.ok || r.answers.length === 0) continue;
@@ -152,13 +153,13 @@ export async function authoritativeServers(configured: readonly AuthoritativeSpe
     }
     return out;
   }
-  const labels = s.mailHost.toLowerCase().replace(/\.$/, '').split('.');
-  const domain = s.domain.toLowerCase().replace(/\.$/, '');
+  const labels = bareName(s.mailHost).split('.');
+  const domain = bareName(s.domain);
   for (let i = 1; i < labels.length - 1; i++) {
     const zone = labels.slice(i).join('.');
     const r = await lookup.query(zone, 'NS', { signal });
     assertRcode(r, `NS ${zone}`, true);
-    const ns = recordsOf(r, 'NS').map((x) => x.value.replace(/\.$/, ''));
+    const ns = recordsOf(r, 'NS').map((x) => withoutRootDot(x.value));
     if (r.rcode === 0 && ns.length > 0) {
       for (const n of ns.sort()) {
         const ips = await addressesOf(n);

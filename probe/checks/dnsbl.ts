@@ -13,16 +13,16 @@ import { DnsError } from '../dns/errors.js';
 import { dnsSettings, lookupClient, secs, type DnsSettings } from '../dns/lookup.js';
 import { dnsblKey } from '../dns/reverse.js';
 import { failureOf } from '../errors.js';
+import { bareName } from '../../protocol/dns-name.js';
 
 export type { DnsblTarget };
 
 /** A list as results name it: lower case, no trailing dot. */
-const listName = (list: string): string => list.toLowerCase().replace(/\.$/, '');
 
 export async function runDnsbl(target: DnsblTarget, s: DnsSettings, ctx: CheckContext): Promise<DnsblResult> {
   const startedAt = ctx.now();
   const t0 = performance.now();
-  const list = listName(target.list);
+  const list = bareName(target.list);
   const base = { type: 'dnsbl' as const, startedAt, ip: target.ip, side: target.side, list };
   let answers: string[] = [];
   try {
@@ -49,7 +49,7 @@ export const dnsblCheck: CheckSpec<'dnsbl', DnsSettings> = {
   targets(plan: PlanConfig) {
     const s = dnsSettings(plan);
     return plan.cutover.servers.flatMap((sv) =>
-      plan.cutover.dnsbl.map((list) => ({ key: `${sv.ip}@${list}`, target: { ip: sv.ip, side: sv.side, list: listName(list) }, settings: s })),
+      plan.cutover.dnsbl.map((list) => ({ key: `${sv.ip}@${list}`, target: { ip: sv.ip, side: sv.side, list: bareName(list) }, settings: s })),
     );
   },
 };

@@ -19,6 +19,7 @@ import { canonicalIp } from '../dns/classify.js';
 import { dnsSettings, lookupClient, secs, type DnsSettings } from '../dns/lookup.js';
 import { reverseName } from '../dns/reverse.js';
 import { failureOf } from '../errors.js';
+import { bareName } from '../../protocol/dns-name.js';
 
 export type { RdnsTarget };
 
@@ -30,8 +31,6 @@ export interface RdnsSettings extends DnsSettings {
 /** At most this many PTR names are forward-checked. */
 const MAX_PTR = 8;
 
-const bare = (n: string) => n.toLowerCase().replace(/\.$/, '');
-
 export async function runRdns(target: RdnsTarget, s: RdnsSettings, ctx: CheckContext): Promise<RdnsResult> {
   const startedAt = ctx.now();
   const t0 = performance.now();
@@ -40,11 +39,11 @@ export async function runRdns(target: RdnsTarget, s: RdnsSettings, ctx: CheckCon
   let phase = 'ptr';
   // Known once the PTR lookup answered, so a failed forward lookup still reports them.
   let ptrNames: string[] = [];
-  const mailHost = bare(s.mailHost);
+  const mailHost = bareName(s.mailHost);
   try {
     const r = await client.query(reverseName(target.ip), 'PTR', { signal: ctx.signal });
     assertRcode(r, `PTR ${target.ip}`, true);
-    ptrNames = [...new Set(recordsOf(r, 'PTR').map((p) => bare(p.value)))].sort();
+    ptrNames = [...new Set(recordsOf(r, 'PTR').map((p) => bareName(p.value)))].sort();
     phase = 'forward';
     const want = canonicalIp(target.ip);
     const qtype = isIP(target.ip) === 6 ? 'AAAA' : 'A';

@@ -25,6 +25,7 @@ import { parseTlsa, tlsaMatch, type TlsaRecord } from '../smtp/dane.js';
 import { composeMessage, defaultHelo } from '../smtp/message.js';
 import { enhancedCode, replyCode, replyHost, SessionError, TimedSession, type TlsMode } from '../smtp/session.js';
 import { newMessageId } from '../smtp/signing.js';
+import { bareName } from '../../protocol/dns-name.js';
 
 export type { SmtpTarget };
 
@@ -171,7 +172,7 @@ export async function smtp(target: SmtpTarget, settings: SmtpSettings, ctx: Chec
  * records and their lookup failures; this only adds the match per IP).
  */
 async function daneOf(settings: SmtpSettings, chain: Buffer[], verified: boolean, ctx: CheckContext): Promise<SmtpResult['tlsa']> {
-  const q = `_25._tcp.${settings.mailHost.toLowerCase().replace(/\.$/, '')}`;
+  const q = `_25._tcp.${bareName(settings.mailHost)}`;
   try {
     const r = await lookupClient(settings.tlsaLookup!).query(q, 'TLSA', { signal: ctx.signal });
     if (r.rcode !== 0) return undefined;

@@ -19,6 +19,7 @@ import dns2 from 'dns2';
 import { request } from 'undici';
 import { DnsError } from './errors.js';
 import { concreteResolver, formatHostPort, type HostPort, type ResolverSpec } from './resolvers.js';
+import { bareName } from '../../protocol/dns-name.js';
 
 const { Packet } = dns2;
 type Packet = InstanceType<typeof Packet>;
@@ -184,7 +185,7 @@ export function parseReply(buf: Buffer, expect: Expect): Packet {
   if (expect.id !== null && h.id !== expect.id) throw new DnsError('dns_id_mismatch', `reply id ${h.id} does not match query id ${expect.id}`);
   if (h.qr !== 1) throw new DnsError('dns_bad_reply', 'reply is not a response (QR=0)');
   const q = p.questions[0];
-  if (h.qdcount > 0 && (!q || q.name.toLowerCase().replace(/\.$/, '') !== expect.name.toLowerCase().replace(/\.$/, '') || q.type !== QTYPE[expect.type])) {
+  if (h.qdcount > 0 && (!q || bareName(q.name) !== bareName(expect.name) || q.type !== QTYPE[expect.type])) {
     throw new DnsError('dns_bad_reply', `reply question ${q?.name ?? '?'} type ${q?.type ?? '?'} is not ${expect.name} ${expect.type}`);
   }
   return p;
