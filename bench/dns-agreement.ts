@@ -14,7 +14,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { parseResolverSpec } from '../config/specs.js';
+import { parseDnsServer, parseResolverSpec } from '../config/specs.js';
 import { startDnsWorld } from '../lab/dns/world.js';
 import { dnsCheckSettings, dnsQueries, runDns, type DnsTarget } from '../probe/checks/dns.js';
 import type { DnsResult } from '../protocol/results.js';
@@ -40,9 +40,8 @@ interface Dug {
  * and the lab's resolvers share this process's event loop.
  */
 async function dig(hostPort: string, questions: readonly { name: string; type: string }[], recurse: boolean): Promise<Map<string, Dug>> {
-  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(hostPort);
-  const [host, port] = m ? [m[1] ?? '', m[2] ?? '53'] : [hostPort, '53'];
-  const args = [`@${host}`, '-p', port, recurse ? '+rec' : '+norec', '+tries=1', '+time=2', '+noall', '+answer', '+comments', '+question'];
+  const { host, port } = parseDnsServer(hostPort);
+  const args = [`@${host}`, '-p', String(port), recurse ? '+rec' : '+norec', '+tries=1', '+time=2', '+noall', '+answer', '+comments', '+question'];
   for (const q of questions) args.push(q.name, q.type);
   let stdout: string;
   try {
