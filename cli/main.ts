@@ -16,6 +16,9 @@ Usage:
   mailprobe probe --config FILE --id ID --region R
                                           run a probe: checks, spool, push to the collectors
   mailprobe sink --config FILE            run the round-trip sink on its own host (probes.roundtrip.sink)
+  mailprobe mta-log --config FILE --id ID --ip IP --file LOG|--stdin
+                                          follow a mail server's log beside it; push its inbound
+                                          sessions and messages per server IP and client network
   mailprobe report --prometheus URL --from T --to T [--out DIR]
                                           the cutover report (HTML and Markdown) from Prometheus
   mailprobe config check FILE             validate a cutover plan; exit 1 naming each problem
@@ -142,6 +145,7 @@ const COMMANDS: Record<string, Command> = {
   collector: async (argv) => (await import('./collector.js')).runCollector(argv),
   probe: async (argv) => (await import('./probe.js')).runProbe(argv),
   sink: async (argv) => (await import('./sink.js')).runSink(argv),
+  'mta-log': async (argv) => (await import('./mta-log.js')).runMtaLog(argv),
   render: async (argv) => (await import('./render.js')).runRender(argv),
   report: async (argv) => (await import('./report.js')).runReport(argv),
   preflight: async (argv) => (await import('./preflight.js')).runPreflight(argv),

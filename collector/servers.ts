@@ -1,5 +1,5 @@
 /**
- * Results about a server IP (smtp, rdns, spf, dnsbl, roundtrip) must name an IP of the plan
+ * Results about a server IP (smtp, rdns, spf, dnsbl, roundtrip, mta) must name an IP of the plan
  * with its side: a token holder cannot create series (a listing, a certificate expiry) for an
  * address the plan does not have, or file the new IP under the old side.
  */
@@ -33,12 +33,27 @@ export function serverProblem(servers: readonly ServerRef[], results: readonly C
         if (r.method !== 'spf') continue;
         [field, ip, side] = ['subject', r.subject, r.side];
         break;
+      case 'mta': {
+        // A log follower reports several IPs in one result.
+        for (let j = 0; j < r.ips.length; j++) {
+          const x = r.ips[j]!;
+          const p = sideProblem(sideOf, known, `results.${i}.ips.${j}`, x.ip, x.side);
+          if (p) return p;
+        }
+        continue;
+      }
       default:
         continue;
     }
-    const planned = sideOf.get(ip);
-    if (planned === undefined) return `results.${i}.${field}: ${JSON.stringify(ip.slice(0, 64))} is not a server IP of the plan (${known})`;
-    if (side !== planned) return `results.${i}.side: ${ip} is on side ${planned} in the plan, the result says ${side ?? '(none)'}`;
+    const p = sideProblem(sideOf, known, `results.${i}`, ip, side, field);
+    if (p) return p;
   }
+  return undefined;
+}
+
+function sideProblem(sideOf: ReadonlyMap<string, string>, known: string, at: string, ip: string, side: string | undefined, field = 'ip'): string | undefined {
+  const planned = sideOf.get(ip);
+  if (planned === undefined) return `${at}.${field}: ${JSON.stringify(ip.slice(0, 64))} is not a server IP of the plan (${known})`;
+  if (side !== planned) return `${at}.side: ${ip} is on side ${planned} in the plan, the result says ${side ?? '(none)'}`;
   return undefined;
 }

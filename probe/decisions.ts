@@ -25,6 +25,8 @@ export function resultTarget(r: CheckResult): string {
       return `${r.ip}:${r.port}`;
     case 'roundtrip':
       return `via ${r.viaIp}`;
+    case 'mta':
+      return `log ${r.ips.map((x) => x.ip).join(',')}`;
   }
 }
 

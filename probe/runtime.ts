@@ -76,6 +76,8 @@ export interface Probe {
   stats(): ProbeStats;
   /** Runs started per check type/target (from the scheduler). */
   runs(): Record<string, number>;
+  /** Spools results measured outside the scheduler (a log follower's last interval at the end of its input). */
+  record(results: CheckResult[]): void;
 }
 
 export function newBatchId(): string {
@@ -290,6 +292,10 @@ export function createProbe(o: ProbeOptions): Probe {
 
     runs() {
       return scheduler?.runs() ?? {};
+    },
+
+    record(results) {
+      onResults(results);
     },
   };
   return probe;

@@ -16,6 +16,7 @@ export {
 export { AuthResult } from './checks/auth.js';
 export { DnsResult } from './checks/dns.js';
 export { DnsblResult } from './checks/dnsbl.js';
+export { MtaResult, OTHER_NET } from './checks/mta.js';
 export { RdnsResult } from './checks/rdns.js';
 export { RoundtripResult, Verdict, VERDICTS } from './checks/roundtrip.js';
 export { SMTP_PHASES, SmtpResult, type SmtpPhase } from './checks/smtp.js';

@@ -62,6 +62,7 @@ export const CHECKS: { readonly [K in CheckType]: () => Promise<RegisteredCheck<
   dnsbl: async () => register((await import('./dnsbl.js')).dnsblCheck),
   smtp: async () => register((await import('./smtp.js')).smtpCheck),
   roundtrip: async () => register((await import('./roundtrip.js')).roundtripCheck),
+  mta: async () => register((await import('./mta.js')).mtaCheck),
 };
 
 /** Loads the probe side of `types` (default: every check type): the registry a probe runs. */

@@ -12,6 +12,7 @@ import { authDef } from './auth.js';
 import { Ops, outcome, type CheckDef, type CheckSettings, type FailedRun, type ProbeRef, type SampleOp, type SettingsSection } from './common.js';
 import { dnsDef } from './dns.js';
 import { dnsblDef } from './dnsbl.js';
+import { mtaDef } from './mta.js';
 import { rdnsDef } from './rdns.js';
 import { roundtripDef } from './roundtrip.js';
 import { smtpDef } from './smtp.js';
@@ -26,6 +27,7 @@ export const CHECK_DEFS = {
   dnsbl: dnsblDef,
   smtp: smtpDef,
   roundtrip: roundtripDef,
+  mta: mtaDef,
 } as const;
 
 type Defs = typeof CHECK_DEFS;
