@@ -42,8 +42,8 @@ export interface Collector {
   app: FastifyInstance;
   registry: Registry;
   ingest: Ingest;
-  /** The result series, as /metrics exposes them; undefined when they are not exposed (remote write with results_on_metrics: false). */
-  store: SeriesStore | undefined;
+  /** The result series (/metrics renders them unless remote write has results_on_metrics: false; remote write sends them). */
+  store: SeriesStore;
   /** The status page's state; undefined when collector.status.enabled is false. */
   status: StatusModel | undefined;
 }
@@ -91,9 +91,12 @@ export async function buildCollector(opts: CollectorOptions): Promise<Collector>
   // collector.remote_write: samples also (or only, with results_on_metrics: false) go to a
   // remote-write receiver (docs/architecture.md, outputs).
   const rw = remoteWriteOptionsFromPlan(plan, registry);
-  const store = rw && !cfg.remote_write?.results_on_metrics ? undefined : new SeriesStore();
-  const outputs: Output[] = [...(store ? [store] : []), ...(opts.outputs ?? [])];
-  if (rw) outputs.push(new RemoteWriteOutput({ ...rw, now, ...(opts.logger ? { log: opts.logger.child({ output: 'remote-write' }) } : {}) }));
+  // The result series live once, in the store; /metrics renders it (unless results_on_metrics:
+  // false) and remote write sends from it.
+  const store = new SeriesStore();
+  const exposed = !rw || cfg.remote_write?.results_on_metrics !== false;
+  const outputs: Output[] = [store, ...(opts.outputs ?? [])];
+  if (rw) outputs.push(new RemoteWriteOutput({ ...rw, store, now, ...(opts.logger ? { log: opts.logger.child({ output: 'remote-write' }) } : {}) }));
   // Say where everything goes, and warn when the remote-write receiver never accepts.
   if (opts.logger) {
     logOutputs(
@@ -179,7 +182,7 @@ export async function buildCollector(opts: CollectorOptions): Promise<Collector>
   });
 
   await app.register(healthPlugin, { ready: () => !closing });
-  await app.register(metricsPlugin, { registry, store });
+  await app.register(metricsPlugin, { registry, store: exposed ? store : undefined });
   await app.register(resultsPlugin, { tokens: cfg.tokens, ingest, limiter: new RateLimiter(cfg.push_rate, cfg.push_burst, now) });
   if (status) await app.register(statusPlugin, { model: status, settings: cfg.status, now });
 

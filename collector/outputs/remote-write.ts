@@ -10,9 +10,11 @@
  *   with `max without (instance) (...)`, so the same rules and dashboards work unchanged on
  *   scraped and on remote-written data, and each replica's series never collide with another's
  *   (no out-of-order conflicts between replicas).
- * - Remote write needs cumulative values, so the output keeps, per series, what any client library
- *   keeps: the counter total, the histogram buckets/sum/count, the last gauge value and the last
- *   timestamp sent. It keeps no per-result or per-batch state and no state shared between replicas.
+ * - Remote write needs cumulative values: it reads them from the collector's series store
+ *   (collector/store/series-store.ts: the counter total, the histogram buckets/sum/count, the
+ *   last gauge value), the same state /metrics renders; per series it adds only the time of the
+ *   last sample it queued. Wire labels are built when a sample is queued, not kept. It keeps no
+ *   per-result or per-batch state and no state shared between replicas.
  * - HA pair (probes push every batch to every collector): each replica sees every result, so its
  *   series equal the other's but for `instance`; `max without (instance)` picks one. Losing a
  *   replica leaves the other's series (no gap).
@@ -22,8 +24,8 @@
  *   across replicas and must be summed (`sum without (instance)`), which the shipped rules do not do.
  *   After a re-balance the old replica stops resending a probe's gauges once the probe has been
  *   silent there for collector.probe_stale_after (stale markers from the sweep).
- * - Gauges: a value older (by probe time) than the one already held is ignored, so the latest
- *   check wins even when batches arrive out of order (spool replays). Every series (gauge, counter,
+ * - Gauges: a value older (by probe time) than the one already held is ignored (by the store), so
+ *   the latest check wins even when batches arrive out of order (spool replays). Every series (gauge, counter,
  *   histogram) not sent for resend_interval (< 5 min, the PromQL lookback; default 30 s, like a
  *   scrape interval) is sent again with its last value at the current time, so it never goes
  *   stale while the collector holds it, and rate() windows hold samples of unchanged counters as
@@ -36,372 +38,181 @@
  *   the other side of a one-of gauge) and for every series when the collector shuts down (a
  *   replica leaving, like a target that is no longer scraped).
  */
-import { hostname } from 'node:os';
-import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { Agent, request } from 'undici';
-import type { PlanConfig } from '../../config/schema.js';
-import { backoff } from '../../protocol/backoff.js';
-import { COLLECTOR_JOB, METRICS, oneOfLabel, type MetricDef, type MetricKey } from '../../protocol/metrics.js';
-
-const defOf = (k: MetricKey): MetricDef => METRICS[k];
-import { seriesKey, type Labels, type SampleOp } from '../samples.js';
+import { METRICS, type MetricKey } from '../../protocol/metrics.js';
+import type { Labels, SampleOp } from '../samples.js';
+import { parseBody, RESULT_METRICS, type Series, SeriesStore, type StoreListener } from '../store/series-store.js';
 import type { Output } from './output.js';
-import { createMetric } from '../../protocol/prom.js';
-import { RESULT_METRICS } from '../store/series-store.js';
-import { compress, encodeWriteRequest, REMOTE_WRITE_HEADERS, type WireMetadata, type WireSample } from './remote-write/proto.js';
+import { resolveOptions, type RemoteWriteOptions, type ResolvedOptions } from './remote-write/options.js';
+import type { WireSample } from './remote-write/proto.js';
+import { Transport } from './remote-write/transport.js';
 
-export interface RemoteWriteOptions {
-  /** Receiver URL, e.g. http://127.0.0.1:9090/api/v1/write. */
-  url: string;
-  /** Extra headers (auth, X-Scope-OrgID). */
-  headers?: Readonly<Record<string, string>>;
-  /** `job` label. Default mailprobe-collector. */
-  job?: string;
-  /** `instance` label (this replica). Default env MAILPROBE_REPLICA, else the host name. */
-  instance?: string;
-  /** Samples per request. Default 2000. */
-  batchSize?: number;
-  /** Partial batches are sent after this long. Default 1000 ms. */
-  flushIntervalMs?: number;
-  /** Queue bound in samples; the oldest are dropped beyond it. Default 500000. */
-  queueMaxSamples?: number;
-  /** Unchanged series are sent again after this long (like a scrape interval). Default 30000 ms. */
-  resendIntervalMs?: number;
-  /** First retry delay. Default 200 ms. */
-  retryMinMs?: number;
-  /** Longest retry delay. Default 30000 ms. */
-  retryMaxMs?: number;
-  /** Timeout of one request. Default 10000 ms. */
-  requestTimeoutMs?: number;
-  /** Requests in flight at once; a series always goes through the same shard, so its samples stay in order. Default 4. */
-  shards?: number;
-  /** How long close() keeps trying to deliver what is queued. Default 5000 ms. */
-  closeTimeoutMs?: number;
-  /** Self-metrics go here (never the global registry). */
-  registry: Registry;
-  now?: () => number;
-  log?: { warn(obj: object, msg: string): void };
-}
-
-/** Options from the plan's collector.remote_write section (undefined when absent or disabled). */
-export function remoteWriteOptionsFromPlan(plan: PlanConfig, registry: Registry, env: NodeJS.ProcessEnv = process.env): RemoteWriteOptions | undefined {
-  const rw = plan.collector.remote_write;
-  if (!rw?.enabled) return undefined;
-  const headers: Record<string, string> = { ...rw.headers };
-  if (rw.bearer_token_env) {
-    const token = env[rw.bearer_token_env];
-    if (!token) throw new Error(`collector.remote_write.bearer_token_env: environment variable ${rw.bearer_token_env} is not set`);
-    headers.authorization = `Bearer ${token}`;
-  }
-  return {
-    url: rw.url,
-    headers,
-    job: rw.job,
-    instance: rw.replica ?? env.MAILPROBE_REPLICA ?? hostname(),
-    batchSize: rw.batch_size,
-    flushIntervalMs: rw.flush_interval,
-    queueMaxSamples: rw.queue_max_samples,
-    resendIntervalMs: rw.resend_interval,
-    retryMinMs: rw.retry_min,
-    retryMaxMs: rw.retry_max,
-    requestTimeoutMs: rw.request_timeout,
-    shards: rw.shards,
-    registry,
-  };
-}
+export { remoteWriteOptionsFromPlan, type RemoteWriteOptions } from './remote-write/options.js';
 
 type Pairs = (readonly [string, string])[];
 
-interface SeriesState {
-  metric: MetricKey;
-  labels: Labels;
-  kind: 'counter' | 'gauge' | 'histogram';
-  /** Counter total or gauge value. */
-  value: number;
-  /** Histogram: observations per bucket (not cumulative), then sum and count. */
-  buckets?: number[];
-  sum: number;
-  count: number;
-  /** Probe time of the gauge value held. */
-  valueTs: number;
-  /** Timestamp of the last sample queued for this series. */
-  sentTs: number;
-  /** The queue (and request pipeline) the series' samples go through. */
-  shard: Shard;
-  /** Wire label sets: one for counters and gauges; buckets (with +Inf), _sum, _count for histograms. */
-  wire: Pairs[];
-}
-
-/** One queue and one request at a time: samples of a series stay in order. */
-interface Shard {
-  queue: WireSample[];
-  head: number;
-  sending: boolean;
-  idle: Promise<void>;
-}
-
-const queuedIn = (sh: Shard): number => sh.queue.length - sh.head;
-
 /** Max age of a sample timestamp relative to now: Prometheus refuses samples 1 h behind its head. */
 const MAX_SAMPLE_AGE_MS = 50 * 60_000;
-const METADATA_EVERY_MS = 5 * 60_000;
 
-export class RemoteWriteOutput implements Output {
+const byName = (a: readonly [string, string], b: readonly [string, string]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+
+export class RemoteWriteOutput implements Output, StoreListener {
   readonly name = 'remote-write';
-  readonly #o: Required<Omit<RemoteWriteOptions, 'log' | 'headers'>> & Pick<RemoteWriteOptions, 'log' | 'headers'>;
-  readonly #series = new Map<string, SeriesState>();
-  /** One-of gauges: series without the exclusive label → its current value and probe time. */
-  readonly #current = new Map<string, { value: string; ts: number }>();
+  readonly #o: ResolvedOptions;
+  readonly #store: SeriesStore;
+  /** The store is this output's own (standalone use): `apply` and `remove` feed it. */
+  readonly #ownStore: boolean;
+  readonly #transport: Transport;
+  /** Series changed by the operations being applied → the newest probe time among them. */
+  #dirty = new Map<Series, number>();
   /**
-   * Series ended with a stale marker → its time: if the series comes back (a probe replaying its
-   * spool after the sweep), its samples must land after the marker, or the receiver refuses the batch.
+   * Series ended with a stale marker (metric + label body) → its time: if the series comes back
+   * (a probe replaying its spool after the sweep), its samples must land after the marker, or the
+   * receiver refuses the batch.
    */
   readonly #tombstones = new Map<string, number>();
-  readonly #shards: Shard[];
   #closing = false;
-  #closed = false;
-  #closeDeadline = Number.POSITIVE_INFINITY;
   #lastResendScan = 0;
-  #metadataDue = 0;
   readonly #timer: NodeJS.Timeout;
-  readonly #agent: Agent;
-  /** Wakes the shards sleeping in a retry backoff (at shutdown). */
-  readonly #wake = new Set<() => void>();
-  readonly #m: {
-    samples: Counter<'result'>;
-    dropped: Counter<'reason'>;
-    requests: Counter<'result'>;
-    duration: Histogram<string>;
-  };
 
-  constructor(opts: RemoteWriteOptions) {
-    this.#o = {
-      job: COLLECTOR_JOB,
-      instance: process.env.MAILPROBE_REPLICA ?? hostname(),
-      batchSize: 2000,
-      flushIntervalMs: 1000,
-      queueMaxSamples: 500_000,
-      resendIntervalMs: 30_000,
-      retryMinMs: 200,
-      retryMaxMs: 30_000,
-      requestTimeoutMs: 10_000,
-      closeTimeoutMs: 5000,
-      shards: 4,
-      now: Date.now,
-      ...opts,
-    };
+  /** `store`: the collector's series store, which it applies operations to; default a store of its own. */
+  constructor(opts: RemoteWriteOptions & { store?: SeriesStore }) {
+    const { store, ...rest } = opts;
+    this.#o = resolveOptions(rest);
     if (this.#o.resendIntervalMs >= 5 * 60_000) throw new Error('remote write: resend interval must be below 5m (the staleness window)');
-    this.#shards = Array.from({ length: Math.max(1, this.#o.shards) }, () => ({ queue: [], head: 0, sending: false, idle: Promise.resolve() }));
-    const r = this.#o.registry;
-    const self = this;
-    createMetric(METRICS.collectorRemoteWriteQueue, r, function collect(this: Gauge<string>) {
-      this.set(self.queued);
+    this.#store = store ?? new SeriesStore();
+    this.#ownStore = store === undefined;
+    this.#store.listen(this);
+    this.#transport = new Transport({
+      ...this.#o,
+      headers: this.#o.headers,
+      log: this.#o.log,
+      metadata: () => RESULT_METRICS.map((k) => ({ type: METRICS[k].type, name: METRICS[k].name, help: METRICS[k].help })),
     });
-    this.#m = {
-      samples: createMetric(METRICS.collectorRemoteWriteSamples, r) as Counter<'result'>,
-      dropped: createMetric(METRICS.collectorRemoteWriteDropped, r) as Counter<'reason'>,
-      requests: createMetric(METRICS.collectorRemoteWriteRequests, r) as Counter<'result'>,
-      duration: createMetric(METRICS.collectorRemoteWriteDuration, r) as Histogram<string>,
-    };
-    this.#agent = new Agent({ connections: 4, keepAliveTimeout: 30_000, headersTimeout: this.#o.requestTimeoutMs, bodyTimeout: this.#o.requestTimeoutMs });
     this.#timer = setInterval(() => this.#tick(), this.#o.flushIntervalMs);
     this.#timer.unref();
   }
 
   /** Samples waiting to be sent. */
   get queued(): number {
-    let n = 0;
-    for (const sh of this.#shards) n += queuedIn(sh);
-    return n;
+    return this.#transport.queued;
   }
 
   /** Series currently held (each is resent until removed). */
   get seriesCount(): number {
-    return this.#series.size;
+    return this.#store.size;
   }
 
+  /** Standalone: applies to its own store. Sharing the collector's store (applied before): sends what changed. */
   apply(ops: readonly SampleOp[]): void {
-    if (this.#closing) return;
-    const now = this.#o.now();
-    // Several results of one series in a batch become one sample with the newest time.
-    const dirty = new Map<SeriesState, number>();
-    const mark = (st: SeriesState, ts: number) => dirty.set(st, Math.max(dirty.get(st) ?? ts, ts));
-    for (const op of ops) {
-      const def = defOf(op.metric);
-      switch (op.op) {
-        case 'inc': {
-          const st = this.#state(op.metric, op.labels, 'counter');
-          st.value += op.value;
-          mark(st, op.ts);
-          break;
-        }
-        case 'observe': {
-          const st = this.#state(op.metric, op.labels, 'histogram');
-          const bounds = def.buckets ?? [];
-          let i = 0;
-          while (i < bounds.length && op.value > (bounds[i] ?? Number.POSITIVE_INFINITY)) i++;
-          if (st.buckets) st.buckets[i] = (st.buckets[i] ?? 0) + 1;
-          st.sum += op.value;
-          st.count += 1;
-          mark(st, op.ts);
-          break;
-        }
-        case 'set': {
-          const st = this.#state(op.metric, op.labels, 'gauge');
-          // An older result (a spool replay) never overwrites a newer value.
-          if (op.ts < st.valueTs) break;
-          st.value = op.value;
-          st.valueTs = op.ts;
-          mark(st, op.ts);
-          break;
-        }
-        case 'one-of': {
-          const key = seriesKey(op.metric, op.labels, [op.label, '']);
-          const cur = this.#current.get(key);
-          if (cur && op.ts < cur.ts) break;
-          if (cur && cur.value !== op.value) {
-            const prev = this.#series.get(seriesKey(op.metric, { ...op.labels, [op.label]: cur.value }));
-            if (prev) {
-              dirty.delete(prev);
-              this.#stale(prev, Math.max(op.ts, now - MAX_SAMPLE_AGE_MS));
-            }
-          }
-          const st = this.#state(op.metric, { ...op.labels, [op.label]: op.value }, 'gauge');
-          st.value = 1;
-          st.valueTs = op.ts;
-          this.#current.set(key, { value: op.value, ts: op.ts });
-          mark(st, op.ts);
-          break;
-        }
-      }
-    }
-    for (const [st, ts] of dirty) this.#emit(st, ts, now);
-    for (const sh of this.#shards) if (queuedIn(sh) >= this.#o.batchSize) this.#kick(sh, false);
+    if (this.#ownStore) this.#store.apply(ops);
+    else this.applied();
   }
 
   remove(metric: MetricKey, labels: Labels): void {
-    const st = this.#series.get(seriesKey(metric, labels));
-    if (st) this.#stale(st, this.#o.now());
-    const exclusive = oneOfLabel(metric);
-    if (exclusive) this.#current.delete(seriesKey(metric, labels, [exclusive, '']));
+    if (this.#ownStore) this.#store.remove(metric, labels);
+  }
+
+  changed(s: Series, ts: number): void {
+    if (this.#closing) return;
+    if (s.sentTs === Number.NEGATIVE_INFINITY && this.#tombstones.size > 0) {
+      const key = keyOf(s);
+      const ended = this.#tombstones.get(key);
+      if (ended !== undefined) {
+        this.#tombstones.delete(key);
+        s.sentTs = ended;
+      }
+    }
+    // Several results of one series in a batch become one sample with the newest time.
+    const t = this.#dirty.get(s);
+    this.#dirty.set(s, t === undefined ? ts : Math.max(t, ts));
+  }
+
+  removed(s: Series, ts: number | undefined): void {
+    if (this.#closing) return;
+    this.#dirty.delete(s);
+    const now = this.#o.now();
+    this.#stale(s, ts === undefined ? now : Math.max(ts, now - MAX_SAMPLE_AGE_MS));
+  }
+
+  applied(): void {
+    if (this.#closing || this.#dirty.size === 0) return;
+    const now = this.#o.now();
+    const dirty = this.#dirty;
+    this.#dirty = new Map();
+    for (const [s, ts] of dirty) this.#emit(s, ts, now);
+    this.#transport.kickAll(false);
   }
 
   /** Sends everything queued now (tests, shutdown); resolves when the queue is empty or sending gave up. */
   async flush(): Promise<void> {
-    await this.#drainAll();
-  }
-
-  /** Sends what every shard holds; a second round catches what arrived during the first. */
-  async #drainAll(): Promise<void> {
-    for (let round = 0; round < 2 && !this.#closed; round++) {
-      this.#kickAll();
-      // Also waits for requests already in flight.
-      await Promise.all(this.#shards.map((sh) => sh.idle));
-      if (this.queued === 0) break;
-    }
-  }
-
-  #kickAll(): void {
-    for (const sh of this.#shards) this.#kick(sh, true);
+    await this.#transport.drainAll();
   }
 
   async close(): Promise<void> {
     if (this.#closing) return;
-    this.#closing = true;
     clearInterval(this.#timer);
     const now = this.#o.now();
-    for (const st of [...this.#series.values()]) this.#stale(st, now);
-    this.#closeDeadline = Date.now() + this.#o.closeTimeoutMs;
-    for (const wake of this.#wake) wake();
-    await this.#drainAll();
-    this.#closed = true;
-    const left = this.queued;
-    if (left > 0) this.#m.dropped.inc({ reason: 'shutdown' }, left);
-    for (const sh of this.#shards) {
-      sh.queue = [];
-      sh.head = 0;
-    }
-    await this.#agent.close();
+    // A replica leaving, like a target no longer scraped: every series ends with a stale marker.
+    for (const f of this.#store.families()) for (const s of f.series.values()) this.#stale(s, now);
+    this.#closing = true;
+    await this.#transport.close();
   }
 
-  #state(metric: MetricKey, labels: Labels, kind: SeriesState['kind']): SeriesState {
-    const key = seriesKey(metric, labels);
-    let st = this.#series.get(key);
-    if (!st) {
-      const ended = this.#tombstones.get(key);
-      if (ended !== undefined) this.#tombstones.delete(key);
-      st = {
-        metric,
-        labels: { ...labels },
-        kind,
-        value: 0,
-        sum: 0,
-        count: 0,
-        valueTs: Number.NEGATIVE_INFINITY,
-        sentTs: ended ?? Number.NEGATIVE_INFINITY,
-        wire: this.#wireLabels(metric, labels, kind),
-        shard: this.#shards[hash(key) % this.#shards.length] as Shard,
-      };
-      if (kind === 'histogram') st.buckets = new Array<number>((defOf(metric).buckets?.length ?? 0) + 1).fill(0);
-      this.#series.set(key, st);
-    }
-    return st;
+  /** The shard of a series: by its key, stable for the life of the process. */
+  #shardOf(s: Series): number {
+    return hash(s.body, hash(s.family.key)) % this.#transport.shardCount;
   }
 
-  #wireLabels(metric: MetricKey, labels: Labels, kind: SeriesState['kind']): Pairs[] {
-    const def = defOf(metric);
+  /** Wire label sets: one for counters and gauges; buckets (with +Inf), _sum, _count for histograms. */
+  #wire(s: Series): Pairs[] {
+    const f = s.family;
     const base: Pairs = [
       ['job', this.#o.job],
       ['instance', this.#o.instance],
     ];
-    for (const n of def.labels) {
+    const labels = parseBody(s.body);
+    for (const n of f.labelNames) {
       const v = labels[n];
       // Prometheus treats an empty label as absent; the scrape drops it the same way.
       if (v !== undefined && v !== '') base.push([n, v]);
     }
-    const withName = (name: string, extra?: readonly [string, string]): Pairs =>
-      [['__name__', name] as const, ...base, ...(extra ? [extra] : [])].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    if (kind !== 'histogram') return [withName(def.name)];
-    const bounds = [...(def.buckets ?? []).map((b) => String(b)), '+Inf'];
-    return [...bounds.map((le) => withName(`${def.name}_bucket`, ['le', le])), withName(`${def.name}_sum`), withName(`${def.name}_count`)];
+    const withName = (name: string, extra?: readonly [string, string]): Pairs => [['__name__', name] as const, ...base, ...(extra ? [extra] : [])].sort(byName);
+    if (!f.bounds) return [withName(f.name)];
+    const bounds = [...f.bounds.map((b) => String(b)), '+Inf'];
+    return [...bounds.map((le) => withName(`${f.name}_bucket`, ['le', le])), withName(`${f.name}_sum`), withName(`${f.name}_count`)];
   }
 
   /** Queues the current value(s) of a series at `ts` (moved into the allowed, increasing range). */
-  #emit(st: SeriesState, ts: number, now: number): void {
-    const t = Math.max(Math.min(Math.max(ts, now - MAX_SAMPLE_AGE_MS), now), st.sentTs + 1);
-    st.sentTs = t;
-    if (st.kind !== 'histogram') {
-      this.#push(st.shard, { labels: st.wire[0] ?? [], value: st.value, ts: t });
+  #emit(s: Series, ts: number, now: number): void {
+    const t = Math.max(Math.min(Math.max(ts, now - MAX_SAMPLE_AGE_MS), now), s.sentTs + 1);
+    s.sentTs = t;
+    const shard = this.#shardOf(s);
+    const wire = this.#wire(s);
+    if (!s.buckets) {
+      this.#push(shard, { labels: wire[0] ?? [], value: s.value, ts: t });
       return;
     }
-    const counts = st.buckets ?? [];
+    const counts = s.buckets;
     let cumulative = 0;
     for (let i = 0; i < counts.length; i++) {
       cumulative += counts[i] ?? 0;
-      this.#push(st.shard, { labels: st.wire[i] ?? [], value: cumulative, ts: t });
+      this.#push(shard, { labels: wire[i] ?? [], value: cumulative, ts: t });
     }
-    this.#push(st.shard, { labels: st.wire[counts.length] ?? [], value: st.sum, ts: t });
-    this.#push(st.shard, { labels: st.wire[counts.length + 1] ?? [], value: st.count, ts: t });
+    this.#push(shard, { labels: wire[counts.length] ?? [], value: s.sum, ts: t });
+    this.#push(shard, { labels: wire[counts.length + 1] ?? [], value: s.count, ts: t });
   }
 
-  /** Queues stale markers for every wire series of `st` and forgets it. */
-  #stale(st: SeriesState, ts: number): void {
-    const t = Math.max(ts, st.sentTs + 1);
-    for (const labels of st.wire) this.#push(st.shard, { labels, value: Number.NaN, ts: t });
-    const key = seriesKey(st.metric, st.labels);
-    this.#series.delete(key);
-    if (!this.#closing) this.#tombstones.set(key, t);
+  /** Queues stale markers for every wire series of `s` and remembers when it ended. */
+  #stale(s: Series, ts: number): void {
+    const t = Math.max(ts, s.sentTs + 1);
+    const shard = this.#shardOf(s);
+    for (const labels of this.#wire(s)) this.#push(shard, { labels, value: Number.NaN, ts: t });
+    s.sentTs = t;
+    if (!this.#closing) this.#tombstones.set(keyOf(s), t);
   }
 
-  #push(sh: Shard, s: WireSample): void {
-    sh.queue.push(s);
-    const over = queuedIn(sh) - Math.ceil(this.#o.queueMaxSamples / this.#shards.length);
-    if (over > 0) {
-      // The newest samples carry the current state (counters are cumulative): drop the oldest.
-      sh.head += over;
-      this.#m.dropped.inc({ reason: 'queue_full' }, over);
-      compact(sh);
-    }
+  #push(shard: number, sample: WireSample): void {
+    this.#transport.push(shard, sample);
   }
 
   #tick(): void {
@@ -410,116 +221,19 @@ export class RemoteWriteOutput implements Output {
     if (now - this.#lastResendScan >= Math.min(this.#o.resendIntervalMs / 4, 15_000)) {
       this.#lastResendScan = now;
       const due = now - this.#o.resendIntervalMs;
-      for (const st of this.#series.values()) if (st.sentTs <= due) this.#emit(st, now, now);
+      for (const f of this.#store.families()) for (const s of f.series.values()) if (s.sentTs <= due) this.#emit(s, now, now);
       // Older markers need no guard: new samples are never sent more than MAX_SAMPLE_AGE_MS back.
       for (const [key, t] of this.#tombstones) if (t < now - MAX_SAMPLE_AGE_MS) this.#tombstones.delete(key);
     }
-    this.#kickAll();
-  }
-
-  #kick(sh: Shard, partial: boolean): void {
-    if (sh.sending || this.#closed) return;
-    if (queuedIn(sh) === 0 || (!partial && queuedIn(sh) < this.#o.batchSize)) return;
-    sh.sending = true;
-    sh.idle = this.#drain(sh, partial).finally(() => {
-      sh.sending = false;
-    });
-  }
-
-  async #drain(sh: Shard, partial: boolean): Promise<void> {
-    while (queuedIn(sh) > 0 && (partial || queuedIn(sh) >= this.#o.batchSize)) {
-      const batch = take(sh, this.#o.batchSize);
-      const delivered = await this.#send(batch);
-      if (!delivered) {
-        // Gave up at shutdown: what is left is counted by close().
-        this.#m.dropped.inc({ reason: 'shutdown' }, batch.length);
-        return;
-      }
-    }
-  }
-
-  /** Sends one batch until it is accepted or rejected (true), or shutdown gives up (false). */
-  async #send(batch: WireSample[]): Promise<boolean> {
-    let metadata: WireMetadata[] = [];
-    if (this.#o.now() >= this.#metadataDue) {
-      this.#metadataDue = this.#o.now() + METADATA_EVERY_MS;
-      metadata = RESULT_METRICS.map((k) => ({ type: METRICS[k].type, name: METRICS[k].name, help: METRICS[k].help }));
-    }
-    const body = compress(encodeWriteRequest(batch, metadata));
-    let failures = 0;
-    let warned = false;
-    for (;;) {
-      const started = process.hrtime.bigint();
-      let status = 0;
-      let detail = '';
-      try {
-        const r = await request(this.#o.url, {
-          method: 'POST',
-          dispatcher: this.#agent,
-          headers: { ...this.#o.headers, ...REMOTE_WRITE_HEADERS },
-          body,
-          signal: AbortSignal.timeout(this.#o.requestTimeoutMs),
-        });
-        status = r.statusCode;
-        detail = status >= 300 ? (await r.body.text()).slice(0, 300) : '';
-        if (status < 300) await r.body.dump();
-      } catch (err) {
-        detail = (err as Error).message;
-      }
-      this.#m.duration.observe(Number(process.hrtime.bigint() - started) / 1e9);
-      if (status >= 200 && status < 300) {
-        this.#m.requests.inc({ result: 'success' });
-        this.#m.samples.inc({ result: 'sent' }, batch.length);
-        return true;
-      }
-      if (status >= 400 && status < 500 && status !== 429) {
-        // The receiver will never take this batch (out of order, out of bounds, bad labels).
-        this.#m.requests.inc({ result: 'rejected' });
-        this.#m.samples.inc({ result: 'rejected' }, batch.length);
-        this.#o.log?.warn({ status, detail, samples: batch.length }, 'remote write rejected a batch');
-        return true;
-      }
-      this.#m.requests.inc({ result: 'retried' });
-      if (!warned) {
-        warned = true;
-        this.#o.log?.warn({ status: status || undefined, detail }, 'remote write failed, retrying');
-      }
-      const delay = backoff(++failures, this.#o.retryMinMs, this.#o.retryMaxMs);
-      if (this.#closing && Date.now() + delay > this.#closeDeadline) return false;
-      await new Promise<void>((res) => {
-        const wake = () => {
-          clearTimeout(t);
-          this.#wake.delete(wake);
-          res();
-        };
-        const t = setTimeout(wake, delay);
-        this.#wake.add(wake);
-      });
-    }
+    this.#transport.kickAll(true);
   }
 }
 
-function compact(sh: Shard): void {
-  if (sh.head > 4096 && sh.head * 2 > sh.queue.length) {
-    sh.queue = sh.queue.slice(sh.head);
-    sh.head = 0;
-  }
-}
+/** A series' key across families: metric key and label body. */
+const keyOf = (s: Series): string => `${s.family.key}\u0000${s.body}`;
 
-function take(sh: Shard, n: number): WireSample[] {
-  const batch = sh.queue.slice(sh.head, sh.head + n);
-  sh.head += batch.length;
-  compact(sh);
-  if (sh.head === sh.queue.length) {
-    sh.queue = [];
-    sh.head = 0;
-  }
-  return batch;
-}
-
-/** FNV-1a of a series key: spreads series over shards, stable for the life of the process. */
-function hash(key: string): number {
-  let h = 2166136261;
+/** FNV-1a (continuing from `h`): spreads series over shards, stable for the life of the process. */
+function hash(key: string, h = 2166136261): number {
   for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 16777619);
   return h >>> 0;
 }

@@ -52,6 +52,8 @@ export class Series {
   count = 0;
   /** Probe time (Unix ms) of the newest operation applied. */
   ts = Number.NEGATIVE_INFINITY;
+  /** Remote write: time of the last sample queued for this series (collector/outputs/remote-write.ts). */
+  sentTs = Number.NEGATIVE_INFINITY;
   /** Set once the series left the store (removed, swept); a holder of the reference can tell. */
   removed = false;
 
@@ -70,9 +72,9 @@ export class Family {
   readonly name: string;
   readonly labelNames: readonly string[];
   readonly series = new Map<string, Series>();
-  /** One-of gauges: the exclusive label, and body without it → the value currently set. */
+  /** One-of gauges: the exclusive label, and body without it → the series currently set. */
   readonly exclusive: string | undefined;
-  readonly current = new Map<string, string>();
+  readonly current = new Map<string, Series>();
   readonly bounds: readonly number[] | undefined;
   /** `name_bucket{le="<bound>"` per bound, then +Inf. */
   readonly bucketHeads: readonly string[] = [];
@@ -156,8 +158,10 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 export interface StoreListener {
   /** A series got a new value from an operation at probe time `ts`. */
   changed(s: Series, ts: number): void;
-  /** A series left the store (one-of switch, sweep, region move). */
-  removed(s: Series): void;
+  /** A series left the store: a one-of switch at probe time `ts`, or a removal (sweep, region move) without one. */
+  removed(s: Series, ts: number | undefined): void;
+  /** The operations of one {@link SeriesStore.apply} call are all applied. */
+  applied(): void;
 }
 
 export class SeriesStore implements Output {
@@ -204,6 +208,11 @@ export class SeriesStore implements Output {
     return f?.series.get(f.body(labels));
   }
 
+  /**
+   * Applies sample operations. Counters add and histograms observe whatever the order; a gauge
+   * (and a one-of gauge's choice) keeps the value of the newest check: an operation older (by
+   * probe time) than the one the series holds, a spool replayed late, changes nothing.
+   */
   apply(ops: readonly SampleOp[]): void {
     for (const op of ops) {
       const f = this.#families.get(op.metric);
@@ -216,6 +225,7 @@ export class SeriesStore implements Output {
           break;
         case 'set':
           s = this.#series(f, f.body(op.labels));
+          if (op.ts < s.ts) continue;
           s.value = op.value;
           break;
         case 'observe': {
@@ -230,20 +240,19 @@ export class SeriesStore implements Output {
         }
         case 'one-of': {
           const key = f.body(op.labels, op.label);
-          const prev = f.current.get(key);
-          if (prev !== undefined && prev !== op.value) {
-            const old = f.series.get(f.body(op.labels, undefined, op.label, prev));
-            if (old) this.#drop(old);
-          }
+          const cur = f.current.get(key);
+          if (cur && !cur.removed && op.ts < cur.ts) continue;
+          if (cur && !cur.removed && cur.body !== f.body(op.labels, undefined, op.label, op.value)) this.#drop(cur, op.ts);
           s = this.#series(f, f.body(op.labels, undefined, op.label, op.value));
           s.value = 1;
-          f.current.set(key, op.value);
+          if (cur !== s) f.current.set(key, s);
           break;
         }
       }
       if (op.ts > s.ts) s.ts = op.ts;
       for (const l of this.#listeners) l.changed(s, op.ts);
     }
+    for (const l of this.#listeners) l.applied();
   }
 
   remove(metric: MetricKey, labels: Labels): void {
@@ -258,18 +267,18 @@ export class SeriesStore implements Output {
     if (s.removed) return;
     const f = s.family;
     if (f.exclusive) {
-      const labels = parseBody(s.body);
-      if (f.current.get(f.body(labels, f.exclusive)) === labels[f.exclusive]) f.current.delete(f.body(labels, f.exclusive));
+      const key = f.body(parseBody(s.body), f.exclusive);
+      if (f.current.get(key) === s) f.current.delete(key);
     }
-    this.#drop(s);
+    this.#drop(s, undefined);
   }
 
-  #drop(s: Series): void {
+  #drop(s: Series, ts: number | undefined): void {
     if (s.removed) return;
     s.removed = true;
     s.family.series.delete(s.body);
     this.#size--;
-    for (const l of this.#listeners) l.removed(s);
+    for (const l of this.#listeners) l.removed(s, ts);
   }
 
   /**

@@ -3,15 +3,18 @@
  * rendered from the same operations on real pushes (classic and OpenMetrics, promtool-clean,
  * through consensus, one-of switches and the silent-probe sweep); a scrape streams in bounded
  * slices and a push between slices shows up consistently; the sweep removes only per-probe
- * gauges.
+ * gauges; remote write sends the values of the same store.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
 import { test } from 'node:test';
 import { Counter, Gauge, Histogram, Registry, type RegistryContentType } from 'prom-client';
 import { request } from 'undici';
 import { buildCollector } from '../../collector/app.js';
 import type { Output } from '../../collector/outputs/output.js';
+import { RemoteWriteOutput } from '../../collector/outputs/remote-write.js';
+import { decodeWriteRequest } from '../../collector/outputs/remote-write/proto.js';
 import { resultOps, seriesKey, type Labels, type SampleOp } from '../../collector/samples.js';
 import { RESULT_METRICS, SeriesStore } from '../../collector/store/series-store.js';
 import { METRICS, oneOfLabel, type MetricDef, type MetricKey } from '../../protocol/metrics.js';
@@ -220,5 +223,56 @@ test('the sweep removes a silent probe’s per-probe gauges from the store and k
     );
   } finally {
     await c.app.close();
+  }
+});
+
+test('remote write sends from the same store /metrics renders: every sample on the wire equals the exposition, one series count', async () => {
+  const got = new Map<string, number>();
+  const rx = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      for (const s of decodeWriteRequest(Buffer.concat(chunks)).timeseries) {
+        const { __name__: name = '', job, instance, ...labels } = s.labels;
+        assert.deepEqual([job, instance], ['mailprobe-collector', 'store-test']);
+        const body = Object.entries(labels)
+          .map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')}"`)
+          .sort()
+          .join(',');
+        const last = s.samples.at(-1);
+        if (last) got.set(`${name}{${body}}`, last.value);
+      }
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((ok) => rx.listen(0, '127.0.0.1', ok));
+  const plan = testPlan({
+    collector: {
+      remote_write: { url: `http://127.0.0.1:${(rx.address() as { port: number }).port}/api/v1/write`, replica: 'store-test', flush_interval: '1s' },
+    },
+  });
+  const c = await buildCollector({ plan, logger: false });
+  try {
+    const rw = c.ingest.outputs.find((o): o is RemoteWriteOutput => o instanceof RemoteWriteOutput);
+    assert.ok(rw);
+    const t = Date.now();
+    c.ingest.apply('p-eu', batchOf(mixedResults(t), { id: 'p-eu', region: 'eu' }));
+    c.ingest.apply('p-us', batchOf(mixedResults(t), { id: 'p-us', region: 'us' }));
+    c.ingest.apply('p-eu', batchOf([dnsAt(t + 1, '8.8.8.8', 'new')], { id: 'p-eu', region: 'eu' }));
+    await rw.flush();
+    assert.equal(rw.seriesCount, c.store.size, 'one set of series');
+    const { samples } = resultPart(await c.store.text());
+    assert.ok(samples.size > 300, `${samples.size} samples`);
+    const differing = [...samples].filter(([k, v]) => got.get(k) !== Number(v)).map(([k, v]) => `${k} /metrics ${v}, wire ${got.get(k)}`);
+    assert.deepEqual(differing, []);
+    // The switched answer side went out as a stale marker (NaN), the current one as 1.
+    assert.ok(
+      Number.isNaN(
+        got.get('mailprobe_dns_answer_side{name="mail.company.test",probe="p-eu",region="eu",resolver="8.8.8.8",resolver_name="8.8.8.8",side="old",type="A"}'),
+      ),
+    );
+  } finally {
+    await c.app.close();
+    await new Promise<void>((ok) => rx.close(() => ok()));
   }
 });
