@@ -267,7 +267,12 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
     if (opts.prometheus ?? which('prometheus') !== null) {
       // The lab's two minutes stand for a cutover of hours: alert `for:` and ranges shrink alike.
       const factor = Math.max(1, Math.round((120 * 60_000) / durationMs));
-      prometheus = await startPrometheus({ targets: [new URL(collectorUrl).host], ruleTransform: (text) => compressRules(text, factor) });
+      // Rules from the first scrape on: a fresh Prometheus scrapes after ~5 s, longer than the compressed `for:` of the rules over `up`.
+      prometheus = await startPrometheus({
+        targets: [new URL(collectorUrl).host],
+        ruleTransform: (text) => compressRules(text, factor),
+        rulesAfterFirstScrape: true,
+      });
       closers.push(() => prometheus!.stop());
     }
 

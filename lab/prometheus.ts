@@ -15,6 +15,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { request } from 'undici';
+import { parse } from 'yaml';
 import { COLLECTOR_JOB } from '../protocol/metrics.js';
 
 /** The checkout (or installed package) root: the first folder up that holds deploy/prometheus/rules (sources or dist/). */
@@ -39,6 +40,8 @@ export interface PrometheusOptions {
   targets: readonly string[];
   /** Job name of the targets. Default `mailprobe-collector`, the job the collector alerts select. */
   job?: string;
+  /** More scrape jobs: job name → `host:port` targets (e.g. probes' /metrics as `mailprobe-probe`). */
+  moreJobs?: Readonly<Record<string, readonly string[]>>;
   /** Scrape and rule evaluation interval. Default `1s`. */
   interval?: string;
   /** Rule files to load. Default {@link DEPLOY_RULE_FILES}; `[]` loads none. */
@@ -49,7 +52,19 @@ export interface PrometheusOptions {
   alertmanagers?: readonly string[];
   /** Path of the prometheus binary. Default `prometheus` from PATH. */
   binary?: string;
+  /**
+   * Load the rules only once every target has been scraped (at the latest after
+   * {@link RULES_AT_THE_LATEST_MS}), as a Prometheus that has been running for a while has. A
+   * fresh Prometheus hands its first targets to the scraper only after about 5 s (its discovery
+   * updates are throttled), so before that `up` is absent; with `for:` compressed to seconds, a
+   * rule over `up` (MailprobeCollectorsAllDown's absent()) would fire for a start that is
+   * expected. Default false: the rules are loaded at start.
+   */
+  rulesAfterFirstScrape?: boolean;
 }
+
+/** With {@link PrometheusOptions.rulesAfterFirstScrape}: the rules are loaded by then even if a target is never up. */
+export const RULES_AT_THE_LATEST_MS = 20_000;
 
 /** One sample of an instant vector. */
 export interface VectorSample {
@@ -96,6 +111,8 @@ export interface RunningPrometheus {
   waitForScrapes(n?: number, timeoutMs?: number): Promise<void>;
   /** Waits until `check` returns true (polled every 200 ms). */
   waitFor(check: () => Promise<boolean>, timeoutMs?: number, what?: string): Promise<void>;
+  /** Resolves once the rule groups are loaded (at start, or after the first scrapes with rulesAfterFirstScrape). */
+  rulesLoaded: Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -172,12 +189,15 @@ export async function startPrometheus(opts: PrometheusOptions): Promise<RunningP
   const dir = mkdtempSync(join(tmpdir(), 'mailprobe-prom-'));
   const interval = opts.interval ?? '1s';
   const job = opts.job ?? COLLECTOR_JOB;
-  const files = (opts.ruleFiles ?? DEPLOY_RULE_FILES).map((f) => {
-    const name = basename(f);
+  const rules = (opts.ruleFiles ?? DEPLOY_RULE_FILES).map((f) => {
     const text = readFileSync(f, 'utf8');
-    writeFileSync(join(dir, name), opts.ruleTransform ? opts.ruleTransform(text, f) : text);
-    return name;
+    return { name: basename(f), text: opts.ruleTransform ? opts.ruleTransform(text, f) : text };
   });
+  const writeRules = (empty: boolean) => {
+    for (const r of rules) writeFileSync(join(dir, r.name), empty ? 'groups: []\n' : r.text);
+  };
+  writeRules(opts.rulesAfterFirstScrape === true);
+  const files = rules.map((r) => r.name);
   const config = [
     'global:',
     `  scrape_interval: ${interval}`,
@@ -189,9 +209,11 @@ export async function startPrometheus(opts: PrometheusOptions): Promise<RunningP
     'rule_files:',
     ...(files.length > 0 ? files.map((f) => `  - ${JSON.stringify(f)}`) : ['  []']),
     'scrape_configs:',
-    `  - job_name: ${JSON.stringify(job)}`,
-    '    static_configs:',
-    `      - targets: ${JSON.stringify(opts.targets)}`,
+    ...[[job, opts.targets] as const, ...Object.entries(opts.moreJobs ?? {})].flatMap(([name, targets]) => [
+      `  - job_name: ${JSON.stringify(name)}`,
+      '    static_configs:',
+      `      - targets: ${JSON.stringify(targets)}`,
+    ]),
     '',
   ].join('\n');
   writeFileSync(join(dir, 'prometheus.yml'), config);
@@ -232,9 +254,31 @@ export async function startPrometheus(opts: PrometheusOptions): Promise<RunningP
     }
   }
 
+  const ruleGroupCount = async () => (await api<{ groups: unknown[] }>('/api/v1/rules')).groups.length;
+  const wantedGroups = rules.reduce((n, r) => n + ((parse(r.text) as { groups?: unknown[] } | null)?.groups?.length ?? 0), 0);
+  let rulesLoaded: Promise<void> = Promise.resolve();
+  let stopped = false;
+  if (opts.rulesAfterFirstScrape === true && wantedGroups > 0) {
+    rulesLoaded = (async () => {
+      const deadline = Date.now() + RULES_AT_THE_LATEST_MS;
+      while (Date.now() < deadline) {
+        if (stopped) throw new Error('prometheus stopped before its rules were loaded');
+        const now = await scrapes().catch(() => new Map<string, string>());
+        if (now.size > 0 && [...now.values()].every((last) => last !== '')) break;
+        await sleep(200);
+      }
+      writeRules(false);
+      daemon.child.kill('SIGHUP');
+      await waitFor(async () => (await ruleGroupCount()) === wantedGroups, 15_000, 'the rules after a reload');
+    })();
+    // A Prometheus stopped before the reload: nothing to report to anyone.
+    rulesLoaded.catch(() => {});
+  }
+
   return {
     url,
     dir,
+    rulesLoaded,
     query,
     async vector(expr) {
       const d = await query(expr);
@@ -264,7 +308,10 @@ export async function startPrometheus(opts: PrometheusOptions): Promise<RunningP
       );
     },
     waitFor,
-    stop: () => daemon.stop(),
+    stop: () => {
+      stopped = true;
+      return daemon.stop();
+    },
   };
 }
 
