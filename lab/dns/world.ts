@@ -32,6 +32,8 @@ export interface DnsWorld {
   resolvers: { honest: CachingResolver; ignore: CachingResolver; clamp: CachingResolver; stale: CachingResolver };
   /** Base URL of the MTA-STS policy server; the policy is at `<base>/.well-known/mta-sts.txt`. */
   mtaStsUrl: string;
+  /** Serves another MTA-STS policy body from now on (a drill); `null` restores the one of the options. */
+  setMtaStsPolicy(body: string | null): void;
   /** The DKIM key pair the zone publishes (for MTAs that sign). */
   dkimKey: { privateKey: string; publicKey: string };
   close(): Promise<void>;
@@ -54,7 +56,8 @@ export async function startDnsWorld(opts: DnsWorldOptions = {}): Promise<DnsWorl
       clamp: await mk({ kind: 'clamp', minTtl: opts.clampMinTtl ?? 10 }),
       stale: await mk({ kind: 'stale', staleSeconds: opts.staleSeconds ?? 30 }),
     };
-    const policy = opts.mtaStsPolicy ?? `version: STSv1\r\nmode: enforce\r\nmx: ${auth.zone.mailHost}\r\nmax_age: 86400\r\n`;
+    const defaultPolicy = opts.mtaStsPolicy ?? `version: STSv1\r\nmode: enforce\r\nmx: ${auth.zone.mailHost}\r\nmax_age: 86400\r\n`;
+    let policy = defaultPolicy;
     const http: Server = createServer((req, res) => {
       if (req.url === '/.well-known/mta-sts.txt' && auth.zone.mtaStsId) {
         res.writeHead(200, { 'content-type': 'text/plain' }).end(policy);
@@ -67,6 +70,9 @@ export async function startDnsWorld(opts: DnsWorldOptions = {}): Promise<DnsWorl
       auth,
       resolvers,
       mtaStsUrl: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+      setMtaStsPolicy(body) {
+        policy = body ?? defaultPolicy;
+      },
       dkimKey: auth.zone.dkimKey,
       close: async () => {
         http.closeAllConnections();

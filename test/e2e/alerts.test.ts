@@ -6,18 +6,21 @@
  *
  * Faults that do not interfere run together; two labs run one after the other, both with the DNS
  * timeline held still (the test switches the address itself):
- *   1. before the window (it opens in 10 min): first the expected pre-switch reverse DNS (both PTRs
+ *   1. before the window (it opens in 10 min): the start raised no alert (Prometheus loads the
+ *      compressed rules after its first scrape); the expected pre-switch reverse DNS (both PTRs
  *      the mail host, which points at the old IP: the new IP has no FCrDNS yet) raises no alert;
  *      then the new MTA presents a wrong-name certificate, the
  *      old one greylists, SPF drops the new IP, the DKIM key and DMARC record are removed, the new
- *      IP is listed on the lab blocklist, the old IP's PTR points to a name that does not resolve;
- *      then one probe is stopped;
+ *      IP is listed on the lab blocklist, the old IP's PTR points to a name that does not resolve
+ *      and the new IP's to the provider's default name, the MTA-STS policy (enforce) lists another
+ *      mx; then one probe is stopped while the TLSA record matches no server's key;
  *   2. inside the window: the mail host switches to the new IP (a resolver ignores the TTL) while
- *      the new MTA refuses connections and the old one presents a certificate expiring in an hour;
+ *      the new MTA refuses connections, the old one presents a certificate expiring in an hour and
+ *      the MTA-STS policy (testing) lists another mx;
  *      then the switch with the old server still running raises MailprobeOldIPFCrDNSLost, which
  *      says how to fix it, and giving the old server a name of its own (A + PTR) resolves it;
- *      then the new MTA's relay is slow and the old one's loses round-trip mail; then every probe
- *      and the collector stop, and come back one by one.
+ *      then the new MTA's relay is slow and the old one's loses round-trip mail (warning, and
+ *      critical in the window); then every probe and the collector stop, and come back one by one.
  * The time from each fault to its alert firing, and from the fix to the alert resolving, is printed.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -25,7 +28,8 @@ import { after, test } from 'node:test';
 import { Resolver } from 'node:dns/promises';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { LAB_DNSBL, LAB_MAIL_HOST, LAB_NEW_IP, LAB_OLD_IP, startLabCutover, type LabCutover } from '../../lab/cutover.js';
+import { LAB_DNSBL, LAB_DOMAIN, LAB_MAIL_HOST, LAB_NEW_IP, LAB_OLD_IP, startLabCutover, type LabCutover } from '../../lab/cutover.js';
+import { tlsaRecordFor } from '../../lab/mta/certs.js';
 import type { ActiveAlert } from '../../lab/prometheus.js';
 import { deployAlertNames, promtoolTestedAlerts } from '../../bench/lib/prometheus.js';
 const REGIONS = ['eu', 'us', 'ap'] as const;
@@ -124,6 +128,22 @@ async function warmUp(lab: LabCutover): Promise<void> {
     30_000,
     'every probe and every check in Prometheus',
   );
+  await prom.rulesLoaded;
+}
+
+/**
+ * The start of the lab is an expected state: no alert has fired since Prometheus started (before
+ * its first scrape `up` is absent, which MailprobeCollectorsAllDown's absent() would take for
+ * every collector down once `for:` is compressed to seconds).
+ */
+async function startWasQuiet(lab: LabCutover): Promise<void> {
+  const prom = lab.prometheus;
+  assert.ok(prom);
+  assert.deepEqual(
+    (await prom.vector('count_over_time(ALERTS{alertstate="firing"}[10m])')).map((v) => JSON.stringify(v.metric)),
+    [],
+    'no alert fired while the lab started',
+  );
 }
 
 const OLD_OWN_NAME = `old-mx.${LAB_MAIL_HOST.split('.').slice(1).join('.')}`;
@@ -158,6 +178,11 @@ const labOptions = {
   logger: pino({ level: 'warn' }),
 } as const;
 const DEFAULT_PTR = { [LAB_OLD_IP]: [LAB_MAIL_HOST], [LAB_NEW_IP]: [LAB_MAIL_HOST] };
+/** The new provider's default PTR name: it resolves nowhere. */
+const PROVIDER_PTR = `ip-127-0-0-3.provider.${LAB_DOMAIN}`;
+const BROKEN_PTR = { [LAB_OLD_IP]: [`gone.${LAB_MAIL_HOST}`], [LAB_NEW_IP]: [PROVIDER_PTR] };
+const re = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const mtaStsPolicy = (mode: 'enforce' | 'testing', mx: string) => `version: STSv1\r\nmode: ${mode}\r\nmx: ${mx}\r\nmax_age: 86400\r\n`;
 
 after(() => {
   console.log('# alert, fault, seconds from the fault to firing and from the fix to resolved (rules at 120x, scrape and evaluation every 1 s)');
@@ -168,6 +193,7 @@ test('before the window: readiness, served-IP and probe alerts fire on their fau
   const lab1 = await startLabCutover({ ...labOptions, window: { start: 600_000, end: 1_200_000 } });
   try {
     await warmUp(lab1);
+    await startWasQuiet(lab1);
     await expectedPreSwitchStateIsQuiet(lab1);
     await drill(lab1, [
       {
@@ -218,8 +244,24 @@ test('before the window: readiness, served-IP and probe alerts fire on their fau
         alert: 'MailprobeFCrDNSBroken',
         fault: "old IP's PTR names a host that does not resolve",
         labels: { ip: LAB_OLD_IP },
-        inject: (l) => l.dns.auth.updateZone({ ptr: { ...DEFAULT_PTR, [LAB_OLD_IP]: [`gone.${LAB_MAIL_HOST}`] } }),
+        inject: (l) => l.dns.auth.updateZone({ ptr: BROKEN_PTR }),
         clear: (l) => l.dns.auth.updateZone({ ptr: DEFAULT_PTR }),
+      },
+      {
+        // Set with the old IP's PTR above (one zone update for both).
+        alert: 'MailprobeNewIPFCrDNSNotReady',
+        fault: "new IP's PTR is the provider's default name (resolves nowhere): no FCrDNS once served",
+        labels: { ip: LAB_NEW_IP },
+        inject: () => {},
+        clear: () => {},
+        firing: (a) => assert.match(a.annotations.description ?? '', new RegExp(`PTR of the new IP ${re(LAB_NEW_IP)} \\(${re(PROVIDER_PTR)}\\)`)),
+      },
+      {
+        alert: 'MailprobeMTASTSEnforcedWithoutMailHost',
+        fault: 'the MTA-STS policy (mode enforce) lists another mx',
+        labels: { domain: LAB_DOMAIN },
+        inject: (l) => l.dns.setMtaStsPolicy(mtaStsPolicy('enforce', `other-mx.${LAB_DOMAIN}`)),
+        clear: (l) => l.dns.setMtaStsPolicy(null),
       },
     ]);
     // On its own: a stopped probe's last results stay in the collector (until probe_stale_after),
@@ -232,6 +274,15 @@ test('before the window: readiness, served-IP and probe alerts fire on their fau
         inject: (l) => l.stopProbe('ap'),
         clear: (l) => l.startProbe('ap'),
       },
+      {
+        // The two probes left outvote nobody: their median is the mismatch.
+        alert: 'MailprobeTLSAMismatch',
+        fault: "the zone's TLSA record matches no server's key (the new IP's certificate before the switch)",
+        labels: { ip: LAB_NEW_IP, side: 'new' },
+        inject: (l) => l.dns.auth.updateZone({ tlsa: true }),
+        clear: (l) => l.dns.auth.updateZone({ tlsa: [tlsaRecordFor(l.mtas.certs.mailHost.cert, 3, 1, 1)] }),
+        firing: (a) => assert.equal(a.labels.severity, 'warning'),
+      },
     ]);
   } finally {
     await lab1.stop();
@@ -242,43 +293,55 @@ test('inside the window: delivery, TTL, certificate, round-trip and fleet alerts
   const lab2 = await startLabCutover({ ...labOptions, window: { start: -60_000, end: 1_200_000 }, expiringCertSeconds: 3600 });
   try {
     await warmUp(lab2);
-    await drill(lab2, [
-      {
-        alert: 'MailprobeDeliveryFailingServedIP',
-        fault: 'new MTA refuses connections; DNS switched to it (in the window)',
-        labels: { ip: LAB_NEW_IP },
-        inject: async (l) => {
-          await l.mtas.setFault('new', { kind: 'refuse' });
-          // The ignoring resolver fetches the old answer just before the switch (it keeps it its
-          // TTL plus 2 long TTLs), so it is bound to hand it out after the TTL has run out.
-          l.dns.resolvers.ignore.flush();
-          const r = new Resolver({ timeout: 1000, tries: 1 });
-          r.setServers([l.dns.resolvers.ignore.address]);
-          assert.deepEqual(await r.resolve4(LAB_MAIL_HOST), [LAB_OLD_IP]);
-          l.dns.auth.set({ serve: 'new', ttl: l.dns.auth.state().ttl });
+    await drill(
+      lab2,
+      [
+        {
+          alert: 'MailprobeDeliveryFailingServedIP',
+          fault: 'new MTA refuses connections; DNS switched to it (in the window)',
+          labels: { ip: LAB_NEW_IP },
+          inject: async (l) => {
+            await l.mtas.setFault('new', { kind: 'refuse' });
+            // The ignoring resolver fetches the old answer just before the switch (it keeps it its
+            // TTL plus 2 long TTLs), so it is bound to hand it out after the TTL has run out.
+            l.dns.resolvers.ignore.flush();
+            const r = new Resolver({ timeout: 1000, tries: 1 });
+            r.setServers([l.dns.resolvers.ignore.address]);
+            assert.deepEqual(await r.resolve4(LAB_MAIL_HOST), [LAB_OLD_IP]);
+            l.dns.auth.set({ serve: 'new', ttl: l.dns.auth.state().ttl });
+          },
+          clear: (l) => l.mtas.setFault('new', null),
         },
-        clear: (l) => l.mtas.setFault('new', null),
-      },
-      {
-        // The ttl check judges each change of the address record: the violation stands until the
-        // next change. The fix: the resolver's cache is flushed and the record changes again
-        // (to both IPs), which the resolver now follows.
-        alert: 'MailprobeResolverIgnoringTTL',
-        fault: 'the switch: resolver "ignore" keeps the old answer past its TTL; fixed by a flush and the next change',
-        inject: () => {},
-        clear: (l) => {
-          l.dns.resolvers.ignore.flush();
-          l.dns.auth.set({ serve: 'both', ttl: l.dns.auth.state().ttl });
+        {
+          // The ttl check judges each change of the address record: the violation stands until the
+          // next change. The fix: the resolver's cache is flushed and the record changes again
+          // (to both IPs), which the resolver now follows.
+          alert: 'MailprobeResolverIgnoringTTL',
+          fault: 'the switch: resolver "ignore" keeps the old answer past its TTL; fixed by a flush and the next change',
+          inject: () => {},
+          clear: (l) => {
+            l.dns.resolvers.ignore.flush();
+            l.dns.auth.set({ serve: 'both', ttl: l.dns.auth.state().ttl });
+          },
         },
-      },
-      {
-        alert: 'MailprobeCertificateExpiring',
-        fault: 'old MTA: certificate expiring in 1 h (14 d at 120x)',
-        labels: { ip: LAB_OLD_IP },
-        inject: (l) => l.mtas.setFault('old', { kind: 'expiring-cert' }),
-        clear: (l) => l.mtas.setFault('old', null),
-      },
-    ]);
+        {
+          alert: 'MailprobeMTASTSMailHostNotCovered',
+          fault: 'the MTA-STS policy (mode testing) lists another mx',
+          labels: { domain: LAB_DOMAIN },
+          inject: (l) => l.dns.setMtaStsPolicy(mtaStsPolicy('testing', `other-mx.${LAB_DOMAIN}`)),
+          clear: (l) => l.dns.setMtaStsPolicy(null),
+        },
+        {
+          alert: 'MailprobeCertificateExpiring',
+          fault: 'old MTA: certificate expiring in 1 h (14 d at 120x)',
+          labels: { ip: LAB_OLD_IP },
+          inject: (l) => l.mtas.setFault('old', { kind: 'expiring-cert' }),
+          clear: (l) => l.mtas.setFault('old', null),
+        },
+        // `for: 1h` is 30 s at 120x, after the probes first saw the certificate: room on a busy machine.
+      ],
+      90_000,
+    );
     // The switch with the old server still running: its PTR (the mail host) no longer confirms.
     // Fixed the way the runbook says: a name of its own (A record + PTR). The first group switched
     // too, and serves both IPs since its fix: wait until that left no such alert behind.
@@ -327,6 +390,14 @@ test('inside the window: delivery, TTL, certificate, round-trip and fleet alerts
         labels: { via_ip: LAB_OLD_IP },
         inject: (l) => l.mtas.setFault('old', { kind: 'relay-drop' }),
         clear: (l) => l.mtas.setFault('old', null),
+      },
+      {
+        alert: 'MailprobeRoundtripLostInWindow',
+        fault: 'the same lost round-trip mail, inside the window: critical',
+        labels: { via_ip: LAB_OLD_IP },
+        inject: () => {},
+        clear: () => {},
+        firing: (a) => assert.equal(a.labels.severity, 'critical'),
       },
     ]);
     // The collector alerts, then NoProbeData: stopping the parts, there is no fault to inject.
