@@ -296,6 +296,8 @@ export class StatusModel {
   /** `rdns|ip`, `spf|ip`, `dnsbl|ip|list`, `dkim|selector`, `dmarc|domain`, `mta-sts|domain`, `tlsa|name` → the newest result. */
   readonly #evidence: Lru<string, Evidence & { ptr?: string[]; fcrdns?: boolean; matches?: boolean; listed?: boolean }>;
   readonly #tls: Lru<string, TlsState>;
+  /** Per IP: whether the published TLSA records matched the certificate it presented (the newest SMTP session that saw records). */
+  readonly #dane: Lru<string, { match: boolean; detail: string; at: number }>;
   /** Per region: safe to switch at (ms) and safe to decommission, from the ttl analysis. */
   readonly #ttlFigures: Lru<string, { safeToSwitchAt: number | null; safeToDecommission: boolean | null; at: number }>;
   #highestAuthTtl: number | null = null;
@@ -315,6 +317,7 @@ export class StatusModel {
     this.#probes = new Lru(l.probes);
     this.#evidence = new Lru(l.subjects);
     this.#tls = new Lru(256);
+    this.#dane = new Lru(256);
     this.#ttlFigures = new Lru(1024);
   }
 
@@ -462,6 +465,7 @@ export class StatusModel {
       this.#tls.set(r.ip, { verified: r.tls.verified, names: r.tls.certNames.slice(0, 8), expiry: r.tls.certExpiry * 1000, error: null, at: r.startedAt });
     else if (r.errorClass === 'cert_invalid' || r.errorClass === 'tls_error')
       this.#tls.set(r.ip, { verified: false, names: [], expiry: null, error: cut(r.message) ?? r.errorClass, at: r.startedAt });
+    if (r.tlsa) this.#dane.set(r.ip, { match: r.tlsa.match, detail: cut(r.tlsa.detail) ?? '', at: r.startedAt });
   }
 
   #server(ip: string, side: Side): { name: string; side: Side } {
@@ -713,17 +717,7 @@ export class StatusModel {
       const tls = this.#tls.get(srv.ip);
       checks.push(certLine(tls, now, plan.mail_host));
       checks.push(...domainWide.filter((l) => l.check === 'mta-sts'));
-      const tlsaName = `_25._tcp.${plan.mail_host}`;
-      checks.push(
-        line(
-          'tlsa',
-          'TLSA (DANE)',
-          ev('tlsa|'),
-          (e) =>
-            e.pass ? `published at ${tlsaName}${e.detail ? `: ${e.detail}` : ''}` : `none at ${tlsaName} (DANE not used)${e.detail ? `: ${e.detail}` : ''}`,
-          'warn',
-        ),
-      );
+      checks.push(tlsaLine(ev('tlsa|'), this.#dane.get(srv.ip), `_25._tcp.${plan.mail_host}`, srv.ip));
       const rows = delivery.filter((d) => d.ip === srv.ip);
       const failingRegions = rows
         .filter((d) => (d.recentSuccessRatio ?? 0) < 0.9)
@@ -843,6 +837,37 @@ function line(check: CheckLine['check'], title: string, e: Evidence | undefined,
   if (e === undefined) return { check, title, verdict: 'unknown', evidence: 'not checked yet', at: null };
   if (!e.ok) return { check, title, verdict: 'fail', evidence: `check failed: ${e.detail}`, at: e.at };
   return { check, title, verdict: e.pass ? 'pass' : missing, evidence: say(e), at: e.at };
+}
+
+/**
+ * TLSA per server IP, as mailprobe_tlsa_match: whether a record published for the mail host
+ * matches the certificate this IP presented. No records (the newer fact) warns: DANE is not used.
+ */
+function tlsaLine(published: Evidence | undefined, dane: { match: boolean; detail: string; at: number } | undefined, name: string, ip: string): CheckLine {
+  const base = { check: 'tlsa' as const, title: 'TLSA (DANE)' };
+  if (published !== undefined && (dane === undefined || published.at >= dane.at)) {
+    if (!published.ok) return { ...base, verdict: 'fail', evidence: `check failed: ${published.detail}`, at: published.at };
+    if (!published.pass)
+      return { ...base, verdict: 'warn', evidence: `none at ${name} (DANE not used)${published.detail ? `: ${published.detail}` : ''}`, at: published.at };
+  }
+  if (dane === undefined)
+    return published === undefined
+      ? { ...base, verdict: 'unknown', evidence: 'not checked yet', at: null }
+      : {
+          ...base,
+          verdict: 'unknown',
+          evidence: `published at ${name}; not matched yet against the certificate ${ip} presents (no TLS session since)`,
+          at: published.at,
+        };
+  const at = Math.max(dane.at, published?.at ?? 0);
+  return dane.match
+    ? { ...base, verdict: 'pass', evidence: `a record at ${name} matches the certificate ${ip} presents${dane.detail ? ` (${dane.detail})` : ''}`, at }
+    : {
+        ...base,
+        verdict: 'fail',
+        evidence: `no record at ${name} matches the certificate ${ip} presents${dane.detail ? ` (${dane.detail})` : ''}: DANE senders defer mail to it while it is served`,
+        at,
+      };
 }
 
 function certLine(tls: TlsState | undefined, now: number, host: string): CheckLine {

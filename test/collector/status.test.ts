@@ -193,6 +193,72 @@ describe('status page', () => {
   });
 });
 
+describe('status page: TLSA match per server IP', () => {
+  const TLSA_NAME = '_25._tcp.mail.company.test';
+  const tlsaLine = (s: StatusV1, ip: string) => {
+    const l = s.servers.find((x) => x.ip === ip)!.checks.find((x) => x.check === 'tlsa')!;
+    return [l.verdict, l.evidence];
+  };
+  const published = (t: number, pass: boolean): CheckResult => ({
+    type: 'auth',
+    startedAt: t,
+    durationSeconds: 0.01,
+    ok: true,
+    method: 'tlsa',
+    subject: TLSA_NAME,
+    pass,
+  });
+  /** mixedResults with the TLSA records published, and the SMTP sessions' match per IP. */
+  const withDane = (t: number, match: Record<string, boolean>): CheckResult[] =>
+    mixedResults(t).map((r) =>
+      r.type === 'smtp' && r.tls
+        ? { ...r, tlsa: { match: match[r.ip]!, records: 1, detail: `${match[r.ip] ? 'matches' : 'no match among'} 1 TLSA record(s) at ${TLSA_NAME} (3 1 1)` } }
+        : r.type === 'auth' && r.method === 'tlsa'
+          ? published(t, true)
+          : r,
+    );
+
+  it('a record that matches one IP and not the other: pass and fail, each with the evidence; records gone: warn for both', async () => {
+    const c = await startTestCollector(testPlan());
+    // The page renders at most once a second.
+    const status = async () => {
+      await new Promise((r) => setTimeout(r, 1050));
+      return JSON.parse((await get(`${c.url}/v1/status`)).text) as StatusV1;
+    };
+    try {
+      const t = Date.now() - 5000;
+      assert.equal((await c.push(batchOf([published(t, true)], { id: 'p-eu', region: 'eu' }))).status, 200);
+      let s = await status();
+      assert.deepEqual(tlsaLine(s, NEW_IP), [
+        'unknown',
+        `published at ${TLSA_NAME}; not matched yet against the certificate ${NEW_IP} presents (no TLS session since)`,
+      ]);
+
+      assert.equal((await c.push(batchOf(withDane(t + 1000, { [OLD_IP]: true, [NEW_IP]: false }), { id: 'p-eu', region: 'eu' }))).status, 200);
+      s = await status();
+      assert.deepEqual(tlsaLine(s, OLD_IP), [
+        'pass',
+        `a record at ${TLSA_NAME} matches the certificate ${OLD_IP} presents (matches 1 TLSA record(s) at ${TLSA_NAME} (3 1 1))`,
+      ]);
+      assert.deepEqual(tlsaLine(s, NEW_IP), [
+        'fail',
+        `no record at ${TLSA_NAME} matches the certificate ${NEW_IP} presents (no match among 1 TLSA record(s) at ${TLSA_NAME} (3 1 1)): DANE senders defer mail to it while it is served`,
+      ]);
+      // TLSA is optional: a mismatch does not hold the switch back (readiness lists only the required lines).
+      assert.doesNotMatch(s.safeToSwitch.open.map((o) => o.detail).join(' '), /TLSA/);
+      const page = (await get(`${c.url}/`)).text;
+      assert.ok(page.includes(`no record at ${TLSA_NAME} matches the certificate ${NEW_IP} presents`), 'the page shows the mismatch');
+
+      assert.equal((await c.push(batchOf([published(t + 2000, false)], { id: 'p-eu', region: 'eu' }))).status, 200);
+      s = await status();
+      assert.deepEqual(tlsaLine(s, OLD_IP), ['warn', `none at ${TLSA_NAME} (DANE not used)`]);
+      assert.deepEqual(tlsaLine(s, NEW_IP), ['warn', `none at ${TLSA_NAME} (DANE not used)`]);
+    } finally {
+      await c.close();
+    }
+  });
+});
+
 describe('status page settings', () => {
   it('a read token or basic auth admits; nothing else does', async () => {
     const c = await startTestCollector(
