@@ -6,6 +6,13 @@
  * compared, series by series, with what the sequence implies: counts of checks, failures, lookups
  * and round trips, TTLs, latencies, flags and timestamps.
  *
+ * The fleet dashboard's optional rows are fed too: collector A remote-writes into a real
+ * Prometheus receiver through a queue smaller than one round's samples (the rest are dropped and
+ * counted), collector B is pointed at Mimir's push path on that Prometheus, which answers 404 (every
+ * sample rejected); and a real probe, paced by its clock one check run per round, pushes to a third
+ * collector while Prometheus scrapes its /metrics (job mailprobe-probe), with one check run that
+ * never ends (in flight).
+ *
  * Counters: every series is incremented by the same amount in each of ROUNDS rounds, from round 0
  * on, with one round per scrape; Prometheus sees the increase of rounds 1…ROUNDS-1 ("visible"), and
  * rate()/increase() extrapolate it by a factor in [1, 1.5) that is the same for every series of one
@@ -16,12 +23,22 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ALL_VARIABLES, annotationQueries, panelQueries, substituteVariables, type PanelQuery } from '../../grafana/index.js';
 import { resultOps, seriesKey } from '../../collector/samples.js';
-import { SMTP_BUCKETS } from '../../protocol/metrics.js';
+import { PROBE_JOB, SMTP_BUCKETS } from '../../protocol/metrics.js';
 import type { CheckResult, SmtpPhase } from '../../protocol/results.js';
 import type { Batch } from '../../protocol/wire.js';
 import { startTestCollector, type TestCollector } from '../support/collector.js';
 import { testPlan } from '../../bench/lib/plan.js';
 import { startTestPrometheus, type QueryData, type TestPrometheus } from '../../bench/lib/prometheus.js';
+import { startRemoteWritePrometheus, type RemoteWritePrometheus } from '../../bench/lib/prometheus-rw.js';
+import type { RemoteWriteOutput } from '../../collector/outputs/remote-write.js';
+import { register } from '../../probe/checks/index.js';
+import { createProbe, type Probe } from '../../probe/runtime.js';
+import type { AuthResult } from '../../protocol/results.js';
+import { tokenFor } from '../../bench/lib/plan.js';
+import { pino } from 'pino';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const HOST = 'mail.company.test';
 const OLD = '127.0.0.2';
@@ -279,6 +296,26 @@ function batch(p: ValueProbe, round: number): Batch {
 // --- The run: one Prometheus for every assertion ------------------------------------------------
 
 const plan = testPlan();
+/** The same plan (and window) with other collector or probe settings. */
+const planWith = (over: { collector?: Record<string, unknown>; probes?: Record<string, unknown> }) =>
+  testPlan({ cutover: { window: { ...plan.cutover.window } }, ...over });
+/** Collector A's remote-write queue: fewer samples than one round writes, so each round drops the rest. */
+const RW_QUEUE_MAX = 40;
+const remoteWrite = (replica: string, url: string, more: Record<string, unknown> = {}) => ({
+  // One shard, batches larger than a round and no flush of its own before the test's at the end of
+  // the round: one request per round.
+  remote_write: { url, replica, flush_interval: '10m', resend_interval: '4m', shards: 1, batch_size: 100_000, ...more },
+});
+const rwOf = (c: TestCollector) => c.ingest.outputs.find((o) => o.name === 'remote-write') as RemoteWriteOutput;
+/** The probe scraped directly, its clock one interval further each round (one check run per round). */
+const INSIDE = { id: 'p-ap', region: 'ap', intervalMs: 600_000, checkSeconds: 0.06 };
+let inside: Probe | undefined;
+let insideCollector: TestCollector | undefined;
+let insideClock = Date.now() - 3_000_000;
+const spoolDir = mkdtempSync(join(tmpdir(), 'mailprobe-values-'));
+let rwProm: RemoteWritePrometheus;
+/** Samples one round writes per collector (from collector B, which refuses none before sending). */
+let samplesPerRound = 0;
 let collectors: TestCollector[] = [];
 let prom: TestPrometheus;
 /** The instant every query is evaluated at (Unix seconds). */
@@ -289,9 +326,35 @@ const results = new Map<PanelQuery, QueryData>();
 const instances: string[] = [];
 
 before(async () => {
-  collectors = [await startTestCollector(plan), await startTestCollector(plan)];
+  rwProm = await startRemoteWritePrometheus({ ruleFiles: [] });
+  collectors = [
+    await startTestCollector(planWith({ collector: remoteWrite('rw-a', rwProm.writeUrl, { queue_max_samples: RW_QUEUE_MAX }) })),
+    // Mimir's push path: a Prometheus receiver answers 404 there.
+    await startTestCollector(planWith({ collector: remoteWrite('rw-b', `${rwProm.url}/api/v1/push`) })),
+  ];
   instances.push(...collectors.map((c) => new URL(c.url).host));
-  prom = await startTestPrometheus({ targets: instances });
+  insideCollector = await startTestCollector(plan);
+  inside = createProbe({
+    plan: planWith({
+      probes: {
+        interval: `${INSIDE.intervalMs / 1000}s`,
+        window_interval: `${INSIDE.intervalMs / 1000}s`,
+        timeout: '5m',
+        push: { collectors: [insideCollector.url], batch_max_results: 1, batch_max_age: '100ms', retry_min: '50ms', retry_max: '200ms' },
+      },
+    }),
+    id: INSIDE.id,
+    region: INSIDE.region,
+    token: tokenFor(INSIDE.id),
+    registry: { auth: insideCheck() },
+    spoolDir,
+    logger: pino({ level: 'silent' }),
+    healthListen: '127.0.0.1:0',
+    now: () => insideClock,
+    random: () => 0,
+  });
+  await inside.start();
+  prom = await startTestPrometheus({ targets: instances, moreJobs: { [PROBE_JOB]: [new URL(inside.healthUrl ?? '').host] } });
   for (let round = 0; round < ROUNDS; round++) {
     for (const p of PROBES) {
       const b = batch(p, round);
@@ -301,13 +364,21 @@ before(async () => {
     }
     // A misconfigured probe: one push with a wrong token per round, to the first collector.
     assert.equal((await collectors[0]!.push(batch(PROBES[0]!, round), { token: 'not-a-token' })).status, 401);
+    // The remote-write requests of the round are answered before the next scrape.
+    for (const c of collectors) await rwOf(c).flush();
+    // The probe's check run of this round, its result pushed.
+    if (round > 0) insideClock += INSIDE.intervalMs;
+    await waitUntil(() => inside?.stats().results === round + 1 && inside.stats().spool.batches === 0, `the probe's run of round ${round}`);
     await prom.waitForScrapes(1, 20_000);
   }
+  const rejected = await counterOf(collectors[1]!, 'mailprobe_collector_remote_write_samples_total', { result: 'rejected' });
+  samplesPerRound = rejected / ROUNDS;
+  assert.ok(Number.isInteger(samplesPerRound) && samplesPerRound > RW_QUEUE_MAX, `${rejected} samples rejected in ${ROUNDS} rounds`);
   await prom.waitForScrapes(1, 20_000);
   // Rules evaluated after the last scrape.
   await new Promise((r) => setTimeout(r, 1_500));
   at = Date.now() / 1000;
-  for (const q of panelQueries().filter((x) => x.optional === undefined)) results.set(q, await prom.query(substituteVariables(q.expr, VARIABLES), at));
+  for (const q of panelQueries()) results.set(q, await prom.query(substituteVariables(q.expr, VARIABLES), at));
   for (const a of annotationQueries()) {
     const q: PanelQuery = { dashboard: a.dashboard, panel: 'annotation', refId: a.name, expr: a.expr, instant: true, format: 'time_series' };
     results.set(q, await prom.query(substituteVariables(a.expr, VARIABLES), at));
@@ -316,8 +387,42 @@ before(async () => {
 
 after(async () => {
   await prom?.stop();
+  await rwProm?.stop();
+  await inside?.stop({ graceMs: 0, flushMs: 0 });
+  await insideCollector?.close();
   for (const c of collectors) await c.close();
+  rmSync(spoolDir, { recursive: true, force: true });
 });
+
+/** The probe's check: target s0 takes INSIDE.checkSeconds, s1 never ends (until the probe stops). */
+function insideCheck() {
+  return register<'auth', null>({
+    type: 'auth',
+    targets: () => ['s0', 's1'].map((s) => ({ key: s, target: { method: 'dkim' as const, subject: s }, settings: null })),
+    async run(target, _settings, ctx): Promise<AuthResult> {
+      const ms = target.subject === 's0' ? INSIDE.checkSeconds * 1000 : 3_600_000;
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(resolve, ms);
+        ctx.signal.addEventListener('abort', () => (clearTimeout(t), reject(ctx.signal.reason as Error)), { once: true });
+      });
+      return { type: 'auth', method: 'dkim', subject: target.subject, pass: true, ok: true, startedAt: ctx.now(), durationSeconds: INSIDE.checkSeconds };
+    },
+  });
+}
+
+async function waitUntil(cond: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** A counter's value in a collector's own registry. */
+async function counterOf(c: TestCollector, name: string, labels: Record<string, string>): Promise<number> {
+  const values = (await c.registry.getSingleMetric(name)?.get())?.values ?? [];
+  return values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))?.value ?? 0;
+}
 
 /** "All" selected, and a rate interval the whole run fits in. */
 const VARIABLES = { ...ALL_VARIABLES, __rate_interval: '1m', __range: '1h', phase: 'rcpt' };
@@ -553,6 +658,33 @@ function expectations(): Record<string, Expect> {
     // A duration the collector measured: only its bounds are known (the largest bucket is 1 s).
     'fleet.json/Batch ingest latency p99/A': { by: ['instance'], values: { [a ?? '']: { within: [1e-6, 1] }, [b ?? '']: { within: [1e-6, 1] } } },
     'fleet.json/Series per probe/A': { by: ['probe'], values: { 'p-eu': series(PROBES[0]!), 'p-us': series(PROBES[1]!) } },
+
+    // Remote write: A sends RW_QUEUE_MAX samples a round and drops the rest; B's are all refused (404).
+    'fleet.json/Remote-write queue/A': { by: ['instance'], values: { [a ?? '']: 0, [b ?? '']: 0 } },
+    'fleet.json/Samples sent per second by result/A': {
+      by: ['instance', 'result'],
+      values: { [`${a} sent`]: { rate: (RW_QUEUE_MAX * VISIBLE) / 60 }, [`${b} rejected`]: { rate: (samplesPerRound * VISIBLE) / 60 } },
+    },
+    'fleet.json/Samples sent per second by result/B': {
+      by: ['instance', 'reason'],
+      values: { [`${a} queue_full`]: { rate: ((samplesPerRound - RW_QUEUE_MAX) * VISIBLE) / 60 } },
+    },
+    'fleet.json/Remote-write requests/A': {
+      by: ['instance', 'result'],
+      values: { [`${a} success`]: { rate: VISIBLE / 60 }, [`${b} rejected`]: { rate: VISIBLE / 60 } },
+    },
+    // Request durations on loopback: only their bounds are known (the largest bucket is 1 s).
+    'fleet.json/Remote-write requests/B': { by: ['instance'], values: { [a ?? '']: { within: [1e-6, 1] }, [b ?? '']: { within: [1e-6, 1] } } },
+
+    // The probe scraped directly: one accepted push a round, an empty spool, one run that never ends.
+    'fleet.json/Pushes per minute by collector and result/A': {
+      by: ['probe', 'collector', 'result'],
+      values: { [`${INSIDE.id} ${insideCollector?.url} accepted`]: { rate: VISIBLE } },
+    },
+    'fleet.json/Spooled (probe view)/A': { by: ['region', 'probe'], values: { [`${INSIDE.region} ${INSIDE.id}`]: 0 } },
+    // Every run of s0 sleeps 60 ms: in the (0.05, 0.1] bucket, or a later one on a busy machine.
+    'fleet.json/Check run p90 by type/A': { by: ['type'], values: { auth: { within: [0.05, 0.5] } } },
+    'fleet.json/Check runs in flight/A': { by: ['probe'], values: { [INSIDE.id]: 1 } },
     ...annotations(),
   };
 }
@@ -597,7 +729,7 @@ function check(key: string, got: number, want: V): string | null {
   return got >= lo && got <= hi ? null : `${key}: ${got}, expected within [${lo}, ${hi}]`;
 }
 
-test('every panel query (not in an optional row) has an expected value, and only those', () => {
+test('every panel query (the optional rows too) has an expected value, and only those', () => {
   const want = new Set(Object.keys(expectations()));
   const have = [...results.keys()].map(keyOf);
   assert.deepEqual(
@@ -659,4 +791,17 @@ test('the switch annotation marks only the minute after the switch', async () =>
   const now = await prom.query(expr, at);
   const later = await prom.query(expr, at + 120);
   assert.deepEqual([now.resultType === 'vector' && now.result.length, later.resultType === 'vector' && later.result.length], [1, 0]);
+});
+
+test('remote write: the receiver holds what collector A counts as sent; sent and dropped add up to what B was refused', async () => {
+  const [a, b] = collectors as [TestCollector, TestCollector];
+  const received = await rwProm.query('{instance="rw-a"}[1h]');
+  const got = received.resultType === 'matrix' ? received.result.reduce((n, s) => n + s.values.length, 0) : Number.NaN;
+  assert.equal(got, RW_QUEUE_MAX * ROUNDS, 'samples in the receiver');
+  assert.equal(await counterOf(a, 'mailprobe_collector_remote_write_samples_total', { result: 'sent' }), RW_QUEUE_MAX * ROUNDS);
+  assert.equal(
+    await counterOf(a, 'mailprobe_collector_remote_write_dropped_samples_total', { reason: 'queue_full' }),
+    (samplesPerRound - RW_QUEUE_MAX) * ROUNDS,
+  );
+  assert.equal(await counterOf(b, 'mailprobe_collector_remote_write_requests_total', { result: 'rejected' }), ROUNDS);
 });
