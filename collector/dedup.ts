@@ -11,7 +11,9 @@
  * forgotten. Memory per probe is at most maxStreams × (maxRanges × 16 B + 80 B).
  *
  * Batches without a stream (older probes) fall back to the last `maxIds` batch ids of that
- * probe. Empty batches are never recorded: they carry nothing to apply twice.
+ * probe, and to no more than `maxBytes` of them (ids are free text up to 64 characters): the
+ * oldest go first, and only that probe's. Empty batches are never recorded: they carry nothing to
+ * apply twice.
  *
  * Nothing is recorded until `commit`: a batch refused after `select` (series limit) is refused
  * again on a retry, never answered "duplicate".
@@ -24,9 +26,14 @@ export interface DedupLimits {
   maxRanges: number;
   /** Batch ids remembered per probe for batches without a stream. */
   maxIds: number;
+  /** Bytes of batch ids remembered per probe (counted as {@link idBytes}). */
+  maxIdBytes: number;
 }
 
-export const DEFAULT_DEDUP_LIMITS: DedupLimits = { maxStreams: 8, maxRanges: 64, maxIds: 1000 };
+export const DEFAULT_DEDUP_LIMITS: DedupLimits = { maxStreams: 8, maxRanges: 64, maxIds: 1000, maxIdBytes: 64 * 1024 };
+
+/** What one remembered batch id costs, counted: its characters (two bytes each) and a map entry. */
+export const idBytes = (id: string): number => 16 + id.length * 2;
 
 /** What a batch says about its results. */
 export interface BatchRef {
@@ -90,6 +97,7 @@ class Ranges {
 class ProbeMemory {
   readonly streams = new Map<string, Ranges>();
   readonly ids = new Map<string, true>();
+  idBytes = 0;
 }
 
 export class ResultDedup {
@@ -133,11 +141,13 @@ export class ResultDedup {
       }
       return;
     }
+    if (!mem.ids.has(b.id)) mem.idBytes += idBytes(b.id);
     mem.ids.set(b.id, true);
-    while (mem.ids.size > this.limits.maxIds) {
+    while (mem.ids.size > this.limits.maxIds || (mem.idBytes > this.limits.maxIdBytes && mem.ids.size > 1)) {
       const oldest = mem.ids.keys().next().value;
       if (oldest === undefined) break;
       mem.ids.delete(oldest);
+      mem.idBytes -= idBytes(oldest);
     }
   }
 
@@ -147,13 +157,12 @@ export class ResultDedup {
     if (!mem) return 0;
     let bytes = 0;
     for (const [id, r] of mem.streams) bytes += 80 + id.length * 2 + r.r.length * 8;
-    for (const id of mem.ids.keys()) bytes += 16 + id.length * 2;
-    return bytes;
+    return bytes + mem.idBytes;
   }
 
   /** Most bytes one probe can hold: the bound the limits give. */
   get maxBytesPerProbe(): number {
-    const { maxStreams, maxRanges, maxIds } = this.limits;
-    return maxStreams * (80 + 64 * 2 + maxRanges * 2 * 8) + maxIds * (16 + 64 * 2);
+    const { maxStreams, maxRanges, maxIds, maxIdBytes } = this.limits;
+    return maxStreams * (80 + 64 * 2 + maxRanges * 2 * 8) + Math.min(maxIds * idBytes('x'.repeat(64)), maxIdBytes + idBytes('x'.repeat(64)));
   }
 }

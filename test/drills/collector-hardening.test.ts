@@ -131,6 +131,21 @@ test('the dedup memory of one probe stays within its byte bound through 100 000 
   assert.deepEqual(d.select('p', { id: 'x', stream: last.stream, firstResult: 0, count: 1 }), [], 'below the floor counts as applied');
 });
 
+test('batch ids are kept within a byte budget per probe: the oldest of that probe go, another probe keeps all of its own', () => {
+  const d = new ResultDedup({ maxIds: 1000, maxIdBytes: 2048 });
+  const id = (p: string, i: number) => `${p}-${String(i).padStart(58, '0')}`;
+  for (let i = 0; i < 3; i++) d.commit('b', { id: id('b', i), count: 1 });
+  for (let i = 0; i < 100; i++) d.commit('a', { id: id('a', i), count: 1 });
+  // 60-character ids cost 136 B each: 15 fit in 2 KiB.
+  assert.ok(d.bytesOf('a') <= 2048, `${d.bytesOf('a')} B held for probe a`);
+  assert.equal(d.bytesOf('a'), 15 * 136);
+  assert.deepEqual(d.select('a', { id: id('a', 99), count: 1 }), [], 'the newest id of a is still known');
+  assert.deepEqual(d.select('a', { id: id('a', 85), count: 1 }), [], 'the 15th newest too');
+  assert.deepEqual(d.select('a', { id: id('a', 84), count: 1 }), [0], 'older ones of a are forgotten');
+  for (let i = 0; i < 3; i++) assert.deepEqual(d.select('b', { id: id('b', i), count: 1 }), [], `b's batch ${i} is still known`);
+  assert.equal(d.bytesOf('b'), 3 * 136);
+});
+
 test('the region is bound: another region → 409 naming both, nothing applied; an old-form entry binds the first push; a move after silence drops the old region at once', async () => {
   let now = Date.now();
   const plan = testPlan({
