@@ -136,6 +136,13 @@ function planProblems(plan: PlanConfig): string[] {
     if (other !== undefined) out.push(`probes.resolvers: the name "${name}" is given to ${other} and ${r.label}; names must be unique`);
     else byName.set(name, r.label);
   }
+  const receivers = new Map<string, number>();
+  plan.probes.inbox?.mailboxes.forEach((m, i) => {
+    const first = receivers.get(m.receiver);
+    if (first !== undefined) out.push(`probes.inbox.mailboxes[${i}].receiver: must be unique (same as probes.inbox.mailboxes[${first}].receiver)`);
+    else receivers.set(m.receiver, i);
+    if (!m.imap.password_env === !m.imap.token_env) out.push(`probes.inbox.mailboxes[${i}].imap: must name one of password_env or token_env`);
+  });
   return out;
 }
 

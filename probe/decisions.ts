@@ -27,6 +27,8 @@ export function resultTarget(r: CheckResult): string {
       return `via ${r.viaIp}`;
     case 'mta':
       return `log ${r.ips.map((x) => x.ip).join(',')}`;
+    case 'inbox':
+      return `${r.receiver} via ${r.viaIp}`;
   }
 }
 

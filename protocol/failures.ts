@@ -57,6 +57,17 @@ export const FAILURES = {
   smtp_timeout: { errorClass: 'timeout', message: 'the server did not answer in time' },
   smtp_aborted: { errorClass: 'timeout', message: 'the check was aborted (probe timeout or shutdown)' },
   rt_lost: { errorClass: 'lost', message: 'the round-trip message did not arrive at the sink by the deadline' },
+
+  // ---- IMAP (inbox check) ----
+  imap_connect_refused: { errorClass: 'connect_refused', message: 'the IMAP server refused or reset the TCP connection' },
+  imap_connect_timeout: { errorClass: 'connect_timeout', message: 'the IMAP connection was not established in time' },
+  imap_tls_failed: { errorClass: 'tls_error', message: 'the TLS handshake with the IMAP server failed' },
+  imap_cert_invalid: { errorClass: 'cert_invalid', message: 'the IMAP server certificate does not verify' },
+  imap_login_refused: { errorClass: 'auth_failed', message: 'the IMAP server refused the login (user, password or token)' },
+  imap_mailbox_missing: { errorClass: 'mailbox_missing', message: 'a folder of the seed mailbox does not exist at the receiver' },
+  imap_protocol: { errorClass: 'protocol', message: 'the IMAP server answered outside the protocol or refused a command' },
+  imap_timeout: { errorClass: 'timeout', message: 'the IMAP server did not answer in time' },
+  inbox_lost: { errorClass: 'lost', message: 'the test message was not found in the seed mailbox by the deadline' },
 } as const satisfies Record<string, FailureDef>;
 
 export type FailureCode = keyof typeof FAILURES;

@@ -22,6 +22,12 @@ export const TEST_PEERS = {
   // test/deploy/kubernetes.test.ts builds every kustomization with `kubectl kustomize` (kustomize
   // v5: Debian's own kubernetes-client is too old for `labels:`; the machine image ships kubectl).
   kubectl: 'kubectl',
+  // The inbox check's IMAP server (lab/dovecot.ts): Dovecot with IMAP, LMTP and Sieve; the
+  // helpers are not on PATH, so they are named by their path.
+  dovecot: 'dovecot-core',
+  '/usr/lib/dovecot/imap': 'dovecot-imapd',
+  '/usr/lib/dovecot/lmtp': 'dovecot-lmtpd',
+  '/usr/lib/dovecot/modules/lib90_sieve_plugin.so': 'dovecot-sieve',
 };
 
 /** binary → Debian package, that only the benchmarks need (besides the test peers). */
@@ -35,8 +41,9 @@ export const BENCH_PEERS = {
 const ALL = { ...TEST_PEERS, ...BENCH_PEERS };
 const DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 
-/** The path of an executable on PATH or in the usual (s)bin folders (not always on a user's PATH), or null. */
+/** The path of an executable on PATH or in the usual (s)bin folders (not always on a user's PATH), or null; a path is taken as is. */
 export function which(bin) {
+  if (bin.startsWith('/')) return existsSync(bin) ? bin : null;
   for (const d of [...(process.env.PATH ?? '').split(':'), ...DIRS]) {
     if (d && existsSync(`${d}/${bin}`)) return `${d}/${bin}`;
   }

@@ -84,6 +84,8 @@ export interface StartMtasOptions {
   sink?: { host: string; port: number };
   /** Recipients relayed to the sink (the round-trip address); case-insensitive. */
   relay?: readonly string[];
+  /** Domains whose mail is relayed to another MX (the lab receivers in front of Dovecot), with a Received header of our own. */
+  routes?: readonly MailRoute[];
   /** DKIM keys used when relaying, per side. */
   dkim?: Partial<Record<Side, DkimKey>>;
   /** AUTH credentials the MTAs accept (AUTH is offered after STARTTLS). */
@@ -92,6 +94,13 @@ export interface StartMtasOptions {
   implicitTls?: boolean;
   /** Largest message accepted. Default 1 MiB. */
   maxSize?: number;
+}
+
+/** Mail for `domain` goes to the MX at host:port. */
+export interface MailRoute {
+  domain: string;
+  host: string;
+  port: number;
 }
 
 export interface ReceivedMail {
@@ -131,6 +140,8 @@ export interface LabMtas {
   certs: LabCerts;
   setFault(side: Side, fault: Fault | null): Promise<void>;
   setSink(sink: { host: string; port: number } | undefined): void;
+  /** Replaces the routes to other MXs. */
+  setRoutes(routes: readonly MailRoute[]): void;
   /** Resolves when every relay started so far has finished. */
   relaysSettled(): Promise<void>;
   /** Client connections open right now. */
@@ -179,6 +190,8 @@ export async function startMtas(opts: StartMtasOptions): Promise<LabMtas> {
   // the context a TLS socket starts with, so the fault swaps the server's default context.
   const broken: SecureContext = createSecureContext({ key: certs.mailHost.key, cert: certs.mailHost.cert, minVersion: 'TLSv1', maxVersion: 'TLSv1.1' });
   let sink = opts.sink;
+  let routes = new Map((opts.routes ?? []).map((r) => [r.domain.toLowerCase(), r]));
+  const routeOf = (rcpt: string): MailRoute | undefined => routes.get(rcpt.slice(rcpt.lastIndexOf('@') + 1).toLowerCase());
   const relaySet = new Set((opts.relay ?? []).map((a) => a.toLowerCase()));
   const inflight = new Set<Promise<void>>();
   const delayed = new Set<NodeJS.Timeout>();
@@ -242,7 +255,7 @@ export async function startMtas(opts: StartMtasOptions): Promise<LabMtas> {
         if ((f?.kind === 'temp-fail' || f?.kind === 'perm-fail') && f.at === 'rcpt') return cb(stageError(f));
         if (f?.kind === 'stall' && f.at === 'rcpt') return void inst().mta.stalls++;
         const rcpt = addr.address.toLowerCase();
-        if (!rcpt.endsWith(`@${domain}`) && !relaySet.has(rcpt)) return cb(new SmtpReplyError(550, '5.7.1 Relaying denied'));
+        if (!rcpt.endsWith(`@${domain}`) && !relaySet.has(rcpt) && !routeOf(rcpt)) return cb(new SmtpReplyError(550, '5.7.1 Relaying denied'));
         cb();
       },
       onData(stream: SMTPServerDataStream, session: SMTPServerSession, cb) {
@@ -265,14 +278,28 @@ export async function startMtas(opts: StartMtasOptions): Promise<LabMtas> {
           // Bounded: the demo lab runs for hours.
           if (i.mta.received.length > KEEP) i.mta.received.splice(0, i.mta.received.length - KEEP);
           const relayTo = to.filter((t) => relaySet.has(t.toLowerCase()));
-          if (relayTo.length > 0 && f?.kind === 'relay-delay') {
-            const timer = setTimeout(() => {
-              delayed.delete(timer);
-              relay(i, from, relayTo, raw);
-            }, f.ms);
-            delayed.add(timer);
-          } else if (relayTo.length > 0 && f?.kind === 'relay-drop') i.mta.relayed.push({ to: relayTo, ok: false, response: 'dropped by lab fault' });
-          else if (relayTo.length > 0) relay(i, from, relayTo, raw);
+          // Routed mail carries our Received header, as a real MTA's does.
+          const stamped = Buffer.concat([
+            Buffer.from(
+              `Received: from ${session.hostNameAppearsAs} (${session.hostNameAppearsAs} [${session.remoteAddress}])\r\n\tby ${i.mta.name} with ESMTP; ${new Date().toUTCString().replace('GMT', '+0000')}\r\n`,
+            ),
+            raw,
+          ]);
+          const hops: { to: string[]; target: { host: string; port: number } | undefined; raw: Buffer }[] = [];
+          if (relayTo.length > 0) hops.push({ to: relayTo, target: undefined, raw });
+          for (const r of new Set(to.map(routeOf).filter((r): r is MailRoute => r !== undefined))) {
+            hops.push({ to: to.filter((t) => routeOf(t) === r), target: r, raw: stamped });
+          }
+          for (const h of hops) {
+            if (f?.kind === 'relay-delay') {
+              const timer = setTimeout(() => {
+                delayed.delete(timer);
+                relay(i, from, h.to, h.raw, h.target);
+              }, f.ms);
+              delayed.add(timer);
+            } else if (f?.kind === 'relay-drop') i.mta.relayed.push({ to: h.to, ok: false, response: 'dropped by lab fault' });
+            else relay(i, from, h.to, h.raw, h.target);
+          }
           cb(null, 'Ok: queued');
         });
       },
@@ -316,8 +343,8 @@ export async function startMtas(opts: StartMtasOptions): Promise<LabMtas> {
     };
   };
 
-  const relay = (i: Instance, from: string, to: string[], raw: Buffer): void => {
-    const target = sink;
+  const relay = (i: Instance, from: string, to: string[], raw: Buffer, route?: { host: string; port: number }): void => {
+    const target = route ?? sink;
     if (!target) {
       i.mta.relayed.push({ to, ok: false, response: 'no sink configured' });
       return;
@@ -402,6 +429,9 @@ export async function startMtas(opts: StartMtasOptions): Promise<LabMtas> {
     setFault,
     setSink(s) {
       sink = s;
+    },
+    setRoutes(r) {
+      routes = new Map(r.map((x) => [x.domain.toLowerCase(), x]));
     },
     connections: (side) => [...instances[side].sockets.values()].filter((v) => !v.socket.destroyed).length,
     async relaysSettled() {

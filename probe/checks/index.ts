@@ -63,6 +63,7 @@ export const CHECKS: { readonly [K in CheckType]: () => Promise<RegisteredCheck<
   smtp: async () => register((await import('./smtp.js')).smtpCheck),
   roundtrip: async () => register((await import('./roundtrip.js')).roundtripCheck),
   mta: async () => register((await import('./mta.js')).mtaCheck),
+  inbox: async () => register((await import('./inbox.js')).inboxCheck),
 };
 
 /** Loads the probe side of `types` (default: every check type): the registry a probe runs. */

@@ -15,6 +15,7 @@
 import { performance } from 'node:perf_hooks';
 import type { PlanConfig } from '../../config/schema.js';
 import type { RoundtripResult, RoundtripTarget } from '../../protocol/checks/roundtrip.js';
+import type { Failure } from '../../protocol/checks/common.js';
 import { failure } from '../../protocol/failures.js';
 import type { CheckContext, CheckSpec } from '../check.js';
 import { remoteSink } from '../sink/http.js';
@@ -55,42 +56,17 @@ export async function roundtrip(target: RoundtripTarget, settings: RoundtripSett
     ...r,
   });
 
-  // TLS as the smtp check does it, but a certificate that does not verify does not stop the
-  // round trip: judging it is the smtp check's job, delivering is this one's.
-  const s = new TimedSession({
-    ip: target.ip,
-    port: target.port,
-    servername: settings.smtp.mailHost,
-    tls: settings.smtp.tls,
-    helo: settings.smtp.helo,
-    ca: await readCa(settings.smtp.caFile),
-    connectTimeoutMs: settings.smtp.connectTimeoutMs,
-    bannerTimeoutMs: settings.smtp.bannerTimeoutMs,
-    commandTimeoutMs: settings.smtp.commandTimeoutMs,
-    signal: ctx.signal,
-  });
-  let sentAt: number;
-  try {
-    await s.open();
-    // Stamped once the session is up: latency covers MAIL … DATA, the relay and the delivery.
-    sentAt = Math.floor(sink.now());
-    const body = `Round-trip test message from mailprobe probe ${ctx.probe.id} (${ctx.probe.region}) via ${target.ip}. Please ignore.`;
-    const stamp = signStamp(secret, { probeId: ctx.probe.id, messageId, sentAt }, { from: settings.from, to: settings.to, body });
-    const text = composeMessage({
-      from: settings.from,
-      to: settings.to,
-      id: messageId,
+  const sent = await sendSigned(
+    { ip: target.ip, port: target.port },
+    { smtp: settings.smtp, secret, from: settings.from, to: settings.to, messageId, now: () => sink.now() },
+    {
       subject: `mailprobe round trip ${messageId}`,
-      headers: [`${SIGNATURE_HEADER}: ${stamp}`],
-      body,
-    });
-    await s.send(settings.from, settings.to, text);
-  } catch (e) {
-    if (!(e instanceof SessionError)) throw e;
-    await s.quit();
-    return done({ delivered: false, ...failure(`send:${e.phase}`, e.code, e.detail) });
-  }
-  await s.quit();
+      body: `Round-trip test message from mailprobe probe ${ctx.probe.id} (${ctx.probe.region}) via ${target.ip}. Please ignore.`,
+    },
+    ctx,
+  );
+  if ('failure' in sent) return done({ delivered: false, ...sent.failure });
+  const { sentAt } = sent;
 
   const arrival = await sink.waitFor(messageId, sentAt + settings.deadlineMs, ctx.signal);
   if (!arrival) {
@@ -107,6 +83,57 @@ export async function roundtrip(target: RoundtripTarget, settings: RoundtripSett
     ...(arrival.helo ? { helo: arrival.helo.slice(0, 256) } : {}),
     verdicts: arrival.verdicts,
   });
+}
+
+/** How one signed test message goes out: the destination's SMTP settings, the signing secret and the envelope. */
+export interface SignedSendSettings {
+  smtp: SmtpSettings;
+  secret: string;
+  from: string;
+  to: string;
+  messageId: string;
+  /** The clock the send time is stamped with (Unix ms). */
+  now(): number;
+}
+
+/**
+ * Sends one HMAC-signed test message (`data` mode) through a server IP: the round trip's
+ * message, also used by the inbox check. TLS as the smtp check does it, but a certificate that
+ * does not verify does not stop it: judging it is the smtp check's job, delivering is this one's.
+ * Returns the send time (stamped once the session is up, so latency covers MAIL … DATA, the
+ * relay and the delivery), or the failure of the session.
+ */
+export async function sendSigned(
+  dest: { ip: string; port: number },
+  s: SignedSendSettings,
+  msg: { subject: string; body: string },
+  ctx: CheckContext,
+): Promise<{ sentAt: number } | { failure: Failure }> {
+  const session = new TimedSession({
+    ip: dest.ip,
+    port: dest.port,
+    servername: s.smtp.mailHost,
+    tls: s.smtp.tls,
+    helo: s.smtp.helo,
+    ca: await readCa(s.smtp.caFile),
+    connectTimeoutMs: s.smtp.connectTimeoutMs,
+    bannerTimeoutMs: s.smtp.bannerTimeoutMs,
+    commandTimeoutMs: s.smtp.commandTimeoutMs,
+    signal: ctx.signal,
+  });
+  try {
+    await session.open();
+    const sentAt = Math.floor(s.now());
+    const stamp = signStamp(s.secret, { probeId: ctx.probe.id, messageId: s.messageId, sentAt }, { from: s.from, to: s.to, body: msg.body });
+    const text = composeMessage({ from: s.from, to: s.to, id: s.messageId, subject: msg.subject, headers: [`${SIGNATURE_HEADER}: ${stamp}`], body: msg.body });
+    await session.send(s.from, s.to, text);
+    await session.quit();
+    return { sentAt };
+  } catch (e) {
+    if (!(e instanceof SessionError)) throw e;
+    await session.quit();
+    return { failure: failure(`send:${e.phase}`, e.code, e.detail) };
+  }
 }
 
 /** probes.roundtrip as settings; undefined without a roundtrip section. */

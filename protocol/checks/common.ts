@@ -52,8 +52,10 @@ export const ERROR_CLASSES = [
   'network',
   // blocklists: the list refused to answer (127.255.255.x)
   'dnsbl_refused',
-  // round trip
+  // round trip, inbox
   'lost',
+  // IMAP: the configured folder does not exist at the receiver
+  'mailbox_missing',
   // a check threw, or could not run at all (a bug or a setup problem), reported rather than crashing the probe
   'internal',
 ] as const;

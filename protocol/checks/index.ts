@@ -13,6 +13,7 @@ import { Ops, outcome, type CheckDef, type CheckSettings, type FailedRun, type P
 import { dnsDef } from './dns.js';
 import { dnsblDef } from './dnsbl.js';
 import { mtaDef } from './mta.js';
+import { inboxDef } from './inbox.js';
 import { rdnsDef } from './rdns.js';
 import { roundtripDef } from './roundtrip.js';
 import { smtpDef } from './smtp.js';
@@ -28,6 +29,7 @@ export const CHECK_DEFS = {
   smtp: smtpDef,
   roundtrip: roundtripDef,
   mta: mtaDef,
+  inbox: inboxDef,
 } as const;
 
 type Defs = typeof CHECK_DEFS;

@@ -31,8 +31,8 @@ test("every field of every check's settings is in the plan at its section, as th
       }
     }
   }
-  // dns 1, ttl 3, auth 4, dnsbl 1, smtp 1, roundtrip 1 (rdns has none of its own).
-  assert.equal(fields, 11);
+  // dns 1, ttl 3, auth 4, dnsbl 1, smtp 1, roundtrip 1, inbox 1 (rdns has none of its own).
+  assert.equal(fields, 12);
   assert.deepEqual(Object.keys(CHECK_DEFS.auth.settings.cutover), ['dkim_selectors', 'spf_domain']);
   assert.deepEqual(Object.keys(section('cutover')), ['domain', 'mail_host', 'servers', 'window', 'dkim_selectors', 'dnsbl', 'spf_domain']);
 });

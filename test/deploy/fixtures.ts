@@ -198,6 +198,29 @@ export function probeResults(p: FixtureProbe, round: number, t: number): CheckRe
       sameClock: true,
     });
   }
+  // Inbox placement at a real receiver: via the old IP in the inbox; via the new IP in spam for
+  // the us probe (a receiver that does not trust the new IP yet), in the inbox elsewhere.
+  for (const [ip, side] of [
+    [OLD_IP, 'old'],
+    [NEW_IP, 'new'],
+  ] as const) {
+    const spam = side === 'new' && p.region === 'us';
+    out.push({
+      type: 'inbox',
+      startedAt: t,
+      durationSeconds: jitter(20),
+      ok: true,
+      receiver: 'gmail',
+      viaIp: ip,
+      side,
+      messageId: `ib${round}${side}`,
+      placement: spam ? 'spam' : 'inbox',
+      folder: spam ? '[Gmail]/Spam' : 'INBOX',
+      latencySeconds: jitter(side === 'old' ? 8 : 14),
+      deliveringIp: ip,
+      verdicts: { spf: 'pass', dkim: 'pass', dmarc: 'pass', arc: 'none' },
+    });
+  }
   out.push({ type: 'auth', startedAt: t, durationSeconds: 0.01, ok: true, method: 'dkim', subject: 's2026', pass: true, detail: 'k=rsa; 2048 bits' });
   out.push({
     type: 'auth',
