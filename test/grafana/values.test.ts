@@ -100,6 +100,9 @@ const PROBES: readonly ValueProbe[] = [
   },
 ];
 
+/** The names the plan gives some resolvers (the others are named by their label). */
+const RESOLVER_NAMES: Readonly<Record<string, string>> = { '8.8.8.8': 'Google', '8.8.4.4': 'Google', '1.1.1.1': 'Cloudflare', '9.9.9.9': 'Quad9' };
+
 const answers = (side: 'old' | 'new' | 'both') => (side === 'old' ? [OLD] : side === 'new' ? [NEW] : [OLD, NEW]);
 
 /** The results of one probe in one round: the same in every round. */
@@ -112,6 +115,7 @@ function roundResults(p: ValueProbe, t: number): CheckResult[] {
       durationSeconds: resolver === AUTH ? LOOKUP.auth : resolver === 'system' ? LOOKUP.system : LOOKUP.public,
       ok: true,
       resolver,
+      ...(RESOLVER_NAMES[resolver] === undefined ? {} : { resolverName: RESOLVER_NAMES[resolver] }),
       authoritative: resolver === AUTH,
       name: HOST,
       qtype: 'A',
@@ -151,6 +155,7 @@ function roundResults(p: ValueProbe, t: number): CheckResult[] {
       durationSeconds: 0,
       ok: true,
       resolver,
+      ...(RESOLVER_NAMES[resolver] === undefined ? {} : { resolverName: RESOLVER_NAMES[resolver] }),
       name: HOST,
       staleSeconds: v ? 1500 : 0,
       violation: v,
@@ -762,6 +767,23 @@ test('every panel query has the value the pushed sequence implies, series by ser
     }
   }
   assert.deepEqual(problems, []);
+});
+
+test('every panel query that shows resolver names gives each resolver the name the plan gives it (or its label)', () => {
+  const problems: string[] = [];
+  let named = 0;
+  for (const [q, d] of results) {
+    if (!q.expr.includes('resolver_name') || d.resultType !== 'vector') continue;
+    for (const s of d.result) {
+      const r = s.metric.resolver;
+      if (r === undefined) continue;
+      named++;
+      const want = RESOLVER_NAMES[r] ?? r;
+      if (s.metric.resolver_name !== want) problems.push(`${keyOf(q)} {${r}}: resolver_name ${s.metric.resolver_name}, expected ${want}`);
+    }
+  }
+  assert.deepEqual(problems, []);
+  assert.ok(named >= 35, `only ${named} series with a resolver`);
 });
 
 test('the checks can fail: a factor of 60 or 2 off, a missing series and a copy of the pair are caught', () => {
