@@ -90,18 +90,54 @@ export function cutoverDashboard(): dashboard.Dashboard {
     q(`max by (name) (${m('safeToSwitch')}) * 1000`, { legend: '{{name}}', instant: true }),
   );
 
+  // Both conditions, each on its own (which one is still open), and the two together.
   const safeDecommission = targets(
     new stat.PanelBuilder()
       .title('Safe to turn the old server off')
       .unit('bool_yes_no')
-      .description('Yes when no probe has seen any resolver return the old IP for the configured quiet time.')
+      .description(
+        'Yes when both hold for probes.decommission_quiet: no probe saw a resolver return the old IP (DNS quiet), and, where a log follower (mailprobe mta-log) runs beside the old server, no inbound SMTP session reached the old IP (old IP quiet). "Both" is the decision.',
+      )
       .span(5)
       .height(4)
       .reduceOptions(lastValue())
       .colorMode(common.BigValueColorMode.Background)
       .graphMode(common.BigValueGraphMode.None)
+      .textMode(common.BigValueTextMode.ValueAndName)
       .mappings(okMappings('Yes', 'Not yet')),
-    q(`min by (name) (${dedup(m('safeToDecommission'))})`, { legend: '{{name}}', instant: true }),
+    q(`min by (name) (${dedup(m('safeToDecommission'))})`, { legend: 'DNS quiet ({{name}})', instant: true }),
+    q(RECORDED.oldIpQuiet, { legend: 'old IP quiet ({{ip}})', instant: true }),
+    q(RECORDED.safeToDecommission, { legend: 'both', instant: true }),
+  );
+
+  const oldNetworks = targets(
+    new table.PanelBuilder()
+      .title('Networks still delivering to the old IP')
+      .description(
+        'Inbound SMTP sessions and accepted messages on each old-side IP in the dashboard range, by client network, from the log follower beside the old server (mailprobe mta-log); "other" holds the networks outside the top N of each interval. Turning the old server off is safe once this is empty for probes.decommission_quiet.',
+      )
+      .span(24)
+      .height(6)
+      .unit('short'),
+    q(`sort_desc(sum by (server, ip, client_net) (${dedup(`increase(${m('mtaInboundSessions')}{side="old"}[$__range])`)}) > 0)`, {
+      instant: true,
+      format: prometheus.PromQueryFormat.Table,
+    }),
+    q(`sum by (server, ip, client_net) (${dedup(`increase(${m('mtaInboundMessages')}{side="old"}[$__range])`)}) > 0`, {
+      instant: true,
+      format: prometheus.PromQueryFormat.Table,
+    }),
+  );
+
+  // The follower's own health: lines of neither grammar (a changed log format reads as silence).
+  const unknownLines = targets(
+    new timeseries.PanelBuilder()
+      .title('Mail server log lines not understood')
+      .description('Lines per minute of the mail server log that the follower (mailprobe mta-log) could not read as Postfix or Exim, by follower. Anything but 0 means its counts miss traffic.')
+      .span(24)
+      .height(5)
+      .unit('short'),
+    q(`60 * sum by (server) (${dedup(`rate(${m('mtaLogLines')}{result="unknown"}[$__rate_interval])`)})`, { legend: '{{server}}' }),
   );
 
   // One query per checklist item; a missing item shows "No data" rather than a guess.
@@ -276,6 +312,8 @@ export function cutoverDashboard(): dashboard.Dashboard {
       .withPanel(ttlStates)
       .withPanel(records)
       .withPanel(dnsblErrors)
+      .withPanel(oldNetworks)
+      .withPanel(unknownLines)
       .withPanel(firing)
       .build(),
   );

@@ -166,6 +166,25 @@ const TEXT_KEEP = 300;
 const cut = (s: string | undefined): string | null => (s === undefined ? null : s.length > TEXT_KEEP ? `${s.slice(0, TEXT_KEEP)}…` : s);
 
 /** A Map that forgets its least recently written entry beyond `max`. */
+/** Client networks remembered per server IP for the status page. */
+const MTA_NETS = 64;
+
+interface NetState {
+  net: string;
+  sessions: number;
+  messages: number;
+  /** When a result last counted a session or message of it (Unix ms). */
+  lastAt: number;
+}
+
+interface MtaState {
+  ip: string;
+  side: Side;
+  /** The last inbound session (or when the follower started, if none since). */
+  lastSessionAt: number;
+  nets: Lru<string, NetState>;
+}
+
 export class Lru<K, V> {
   readonly #m = new Map<K, V>();
   constructor(readonly max: number) {}
@@ -300,6 +319,8 @@ export class StatusModel {
   readonly #dane: Lru<string, { match: boolean; detail: string; at: number }>;
   /** Per region: safe to switch at (ms) and safe to decommission, from the ttl analysis. */
   readonly #ttlFigures: Lru<string, { safeToSwitchAt: number | null; safeToDecommission: boolean | null; at: number }>;
+  /** Per server IP a log follower (mailprobe mta-log) reports on: its last inbound session and the networks delivering. */
+  readonly #mta: Lru<string, MtaState>;
   #highestAuthTtl: number | null = null;
   /** Bumped on every accepted batch: renderers cache on it. */
   version = 0;
@@ -319,6 +340,7 @@ export class StatusModel {
     this.#tls = new Lru(256);
     this.#dane = new Lru(256);
     this.#ttlFigures = new Lru(1024);
+    this.#mta = new Lru(256);
   }
 
   /** Takes the results of one accepted batch. */
@@ -388,6 +410,25 @@ export class StatusModel {
         return;
       case 'smtp':
         this.#takeSmtp(region, r);
+        return;
+      case 'mta':
+        for (const x of r.ips) {
+          const s = this.#mta.get(x.ip) ?? { ip: x.ip, side: x.side, lastSessionAt: 0, nets: new Lru<string, NetState>(MTA_NETS) };
+          s.lastSessionAt = Math.max(s.lastSessionAt, x.lastSessionAt);
+          for (const [list, field] of [
+            [x.sessions, 'sessions'],
+            [x.messages, 'messages'],
+          ] as const) {
+            for (const { net, count } of list) {
+              if (count <= 0) continue;
+              const n = s.nets.get(net) ?? { net, sessions: 0, messages: 0, lastAt: 0 };
+              n[field] += count;
+              n.lastAt = Math.max(n.lastAt, at);
+              s.nets.set(net, n);
+            }
+          }
+          this.#mta.set(x.ip, s);
+        }
         return;
       case 'roundtrip': {
         const key = `${r.viaIp}\u0000${region}`;
@@ -531,7 +572,7 @@ export class StatusModel {
       roundtrips,
       servers: serverStatus,
       safeToSwitch: this.#safeToSwitch(now, windowState, safeToSwitchAt, lowered, serverStatus, delivery),
-      safeToTurnOldOff: this.#safeToTurnOff(authSide, resolvers, figures, delivery),
+      safeToTurnOldOff: this.#safeToTurnOff(now, authSide, resolvers, figures, delivery),
       probes,
     };
   }
@@ -783,6 +824,7 @@ export class StatusModel {
   }
 
   #safeToTurnOff(
+    now: number,
     authSide: AnswerSide | null,
     resolvers: readonly RegionResolvers[],
     figures: readonly { safeToDecommission: boolean | null }[],
@@ -812,6 +854,23 @@ export class StatusModel {
       met: quiet,
       detail: figures.length === 0 ? 'no ttl analysis yet' : quiet ? 'quiet in every region' : 'old answers seen recently',
     });
+    // The old server's own traffic, where a log follower reports on an old IP.
+    for (const m of [...this.#mta.values()].filter((x) => x.side === 'old').sort((a, b) => cmp(a.ip, b.ip))) {
+      const name = this.#names.get(m.ip)?.name ?? m.ip;
+      const quietFor = now - m.lastSessionAt;
+      const recent = [...m.nets.values()]
+        .filter((n) => n.sessions > 0 && now - n.lastAt < quietMs)
+        .sort((a, b) => b.sessions - a.sessions || cmp(a.net, b.net))
+        .slice(0, 10);
+      conditions.push({
+        title: `no inbound session on ${name === m.ip ? m.ip : `${name} (${m.ip})`} for ${formatDuration(quietMs)} (mailprobe mta-log)`,
+        met: quietFor >= quietMs,
+        detail:
+          quietFor >= quietMs
+            ? `last session ${iso(m.lastSessionAt)}`
+            : `last session ${iso(m.lastSessionAt)}${recent.length > 0 ? `; still delivering: ${recent.map((n) => `${n.net} (${n.sessions} session${n.sessions === 1 ? '' : 's'})`).join(', ')}` : ''}`,
+      });
+    }
     const newRows = delivery.filter((d) => d.side === 'new');
     const bad = newRows.filter((d) => (d.recentSuccessRatio ?? 0) < 0.9);
     conditions.push({

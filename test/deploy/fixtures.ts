@@ -234,6 +234,29 @@ export function probeResults(p: FixtureProbe, round: number, t: number): CheckRe
   });
   out.push({ type: 'auth', startedAt: t, durationSeconds: 0.05, ok: true, method: 'mta-sts', subject: 'company.test', pass: true });
   out.push({ type: 'auth', startedAt: t, durationSeconds: 0.01, ok: true, method: 'tlsa', subject: MAIL_HOST, pass: false, detail: 'no TLSA records' });
+  // The log follower beside the old server (mailprobe mta-log) reports with the eu probe's token:
+  // one partner network still delivers to the old IP, the rest is "other"; now and then a line of no grammar.
+  if (p.region === 'eu')
+    out.push({
+      type: 'mta',
+      startedAt: t,
+      durationSeconds: 0,
+      ok: true,
+      ips: [
+        {
+          ip: OLD_IP,
+          side: 'old',
+          sessions: [
+            { net: '198.51.100.0/24', count: 3 + round },
+            { net: 'other', count: 1 },
+          ],
+          messages: [{ net: '198.51.100.0/24', count: 2 + round }],
+          lastSessionAt: t - 1000,
+        },
+      ],
+      lines: 40,
+      unknownLines: round % 2,
+    });
   return out;
 }
 

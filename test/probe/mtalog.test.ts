@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { createTransport } from 'nodemailer';
 import { serverProblem } from '../../collector/servers.js';
+import { StatusModel } from '../../collector/status/model.js';
 import { EximParser } from '../../probe/mtalog/exim.js';
 import { followFile } from '../../probe/mtalog/follow.js';
 import { createMtaLog } from '../../probe/mtalog/index.js';
@@ -271,6 +272,47 @@ describe('following a file', () => {
 });
 
 describe('the collector', () => {
+  test('the status page: turning the old server off waits for the old IP to be quiet, and names the networks still delivering', () => {
+    const plan = testPlan({ probes: { decommission_quiet: '1h' } });
+    let now = Date.parse('2026-12-05T12:00:00Z');
+    const model = new StatusModel(plan, { now: () => now });
+    const at = (min: number) => now + min * 60_000;
+    const mta = (t: number, sessions: { net: string; count: number }[], last: number): CheckResult => ({
+      type: 'mta',
+      startedAt: t,
+      durationSeconds: 0,
+      ok: true,
+      ips: [{ ip: '127.0.0.2', side: 'old', sessions, messages: [], lastSessionAt: last }],
+      lines: 10,
+      unknownLines: 0,
+    });
+    const probe = { id: 'old-mx', region: 'mta', version: '0.1.0' };
+    model.accept(probe, [
+      mta(
+        at(0),
+        [
+          { net: '198.51.100.0/24', count: 5 },
+          { net: 'other', count: 1 },
+        ],
+        at(0),
+      ),
+    ]);
+    model.accept(probe, [mta(at(1), [{ net: '192.0.2.0/24', count: 9 }], at(1))]);
+    const title = 'no inbound session on provider-a (127.0.0.2) for 1h (mailprobe mta-log)';
+    const cond = () => model.snapshot().safeToTurnOldOff.conditions.find((c) => c.title === title);
+    now = at(30);
+    assert.deepEqual(cond(), {
+      title,
+      met: false,
+      detail: 'last session 2026-12-05T12:01:00Z; still delivering: 192.0.2.0/24 (9 sessions), 198.51.100.0/24 (5 sessions), other (1 session)',
+    });
+    assert.ok(model.snapshot().safeToTurnOldOff.open.some((c) => c.title === title), 'an open condition');
+    // An hour after the last session: met, and the networks are no longer listed.
+    now = Date.parse('2026-12-05T13:01:00Z');
+    model.accept(probe, [mta(now, [], Date.parse('2026-12-05T12:01:00Z'))]);
+    assert.deepEqual(cond(), { title, met: true, detail: 'last session 2026-12-05T12:01:00Z' });
+  });
+
   test('an mta result naming an IP outside the plan, or the wrong side, is refused with the field', () => {
     const plan = testPlan();
     const r = (ip: string, side: 'old' | 'new'): CheckResult => ({
