@@ -133,7 +133,9 @@ export function cutoverDashboard(): dashboard.Dashboard {
   const unknownLines = targets(
     new timeseries.PanelBuilder()
       .title('Mail server log lines not understood')
-      .description('Lines per minute of the mail server log that the follower (mailprobe mta-log) could not read as Postfix or Exim, by follower. Anything but 0 means its counts miss traffic.')
+      .description(
+        'Lines per minute of the mail server log that the follower (mailprobe mta-log) could not read as Postfix or Exim, by follower. Anything but 0 means its counts miss traffic.',
+      )
       .span(24)
       .height(5)
       .unit('short'),

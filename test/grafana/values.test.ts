@@ -57,6 +57,8 @@ const PHASES: Record<'old' | 'new', Partial<Record<SmtpPhase, number>>> = {
   new: { connect: 0.011, banner: 0.04, ehlo: 0.006, starttls: 0.03, mail: 0.005, rcpt: 0.02, quit: 0.002 },
 };
 const RT_LATENCY = { old: 6.1, new: 3.0 };
+/** What the log follower beside the old server counts per round. */
+const MTA = { net: '198.51.100.0/24', sessions: 3, messages: 2, unknown: 1 };
 /** A whole session: the sum of its phases. */
 const sessionSum = (side: 'old' | 'new') => Object.values(PHASES[side]).reduce((a, b) => a + b, 0);
 /** Lookup durations per resolver kind. */
@@ -286,6 +288,29 @@ function roundResults(p: ValueProbe, t: number): CheckResult[] {
   out.push({ type: 'auth', startedAt: t, durationSeconds: 0.01, ok: true, method: 'dmarc', subject: 'company.test', pass: true });
   out.push({ type: 'auth', startedAt: t, durationSeconds: 0.05, ok: true, method: 'mta-sts', subject: 'company.test', pass: true });
   out.push({ type: 'auth', startedAt: t, durationSeconds: 0.01, ok: true, method: 'tlsa', subject: HOST, pass: true });
+  // The log follower beside the old server reports with eu's token: a partner network and "other"
+  // still deliver to the old IP (its last session a second ago), one line of no grammar per round.
+  if (p.id === 'p-eu')
+    out.push({
+      type: 'mta',
+      startedAt: t,
+      durationSeconds: 0,
+      ok: true,
+      ips: [
+        {
+          ip: OLD,
+          side: 'old',
+          sessions: [
+            { net: MTA.net, count: MTA.sessions },
+            { net: 'other', count: 1 },
+          ],
+          messages: [{ net: MTA.net, count: MTA.messages }],
+          lastSessionAt: t - 1000,
+        },
+      ],
+      lines: 50,
+      unknownLines: MTA.unknown,
+    });
   return out;
 }
 
@@ -485,6 +510,18 @@ function expectations(): Record<string, Expect> {
     'cutover.json/Authoritative DNS serves/A': { by: ['side'], values: { new: 1 } },
     'cutover.json/Safe to switch/A': { by: ['name'], values: { [HOST]: SAFE_AT } },
     'cutover.json/Safe to turn the old server off/A': { by: ['name'], values: { [HOST]: 0 } },
+    // The old IP took a session a second ago: not quiet for decommission_quiet (24h); so not both.
+    'cutover.json/Safe to turn the old server off/B': { by: ['ip'], values: { [OLD]: 0 } },
+    'cutover.json/Safe to turn the old server off/C': { by: [], values: { '': 0 } },
+    'cutover.json/Networks still delivering to the old IP/A': {
+      by: ['server', 'ip', 'client_net'],
+      values: { [`p-eu ${OLD} ${MTA.net}`]: { rate: VISIBLE * MTA.sessions }, [`p-eu ${OLD} other`]: { rate: VISIBLE } },
+    },
+    'cutover.json/Networks still delivering to the old IP/B': {
+      by: ['server', 'ip', 'client_net'],
+      values: { [`p-eu ${OLD} ${MTA.net}`]: { rate: VISIBLE * MTA.messages } },
+    },
+    'cutover.json/Mail server log lines not understood/A': { by: ['server'], values: { 'p-eu': { rate: VISIBLE * MTA.unknown } } },
     'cutover.json/Readiness of the new server/A': { by: [], values: { '': 1 } },
     'cutover.json/Readiness of the new server/B': { by: [], values: { '': 0 } },
     'cutover.json/Readiness of the new server/C': { by: [], values: { '': 0 } },

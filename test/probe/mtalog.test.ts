@@ -306,7 +306,10 @@ describe('the collector', () => {
       met: false,
       detail: 'last session 2026-12-05T12:01:00Z; still delivering: 192.0.2.0/24 (9 sessions), 198.51.100.0/24 (5 sessions), other (1 session)',
     });
-    assert.ok(model.snapshot().safeToTurnOldOff.open.some((c) => c.title === title), 'an open condition');
+    assert.ok(
+      model.snapshot().safeToTurnOldOff.open.some((c) => c.title === title),
+      'an open condition',
+    );
     // An hour after the last session: met, and the networks are no longer listed.
     now = Date.parse('2026-12-05T13:01:00Z');
     model.accept(probe, [mta(now, [], Date.parse('2026-12-05T12:01:00Z'))]);
