@@ -41,12 +41,8 @@ async function openssl(args: string[], cwd: string): Promise<void> {
   }
 }
 
-async function leaf(dir: string, name: string, sans: string[], days: number): Promise<KeyPair> {
-  const base = name.replace(/[^A-Za-z0-9.-]/g, '_');
-  await writeFile(
-    join(dir, `${base}.ext`),
-    `subjectAltName=${sans.map((s) => `DNS:${s}`).join(',')}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n`,
-  );
+/** A new EC P-256 key `<base>.key` and a signing request `<base>.csr` for `CN=name`. */
+async function request(dir: string, base: string, name: string): Promise<void> {
   await openssl(
     [
       'req',
@@ -65,6 +61,20 @@ async function leaf(dir: string, name: string, sans: string[], days: number): Pr
     ],
     dir,
   );
+}
+
+/** The key and the signed certificate of `base`. */
+async function pairOf(dir: string, base: string): Promise<KeyPair> {
+  return { key: await readFile(join(dir, `${base}.key`), 'utf8'), cert: await readFile(join(dir, `${base}.crt`), 'utf8') };
+}
+
+async function leaf(dir: string, name: string, sans: string[], days: number): Promise<KeyPair> {
+  const base = name.replace(/[^A-Za-z0-9.-]/g, '_');
+  await writeFile(
+    join(dir, `${base}.ext`),
+    `subjectAltName=${sans.map((s) => `DNS:${s}`).join(',')}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n`,
+  );
+  await request(dir, base, name);
   await openssl(
     [
       'x509',
@@ -85,7 +95,7 @@ async function leaf(dir: string, name: string, sans: string[], days: number): Pr
     ],
     dir,
   );
-  return { key: await readFile(join(dir, `${base}.key`), 'utf8'), cert: await readFile(join(dir, `${base}.crt`), 'utf8') };
+  return pairOf(dir, base);
 }
 
 /**
@@ -120,25 +130,8 @@ async function shortLeaf(dir: string, name: string, seconds: number): Promise<Ke
       '',
     ].join('\n'),
   );
-  await openssl(
-    [
-      'req',
-      '-new',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      `${base}.key`,
-      '-out',
-      `${base}.csr`,
-      '-subj',
-      `/CN=${name}`,
-    ],
-    dir,
-  );
-  const stamp = (ms: number) => new Date(ms).toISOString().replace(/[-:T]/g, '').slice(2, 14) + 'Z';
+  await request(dir, base, name);
+  const stamp = (ms: number) => `${new Date(ms).toISOString().replace(/[-:T]/g, '').slice(2, 14)}Z`;
   await openssl(
     [
       'ca',
@@ -159,7 +152,7 @@ async function shortLeaf(dir: string, name: string, seconds: number): Promise<Ke
     ],
     dir,
   );
-  return { key: await readFile(join(dir, `${base}.key`), 'utf8'), cert: await readFile(join(dir, `${base}.crt`), 'utf8') };
+  return pairOf(dir, base);
 }
 
 /**
