@@ -66,33 +66,31 @@ export interface RegionResolvers {
   resolvers: ResolverRow[];
 }
 
-export interface DeliveryRow {
+/** The columns every per-(server, region) row starts with. */
+export interface ServerRegionRow {
   ip: string;
   name: string;
   side: Side;
   region: string;
+  p50Seconds: number | null;
+  p95Seconds: number | null;
+}
+
+export interface DeliveryRow extends ServerRegionRow {
   sessions: number;
   successRatio: number | null;
   /** Over the last 10 sessions: what the readiness verdicts judge (a burst of failures long past does not hold them back). */
   recentSuccessRatio: number | null;
-  p50Seconds: number | null;
-  p95Seconds: number | null;
   lastErrorClass: string | null;
   lastError: string | null;
   lastErrorAt: number | null;
   lastAt: number;
 }
 
-export interface RoundtripRow {
-  ip: string;
-  name: string;
-  side: Side;
-  region: string;
+export interface RoundtripRow extends ServerRegionRow {
   delivered: number;
   lost: number;
   failed: number;
-  p50Seconds: number | null;
-  p95Seconds: number | null;
   /** The receiver's verdicts on the newest delivered message. */
   verdicts: Record<string, string> | null;
   lastAt: number;
@@ -626,34 +624,37 @@ export class StatusModel {
   }
 
   #deliveryRows(): DeliveryRow[] {
-    return [...this.#delivery.values()]
-      .map((s) => {
-        const outcomes = s.outcomes.values();
-        const lat = s.latencies.values();
-        const srv = this.#server(s.ip, s.side);
-        return {
-          ip: s.ip,
-          name: srv.name,
-          side: srv.side,
-          region: s.region,
-          sessions: s.sessions,
-          successRatio: ratio(outcomes),
-          recentSuccessRatio: ratio(s.outcomes.last(RECENT)),
-          p50Seconds: quantile(lat, 0.5),
-          p95Seconds: quantile(lat, 0.95),
-          lastErrorClass: s.lastErrorClass,
-          lastError: s.lastError,
-          lastErrorAt: s.lastErrorAt,
-          lastAt: s.lastAt,
-        };
-      })
-      .sort(byServerRegion);
+    return this.#serverRegionRows(this.#delivery.values(), (s) => {
+      const outcomes = s.outcomes.values();
+      return {
+        sessions: s.sessions,
+        successRatio: ratio(outcomes),
+        recentSuccessRatio: ratio(s.outcomes.last(RECENT)),
+        lastErrorClass: s.lastErrorClass,
+        lastError: s.lastError,
+        lastErrorAt: s.lastErrorAt,
+        lastAt: s.lastAt,
+      };
+    });
   }
 
   #roundtripRows(): RoundtripRow[] {
-    return [...this.#roundtrips.values()]
+    return this.#serverRegionRows(this.#roundtrips.values(), (s) => {
+      const o = s.outcomes.values();
+      return {
+        delivered: o.filter((x) => x === 2).length,
+        lost: o.filter((x) => x === 1).length,
+        failed: o.filter((x) => x === 0).length,
+        verdicts: s.verdicts,
+        lastAt: s.lastAt,
+      };
+    });
+  }
+
+  /** One row per (server, region) state: the server as the plan names it, the latency quantiles and `own`'s fields; sorted by server and region. */
+  #serverRegionRows<S extends { ip: string; side: Side; region: string; latencies: Ring }, R>(states: Iterable<S>, own: (s: S) => R): (ServerRegionRow & R)[] {
+    return [...states]
       .map((s) => {
-        const o = s.outcomes.values();
         const lat = s.latencies.values();
         const srv = this.#server(s.ip, s.side);
         return {
@@ -661,13 +662,9 @@ export class StatusModel {
           name: srv.name,
           side: srv.side,
           region: s.region,
-          delivered: o.filter((x) => x === 2).length,
-          lost: o.filter((x) => x === 1).length,
-          failed: o.filter((x) => x === 0).length,
           p50Seconds: quantile(lat, 0.5),
           p95Seconds: quantile(lat, 0.95),
-          verdicts: s.verdicts,
-          lastAt: s.lastAt,
+          ...own(s),
         };
       })
       .sort(byServerRegion);
