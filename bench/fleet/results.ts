@@ -4,16 +4,13 @@
  * server IP — what a real probe in the cutover window sends every 15 s.
  */
 import type { CheckResult } from '../../protocol/results.js';
+import { dnsAnswer, dnsblClean, dnsTimeout, NAME, NEW_IP, OLD_IP, rdnsOk, smtpOk } from '../lib/content.js';
 
 export interface SimProbe {
   id: string;
   region: string;
   resolvers: string[];
 }
-
-export const OLD_IP = '127.0.0.2';
-export const NEW_IP = '127.0.0.3';
-const NAME = 'mail.company.test';
 
 /** A cheap deterministic pseudo-random number in [0, 1) from integers. */
 function rand(...xs: number[]): number {
@@ -32,40 +29,17 @@ export function probeCycle(p: SimProbe, probeIndex: number, cycle: number, t: nu
       const failed = slow > 0.995;
       out.push(
         failed
-          ? {
-              type: 'dns',
-              startedAt: t,
-              durationSeconds: 3,
-              ok: false,
-              phase: 'query',
-              errorClass: 'timeout',
-              code: 'dns_timeout',
-              message: 'no answer in 3s',
+          ? dnsTimeout(t, resolver, false, qtype)
+          : dnsAnswer(t, {
               resolver,
               authoritative: false,
               name: NAME,
               qtype,
-              transport: 'udp',
-              rcode: '',
-              answers: [],
-              ttl: null,
-              side: 'error',
-            }
-          : {
-              type: 'dns',
-              startedAt: t,
               durationSeconds: 0.001 + slow * 0.08,
-              ok: true,
-              resolver,
-              authoritative: false,
-              name: NAME,
-              qtype,
-              transport: 'udp',
-              rcode: 'NOERROR',
               answers: [side === 'old' ? OLD_IP : NEW_IP],
               ttl: Math.round(300 * (1 - slow)),
               side,
-            },
+            }),
       );
     }
     out.push({ type: 'ttl', startedAt: t, durationSeconds: 0, ok: true, resolver, name: NAME, staleSeconds: 0, violation: false, extensionSeconds: 0 });
@@ -75,25 +49,19 @@ export function probeCycle(p: SimProbe, probeIndex: number, cycle: number, t: nu
     [NEW_IP, 'new'],
   ] as const) {
     const r = rand(probeIndex, cycle, side.length);
-    out.push({
-      type: 'smtp',
-      startedAt: t,
-      durationSeconds: 0.3,
-      ok: true,
-      ip,
-      side,
-      port: 25,
-      mode: 'rcpt',
-      phases: { connect: 0.002 + r * 0.01, banner: 0.05, ehlo: 0.004, starttls: 0.02 + r * 0.02, mail: 0.003, rcpt: 0.004 + r * 0.05, quit: 0.001 },
-      replyCode: 250,
-      enhancedCode: '2.1.5',
-      banner: `${NAME} ESMTP`,
-      bannerHost: NAME,
-      ehloHost: NAME,
-      tls: { version: 'TLSv1.3', certNames: [NAME], certExpiry: Math.floor(t / 1000) + 86_400 * 60, verified: true },
-    });
-    out.push({ type: 'rdns', startedAt: t, durationSeconds: 0.01, ok: true, ip, side, ptrNames: [NAME], fcrdns: true, matchesMailHost: true });
-    out.push({ type: 'dnsbl', startedAt: t, durationSeconds: 0.01, ok: true, ip, side, list: 'zen.spamhaus.org', listed: false, answers: [] });
+    out.push(
+      smtpOk(t, ip, side, {
+        connect: 0.002 + r * 0.01,
+        banner: 0.05,
+        ehlo: 0.004,
+        starttls: 0.02 + r * 0.02,
+        mail: 0.003,
+        rcpt: 0.004 + r * 0.05,
+        quit: 0.001,
+      }),
+    );
+    out.push(rdnsOk(t, ip, side));
+    out.push(dnsblClean(t, ip, side));
   }
   return out;
 }

@@ -6,13 +6,92 @@
  */
 import { SeriesStore } from '../../collector/store/series-store.js';
 import { resultOps } from '../../collector/samples.js';
-import type { CheckResult } from '../../protocol/results.js';
+import type { CheckResult, DnsblResult, DnsResult, RdnsResult, SmtpResult } from '../../protocol/results.js';
 
 export const OLD_IP = '127.0.0.2';
 export const NEW_IP = '127.0.0.3';
-const NAME = 'mail.company.test';
+/** The mail host of the benchmarks' results. */
+export const NAME = 'mail.company.test';
 /** 4 recursive resolvers and the zone's 2 authoritative servers. */
 export const RESOLVERS = ['system', '8.8.8.8', '1.1.1.1', '9.9.9.9', 'auth:ns1.company.test', 'auth:ns2.company.test'] as const;
+
+type Side = 'old' | 'new';
+
+/** A DNS lookup of the mail host at `resolver` that got no answer in 3 s. */
+export function dnsTimeout(t: number, resolver: string, authoritative: boolean, qtype: DnsResult['qtype']): DnsResult {
+  return {
+    type: 'dns',
+    startedAt: t,
+    durationSeconds: 3,
+    ok: false,
+    phase: 'query',
+    errorClass: 'timeout',
+    code: 'dns_timeout',
+    message: 'no answer in 3s',
+    resolver,
+    authoritative,
+    name: NAME,
+    qtype,
+    transport: 'udp',
+    rcode: '',
+    answers: [],
+    ttl: null,
+    side: 'error',
+  };
+}
+
+/** An answered DNS lookup over UDP. */
+export function dnsAnswer(
+  t: number,
+  a: Pick<DnsResult, 'resolver' | 'authoritative' | 'name' | 'qtype' | 'durationSeconds' | 'answers' | 'ttl' | 'side'>,
+): DnsResult {
+  return {
+    type: 'dns',
+    startedAt: t,
+    durationSeconds: a.durationSeconds,
+    ok: true,
+    resolver: a.resolver,
+    authoritative: a.authoritative,
+    name: a.name,
+    qtype: a.qtype,
+    transport: 'udp',
+    rcode: 'NOERROR',
+    answers: a.answers,
+    ttl: a.ttl,
+    side: a.side,
+  };
+}
+
+/** A PTR lookup of `ip` that names the mail host, forward-confirmed. */
+export function rdnsOk(t: number, ip: string, side: Side): RdnsResult {
+  return { type: 'rdns', startedAt: t, durationSeconds: 0.01, ok: true, ip, side, ptrNames: [NAME], fcrdns: true, matchesMailHost: true };
+}
+
+/** `ip` not listed on zen.spamhaus.org. */
+export function dnsblClean(t: number, ip: string, side: Side): DnsblResult {
+  return { type: 'dnsbl', startedAt: t, durationSeconds: 0.01, ok: true, ip, side, list: 'zen.spamhaus.org', listed: false, answers: [] };
+}
+
+/** A successful SMTP check of `ip` up to RCPT, over TLS 1.3 with a verified certificate, with these phase times. */
+export function smtpOk(t: number, ip: string, side: Side, phases: SmtpResult['phases']): SmtpResult {
+  return {
+    type: 'smtp',
+    startedAt: t,
+    durationSeconds: 0.3,
+    ok: true,
+    ip,
+    side,
+    port: 25,
+    mode: 'rcpt',
+    phases,
+    replyCode: 250,
+    enhancedCode: '2.1.5',
+    banner: `${NAME} ESMTP`,
+    bannerHost: NAME,
+    ehloHost: NAME,
+    tls: { version: 'TLSv1.3', certNames: [NAME], certExpiry: Math.floor(t / 1000) + 86_400 * 60, verified: true },
+  };
+}
 
 /** Deterministic pseudo-random numbers, so every run pushes the same content. */
 function rng(seed: number): () => number {
@@ -39,43 +118,22 @@ export function probeResults(n: number, t = Date.now()): CheckResult[] {
     for (const qtype of ['A', 'AAAA', 'MX'] as const) {
       const failed = !auth && r() < 0.03;
       if (failed) {
-        out.push({
-          type: 'dns',
-          startedAt: t,
-          durationSeconds: 3,
-          ok: false,
-          phase: 'query',
-          errorClass: 'timeout',
-          code: 'dns_timeout',
-          message: 'no answer in 3s',
-          resolver,
-          authoritative: auth,
-          name: NAME,
-          qtype,
-          transport: 'udp',
-          rcode: '',
-          answers: [],
-          ttl: null,
-          side: 'error',
-        });
+        out.push(dnsTimeout(t, resolver, auth, qtype));
         continue;
       }
       const answers = qtype === 'MX' ? [`10 ${NAME}`] : qtype === 'AAAA' ? [] : [side === 'old' ? OLD_IP : NEW_IP];
-      out.push({
-        type: 'dns',
-        startedAt: t,
-        durationSeconds: Math.round((0.001 + r() * 0.08) * 1e6) / 1e6,
-        ok: true,
-        resolver,
-        authoritative: auth,
-        name: qtype === 'MX' ? 'company.test' : NAME,
-        qtype,
-        transport: 'udp',
-        rcode: 'NOERROR',
-        answers,
-        ttl: Math.floor(r() * 3600),
-        side: qtype === 'AAAA' ? 'none' : side,
-      });
+      out.push(
+        dnsAnswer(t, {
+          resolver,
+          authoritative: auth,
+          name: qtype === 'MX' ? 'company.test' : NAME,
+          qtype,
+          durationSeconds: Math.round((0.001 + r() * 0.08) * 1e6) / 1e6,
+          answers,
+          ttl: Math.floor(r() * 3600),
+          side: qtype === 'AAAA' ? 'none' : side,
+        }),
+      );
     }
     const stale = !auth && r() < 0.1;
     out.push({
@@ -94,31 +152,15 @@ export function probeResults(n: number, t = Date.now()): CheckResult[] {
     [OLD_IP, 'old'],
     [NEW_IP, 'new'],
   ] as const) {
-    out.push({ type: 'rdns', startedAt: t, durationSeconds: 0.01, ok: true, ip, side, ptrNames: [NAME], fcrdns: true, matchesMailHost: true });
+    out.push(rdnsOk(t, ip, side));
     out.push({ type: 'auth', startedAt: t, durationSeconds: 0.02, ok: true, method: 'spf', subject: ip, side, pass: true, detail: 'pass' });
-    out.push({ type: 'dnsbl', startedAt: t, durationSeconds: 0.01, ok: true, ip, side, list: 'zen.spamhaus.org', listed: false, answers: [] });
+    out.push(dnsblClean(t, ip, side));
   }
   out.push({ type: 'auth', startedAt: t, durationSeconds: 0.01, ok: true, method: 'dkim', subject: 's2026', pass: true });
   out.push({ type: 'auth', startedAt: t, durationSeconds: 0.01, ok: true, method: 'dmarc', subject: 'company.test', pass: true, detail: 'p=quarantine' });
   const [ip, side] = n % 2 === 0 ? ([NEW_IP, 'new'] as const) : ([OLD_IP, 'old'] as const);
   const ph = () => Math.round((0.001 + r() * 0.05) * 1e6) / 1e6;
-  out.push({
-    type: 'smtp',
-    startedAt: t,
-    durationSeconds: 0.3,
-    ok: true,
-    ip,
-    side,
-    port: 25,
-    mode: 'rcpt',
-    phases: { connect: ph(), banner: ph(), ehlo: ph(), starttls: ph(), mail: ph(), rcpt: ph(), quit: ph() },
-    replyCode: 250,
-    enhancedCode: '2.1.5',
-    banner: `${NAME} ESMTP`,
-    bannerHost: NAME,
-    ehloHost: NAME,
-    tls: { version: 'TLSv1.3', certNames: [NAME], certExpiry: Math.floor(t / 1000) + 86_400 * 60, verified: true },
-  });
+  out.push(smtpOk(t, ip, side, { connect: ph(), banner: ph(), ehlo: ph(), starttls: ph(), mail: ph(), rcpt: ph(), quit: ph() }));
   return out;
 }
 
