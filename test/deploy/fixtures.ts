@@ -7,6 +7,7 @@
  */
 import type { CheckResult, DnsResult } from '../../protocol/results.js';
 import type { Batch } from '../../protocol/wire.js';
+import { dnsblRefused, dnsTimeout, ttlResult } from '../support/results.js';
 
 export const MAIL_HOST = 'mail.company.test';
 export const OLD_IP = '127.0.0.2';
@@ -52,42 +53,22 @@ export function probeResults(p: FixtureProbe, round: number, t: number): CheckRe
   for (const [resolver, side] of Object.entries({ ...p.resolvers, 'auth:ns1.company.test': 'new' as const })) {
     out.push(dns(resolver, side, 'A', i++), dns(resolver, side, 'MX', i++));
   }
-  out.push({
-    type: 'dns',
-    startedAt: t,
-    durationSeconds: 2,
-    ok: false,
-    phase: 'query',
-    errorClass: 'timeout',
-    code: 'DNS_TIMEOUT',
-    message: 'no answer within 2s',
-    resolver: '192.0.2.53',
-    authoritative: false,
-    name: MAIL_HOST,
-    qtype: 'A',
-    transport: 'udp',
-    rcode: '',
-    answers: [],
-    ttl: null,
-    side: 'error',
-  });
+  out.push(dnsTimeout(t, { resolver: '192.0.2.53', name: MAIL_HOST, seconds: 2, code: 'DNS_TIMEOUT', message: 'no answer within 2s' }));
 
   for (const resolver of Object.keys(p.resolvers)) {
     const violation = resolver === p.violator;
-    out.push({
-      type: 'ttl',
-      startedAt: t,
-      durationSeconds: 0,
-      ok: true,
-      resolver,
-      name: MAIL_HOST,
-      staleSeconds: violation ? 1500 + 15 * round : 0,
-      violation,
-      tested: true,
-      extensionSeconds: violation ? 3000 : 0,
-      safeToSwitchAt: t - 7_200_000,
-      safeToDecommission: false,
-    });
+    out.push(
+      ttlResult(t, {
+        resolver,
+        name: MAIL_HOST,
+        staleSeconds: violation ? 1500 + 15 * round : 0,
+        violation,
+        tested: true,
+        extensionSeconds: violation ? 3000 : 0,
+        safeToSwitchAt: t - 7_200_000,
+        safeToDecommission: false,
+      }),
+    );
   }
 
   for (const [ip, side] of [
@@ -97,21 +78,7 @@ export function probeResults(p: FixtureProbe, round: number, t: number): CheckRe
     out.push({ type: 'rdns', startedAt: t, durationSeconds: 0.004, ok: true, ip, side, ptrNames: [MAIL_HOST], fcrdns: true, matchesMailHost: true });
     out.push({ type: 'auth', startedAt: t, durationSeconds: 0.02, ok: true, method: 'spf', subject: ip, side, pass: true, detail: `pass: ip4:${ip}` });
     out.push({ type: 'dnsbl', startedAt: t, durationSeconds: 0.03, ok: true, ip, side, list: 'zen.spamhaus.org', listed: false, answers: [] });
-    out.push({
-      type: 'dnsbl',
-      startedAt: t,
-      durationSeconds: 0.03,
-      ok: false,
-      phase: 'query',
-      errorClass: 'dnsbl_refused',
-      code: 'DNSBL_REFUSED',
-      message: '127.255.255.254: query via a public resolver',
-      ip,
-      side,
-      list: 'dbl.example-list.test',
-      listed: false,
-      answers: ['127.255.255.254'],
-    });
+    out.push(dnsblRefused(t, { ip, side, list: 'dbl.example-list.test', message: '127.255.255.254: query via a public resolver' }));
     // Even rounds: the counter of the failure class exists from the first round on, so rate() sees
     // the later increase (a counter's first appearance is invisible to rate()).
     const greylisted = side === 'new' && p.region === 'eu' && round % 2 === 0;

@@ -27,6 +27,7 @@ import { PROBE_JOB, SMTP_BUCKETS } from '../../protocol/metrics.js';
 import type { CheckResult, SmtpPhase } from '../../protocol/results.js';
 import type { Batch } from '../../protocol/wire.js';
 import { startTestCollector, type TestCollector } from '../support/collector.js';
+import { dnsblRefused, dnsTimeout, ttlResult } from '../support/results.js';
 import { testPlan } from '../../bench/lib/plan.js';
 import { startTestPrometheus, type QueryData, type TestPrometheus } from '../../bench/lib/prometheus.js';
 import { startRemoteWritePrometheus, type RemoteWritePrometheus } from '../../bench/lib/prometheus-rw.js';
@@ -128,44 +129,22 @@ function roundResults(p: ValueProbe, t: number): CheckResult[] {
       side,
     });
   }
-  if (p.failing) {
-    out.push({
-      type: 'dns',
-      startedAt: t,
-      durationSeconds: LOOKUP.timeout,
-      ok: false,
-      phase: 'query',
-      errorClass: 'timeout',
-      code: 'DNS_TIMEOUT',
-      message: 'no answer within 2s',
-      resolver: p.failing,
-      authoritative: false,
-      name: HOST,
-      qtype: 'A',
-      transport: 'udp',
-      rcode: '',
-      answers: [],
-      ttl: null,
-      side: 'error',
-    });
-  }
+  if (p.failing) out.push(dnsTimeout(t, { resolver: p.failing, name: HOST, seconds: LOOKUP.timeout, code: 'DNS_TIMEOUT', message: 'no answer within 2s' }));
   for (const resolver of Object.keys(p.resolvers)) {
     const v = resolver === p.violator;
-    out.push({
-      type: 'ttl',
-      startedAt: t,
-      durationSeconds: 0,
-      ok: true,
-      resolver,
-      ...(RESOLVER_NAMES[resolver] === undefined ? {} : { resolverName: RESOLVER_NAMES[resolver] }),
-      name: HOST,
-      staleSeconds: v ? 1500 : 0,
-      violation: v,
-      tested: !p.untested.includes(resolver),
-      extensionSeconds: v ? 3000 : 0,
-      safeToSwitchAt: SAFE_AT,
-      safeToDecommission: p.safeToDecommission,
-    });
+    out.push(
+      ttlResult(t, {
+        resolver,
+        ...(RESOLVER_NAMES[resolver] === undefined ? {} : { resolverName: RESOLVER_NAMES[resolver] }),
+        name: HOST,
+        staleSeconds: v ? 1500 : 0,
+        violation: v,
+        tested: !p.untested.includes(resolver),
+        extensionSeconds: v ? 3000 : 0,
+        safeToSwitchAt: SAFE_AT,
+        safeToDecommission: p.safeToDecommission,
+      }),
+    );
   }
   for (const [ip, side] of [
     [OLD, 'old'],
@@ -196,21 +175,7 @@ function roundResults(p: ValueProbe, t: number): CheckResult[] {
       listed: side === 'new',
       answers: side === 'new' ? ['127.0.0.2'] : [],
     });
-    out.push({
-      type: 'dnsbl',
-      startedAt: t,
-      durationSeconds: 0.03,
-      ok: false,
-      phase: 'query',
-      errorClass: 'dnsbl_refused',
-      code: 'DNSBL_REFUSED',
-      message: '127.255.255.254',
-      ip,
-      side,
-      list: 'dbl.example-list.test',
-      listed: false,
-      answers: ['127.255.255.254'],
-    });
+    out.push(dnsblRefused(t, { ip, side, list: 'dbl.example-list.test', message: '127.255.255.254' }));
     const tls = { version: 'TLSv1.3', certNames: [HOST], certExpiry: CERT[side], verified: true };
     // The TLSA records match the old key only (the new server's record is not yet published).
     const tlsa = { match: side === 'old', records: 1, detail: 'one record' };

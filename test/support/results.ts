@@ -3,11 +3,58 @@
  * tests. Values follow the lab world (127.0.0.2 old, 127.0.0.3 new).
  */
 import { randomBytes } from 'node:crypto';
-import type { CheckResult } from '../../protocol/results.js';
+import type { CheckResult, DnsblResult, DnsResult, TtlResult } from '../../protocol/results.js';
 import type { Batch } from '../../protocol/wire.js';
 
 export const OLD_IP = '127.0.0.2';
 export const NEW_IP = '127.0.0.3';
+
+/** A DNS lookup of `name` at `resolver` that got no answer in `seconds` (a failed result). */
+export function dnsTimeout(t: number, o: { resolver: string; name: string; seconds: number; code: string; message: string }): DnsResult {
+  return {
+    type: 'dns',
+    startedAt: t,
+    durationSeconds: o.seconds,
+    ok: false,
+    phase: 'query',
+    errorClass: 'timeout',
+    code: o.code,
+    message: o.message,
+    resolver: o.resolver,
+    authoritative: false,
+    name: o.name,
+    qtype: 'A',
+    transport: 'udp',
+    rcode: '',
+    answers: [],
+    ttl: null,
+    side: 'error',
+  };
+}
+
+/** The TTL analysis of one resolver (instant, successful): `o` gives the verdict. */
+export function ttlResult(t: number, o: Omit<TtlResult, 'type' | 'startedAt' | 'durationSeconds' | 'ok'>): TtlResult {
+  return { type: 'ttl', startedAt: t, durationSeconds: 0, ok: true, ...o };
+}
+
+/** A blocklist query of `ip` that the list refused to answer (127.255.255.254). */
+export function dnsblRefused(t: number, o: { ip: string; side: 'old' | 'new'; list: string; message: string }): DnsblResult {
+  return {
+    type: 'dnsbl',
+    startedAt: t,
+    durationSeconds: 0.03,
+    ok: false,
+    phase: 'query',
+    errorClass: 'dnsbl_refused',
+    code: 'DNSBL_REFUSED',
+    message: o.message,
+    ip: o.ip,
+    side: o.side,
+    list: o.list,
+    listed: false,
+    answers: ['127.255.255.254'],
+  };
+}
 
 export function mixedResults(t = Date.now()): CheckResult[] {
   const name = 'mail.company.test';
@@ -35,39 +82,19 @@ export function mixedResults(t = Date.now()): CheckResult[] {
       });
     }
   }
-  out.push({
-    type: 'dns',
-    startedAt: t,
-    durationSeconds: 5,
-    ok: false,
-    phase: 'query',
-    errorClass: 'timeout',
-    code: 'dns_timeout',
-    message: 'no answer in 5s',
-    resolver: '9.9.9.9',
-    authoritative: false,
-    name,
-    qtype: 'A',
-    transport: 'udp',
-    rcode: '',
-    answers: [],
-    ttl: null,
-    side: 'error',
-  });
-  out.push({
-    type: 'ttl',
-    startedAt: t,
-    durationSeconds: 0,
-    ok: true,
-    resolver: '8.8.8.8',
-    name,
-    staleSeconds: 1800,
-    violation: true,
-    extensionSeconds: 3000,
-    safeToSwitchAt: t - 3_600_000,
-    safeToDecommission: false,
-  });
-  out.push({ type: 'ttl', startedAt: t, durationSeconds: 0, ok: true, resolver: '127.0.0.53', name, staleSeconds: 0, violation: false, extensionSeconds: 0 });
+  out.push(dnsTimeout(t, { resolver: '9.9.9.9', name, seconds: 5, code: 'dns_timeout', message: 'no answer in 5s' }));
+  out.push(
+    ttlResult(t, {
+      resolver: '8.8.8.8',
+      name,
+      staleSeconds: 1800,
+      violation: true,
+      extensionSeconds: 3000,
+      safeToSwitchAt: t - 3_600_000,
+      safeToDecommission: false,
+    }),
+  );
+  out.push(ttlResult(t, { resolver: '127.0.0.53', name, staleSeconds: 0, violation: false, extensionSeconds: 0 }));
   for (const [ip, side] of [
     [OLD_IP, 'old'],
     [NEW_IP, 'new'],
