@@ -86,7 +86,7 @@ async function main(): Promise<void> {
   try {
     const plan = worldPlan(w);
     const queries = dnsQueries(dnsCheckSettings(plan));
-    const ctx = makeCtx(plan);
+    const ctx = makeCtx();
     const targets: { name: string; address: string; target: DnsTarget; recurse: boolean }[] = [
       { name: 'lab honest', address: w.resolvers.honest.address, target: { kind: 'resolver', resolver: w.resolvers.honest.address, queries }, recurse: true },
       {

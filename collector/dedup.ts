@@ -84,7 +84,7 @@ class Ranges {
       i += 2;
     }
     out.push(f, t);
-    while (i < r.length) out.push(r[i] ?? 0, r[i + 1] ?? 0), (i += 2);
+    for (; i < r.length; i += 2) out.push(r[i] ?? 0, r[i + 1] ?? 0);
     while (out.length / 2 > maxRanges) {
       // Fold the lowest range into the floor: older numbers count as applied.
       this.floor = Math.max(this.floor, out[1] ?? 0);

@@ -268,12 +268,13 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
       // The lab's two minutes stand for a cutover of hours: alert `for:` and ranges shrink alike.
       const factor = Math.max(1, Math.round((120 * 60_000) / durationMs));
       // Rules from the first scrape on: a fresh Prometheus scrapes after ~5 s, longer than the compressed `for:` of the rules over `up`.
-      prometheus = await startPrometheus({
+      const started = await startPrometheus({
         targets: [new URL(collectorUrl).host],
         ruleTransform: (text) => compressRules(text, factor),
         rulesAfterFirstScrape: true,
       });
-      closers.push(() => prometheus!.stop());
+      prometheus = started;
+      closers.push(() => started.stop());
     }
 
     const spoolRoot = mkdtempSync(join(tmpdir(), 'mailprobe-lab-'));

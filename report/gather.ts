@@ -101,7 +101,7 @@ export async function gatherReport(prom: PromClient, opts: { url: string; from: 
   const missing: string[] = [];
 
   const present = await prom.instant(`count(last_over_time(${M.dnsAnswerSide}[${R}]))`, to);
-  if (present.length === 0 || present[0]!.value === 0) {
+  if (present.length === 0 || present[0]?.value === 0) {
     throw new ReportError(
       `no ${M.dnsAnswerSide} series between ${iso(from)} and ${iso(to)} at ${opts.url}: is it the Prometheus that scrapes the mailprobe collector (or receives its remote write), and is the range right?`,
     );

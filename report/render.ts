@@ -62,7 +62,7 @@ export function lineChart(
     parts.push(`<line x1="${mx}" x2="${mx}" y1="${T}" y2="${H - B}" stroke="#8c959f" stroke-dasharray="3 3"><title>${esc(m.label)}</title></line>`);
   }
   series.forEach((s, i) => {
-    const color = o.colors?.[s.name] ?? COLORS[i % COLORS.length]!;
+    const color = o.colors?.[s.name] ?? COLORS[i % COLORS.length] ?? '#57606a';
     const d = s.points.map(([t, v], j) => `${j === 0 ? 'M' : 'L'}${x(t).toFixed(1)},${y(v).toFixed(1)}`).join('');
     if (d) parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="1.8"/>`);
     parts.push(

@@ -21,14 +21,16 @@ async function main(): Promise<void> {
   try {
     const page = await browser.context.newPage();
     // Mid-cutover: switched, with the TTL-ignoring resolver still on the old IP.
-    const switchAt = lab.steps.find((s) => s.label.startsWith('A record switched'))!.at;
-    await new Promise((r) => setTimeout(r, Math.max(0, switchAt + 3000 - Date.now())));
+    const switched = lab.steps.find((s) => s.label.startsWith('A record switched'));
+    const prometheus = lab.prometheus;
+    if (!switched || !prometheus) throw new Error('the lab timeline has no "A record switched" step, or the lab runs without Prometheus');
+    await new Promise((r) => setTimeout(r, Math.max(0, switched.at + 3000 - Date.now())));
     await page.goto(`${lab.collectorUrl}/`);
     await page.screenshot({ path: join(out, 'status-page.png') });
     process.stdout.write(`screenshots: ${join(out, 'status-page.png')} (phase: ${await page.getAttribute('#phase', 'data-phase')})\n`);
     await lab.done;
-    await lab.prometheus!.waitForScrapes(2);
-    const r = await writeReport({ prometheus: lab.prometheus!.url, from: lab.startedAt / 1000, to: Date.now() / 1000, outDir: tmp });
+    await prometheus.waitForScrapes(2);
+    const r = await writeReport({ prometheus: prometheus.url, from: lab.startedAt / 1000, to: Date.now() / 1000, outDir: tmp });
     await page.goto(`file://${r.html}`);
     await page.screenshot({ path: join(out, 'cutover-report.png') });
     process.stdout.write(`screenshots: ${join(out, 'cutover-report.png')}\n`);

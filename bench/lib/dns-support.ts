@@ -26,7 +26,6 @@ export class MemoryHistory implements ResultLog {
 }
 
 export function makeCtx(
-  plan: PlanConfig,
   o: { history?: MemoryHistory; state?: Map<string, unknown>; now?: () => number; signal?: AbortSignal } = {},
 ): CheckContext & { history: MemoryHistory } {
   const signal = o.signal ?? new AbortController().signal;

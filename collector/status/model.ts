@@ -223,7 +223,7 @@ class Ring {
     const v = this.#v;
     if (v.length < this.size) return v.slice(-n);
     const out: number[] = [];
-    for (let i = 1; i <= Math.min(n, v.length); i++) out.push(v[(this.#next - i + v.length) % v.length]!);
+    for (let i = 1; i <= Math.min(n, v.length); i++) out.push(v[(this.#next - i + v.length) % v.length] ?? 0);
     return out;
   }
 }
@@ -520,7 +520,8 @@ export class StatusModel {
 
     const servers = [...this.#auth.values()].sort((a, b) => cmp(a.server, b.server));
     const authSides = new Set(servers.filter((s) => s.side !== 'error' && s.side !== 'none').map((s) => s.side));
-    const authSide: AnswerSide | null = authSides.size === 0 ? null : authSides.size === 1 ? [...authSides][0]! : 'both';
+    const [onlySide] = authSides;
+    const authSide: AnswerSide | null = onlySide === undefined ? null : authSides.size === 1 ? onlySide : 'both';
     const authTtl = servers.reduce<number | null>((m, s) => (s.ttl === null ? m : m === null ? s.ttl : Math.min(m, s.ttl)), null);
     const figures = [...this.#ttlFigures.values()];
     const switchAts = figures.map((f) => f.safeToSwitchAt).filter((x): x is number => x !== null);
@@ -588,7 +589,11 @@ export class StatusModel {
         list.sort((a, b) => cmp(a.resolver, b.resolver));
         const names = (f: (s: ResolverState) => boolean) => list.filter(f).map((s) => s.resolver);
         const judged = list.filter((s) => s.ttlVerdict !== null);
-        const violators = judged.filter((s) => s.ttlVerdict!.violation);
+        const violators = list.flatMap((s) =>
+          s.ttlVerdict?.violation
+            ? [{ resolver: s.resolver, name: s.name, staleSeconds: s.ttlVerdict.staleSeconds, extensionSeconds: s.ttlVerdict.extensionSeconds }]
+            : [],
+        );
         return {
           region,
           onOld: names((s) => s.side === 'old'),
@@ -600,12 +605,7 @@ export class StatusModel {
             judged: judged.length,
             ratio: judged.length === 0 ? null : (judged.length - violators.length) / judged.length,
           },
-          violators: violators.map((s) => ({
-            resolver: s.resolver,
-            name: s.name,
-            staleSeconds: s.ttlVerdict!.staleSeconds,
-            extensionSeconds: s.ttlVerdict!.extensionSeconds,
-          })),
+          violators,
           resolvers: list.map((s) => ({
             resolver: s.resolver,
             name: s.name,

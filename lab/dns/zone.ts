@@ -221,7 +221,7 @@ export function buildRecords(o: ResolvedZoneOptions, state: ZoneState): Map<stri
       const m = /^(\d+) (\d+) (\d+) ([0-9a-f]+)$/i.exec(t.trim());
       if (!m) throw new Error(`lab zone tlsa: "${t}" is not "usage selector type hex"`);
       add(`_25._tcp.${o.mailHost}`, T.TLSA, o.ttl, {
-        data: Buffer.concat([Buffer.from([Number(m[1]), Number(m[2]), Number(m[3])]), Buffer.from(m[4]!, 'hex')]),
+        data: Buffer.concat([Buffer.from([Number(m[1]), Number(m[2]), Number(m[3])]), Buffer.from(m[4] ?? '', 'hex')]),
       });
     }
   } else if (o.tlsa) {

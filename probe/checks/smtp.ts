@@ -135,7 +135,8 @@ export async function smtp(target: SmtpTarget, settings: SmtpSettings, ctx: Chec
   }
   await s.quit();
   const durationSeconds = sec(performance.now() - t0);
-  const tlsa = s.tls && s.tls.chain.length > 0 && settings.tlsaLookup ? await daneOf(settings, s.tls.chain, s.tls.verified, ctx) : undefined;
+  const tlsa =
+    s.tls && s.tls.chain.length > 0 && settings.tlsaLookup ? await daneOf(settings.mailHost, settings.tlsaLookup, s.tls.chain, s.tls.verified, ctx) : undefined;
 
   const phases: SmtpResult['phases'] = {};
   for (const [p, ms] of Object.entries(s.phases)) phases[p as keyof SmtpResult['phases']] = sec(ms);
@@ -171,10 +172,10 @@ export async function smtp(target: SmtpTarget, settings: SmtpSettings, ctx: Chec
  * port the probe uses) match the certificate chain this IP presented; undefined when none are published or the lookup failed (the auth check reports the
  * records and their lookup failures; this only adds the match per IP).
  */
-async function daneOf(settings: SmtpSettings, chain: Buffer[], verified: boolean, ctx: CheckContext): Promise<SmtpResult['tlsa']> {
-  const q = `_25._tcp.${bareName(settings.mailHost)}`;
+async function daneOf(mailHost: string, lookup: DnsSettings, chain: Buffer[], verified: boolean, ctx: CheckContext): Promise<SmtpResult['tlsa']> {
+  const q = `_25._tcp.${bareName(mailHost)}`;
   try {
-    const r = await lookupClient(settings.tlsaLookup!).query(q, 'TLSA', { signal: ctx.signal });
+    const r = await lookupClient(lookup).query(q, 'TLSA', { signal: ctx.signal });
     if (r.rcode !== 0) return undefined;
     const recs = recordsOf(r, 'TLSA')
       .slice(0, 64)

@@ -19,14 +19,14 @@ export interface TlsaRecord {
 export function parseTlsa(hex: string): TlsaRecord | undefined {
   const raw = Buffer.from(hex, 'hex');
   if (raw.length < 4 || hex.length !== raw.length * 2) return undefined;
-  return { usage: raw[0]!, selector: raw[1]!, mtype: raw[2]!, data: raw.subarray(3) };
+  return { usage: raw.readUInt8(0), selector: raw.readUInt8(1), mtype: raw.readUInt8(2), data: raw.subarray(3) };
 }
 
 /** `3 1 1 <hex>` → record (for plans, tests and the lab zone). */
 export function tlsaFromText(s: string): TlsaRecord | undefined {
   const m = /^\s*(\d+)\s+(\d+)\s+(\d+)\s+([0-9a-fA-F]+)\s*$/.exec(s);
   if (!m) return undefined;
-  return { usage: Number(m[1]), selector: Number(m[2]), mtype: Number(m[3]), data: Buffer.from(m[4]!, 'hex') };
+  return { usage: Number(m[1]), selector: Number(m[2]), mtype: Number(m[3]), data: Buffer.from(m[4] ?? '', 'hex') };
 }
 
 function selected(der: Buffer, selector: number): Buffer | undefined {

@@ -509,7 +509,8 @@ export class TimedSession {
       if (err.code === 'ECONNECTION') return new SessionError('smtp_closed', 'banner', msg);
       return new SessionError('smtp_banner_invalid', 'banner', msg, reply);
     }
-    if (reply && replyCode(reply) !== undefined && replyCode(reply)! >= 400) {
+    const code = reply ? replyCode(reply) : undefined;
+    if (reply && code !== undefined && code >= 400) {
       const where = err.command === 'MAIL FROM' ? 'mail' : err.command === 'RCPT TO' ? 'rcpt' : err.command === 'DATA' ? 'data' : phase;
       return this.replyError(where, reply);
     }

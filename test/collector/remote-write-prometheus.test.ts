@@ -48,7 +48,7 @@ test('a real Prometheus receives the samples with the probe timestamps; stale ma
       us.map((s) => Number(s.value[1])),
       [(t + 1000) / 1000, (t + 1000) / 1000],
     );
-    const labels = (await prom.vector('mailprobe_smtp_up{probe="p-eu", ip="' + NEW_IP + '"}'))[0]?.metric;
+    const labels = (await prom.vector(`mailprobe_smtp_up{probe="p-eu", ip="${NEW_IP}"}`))[0]?.metric;
     assert.equal(labels?.job, 'mailprobe-collector');
     assert.equal(labels?.instance, 'rw-a');
     const counts = await prom.vector('sum by (probe, ip) (mailprobe_smtp_duration_seconds_count{phase="connect"})');

@@ -225,14 +225,34 @@ test('every deploy of a probe supplies the round-trip secret its plan names and 
   for (const f of ['deploy/compose/prometheus.yml', 'deploy/compose/prometheus.ha.yml', 'deploy/prometheus/prometheus.yml']) {
     const cfg = parse(readFileSync(join(root, f), 'utf8')) as { scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[] };
     const job = cfg.scrape_configs.find((s) => s.job_name === 'mailprobe-probe');
-    assert.ok(job && job.static_configs.flatMap((s) => s.targets).every((t) => t.endsWith(':9465')), `${f}: job mailprobe-probe scrapes the probes on 9465`);
+    assert.ok(
+      job?.static_configs.flatMap((s) => s.targets).every((t) => t.endsWith(':9465')),
+      `${f}: job mailprobe-probe scrapes the probes on 9465`,
+    );
   }
   // Kubernetes: the env var from a Secret, /metrics annotated for scraping, /livez for the kubelet.
-  const docs = parseAllDocuments(readFileSync(join(root, 'deploy/kubernetes/base/probe.yaml'), 'utf8')).map((d) => d.toJS() as Record<string, any>);
-  const dep = docs.find((d) => d.kind === 'Deployment')!;
-  const pod = dep.spec.template;
-  const container = pod.spec.containers[0];
-  const rt = container.env.find((e: { name: string }) => e.name === 'MAILPROBE_RT_SECRET');
+  interface Manifest {
+    kind: string;
+    spec: {
+      template: {
+        metadata: { annotations: Record<string, string> };
+        spec: {
+          containers: {
+            env: { name: string; valueFrom?: { secretKeyRef?: unknown } }[];
+            args: string[];
+            livenessProbe: { httpGet: { path: string } };
+            readinessProbe: { httpGet: { path: string } };
+          }[];
+        };
+      };
+    };
+  }
+  const docs = parseAllDocuments(readFileSync(join(root, 'deploy/kubernetes/base/probe.yaml'), 'utf8')).map((d) => d.toJS() as Manifest);
+  const dep = docs.find((d) => d.kind === 'Deployment');
+  const pod = dep?.spec.template;
+  const container = pod?.spec.containers[0];
+  assert.ok(pod && container, 'deploy/kubernetes/base/probe.yaml has a Deployment with a container');
+  const rt = container.env.find((e) => e.name === 'MAILPROBE_RT_SECRET');
   assert.deepEqual(rt?.valueFrom?.secretKeyRef, { name: 'mailprobe-roundtrip', key: 'MAILPROBE_RT_SECRET' });
   assert.deepEqual(
     [pod.metadata.annotations['prometheus.io/scrape'], pod.metadata.annotations['prometheus.io/port'], pod.metadata.annotations['prometheus.io/path']],

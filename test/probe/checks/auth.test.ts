@@ -23,7 +23,7 @@ const view = ({ method, subject, side, ok, pass, detail, errorClass, code, mtaSt
 async function runAll(plan: PlanConfig): Promise<AuthResult[]> {
   const out: AuthResult[] = [];
   for (const t of authCheck.targets(plan)) {
-    const r = await runAuth(t.target, t.settings, makeCtx(plan));
+    const r = await runAuth(t.target, t.settings, makeCtx());
     assert.ok(isCheckResult(r), JSON.stringify(r));
     out.push(r);
   }
@@ -83,7 +83,7 @@ describe('auth check against the lab', () => {
     // The envelope domain differs from the mail domain: SPF is evaluated for bounce.test.
     const plan = worldPlan(bad, { cutover: { spf_domain: 'bounce.test' } });
     const s = authSettings(plan);
-    const ctx = makeCtx(plan);
+    const ctx = makeCtx();
     const r = await runAuth({ method: 'spf', subject: '127.0.0.3', side: 'new' }, s, ctx);
     assert.deepEqual(view(r), { method: 'spf', subject: '127.0.0.3', side: 'new', ok: true, pass: false, detail: 'fail (v=spf1 ip4:127.0.0.2 -all)' });
     const ok = await runAuth({ method: 'spf', subject: '127.0.0.2', side: 'old' }, s, ctx);
@@ -107,7 +107,7 @@ describe('auth check against the lab', () => {
 
   test('an MTA-STS policy that does not list the mail host; one that cannot be fetched', async () => {
     const other = await world({ mtaStsId: 'x1', mtaStsPolicy: 'version: STSv1\nmode: enforce\nmx: mx.elsewhere.test\nmax_age: 600\n' });
-    const r = await runAuth({ method: 'mta-sts', subject: 'company.test' }, authSettings(worldPlan(other)), makeCtx(worldPlan(other)));
+    const r = await runAuth({ method: 'mta-sts', subject: 'company.test' }, authSettings(worldPlan(other)), makeCtx());
     assert.deepEqual(view(r), {
       mtaStsMode: 'enforce',
       method: 'mta-sts',
@@ -120,7 +120,7 @@ describe('auth check against the lab', () => {
     await col.push(batchOf([r]));
     assert.equal(await col.sample('mailprobe_mta_sts_mode', { domain: 'company.test', mode: 'enforce' }), 1);
     const testing = await world({ mtaStsId: 'x2', mtaStsPolicy: 'version: STSv1\nmode: testing\nmx: mx.elsewhere.test\nmax_age: 600\n' });
-    const rt = await runAuth({ method: 'mta-sts', subject: 'company.test' }, authSettings(worldPlan(testing)), makeCtx(worldPlan(testing)));
+    const rt = await runAuth({ method: 'mta-sts', subject: 'company.test' }, authSettings(worldPlan(testing)), makeCtx());
     assert.deepEqual([rt.pass, rt.mtaStsMode], [false, 'testing']);
     await col.push(batchOf([rt]));
     assert.equal(await col.sample('mailprobe_mta_sts_mode', { domain: 'company.test', mode: 'testing' }), 1);
@@ -128,7 +128,7 @@ describe('auth check against the lab', () => {
     const unreachable = worldPlan(other, {
       dns: { lookup_resolver: other.resolvers.honest.address, query_timeout: '1s', mta_sts_url: 'http://127.0.0.1:9/.well-known/mta-sts.txt' },
     });
-    const f = await runAuth({ method: 'mta-sts', subject: 'company.test' }, authSettings(unreachable), makeCtx(unreachable));
+    const f = await runAuth({ method: 'mta-sts', subject: 'company.test' }, authSettings(unreachable), makeCtx());
     assert.deepEqual(view(f), { method: 'mta-sts', subject: 'company.test', ok: false, pass: false, errorClass: 'network', code: 'mta_sts_fetch' });
     await col.push(batchOf([f]));
     assert.equal(await col.sample('mailprobe_mta_sts_ok', { domain: 'company.test' }), 0);
@@ -138,11 +138,11 @@ describe('auth check against the lab', () => {
     const plan = worldPlan(w, { dns: { lookup_resolver: w.auth.address, query_timeout: '300ms' } });
     w.auth.fault({ kind: 'servfail' });
     try {
-      const r = await runAuth({ method: 'spf', subject: '127.0.0.3', side: 'new' }, authSettings(plan), makeCtx(plan));
+      const r = await runAuth({ method: 'spf', subject: '127.0.0.3', side: 'new' }, authSettings(plan), makeCtx());
       assert.equal(r.ok, false);
       assert.equal(r.errorClass, 'servfail');
       assert.equal(r.code, 'spf_temperror');
-      const d = await runAuth({ method: 'dkim', subject: 's2026' } as AuthTarget, authSettings(plan), makeCtx(plan));
+      const d = await runAuth({ method: 'dkim', subject: 's2026' } as AuthTarget, authSettings(plan), makeCtx());
       assert.deepEqual([d.ok, d.errorClass, d.code], [false, 'servfail', 'dns_servfail']);
     } finally {
       w.auth.fault(null);

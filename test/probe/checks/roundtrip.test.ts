@@ -148,7 +148,7 @@ describe('roundtrip check through the lab MTAs', () => {
     assert.equal(r.errorClass, 'temp_fail');
     assert.equal(r.code, 'smtp_temp_fail');
     assert.equal(r.phase, 'send:rcpt');
-    assert.ok(r.durationSeconds < 2.5, `duration ${r.durationSeconds}` + ' (the deadline is 3 s)');
+    assert.ok(r.durationSeconds < 2.5, `duration ${r.durationSeconds} (the deadline is 3 s)`);
   });
 
   test('a connection dropped after DATA: protocol, nothing delivered', async () => {

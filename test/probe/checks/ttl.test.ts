@@ -36,7 +36,7 @@ function obs(t: number, resolver: string, ip: string | null, ttl: number | null)
 
 async function analyse(results: DnsResult[], at: number, state = new Map<string, unknown>(), history = new MemoryHistory()): Promise<Map<string, TtlResult>> {
   history.add(results);
-  const ctx = makeCtx(plan, { history, state, now: () => 1_000_000 * S + at * S });
+  const ctx = makeCtx({ history, state, now: () => 1_000_000 * S + at * S });
   const out = await runTtl({ name: 'mail.company.test', qtype: 'A', resolvers: [] }, settings, ctx);
   for (const r of out) assert.ok(isCheckResult(r), JSON.stringify(r));
   return new Map(out.map((r) => [r.resolver, r]));
@@ -205,7 +205,7 @@ test('live: lab resolvers and a real unbound through a compressed cutover — vi
     const queries = dnsQueries(s);
     const history = new MemoryHistory();
     const state = new Map<string, unknown>();
-    const ctx = makeCtx(plan, { history, state });
+    const ctx = makeCtx({ history, state });
     const [ttlTarget] = ttlCheck.targets(plan);
     assert.ok(ttlTarget);
     const round = async () => {
