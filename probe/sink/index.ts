@@ -2,7 +2,8 @@
  * The round-trip sink (README, SMTP and the round trip): an SMTP server (smtp-server) that takes only signed
  * mailprobe round-trip messages for the round-trip address, records when and from where each one
  * arrived, and judges it the way a receiver would: SPF for the delivering IP and MAIL FROM, the
- * DKIM signature, DMARC (mailauth), and forward-confirmed reverse DNS of the delivering IP.
+ * DKIM signature, DMARC (mailauth's submodules: receiver-auth.ts), and forward-confirmed reverse DNS
+ * of the delivering IP.
  *
  * It is never a relay: RCPT to any other address is refused, unsigned and forged messages are
  * refused at the end of DATA, nothing is stored beyond the verdicts and nothing is sent on.
@@ -12,12 +13,13 @@ import { promises as dnsp } from 'node:dns';
 import { isIP, isIPv6, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { authenticate, type DNSResolver } from 'mailauth';
+import type { DNSResolver } from 'mailauth';
 import type { Logger } from 'pino';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import { VERDICTS } from '../../protocol/results.js';
 import { SINK_REJECTS, type SinkRejectCode } from '../smtp/errors.js';
 import { SIGNATURE_HEADER, verifyStamp } from '../smtp/signing.js';
+import { receiverAuth } from './receiver-auth.js';
 
 /** A DNS lookup as mailauth calls it (the shape of `dns.promises.resolve`). */
 export type Resolver = (name: string, rrtype: string) => Promise<unknown>;
@@ -349,15 +351,7 @@ export class Sink {
   /** What a receiver would conclude about this delivery. */
   async judge(raw: Buffer, ip: string, helo: string, mailFrom: string): Promise<Verdicts> {
     const [auth, fc] = await Promise.all([
-      authenticate(raw, {
-        ip,
-        helo,
-        sender: mailFrom,
-        mta: this.name,
-        resolver: this.resolver as DNSResolver,
-        disableArc: true,
-        disableBimi: true,
-      }).catch((err: unknown) => {
+      receiverAuth(raw, { ip, helo, sender: mailFrom, mta: this.name, resolver: this.resolver as DNSResolver }).catch((err: unknown) => {
         this.opts.log?.warn({ err, code: 'sink_auth_failed' }, 'mailauth failed');
         return undefined;
       }),

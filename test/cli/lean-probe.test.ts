@@ -3,8 +3,9 @@
  * `mailprobe probe --checks dns,smtp` runs as its own process with a hook that records every
  * module it resolves (test/support/module-log.mjs), until each of its check types has produced
  * results; then the packages it loaded are read back. mailauth and smtp-server are absent there,
- * and present once the check types that use them (roundtrip: the sink) run; the collector's
- * fastify is never in a probe.
+ * and present once the check types that use them run (auth: mailauth's SPF and MTA-STS; roundtrip:
+ * the sink), but even then none of what mailauth has and the probe never uses (BIMI with its VMC
+ * and XML parsers); the collector's fastify is never in a probe.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -16,8 +17,8 @@ import { tempDir } from '../probe/support.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 
-/** The packages (node_modules/<name>) a probe running `checks` loaded, once each type produced a result. */
-async function packagesLoaded(checks: readonly string[]): Promise<Set<string>> {
+/** The packages (node_modules/<name>) and files a probe running `checks` loaded, once each type produced a result. */
+async function packagesLoaded(checks: readonly string[]): Promise<{ packages: Set<string>; urls: string[] }> {
   const { dir, cleanup } = tempDir();
   try {
     const plan = writePlanFile(dir, {
@@ -75,17 +76,27 @@ async function packagesLoaded(checks: readonly string[]): Promise<Set<string>> {
     child.kill('SIGTERM');
     assert.equal(await exited, 0, err.slice(-2000));
     const urls = readFileSync(log, 'utf8').split('\n');
-    return new Set(urls.flatMap((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1] ?? []));
+    return { packages: new Set(urls.flatMap((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1] ?? [])), urls };
   } finally {
     cleanup();
   }
 }
 
-test('--checks dns,smtp loads no mailauth and no smtp-server; roundtrip loads both; a probe never loads fastify', async () => {
-  const [lean, withRoundtrip] = await Promise.all([packagesLoaded(['dns', 'smtp']), packagesLoaded(['smtp', 'roundtrip'])]);
+test('--checks dns,smtp loads no mailauth and no smtp-server; auth and roundtrip load both, without BIMI; a probe never loads fastify', async () => {
+  const [lean, full] = await Promise.all([packagesLoaded(['dns', 'smtp']), packagesLoaded(['auth', 'roundtrip'])]);
   // What the lean probe does use, so an empty log cannot pass.
-  for (const p of ['dns2', 'nodemailer', 'undici', 'pino', 'prom-client']) assert.ok(lean.has(p), `dns,smtp: ${p} loaded`);
-  for (const p of ['mailauth', 'smtp-server', 'joi', 'fastify']) assert.ok(!lean.has(p), `dns,smtp: ${p} not loaded (loaded: ${[...lean].sort().join(', ')})`);
-  for (const p of ['mailauth', 'smtp-server']) assert.ok(withRoundtrip.has(p), `smtp,roundtrip: ${p} loaded`);
-  assert.ok(!withRoundtrip.has('fastify'), 'smtp,roundtrip: fastify not loaded');
+  for (const p of ['dns2', 'nodemailer', 'undici', 'pino', 'prom-client']) assert.ok(lean.packages.has(p), `dns,smtp: ${p} loaded`);
+  for (const p of ['mailauth', 'smtp-server', 'joi', 'fastify'])
+    assert.ok(!lean.packages.has(p), `dns,smtp: ${p} not loaded (loaded: ${[...lean.packages].sort().join(', ')})`);
+  for (const p of ['mailauth', 'smtp-server']) assert.ok(full.packages.has(p), `auth,roundtrip: ${p} loaded`);
+  for (const f of ['mailauth/lib/spf/index.js', 'mailauth/lib/mta-sts.js', 'mailauth/lib/dkim/verify.js', 'mailauth/lib/dmarc/index.js'])
+    assert.ok(
+      full.urls.some((u) => u.endsWith(`/node_modules/${f}`)),
+      `auth,roundtrip: ${f} loaded`,
+    );
+  assert.deepEqual(
+    full.urls.filter((u) => /\/node_modules\/mailauth\/lib\/(bimi|mailauth\.js)|\/node_modules\/(@postalsys\/vmc|fast-xml-parser|fastify)\//.test(u)),
+    [],
+    'auth,roundtrip: no BIMI, VMC, XML parser, mailauth entry point or fastify',
+  );
 });

@@ -8,7 +8,10 @@ import { generateDkimKey } from '../../../lab/dns/zone.js';
 import { makeLabCerts, type LabCerts } from '../../../lab/mta/certs.js';
 import { composeMessage } from '../../../probe/smtp/message.js';
 import { SIGNATURE_HEADER, signStamp } from '../../../probe/smtp/signing.js';
+import { authenticate, type DKIMSignOptions, type DNSResolver } from 'mailauth';
+import { dkimSign } from 'mailauth/lib/dkim/sign.js';
 import { dnsResolver, fcrdns, reverseName, Sink } from '../../../probe/sink/index.js';
+import { receiverAuth } from '../../../probe/sink/receiver-auth.js';
 import { peer } from '../../../scripts/peers.mjs';
 
 const SECRET = 'sink-test-secret-0123456789';
@@ -267,5 +270,39 @@ describe('the sink refuses what is not signed probe mail and relays nothing', ()
     const t1 = Date.now();
     assert.equal(await sink.waitFor('never-arrives-either', Date.now() + 5000, ac.signal), undefined);
     assert.ok(Date.now() - t1 < 1000);
+  });
+
+  test("the sink's verdicts are mailauth authenticate()'s on the same messages and records", async () => {
+    const resolver = dnsResolver(dns.address) as unknown as DNSResolver;
+    const sign = async (text: string, domain = 'company.test') =>
+      // mailauth signs with what signatureData lists (its type asks for the fields at the top as well).
+      (await dkimSign(text, { signatureData: [{ signingDomain: domain, selector: 's2026', privateKey: key.privateKey }] } as unknown as DKIMSignOptions))
+        .signatures + text;
+    const plain = signedMessage().text;
+    const signed = await sign(plain);
+    const otherFrom = composeMessage({ from: 'someone@other.test', to: RT, id: 'other1', subject: 'other', headers: [], body: 'hello' });
+    const cases = [
+      { what: 'signed, from the SPF-listed IP', raw: signed, ip: '127.0.0.2', sender: FROM, helo: 'mail.company.test' },
+      { what: 'unsigned, from an IP SPF does not list', raw: plain, ip: '127.0.0.3', sender: FROM, helo: 'mail.company.test' },
+      { what: 'signed, from an IP SPF does not list', raw: signed, ip: '127.0.0.3', sender: FROM, helo: 'mail.company.test' },
+      { what: 'body changed after signing', raw: signed.replace('round trip', 'round trap'), ip: '127.0.0.2', sender: FROM, helo: 'mail.company.test' },
+      { what: 'a domain without SPF or DMARC', raw: otherFrom, ip: '127.0.0.2', sender: 'someone@other.test', helo: '127.0.0.2' },
+      { what: 'signed by another domain than From', raw: await sign(plain, 'other.test'), ip: '127.0.0.3', sender: FROM, helo: 'mail.company.test' },
+    ];
+    const seen = new Set<string>();
+    for (const c of cases) {
+      const o = { ip: c.ip, helo: c.helo, sender: c.sender, mta: 'sink.probes.test', resolver };
+      const ours = await receiverAuth(Buffer.from(c.raw), o);
+      const theirs = await authenticate(Buffer.from(c.raw), { ...o, disableArc: true, disableBimi: true });
+      const view = (a: { spf?: unknown; dmarc?: unknown; dkim?: { results?: { status?: { result?: string; comment?: string } }[] } }) => ({
+        spf: (a.spf as { status?: { result?: string } } | undefined)?.status?.result ?? 'absent',
+        dmarc: (a.dmarc as { status?: { result?: string } } | undefined)?.status?.result ?? 'absent',
+        dkim: (a.dkim?.results ?? []).map((r) => `${r.status?.result}${r.status?.comment ? ` (${r.status.comment})` : ''}`),
+      });
+      assert.deepEqual(view(ours), view(theirs), c.what);
+      seen.add(JSON.stringify(view(ours)));
+    }
+    // The cases cover different verdicts, not one verdict six times.
+    assert.ok(seen.size >= 5, [...seen].join('\n'));
   });
 });
