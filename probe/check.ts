@@ -49,6 +49,11 @@ export interface CheckJob<K extends CheckType, Settings> {
 export interface CheckSpec<K extends CheckType, Settings> {
   readonly type: K;
   readonly run: CheckFn<K, Settings>;
+  /**
+   * The check types whose earlier results its runs read through `ctx.history` (ttl reads dns).
+   * The probe keeps history only for types a running check reads; default none.
+   */
+  readonly reads?: readonly CheckType[];
   targets(plan: PlanConfig): CheckJob<K, Settings>[];
   /** Timeout for one run; default plan.probes.timeout. */
   timeoutMs?(plan: PlanConfig): number;

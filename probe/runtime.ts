@@ -18,7 +18,7 @@ import { PROBE_ERRORS } from './errors.js';
 import { DecisionLog } from './decisions.js';
 import { degradedReasons, startHealthServer, type HealthServer } from './health.js';
 import { Pusher } from './pusher.js';
-import { ABORT_GRACE_MS, ResultHistory, Scheduler } from './scheduler.js';
+import { ABORT_GRACE_MS, Scheduler } from './scheduler.js';
 import { createProbeMetrics, type ProbeMetrics } from './self-metrics.js';
 import { Spool, type SpoolStats } from './spool.js';
 
@@ -95,7 +95,6 @@ export function createProbe(o: ProbeOptions): Probe {
   const spoolDir = o.spoolDir ?? push.spool_dir ?? join('.mailprobe-spool', id);
   const registry = o.metricsRegistry ?? new Registry();
   const healthListen = o.healthListen ?? plan.probes.health_listen;
-  const history = new ResultHistory();
   const decisions = new DecisionLog(log);
   /** No collector took a batch for this long while batches wait → degraded. */
   const degradedAfterMs = push.degraded_after ?? 3 * push.retry_max;
@@ -251,7 +250,6 @@ export function createProbe(o: ProbeOptions): Probe {
         now,
         onResults,
         metrics,
-        history,
         ...(o.random ? { random: o.random } : {}),
       });
       scheduler.start();

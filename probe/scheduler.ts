@@ -22,7 +22,7 @@ import type { ProbeMetrics } from './self-metrics.js';
 export const ABORT_GRACE_MS = 200;
 /** The scheduler wakes at least this often, so a window boundary changes the interval promptly. */
 export const MAX_WAKE_MS = 1000;
-/** Results kept per check type for ctx.history. */
+/** Results kept per check type for ctx.history (of the types a running check reads). */
 export const HISTORY_MAX = 5000;
 /** Results remembered per job as the shape of its failed results. */
 const TEMPLATE_MAX = 64;
@@ -30,10 +30,18 @@ const TEMPLATE_MAX = 64;
 /** Recent results of this probe, bounded per type. */
 export class ResultHistory implements ResultLog {
   readonly #byType = new Map<CheckType, CheckResult[]>();
-  constructor(readonly max = HISTORY_MAX) {}
+  /**
+   * @param kept the check types to keep results of (default all): a probe keeps only what its
+   *   checks read (`CheckSpec.reads`), so a probe without ttl holds no dns results at all.
+   */
+  constructor(
+    readonly max = HISTORY_MAX,
+    readonly kept?: ReadonlySet<CheckType>,
+  ) {}
 
   add(results: readonly CheckResult[]): void {
     for (const r of results) {
+      if (this.kept && !this.kept.has(r.type)) continue;
       let list = this.#byType.get(r.type);
       if (!list) {
         list = [];
@@ -104,9 +112,9 @@ export class Scheduler {
 
   constructor(o: SchedulerOptions) {
     this.#o = o;
-    this.history = o.history ?? new ResultHistory();
     const all = Object.values(o.registry).filter((c): c is RegisteredCheck => c !== undefined);
     this.#checks = o.types ? all.filter((c) => o.types?.includes(c.type)) : all;
+    this.history = o.history ?? new ResultHistory(HISTORY_MAX, new Set(this.#checks.flatMap((c) => c.reads)));
     this.#windowStart = Date.parse(o.plan.cutover.window.start);
     this.#windowEnd = Date.parse(o.plan.cutover.window.end);
   }

@@ -22,6 +22,8 @@ import type { CheckContext, CheckOutput, CheckSpec } from '../check.js';
  */
 export interface RegisteredCheck<K extends CheckType = CheckType> {
   readonly type: K;
+  /** The check types whose results its runs read through ctx.history. */
+  readonly reads: readonly CheckType[];
   /** The runs of one scheduling round: one per target, keyed stably. */
   jobs(plan: PlanConfig): RegisteredJob[];
   timeoutMs(plan: PlanConfig): number;
@@ -42,6 +44,7 @@ export type CheckRegistry = Readonly<{ [K in CheckType]?: RegisteredCheck<K> }>;
 export function register<K extends CheckType, Settings>(spec: CheckSpec<K, Settings>): RegisteredCheck<K> {
   return {
     type: spec.type,
+    reads: spec.reads ?? [],
     jobs: (plan) =>
       spec.targets(plan).map(({ key, target, settings }) => ({
         key,

@@ -270,6 +270,7 @@ export function ttlSettings(plan: PlanConfig): TtlSettings {
 export const ttlCheck: CheckSpec<'ttl', TtlSettings> = {
   type: 'ttl',
   run: runTtl,
+  reads: ['dns'],
   targets(plan) {
     const v4 = plan.cutover.servers.some((sv) => !sv.ip.includes(':'));
     return [

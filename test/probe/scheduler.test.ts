@@ -228,10 +228,11 @@ test('an invalid result is replaced by a failed result naming the schema problem
   assert.match(r.message ?? '', /subject/);
 });
 
-test('ctx.state persists per target across runs; ctx.history returns earlier results', async () => {
+test('ctx.state persists per target across runs; ctx.history returns earlier results of the types a check reads', async () => {
   const seen: { key: string; count: number; history: number }[] = [];
   const check = register<'auth', null>({
     type: 'auth',
+    reads: ['auth'],
     targets: () => ['a', 'b'].map((k) => ({ key: k, target: { method: 'dkim', subject: k }, settings: null })),
     async run(target, _s, ctx: CheckContext) {
       const count = ((ctx.state.get('count') as number | undefined) ?? 0) + 1;
@@ -255,6 +256,15 @@ test('ctx.state persists per target across runs; ctx.history returns earlier res
   const last = seen.at(-1);
   assert.ok(last && last.history >= 4, `history had ${last?.history}`);
   assert.equal(s.history.since('auth', Date.now() + 1000).length, 0);
+});
+
+test('results no running check reads are not kept (a probe without ttl holds no dns history)', async () => {
+  const { s, results } = scheduler({ auth: countingCheck({ targets: 2 }) }, { interval: '100ms' }, { window: pastWindow(), random: () => 0 });
+  s.start();
+  assert.ok(await waitFor(() => results.length >= 6, 2000));
+  await s.stop(100);
+  assert.equal(results.filter((r) => r.type === 'auth').length >= 6, true);
+  assert.equal(s.history.since('auth', 0).length, 0);
 });
 
 test('a check that answered before and then times out gets failed results shaped like its last answers', async () => {
