@@ -1,16 +1,26 @@
 /**
- * `npm run bench:footprint`: RSS and CPU of one probe process running 50 resolvers × A/AAAA/MX
+ * `npm run bench:footprint`: RSS and CPU of probe processes running 50 resolvers × A/AAAA/MX
  * plus SMTP to the 2 server IPs every 15 s (inside the window) against the lab, pushing to a
  * collector process. The lab (authoritative server, 50 caching resolvers, the old and new MTAs)
- * runs in this process; the probe is `mailprobe probe` as its own process, measured from /proc.
+ * runs in this process; each probe is `mailprobe probe` as its own process, measured from /proc.
  *
- * The probe runs from dist/ (what `npm start`/`mailprobe` run) when dist/cli/main.js exists, else
+ * Probes, all in the same window:
+ * - `lean`: `--checks dns,smtp` (the workload, like for like with the peer) with the V8 flags
+ *   the README recommends for a probe ({@link LEAN_NODE});
+ * - `lean-defaults`: the same without those flags (what the flags buy);
+ * - `all`: every check type the plan enables (dns, ttl, rdns, auth, dnsbl, smtp), with the flags.
+ *
+ * The probes run from dist/ (what `npm start`/`mailprobe` run) when dist/cli/main.js exists, else
  * through tsx (whose loader adds to RSS); the header says which.
  *
  * Peer, in the same window: Prometheus's blackbox_exporter (Debian package) doing the same probes
  * (dns prober for each resolver × A/AAAA/MX, tcp prober with an SMTP STARTTLS dialogue to each
  * IP), driven every 15 s the way Prometheus would scrape /probe (the scraper's own cost is not
  * counted, as the collector's is not counted for the probe).
+ *
+ * Cores: the probes and blackbox_exporter run on core 0, the load (this process with the lab,
+ * and the collector) on core 1 (taskset; BENCH_PIN=0 turns it off). Goals (issue 14): lean probe
+ * RSS ≤ 70 MB steady and ≤ 2× blackbox_exporter's, CPU ≤ 1.5 % of a core; printed as met or not.
  *
  * Env: BENCH_SECONDS (measured, default 60), BENCH_WARMUP (seconds before measuring, default 20).
  */
@@ -22,10 +32,10 @@ import { startCachingResolver, type CachingResolver } from '../lab/dns/caching-r
 import { startDnsWorld } from '../lab/dns/world.js';
 import { startMtas } from '../lab/mta/index.js';
 import { hashToken } from '../collector/plugins/auth.js';
-import { cpuSecondsOf, rssOf, startBlackboxExporter, startCollectorProcess } from './lib/bench-processes.js';
+import { cpuSecondsOf, pinLoadGenerator, rssOf, startBlackboxExporter, startCollectorProcess } from './lib/bench-processes.js';
 import { testPlanInput, tokenFor } from './lib/plan.js';
 import { fmt } from './lib/load.js';
-import { startProbeProcess } from './lib/probe-process.js';
+import { startProbeProcess, type ProbeProcess } from './lib/probe-process.js';
 import { requirePeers } from '../scripts/peers.mjs';
 
 requirePeers(['prometheus-blackbox-exporter']);
@@ -34,13 +44,21 @@ const root = resolve(import.meta.dirname, '..');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 20);
 const RESOLVERS = 50;
-const ID = 'footprint';
+/** V8 flags for a probe: a young generation of 2 × 1 MiB semi-spaces instead of up to 2 × 16 MiB (a probe's allocation rate is low). */
+export const LEAN_NODE = ['--max-semi-space-size=1'];
+const VARIANTS = [
+  { id: 'lean', node: LEAN_NODE, args: ['--checks', 'dns,smtp'], what: '--checks dns,smtp, ' + LEAN_NODE.join(' ') },
+  { id: 'lean-defaults', node: [], args: ['--checks', 'dns,smtp'], what: '--checks dns,smtp, default V8 flags' },
+  { id: 'all', node: LEAN_NODE, args: [], what: `every check the plan enables, ${LEAN_NODE.join(' ')}` },
+] as const;
+const MB = 1e6;
 
 async function main(): Promise<void> {
   const started = Date.now();
   const dist = existsSync(join(root, 'dist/cli/main.js')); // what startProbeProcess will run
+  const pinned = pinLoadGenerator();
   process.stdout.write(
-    `bench:footprint — ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}, load average ${loadavg()[0]?.toFixed(2)}; probe from ${dist ? 'dist/' : 'tsx'}\n`,
+    `bench:footprint — ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}, load average ${loadavg()[0]?.toFixed(2)}; probe from ${dist ? 'dist/' : 'tsx'}; ${pinned} (here: probes and blackbox_exporter on the servers' core, lab and collector on the load's)\n`,
   );
   const closers: (() => Promise<void>)[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'mailprobe-footprint-'));
@@ -62,7 +80,7 @@ async function main(): Promise<void> {
     const mtas = await startMtas({ mailHost: 'mail.company.test', domain: 'company.test' });
     closers.push(() => mtas.close());
 
-    const collector = await startCollectorProcess({ probes: [ID] });
+    const collector = await startCollectorProcess({ probes: VARIANTS.map((v) => v.id), role: 'load' });
     closers.push(() => collector.stop());
 
     const plan = testPlanInput({
@@ -92,13 +110,17 @@ async function main(): Promise<void> {
           lookup_resolver: world.resolvers.honest.address,
           mta_sts_url: `${world.mtaStsUrl}/.well-known/mta-sts.txt`,
         },
-        push: { collectors: [collector.url], spool_dir: join(dir, 'spool') },
+        push: { collectors: [collector.url] },
       },
-      collector: { listen: '127.0.0.1:0', tokens: { [ID]: hashToken(tokenFor(ID)) } },
+      collector: { listen: '127.0.0.1:0', tokens: Object.fromEntries(VARIANTS.map((v) => [v.id, hashToken(tokenFor(v.id))])) },
     });
-    const probe = startProbeProcess(dir, plan, ID, tokenFor(ID));
-    closers.push(() => probe.stop());
-    const pid = probe.pid;
+    const probes: (ProbeProcess & (typeof VARIANTS)[number])[] = [];
+    for (const v of VARIANTS) {
+      const probePlan = { ...plan, probes: { ...plan.probes, push: { collectors: [collector.url], spool_dir: join(dir, `spool-${v.id}`) } } };
+      const p = startProbeProcess(dir, probePlan, v.id, tokenFor(v.id), { node: v.node, args: v.args });
+      closers.push(() => p.stop());
+      probes.push({ ...p, ...v });
+    }
 
     const modules = (['A', 'AAAA', 'MX'] as const)
       .map(
@@ -131,51 +153,66 @@ async function main(): Promise<void> {
     const bbTimer = setInterval(() => void bbRound(), 15_000);
     closers.push(async () => clearInterval(bbTimer));
 
-    const resultsAt = async (): Promise<Record<string, number>> => {
+    /** Results at the collector so far: probe → check type → count. */
+    const resultsAt = async (): Promise<Record<string, Record<string, number>>> => {
       const r = await request(`${collector.url}/metrics`);
       const text = await r.body.text();
-      const out: Record<string, number> = {};
-      for (const m of text.matchAll(/^mailprobe_checks_total\{[^}]*type="([a-z]+)"[^}]*\} (\d+)/gm)) out[m[1] ?? '?'] = (out[m[1] ?? '?'] ?? 0) + Number(m[2]);
+      const out: Record<string, Record<string, number>> = {};
+      for (const m of text.matchAll(/^mailprobe_checks_total\{([^}]*)\} (\d+)/gm)) {
+        const labels = m[1] ?? '';
+        const probe = /probe="([^"]+)"/.exec(labels)?.[1] ?? '?';
+        const type = /type="([a-z]+)"/.exec(labels)?.[1] ?? '?';
+        const of = (out[probe] ??= {});
+        of[type] = (of[type] ?? 0) + Number(m[2]);
+      }
       return out;
     };
 
     await new Promise((r) => setTimeout(r, WARMUP * 1000));
-    if (probe.child.exitCode !== null) throw new Error(`probe exited with ${probe.child.exitCode}: ${probe.stderr()}`);
+    for (const p of probes) if (p.child.exitCode !== null) throw new Error(`probe ${p.id} exited with ${p.child.exitCode}: ${p.stderr()}`);
     const before = await resultsAt();
     const bbBefore = { ...bbCounts };
-    const cpu0 = cpuSecondsOf(pid);
+    const cpu0 = probes.map((p) => cpuSecondsOf(p.pid));
     const bbCpu0 = cpuSecondsOf(bb.pid);
     const t0 = performance.now();
-    const rss: number[] = [];
+    const rss: number[][] = probes.map(() => []);
     const bbRss: number[] = [];
     while (performance.now() - t0 < SECONDS * 1000) {
-      rss.push(rssOf(pid));
+      for (const [i, p] of probes.entries()) rss[i]?.push(rssOf(p.pid));
       bbRss.push(rssOf(bb.pid));
       await new Promise((r) => setTimeout(r, 1000));
     }
     const wall = (performance.now() - t0) / 1000;
-    const cpu = cpuSecondsOf(pid) - cpu0;
+    const cpu = probes.map((p, i) => cpuSecondsOf(p.pid) - (cpu0[i] ?? 0));
     const bbCpu = cpuSecondsOf(bb.pid) - bbCpu0;
     const after = await resultsAt();
-    const ran = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]));
-    const total = Object.values(ran).reduce((a, b) => a + b, 0);
-    const maxRss = Math.max(...rss) / 2 ** 20;
-    const lastRss = (rss[rss.length - 1] ?? Number.NaN) / 2 ** 20;
+    const bbMax = Math.max(...bbRss);
+    const bbAvg = bbRss.reduce((a, b) => a + b, 0) / bbRss.length;
+    const bbPct = (100 * bbCpu) / wall;
     process.stdout.write(
-      `${RESOLVERS} resolvers × A/AAAA/MX + authoritative + SMTP to 2 IPs, every 15 s; measured ${fmt(wall, 0)} s after ${WARMUP} s warm-up\n`,
+      `${RESOLVERS} resolvers × A/AAAA/MX + authoritative + SMTP to 2 IPs, every 15 s; measured ${fmt(wall, 0)} s after ${WARMUP} s warm-up, load average ${loadavg()[0]?.toFixed(2)}\n`,
     );
-    process.stdout.write(`checks completed in the measured window (collector): ${JSON.stringify(ran)} = ${total}\n`);
     process.stdout.write(
-      `probe RSS: max ${fmt(maxRss, 1)} MiB, last ${fmt(lastRss, 1)} MiB (target < 80 MB: ${maxRss * 1.048576 < 80 ? 'met' : 'NOT met'}); ` +
-        `CPU ${fmt((100 * cpu) / wall, 2)} % of one core (target < 2 %: ${(100 * cpu) / wall < 2 ? 'met' : 'NOT met'})\n`,
+      `blackbox_exporter: ${bbCounts.probes - bbBefore.probes} probes (${bbCounts.success - bbBefore.success} succeeded); ` +
+        `RSS max ${fmt(bbMax / MB, 1)} MB, mean ${fmt(bbAvg / MB, 1)} MB; CPU ${fmt(bbPct, 2)} % of one core\n`,
     );
-    const bbMax = Math.max(...bbRss) / 2 ** 20;
-    process.stdout.write(
-      `blackbox_exporter, same probes in the same window: ${bbCounts.probes - bbBefore.probes} probes (${bbCounts.success - bbBefore.success} succeeded); ` +
-        `RSS max ${fmt(bbMax, 1)} MiB; CPU ${fmt((100 * bbCpu) / wall, 2)} % of one core\n`,
-    );
-    process.stdout.write(`ratio: probe RSS ${fmt(maxRss / bbMax, 2)}× blackbox_exporter's, CPU ${fmt(cpu / bbCpu, 2)}×\n`);
-    if (probe.stderr().trim()) process.stdout.write(`probe stderr (last lines):\n${probe.stderr().trim().split('\n').slice(-5).join('\n')}\n`);
+    probes.forEach((p, i) => {
+      const ran = Object.fromEntries(Object.entries(after[p.id] ?? {}).map(([k, v]) => [k, v - (before[p.id]?.[k] ?? 0)]));
+      const total = Object.values(ran).reduce((a, b) => a + b, 0);
+      const samples = rss[i] ?? [];
+      const max = Math.max(...samples);
+      // Steady: the second half of the window (the first may still hold the start-up's garbage).
+      const steady = samples.slice(Math.floor(samples.length / 2));
+      const steadyMean = steady.reduce((a, b) => a + b, 0) / steady.length;
+      const pct = (100 * (cpu[i] ?? 0)) / wall;
+      const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
+      process.stdout.write(
+        `probe ${p.id} (${p.what}): ${total} checks ${JSON.stringify(ran)}; RSS max ${fmt(max / MB, 1)} MB, steady mean ${fmt(steadyMean / MB, 1)} MB ` +
+          `(≤ 70 MB: ${met(steadyMean <= 70 * MB)}); CPU ${fmt(pct, 2)} % of one core (≤ 1.5 %: ${met(pct <= 1.5)}); ` +
+          `ratio to blackbox_exporter: RSS ${fmt(max / bbMax, 2)}× max, ${fmt(steadyMean / bbAvg, 2)}× mean (≤ 2×: ${met(steadyMean / bbAvg <= 2)}), CPU ${fmt(pct / bbPct, 2)}×\n`,
+      );
+      if (p.stderr().trim()) process.stdout.write(`  probe ${p.id} stderr (last lines):\n  ${p.stderr().trim().split('\n').slice(-3).join('\n  ')}\n`);
+    });
   } finally {
     for (const c of closers.reverse()) await c().catch(() => undefined);
   }

@@ -37,9 +37,13 @@ export function pinLoadGenerator(): string {
   return `load generator pinned to core ${LOAD_CORE}, servers to core ${SERVER_CORE} (taskset)`;
 }
 
-/** The command line of a server, under `taskset -c 0` once pinning is on. */
-function serverCommand(cmd: string, args: string[]): [string, string[]] {
-  return pinServers ? ['taskset', ['-c', String(SERVER_CORE), cmd, ...args]] : [cmd, args];
+/**
+ * The command line of a server under test, under `taskset -c 0` once pinning is on; with
+ * `role: 'load'`, of a peer that belongs to the load (bench:footprint's collector), on the load
+ * generator's core.
+ */
+export function serverCommand(cmd: string, args: string[], role: 'server' | 'load' = 'server'): [string, string[]] {
+  return pinServers ? ['taskset', ['-c', String(role === 'server' ? SERVER_CORE : LOAD_CORE), cmd, ...args]] : [cmd, args];
 }
 
 /** A port free right now on 127.0.0.1 (for peers that cannot bind port 0 and report it). */
@@ -114,6 +118,8 @@ export interface CollectorProcessOptions {
    * CollectorProcess.liveBytes} can ask for the memory still in use after a full collection.
    */
   liveBytes?: boolean;
+  /** Which core it runs on once pinning is on: the servers' (default) or the load generator's. */
+  role?: 'server' | 'load';
 }
 
 export interface CollectorProcess extends PeerProcess {
@@ -145,7 +151,7 @@ export async function startCollectorProcess(opts: CollectorProcessOptions): Prom
     : opts.requestTimeoutMs === undefined
       ? ['--import', 'tsx', join(root, 'cli/main.ts'), 'collector', '--config', planFile, '--listen', '127.0.0.1:0']
       : drillMain;
-  const child = spawn(...serverCommand(process.execPath, args), {
+  const child = spawn(...serverCommand(process.execPath, args, opts.role), {
     cwd: root,
     env: { ...process.env, MAILPROBE_LOG_LEVEL: opts.logLevel ?? 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -235,7 +241,9 @@ export async function startBlackboxExporter(configYaml: string, binary = 'promet
   const file = join(dir, 'blackbox.yml');
   writeFileSync(file, configYaml);
   const port = await freePort();
-  const child = spawn(binary, [`--config.file=${file}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(...serverCommand(binary, [`--config.file=${file}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn']), {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   const stderr = tail(child);
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 15_000;

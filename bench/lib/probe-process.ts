@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { serverCommand } from './bench-processes.js';
 
 const root = resolve(import.meta.dirname, '../..');
 
@@ -19,14 +20,25 @@ export interface ProbeProcess {
   stop(): Promise<void>;
 }
 
-/** Writes `plan` into `dir` and starts `mailprobe probe` on it as probe `id` in region eu. */
-export function startProbeProcess(dir: string, plan: object, id: string, token: string): ProbeProcess {
-  const planFile = join(dir, 'plan.yaml');
+export interface ProbeProcessOptions {
+  /** More `mailprobe probe` options, such as `['--checks', 'dns,smtp']`. */
+  args?: readonly string[];
+  /** Node options before the script, such as `['--max-semi-space-size=1']`. */
+  node?: readonly string[];
+}
+
+/**
+ * Writes `plan` into `dir` and starts `mailprobe probe` on it as probe `id` in region eu (on the
+ * servers' core once the benchmark pinned itself: bench-processes.ts).
+ */
+export function startProbeProcess(dir: string, plan: object, id: string, token: string, opts: ProbeProcessOptions = {}): ProbeProcess {
+  const planFile = join(dir, `plan-${id}.yaml`);
   // JSON is YAML.
   writeFileSync(planFile, JSON.stringify(plan, null, 1));
   const fromDist = existsSync(join(root, 'dist/cli/main.js'));
-  const args = fromDist ? [join(root, 'dist/cli/main.js')] : ['--import', 'tsx', join(root, 'cli/main.ts')];
-  const child = spawn(process.execPath, [...args, 'probe', '--config', planFile, '--id', id, '--region', 'eu'], {
+  const script = fromDist ? [join(root, 'dist/cli/main.js')] : ['--import', 'tsx', join(root, 'cli/main.ts')];
+  const args = [...(opts.node ?? []), ...script, 'probe', '--config', planFile, '--id', id, '--region', 'eu', ...(opts.args ?? [])];
+  const child = spawn(...serverCommand(process.execPath, args), {
     cwd: dir,
     env: { ...process.env, MAILPROBE_TOKEN: token, MAILPROBE_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'pipe'],
