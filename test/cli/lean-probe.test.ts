@@ -86,7 +86,7 @@ test('--checks dns,smtp loads no mailauth and no smtp-server; auth and roundtrip
   const [lean, full] = await Promise.all([packagesLoaded(['dns', 'smtp']), packagesLoaded(['auth', 'roundtrip'])]);
   // What the lean probe does use, so an empty log cannot pass.
   for (const p of ['dns2', 'nodemailer', 'undici', 'pino', 'prom-client']) assert.ok(lean.packages.has(p), `dns,smtp: ${p} loaded`);
-  for (const p of ['mailauth', 'smtp-server', 'joi', 'fastify'])
+  for (const p of ['mailauth', 'smtp-server', 'joi', 'imapflow', 'fastify'])
     assert.ok(!lean.packages.has(p), `dns,smtp: ${p} not loaded (loaded: ${[...lean.packages].sort().join(', ')})`);
   for (const p of ['mailauth', 'smtp-server']) assert.ok(full.packages.has(p), `auth,roundtrip: ${p} loaded`);
   for (const f of ['mailauth/lib/spf/index.js', 'mailauth/lib/mta-sts.js', 'mailauth/lib/dkim/verify.js', 'mailauth/lib/dmarc/index.js'])
