@@ -120,6 +120,7 @@ export async function buildCollector(opts: CollectorOptions): Promise<Collector>
       probeStaleAfterMs: cfg.probe_stale_after,
       servers: plan.cutover.servers,
     },
+    store,
     outputs,
     self,
     now,

@@ -10,6 +10,7 @@ import { ResultDedup } from './dedup.js';
 import { CollectorError } from './errors.js';
 import type { Output } from './outputs/output.js';
 import { resultOps, seriesKey, type Labels, type SampleOp } from './samples.js';
+import { parseBody, type Series, type SeriesStore } from './store/series-store.js';
 import type { SelfMetrics } from './self-metrics.js';
 import { serverProblem, type ServerRef } from './servers.js';
 
@@ -39,9 +40,13 @@ interface ProbeState {
   lastSeen: number;
   /** Its per-probe gauges were removed after silence (until it pushes again). */
   swept: boolean;
-  /** series key → the labels to remove it with (for one-of gauges, with the current value). */
-  series: Map<string, { metric: MetricKey; labels: Labels }>;
+  /** The probe's series in the store (references, no copy of labels): */
+  series: Set<Series>;
+  /** and its one-of gauges, by metric and labels without the one-of label → the series currently set. */
+  groups: Map<string, Series>;
 }
+
+const seriesOf = (state: ProbeState): number => state.series.size + state.groups.size;
 
 export class Ingest {
   readonly #dedup: ResultDedup;
@@ -54,6 +59,8 @@ export class Ingest {
 
   constructor(
     readonly opts: IngestOptions,
+    /** The result series: the probes' series budgets and the sweep work on it; also one of `outputs`. */
+    readonly store: SeriesStore,
     readonly outputs: readonly Output[],
     readonly self: SelfMetrics,
     readonly now: () => number = Date.now,
@@ -136,22 +143,39 @@ export class Ingest {
       if (op.op === 'one-of') op.value = cutLabel(op.value, this.opts.maxLabelLength);
     }
 
-    const state = this.#probes.get(probeId) ?? { region: probe.region, lastSeen: 0, swept: false, series: new Map() };
-    // Count before applying anything, so a rejected batch leaves no trace.
-    const fresh = new Map<string, { metric: MetricKey; labels: Labels }>();
-    for (const op of ops) {
-      const key = op.op === 'one-of' ? seriesKey(op.metric, op.labels, [op.label, '']) : seriesKey(op.metric, op.labels);
-      const labels = op.op === 'one-of' ? { ...op.labels, [op.label]: op.value } : op.labels;
-      if (state.series.has(key)) state.series.set(key, { metric: op.metric, labels });
-      else fresh.set(key, { metric: op.metric, labels });
+    const state = this.#probes.get(probeId) ?? {
+      region: probe.region,
+      lastSeen: 0,
+      swept: false,
+      series: new Set<Series>(),
+      groups: new Map<string, Series>(),
+    };
+    // Count before applying anything, so a rejected batch leaves no trace. Each series' label
+    // body is computed once, here, and handed to the store.
+    const bodies: (string | undefined)[] = new Array(ops.length);
+    const groups: (string | undefined)[] = new Array(ops.length);
+    const fresh = new Set<string>();
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i] as SampleOp;
+      const f = this.store.family(op.metric);
+      if (!f) continue;
+      if (op.op === 'one-of') {
+        const group = `${op.metric}\u0000${f.body(op.labels, op.label)}`;
+        groups[i] = group;
+        if (!state.groups.has(group)) fresh.add(group);
+      } else {
+        const body = f.body(op.labels);
+        bodies[i] = body;
+        const s = f.series.get(body);
+        if (!s || !state.series.has(s)) fresh.add(`${op.metric}\u0000${body}`);
+      }
     }
-    if (state.series.size + fresh.size > this.opts.maxSeriesPerProbe) {
+    if (seriesOf(state) + fresh.size > this.opts.maxSeriesPerProbe) {
       throw new CollectorError(
         'series_limit',
-        `probe ${probeId} has ${state.series.size} series, this batch adds ${fresh.size}, the limit is ${this.opts.maxSeriesPerProbe}`,
+        `probe ${probeId} has ${seriesOf(state)} series, this batch adds ${fresh.size}, the limit is ${this.opts.maxSeriesPerProbe}`,
       );
     }
-    for (const [k, v] of fresh) state.series.set(k, v);
     state.region = probe.region;
     state.lastSeen = this.now();
     state.swept = false;
@@ -160,9 +184,18 @@ export class Ingest {
     this.#agree(probeId, ops);
     const info = { ...batch.probe, ...probe };
     const newResults = todo.length === batch.results.length ? batch.results : todo.map((i) => batch.results[i]).filter((r) => r !== undefined);
+    const touched: (Series | undefined)[] = new Array(ops.length);
     for (const out of this.outputs) {
-      out.apply(ops);
+      if (out === this.store) this.store.apply(ops, bodies, touched);
+      else out.apply(ops);
       out.results?.(info, newResults);
+    }
+    for (let i = 0; i < ops.length; i++) {
+      const s = touched[i];
+      if (!s) continue;
+      const group = groups[i];
+      if (group === undefined) state.series.add(s);
+      else state.groups.set(group, s);
     }
     this.#dedup.commit(probeId, ref);
 
@@ -172,7 +205,7 @@ export class Ingest {
       this.self.spoolBytes.set(rp, batch.probe.spool.bytes);
       this.self.spoolDropped.set(rp, batch.probe.spool.dropped);
     }
-    this.self.series.set({ probe: probeId }, state.series.size);
+    this.self.series.set({ probe: probeId }, seriesOf(state));
     this.self.batches.inc({ result: 'accepted' });
     this.self.results.inc(todo.length);
     this.self.ingestDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
@@ -210,14 +243,32 @@ export class Ingest {
     if (ops.length > 0) for (const out of this.outputs) out.apply(ops);
   }
 
+  /** Removes a series of a probe's state from the store and from every other output. */
+  #remove(s: Series): void {
+    if (s.removed) return;
+    const labels = parseBody(s.body);
+    this.store.drop(s);
+    for (const out of this.outputs) if (out !== this.store) out.remove(s.family.key, labels);
+  }
+
+  /** Removes the series of a probe's state that `which` picks, from the store and the state. */
+  #removeWhere(state: ProbeState, which: (s: Series) => boolean): void {
+    for (const s of state.series) {
+      if (!which(s)) continue;
+      this.#remove(s);
+      state.series.delete(s);
+    }
+    for (const [group, s] of state.groups) {
+      if (!which(s)) continue;
+      this.#remove(s);
+      state.groups.delete(group);
+    }
+  }
+
   /** Removes every series of the probe under its old region (counters too) and its region's push gauges. */
   #dropRegion(probeId: string, state: ProbeState): void {
     const old = { region: state.region, probe: probeId };
-    for (const [key, { metric, labels }] of state.series) {
-      if (labels.region !== state.region) continue;
-      for (const out of this.outputs) out.remove(metric, labels);
-      state.series.delete(key);
-    }
+    this.#removeWhere(state, (s) => s.family.labelNames.includes('region') && parseBody(s.body).region === state.region);
     this.self.lastPush.remove(old);
     this.self.spoolBytes.remove(old);
     this.self.spoolDropped.remove(old);
@@ -230,15 +281,9 @@ export class Ingest {
     for (const [id, state] of this.#probes) {
       if (state.swept || state.lastSeen > cutoff) continue;
       state.swept = true;
-      for (const [key, { metric, labels }] of state.series) {
-        const def = METRICS[metric];
-        if (def.type === 'gauge' && 'perProbe' in def && def.perProbe) {
-          for (const out of this.outputs) out.remove(metric, labels);
-          state.series.delete(key);
-        }
-      }
+      this.#removeWhere(state, (s) => s.family.def.type === 'gauge' && s.family.def.perProbe === true);
       this.#withdraw(id);
-      this.self.series.set({ probe: id }, state.series.size);
+      this.self.series.set({ probe: id }, seriesOf(state));
       gone.push(id);
     }
     return gone;

@@ -183,6 +183,11 @@ export class SeriesStore implements Output {
     return this.#families.values();
   }
 
+  /** The family of a metric of the store, if it holds that metric. */
+  family(metric: MetricKey): Family | undefined {
+    return this.#families.get(metric);
+  }
+
   /** Called on every change and removal (remote write keeps its send state this way). */
   listen(l: StoreListener): void {
     this.#listeners.push(l);
@@ -212,28 +217,32 @@ export class SeriesStore implements Output {
    * Applies sample operations. Counters add and histograms observe whatever the order; a gauge
    * (and a one-of gauge's choice) keeps the value of the newest check: an operation older (by
    * probe time) than the one the series holds, a spool replayed late, changes nothing.
+   * `bodies[i]`: the label body of operation i when the caller has it already (not for one-of);
+   * `touched[i]` receives the series operation i is about (the current one of a one-of gauge).
    */
-  apply(ops: readonly SampleOp[]): void {
-    for (const op of ops) {
+  apply(ops: readonly SampleOp[], bodies?: readonly (string | undefined)[], touched?: (Series | undefined)[]): void {
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i] as SampleOp;
       const f = this.#families.get(op.metric);
       if (!f) continue;
       let s: Series;
       switch (op.op) {
         case 'inc':
-          s = this.#series(f, f.body(op.labels));
+          s = this.#series(f, bodies?.[i] ?? f.body(op.labels));
           s.value += op.value;
           break;
         case 'set':
-          s = this.#series(f, f.body(op.labels));
+          s = this.#series(f, bodies?.[i] ?? f.body(op.labels));
+          if (touched) touched[i] = s;
           if (op.ts < s.ts) continue;
           s.value = op.value;
           break;
         case 'observe': {
-          s = this.#series(f, f.body(op.labels));
+          s = this.#series(f, bodies?.[i] ?? f.body(op.labels));
           const bounds = f.bounds ?? [];
-          let i = 0;
-          while (i < bounds.length && op.value > (bounds[i] as number)) i++;
-          if (s.buckets) s.buckets[i] = (s.buckets[i] ?? 0) + 1;
+          let b = 0;
+          while (b < bounds.length && op.value > (bounds[b] as number)) b++;
+          if (s.buckets) s.buckets[b] = (s.buckets[b] ?? 0) + 1;
           s.sum += op.value;
           s.count += 1;
           break;
@@ -241,7 +250,10 @@ export class SeriesStore implements Output {
         case 'one-of': {
           const key = f.body(op.labels, op.label);
           const cur = f.current.get(key);
-          if (cur && !cur.removed && op.ts < cur.ts) continue;
+          if (cur && !cur.removed && op.ts < cur.ts) {
+            if (touched) touched[i] = cur;
+            continue;
+          }
           if (cur && !cur.removed && cur.body !== f.body(op.labels, undefined, op.label, op.value)) this.#drop(cur, op.ts);
           s = this.#series(f, f.body(op.labels, undefined, op.label, op.value));
           s.value = 1;
@@ -250,6 +262,7 @@ export class SeriesStore implements Output {
         }
       }
       if (op.ts > s.ts) s.ts = op.ts;
+      if (touched) touched[i] = s;
       for (const l of this.#listeners) l.changed(s, op.ts);
     }
     for (const l of this.#listeners) l.applied();

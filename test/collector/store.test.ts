@@ -276,3 +276,33 @@ test('remote write sends from the same store /metrics renders: every sample on t
     await new Promise<void>((ok) => rx.close(() => ok()));
   }
 });
+
+test('the per-probe series limit counts on the store: fleet-wide series another probe created count for this probe too', async () => {
+  const series = async (c: Awaited<ReturnType<typeof buildCollector>>, probe: string) => {
+    const text = await c.registry.metrics();
+    const m = new RegExp(`^mailprobe_collector_probe_series\\{probe="${probe}"\\} (\\d+)$`, 'm').exec(text);
+    return Number(m?.[1]);
+  };
+  const t = Date.now();
+  const first = await buildCollector({ plan: testPlan(), logger: false });
+  first.ingest.apply('p-eu', batchOf(mixedResults(t), { id: 'p-eu', region: 'eu' }));
+  const n = await series(first, 'p-eu');
+  await first.app.close();
+  assert.ok(n > 20, `${n} series for one interval`);
+
+  const c = await buildCollector({ plan: testPlan({ collector: { max_series_per_probe: n } }), logger: false });
+  try {
+    c.ingest.apply('p-eu', batchOf(mixedResults(t), { id: 'p-eu', region: 'eu' }));
+    // p-us reports the same servers and records (fleet-wide series p-eu created) plus one resolver more.
+    const size = c.store.size;
+    assert.throws(
+      () => c.ingest.apply('p-us', batchOf([...mixedResults(t), dnsAt(t, '10.9.9.9', 'new')], { id: 'p-us', region: 'us' })),
+      (e: Error) => /probe p-us has 0 series, this batch adds \d+, the limit is/.test(e.message),
+    );
+    assert.equal(c.store.size, size, 'a refused batch leaves no series');
+    c.ingest.apply('p-us', batchOf(mixedResults(t), { id: 'p-us', region: 'us' }));
+    assert.equal(await series(c, 'p-us'), n, 'the same count as p-eu: fleet-wide series included');
+  } finally {
+    await c.app.close();
+  }
+});
