@@ -28,8 +28,12 @@ export type Fault =
   | { kind: 'blackhole' }
   /** The greeting goes out `ms` after the TCP accept. */
   | { kind: 'slow-banner'; ms: number }
-  /** A 4xx (greylisting) at a stage; default 451 4.7.1. */
-  | { kind: 'temp-fail'; at: FaultStage; code?: number; message?: string }
+  /**
+   * A 4xx (greylisting) at a stage; default 451 4.7.1. With `every` (at rcpt): only every n-th
+   * RCPT of the same sender and recipient fails, the first one first (flapping, as greylisting
+   * that forgets its triplets does).
+   */
+  | { kind: 'temp-fail'; at: FaultStage; code?: number; message?: string; every?: number }
   /** A 5xx at a stage; default 550 5.7.1 (554 at connect). */
   | { kind: 'perm-fail'; at: FaultStage; code?: number; message?: string }
   /** The message is read, then the connection dropped without a reply. */
@@ -175,6 +179,8 @@ interface Instance {
   server: SMTPServer;
   tlsServer?: SMTPServer;
   fault: Fault | null;
+  /** RCPTs per sender and recipient since the fault was set (temp-fail `every`). */
+  seen: Map<string, number>;
   sockets: Map<string, { socket: Socket; acceptedAt: number }>;
   blackhole?: Blackhole;
 }
@@ -250,9 +256,15 @@ export async function startMtas(opts: StartMtasOptions): Promise<LabMtas> {
         if (f?.kind === 'stall' && f.at === 'mail') return void inst().mta.stalls++;
         cb();
       },
-      onRcptTo(addr, _session, cb) {
-        const f = inst().fault;
-        if ((f?.kind === 'temp-fail' || f?.kind === 'perm-fail') && f.at === 'rcpt') return cb(stageError(f));
+      onRcptTo(addr, session, cb) {
+        const i = inst();
+        const f = i.fault;
+        if (f?.kind === 'temp-fail' && f.at === 'rcpt' && f.every !== undefined) {
+          const pair = `${session.envelope.mailFrom ? session.envelope.mailFrom.address : ''} ${addr.address}`.toLowerCase();
+          const n = i.seen.get(pair) ?? 0;
+          i.seen.set(pair, n + 1);
+          if (n % f.every === 0) return cb(stageError(f));
+        } else if ((f?.kind === 'temp-fail' || f?.kind === 'perm-fail') && f.at === 'rcpt') return cb(stageError(f));
         if (f?.kind === 'stall' && f.at === 'rcpt') return void inst().mta.stalls++;
         const rcpt = addr.address.toLowerCase();
         if (!rcpt.endsWith(`@${domain}`) && !relaySet.has(rcpt) && !routeOf(rcpt)) return cb(new SmtpReplyError(550, '5.7.1 Relaying denied'));
@@ -390,7 +402,7 @@ export async function startMtas(opts: StartMtasOptions): Promise<LabMtas> {
     const ip = opts.addresses?.[side] ?? DEFAULT_ADDR[side];
     const name = opts.names?.[side] ?? opts.mailHost;
     const mta: LabMta = { side, ip, port: 0, name, received: [], relayed: [], stalls: 0, bannerDelays: [] };
-    const inst: Instance = { mta, server: undefined as unknown as SMTPServer, fault: null, sockets: new Map() };
+    const inst: Instance = { mta, server: undefined as unknown as SMTPServer, fault: null, seen: new Map(), sockets: new Map() };
     instances[side] = inst;
     inst.server = makeServer(() => inst, side, false);
     mta.port = await listen(inst.server, ip, 0);
@@ -403,6 +415,7 @@ export async function startMtas(opts: StartMtasOptions): Promise<LabMtas> {
   const setFault = async (side: Side, fault: Fault | null): Promise<void> => {
     const i = instances[side];
     const before = i.fault;
+    i.seen.clear();
     // Undo what the previous fault changed at the listener.
     if (before?.kind === 'blackhole') {
       await i.blackhole?.close();

@@ -18,7 +18,8 @@
  *      the new MTA refuses connections, the old one presents a certificate expiring in an hour and
  *      the MTA-STS policy (testing) lists another mx;
  *      then the switch with the old server still running raises MailprobeOldIPFCrDNSLost, which
- *      says how to fix it, and giving the old server a name of its own (A + PTR) resolves it;
+ *      says how to fix it, and giving the old server a name of its own (A + PTR) resolves it, while
+ *      the new server, now served, greylists every other session (the success ratio pages);
  *      then the new MTA's relay is slow and the old one's loses round-trip mail (warning, and
  *      critical in the window); then every probe and the collector stop, and come back one by one.
  * The time from each fault to its alert firing, and from the fix to the alert resolving, is printed.
@@ -84,10 +85,14 @@ async function drill(lab: LabCutover, drills: Drill[], timeoutMs = 60_000): Prom
   if (fired.size < drills.length) {
     const names = new Set(drills.filter((d) => !fired.has(d)).map((d) => d.alert));
     const active = (await prom.alerts()).filter((a) => names.has(a.labels.alertname ?? '')).map((a) => `${a.state} ${JSON.stringify(a.labels)}`);
+    // A failed scrape (timeout on a busy machine) makes every series stale and resets each pending alert.
+    const scrapes = (await prom.vector(`count_over_time(up[${Math.ceil(timeoutMs / 1000)}s]) - sum_over_time(up[${Math.ceil(timeoutMs / 1000)}s])`))
+      .map((v) => v.value[1])
+      .join();
     assert.deepEqual(
       drills.filter((d) => !fired.has(d)).map((d) => `${d.alert} (${d.fault})`),
       [],
-      `alerts not firing ${timeoutMs / 1000} s after their fault; active: ${active.join('; ')}`,
+      `alerts not firing ${timeoutMs / 1000} s after their fault; active: ${active.join('; ')}; failed scrapes meanwhile: ${scrapes}`,
     );
   }
   const t1 = Date.now();
@@ -374,6 +379,16 @@ test('inside the window: delivery, TTL, certificate, round-trip and fleet alerts
             'after the switch the new IP confirms and the old one is not served: no other reverse-DNS alert',
           );
         },
+      },
+      {
+        // Each probe's sessions to the new IP succeed and fail by turns: the last check alone
+        // (MailprobeDeliveryFailingServedIP) can miss that; the success ratio does not.
+        alert: 'MailprobeDeliveryRatioLowServedIP',
+        fault: 'the switch: the new (served) MTA answers every other RCPT of the same sender and recipient 451 (greylisting-style flapping), in the window',
+        labels: { ip: LAB_NEW_IP },
+        inject: (l) => l.mtas.setFault('new', { kind: 'temp-fail', at: 'rcpt', every: 2 }),
+        clear: (l) => l.mtas.setFault('new', null),
+        firing: (a) => assert.equal(a.labels.severity, 'critical'),
       },
     ]);
     await drill(lab2, [

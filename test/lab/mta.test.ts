@@ -140,6 +140,26 @@ describe('lab MTAs', () => {
     await mtas.setFault('old', null);
     assert.match(await send('old', 'postmaster@company.test', signed().text), /^250 /);
   });
+
+  test('temp-fail every 2: every other RCPT of the same sender and recipient gets 451, the first first', async () => {
+    await mtas.setFault('new', { kind: 'temp-fail', at: 'rcpt', every: 2 });
+    const outcome = async (to: string) => {
+      try {
+        return (await send('new', to, signed().text)).slice(0, 3);
+      } catch (e) {
+        return ((e as { response?: string }).response ?? String(e)).slice(0, 3);
+      }
+    };
+    try {
+      const got: string[] = [];
+      for (const to of ['postmaster@company.test', 'postmaster@company.test', 'abuse@company.test', 'postmaster@company.test', 'abuse@company.test'])
+        got.push(await outcome(to));
+      assert.deepEqual(got, ['451', '250', '451', '451', '250']);
+    } finally {
+      await mtas.setFault('new', null);
+    }
+    assert.equal(await outcome('postmaster@company.test'), '250');
+  });
 });
 
 async function freePort(): Promise<number> {
