@@ -185,30 +185,33 @@ export class Sink {
   /** Connections turned away because their address had maxPerAddress open. */
   refusedConnections = 0;
   /** Message id → when it was taken (replays of it get 550). */
-  private readonly seen = new Map<string, number>();
+  readonly #seen = new Map<string, number>();
   /** Client address → connections open. */
   /** Open sockets per client address (pruned of closed ones as connections come in). */
-  private readonly perAddress = new Map<string, Set<Socket>>();
+  readonly #perAddress = new Map<string, Set<Socket>>();
   /** Signed messages taken (including late and duplicate ones). */
   accepted = 0;
-  private readonly server: SMTPServer;
-  private readonly recent = new Map<string, Arrival>();
-  private readonly waiters = new Map<string, Set<Waiter>>();
-  private readonly now: () => number;
-  private readonly resolver: Resolver;
-  private readonly name: string;
-  private readonly pendingVerdicts = new Set<Promise<void>>();
+  readonly #server: SMTPServer;
+  readonly #recent = new Map<string, Arrival>();
+  readonly #waiters = new Map<string, Set<Waiter>>();
+  readonly #now: () => number;
+  readonly #resolver: Resolver;
+  readonly #name: string;
+  readonly #pendingVerdicts = new Set<Promise<void>>();
   /** Message ids that arrived and whose verdicts are being worked out. */
-  private readonly judging = new Set<string>();
+  readonly #judging = new Set<string>();
 
-  private constructor(private readonly opts: SinkOptions) {
+  readonly #opts: SinkOptions;
+
+  private constructor(opts: SinkOptions) {
+    this.#opts = opts;
     this.host = opts.host;
-    this.now = opts.now ?? preciseNow;
-    this.resolver = opts.resolver ?? dnsResolver();
-    this.name = opts.name ?? hostname();
+    this.#now = opts.now ?? preciseNow;
+    this.#resolver = opts.resolver ?? dnsResolver();
+    this.#name = opts.name ?? hostname();
     const address = opts.address.toLowerCase();
-    this.server = new SMTPServer({
-      name: this.name,
+    this.#server = new SMTPServer({
+      name: this.#name,
       banner: 'mailprobe round-trip sink',
       logger: false,
       disableReverseLookup: true,
@@ -221,21 +224,21 @@ export class Sink {
       ...(opts.tls ? { key: opts.tls.key, cert: opts.tls.cert } : {}),
       onRcptTo: (addr, _session, cb) => {
         if (addr.address.toLowerCase() === address) return cb();
-        this.reject('sink_relay_denied');
+        this.#reject('sink_relay_denied');
         cb(new SinkReject('sink_relay_denied'));
       },
-      onData: (stream, session, cb) => this.onData(stream, session, cb),
+      onData: (stream, session, cb) => this.#onData(stream, session, cb),
     });
-    this.server.on('error', (err) => opts.log?.warn({ err, code: 'sink_error' }, 'sink connection error'));
+    this.#server.on('error', (err) => opts.log?.warn({ err, code: 'sink_error' }, 'sink connection error'));
     // smtp-server cuts only idle sessions; a client that drips a byte now and then would hold
     // its session for ever. Relayed test mail takes seconds, so every session gets a lifetime.
     const sessionMaxMs = opts.sessionMaxMs ?? 5 * 60_000;
-    this.server.server.on('connection', (socket: Socket) => {
+    this.#server.server.on('connection', (socket: Socket) => {
       const timer = setTimeout(() => socket.destroy(), sessionMaxMs);
       timer.unref();
       socket.once('close', () => clearTimeout(timer));
     });
-    this.limitPerAddress(opts.maxPerAddress ?? 20);
+    this.#limitPerAddress(opts.maxPerAddress ?? 20);
   }
 
   /**
@@ -243,26 +246,26 @@ export class Sink {
    * smtp-server sees them, so they never count against maxClients (500 idle connections from one
    * address cannot turn a real delivery away).
    */
-  private limitPerAddress(max: number): void {
-    const net = this.server.server;
+  #limitPerAddress(max: number): void {
+    const net = this.#server.server;
     const handlers = net.listeners('connection') as ((socket: Socket) => void)[];
     net.removeAllListeners('connection');
     net.on('connection', (socket: Socket) => {
       const addr = plainIp(socket.remoteAddress ?? '');
       // smtp-server removes every listener of the raw socket at STARTTLS, so a 'close' listener
       // would never fire for TLS sessions: closed sockets are pruned here instead.
-      const open = this.perAddress.get(addr) ?? new Set<Socket>();
+      const open = this.#perAddress.get(addr) ?? new Set<Socket>();
       for (const s of open) if (s.destroyed) open.delete(s);
-      for (const [a, set] of this.perAddress) if (a !== addr && [...set].every((s) => s.destroyed)) this.perAddress.delete(a);
+      for (const [a, set] of this.#perAddress) if (a !== addr && [...set].every((s) => s.destroyed)) this.#perAddress.delete(a);
       if (open.size >= max) {
         this.refusedConnections++;
         socket.on('error', () => socket.destroy());
-        socket.end(`421 4.7.0 ${this.name} too many connections from ${addr}, try again later\r\n`);
+        socket.end(`421 4.7.0 ${this.#name} too many connections from ${addr}, try again later\r\n`);
         setTimeout(() => socket.destroy(), 1000).unref();
         return;
       }
       open.add(socket);
-      this.perAddress.set(addr, open);
+      this.#perAddress.set(addr, open);
       for (const h of handlers) h.call(net, socket);
     });
   }
@@ -270,23 +273,23 @@ export class Sink {
   static async start(opts: SinkOptions): Promise<Sink> {
     const sink = new Sink(opts);
     await new Promise<void>((resolve, reject) => {
-      sink.server.server.once('error', reject);
-      sink.server.listen(opts.port, opts.host, () => {
-        sink.server.server.off('error', reject);
+      sink.#server.server.once('error', reject);
+      sink.#server.listen(opts.port, opts.host, () => {
+        sink.#server.server.off('error', reject);
         resolve();
       });
     });
-    const a = sink.server.server.address();
+    const a = sink.#server.server.address();
     sink.port = typeof a === 'object' && a ? a.port : opts.port;
     return sink;
   }
 
-  private reject(code: SinkRejectCode): void {
+  #reject(code: SinkRejectCode): void {
     this.rejected[code]++;
-    this.opts.log?.info({ code }, SINK_REJECTS[code].message);
+    this.#opts.log?.info({ code }, SINK_REJECTS[code].message);
   }
 
-  private onData(stream: SMTPServerDataStream, session: SMTPServerSession, cb: (err?: Error | null, message?: string) => void): void {
+  #onData(stream: SMTPServerDataStream, session: SMTPServerSession, cb: (err?: Error | null, message?: string) => void): void {
     // Read now: smtp-server resets the envelope once the reply is sent.
     const deliveringIp = plainIp(session.remoteAddress);
     const helo = session.hostNameAppearsAs || '';
@@ -297,65 +300,65 @@ export class Sink {
     stream.on('data', (c: Buffer) => {
       size += c.length;
       // Past the limit the rest is read and dropped.
-      if (size <= this.opts.maxSize) chunks.push(c);
+      if (size <= this.#opts.maxSize) chunks.push(c);
     });
     stream.on('end', () => {
-      const arrivedAt = this.now();
-      if (stream.sizeExceeded || size > this.opts.maxSize) {
-        this.reject('sink_too_big');
+      const arrivedAt = this.#now();
+      if (stream.sizeExceeded || size > this.#opts.maxSize) {
+        this.#reject('sink_too_big');
         return cb(new SinkReject('sink_too_big'));
       }
       const raw = Buffer.concat(chunks);
-      const v = verifyStamp(this.opts.secret, headerValue(raw, SIGNATURE_HEADER), { from: mailFrom, to: this.opts.address, body: bodyOf(raw) });
+      const v = verifyStamp(this.#opts.secret, headerValue(raw, SIGNATURE_HEADER), { from: mailFrom, to: this.#opts.address, body: bodyOf(raw) });
       if (!v.ok) {
         const code = v.reason === 'unsigned' ? 'sink_unsigned' : 'sink_bad_signature';
-        this.reject(code);
+        this.#reject(code);
         return cb(new SinkReject(code));
       }
       const age = arrivedAt - v.stamp.sentAt;
-      const maxAge = this.opts.maxAgeMs ?? 86_400_000;
+      const maxAge = this.#opts.maxAgeMs ?? 86_400_000;
       if (age > maxAge || age < -FUTURE_SKEW_MS) {
-        this.reject('sink_stale');
+        this.#reject('sink_stale');
         return cb(new SinkReject('sink_stale'));
       }
-      if (this.seen.has(v.stamp.messageId)) {
-        this.reject('sink_replay');
+      if (this.#seen.has(v.stamp.messageId)) {
+        this.#reject('sink_replay');
         return cb(new SinkReject('sink_replay'));
       }
-      this.remember(v.stamp.messageId, arrivedAt, maxAge);
+      this.#remember(v.stamp.messageId, arrivedAt, maxAge);
       this.accepted++;
       cb(null, 'Ok: round trip recorded');
       // Arrived: a deadline that passes while the verdicts are worked out no longer makes it lost.
-      this.judging.add(v.stamp.messageId);
-      for (const w of this.waiters.get(v.stamp.messageId) ?? []) clearTimeout(w.timer);
+      this.#judging.add(v.stamp.messageId);
+      for (const w of this.#waiters.get(v.stamp.messageId) ?? []) clearTimeout(w.timer);
       const p = this.judge(raw, deliveringIp, helo, mailFrom).then((verdicts) => {
-        this.record({ ...v.stamp, arrivedAt, deliveringIp, helo, mailFrom, tls, verdicts });
+        this.#record({ ...v.stamp, arrivedAt, deliveringIp, helo, mailFrom, tls, verdicts });
       });
-      this.pendingVerdicts.add(p);
+      this.#pendingVerdicts.add(p);
       void p.finally(() => {
-        this.pendingVerdicts.delete(p);
-        this.judging.delete(v.stamp.messageId);
+        this.#pendingVerdicts.delete(p);
+        this.#judging.delete(v.stamp.messageId);
       });
     });
   }
 
   /** Remembers a message id taken; forgets ids past the age limit, and the oldest beyond SEEN_MAX. */
-  private remember(messageId: string, at: number, maxAge: number): void {
-    this.seen.set(messageId, at);
-    for (const [id, t] of this.seen) {
-      if (this.seen.size <= SEEN_MAX && at - t <= maxAge + FUTURE_SKEW_MS) break;
-      this.seen.delete(id);
+  #remember(messageId: string, at: number, maxAge: number): void {
+    this.#seen.set(messageId, at);
+    for (const [id, t] of this.#seen) {
+      if (this.#seen.size <= SEEN_MAX && at - t <= maxAge + FUTURE_SKEW_MS) break;
+      this.#seen.delete(id);
     }
   }
 
   /** What a receiver would conclude about this delivery. */
   async judge(raw: Buffer, ip: string, helo: string, mailFrom: string): Promise<Verdicts> {
     const [auth, fc] = await Promise.all([
-      receiverAuth(raw, { ip, helo, sender: mailFrom, mta: this.name, resolver: this.resolver as DNSResolver }).catch((err: unknown) => {
-        this.opts.log?.warn({ err, code: 'sink_auth_failed' }, 'mailauth failed');
+      receiverAuth(raw, { ip, helo, sender: mailFrom, mta: this.#name, resolver: this.#resolver as DNSResolver }).catch((err: unknown) => {
+        this.#opts.log?.warn({ err, code: 'sink_auth_failed' }, 'mailauth failed');
         return undefined;
       }),
-      fcrdns(ip, this.resolver),
+      fcrdns(ip, this.#resolver),
     ]);
     const dkimResults = auth?.dkim?.results ?? [];
     const dkim = dkimResults.length === 0 ? 'none' : dkimResults.some((r) => r.status?.result === 'pass') ? 'pass' : asVerdict(dkimResults[0]?.status?.result);
@@ -367,17 +370,17 @@ export class Sink {
     };
   }
 
-  private record(a: Arrival): void {
-    if (this.recent.has(a.messageId)) return;
-    this.recent.set(a.messageId, a);
-    if (this.recent.size > RECENT_MAX) this.recent.delete(this.recent.keys().next().value as string);
-    const ws = this.waiters.get(a.messageId);
+  #record(a: Arrival): void {
+    if (this.#recent.has(a.messageId)) return;
+    this.#recent.set(a.messageId, a);
+    if (this.#recent.size > RECENT_MAX) this.#recent.delete(this.#recent.keys().next().value as string);
+    const ws = this.#waiters.get(a.messageId);
     if (!ws) return;
-    this.waiters.delete(a.messageId);
-    for (const w of ws) this.settle(w, a);
+    this.#waiters.delete(a.messageId);
+    for (const w of ws) this.#settle(w, a);
   }
 
-  private settle(w: Waiter, a: Arrival | undefined): void {
+  #settle(w: Waiter, a: Arrival | undefined): void {
     clearTimeout(w.timer);
     w.signal?.removeEventListener('abort', w.onAbort);
     w.resolve(a);
@@ -385,23 +388,23 @@ export class Sink {
 
   /** The arrival of a message, waiting until `untilMs` (Unix ms) or the signal; undefined if not arrived. */
   waitFor(messageId: string, untilMs: number, signal?: AbortSignal): Promise<Arrival | undefined> {
-    const got = this.recent.get(messageId);
+    const got = this.#recent.get(messageId);
     if (got) return Promise.resolve(got);
     if (signal?.aborted) return Promise.resolve(undefined);
     return new Promise((resolve) => {
-      const set = this.waiters.get(messageId) ?? new Set<Waiter>();
-      this.waiters.set(messageId, set);
+      const set = this.#waiters.get(messageId) ?? new Set<Waiter>();
+      this.#waiters.set(messageId, set);
       const w: Waiter = {
         resolve,
         signal,
         // Not armed when the message already arrived and only its verdicts are pending.
-        timer: this.judging.has(messageId) ? setTimeout(() => {}, 0) : setTimeout(() => drop(), Math.max(0, untilMs - this.now())),
+        timer: this.#judging.has(messageId) ? setTimeout(() => {}, 0) : setTimeout(() => drop(), Math.max(0, untilMs - this.#now())),
         onAbort: () => drop(),
       };
       const drop = () => {
         set.delete(w);
-        if (set.size === 0) this.waiters.delete(messageId);
-        this.settle(w, undefined);
+        if (set.size === 0) this.#waiters.delete(messageId);
+        this.#settle(w, undefined);
       };
       signal?.addEventListener('abort', w.onAbort, { once: true });
       set.add(w);
@@ -410,30 +413,30 @@ export class Sink {
 
   /** Keeps the process alive while the sink listens (a standalone sink). */
   ref(): this {
-    this.server.server.ref();
+    this.#server.server.ref();
     return this;
   }
 
   /** Lets the process exit while the sink listens (the probe's scheduler keeps it alive). */
   unref(): this {
-    this.server.server.unref();
+    this.#server.server.unref();
     return this;
   }
 
   /** Arrivals recorded (most recent last). */
   arrivals(): Arrival[] {
-    return [...this.recent.values()];
+    return [...this.#recent.values()];
   }
 
   /** Resolves when verdicts of everything accepted so far are in. */
   async settled(): Promise<void> {
-    while (this.pendingVerdicts.size > 0) await Promise.allSettled([...this.pendingVerdicts]);
+    while (this.#pendingVerdicts.size > 0) await Promise.allSettled([...this.#pendingVerdicts]);
   }
 
   async close(): Promise<void> {
-    for (const [, ws] of this.waiters) for (const w of ws) this.settle(w, undefined);
-    this.waiters.clear();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const [, ws] of this.#waiters) for (const w of ws) this.#settle(w, undefined);
+    this.#waiters.clear();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
     await this.settled();
   }
 }

@@ -170,31 +170,31 @@ export class TimedSession {
   phase: SmtpPhase = 'connect';
   readonly startedAt = performance.now();
 
-  private readonly conn: SMTPConnection;
-  private readonly inner: Internals;
-  private readonly pending: Pending[] = [];
-  private connectAt: number | undefined;
-  private tcpAt: number | undefined;
+  readonly #conn: SMTPConnection;
+  readonly #inner: Internals;
+  readonly #pending: Pending[] = [];
+  #connectAt: number | undefined;
+  #tcpAt: number | undefined;
   /** When the last reply after the greeting was complete. */
-  private lastReplyAt: number | undefined;
-  private readyAt: number | undefined;
-  private tlsStartAt: number | undefined;
+  #lastReplyAt: number | undefined;
+  #readyAt: number | undefined;
+  #tlsStartAt: number | undefined;
   /** STARTTLS → 220, a round trip to the server (bounds the wait for TLS 1.3 session tickets). */
-  private starttlsReplyMs: number | undefined;
-  private plainSocket: Socket | TLSSocket | undefined;
-  private authing = false;
-  private failure: SessionError | undefined;
-  private reject: ((e: SessionError) => void) | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private readonly onAbort = () =>
-    this.fail(new SessionError('smtp_aborted', this.phase, String((this.opts.signal?.reason as Error | undefined)?.message ?? 'aborted')));
+  #starttlsReplyMs: number | undefined;
+  #plainSocket: Socket | TLSSocket | undefined;
+  #authing = false;
+  #failure: SessionError | undefined;
+  #reject: ((e: SessionError) => void) | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  readonly #onAbort = () =>
+    this.#fail(new SessionError('smtp_aborted', this.phase, String((this.opts.signal?.reason as Error | undefined)?.message ?? 'aborted')));
 
   constructor(private readonly opts: SessionOptions) {
     // Node's own name check (a full peer chain turned into objects) is skipped: tlsInfo() verifies
     // the name after the handshake, outside the starttls phase.
     const tlsOpts = { servername: opts.servername, rejectUnauthorized: false, secureContext: secureContextFor(opts.ca), checkServerIdentity: () => undefined };
     const setup = opts.connectTimeoutMs + opts.bannerTimeoutMs + opts.commandTimeoutMs;
-    this.conn = new SMTPConnection({
+    this.#conn = new SMTPConnection({
       host: opts.ip,
       port: opts.port,
       servername: opts.servername,
@@ -213,16 +213,16 @@ export class TimedSession {
       logger: false,
       allowInternalNetworkInterfaces: true,
     });
-    assertInternals(this.conn);
-    this.inner = this.conn;
-    this.hook();
-    this.conn.on('error', (err: NodemailerError) => this.fail(this.classify(err)));
-    opts.signal?.addEventListener('abort', this.onAbort, { once: true });
+    assertInternals(this.#conn);
+    this.#inner = this.#conn;
+    this.#hook();
+    this.#conn.on('error', (err: NodemailerError) => this.#fail(this.#classify(err)));
+    opts.signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
 
-  private hook(): void {
-    const inner = this.inner;
-    const conn = this.conn;
+  #hook(): void {
+    const inner = this.#inner;
+    const conn = this.#conn;
     const origSend = inner._sendCommand;
     const origProcess = inner._processResponse;
     const origConnect = inner._connectToHost;
@@ -231,8 +231,8 @@ export class TimedSession {
     inner._sendCommand = (str: string, logStr?: string) => {
       const now = performance.now();
       const verb = (/^[A-Za-z]+/.exec(str)?.[0] ?? '').toUpperCase();
-      const phase: SmtpPhase = this.authing ? 'auth' : (VERB_PHASE[verb] ?? this.phase);
-      this.pending.push({ phase, sentAt: now, verb });
+      const phase: SmtpPhase = this.#authing ? 'auth' : (VERB_PHASE[verb] ?? this.phase);
+      this.#pending.push({ phase, sentAt: now, verb });
       this.phase = phase;
       origSend.call(conn, str, logStr);
     };
@@ -241,16 +241,16 @@ export class TimedSession {
       if (head !== undefined) {
         const raw = String(head);
         // The same tests nodemailer applies before it consumes a reply.
-        if (raw.trim() && !/^\d+-/.test(raw.slice(raw.lastIndexOf('\n') + 1))) this.onReply(performance.now(), Buffer.from(raw, 'binary').toString('utf8'));
+        if (raw.trim() && !/^\d+-/.test(raw.slice(raw.lastIndexOf('\n') + 1))) this.#onReply(performance.now(), Buffer.from(raw, 'binary').toString('utf8'));
       }
       return origProcess.call(conn);
     };
     inner._connectToHost = (o: unknown, secure: boolean) => {
       // connect is the TCP handshake: from the socket being made, after nodemailer's set-up.
-      this.connectAt = performance.now();
+      this.#connectAt = performance.now();
       origConnect.call(conn, o, secure);
       const sock = inner._socket;
-      if (sock) sock.once('connect', () => this.onTcp());
+      if (sock) sock.once('connect', () => this.#onTcp());
     };
     inner._upgradeConnection = (callback) => {
       let tickets = 0;
@@ -258,9 +258,9 @@ export class TimedSession {
       origUpgrade.call(conn, (err, secured) => {
         if (err || !secured) return callback(err, secured);
         // The handshake is done (our Finished is written): STARTTLS ends here, as for any client.
-        if (this.tlsStartAt !== undefined) this.add('starttls', performance.now() - this.tlsStartAt);
-        this.tlsStartAt = undefined;
-        this.captureTls();
+        if (this.#tlsStartAt !== undefined) this.#add('starttls', performance.now() - this.#tlsStartAt);
+        this.#tlsStartAt = undefined;
+        this.#captureTls();
         const sock = inner._socket;
         if (tickets > 0 || !sock || !('getProtocol' in sock) || sock.getProtocol() !== 'TLSv1.3') return callback(null, secured);
         // TLS 1.3: the server sends its session tickets after our Finished. An EHLO written in
@@ -275,14 +275,14 @@ export class TimedSession {
           clearTimeout(timer);
           // Tickets of the same segment are read in this tick; the EHLO goes after them.
           setImmediate(() => {
-            if (!this.failure) callback(null, secured);
+            if (!this.#failure) callback(null, secured);
           });
         };
         onTicket = go;
-        timer = setTimeout(go, Math.min(this.opts.commandTimeoutMs, Math.max(TICKET_WAIT_MIN_MS, 4 * (this.starttlsReplyMs ?? 0))));
+        timer = setTimeout(go, Math.min(this.opts.commandTimeoutMs, Math.max(TICKET_WAIT_MIN_MS, 4 * (this.#starttlsReplyMs ?? 0))));
       });
       const sock = inner._socket;
-      if (sock && sock !== this.plainSocket && 'getProtocol' in sock) {
+      if (sock && sock !== this.#plainSocket && 'getProtocol' in sock) {
         sock.on('session', () => {
           tickets++;
           onTicket?.();
@@ -290,98 +290,98 @@ export class TimedSession {
       }
     };
     inner._onConnect = () => {
-      if (this.tcpAt === undefined) this.onTcp();
-      this.readyAt = performance.now();
-      if (this.opts.tls === 'implicit' && this.tcpAt !== undefined) {
-        this.add('starttls', this.readyAt - this.tcpAt);
-        this.captureTls();
+      if (this.#tcpAt === undefined) this.#onTcp();
+      this.#readyAt = performance.now();
+      if (this.opts.tls === 'implicit' && this.#tcpAt !== undefined) {
+        this.#add('starttls', this.#readyAt - this.#tcpAt);
+        this.#captureTls();
       }
       this.phase = 'banner';
       origReady.call(conn);
     };
   }
 
-  private onTcp(): void {
-    if (this.tcpAt !== undefined) return;
-    this.tcpAt = performance.now();
-    this.add('connect', this.tcpAt - (this.connectAt ?? this.startedAt));
+  #onTcp(): void {
+    if (this.#tcpAt !== undefined) return;
+    this.#tcpAt = performance.now();
+    this.#add('connect', this.#tcpAt - (this.#connectAt ?? this.startedAt));
     this.phase = this.opts.tls === 'implicit' ? 'starttls' : 'banner';
-    this.arm(this.opts.bannerTimeoutMs, () =>
-      this.readyAt === undefined && this.opts.tls === 'implicit'
+    this.#arm(this.opts.bannerTimeoutMs, () =>
+      this.#readyAt === undefined && this.opts.tls === 'implicit'
         ? new SessionError('smtp_tls_failed', 'starttls', `no TLS handshake within ${this.opts.bannerTimeoutMs} ms`)
         : new SessionError('smtp_banner_timeout', 'banner', `no greeting within ${this.opts.bannerTimeoutMs} ms`),
     );
   }
 
-  private onReply(at: number, reply: string): void {
+  #onReply(at: number, reply: string): void {
     this.lastReply = reply;
     if (this.banner === undefined) {
       this.banner = reply;
-      this.disarm();
-      this.add('banner', at - (this.readyAt ?? this.tcpAt ?? this.startedAt));
+      this.#disarm();
+      this.#add('banner', at - (this.#readyAt ?? this.#tcpAt ?? this.startedAt));
       return;
     }
-    const p = this.pending.shift();
+    const p = this.#pending.shift();
     if (!p) return;
     // A pipelined command waits at the server for the replies before it.
-    const from = p.from ?? Math.max(p.sentAt, this.lastReplyAt ?? p.sentAt);
-    this.lastReplyAt = at;
+    const from = p.from ?? Math.max(p.sentAt, this.#lastReplyAt ?? p.sentAt);
+    this.#lastReplyAt = at;
     const code = replyCode(reply) ?? 0;
     if (p.verb === 'DATA' && code >= 300 && code < 400) {
       // 354: the phase ends with the reply to the final dot.
-      this.pending.unshift({ ...p, verb: 'DATA-END', from });
+      this.#pending.unshift({ ...p, verb: 'DATA-END', from });
       return;
     }
     if (p.verb === 'STARTTLS' && code >= 200 && code < 300) {
-      this.tlsStartAt = p.sentAt;
-      this.starttlsReplyMs = at - p.sentAt;
-      this.plainSocket = this.inner._socket || undefined;
+      this.#tlsStartAt = p.sentAt;
+      this.#starttlsReplyMs = at - p.sentAt;
+      this.#plainSocket = this.#inner._socket || undefined;
       return;
     }
     if (p.phase === 'ehlo' && code >= 200 && code < 300) this.ehlo = reply;
-    this.add(p.phase, at - from);
+    this.#add(p.phase, at - from);
   }
 
-  private add(phase: SmtpPhase, ms: number): void {
+  #add(phase: SmtpPhase, ms: number): void {
     this.phases[phase] = (this.phases[phase] ?? 0) + Math.max(0, ms);
   }
 
-  private captureTls(): void {
-    const sock = this.inner._socket;
+  #captureTls(): void {
+    const sock = this.#inner._socket;
     if (sock && 'getPeerCertificate' in sock) this.tls = tlsInfo(sock, this.opts.servername);
   }
 
-  private arm(ms: number, make: () => SessionError): void {
-    this.disarm();
-    this.timer = setTimeout(() => this.fail(make()), ms);
+  #arm(ms: number, make: () => SessionError): void {
+    this.#disarm();
+    this.#timer = setTimeout(() => this.#fail(make()), ms);
   }
 
-  private disarm(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+  #disarm(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
   }
 
   /** Ends the session with an error: rejects the step in flight and drops the connection. */
-  private fail(e: SessionError): void {
-    if (this.failure) return;
-    this.failure = e;
-    this.disarm();
-    const reject = this.reject;
-    this.reject = undefined;
+  #fail(e: SessionError): void {
+    if (this.#failure) return;
+    this.#failure = e;
+    this.#disarm();
+    const reject = this.#reject;
+    this.#reject = undefined;
     this.destroy();
     reject?.(e);
   }
 
-  private step<T>(run: (done: (err: NodemailerError | null | undefined, v?: T) => void) => void): Promise<T> {
-    if (this.failure) return Promise.reject(this.failure);
+  #step<T>(run: (done: (err: NodemailerError | null | undefined, v?: T) => void) => void): Promise<T> {
+    if (this.#failure) return Promise.reject(this.#failure);
     return new Promise<T>((resolve, reject) => {
-      this.reject = reject;
+      this.#reject = reject;
       run((err, v) => {
-        if (this.reject !== reject) return;
-        this.reject = undefined;
+        if (this.#reject !== reject) return;
+        this.#reject = undefined;
         if (err) {
-          const e = this.classify(err);
-          this.failure ??= e;
+          const e = this.#classify(err);
+          this.#failure ??= e;
           reject(e);
         } else resolve(v as T);
       });
@@ -390,47 +390,47 @@ export class TimedSession {
 
   /** Connect, greeting, EHLO, STARTTLS (per mode) and EHLO again. */
   open(): Promise<void> {
-    if (this.opts.signal?.aborted) this.onAbort();
-    if (this.failure) return Promise.reject(this.failure);
-    this.arm(
+    if (this.opts.signal?.aborted) this.#onAbort();
+    if (this.#failure) return Promise.reject(this.#failure);
+    this.#arm(
       this.opts.connectTimeoutMs,
       () =>
         new SessionError('smtp_connect_timeout', 'connect', `no TCP connection to ${this.opts.ip}:${this.opts.port} within ${this.opts.connectTimeoutMs} ms`),
     );
-    return this.step<void>((done) => this.conn.connect((err) => done(err)));
+    return this.#step<void>((done) => this.#conn.connect((err) => done(err)));
   }
 
   login(user: string, pass: string): Promise<void> {
     this.phase = 'auth';
-    this.authing = true;
-    return this.step<boolean | undefined>((done) => this.conn.login({ user, pass }, (err, ok) => done(err, ok))).then(
+    this.#authing = true;
+    return this.#step<boolean | undefined>((done) => this.#conn.login({ user, pass }, (err, ok) => done(err, ok))).then(
       () => {
-        this.authing = false;
+        this.#authing = false;
       },
       (e: unknown) => {
-        this.authing = false;
+        this.#authing = false;
         throw e;
       },
     );
   }
 
   /** One command through nodemailer's command/reply queue; resolves with the reply text. */
-  private command(line: string): Promise<string> {
-    return this.step<string>((done) => {
-      this.inner._responseActions.push((reply) => done(null, reply));
-      this.inner._sendCommand(line);
+  #command(line: string): Promise<string> {
+    return this.#step<string>((done) => {
+      this.#inner._responseActions.push((reply) => done(null, reply));
+      this.#inner._sendCommand(line);
     });
   }
 
-  private expect2xx(reply: string, phase: SmtpPhase): void {
+  #expect2xx(reply: string, phase: SmtpPhase): void {
     const code = replyCode(reply);
     if (code !== undefined && code >= 200 && code < 300) return;
-    const e = this.replyError(phase, reply);
-    this.failure ??= e;
+    const e = this.#replyError(phase, reply);
+    this.#failure ??= e;
     throw e;
   }
 
-  private replyError(phase: SmtpPhase, reply: string): SessionError {
+  #replyError(phase: SmtpPhase, reply: string): SessionError {
     const code = replyCode(reply);
     if (code !== undefined && code >= 400 && code < 500) return new SessionError('smtp_temp_fail', phase, reply.slice(0, 500), reply);
     if (code !== undefined && code >= 500) return new SessionError('smtp_perm_fail', phase, reply.slice(0, 500), reply);
@@ -439,56 +439,58 @@ export class TimedSession {
 
   /** MAIL FROM and RCPT TO without DATA (rcpt mode); the caller then resets and quits. */
   async envelope(from: string, to: string): Promise<string> {
-    this.expect2xx(await this.command(`MAIL FROM:<${from}>`), 'mail');
-    const rcpt = await this.command(`RCPT TO:<${to}>`);
-    this.expect2xx(rcpt, 'rcpt');
+    this.#expect2xx(await this.#command(`MAIL FROM:<${from}>`), 'mail');
+    const rcpt = await this.#command(`RCPT TO:<${to}>`);
+    this.#expect2xx(rcpt, 'rcpt');
     return rcpt;
   }
 
   async reset(): Promise<void> {
-    this.expect2xx(await this.command('RSET'), 'quit');
+    this.#expect2xx(await this.#command('RSET'), 'quit');
   }
 
   /** A whole message (data mode, round trip): nodemailer's send() does MAIL, RCPT, DATA. */
   send(from: string, to: string, message: string | Buffer): Promise<string> {
-    return this.step<{ response: string }>((done) => this.conn.send({ from, to: [to] }, message, (err, info) => done(err, info))).then((info) => info.response);
+    return this.#step<{ response: string }>((done) => this.#conn.send({ from, to: [to] }, message, (err, info) => done(err, info))).then(
+      (info) => info.response,
+    );
   }
 
   /** QUIT and wait for the server's reply (or the close); never fails. */
   async quit(): Promise<void> {
     // After a refused command the connection is still good for a polite QUIT (timed too).
-    if (this.conn.destroyed || (this.failure && this.failure.reply === undefined)) return this.destroy();
+    if (this.#conn.destroyed || (this.#failure && this.#failure.reply === undefined)) return this.destroy();
     this.phase = 'quit';
     await new Promise<void>((resolve) => {
       const t = setTimeout(() => {
         this.destroy();
         resolve();
       }, this.opts.commandTimeoutMs);
-      this.conn.once('end', () => {
+      this.#conn.once('end', () => {
         clearTimeout(t);
         resolve();
       });
-      this.conn.quit();
+      this.#conn.quit();
     });
     this.destroy();
   }
 
   /** Drops the connection now. */
   destroy(): void {
-    this.disarm();
-    this.opts.signal?.removeEventListener('abort', this.onAbort);
-    const sock = this.inner._socket;
-    this.conn.close();
+    this.#disarm();
+    this.opts.signal?.removeEventListener('abort', this.#onAbort);
+    const sock = this.#inner._socket;
+    this.#conn.close();
     if (sock && !sock.destroyed) sock.destroy();
   }
 
   /** A nodemailer error → catalogue code, in the phase the session was in. */
-  private classify(err: NodemailerError): SessionError {
+  #classify(err: NodemailerError): SessionError {
     if (err instanceof SessionError) return err;
     const msg = err.message ?? String(err);
     const reply = err.response ?? undefined;
     const phase = this.phase;
-    if (this.tcpAt === undefined) {
+    if (this.#tcpAt === undefined) {
       if (err.originalCode === 'ECONNREFUSED' || /ECONNREFUSED/.test(msg)) return new SessionError('smtp_connect_refused', 'connect', msg);
       if (err.timeoutType === 'CONNECT_TIMEOUT') return new SessionError('smtp_connect_timeout', 'connect', msg);
       return new SessionError('smtp_connect_failed', 'connect', msg);
@@ -505,14 +507,14 @@ export class TimedSession {
       return new SessionError('smtp_tls_failed', 'starttls', msg, reply);
     }
     if (phase === 'banner') {
-      if (reply && /^[45]/.test(reply)) return this.replyError('banner', reply);
+      if (reply && /^[45]/.test(reply)) return this.#replyError('banner', reply);
       if (err.code === 'ECONNECTION') return new SessionError('smtp_closed', 'banner', msg);
       return new SessionError('smtp_banner_invalid', 'banner', msg, reply);
     }
     const code = reply ? replyCode(reply) : undefined;
     if (reply && code !== undefined && code >= 400) {
       const where = err.command === 'MAIL FROM' ? 'mail' : err.command === 'RCPT TO' ? 'rcpt' : err.command === 'DATA' ? 'data' : phase;
-      return this.replyError(where, reply);
+      return this.#replyError(where, reply);
     }
     if (err.code === 'ECONNECTION' || err.code === 'ESOCKET') return new SessionError('smtp_closed', phase, msg, reply);
     return new SessionError('smtp_protocol', phase, msg, reply);
