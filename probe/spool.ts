@@ -144,6 +144,7 @@ export class Spool {
   /** Batch id → pushes in flight. */
   readonly #pinned = new Map<string, number>();
 
+  // biome-ignore lint/style/useConsistentMemberAccessibility: a private constructor (made by the static start/open) has no # form
   private constructor(opts: SpoolOptions, fd: number) {
     this.#opts = opts;
     this.dir = opts.dir;

@@ -238,5 +238,3 @@ export const authCheck: CheckSpec<'auth', AuthSettings> = {
     ];
   },
 };
-
-export default authCheck;

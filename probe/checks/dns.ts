@@ -239,5 +239,3 @@ export const dnsCheck: CheckSpec<'dns', DnsCheckSettings> = {
     ];
   },
 };
-
-export default dnsCheck;

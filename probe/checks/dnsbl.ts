@@ -53,5 +53,3 @@ export const dnsblCheck: CheckSpec<'dnsbl', DnsSettings> = {
     );
   },
 };
-
-export default dnsblCheck;

@@ -99,5 +99,3 @@ export const rdnsCheck: CheckSpec<'rdns', RdnsSettings> = {
     return plan.cutover.servers.map((sv) => ({ key: sv.ip, target: { ip: sv.ip, side: sv.side }, settings: s }));
   },
 };
-
-export default rdnsCheck;

@@ -282,5 +282,3 @@ export const ttlCheck: CheckSpec<'ttl', TtlSettings> = {
     ];
   },
 };
-
-export default ttlCheck;

@@ -203,6 +203,7 @@ export class Sink {
 
   readonly #opts: SinkOptions;
 
+  // biome-ignore lint/style/useConsistentMemberAccessibility: a private constructor (made by the static start/open) has no # form
   private constructor(opts: SinkOptions) {
     this.#opts = opts;
     this.host = opts.host;

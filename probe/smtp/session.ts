@@ -187,9 +187,12 @@ export class TimedSession {
   #reject: ((e: SessionError) => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
   readonly #onAbort = () =>
-    this.#fail(new SessionError('smtp_aborted', this.phase, String((this.opts.signal?.reason as Error | undefined)?.message ?? 'aborted')));
+    this.#fail(new SessionError('smtp_aborted', this.phase, String((this.#opts.signal?.reason as Error | undefined)?.message ?? 'aborted')));
 
-  constructor(private readonly opts: SessionOptions) {
+  readonly #opts: SessionOptions;
+
+  constructor(opts: SessionOptions) {
+    this.#opts = opts;
     // Node's own name check (a full peer chain turned into objects) is skipped: tlsInfo() verifies
     // the name after the handshake, outside the starttls phase.
     const tlsOpts = { servername: opts.servername, rejectUnauthorized: false, secureContext: secureContextFor(opts.ca), checkServerIdentity: () => undefined };
@@ -279,7 +282,7 @@ export class TimedSession {
           });
         };
         onTicket = go;
-        timer = setTimeout(go, Math.min(this.opts.commandTimeoutMs, Math.max(TICKET_WAIT_MIN_MS, 4 * (this.#starttlsReplyMs ?? 0))));
+        timer = setTimeout(go, Math.min(this.#opts.commandTimeoutMs, Math.max(TICKET_WAIT_MIN_MS, 4 * (this.#starttlsReplyMs ?? 0))));
       });
       const sock = inner._socket;
       if (sock && sock !== this.#plainSocket && 'getProtocol' in sock) {
@@ -292,7 +295,7 @@ export class TimedSession {
     inner._onConnect = () => {
       if (this.#tcpAt === undefined) this.#onTcp();
       this.#readyAt = performance.now();
-      if (this.opts.tls === 'implicit' && this.#tcpAt !== undefined) {
+      if (this.#opts.tls === 'implicit' && this.#tcpAt !== undefined) {
         this.#add('starttls', this.#readyAt - this.#tcpAt);
         this.#captureTls();
       }
@@ -305,11 +308,11 @@ export class TimedSession {
     if (this.#tcpAt !== undefined) return;
     this.#tcpAt = performance.now();
     this.#add('connect', this.#tcpAt - (this.#connectAt ?? this.startedAt));
-    this.phase = this.opts.tls === 'implicit' ? 'starttls' : 'banner';
-    this.#arm(this.opts.bannerTimeoutMs, () =>
-      this.#readyAt === undefined && this.opts.tls === 'implicit'
-        ? new SessionError('smtp_tls_failed', 'starttls', `no TLS handshake within ${this.opts.bannerTimeoutMs} ms`)
-        : new SessionError('smtp_banner_timeout', 'banner', `no greeting within ${this.opts.bannerTimeoutMs} ms`),
+    this.phase = this.#opts.tls === 'implicit' ? 'starttls' : 'banner';
+    this.#arm(this.#opts.bannerTimeoutMs, () =>
+      this.#readyAt === undefined && this.#opts.tls === 'implicit'
+        ? new SessionError('smtp_tls_failed', 'starttls', `no TLS handshake within ${this.#opts.bannerTimeoutMs} ms`)
+        : new SessionError('smtp_banner_timeout', 'banner', `no greeting within ${this.#opts.bannerTimeoutMs} ms`),
     );
   }
 
@@ -348,7 +351,7 @@ export class TimedSession {
 
   #captureTls(): void {
     const sock = this.#inner._socket;
-    if (sock && 'getPeerCertificate' in sock) this.tls = tlsInfo(sock, this.opts.servername);
+    if (sock && 'getPeerCertificate' in sock) this.tls = tlsInfo(sock, this.#opts.servername);
   }
 
   #arm(ms: number, make: () => SessionError): void {
@@ -390,12 +393,16 @@ export class TimedSession {
 
   /** Connect, greeting, EHLO, STARTTLS (per mode) and EHLO again. */
   open(): Promise<void> {
-    if (this.opts.signal?.aborted) this.#onAbort();
+    if (this.#opts.signal?.aborted) this.#onAbort();
     if (this.#failure) return Promise.reject(this.#failure);
     this.#arm(
-      this.opts.connectTimeoutMs,
+      this.#opts.connectTimeoutMs,
       () =>
-        new SessionError('smtp_connect_timeout', 'connect', `no TCP connection to ${this.opts.ip}:${this.opts.port} within ${this.opts.connectTimeoutMs} ms`),
+        new SessionError(
+          'smtp_connect_timeout',
+          'connect',
+          `no TCP connection to ${this.#opts.ip}:${this.#opts.port} within ${this.#opts.connectTimeoutMs} ms`,
+        ),
     );
     return this.#step<void>((done) => this.#conn.connect((err) => done(err)));
   }
@@ -465,7 +472,7 @@ export class TimedSession {
       const t = setTimeout(() => {
         this.destroy();
         resolve();
-      }, this.opts.commandTimeoutMs);
+      }, this.#opts.commandTimeoutMs);
       this.#conn.once('end', () => {
         clearTimeout(t);
         resolve();
@@ -478,7 +485,7 @@ export class TimedSession {
   /** Drops the connection now. */
   destroy(): void {
     this.#disarm();
-    this.opts.signal?.removeEventListener('abort', this.#onAbort);
+    this.#opts.signal?.removeEventListener('abort', this.#onAbort);
     const sock = this.#inner._socket;
     this.#conn.close();
     if (sock && !sock.destroyed) sock.destroy();
