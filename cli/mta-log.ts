@@ -7,7 +7,7 @@
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { parseListen, specProblem } from '../config/specs.js';
-import { createMtaLog, FORMATS, type LogFormat } from '../probe/mtalog/index.js';
+import { blockList, createMtaLog, FORMATS, type LogFormat } from '../probe/mtalog/index.js';
 import { untilSignal } from './signals.js';
 import { createLogger } from './log.js';
 import { loadPlanFor, probeIdentity } from './plan.js';
@@ -32,6 +32,8 @@ server off is safe only once no inbound session reached the old IP for probes.de
                          name no server address (Postfix smtpd) count for the one IP given alone
   --ip NAME=IP           Postfix: the instance or service logging as syslog_name NAME (e.g.
                          postfix-old/smtpd) receives on IP
+  --ignore-client CIDR   clients not counted (repeatable): the probes' own addresses, whose SMTP
+                         checks reach the old IP on purpose, and your monitoring
   --top-networks N       client networks named per IP and interval, the rest "other" (default 10)
   --v4-prefix N          client network size, IPv4 (default 24)
   --v6-prefix N          client network size, IPv6 (default 48)
@@ -68,6 +70,7 @@ export async function runMtaLog(argv: string[]): Promise<number> {
       stdin: { type: 'boolean' },
       'from-start': { type: 'boolean' },
       ip: { type: 'string', multiple: true },
+      'ignore-client': { type: 'string', multiple: true },
       'top-networks': { type: 'string' },
       'v4-prefix': { type: 'string' },
       'v6-prefix': { type: 'string' },
@@ -110,6 +113,12 @@ export async function runMtaLog(argv: string[]): Promise<number> {
     if (typeof n === 'string') return fail(n);
     nums[k] = n;
   }
+  const ignoreClients = values['ignore-client'] ?? [];
+  try {
+    blockList(ignoreClients);
+  } catch (err) {
+    return fail(`--ignore-client ${(err as Error).message}`);
+  }
   const healthListen = values['health-listen'] ?? process.env.MAILPROBE_HEALTH_LISTEN;
   const badListen = healthListen === undefined ? null : specProblem(parseListen, healthListen);
   if (badListen) return fail(`${values['health-listen'] ? '--health-listen' : 'MAILPROBE_HEALTH_LISTEN'}: ${badListen}`);
@@ -131,6 +140,7 @@ export async function runMtaLog(argv: string[]): Promise<number> {
     format,
     input: values.stdin ? { stream: process.stdin } : { file: values.file!, ...(values['from-start'] ? { fromStart: true } : {}) },
     ips,
+    ignoreClients,
     topNetworks: nums['top-networks']!,
     v4Prefix: nums['v4-prefix']!,
     v6Prefix: nums['v6-prefix']!,

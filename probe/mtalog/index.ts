@@ -4,6 +4,7 @@
  * network, and reports them every interval through the probe runtime (same spool, token,
  * batches and pusher as a probe; its id in `collector.tokens`), as `mta` results.
  */
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { PlanConfig } from '../../config/schema.js';
@@ -33,6 +34,8 @@ export interface MtaLogOptions {
   input: { file: string; fromStart?: boolean; pollMs?: number } | { stream: Readable };
   /** Server IPs of the plan this MTA receives on; with `service`, the Postfix syslog_name logging for it. */
   ips: readonly { ip: string; service?: string | undefined }[];
+  /** Client networks not counted (CIDR): the probes' own SMTP checks would keep the old IP busy forever. */
+  ignoreClients?: readonly string[];
   topNetworks?: number;
   v4Prefix?: number;
   v6Prefix?: number;
@@ -50,6 +53,21 @@ export interface MtaLog {
   start(): Promise<void>;
   /** Stops reading, reports the last interval, pushes what it can. */
   stop(): Promise<void>;
+}
+
+/** A block list of CIDRs (`192.0.2.0/24`, `2001:db8::/32`, or one address); throws naming a bad one. */
+export function blockList(cidrs: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const c of cidrs) {
+    const [addr = '', bits] = c.split('/');
+    const family = isIPv4(addr) ? 'ipv4' : isIPv6(addr) ? 'ipv6' : undefined;
+    const max = family === 'ipv4' ? 32 : 128;
+    const prefix = bits === undefined ? max : Number(bits);
+    if (!family || !Number.isInteger(prefix) || prefix < 0 || prefix > max || (bits !== undefined && !/^\d+$/.test(bits)))
+      throw new Error(`${JSON.stringify(c)} is not an address or CIDR network (192.0.2.0/24, 2001:db8::/32)`);
+    list.addSubnet(addr, prefix, family);
+  }
+  return list;
 }
 
 export function createMtaLog(o: MtaLogOptions): MtaLog {
@@ -71,6 +89,7 @@ export function createMtaLog(o: MtaLogOptions): MtaLog {
     v4Prefix: o.v4Prefix ?? 24,
     v6Prefix: o.v6Prefix ?? 48,
     startedAt: now(),
+    ...(o.ignoreClients && o.ignoreClients.length > 0 ? { ignore: blockList(o.ignoreClients) } : {}),
   });
   const parser = parserFor(o.format, now);
   const onLine = (line: string): void => tally.add(parser.parse(line), now());

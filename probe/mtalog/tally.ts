@@ -9,7 +9,7 @@
  * the IP mapped to its service (Postfix's syslog_name), else the follower's default IP. Lines on
  * an address the follower does not report (a submission port on a private address) are skipped.
  */
-import { isIPv4, isIPv6 } from 'node:net';
+import { type BlockList, isIPv4, isIPv6 } from 'node:net';
 import { MAX_NETS, OTHER_NET, type MtaResult } from '../../protocol/checks/mta.js';
 import type { MtaEvent } from './event.js';
 
@@ -26,6 +26,8 @@ export interface TallyOptions {
   v6Prefix: number;
   /** When following began (the last-session time until a session is seen). */
   startedAt: number;
+  /** Clients not counted: the probes' own SMTP checks, monitoring (`--ignore-client`). */
+  ignore?: BlockList;
 }
 
 interface IpCounts {
@@ -40,7 +42,7 @@ export class Tally {
   readonly #last = new Map<string, number>();
   lines = 0;
   unknownLines = 0;
-  /** Lines about an IP this follower does not report. */
+  /** Lines about an IP this follower does not report, or from an ignored client. */
   skipped = 0;
 
   constructor(o: TallyOptions) {
@@ -57,7 +59,7 @@ export class Tally {
     }
     if (ev.kind === 'other') return;
     const ip = ev.serverIp ?? (ev.service !== undefined ? this.#o.services?.[ev.service] : undefined) ?? this.#defaultIp();
-    if (ip === undefined || !this.#last.has(ip)) {
+    if (ip === undefined || !this.#last.has(ip) || this.#ignored(ev.client)) {
       this.skipped++;
       return;
     }
@@ -73,6 +75,13 @@ export class Tally {
       const at = Math.min(ev.at ?? now, now);
       if (at > (this.#last.get(ip) ?? 0)) this.#last.set(ip, at);
     }
+  }
+
+  #ignored(client: string): boolean {
+    const list = this.#o.ignore;
+    if (!list) return false;
+    const family = isIPv4(client) ? 'ipv4' : isIPv6(client) ? 'ipv6' : undefined;
+    return family !== undefined && list.check(client, family);
   }
 
   #defaultIp(): string | undefined {

@@ -16,11 +16,12 @@ import { serverProblem } from '../../collector/servers.js';
 import { StatusModel } from '../../collector/status/model.js';
 import { EximParser } from '../../probe/mtalog/exim.js';
 import { followFile } from '../../probe/mtalog/follow.js';
-import { createMtaLog } from '../../probe/mtalog/index.js';
+import { blockList, createMtaLog } from '../../probe/mtalog/index.js';
 import { clientNet, Tally } from '../../probe/mtalog/tally.js';
 import type { CheckResult } from '../../protocol/results.js';
 import { postfixUnavailable, startPostfix, type TestPostfix } from '../../bench/lib/postfix.js';
 import { testPlan, tokenFor, writePlanFile } from '../../bench/lib/plan.js';
+import { runCli } from '../support/cli.js';
 import { startTestCollector, type TestCollector } from '../support/collector.js';
 import { tempDir, waitFor } from './support.js';
 
@@ -226,9 +227,52 @@ describe('Exim: the fixture after the specification', () => {
       { net: '198.51.0.0/16', count: 3 },
       { net: 'other', count: 1 },
     ]);
+    // The probes' own addresses are not counted (--ignore-client).
+    const quiet = new Tally({
+      ips: [{ ip: '203.0.113.10', side: 'old' }],
+      topN: 10,
+      v4Prefix: 24,
+      v6Prefix: 48,
+      startedAt: 0,
+      ignore: blockList(['192.0.2.0/24', '2001:db8::/32']),
+    });
+    for (const line of readFileSync(new URL('./fixtures/exim-mainlog', import.meta.url), 'utf8').split('\n')) quiet.add(p.parse(line), Date.now());
+    assert.deepEqual(quiet.drain().ips[0]?.sessions, [{ net: '198.51.100.0/24', count: 3 }]);
+    assert.throws(() => blockList(['192.0.2.0/33']), /"192\.0\.2\.0\/33" is not an address or CIDR network/);
     assert.equal(clientNet('2001:db8:7:1::25', 128, 64), '2001:db8:7:1::/64');
     assert.equal(clientNet('::ffff:192.0.2.1', 24, 96), '::ffff:0:0/96');
     assert.equal(clientNet('10.1.2.3', 8, 48), '10.0.0.0/8');
+  });
+});
+
+describe('mailprobe mta-log: usage', () => {
+  const tmp = tempDir('mailprobe-mtalog-cli-');
+  after(() => tmp.cleanup());
+  test('--help, and each usage error names what is wrong (exit 2)', () => {
+    const help = runCli(['mta-log', '--help']);
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /usage: mailprobe mta-log --config FILE --id ID --ip IP/);
+    const planFile = writePlanFile(tmp.dir);
+    const base = ['mta-log', '--config', planFile, '--id', 'old-mx'];
+    const env = { MAILPROBE_TOKEN: 't' };
+    for (const [args, want] of [
+      [['--stdin'], /^mailprobe mta-log: --ip IP required: the server IP\(s\) of the plan this MTA receives on$/m],
+      [
+        ['--stdin', '--ip', '192.0.2.1'],
+        /^mailprobe mta-log: --ip 192\.0\.2\.1: not a server IP of the plan \(cutover\.servers: 127\.0\.0\.2 old, 127\.0\.0\.3 new\)$/m,
+      ],
+      [['--ip', '127.0.0.2'], /^mailprobe mta-log: --file PATH or --stdin required$/m],
+      [['--stdin', '--ip', '127.0.0.2', '--format', 'sendmail'], /^mailprobe mta-log: --format: must be postfix or exim \(got "sendmail"\)$/m],
+      [
+        ['--stdin', '--ip', '127.0.0.2', '--ignore-client', '10.0.0.0/40'],
+        /^mailprobe mta-log: --ignore-client "10\.0\.0\.0\/40" is not an address or CIDR network/m,
+      ],
+    ] as const) {
+      const r = runCli([...base, ...args], env);
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, want);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    }
   });
 });
 
