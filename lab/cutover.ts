@@ -17,11 +17,13 @@ import { hashToken } from '../collector/plugins/auth.js';
 import { validatePlan } from '../config/load.js';
 import type { PlanConfig } from '../config/schema.js';
 import { parseListen } from '../config/specs.js';
+import { createMtaLog } from '../probe/mtalog/index.js';
 import { createProbe, type Probe } from '../probe/runtime.js';
 import { closeSharedSinks } from '../probe/sink/shared.js';
 import { namedLabResolver, startDnsWorld, type DnsWorld, type LabResolverRole } from './dns/world.js';
 import { makeLabCerts, tlsaRecordFor } from './mta/certs.js';
 import { startMtas, type LabMtas } from './mta/index.js';
+import { startSenders } from './mta/senders.js';
 import { compressRules, startPrometheus, type RunningPrometheus } from './prometheus.js';
 import { which } from './which.js';
 
@@ -43,6 +45,8 @@ async function freePort(host: string): Promise<number> {
 }
 
 /** Which lab resolvers each region's probe asks, so regions see different behaviour. */
+/** The log follower beside the old MTA (its token id). */
+const MTA_LOG_ID = 'lab-mta-old';
 const ROLES: readonly LabResolverRole[] = ['honest', 'ignore', 'clamp', 'stale'];
 const REGION_RESOLVERS: Record<string, readonly LabResolverRole[]> = {
   eu: ['honest', 'clamp'],
@@ -178,7 +182,18 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
     // DANE: a 3 1 1 record for the mail host's key (and for the expiring certificate's, as in a
     // key rollover), so the TLSA match of both servers has data and matches.
     dns.auth.updateZone({ tlsa: [certs.mailHost, ...(certs.expiring ? [certs.expiring] : [])].map((c) => tlsaRecordFor(c.cert, 3, 1, 1)) });
-    const mtas = await startMtas({ certs, mailHost: LAB_MAIL_HOST, domain: LAB_DOMAIN, relay: [LAB_RT_ADDRESS], dkim: { old: dkim, new: dkim } });
+    // The old MTA writes a Postfix-style maillog that the lab's log follower (mailprobe mta-log) reads.
+    const logDir = mkdtempSync(join(tmpdir(), 'mailprobe-lab-log-'));
+    closers.push(async () => rmSync(logDir, { recursive: true, force: true }));
+    const oldLog = join(logDir, 'old-maillog');
+    const mtas = await startMtas({
+      certs,
+      mailHost: LAB_MAIL_HOST,
+      domain: LAB_DOMAIN,
+      relay: [LAB_RT_ADDRESS],
+      dkim: { old: dkim, new: dkim },
+      logFiles: { old: oldLog },
+    });
     closers.push(() => mtas.close());
     const sinkPort = await freePort('127.0.0.1');
     mtas.setSink({ host: '127.0.0.1', port: sinkPort });
@@ -186,7 +201,7 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
     // The probes sign test messages with this secret (an operator sets it; the lab makes one).
     process.env.MAILPROBE_RT_SECRET ??= randomBytes(24).toString('base64url');
 
-    const tokens = Object.fromEntries(regions.map((r) => [`lab-${r}`, randomBytes(18).toString('base64url')]));
+    const tokens = Object.fromEntries([...regions.map((r) => `lab-${r}`), MTA_LOG_ID].map((id) => [id, randomBytes(18).toString('base64url')]));
     const planFor = (resolvers: readonly { address: string; name: string }[], collectors: readonly string[] = []) =>
       validatePlan(
         {
@@ -311,6 +326,42 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
       for (const region of [...running.keys()]) await stopProbe(region);
     });
     for (const region of regions) await startProbe(region);
+
+    // Beside the old MTA: the log follower (mailprobe mta-log, in-process), not counting the probes
+    // (they connect from 127.0.0.1), and two senders of the world: one follows the honest resolver,
+    // one the resolver that ignores TTLs, so the old server keeps receiving after the switch.
+    const follower = createMtaLog({
+      plan: planFor(
+        ROLES.map((role) => namedLabResolver(dns, role)),
+        [collectorUrl],
+      ),
+      id: MTA_LOG_ID,
+      region: 'mta',
+      token: tokens[MTA_LOG_ID],
+      format: 'postfix',
+      input: { file: oldLog, fromStart: true, pollMs: 200 },
+      ips: [{ ip: LAB_OLD_IP }],
+      ignoreClients: ['127.0.0.1/32'],
+      spoolDir: join(spoolRoot, MTA_LOG_ID),
+      ...(log ? { logger: log.child({ part: 'mta-log' }) } : {}),
+    });
+    await follower.start();
+    closers.push(() => follower.stop());
+    const stopSenders = startSenders({
+      senders: [
+        { from: '127.0.10.25', resolver: dns.resolvers.honest.address },
+        { from: '127.0.20.25', resolver: dns.resolvers.ignore.address },
+      ],
+      mailHost: LAB_MAIL_HOST,
+      to: `postmaster@${LAB_DOMAIN}`,
+      ports: new Map([
+        [LAB_OLD_IP, mtas.old.port],
+        [LAB_NEW_IP, mtas.new.port],
+      ]),
+      everyMs: 3000,
+      ...(log ? { log: log.child({ part: 'senders' }) } : {}),
+    });
+    closers.push(stopSenders);
 
     const events: LabEvent[] = [];
     const steps: LabStep[] = [

@@ -80,6 +80,19 @@ export interface Figures {
   safeToDecommission: boolean | undefined;
   /** Resolvers whose last answer still holds the old IP, as `name (region)`. */
   onOldIp: string[];
+  /** The old server's own traffic, per old-side IP a log follower (mailprobe mta-log) reports on. */
+  oldServer: OldServerFigure[];
+  /** probes.decommission_quiet in ms (from the collector), if exported. */
+  quietMs: number | undefined;
+}
+
+export interface OldServerFigure {
+  ip: string;
+  name: string;
+  /** The last inbound session (or when the follower started, if none since), Unix ms. */
+  lastSessionAt: number;
+  /** Client networks with inbound sessions since the previous view, most first. */
+  networks: { net: string; sessions: number }[];
 }
 
 const str = (v: string | number | undefined) => (v === undefined ? '' : String(v));
@@ -207,6 +220,23 @@ export function summarize(prev: Snapshot | undefined, cur: Snapshot): Figures {
     if (result === 'delivered' || result === 'failed' || result === 'lost') r[result] += n;
   }
 
+  const oldNets = delta(
+    METRICS.mtaInboundSessions.name,
+    (s) => `${str(s.labels.ip)}|${str(s.labels.client_net)}`,
+    (s) => s.labels.side === 'old',
+  );
+  const oldServer = gauge(METRICS.mtaLastInboundSession.name)
+    .filter((s) => s.labels.side === 'old')
+    .map((s) => {
+      const ip = str(s.labels.ip);
+      const networks = [...oldNets]
+        .filter(([k, n]) => k.startsWith(`${ip}|`) && n > 0)
+        .map(([k, n]) => ({ net: k.slice(ip.length + 1), sessions: n }))
+        .sort((a, b) => b.sessions - a.sessions || a.net.localeCompare(b.net));
+      return { ip, name: names.get(ip)?.name ?? ip, lastSessionAt: s.value * 1000, networks };
+    })
+    .sort((a, b) => a.ip.localeCompare(b.ip));
+  const quiet = gauge(METRICS.decommissionQuiet.name)[0];
   const switchAt = gauge(METRICS.safeToSwitch.name).map((s) => s.value * 1000);
   const decommission = gauge(METRICS.safeToDecommission.name);
   return {
@@ -216,6 +246,8 @@ export function summarize(prev: Snapshot | undefined, cur: Snapshot): Figures {
     safeToSwitchAt: switchAt.length > 0 ? Math.max(...switchAt) : undefined,
     safeToDecommission: decommission.length > 0 ? decommission.every((s) => s.value === 1) : undefined,
     onOldIp: all.filter((r) => r.side === 'old' || r.side === 'both').map((r) => `${r.name} (${r.region})`),
+    oldServer,
+    quietMs: quiet === undefined ? undefined : quiet.value * 1000,
   };
 }
 
@@ -306,15 +338,37 @@ export function render(v: ViewState): string {
           : `yes, since ${clock(at - v.startedAt)} — the lowered TTL was seen at the authoritative servers and the TTL before it has run out`
     }`,
   );
+  // The old server's own traffic (the log follower beside it) and the decision's two conditions.
+  const quietMs = f.quietMs;
+  for (const o of f.oldServer) {
+    const ago = v.now - o.lastSessionAt;
+    lines.push(
+      `old server ${o.name === o.ip ? o.ip : `${o.name} (${o.ip})`} (its log): last inbound session ${clock(ago)} ago; ${v.final ? 'delivering during the run' : 'delivering now'}: ${
+        o.networks.length === 0 ? 'nobody' : o.networks.map((n) => `${n.net} (${n.sessions})`).join(', ')
+      }`,
+    );
+  }
+  const dnsOpen =
+    f.safeToDecommission === true
+      ? undefined
+      : f.safeToDecommission === undefined
+        ? 'DNS: no probe has judged it yet'
+        : f.onOldIp.length > 0
+          ? `DNS: still answering the old IP: ${f.onOldIp.join(', ')}`
+          : 'DNS: a resolver answered the old IP within the quiet time';
+  const busy = quietMs === undefined ? [] : f.oldServer.filter((o) => v.now - o.lastSessionAt < quietMs);
+  const trafficOpen =
+    busy.length === 0 || quietMs === undefined
+      ? undefined
+      : `old IP: inbound sessions within the quiet time (${clock(quietMs)}) on ${busy.map((o) => o.ip).join(', ')}${
+          busy.some((o) => o.networks.length > 0) ? ` from ${[...new Set(busy.flatMap((o) => o.networks.map((n) => n.net)))].join(', ')}` : ''
+        }`;
+  const open = [dnsOpen, trafficOpen].filter((x): x is string => x !== undefined);
   lines.push(
     `safe to turn the old server off: ${
-      f.safeToDecommission === undefined
-        ? 'not yet known — no probe has judged it yet'
-        : f.safeToDecommission
-          ? 'yes — no resolver has answered the old IP for the quiet time'
-          : f.onOldIp.length > 0
-            ? `no — still answering the old IP: ${f.onOldIp.join(', ')}`
-            : 'no — a resolver answered the old IP within the quiet time'
+      open.length === 0
+        ? `yes — no resolver has answered the old IP${f.oldServer.length > 0 ? ' and no inbound session reached it' : ''} for the quiet time`
+        : `${f.safeToDecommission === undefined && !trafficOpen ? 'not yet known' : 'no'} — still open: ${open.join('; ')}`
     }`,
   );
   lines.push(

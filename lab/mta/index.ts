@@ -9,6 +9,7 @@
  * the greeting), so the lab's banner phase is ~100 ms without faults; `slow-banner` sets when the
  * greeting goes out, counted from the accept.
  */
+import { appendFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { createSecureContext, type SecureContext } from 'node:tls';
@@ -98,6 +99,11 @@ export interface StartMtasOptions {
   implicitTls?: boolean;
   /** Largest message accepted. Default 1 MiB. */
   maxSize?: number;
+  /**
+   * A mail log per side, written as Postfix writes its maillog (`connect from`, `client=`, qmgr's
+   * `queue active`), for the log follower (`mailprobe mta-log`) the lab runs beside the MTA.
+   */
+  logFiles?: Partial<Record<Side, string>>;
 }
 
 /** Mail for `domain` goes to the MX at host:port. */
@@ -172,6 +178,27 @@ function stageError(f: Extract<Fault, { kind: 'temp-fail' | 'perm-fail' }>): Smt
   return new SmtpReplyError(code, f.message ?? (temp ? '4.7.1 Greylisted, please try again later' : '5.7.1 Rejected by lab fault'));
 }
 
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const two = (n: number) => String(n).padStart(2, '0');
+
+/** Appends Postfix-style maillog lines (`Nov 30 10:37:57 host postfix/smtpd[pid]: …`) to a file. */
+function mailLog(file: string | undefined, host: string): ((daemon: string, msg: string) => void) | undefined {
+  if (!file) return undefined;
+  const short = host.split('.')[0] ?? host;
+  return (daemon, msg) => {
+    const d = new Date();
+    const stamp = `${MONTHS[d.getMonth()]} ${String(d.getDate()).padStart(2, ' ')} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
+    try {
+      appendFileSync(file, `${stamp} ${short} postfix/${daemon}[${process.pid}]: ${msg}\n`);
+    } catch {
+      // A lab log that cannot be written only costs the follower its figures.
+    }
+  };
+}
+
+let queueIds = 0x1000;
+const queueId = () => (queueIds++).toString(16).toUpperCase().padStart(10, '0');
+
 const sockKey = (addr: string | undefined, port: number | undefined) => `${addr ?? ''}:${port ?? 0}`;
 
 interface Instance {
@@ -207,6 +234,7 @@ export async function startMtas(opts: StartMtasOptions): Promise<LabMtas> {
 
   const makeServer = (inst: () => Instance, side: Side, secure: boolean): SMTPServer => {
     const name = opts.names?.[side] ?? opts.mailHost;
+    const writeLog = mailLog(opts.logFiles?.[side], `${side}.${opts.domain}`);
     const server = new SMTPServer({
       secure,
       name,
@@ -230,6 +258,7 @@ export async function startMtas(opts: StartMtasOptions): Promise<LabMtas> {
       },
       onConnect(session: SMTPServerSession, cb) {
         const i = inst();
+        writeLog?.('smtpd', `connect from unknown[${session.remoteAddress}]`);
         delayCommands(i, server, session);
         const f = i.fault;
         if (f?.kind === 'slow-banner') {
@@ -311,6 +340,11 @@ export async function startMtas(opts: StartMtasOptions): Promise<LabMtas> {
               delayed.add(timer);
             } else if (f?.kind === 'relay-drop') i.mta.relayed.push({ to: h.to, ok: false, response: 'dropped by lab fault' });
             else relay(i, from, h.to, h.raw, h.target);
+          }
+          if (writeLog) {
+            const id = queueId();
+            writeLog('smtpd', `${id}: client=unknown[${session.remoteAddress}]`);
+            writeLog('qmgr', `${id}: from=<${from}>, size=${raw.length}, nrcpt=${to.length} (queue active)`);
           }
           cb(null, 'Ok: queued');
         });

@@ -20,10 +20,16 @@ const T = 1_800_000_000_000;
 
 function registryWith(results: { probe: string; region: string; r: CheckResult }[]): { registry: Registry; store: SeriesStore } {
   const registry = new Registry();
-  createSelfMetrics(registry, { start: T, end: T + 3_600_000 }, () => T, [
-    { ip: OLD, side: 'old', name: 'provider-a' },
-    { ip: NEW, side: 'new' },
-  ]);
+  createSelfMetrics(
+    registry,
+    { start: T, end: T + 3_600_000 },
+    () => T,
+    [
+      { ip: OLD, side: 'old', name: 'provider-a' },
+      { ip: NEW, side: 'new' },
+    ],
+    60_000,
+  );
   const store = new SeriesStore();
   for (const { probe, region, r } of results) store.apply(resultOps({ id: probe, region }, r));
   return { registry, store };
@@ -162,6 +168,31 @@ test('figures: per IP sessions and round trips (failed ones too), names, TTL hon
     // New: sessions of 0.03 s, round trips of 1.5 s.
     ...[0.03, 0.03].map((s) => ({ probe: 'lab-us', region: 'us', r: smtp(NEW, 'new', s) })),
     ...[1.5, 1.5].map((l) => ({ probe: 'lab-us', region: 'us', r: rt(NEW, 'new', 'delivered', l) })),
+    // The log follower beside the old MTA: a partner network still delivers, its last session 20 s ago.
+    {
+      probe: 'lab-mta-old',
+      region: 'mta',
+      r: {
+        type: 'mta' as const,
+        startedAt: T,
+        durationSeconds: 0,
+        ok: true,
+        ips: [
+          {
+            ip: OLD,
+            side: 'old' as const,
+            sessions: [
+              { net: '198.51.100.0/24', count: 5 },
+              { net: 'other', count: 2 },
+            ],
+            messages: [],
+            lastSessionAt: T - 20_000,
+          },
+        ],
+        lines: 9,
+        unknownLines: 0,
+      },
+    },
   ];
   const f = summarize(undefined, await snapshotOf(registryWith(results)));
 
@@ -212,7 +243,26 @@ test('figures: per IP sessions and round trips (failed ones too), names, TTL hon
   assert.match(live, /^127\.0\.0\.2 \(old, provider-a\) +3\/4 +\d+ms +\d+ms +connect_refused +2 \/ 3 \/ 1 /m);
   assert.match(live, /^127\.0\.0\.3 \(new\) +2\/2 /m);
   assert.match(live, /^safe to switch: yes, since 00:50 — /m);
-  assert.match(live, /^safe to turn the old server off: no — still answering the old IP: ignores TTL \(us\)$/m);
+  assert.deepEqual(f.oldServer, [
+    {
+      ip: OLD,
+      name: 'provider-a',
+      lastSessionAt: T - 20_000,
+      networks: [
+        { net: '198.51.100.0/24', sessions: 5 },
+        { net: 'other', sessions: 2 },
+      ],
+    },
+  ]);
+  assert.equal(f.quietMs, 60_000);
+  assert.match(
+    live,
+    /^old server provider-a \(127\.0\.0\.2\) \(its log\): last inbound session 00:20 ago; delivering now: 198\.51\.100\.0\/24 \(5\), other \(2\)$/m,
+  );
+  assert.match(
+    live,
+    /^safe to turn the old server off: no — still open: DNS: still answering the old IP: ignores TTL \(us\); old IP: inbound sessions within the quiet time \(01:00\) on 127\.0\.0\.2 from 198\.51\.100\.0\/24, other$/m,
+  );
   assert.match(live, /Ctrl-C stops the lab/);
 
   const final = render(
