@@ -41,26 +41,12 @@ async function openssl(args: string[], cwd: string): Promise<void> {
   }
 }
 
+/** `openssl req` arguments for a new EC P-256 key, unencrypted. */
+const NEW_EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+
 /** A new EC P-256 key `<base>.key` and a signing request `<base>.csr` for `CN=name`. */
 async function request(dir: string, base: string, name: string): Promise<void> {
-  await openssl(
-    [
-      'req',
-      '-new',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      `${base}.key`,
-      '-out',
-      `${base}.csr`,
-      '-subj',
-      `/CN=${name}`,
-    ],
-    dir,
-  );
+  await openssl(['req', '-new', ...NEW_EC_KEY, '-keyout', `${base}.key`, '-out', `${base}.csr`, '-subj', `/CN=${name}`], dir);
 }
 
 /** The key and the signed certificate of `base`. */
@@ -182,26 +168,7 @@ export async function makeLabCerts(opts: {
   const dir = await mkdtemp(join(tmpdir(), 'mailprobe-certs-'));
   const days = opts.days ?? 30;
   try {
-    await openssl(
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        'ca.key',
-        '-out',
-        'ca.crt',
-        '-days',
-        String(days),
-        '-subj',
-        '/CN=mailprobe lab CA',
-      ],
-      dir,
-    );
+    await openssl(['req', '-x509', ...NEW_EC_KEY, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', String(days), '-subj', '/CN=mailprobe lab CA'], dir);
     const mailHost = await leaf(dir, opts.mailHost, [opts.mailHost, ...(opts.extraNames ?? [])], days);
     const wrongName = await leaf(dir, opts.wrongName ?? 'wrong.example.test', [opts.wrongName ?? 'wrong.example.test'], days);
     const caFile = join(dir, 'ca.crt');
