@@ -7,7 +7,7 @@
  */
 import type { CheckResult, DnsResult } from '../../protocol/results.js';
 import type { Batch } from '../../protocol/wire.js';
-import { dnsblRefused, dnsTimeout, ttlResult } from '../support/results.js';
+import { dnsblRefused, dnsTimeout, roundtripLost, ttlResult } from '../support/results.js';
 
 export const MAIL_HOST = 'mail.company.test';
 export const OLD_IP = '127.0.0.2';
@@ -149,21 +149,15 @@ export function probeResults(p: FixtureProbe, round: number, t: number): CheckRe
     });
   }
   if (p.region === 'us') {
-    out.push({
-      type: 'roundtrip',
-      startedAt: t,
-      durationSeconds: 120,
-      ok: false,
-      phase: 'wait',
-      errorClass: 'lost',
-      code: 'RT_LOST',
-      message: 'not received within 120s',
-      viaIp: NEW_IP,
-      side: 'new',
-      messageId: `rt-${p.id}-${round}-lost@probes.company.test`,
-      delivered: false,
-      sameClock: true,
-    });
+    out.push(
+      roundtripLost(t, {
+        viaIp: NEW_IP,
+        side: 'new',
+        messageId: `rt-${p.id}-${round}-lost@probes.company.test`,
+        seconds: 120,
+        message: 'not received within 120s',
+      }),
+    );
   }
   // Inbox placement at a real receiver: via the old IP in the inbox; via the new IP in spam for
   // the us probe (a receiver that does not trust the new IP yet), in the inbox elsewhere.

@@ -27,7 +27,7 @@ import { PROBE_JOB, SMTP_BUCKETS } from '../../protocol/metrics.js';
 import type { CheckResult, SmtpPhase } from '../../protocol/results.js';
 import type { Batch } from '../../protocol/wire.js';
 import { startTestCollector, type TestCollector } from '../support/collector.js';
-import { dnsblRefused, dnsTimeout, ttlResult } from '../support/results.js';
+import { dnsblRefused, dnsTimeout, roundtripLost, ttlResult } from '../support/results.js';
 import { testPlan } from '../../bench/lib/plan.js';
 import { startTestPrometheus, type QueryData, type TestPrometheus } from '../../bench/lib/prometheus.js';
 import { startRemoteWritePrometheus, type RemoteWritePrometheus } from '../../bench/lib/prometheus-rw.js';
@@ -233,21 +233,7 @@ function roundResults(p: ValueProbe, t: number): CheckResult[] {
     });
   }
   if (p.lostViaNew) {
-    out.push({
-      type: 'roundtrip',
-      startedAt: t,
-      durationSeconds: 120,
-      ok: false,
-      phase: 'wait',
-      errorClass: 'lost',
-      code: 'RT_LOST',
-      message: 'not received',
-      viaIp: NEW,
-      side: 'new',
-      messageId: `rt-${p.id}-${t}-lost@probes.test`,
-      delivered: false,
-      sameClock: true,
-    });
+    out.push(roundtripLost(t, { viaIp: NEW, side: 'new', messageId: `rt-${p.id}-${t}-lost@probes.test`, seconds: 120, message: 'not received' }));
   }
   out.push({ type: 'auth', startedAt: t, durationSeconds: 0.01, ok: true, method: 'dkim', subject: 's2026', pass: true });
   out.push({ type: 'auth', startedAt: t, durationSeconds: 0.01, ok: true, method: 'dmarc', subject: 'company.test', pass: true });

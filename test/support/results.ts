@@ -3,7 +3,7 @@
  * tests. Values follow the lab world (127.0.0.2 old, 127.0.0.3 new).
  */
 import { randomBytes } from 'node:crypto';
-import type { CheckResult, DnsblResult, DnsResult, TtlResult } from '../../protocol/results.js';
+import type { CheckResult, DnsblResult, DnsResult, RoundtripResult, TtlResult } from '../../protocol/results.js';
 import type { Batch } from '../../protocol/wire.js';
 
 export const OLD_IP = '127.0.0.2';
@@ -53,6 +53,25 @@ export function dnsblRefused(t: number, o: { ip: string; side: 'old' | 'new'; li
     list: o.list,
     listed: false,
     answers: ['127.255.255.254'],
+  };
+}
+
+/** A round-trip message sent via `viaIp` that had not arrived by the deadline (`seconds` after sending). */
+export function roundtripLost(t: number, o: { viaIp: string; side: 'old' | 'new'; messageId: string; seconds: number; message: string }): RoundtripResult {
+  return {
+    type: 'roundtrip',
+    startedAt: t,
+    durationSeconds: o.seconds,
+    ok: false,
+    phase: 'wait',
+    errorClass: 'lost',
+    code: 'RT_LOST',
+    message: o.message,
+    viaIp: o.viaIp,
+    side: o.side,
+    messageId: o.messageId,
+    delivered: false,
+    sameClock: true,
   };
 }
 
@@ -172,21 +191,7 @@ export function mixedResults(t = Date.now()): CheckResult[] {
     replyCode: 451,
     enhancedCode: '4.7.1',
   });
-  out.push({
-    type: 'roundtrip',
-    startedAt: t,
-    durationSeconds: 600,
-    ok: false,
-    phase: 'wait',
-    errorClass: 'lost',
-    code: 'RT_LOST',
-    message: 'not arrived by the deadline',
-    viaIp: NEW_IP,
-    side: 'new',
-    messageId: 'rt-lost',
-    delivered: false,
-    sameClock: true,
-  });
+  out.push(roundtripLost(t, { viaIp: NEW_IP, side: 'new', messageId: 'rt-lost', seconds: 600, message: 'not arrived by the deadline' }));
   out.push({ type: 'auth', startedAt: t, durationSeconds: 0.01, ok: true, method: 'dkim', subject: 's2026', pass: true });
   out.push({ type: 'auth', startedAt: t, durationSeconds: 0.01, ok: true, method: 'dmarc', subject: 'company.test', pass: true, detail: 'p=quarantine' });
   out.push({ type: 'auth', startedAt: t, durationSeconds: 0.01, ok: true, method: 'mta-sts', subject: 'company.test', pass: true });
