@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { buildCollector } from '../collector/app.js';
+import type { Output } from '../collector/outputs/output.js';
 import type { SeriesStore } from '../collector/store/series-store.js';
 import { hashToken } from '../collector/plugins/auth.js';
 import { validatePlan } from '../config/load.js';
@@ -73,6 +74,10 @@ export interface LabCutoverOptions {
   interval?: string;
   /** Also make a certificate that expires this many seconds after the start (MTA fault `expiring-cert`). */
   expiringCertSeconds?: number;
+  /** The collector's `collector.remote_write` section (as written in a plan). Default none. */
+  remoteWrite?: Readonly<Record<string, unknown>>;
+  /** Further collector outputs (tests tap the accepted results). */
+  outputs?: readonly Output[];
 }
 
 export interface LabEvent {
@@ -253,6 +258,7 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
           collector: {
             listen: opts.collectorListen ?? '127.0.0.1:9464',
             tokens: Object.fromEntries(Object.entries(tokens).map(([id, tok]) => [id, hashToken(tok)])),
+            ...(opts.remoteWrite ? { remote_write: opts.remoteWrite } : {}),
           },
         },
         'lab plan',
@@ -260,7 +266,8 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
     const plan = planFor(ROLES.map((role) => namedLabResolver(dns, role)));
 
     let registry = new Registry();
-    const newCollector = () => buildCollector({ plan, registry, logger: log ? log.child({ part: 'collector' }) : false, sweepIntervalMs: 5_000 });
+    const newCollector = () =>
+      buildCollector({ plan, registry, logger: log ? log.child({ part: 'collector' }) : false, sweepIntervalMs: 5_000, outputs: [...(opts.outputs ?? [])] });
     let { app, store } = await newCollector();
     let collectorUp = true;
     closers.push(async () => {

@@ -28,6 +28,9 @@ export const TEST_PEERS = {
   '/usr/lib/dovecot/imap': 'dovecot-imapd',
   '/usr/lib/dovecot/lmtp': 'dovecot-lmtpd',
   '/usr/lib/dovecot/modules/lib90_sieve_plugin.so': 'dovecot-sieve',
+  // Remote write into a real VictoriaMetrics, its rules in vmalert (test/e2e/victoria-metrics.test.ts).
+  'victoria-metrics': 'victoria-metrics',
+  vmalert: 'victoria-metrics',
 };
 
 /** binary → Debian package, that only the benchmarks need (besides the test peers). */
