@@ -3,18 +3,21 @@
  * resolvers × 3 record types, 2 server IPs, checking every 15 s and pushing a batch every 5 s,
  * against collector replicas on loopback, in real time for a bounded number of seconds.
  *
- *   npm run bench:fleet -- [--probes 500] [--seconds 45] [--scenarios one,ha,lb,rw]
+ *   npm run bench:fleet -- [--probes 500] [--seconds 45] [--scenarios one,ha,lb,rw] [--url URL | --receiver vm|prometheus]
  *
  * Scenarios: `one` (1 replica, /metrics, scraped every interval as Prometheus would), `ha`
  * (2 replicas, every batch to both, as probes do with two collectors listed), `lb` (2 replicas,
  * each probe sticky to one, as behind a load balancer); `rw`, `rw-ha`, `rw-lb` the same with
- * remote write to a real Prometheus (results only by remote write, results_on_metrics: false;
- * needs prometheus on PATH). Per replica it prints accepted results/s, sample operations/s (what
+ * remote write (results only by remote write, results_on_metrics: false) to `--url` (an external
+ * receiver: VictoriaMetrics, Mimir, Thanos Receive, Prometheus), else to a VictoriaMetrics single node
+ * it starts when Debian's `victoria-metrics` is installed, else to a Prometheus with the receiver on
+ * (`--receiver` picks one of the two). Per replica it prints accepted results/s, sample operations/s (what
  * the outputs apply), remote-write samples/s, push latency p50/p99, failed pushes, CPU and RSS,
  * the /metrics size and scrape time, then a paper estimate for 10 000 probes.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
@@ -38,8 +41,31 @@ const { values: args } = parseArgs({
     scenarios: { type: 'string', default: 'rw,rw-lb,rw-ha,one,lb,ha' },
     connections: { type: 'string', default: '32' },
     'max-pushes': { type: 'string', default: '200000' },
+    url: { type: 'string' },
+    receiver: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
   },
 });
+
+if (args.help) {
+  process.stdout.write(`usage: npm run bench:fleet -- [options]
+
+  --probes N          simulated probes (default 500)
+  --resolvers N       resolvers per probe, x A/AAAA/MX (default 20)
+  --interval S        check interval in seconds (default 15)
+  --batches N         pushes per interval (default 3)
+  --seconds S         measured seconds per scenario (default 45, at most 600)
+  --warmup S          seconds of load before measuring (default 15)
+  --regions N         regions (default 10)
+  --scenarios LIST    of one, ha, lb, rw, rw-ha, rw-lb (default rw,rw-lb,rw-ha,one,lb,ha)
+  --url URL           remote-write receiver for the rw scenarios (e.g. http://vm:8428/api/v1/write);
+                      default: a VictoriaMetrics it starts when installed, else a Prometheus
+  --receiver NAME     vm or prometheus: which one to start when --url is not given
+  --connections N     HTTP connections per replica (default 32)
+  --max-pushes N      stop after this many pushes (default 200000)
+`);
+  process.exit(0);
+}
 
 const PROBES = Number(args.probes);
 const RESOLVERS = Number(args.resolvers);
@@ -315,12 +341,30 @@ interface Row {
   scrapeFailures: number;
 }
 
-async function scenario(name: string): Promise<Row[]> {
-  let prom: { stop(): Promise<void>; writeUrl: string } | undefined;
-  if (name.startsWith('rw')) {
-    const { startRemoteWritePrometheus } = await import('../lib/prometheus-rw.js');
-    prom = await startRemoteWritePrometheus({ ruleFiles: [] });
+/** The receiver the rw scenarios write to: `--url`, else VictoriaMetrics when installed, else Prometheus. */
+function receiverKind(): 'url' | 'vm' | 'prometheus' | undefined {
+  if (args.url) return 'url';
+  const has = (bin: string) => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
+  if (args.receiver !== undefined && args.receiver !== 'vm' && args.receiver !== 'prometheus')
+    throw new Error(`--receiver: must be vm or prometheus, not ${args.receiver}`);
+  if (args.receiver !== 'prometheus' && has('victoria-metrics')) return 'vm';
+  if (args.receiver !== 'vm' && has('prometheus')) return 'prometheus';
+  return undefined;
+}
+
+async function startReceiver(): Promise<{ stop(): Promise<void>; writeUrl: string }> {
+  const kind = receiverKind();
+  if (kind === 'url') return { writeUrl: args.url as string, stop: async () => {} };
+  if (kind === 'vm') {
+    const { startVictoriaMetrics } = await import('../lib/victoria-metrics.js');
+    return startVictoriaMetrics();
   }
+  const { startRemoteWritePrometheus } = await import('../lib/prometheus-rw.js');
+  return startRemoteWritePrometheus({ ruleFiles: [] });
+}
+
+async function scenario(name: string): Promise<Row[]> {
+  const prom = name.startsWith('rw') ? await startReceiver() : undefined;
   const mode = name.replace(/^rw-?/, '') || 'one';
   const n = mode === 'one' ? 1 : 2;
   const replicas = await Promise.all(Array.from({ length: n }, (_, i) => startReplica(prom?.writeUrl, i)));
@@ -369,14 +413,18 @@ const fmt = (v: number, d = 0) => (Number.isFinite(v) ? v.toFixed(d) : '-');
 
 async function main(): Promise<void> {
   const scenarios = (args.scenarios ?? '').split(',').filter(Boolean);
-  const hasProm = spawnSync('sh', ['-c', 'command -v prometheus']).status === 0;
+  const receiver = receiverKind();
+  const receiverName = { url: args.url, vm: 'a VictoriaMetrics single node (victoria-metrics)', prometheus: 'a Prometheus with the remote-write receiver' };
   console.log(
-    `# fleet: ${PROBES} probes, ${RESOLVERS} resolvers x 3 types, 2 IPs, every ${INTERVAL_S}s, ${BATCHES} pushes per interval, ${WARMUP}s warm-up then ${SECONDS}s measured per scenario; node ${process.version}`,
+    `# fleet: ${PROBES} probes, ${RESOLVERS} resolvers x 3 types, 2 IPs, every ${INTERVAL_S}s, ${BATCHES} pushes per interval, ${WARMUP}s warm-up then ${SECONDS}s measured per scenario; node ${process.version}; load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
   );
+  if (scenarios.some((s) => s.startsWith('rw'))) console.log(`# remote write to ${receiver ? receiverName[receiver] : 'nothing'}`);
   const rows: Row[] = [];
   for (const s of scenarios) {
-    if (s.startsWith('rw') && !hasProm) {
-      console.log('# rw: skipped, no prometheus binary on PATH');
+    if (s.startsWith('rw') && !receiver) {
+      console.log(`# ${s}: skipped, no --url and neither victoria-metrics nor prometheus on PATH`);
       continue;
     }
     rows.push(...(await scenario(s)));
