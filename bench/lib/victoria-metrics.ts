@@ -14,25 +14,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
+import { freePort, stopChild } from './bench-processes.js';
 import type { ActiveAlert, QueryData } from './prometheus.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => res(port));
-    });
-  });
-}
 
 interface Proc {
   child: ChildProcess;
@@ -64,15 +52,7 @@ async function startProc(binary: string, args: string[], url: string, cwd: strin
   throw new Error(`${binary} did not become ready:\n${log}`);
 }
 
-async function stopProc(p: Proc): Promise<void> {
-  const c = p.child;
-  if (c.exitCode !== null || c.signalCode !== null) return;
-  const gone = new Promise<void>((res) => c.once('exit', () => res()));
-  c.kill('SIGTERM');
-  const t = setTimeout(() => c.kill('SIGKILL'), 5000);
-  await gone;
-  clearTimeout(t);
-}
+const stopProc = (p: Proc): Promise<void> => stopChild(p.child);
 
 interface ApiReply<T> {
   status: 'success' | 'error';

@@ -13,10 +13,11 @@ import type { RemoteWriteOutput } from '../../collector/outputs/remote-write.js'
 import { panelQueries } from '../../grafana/index.js';
 import { startTestCollector, type TestCollector } from '../support/collector.js';
 import { testPlan } from '../../bench/lib/plan.js';
-import { DEPLOY_RULE_FILES, startTestPrometheus, type QueryData, type TestPrometheus } from '../../bench/lib/prometheus.js';
+import { DEPLOY_RULE_FILES, startTestPrometheus, type TestPrometheus } from '../../bench/lib/prometheus.js';
 import { startRemoteWritePrometheus, type RemoteWritePrometheus } from '../../bench/lib/prometheus-rw.js';
 import { batchOf, mixedResults, NEW_IP, OLD_IP } from '../support/results.js';
 import { FIXTURE_PROBES, probeBatch } from '../deploy/fixtures.js';
+import { rows } from '../support/query-rows.js';
 
 const rwOf = (c: TestCollector): RemoteWriteOutput => {
   const out = c.ingest.outputs.find((o) => o.name === 'remote-write');
@@ -143,19 +144,6 @@ after(async () => {
   await promScrape?.stop();
   await promWrite?.stop();
 });
-
-type Row = [string, number];
-function rows(d: QueryData): Row[] {
-  const key = (m: Record<string, string>) =>
-    Object.entries(m)
-      .filter(([k]) => k !== 'instance' && k !== 'job')
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([k, v]) => `${k}=${v}`)
-      .join(',');
-  if (d.resultType === 'vector') return d.result.map((s): Row => [key(s.metric), Number(s.value[1])]).sort((a, b) => a[0].localeCompare(b[0]));
-  if (d.resultType === 'scalar') return [['', Number(d.result[1])]];
-  throw new Error(`unexpected ${d.resultType}`);
-}
 
 function same(a: number, b: number, rel: number): boolean {
   if (Number.isNaN(a) && Number.isNaN(b)) return true;

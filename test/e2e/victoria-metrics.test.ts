@@ -25,7 +25,6 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { basename } from 'node:path';
 import { test } from 'node:test';
 import { pino } from 'pino';
@@ -35,12 +34,14 @@ import { RemoteWriteOutput } from '../../collector/outputs/remote-write.js';
 import { Registry } from 'prom-client';
 import { ALL_VARIABLES, panelQueries, substituteVariables } from '../../grafana/index.js';
 import { LAB_DNSBL, LAB_NEW_IP, LAB_OLD_IP, startLabCutover } from '../../lab/cutover.js';
-import { compressRules, DEPLOY_RULE_FILES, type ActiveAlert, type QueryData } from '../../bench/lib/prometheus.js';
+import { compressRules, DEPLOY_RULE_FILES, type ActiveAlert } from '../../bench/lib/prometheus.js';
 import { startRemoteWritePrometheus } from '../../bench/lib/prometheus-rw.js';
+import { freePort } from '../../bench/lib/bench-processes.js';
 import { startVictoriaMetrics, startVmalert } from '../../bench/lib/victoria-metrics.js';
 import { METRICS, type MetricDef } from '../../protocol/metrics.js';
 import type { CheckResult } from '../../protocol/results.js';
 import type { ProbeInfo } from '../../protocol/wire.js';
+import { rows, type Row } from '../support/query-rows.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const REGIONS = ['eu', 'us', 'ap'] as const;
@@ -64,17 +65,6 @@ const RESULT_NAMES = RESULT_METRICS.flatMap((k) => {
 });
 const RESULT_RE = RESULT_NAMES.join('|');
 
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => res(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
-
 /** Records the probe time of every accepted SMTP check, per probe and IP (one sample per batch: its newest check). */
 class CheckTimes implements Output {
   readonly name = 'check-times';
@@ -91,19 +81,6 @@ class CheckTimes implements Output {
   }
   remove(): void {}
   async close(): Promise<void> {}
-}
-
-type Row = [string, number];
-function rows(d: QueryData): Row[] {
-  const key = (m: Record<string, string>) =>
-    Object.entries(m)
-      .filter(([k]) => k !== 'instance' && k !== 'job')
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([k, v]) => `${k}=${v}`)
-      .join(',');
-  if (d.resultType === 'vector') return d.result.map((s): Row => [key(s.metric), Number(s.value[1])]).sort((a, b) => a[0].localeCompare(b[0]));
-  if (d.resultType === 'scalar') return [['', Number(d.result[1])]];
-  throw new Error(`unexpected ${d.resultType}`);
 }
 
 const alertKey = (a: ActiveAlert) =>
