@@ -252,10 +252,11 @@ export async function startVmalert(opts: VmalertOptions): Promise<RunningVmalert
   return {
     url,
     async alerts() {
-      return (await api<{ alerts: ActiveAlert[] }>(`${url}/api/v1/alerts`)).alerts;
+      // vmalert answers `"alerts": null` while none is active.
+      return (await api<{ alerts: ActiveAlert[] | null }>(`${url}/api/v1/alerts`)).alerts ?? [];
     },
     async ruleGroups() {
-      return (await api<{ groups: Awaited<ReturnType<RunningVmalert['ruleGroups']>> }>(`${url}/api/v1/rules`)).groups;
+      return (await api<{ groups: Awaited<ReturnType<RunningVmalert['ruleGroups']>> | null }>(`${url}/api/v1/rules`)).groups ?? [];
     },
     async stop() {
       process.removeListener('exit', killOnExit);
