@@ -39,6 +39,9 @@ export const BENCH_PEERS = {
   'prometheus-blackbox-exporter': 'prometheus-blackbox-exporter',
   dig: 'bind9-dnsutils',
   ip: 'iproute2',
+  // bench:mta-log parses the same Postfix log with pflogsumm.
+  pflogsumm: 'pflogsumm',
+  taskset: 'util-linux',
 };
 
 const ALL = { ...TEST_PEERS, ...BENCH_PEERS };
