@@ -9,7 +9,7 @@
  * primed with one push per probe so the measured part is steady state.
  *
  * The load generator (this process) runs on core 1, each server on core 0 (taskset; BENCH_PIN=0
- * turns it off), one server at a time.
+ * turns it off), one server at a time; the collector runs compiled (dist/, built by the npm script).
  *
  * Env: BENCH_PROBES (default "100,300"), BENCH_SECONDS (measured seconds per run, default 8),
  * BENCH_CONCURRENCY (default 8), BENCH_ROUNDS (alternating rounds, the best of each target counts; default 2).
@@ -100,7 +100,7 @@ async function main(): Promise<void> {
     const primeOf = (f: (i: number) => Req) => ids.map((_, i) => f(i));
 
     const targets: [string, () => Promise<PeerProcess>, (i: number) => Req][] = [
-      ['collector', () => startCollectorProcess({ probes: ids }), post],
+      ['collector', () => startCollectorProcess({ probes: ids, dist: true }), post],
       ['pushgateway (default)', () => startPushgateway(), put],
       ['pushgateway --push.disable-consistency-check', () => startPushgateway({ disableConsistencyCheck: true }), put],
     ];

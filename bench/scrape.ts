@@ -13,7 +13,7 @@
  *    where one scrape is measured and a push would just wait for it.
  *
  * The load generator (this process) runs on core 1, each server on core 0 (taskset; BENCH_PIN=0
- * turns it off), one server at a time.
+ * turns it off), one server at a time; the collector runs compiled (dist/, built by the npm script).
  *
  * Env: BENCH_SERIES (default "10000,100000,500000"), BENCH_SECONDS (per push phase, default 2).
  */
@@ -121,7 +121,7 @@ async function main(): Promise<void> {
     process.stdout.write(`\n${label} series: ${n} probes × ~302 series\n`);
     const { post, put } = peerRequests(ids, bodies, texts, tokenFor);
 
-    const collector = await startCollectorProcess({ probes: ids });
+    const collector = await startCollectorProcess({ probes: ids, dist: true });
     running.add(collector);
     rows.push(
       await measure(

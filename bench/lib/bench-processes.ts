@@ -7,7 +7,7 @@
  *   await c.stop();
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -121,6 +121,12 @@ export interface CollectorProcessOptions {
   liveBytes?: boolean;
   /** Which core it runs on once pinning is on: the servers' (default) or the load generator's. */
   role?: 'server' | 'load';
+  /**
+   * Run the compiled collector (`node dist/cli/main.js collector`, as `npm start` does) instead of
+   * the sources under tsx, whose loader alone holds ~50 MiB: for figures about the process's
+   * memory. Needs `npm run build` first.
+   */
+  dist?: boolean;
 }
 
 export interface CollectorProcess extends PeerProcess {
@@ -133,7 +139,14 @@ export interface CollectorProcess extends PeerProcess {
   liveBytes(): Promise<number>;
 }
 
-/** A collector as a child process (`node --import tsx cli/main.ts collector`). */
+/** The compiled CLI, or an error saying how to get it. */
+function distMain(): string {
+  const main = join(root, 'dist/cli/main.js');
+  if (!existsSync(main)) throw new Error(`${main} is missing: run npm run build first`);
+  return main;
+}
+
+/** A collector as a child process (`node --import tsx cli/main.ts collector`, or from dist/). */
 export async function startCollectorProcess(opts: CollectorProcessOptions): Promise<CollectorProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'mailprobe-bench-'));
   const planFile = writePlanFile(dir, {
@@ -150,7 +163,7 @@ export async function startCollectorProcess(opts: CollectorProcessOptions): Prom
   const args = opts.liveBytes
     ? ['--expose-gc', ...drillMain]
     : opts.requestTimeoutMs === undefined
-      ? ['--import', 'tsx', join(root, 'cli/main.ts'), 'collector', '--config', planFile, '--listen', '127.0.0.1:0']
+      ? [...(opts.dist ? [distMain()] : ['--import', 'tsx', join(root, 'cli/main.ts')]), 'collector', '--config', planFile, '--listen', '127.0.0.1:0']
       : drillMain;
   const child = spawn(...serverCommand(process.execPath, args, opts.role), {
     cwd: root,

@@ -40,7 +40,7 @@
  */
 import { METRICS, type MetricKey } from '../../protocol/metrics.js';
 import type { Labels, SampleOp } from '../samples.js';
-import { parseBody, RESULT_METRICS, type Series, SeriesStore, type StoreListener } from '../store/series-store.js';
+import { type Family, parseBody, RESULT_METRICS, type Series, SeriesStore, type StoreListener } from '../store/series-store.js';
 import type { Output } from './output.js';
 import { resolveOptions, type RemoteWriteOptions, type ResolvedOptions } from './remote-write/options.js';
 import type { WireSample } from './remote-write/proto.js';
@@ -48,12 +48,12 @@ import { Transport } from './remote-write/transport.js';
 
 export { remoteWriteOptionsFromPlan, type RemoteWriteOptions } from './remote-write/options.js';
 
-type Pairs = (readonly [string, string])[];
+type Pair = readonly [string, string];
 
 /** Max age of a sample timestamp relative to now: Prometheus refuses samples 1 h behind its head. */
 const MAX_SAMPLE_AGE_MS = 50 * 60_000;
 
-const byName = (a: readonly [string, string], b: readonly [string, string]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+const byName = (a: Pair, b: Pair) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
 
 export class RemoteWriteOutput implements Output, StoreListener {
   readonly name = 'remote-write';
@@ -73,12 +73,17 @@ export class RemoteWriteOutput implements Output, StoreListener {
   #closing = false;
   #lastResendScan = 0;
   readonly #timer: NodeJS.Timeout;
+  readonly #tuples = new Map<Family, { name: Pair; bucket: Pair; sum: Pair; count: Pair; les: Pair[] }>();
+  readonly #job: Pair;
+  readonly #instance: Pair;
 
   /** `store`: the collector's series store, which it applies operations to; default a store of its own. */
   constructor(opts: RemoteWriteOptions & { store?: SeriesStore }) {
     const { store, ...rest } = opts;
     this.#o = resolveOptions(rest);
     if (this.#o.resendIntervalMs >= 5 * 60_000) throw new Error('remote write: resend interval must be below 5m (the staleness window)');
+    this.#job = ['job', this.#o.job];
+    this.#instance = ['instance', this.#o.instance];
     this.#store = store ?? new SeriesStore();
     this.#ownStore = store === undefined;
     this.#store.listen(this);
@@ -163,23 +168,44 @@ export class RemoteWriteOutput implements Output, StoreListener {
     return hash(s.body, hash(s.family.key)) % this.#transport.shardCount;
   }
 
-  /** Wire label sets: one for counters and gauges; buckets (with +Inf), _sum, _count for histograms. */
-  #wire(s: Series): Pairs[] {
+  /** The label pairs a family's wire series share (name, bucket bounds), made once per family. */
+  #shared(f: Family): { name: Pair; bucket: Pair; sum: Pair; count: Pair; les: Pair[] } {
+    let t = this.#tuples.get(f);
+    if (!t) {
+      t = {
+        name: ['__name__', f.name],
+        bucket: ['__name__', `${f.name}_bucket`],
+        sum: ['__name__', `${f.name}_sum`],
+        count: ['__name__', `${f.name}_count`],
+        les: [...(f.bounds ?? []).map((b) => String(b)), '+Inf'].map((le): Pair => ['le', le]),
+      };
+      this.#tuples.set(f, t);
+    }
+    return t;
+  }
+
+  /**
+   * Wire label sets, sorted by name: one for counters and gauges; buckets (with +Inf), _sum,
+   * _count for histograms. Built when a sample is queued; the pairs a family shares are shared.
+   */
+  #wire(s: Series): Pair[][] {
     const f = s.family;
-    const base: Pairs = [
-      ['job', this.#o.job],
-      ['instance', this.#o.instance],
-    ];
+    const t = this.#shared(f);
+    const base: Pair[] = [this.#job, this.#instance];
     const labels = parseBody(s.body);
     for (const n of f.labelNames) {
       const v = labels[n];
       // Prometheus treats an empty label as absent; the scrape drops it the same way.
       if (v !== undefined && v !== '') base.push([n, v]);
     }
-    const withName = (name: string, extra?: readonly [string, string]): Pairs => [['__name__', name] as const, ...base, ...(extra ? [extra] : [])].sort(byName);
-    if (!f.bounds) return [withName(f.name)];
-    const bounds = [...f.bounds.map((b) => String(b)), '+Inf'];
-    return [...bounds.map((le) => withName(`${f.name}_bucket`, ['le', le])), withName(`${f.name}_sum`), withName(`${f.name}_count`)];
+    base.sort(byName);
+    // `__name__` sorts before every label name (they are lower case).
+    if (!f.bounds) return [[t.name, ...base]];
+    let at = base.findIndex((p) => p[0] > 'le');
+    if (at < 0) at = base.length;
+    const before = base.slice(0, at);
+    const after = base.slice(at);
+    return [...t.les.map((le) => [t.bucket, ...before, le, ...after]), [t.sum, ...base], [t.count, ...base]];
   }
 
   /** Queues the current value(s) of a series at `ts` (moved into the allowed, increasing range). */
