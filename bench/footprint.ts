@@ -47,7 +47,7 @@ const RESOLVERS = 50;
 /** V8 flags for a probe: a young generation of 2 × 1 MiB semi-spaces instead of up to 2 × 16 MiB (a probe's allocation rate is low). */
 export const LEAN_NODE = ['--max-semi-space-size=1'];
 const VARIANTS = [
-  { id: 'lean', node: LEAN_NODE, args: ['--checks', 'dns,smtp'], what: '--checks dns,smtp, ' + LEAN_NODE.join(' ') },
+  { id: 'lean', node: LEAN_NODE, args: ['--checks', 'dns,smtp'], what: `--checks dns,smtp, ${LEAN_NODE.join(' ')}` },
   { id: 'lean-defaults', node: [], args: ['--checks', 'dns,smtp'], what: '--checks dns,smtp, default V8 flags' },
   { id: 'all', node: LEAN_NODE, args: [], what: `every check the plan enables, ${LEAN_NODE.join(' ')}` },
 ] as const;

@@ -103,13 +103,14 @@ export async function runMtaLog(argv: string[]): Promise<number> {
     ips.push({ ip, ...(service ? { service } : {}) });
   }
   if (ips.length === 0) return fail('--ip IP required: the server IP(s) of the plan this MTA receives on');
-  const nums: Record<string, number> = {};
-  for (const [k, def, min, max] of [
-    ['top-networks', 10, 1, 64],
-    ['v4-prefix', 24, 0, 32],
-    ['v6-prefix', 48, 0, 128],
+  // The defaults, then what the options say.
+  const nums = { 'top-networks': 10, 'v4-prefix': 24, 'v6-prefix': 48 };
+  for (const [k, min, max] of [
+    ['top-networks', 1, 64],
+    ['v4-prefix', 0, 32],
+    ['v6-prefix', 0, 128],
   ] as const) {
-    const n = intOption(k, values[k], def, min, max);
+    const n = intOption(k, values[k], nums[k], min, max);
     if (typeof n === 'string') return fail(n);
     nums[k] = n;
   }
@@ -138,12 +139,13 @@ export async function runMtaLog(argv: string[]): Promise<number> {
     region: who.region,
     token,
     format,
-    input: values.stdin ? { stream: process.stdin } : { file: values.file!, ...(values['from-start'] ? { fromStart: true } : {}) },
+    // --file or --stdin, one of them (checked above).
+    input: values.file === undefined ? { stream: process.stdin } : { file: values.file, ...(values['from-start'] ? { fromStart: true } : {}) },
     ips,
     ignoreClients,
-    topNetworks: nums['top-networks']!,
-    v4Prefix: nums['v4-prefix']!,
-    v6Prefix: nums['v6-prefix']!,
+    topNetworks: nums['top-networks'],
+    v4Prefix: nums['v4-prefix'],
+    v6Prefix: nums['v6-prefix'],
     logger: log,
     ...(values['spool-dir'] ? { spoolDir: values['spool-dir'] } : {}),
     ...(healthListen ? { healthListen } : {}),

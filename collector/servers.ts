@@ -35,8 +35,7 @@ export function serverProblem(servers: readonly ServerRef[], results: readonly C
         break;
       case 'mta': {
         // A log follower reports several IPs in one result.
-        for (let j = 0; j < r.ips.length; j++) {
-          const x = r.ips[j]!;
+        for (const [j, x] of r.ips.entries()) {
           const p = sideProblem(sideOf, known, `results.${i}.ips.${j}`, x.ip, x.side);
           if (p) return p;
         }

@@ -103,7 +103,7 @@ function spfClientIp(headers: readonly HeaderLine[]): string | undefined {
 /** The client address of a Received header: `[ip]` (mailauth), or Microsoft's bare `(ip)`. */
 function receivedClient(line: string): string | undefined {
   const r = parseReceived(line);
-  if (!r || !r.from) return undefined;
+  if (r === false || !r.from) return undefined;
   const literal = getClientAddress(r.from);
   if (literal) return literal;
   // Microsoft: `from host (192.0.2.1)`; Yahoo: `from 192.0.2.1 (EHLO host)`.

@@ -156,7 +156,7 @@ async function findOnce(
       const uids = await client.search({ header: { 'message-id': messageId } }, { uid: true });
       for (const uid of uids || []) {
         const msg = await client.fetchOne(String(uid), { uid: true, source: true, internalDate: true }, { uid: true });
-        if (!msg || !msg.source || !check(msg.source)) continue;
+        if (msg === false || !msg.source || !check(msg.source)) continue;
         const d = msg.internalDate;
         return { uid, path: f.path, placement: f.placement, source: msg.source, internalDate: d instanceof Date ? d : d ? new Date(d) : undefined };
       }

@@ -30,15 +30,15 @@ export class EximParser implements LineParser {
     if (!m) return UNKNOWN;
     const at = Date.parse(`${m[1]}T${m[2]}${m[3] ?? ''}${m[4] ? `${m[4].slice(0, 3)}:${m[4].slice(3)}` : ''}`);
     const when = Number.isFinite(at) ? at : undefined;
-    const body = m[5]!;
+    const body = m[5] ?? '';
     const c = CONNECTION.exec(body);
-    if (c) return { kind: 'session', at: when, client: bare(c[1]!), ...(c[2] ? { serverIp: bare(c[2]) } : {}) };
+    if (c) return { kind: 'session', at: when, client: bare(c[1] ?? ''), ...(c[2] ? { serverIp: bare(c[2]) } : {}) };
     const id = MESSAGE_ID.exec(body);
     if (id && body.startsWith('<= ', id[0].length)) {
       const h = HOST.exec(body);
       if (!h) return OTHER;
       const i = IFACE.exec(body);
-      return { kind: 'message', at: when, client: bare(h[1]!), ...(i ? { serverIp: bare(i[1]!) } : {}) };
+      return { kind: 'message', at: when, client: bare(h[1] ?? ''), ...(i ? { serverIp: bare(i[1] ?? '') } : {}) };
     }
     return OTHER;
   }

@@ -84,7 +84,7 @@ export function createMtaLog(o: MtaLogOptions): MtaLog {
   const tally = new Tally({
     ips,
     services,
-    defaultIp: unnamed.length === 1 ? unnamed[0]!.ip : undefined,
+    defaultIp: unnamed.length === 1 ? unnamed[0]?.ip : undefined,
     topN: o.topNetworks ?? 10,
     v4Prefix: o.v4Prefix ?? 24,
     v6Prefix: o.v6Prefix ?? 48,

@@ -42,14 +42,14 @@ export class PostfixParser implements LineParser {
   parse(line: string): MtaEvent {
     const m = SYSLOG.exec(line);
     if (m) {
-      const program = m[4]!;
+      const program = m[4] ?? '';
       const slash = program.lastIndexOf('/');
       // Another program's line in a shared mail log (dovecot, opendkim…): of the grammar, nothing to count.
       if (slash < 0 || !program.startsWith('postfix')) return OTHER;
       const service = program.slice(0, slash);
       const daemon = program.slice(slash + 1);
-      const at = m[1] ? this.#bsdTime(m[1]) : Date.parse(m[2]!);
-      return this.#message(m[5]!, daemon, service, Number.isFinite(at) ? at : undefined);
+      const at = m[1] ? this.#bsdTime(m[1]) : Date.parse(m[2] ?? '');
+      return this.#message(m[5] ?? '', daemon, service, Number.isFinite(at) ? at : undefined);
     }
     // journalctl -o cat: the message alone.
     const ev = this.#message(line, undefined, undefined, undefined);
@@ -62,28 +62,28 @@ export class PostfixParser implements LineParser {
     if (daemon === undefined || daemon === 'smtpd') {
       const c = CONNECT.exec(msg);
       if (c) {
-        const client = bare(c[1]!);
+        const client = bare(c[1] ?? '');
         const serverIp = this.#postscreen.take(client);
         return { kind: 'session', at, client, ...svc, ...(serverIp ? { serverIp } : {}) };
       }
       const q = CLIENT.exec(msg);
       if (q) {
-        const client = bare(q[2]!);
-        this.#pending.set(q[1]!, { client, service, serverIp: undefined });
+        const client = bare(q[2] ?? '');
+        this.#pending.set(q[1] ?? '', { client, service, serverIp: undefined });
         return OTHER;
       }
     }
     if (daemon === undefined || daemon === 'qmgr') {
       const q = QUEUED.exec(msg);
       if (q) {
-        const p = this.#pending.take(q[1]!);
+        const p = this.#pending.take(q[1] ?? '');
         if (!p) return OTHER;
         return { kind: 'message', at, client: p.client, ...(p.service === undefined ? {} : { service: p.service }) };
       }
     }
     if (daemon === undefined || daemon === 'postscreen') {
       const ps = POSTSCREEN.exec(msg);
-      if (ps) this.#postscreen.set(bare(ps[1]!), bare(ps[2]!));
+      if (ps) this.#postscreen.set(bare(ps[1] ?? ''), bare(ps[2] ?? ''));
     }
     return OTHER;
   }

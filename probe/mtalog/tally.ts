@@ -11,6 +11,7 @@
  */
 import { type BlockList, isIPv4, isIPv6 } from 'node:net';
 import { MAX_NETS, OTHER_NET, type MtaResult } from '../../protocol/checks/mta.js';
+import { expandV6 } from '../dns/classify.js';
 import type { MtaEvent } from './event.js';
 
 export interface TallyOptions {
@@ -85,7 +86,7 @@ export class Tally {
   }
 
   #defaultIp(): string | undefined {
-    return this.#o.defaultIp ?? (this.#o.ips.length === 1 ? this.#o.ips[0]!.ip : undefined);
+    return this.#o.defaultIp ?? (this.#o.ips.length === 1 ? this.#o.ips[0]?.ip : undefined);
   }
 
   /** The interval's figures (every reported IP, with or without traffic); the counts start again. */
@@ -135,32 +136,16 @@ export function clientNet(addr: string, v4Prefix: number, v6Prefix: number): str
     return `${[24, 16, 8, 0].map((s) => Math.floor(masked / 2 ** s) % 256).join('.')}/${v4Prefix}`;
   }
   if (isIPv6(addr)) {
-    const groups = expand6(addr);
-    if (groups) {
-      const bits = groups.map((g) => g.toString(2).padStart(16, '0')).join('');
-      const kept = bits.slice(0, v6Prefix).padEnd(128, '0');
-      const out: string[] = [];
-      for (let i = 0; i < 8; i++) out.push(Number.parseInt(kept.slice(i * 16, i * 16 + 16), 2).toString(16));
-      return `${compress6(out)}/${v6Prefix}`;
-    }
+    // A zone (fe80::1%eth0) is no part of the network.
+    const bits = expandV6(addr.replace(/%.*$/, ''))
+      .map((g) => g.toString(2).padStart(16, '0'))
+      .join('');
+    const kept = bits.slice(0, v6Prefix).padEnd(128, '0');
+    const out: string[] = [];
+    for (let i = 0; i < 8; i++) out.push(Number.parseInt(kept.slice(i * 16, i * 16 + 16), 2).toString(16));
+    return `${compress6(out)}/${v6Prefix}`;
   }
   return addr.slice(0, 64);
-}
-
-function expand6(addr: string): number[] | undefined {
-  let a = addr.replace(/%.*$/, '');
-  // An IPv4 tail (::ffff:192.0.2.1) as two groups.
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(a);
-  if (v4) {
-    const o = v4[1]!.split('.').map(Number);
-    a = `${a.slice(0, -v4[1]!.length)}${((o[0]! << 8) | o[1]!).toString(16)}:${((o[2]! << 8) | o[3]!).toString(16)}`;
-  }
-  const [head, tail] = a.split('::') as [string, string | undefined];
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const fill = tail === undefined ? 0 : 8 - h.length - t.length;
-  const all = [...h, ...Array(fill).fill('0'), ...t].map((g) => Number.parseInt(g, 16));
-  return all.length === 8 && all.every((g) => Number.isInteger(g)) ? all : undefined;
 }
 
 function compress6(groups: string[]): string {

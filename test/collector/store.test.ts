@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { test } from 'node:test';
-import { Counter, Gauge, Histogram, Registry, type RegistryContentType } from 'prom-client';
+import { Counter, type Gauge, type Histogram, Registry, type RegistryContentType } from 'prom-client';
 import { request } from 'undici';
 import { buildCollector } from '../../collector/app.js';
 import type { Output } from '../../collector/outputs/output.js';

@@ -33,6 +33,7 @@ import { startTestPrometheus, type QueryData, type TestPrometheus } from '../../
 import { startRemoteWritePrometheus, type RemoteWritePrometheus } from '../../bench/lib/prometheus-rw.js';
 import type { RemoteWriteOutput } from '../../collector/outputs/remote-write.js';
 import { register } from '../../probe/checks/index.js';
+import { abortableSleep } from '../probe/fixtures/test-checks.js';
 import { createProbe, type Probe } from '../../probe/runtime.js';
 import type { AuthResult } from '../../protocol/results.js';
 import { tokenFor } from '../../bench/lib/plan.js';
@@ -382,10 +383,7 @@ function insideCheck() {
     targets: () => ['s0', 's1'].map((s) => ({ key: s, target: { method: 'dkim' as const, subject: s }, settings: null })),
     async run(target, _settings, ctx): Promise<AuthResult> {
       const ms = target.subject === 's0' ? INSIDE.checkSeconds * 1000 : 3_600_000;
-      await new Promise<void>((resolve, reject) => {
-        const t = setTimeout(resolve, ms);
-        ctx.signal.addEventListener('abort', () => (clearTimeout(t), reject(ctx.signal.reason as Error)), { once: true });
-      });
+      await abortableSleep(ms, ctx.signal);
       return { type: 'auth', method: 'dkim', subject: target.subject, pass: true, ok: true, startedAt: ctx.now(), durationSeconds: INSIDE.checkSeconds };
     },
   });
