@@ -28,6 +28,63 @@ import {
 
 const viaVariable = () => labelVariable('via_ip', 'via_ip', m('roundtrips'), 'Delivering IP');
 
+/**
+ * Inbox placement at real receivers (the inbox check): where each receiver's seed mailbox filed
+ * the test messages per delivering IP, how long they took, and the receiver's own verdicts.
+ */
+function inboxRow(): dashboard.RowBuilder {
+  const sel = `region=~"$region", probe=~"$probe", via_ip=~"$via_ip"`;
+  const counted = (filter: string) => dedup(`increase(${m('inboxes')}{${sel}${filter}}[$__range])`);
+  const placement = targets(
+    new table.PanelBuilder()
+      .title('Inbox placement per receiver and delivering IP')
+      .description(
+        'Test messages in the time range by where the receiver filed them: inbox, spam (\\Junk or a configured spam folder), other, lost (not found by the deadline), failed (not sent, or the mailbox could not be read).',
+      )
+      .unit('short')
+      .span(12)
+      .height(8),
+    q(`round(sum by (receiver, via_ip, result) (${counted('')}))`, { instant: true, format: prometheus.PromQueryFormat.Table }),
+  );
+  const spamShare = targets(
+    new table.PanelBuilder()
+      .title('Share in spam per receiver and delivering IP')
+      .description(
+        'Of the test messages found in the time range, the share the receiver filed as spam. The new IP high where the old IP is low: its reputation there is not built yet.',
+      )
+      .unit('percentunit')
+      .span(12)
+      .height(8),
+    q(
+      `(sum by (receiver, via_ip) (${counted(', result="spam"')}) or 0 * sum by (receiver, via_ip) (${counted(', result=~"inbox|other"')})) / sum by (receiver, via_ip) (${counted(', result=~"inbox|spam|other"')})`,
+      { instant: true, format: prometheus.PromQueryFormat.Table },
+    ),
+  );
+  const latency = targets(
+    new timeseries.PanelBuilder()
+      .title('Arrival at the receivers, p90')
+      .description('Send → the receiver’s arrival time (INTERNALDATE) per receiver and delivering IP.')
+      .span(12)
+      .height(8)
+      .unit('s'),
+    q(`histogram_quantile(0.9, sum by (receiver, via_ip, le) (${dedup(`rate(${m('inboxDuration')}_bucket{${sel}}[$__rate_interval])`)}))`, {
+      legend: '{{receiver}} via {{via_ip}}',
+    }),
+  );
+  const verdicts = targets(
+    new table.PanelBuilder()
+      .title('Verdicts of the real receivers on the last message')
+      .description(
+        'The spf, dkim, dmarc and arc results in the Authentication-Results each receiver added, per delivering IP (a row per verdict any probe saw last).',
+      )
+      .unit('none')
+      .span(12)
+      .height(8),
+    q(`max by (receiver, via_ip, method, result) (${m('inboxAuth')}{${sel}}) == 1`, { instant: true, format: prometheus.PromQueryFormat.Table }),
+  );
+  return new dashboard.RowBuilder('Inbox placement at real receivers').withPanel(placement).withPanel(spamShare).withPanel(latency).withPanel(verdicts);
+}
+
 export function roundtripDashboard(): dashboard.Dashboard {
   const quantiles = targets(
     new timeseries.PanelBuilder()
@@ -118,6 +175,7 @@ export function roundtripDashboard(): dashboard.Dashboard {
       .withPanel(lostRatio)
       .withPanel(results)
       .withPanel(verdicts)
+      .withRow(inboxRow())
       .build(),
   );
 }

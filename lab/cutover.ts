@@ -3,6 +3,10 @@
  * The DNS world (authoritative server + caching resolvers), the old and new MTAs on 127.0.0.2
  * and 127.0.0.3, a collector and one probe per region play the cutover plan of the README's quick start: lower the TTL,
  * switch the address, raise the TTL, turn the old server off.
+ *
+ * With Dovecot installed (lab/dovecot.ts) the lab also plays a real receiver for the inbox check:
+ * a seed mailbox behind a receiver MX (lab/receiver.ts) that files mail from the new IP as spam
+ * until the TTL is raised (the new IP's reputation built), then takes it into the inbox.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
@@ -21,6 +25,9 @@ import { parseListen } from '../config/specs.js';
 import { createMtaLog } from '../probe/mtalog/index.js';
 import { createProbe, type Probe } from '../probe/runtime.js';
 import { closeSharedSinks } from '../probe/sink/shared.js';
+import { dnsResolver } from '../probe/sink/index.js';
+import { dovecotUnavailable, startDovecot } from './dovecot.js';
+import { startReceiver, type LabReceiver } from './receiver.js';
 import { namedLabResolver, startDnsWorld, type DnsWorld, type LabResolverRole } from './dns/world.js';
 import { makeLabCerts, tlsaRecordFor } from './mta/certs.js';
 import { startMtas, type LabMtas } from './mta/index.js';
@@ -33,6 +40,9 @@ export const LAB_MAIL_HOST = `mail.${LAB_DOMAIN}`;
 export const LAB_OLD_IP = '127.0.0.2';
 export const LAB_NEW_IP = '127.0.0.3';
 export const LAB_RT_ADDRESS = `mailprobe-rt@${LAB_DOMAIN}`;
+/** The receiver domain of the lab's seed mailbox (its receiver label is `own`). */
+export const LAB_SEED_DOMAIN = 'mailbox.test';
+export const LAB_SEED_ADDRESS = `seed@${LAB_SEED_DOMAIN}`;
 /** The lab's blocklist zone (served by the lab's authoritative server; nothing listed at start). */
 export const LAB_DNSBL = 'bl.lab.test';
 
@@ -63,6 +73,8 @@ export interface LabCutoverOptions {
   regions?: readonly string[];
   logger?: Logger;
   /** Start a real Prometheus with the deploy rules (compressed to the lab's time scale). Default: if installed. */
+  /** A Dovecot seed mailbox for the inbox check (default: when Dovecot is installed). */
+  inbox?: boolean;
   prometheus?: boolean;
   /** Called for each timeline event as it happens. */
   onEvent?: (e: LabEvent) => void;
@@ -206,6 +218,26 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
     // The probes sign test messages with this secret (an operator sets it; the lab makes one).
     process.env.MAILPROBE_RT_SECRET ??= randomBytes(24).toString('base64url');
 
+    // A real receiver for the inbox check, when Dovecot is installed: Dovecot behind a receiver MX
+    // that files mail from the new IP as spam until the TTL is raised.
+    let seed: { imapPort: number; receiver: LabReceiver } | undefined;
+    const noDovecot = opts.inbox === false ? 'turned off' : dovecotUnavailable();
+    if (noDovecot === null) {
+      process.env.MAILPROBE_LAB_IMAP_PASSWORD ??= randomBytes(12).toString('base64url');
+      const dovecot = await startDovecot({ users: [{ user: LAB_SEED_ADDRESS, pass: process.env.MAILPROBE_LAB_IMAP_PASSWORD }] });
+      closers.push(() => dovecot.stop());
+      const receiver = await startReceiver({
+        name: `mx.${LAB_SEED_DOMAIN}`,
+        domains: [LAB_SEED_DOMAIN],
+        lmtp: { host: dovecot.host, port: dovecot.lmtpPort },
+        resolver: dnsResolver(dns.resolvers.honest.address),
+      });
+      closers.push(() => receiver.close());
+      receiver.setPlacement(LAB_NEW_IP, 'spam');
+      mtas.setRoutes([{ domain: LAB_SEED_DOMAIN, host: receiver.host, port: receiver.port }]);
+      seed = { imapPort: dovecot.imapPort, receiver };
+    } else log?.info({ reason: noDovecot }, 'lab: no seed mailbox for the inbox check');
+
     const tokens = Object.fromEntries([...regions.map((r) => `lab-${r}`), MTA_LOG_ID].map((id) => [id, randomBytes(18).toString('base64url')]));
     const planFor = (resolvers: readonly { address: string; name: string }[], collectors: readonly string[] = []) =>
       validatePlan(
@@ -240,6 +272,22 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
               deadline: `${Math.max(5, Math.round(t.longTtl / 2))}s`,
               sink: { listen: `127.0.0.1:${sinkPort}`, resolver: dns.resolvers.honest.address, name: `sink.${LAB_DOMAIN}` },
             },
+            ...(seed
+              ? {
+                  inbox: {
+                    deadline: `${Math.max(5, Math.round(t.longTtl / 2))}s`,
+                    every: '10s',
+                    poll: '250ms',
+                    mailboxes: [
+                      {
+                        receiver: 'own',
+                        address: LAB_SEED_ADDRESS,
+                        imap: { host: '127.0.0.1', port: seed.imapPort, tls: 'none', user: LAB_SEED_ADDRESS, password_env: 'MAILPROBE_LAB_IMAP_PASSWORD' },
+                      },
+                    ],
+                  },
+                }
+              : {}),
             interval: opts.interval ?? '4s',
             window_interval: '2s',
             timeout: '2s',
@@ -377,6 +425,15 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
       { at: startedAt + t.windowStart, label: 'cutover window opens (old TTL has run out)' },
       { at: startedAt + t.switchAt, label: 'A record switched to the new IP' },
       { at: startedAt + t.raiseAt, label: `TTL raised to ${t.longTtl}s` },
+      ...(seed
+        ? [
+            {
+              at: startedAt + t.raiseAt,
+              label: 'the seed mailbox takes the new IP into the inbox (reputation built)',
+              run: () => seed?.receiver.setPlacement(LAB_NEW_IP, null),
+            },
+          ]
+        : []),
       { at: startedAt + t.oldOffAt, label: 'old server turned off', run: () => mtas.setFault('old', { kind: 'refuse' }) },
       { at: startedAt + t.windowEnd, label: 'cutover window closes' },
       { at: startedAt + durationMs, label: 'end of the lab timeline' },

@@ -67,6 +67,8 @@ export interface IpFigures extends Quantiles {
   ok: number;
   lastError: string | undefined;
   roundtrip: { delivered: number; failed: number; lost: number } & Quantiles;
+  /** Inbox-check messages via this IP by where the seed mailboxes filed them (every receiver). */
+  inbox: { inbox: number; spam: number; other: number; lost: number; failed: number };
 }
 
 export interface Figures {
@@ -188,6 +190,7 @@ export function summarize(prev: Snapshot | undefined, cur: Snapshot): Figures {
   const rt = delta(METRICS.roundtrips.name, (s) => `${s.labels.via_ip}|${s.labels.side}|${s.labels.result}`);
   const session = quantiles(METRICS.smtpSessionDuration.name, (s) => str(s.labels.ip));
   const rtq = quantiles(METRICS.roundtripDuration.name, (s) => str(s.labels.via_ip));
+  const placed = delta(METRICS.inboxes.name, (s) => `${s.labels.via_ip}|${s.labels.side}|${s.labels.result}`);
   const ips = new Map<string, IpFigures>();
   const ipOf = (ip: string, side: string): IpFigures => {
     let f = ips.get(ip);
@@ -201,6 +204,7 @@ export function summarize(prev: Snapshot | undefined, cur: Snapshot): Figures {
         lastError: undefined,
         ...session(ip),
         roundtrip: { delivered: 0, failed: 0, lost: 0, ...rtq(ip) },
+        inbox: { inbox: 0, spam: 0, other: 0, lost: 0, failed: 0 },
       };
       ips.set(ip, f);
     }
@@ -218,6 +222,11 @@ export function summarize(prev: Snapshot | undefined, cur: Snapshot): Figures {
     const [ip = '', side = '', result = ''] = key.split('|');
     const r = ipOf(ip, side).roundtrip;
     if (result === 'delivered' || result === 'failed' || result === 'lost') r[result] += n;
+  }
+  for (const [key, n] of placed) {
+    const [ip = '', side = '', result = ''] = key.split('|');
+    const r = ipOf(ip, side).inbox;
+    if (result === 'inbox' || result === 'spam' || result === 'other' || result === 'lost' || result === 'failed') r[result] += n;
   }
 
   const oldNets = delta(
@@ -324,6 +333,15 @@ export function render(v: ViewState): string {
       `${label(d).padEnd(w)}${`${d.ok}/${d.checks}`.padEnd(13)}${secs(d.p50).padEnd(8)}${secs(d.p95).padEnd(8)}${(d.lastError ?? '-').padEnd(19)}` +
         `${`${r.delivered} / ${r.failed} / ${r.lost}`.padEnd(35)}${secs(r.p50).padEnd(8)}${secs(r.p95)}`,
     );
+  }
+
+  // Inbox placement at the seed mailboxes (the inbox check), when it ran.
+  if (f.ips.some((d) => Object.values(d.inbox).some((n) => n > 0))) {
+    lines.push('', `${'inbox placement'.padEnd(w)}inbox / spam / other / lost / failed (test messages at the seed mailboxes)`);
+    for (const d of f.ips) {
+      const b = d.inbox;
+      lines.push(`${label(d).padEnd(w)}${b.inbox} / ${b.spam} / ${b.other} / ${b.lost} / ${b.failed}`);
+    }
   }
 
   // The two decisions, with their reason.

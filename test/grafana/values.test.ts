@@ -61,6 +61,8 @@ const PHASES: Record<'old' | 'new', Partial<Record<SmtpPhase, number>>> = {
 const RT_LATENCY = { old: 6.1, new: 3.0 };
 /** What the log follower beside the old server counts per round. */
 const MTA = { net: '198.51.100.0/24', sessions: 3, messages: 2, unknown: 1 };
+/** Inbox-placement latency at gmail per side: in the (5, 10] and (10, 20] buckets. */
+const INBOX_LATENCY = { old: 8, new: 14 };
 /** A whole session: the sum of its phases. */
 const sessionSum = (side: 'old' | 'new') => Object.values(PHASES[side]).reduce((a, b) => a + b, 0);
 /** Lookup durations per resolver kind. */
@@ -231,6 +233,26 @@ function roundResults(p: ValueProbe, t: number): CheckResult[] {
       deliveringIp: ip,
       helo: HOST,
       verdicts: { spf: 'pass', dkim: 'pass', dmarc: 'pass', fcrdns: 'pass' },
+    });
+  }
+  // Inbox placement at gmail: the old IP's in the inbox; the new IP's in the inbox for eu, in spam
+  // with a failing SPF verdict for us.
+  for (const side of ['old', 'new'] as const) {
+    const spam = side === 'new' && p.lostViaNew;
+    out.push({
+      type: 'inbox',
+      startedAt: t,
+      durationSeconds: INBOX_LATENCY[side] + 1,
+      ok: true,
+      receiver: 'gmail',
+      viaIp: side === 'old' ? OLD : NEW,
+      side,
+      messageId: `ib-${p.id}-${t}-${side}`,
+      placement: spam ? 'spam' : 'inbox',
+      folder: spam ? 'Junk' : 'INBOX',
+      latencySeconds: INBOX_LATENCY[side],
+      deliveringIp: side === 'old' ? OLD : NEW,
+      verdicts: { spf: spam ? 'fail' : 'pass', dkim: 'pass', dmarc: 'pass', arc: 'none' },
     });
   }
   if (p.lostViaNew) {
@@ -500,7 +522,13 @@ function expectations(): Record<string, Expect> {
     // The window is open (the test plan's, an hour either side): the lost round trip pages.
     'cutover.json/Firing alerts/A': {
       by: ['alertname', 'severity'],
-      values: { 'MailprobeRoundtripLost warning': 1, 'MailprobeRoundtripLostInWindow critical': 1 },
+      values: {
+        'MailprobeRoundtripLost warning': 1,
+        'MailprobeRoundtripLostInWindow critical': 1,
+        // us: gmail files the new IP's mail as spam (the old IP's in the inbox) with spf=fail.
+        'MailprobeInboxNewIPSpam warning': 1,
+        'MailprobeInboxAuthFailing warning': 1,
+      },
     },
 
     'delivery.json/Delivery success ratio/A': { by: ['region', 'ip'], values: { [`eu ${OLD}`]: 1, [`eu ${NEW}`]: 0.5, [`us ${OLD}`]: 1, [`us ${NEW}`]: 1 } },
@@ -563,6 +591,29 @@ function expectations(): Record<string, Expect> {
     'roundtrip.json/Receiver verdicts of the last message per delivering IP/A': {
       by: ['via_ip', 'method', 'result'],
       values: Object.fromEntries([OLD, NEW].flatMap((ip) => ['spf', 'dkim', 'dmarc', 'fcrdns'].map((m) => [`${ip} ${m} pass`, 1]))),
+    },
+
+    'roundtrip.json/Inbox placement per receiver and delivering IP/A': {
+      by: ['receiver', 'via_ip', 'result'],
+      values: {
+        [`gmail ${OLD} inbox`]: { within: [2 * VISIBLE, 3 * VISIBLE] },
+        [`gmail ${NEW} inbox`]: { within: [VISIBLE, 1.5 * VISIBLE] },
+        [`gmail ${NEW} spam`]: { within: [VISIBLE, 1.5 * VISIBLE] },
+      },
+    },
+    'roundtrip.json/Share in spam per receiver and delivering IP/A': { by: ['receiver', 'via_ip'], values: { [`gmail ${OLD}`]: 0, [`gmail ${NEW}`]: 0.5 } },
+    'roundtrip.json/Arrival at the receivers, p90/A': {
+      by: ['receiver', 'via_ip'],
+      values: { [`gmail ${OLD}`]: inBucket(5, 10, 0.9), [`gmail ${NEW}`]: inBucket(10, 20, 0.9) },
+    },
+    'roundtrip.json/Verdicts of the real receivers on the last message/A': {
+      by: ['receiver', 'via_ip', 'method', 'result'],
+      values: Object.fromEntries(
+        [
+          ...['spf pass', 'dkim pass', 'dmarc pass', 'arc none'].map((v) => `gmail ${OLD} ${v}`),
+          ...['spf pass', 'spf fail', 'dkim pass', 'dmarc pass', 'arc none'].map((v) => `gmail ${NEW} ${v}`),
+        ].map((k) => [k, 1]),
+      ),
     },
 
     'resolvers.json/Answer side per resolver/A': {

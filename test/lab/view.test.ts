@@ -101,6 +101,20 @@ const rt = (ip: string, side: 'old' | 'new', outcome: 'delivered' | 'failed' | '
       : { ok: false, delivered: false, phase: 'connect', errorClass: 'connect_refused', code: 'ECONNREFUSED', message: 'refused' }),
 });
 
+const placed = (ip: string, side: 'old' | 'new', placement: 'inbox' | 'spam' | 'lost'): CheckResult => ({
+  type: 'inbox',
+  startedAt: T,
+  durationSeconds: 2,
+  receiver: 'own',
+  viaIp: ip,
+  side,
+  messageId: `ib-${Math.random()}`,
+  placement,
+  ...(placement === 'lost'
+    ? { ok: false, phase: 'wait', errorClass: 'lost', code: 'inbox_lost', message: 'not found' }
+    : { ok: true, folder: placement === 'spam' ? 'Junk' : 'INBOX', latencySeconds: 1 }),
+});
+
 const state = (over: Partial<ViewState> & Pick<ViewState, 'figures'>): ViewState => ({
   title: 'lab',
   now: T,
@@ -193,6 +207,9 @@ test('figures: per IP sessions and round trips (failed ones too), names, TTL hon
         unknownLines: 0,
       },
     },
+    // Inbox placement: the old IP's in the inbox; the new IP's twice in spam, once in the inbox, once lost.
+    ...(['inbox', 'inbox'] as const).map((pl) => ({ probe: 'lab-eu', region: 'eu', r: placed(OLD, 'old', pl) })),
+    ...(['spam', 'spam', 'inbox', 'lost'] as const).map((pl) => ({ probe: 'lab-us', region: 'us', r: placed(NEW, 'new', pl) })),
   ];
   const f = summarize(undefined, await snapshotOf(registryWith(results)));
 
@@ -211,7 +228,7 @@ test('figures: per IP sessions and round trips (failed ones too), names, TTL hon
   assert.deepEqual(f.ttl, { honoured: 2, tested: 3, unknown: 1 });
   const [old, neu] = f.ips;
   assert.deepEqual(
-    { ...old, p50: undefined, p95: undefined, roundtrip: { ...old?.roundtrip, p50: undefined, p95: undefined } },
+    { ...old, p50: undefined, p95: undefined, roundtrip: { ...old?.roundtrip, p50: undefined, p95: undefined }, inbox: undefined },
     {
       ip: OLD,
       side: 'old',
@@ -222,8 +239,11 @@ test('figures: per IP sessions and round trips (failed ones too), names, TTL hon
       p50: undefined,
       p95: undefined,
       roundtrip: { delivered: 2, failed: 3, lost: 1, p50: undefined, p95: undefined },
+      inbox: undefined,
     },
   );
+  assert.deepEqual(old?.inbox, { inbox: 2, spam: 0, other: 0, lost: 0, failed: 0 });
+  assert.deepEqual(neu?.inbox, { inbox: 1, spam: 2, other: 0, lost: 1, failed: 0 });
   // 0.3 s sessions fall in the (0.25, 0.5] bucket: p50 interpolates to 0.25 + 0.25 × 1.5/3 (the refused one has no phases, so no session).
   assert.ok(Math.abs((old?.p50 ?? 0) - (0.25 + (0.25 * 1.5) / 3)) < 1e-9, `p50 ${old?.p50}`);
   assert.ok((old?.p95 ?? 0) > 0.25 && (old?.p95 ?? 0) <= 0.5);
@@ -242,6 +262,9 @@ test('figures: per IP sessions and round trips (failed ones too), names, TTL hon
   assert.match(live, /^all +2 of 3 \(67 %\), 1 not yet known/m);
   assert.match(live, /^127\.0\.0\.2 \(old, provider-a\) +3\/4 +\d+ms +\d+ms +connect_refused +2 \/ 3 \/ 1 /m);
   assert.match(live, /^127\.0\.0\.3 \(new\) +2\/2 /m);
+  assert.match(live, /^inbox placement +inbox \/ spam \/ other \/ lost \/ failed /m);
+  assert.match(live, /^127\.0\.0\.2 \(old, provider-a\) +2 \/ 0 \/ 0 \/ 0 \/ 0$/m);
+  assert.match(live, /^127\.0\.0\.3 \(new\) +1 \/ 2 \/ 0 \/ 1 \/ 0$/m);
   assert.match(live, /^safe to switch: yes, since 00:50 — /m);
   assert.deepEqual(f.oldServer, [
     {
