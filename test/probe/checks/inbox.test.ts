@@ -193,6 +193,25 @@ describe('inbox check against a real Dovecot behind a lab receiver', () => {
     assert.ok(r.durationSeconds >= 0.8, `waited the deadline: ${r.durationSeconds}`);
   });
 
+  test('a copy with our Message-ID but a body the signature does not cover is not ours: not counted, not deleted', async () => {
+    // The receiver drops the real message; a tampered copy (same headers, other body) lands in INBOX.
+    receiver.setPlacement('127.0.0.2', 'drop');
+    const before = mtas.old.received.length;
+    const forge = (async () => {
+      while (mtas.old.received.length === before) await new Promise((r) => setTimeout(r, 20));
+      const raw = mtas.old.received.at(-1)?.raw.toString('latin1') ?? '';
+      const tampered = `${raw.slice(0, raw.indexOf('\r\n\r\n'))}\r\n\r\nPlease wire the money.\r\n`;
+      const lmtp = nodemailer.createTransport({ host: dovecot.host, port: dovecot.lmtpPort, lmtp: true, ignoreTLS: true } as never);
+      await lmtp.sendMail({ envelope: { from: FROM, to: [SEED] }, raw: tampered });
+      lmtp.close();
+    })();
+    const inboxBefore = (await counts()).INBOX ?? 0;
+    const r = await run(via('old'), settings({ deadlineMs: 1500, pollMs: 100 }));
+    await forge;
+    assert.equal(r.placement, 'lost', r.message);
+    assert.equal((await counts()).INBOX, inboxBefore + 1, 'the tampered copy is still there');
+  });
+
   test('IMAP failures are classified failed results, and a mailbox that cannot be read costs no message', async () => {
     const sentBefore = mtas.old.received.length;
     const bad = await run(via('old'), settings({}, { passwordEnv: 'MAILPROBE_TEST_INBOX_WRONG' }), ctxWith({ MAILPROBE_TEST_INBOX_WRONG: 'wrong' }));
