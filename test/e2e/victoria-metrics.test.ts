@@ -187,8 +187,8 @@ test('the lab into VictoriaMetrics: check times, counters, histograms, an outage
       'every shipped rule evaluates in vmalert',
     );
 
-    // Rates, ratios and quantiles while the probes run (their windows see checks at their own
-    // times in VictoriaMetrics, at scrape times in Prometheus): the same within that difference.
+    // Rates, ratios and quantiles while the probes run: both stores hold the same result samples,
+    // the engines differ in how they treat a window's edges and in their evaluation clocks.
     const problems: string[] = [];
     const counted = { exact: 0, sampled: 0, empty: 0 };
     const queries = panelQueries().map((q) => ({ ...q, expr: substituteVariables(q.expr, VARIABLES) }));
