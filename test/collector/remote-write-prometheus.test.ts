@@ -18,6 +18,7 @@ import { startRemoteWritePrometheus, type RemoteWritePrometheus } from '../../be
 import { batchOf, mixedResults, NEW_IP, OLD_IP } from '../support/results.js';
 import { FIXTURE_PROBES, probeBatch } from '../deploy/fixtures.js';
 import { rows } from '../support/query-rows.js';
+import { METRICS, type MetricDef } from '../../protocol/metrics.js';
 
 const rwOf = (c: TestCollector): RemoteWriteOutput => {
   const out = c.ingest.outputs.find((o) => o.name === 'remote-write');
@@ -92,11 +93,20 @@ const VARIABLES: Record<string, string> = {
 const substitute = (expr: string) => expr.replace(/\$(\w+)|\$\{(\w+)\}/g, (w, a: string | undefined, b: string | undefined) => VARIABLES[a ?? b ?? ''] ?? w);
 
 /**
- * Queries that read the collector's own metrics (self-metrics, the plan-derived window and server names, `up`, the probe's last push and
- * spool): they describe the collector process and come from scraping its /metrics in either mode;
- * remote write carries the results' series.
+ * Queries that read the collector's own metrics (every catalogue metric whose origin is not a
+ * result: self-metrics, the plan-derived window, quiet time and server names, the probe's last
+ * push and spool; and `up`): they describe the collector process and come from scraping its
+ * /metrics in either mode; remote write carries the results' series.
  */
-const SELF = /\bup\{|mailprobe_collector_|mailprobe_probe_|mailprobe_cutover_window_|mailprobe_server_info|ALERTS/;
+const SELF = new RegExp(
+  [
+    '\\bup\\{',
+    'ALERTS',
+    ...Object.values(METRICS as Record<string, MetricDef>)
+      .filter((m) => m.origin !== 'result')
+      .map((m) => `\\b${m.name}(?:_bucket|_sum|_count)?\\b`),
+  ].join('|'),
+);
 
 /**
  * Absolute rates and increases (not ratios or quantiles of them): each mode extrapolates from its
@@ -170,11 +180,35 @@ const recordingRules = (): { record: string; expr: string }[] =>
     .flatMap((g) => g.rules)
     .filter((r): r is { record: string; expr: string } => typeof r.record === 'string');
 
+/**
+ * Whether an expression reads the collector's own metrics, directly or through a recording rule
+ * that does (a rule over a plan gauge, such as the old IP's quiet time, is only as whole as the
+ * own-metrics scrape beside the remote write).
+ */
+function readsSelf(): (expr: string) => boolean {
+  const selfRecorded = new Set<string>();
+  const rules = recordingRules();
+  const reads = (expr: string) => SELF.test(expr) || [...selfRecorded].some((name) => expr.includes(name));
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const r of rules)
+      if (!selfRecorded.has(r.record) && reads(r.expr)) {
+        selfRecorded.add(r.record);
+        grew = true;
+      }
+  }
+  return reads;
+}
+
 test('every recording rule gives the same answer on remote-written data as on scraped data', async () => {
   const problems: string[] = [];
   const rules = recordingRules();
+  const isSelf = readsSelf();
   assert.ok(rules.length >= 8);
+  let compared = 0;
   for (const r of rules) {
+    if (isSelf(r.expr)) continue;
+    compared++;
     const rel = toleranceOf(r.expr, ABSOLUTE_RATE.test(r.expr));
     const p = await compare(r.expr, rel);
     if (p) problems.push(`${r.record}: ${p}`);
@@ -183,6 +217,7 @@ test('every recording rule gives the same answer on remote-written data as on sc
     if (q) problems.push(q);
   }
   assert.deepEqual(problems, []);
+  assert.ok(compared >= 8, `compared ${compared} rules`);
 });
 
 test('every dashboard query over the results gives the same answer on remote-written data as on scraped data', async () => {
@@ -192,8 +227,9 @@ test('every dashboard query over the results gives the same answer on remote-wri
     .map((r) => r.record);
   let compared = 0;
   let absolute = 0;
+  const isSelf = readsSelf();
   for (const q of panelQueries()) {
-    if (SELF.test(q.expr)) continue;
+    if (isSelf(q.expr)) continue;
     const expr = substitute(q.expr);
     // Absolute rates differ by how far each mode extrapolates past its first and last sample
     // (scrapes every second vs the three check times); ratios and quantiles do not.
