@@ -86,7 +86,6 @@ export async function buildCollector(opts: CollectorOptions): Promise<Collector>
     { start: Date.parse(plan.cutover.window.start), end: Date.parse(plan.cutover.window.end) },
     now,
     plan.cutover.servers,
-    plan.probes.decommission_quiet,
   );
   // collector.remote_write: samples also (or only, with results_on_metrics: false) go to a
   // remote-write receiver (docs/architecture.md, outputs).

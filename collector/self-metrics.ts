@@ -1,6 +1,5 @@
 /**
- * The collector's own metrics and the plan-derived gauges (the cutover window, the servers' names,
- * the decommission quiet time the rules compare the old IP's last inbound session with).
+ * The collector's own metrics and the plan-derived gauges (the cutover window, the servers' names).
  */
 import type { Registry } from 'prom-client';
 import { METRICS } from '../protocol/metrics.js';
@@ -28,13 +27,7 @@ export interface ServerRef {
   name?: string | undefined;
 }
 
-export function createSelfMetrics(
-  registry: Registry,
-  window: Window,
-  now: () => number = Date.now,
-  servers: readonly ServerRef[] = [],
-  decommissionQuietMs?: number,
-): SelfMetrics {
+export function createSelfMetrics(registry: Registry, window: Window, now: () => number = Date.now, servers: readonly ServerRef[] = []): SelfMetrics {
   // cutover.servers[].name for panels: joined on ip (the name defaults to the IP).
   const info = createMetric(METRICS.serverInfo, registry);
   for (const s of servers) info.set({ ip: s.ip, side: s.side, server_name: s.name ?? s.ip }, 1);
@@ -44,7 +37,6 @@ export function createSelfMetrics(
   });
   createMetric(METRICS.cutoverWindowStart, registry).set(window.start / 1000);
   createMetric(METRICS.cutoverWindowEnd, registry).set(window.end / 1000);
-  if (decommissionQuietMs !== undefined) createMetric(METRICS.decommissionQuiet, registry).set(decommissionQuietMs / 1000);
   return {
     batches: createMetric(METRICS.collectorBatches, registry),
     rejections: createMetric(METRICS.collectorRejections, registry),

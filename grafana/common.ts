@@ -37,7 +37,7 @@ export const RECORDED = {
   servedDown: 'region_ip:mailprobe_smtp_up:served_down',
   roundtripQuantiles: 'via_ip:mailprobe_roundtrip_duration_seconds:quantile_rate15m',
   roundtripLostRatio: 'via_ip:mailprobe_roundtrip_total:ratio_lost_rate15m',
-  oldIpQuiet: 'ip:mailprobe_mta_last_inbound_session_timestamp_seconds:quiet',
+  oldIpQuiet: 'ip:mailprobe_mta_inbound_quiet:min',
   safeToDecommission: 'fleet:mailprobe_safe_to_decommission:and_mta_quiet',
 } as const;
 

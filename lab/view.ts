@@ -84,8 +84,6 @@ export interface Figures {
   onOldIp: string[];
   /** The old server's own traffic, per old-side IP a log follower (mailprobe mta-log) reports on. */
   oldServer: OldServerFigure[];
-  /** probes.decommission_quiet in ms (from the collector), if exported. */
-  quietMs: number | undefined;
 }
 
 export interface OldServerFigure {
@@ -93,6 +91,8 @@ export interface OldServerFigure {
   name: string;
   /** The last inbound session (or when the follower started, if none since), Unix ms. */
   lastSessionAt: number;
+  /** No inbound session for probes.decommission_quiet (the follower's judgement). */
+  quiet: boolean;
   /** Client networks with inbound sessions since the previous view, most first. */
   networks: { net: string; sessions: number }[];
 }
@@ -242,10 +242,10 @@ export function summarize(prev: Snapshot | undefined, cur: Snapshot): Figures {
         .filter(([k, n]) => k.startsWith(`${ip}|`) && n > 0)
         .map(([k, n]) => ({ net: k.slice(ip.length + 1), sessions: n }))
         .sort((a, b) => b.sessions - a.sessions || a.net.localeCompare(b.net));
-      return { ip, name: names.get(ip)?.name ?? ip, lastSessionAt: s.value * 1000, networks };
+      const quiet = gauge(METRICS.mtaInboundQuiet.name).some((q) => q.labels.ip === ip && q.labels.server === s.labels.server && q.value === 1);
+      return { ip, name: names.get(ip)?.name ?? ip, lastSessionAt: s.value * 1000, quiet, networks };
     })
     .sort((a, b) => a.ip.localeCompare(b.ip));
-  const quiet = gauge(METRICS.decommissionQuiet.name)[0];
   const switchAt = gauge(METRICS.safeToSwitch.name).map((s) => s.value * 1000);
   const decommission = gauge(METRICS.safeToDecommission.name);
   return {
@@ -256,7 +256,6 @@ export function summarize(prev: Snapshot | undefined, cur: Snapshot): Figures {
     safeToDecommission: decommission.length > 0 ? decommission.every((s) => s.value === 1) : undefined,
     onOldIp: all.filter((r) => r.side === 'old' || r.side === 'both').map((r) => `${r.name} (${r.region})`),
     oldServer,
-    quietMs: quiet === undefined ? undefined : quiet.value * 1000,
   };
 }
 
@@ -357,7 +356,6 @@ export function render(v: ViewState): string {
     }`,
   );
   // The old server's own traffic (the log follower beside it) and the decision's two conditions.
-  const quietMs = f.quietMs;
   for (const o of f.oldServer) {
     const ago = v.now - o.lastSessionAt;
     lines.push(
@@ -374,11 +372,11 @@ export function render(v: ViewState): string {
         : f.onOldIp.length > 0
           ? `DNS: still answering the old IP: ${f.onOldIp.join(', ')}`
           : 'DNS: a resolver answered the old IP within the quiet time';
-  const busy = quietMs === undefined ? [] : f.oldServer.filter((o) => v.now - o.lastSessionAt < quietMs);
+  const busy = f.oldServer.filter((o) => !o.quiet);
   const trafficOpen =
-    busy.length === 0 || quietMs === undefined
+    busy.length === 0
       ? undefined
-      : `old IP: inbound sessions within the quiet time (${clock(quietMs)}) on ${busy.map((o) => o.ip).join(', ')}${
+      : `old IP: inbound sessions within the quiet time on ${busy.map((o) => o.ip).join(', ')}${
           busy.some((o) => o.networks.length > 0) ? ` from ${[...new Set(busy.flatMap((o) => o.networks.map((n) => n.net)))].join(', ')}` : ''
         }`;
   const open = [dnsOpen, trafficOpen].filter((x): x is string => x !== undefined);

@@ -327,12 +327,12 @@ export const METRICS = {
     origin: 'result',
     labels: ['server', 'result'],
   }),
-  decommissionQuiet: def({
-    name: 'mailprobe_decommission_quiet_seconds',
-    help: 'The plan quiet time (probes.decommission_quiet): no old answer and no inbound session on the old IP for this long before turning the old server off is safe.',
+  mtaInboundQuiet: def({
+    name: 'mailprobe_mta_inbound_quiet',
+    help: '1 when no inbound SMTP session reached the server IP for probes.decommission_quiet (judged by its log follower, which has read the log at least that long), else 0.',
     type: 'gauge',
-    origin: 'plan',
-    labels: [],
+    origin: 'result',
+    labels: ['server', 'ip', 'side'],
   }),
   inboxDuration: def({
     name: 'mailprobe_inbox_duration_seconds',

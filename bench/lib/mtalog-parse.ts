@@ -20,7 +20,7 @@ const wall = performance.now() - t0;
 const cpu = process.cpuUsage(cpu0);
 const lines = tally.lines;
 const unknown = tally.unknownLines;
-const [x] = tally.drain().ips;
+const [x] = tally.drain(now).ips;
 const sum = (l: { count: number }[] | undefined) => (l ?? []).reduce((a, b) => a + b.count, 0);
 process.stdout.write(
   `${JSON.stringify({ lines, unknown, sessions: sum(x?.sessions), messages: sum(x?.messages), wallMs: wall, cpuMs: (cpu.user + cpu.system) / 1000 })}\n`,

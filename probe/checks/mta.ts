@@ -22,6 +22,6 @@ export function mtaLogCheck(tally: Tally, target: MtaTarget): CheckSpec<'mta', n
   return {
     type: 'mta',
     targets: () => [{ key: 'mta-log', target, settings: null }],
-    run: async (_t, _s, ctx) => ({ type: 'mta', startedAt: ctx.now(), durationSeconds: 0, ok: true, ...tally.drain() }),
+    run: async (_t, _s, ctx) => ({ type: 'mta', startedAt: ctx.now(), durationSeconds: 0, ok: true, ...tally.drain(ctx.now()) }),
   };
 }

@@ -89,6 +89,7 @@ export function createMtaLog(o: MtaLogOptions): MtaLog {
     v4Prefix: o.v4Prefix ?? 24,
     v6Prefix: o.v6Prefix ?? 48,
     startedAt: now(),
+    quietMs: o.plan.probes.decommission_quiet,
     ...(o.ignoreClients && o.ignoreClients.length > 0 ? { ignore: blockList(o.ignoreClients) } : {}),
   });
   const parser = parserFor(o.format, now);
@@ -136,7 +137,8 @@ export function createMtaLog(o: MtaLogOptions): MtaLog {
       stopped = true;
       await source?.stop();
       // The last interval's counts, whatever the scheduler last took.
-      probe.record([{ type: 'mta', startedAt: now(), durationSeconds: 0, ok: true, ...tally.drain() }]);
+      const t = now();
+      probe.record([{ type: 'mta', startedAt: t, durationSeconds: 0, ok: true, ...tally.drain(t) }]);
       await probe.stop();
     },
   };

@@ -27,6 +27,8 @@ export interface TallyOptions {
   v6Prefix: number;
   /** When following began (the last-session time until a session is seen). */
   startedAt: number;
+  /** probes.decommission_quiet: an IP is quiet when its last session (or the start) is this old (default 24h). */
+  quietMs?: number;
   /** Clients not counted: the probes' own SMTP checks, monitoring (`--ignore-client`). */
   ignore?: BlockList;
 }
@@ -89,12 +91,14 @@ export class Tally {
     return this.#o.defaultIp ?? (this.#o.ips.length === 1 ? this.#o.ips[0]?.ip : undefined);
   }
 
-  /** The interval's figures (every reported IP, with or without traffic); the counts start again. */
-  drain(): Pick<MtaResult, 'ips' | 'lines' | 'unknownLines'> {
+  /** The interval's figures (every reported IP, with or without traffic) at `now`; the counts start again. */
+  drain(now: number): Pick<MtaResult, 'ips' | 'lines' | 'unknownLines'> {
+    const quietMs = this.#o.quietMs ?? 86_400_000;
     const ips = this.#o.ips.map(({ ip, side }) => {
       const c = this.#counts.get(ip);
       const { sessions, messages } = c ? top(c.sessions, c.messages, Math.min(this.#o.topN, MAX_NETS)) : { sessions: [], messages: [] };
-      return { ip, side, sessions, messages, lastSessionAt: Math.round(this.#last.get(ip) ?? this.#o.startedAt) };
+      const last = Math.round(this.#last.get(ip) ?? this.#o.startedAt);
+      return { ip, side, sessions, messages, lastSessionAt: last, quiet: now - last >= quietMs };
     });
     const out = { ips, lines: this.lines, unknownLines: this.unknownLines };
     this.#counts.clear();

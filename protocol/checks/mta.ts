@@ -6,7 +6,7 @@
  * server's own traffic is the evidence that decides when it can be turned off.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { defineCheck, failedFields, Label, resultSchema, Side, type FailedRun } from './common.js';
+import { b, defineCheck, failedFields, Label, resultSchema, Side, type FailedRun } from './common.js';
 
 /** The client-network label of everything outside the top networks of an interval. */
 export const OTHER_NET = 'other';
@@ -35,6 +35,7 @@ export const MtaResult = resultSchema(
             description:
               'Unix ms of the last inbound session on this IP; when none was seen since the follower started, when it started (no session since then).',
           }),
+          quiet: Type.Boolean({ description: 'No inbound session for probes.decommission_quiet (the follower read the log at least that long).' }),
         },
         { additionalProperties: false },
       ),
@@ -69,6 +70,7 @@ export const mtaDef = defineCheck({
       for (const s of x.sessions) if (s.count > 0) ops.inc('mtaInboundSessions', { ...l, client_net: s.net }, s.count);
       for (const m of x.messages) if (m.count > 0) ops.inc('mtaInboundMessages', { ...l, client_net: m.net }, m.count);
       ops.set('mtaLastInboundSession', l, x.lastSessionAt / 1000);
+      ops.set('mtaInboundQuiet', l, b(x.quiet));
     }
     ops.inc('mtaLogLines', { server, result: 'known' }, r.lines - r.unknownLines);
     ops.inc('mtaLogLines', { server, result: 'unknown' }, r.unknownLines);

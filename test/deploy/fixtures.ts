@@ -213,6 +213,7 @@ export function probeResults(p: FixtureProbe, round: number, t: number): CheckRe
           ],
           messages: [{ net: '198.51.100.0/24', count: 2 + round }],
           lastSessionAt: t - 1000,
+          quiet: false,
         },
       ],
       lines: 40,

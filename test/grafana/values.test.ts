@@ -280,6 +280,7 @@ function roundResults(p: ValueProbe, t: number): CheckResult[] {
           ],
           messages: [{ net: MTA.net, count: MTA.messages }],
           lastSessionAt: t - 1000,
+          quiet: false,
         },
       ],
       lines: 50,

@@ -186,7 +186,7 @@ describe('Exim: the fixture after the specification', () => {
       .split('\n')
       .filter(Boolean);
     for (const line of lines) tally.add(p.parse(line), now);
-    const r = tally.drain();
+    const r = tally.drain(now);
     assert.deepEqual(r, {
       lines: 17,
       unknownLines: 1,
@@ -205,6 +205,8 @@ describe('Exim: the fixture after the specification', () => {
           ],
           // The syslog-wrapped line is the latest session; stamps without an offset are local time.
           lastSessionAt: new Date(2026, 10, 30, 10, 0, 12).getTime(),
+          // The default quiet time is 24 h: 14 h since that session is not quiet.
+          quiet: false,
         },
       ],
     });
@@ -218,7 +220,7 @@ describe('Exim: the fixture after the specification', () => {
     const tally = new Tally({ ips: [{ ip: '203.0.113.10', side: 'old' }], topN: 1, v4Prefix: 16, v6Prefix: 32, startedAt: 0 });
     const p = new EximParser();
     for (const line of readFileSync(new URL('./fixtures/exim-mainlog', import.meta.url), 'utf8').split('\n')) tally.add(p.parse(line), Date.now());
-    const [x] = tally.drain().ips;
+    const [x] = tally.drain(Date.now()).ips;
     assert.deepEqual(x?.sessions, [
       { net: '198.51.0.0/16', count: 3 },
       { net: 'other', count: 2 },
@@ -237,7 +239,7 @@ describe('Exim: the fixture after the specification', () => {
       ignore: blockList(['192.0.2.0/24', '2001:db8::/32']),
     });
     for (const line of readFileSync(new URL('./fixtures/exim-mainlog', import.meta.url), 'utf8').split('\n')) quiet.add(p.parse(line), Date.now());
-    assert.deepEqual(quiet.drain().ips[0]?.sessions, [{ net: '198.51.100.0/24', count: 3 }]);
+    assert.deepEqual(quiet.drain(Date.now()).ips[0]?.sessions, [{ net: '198.51.100.0/24', count: 3 }]);
     assert.throws(() => blockList(['192.0.2.0/33']), /"192\.0\.2\.0\/33" is not an address or CIDR network/);
     assert.equal(clientNet('2001:db8:7:1::25', 128, 64), '2001:db8:7:1::/64');
     assert.equal(clientNet('::ffff:192.0.2.1', 24, 96), '::ffff:0:0/96');
@@ -326,7 +328,7 @@ describe('the collector', () => {
       startedAt: t,
       durationSeconds: 0,
       ok: true,
-      ips: [{ ip: '127.0.0.2', side: 'old', sessions, messages: [], lastSessionAt: last }],
+      ips: [{ ip: '127.0.0.2', side: 'old', sessions, messages: [], lastSessionAt: last, quiet: false }],
       lines: 10,
       unknownLines: 0,
     });
@@ -367,7 +369,7 @@ describe('the collector', () => {
       startedAt: Date.now(),
       durationSeconds: 0,
       ok: true,
-      ips: [{ ip, side, sessions: [], messages: [], lastSessionAt: 0 }],
+      ips: [{ ip, side, sessions: [], messages: [], lastSessionAt: 0, quiet: false }],
       lines: 0,
       unknownLines: 0,
     });
