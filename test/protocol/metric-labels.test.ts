@@ -17,7 +17,16 @@ const MTA_LOG: CheckResult = {
   startedAt: T,
   durationSeconds: 0,
   ok: true,
-  ips: [{ ip: '127.0.0.3', side: 'new', sessions: [{ net: '192.0.2.0/24', count: 3 }], messages: [{ net: 'other', count: 2 }], lastSessionAt: T - 5000, quiet: false }],
+  ips: [
+    {
+      ip: '127.0.0.3',
+      side: 'new',
+      sessions: [{ net: '192.0.2.0/24', count: 3 }],
+      messages: [{ net: 'other', count: 2 }],
+      lastSessionAt: T - 5000,
+      quiet: false,
+    },
+  ],
   lines: 40,
   unknownLines: 1,
 };
