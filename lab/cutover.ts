@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -203,6 +203,8 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
     const logDir = mkdtempSync(join(tmpdir(), 'mailprobe-lab-log-'));
     closers.push(async () => rmSync(logDir, { recursive: true, force: true }));
     const oldLog = join(logDir, 'old-maillog');
+    // There before the first session, so the follower does not log that it waits for it.
+    writeFileSync(oldLog, '');
     const mtas = await startMtas({
       certs,
       mailHost: LAB_MAIL_HOST,
