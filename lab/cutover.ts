@@ -159,7 +159,8 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
   const regions = opts.regions ?? ['eu', 'us', 'ap'];
   const t = labTimeline(durationMs);
   const log = opts.logger;
-  const startedAt = Date.now();
+  // Set again once the slow parts are up (see below); the DNS timeline and the plan count from it.
+  let startedAt = Date.now();
   const closers: (() => Promise<void>)[] = [];
   const stopAll = async () => {
     for (const c of closers.reverse()) await c().catch((e: unknown) => log?.warn({ err: e }, 'lab: stopping a part failed'));
@@ -186,8 +187,6 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
       mtaStsId: '20261204',
     });
     closers.push(() => dns.close());
-    dns.auth.startTimeline(startedAt);
-    if (opts.timeline === false) dns.auth.set(dns.auth.state());
     dns.auth.updateZone({ dnsbl: [{ zone: LAB_DNSBL, listed: {} }] });
 
     const dkim = { domainName: LAB_DOMAIN, keySelector: 's2026', privateKey: dns.dkimKey.privateKey };
@@ -239,6 +238,14 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
       mtas.setRoutes([{ domain: LAB_SEED_DOMAIN, host: receiver.host, port: receiver.port }]);
       seed = { imapPort: dovecot.imapPort, receiver };
     } else log?.info({ reason: noDovecot }, 'lab: no seed mailbox for the inbox check');
+
+    // The lab's clock starts once its slow parts (certificates, MTAs, Dovecot) are up and just before
+    // the collector and the probes: a probe whose first question comes after the TTL was lowered
+    // never sees it lowered and cannot say when switching is safe (on a busy machine Dovecot alone
+    // took longer than the short lab's 7.5 s before the TTL is lowered).
+    startedAt = Date.now();
+    dns.auth.startTimeline(startedAt);
+    if (opts.timeline === false) dns.auth.set(dns.auth.state());
 
     const tokens = Object.fromEntries([...regions.map((r) => `lab-${r}`), MTA_LOG_ID].map((id) => [id, randomBytes(18).toString('base64url')]));
     const planFor = (resolvers: readonly { address: string; name: string }[], collectors: readonly string[] = []) =>
