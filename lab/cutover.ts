@@ -56,8 +56,8 @@ async function freePort(host: string): Promise<number> {
 }
 
 /** Which lab resolvers each region's probe asks, so regions see different behaviour. */
-/** The log follower beside the old MTA (its token id). */
-const MTA_LOG_ID = 'lab-mta-old';
+/** The log follower beside the old MTA (its token id); it pushes like a probe, so the collector lists it among the probes. */
+export const MTA_LOG_ID = 'lab-mta-old';
 const ROLES: readonly LabResolverRole[] = ['honest', 'ignore', 'clamp', 'stale'];
 const REGION_RESOLVERS: Record<string, readonly LabResolverRole[]> = {
   eu: ['honest', 'clamp'],
