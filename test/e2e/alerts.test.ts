@@ -29,7 +29,7 @@ import { after, test } from 'node:test';
 import { Resolver } from 'node:dns/promises';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { LAB_DNSBL, LAB_DOMAIN, LAB_MAIL_HOST, LAB_NEW_IP, LAB_OLD_IP, startLabCutover, type LabCutover } from '../../lab/cutover.js';
+import { LAB_DNSBL, LAB_DOMAIN, LAB_MAIL_HOST, LAB_NEW_IP, LAB_OLD_IP, MTA_LOG_ID, startLabCutover, type LabCutover } from '../../lab/cutover.js';
 import { tlsaRecordFor } from '../../lab/mta/certs.js';
 import type { ActiveAlert } from '../../lab/prometheus.js';
 import { deployAlertNames, promtoolTestedAlerts } from '../../bench/lib/prometheus.js';
@@ -119,13 +119,13 @@ async function drill(lab: LabCutover, drills: Drill[], timeoutMs = 60_000): Prom
   }
 }
 
-/** Waits until every probe has pushed and Prometheus has the readiness checks of both servers. */
+/** Waits until every probe (the old MTA's log follower pushes too, and is not one) has pushed and Prometheus has the readiness checks of both servers. */
 async function warmUp(lab: LabCutover): Promise<void> {
   const prom = lab.prometheus;
   assert.ok(prom);
   await prom.waitFor(
     async () =>
-      (await prom.vector('mailprobe_probe_last_push_timestamp_seconds')).length === REGIONS.length &&
+      (await prom.vector(`mailprobe_probe_last_push_timestamp_seconds{probe!="${MTA_LOG_ID}"}`)).length === REGIONS.length &&
       (await prom.vector('mailprobe_smtp_up')).length === 2 * REGIONS.length &&
       (await prom.vector('mailprobe_spf_pass')).length === 2 &&
       (await prom.vector('mailprobe_dnsbl_listed')).length === 2 &&
