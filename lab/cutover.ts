@@ -75,6 +75,8 @@ export interface LabCutoverOptions {
   /** Start a real Prometheus with the deploy rules (compressed to the lab's time scale). Default: if installed. */
   /** A Dovecot seed mailbox for the inbox check (default: when Dovecot is installed). */
   inbox?: boolean;
+  /** The old MTA's log follower (mailprobe mta-log, in-process). Default true. */
+  mtaLog?: boolean;
   prometheus?: boolean;
   /** Called for each timeline event as it happens. */
   onEvent?: (e: LabEvent) => void;
@@ -394,23 +396,25 @@ export async function startLabCutover(opts: LabCutoverOptions = {}): Promise<Lab
     // Beside the old MTA: the log follower (mailprobe mta-log, in-process), not counting the probes
     // (they connect from 127.0.0.1), and two senders of the world: one follows the honest resolver,
     // one the resolver that ignores TTLs, so the old server keeps receiving after the switch.
-    const follower = createMtaLog({
-      plan: planFor(
-        ROLES.map((role) => namedLabResolver(dns, role)),
-        [collectorUrl],
-      ),
-      id: MTA_LOG_ID,
-      region: 'mta',
-      token: tokens[MTA_LOG_ID],
-      format: 'postfix',
-      input: { file: oldLog, fromStart: true, pollMs: 200 },
-      ips: [{ ip: LAB_OLD_IP }],
-      ignoreClients: ['127.0.0.1/32'],
-      spoolDir: join(spoolRoot, MTA_LOG_ID),
-      ...(log ? { logger: log.child({ part: 'mta-log' }) } : {}),
-    });
-    await follower.start();
-    closers.push(() => follower.stop());
+    if (opts.mtaLog !== false) {
+      const follower = createMtaLog({
+        plan: planFor(
+          ROLES.map((role) => namedLabResolver(dns, role)),
+          [collectorUrl],
+        ),
+        id: MTA_LOG_ID,
+        region: 'mta',
+        token: tokens[MTA_LOG_ID],
+        format: 'postfix',
+        input: { file: oldLog, fromStart: true, pollMs: 200 },
+        ips: [{ ip: LAB_OLD_IP }],
+        ignoreClients: ['127.0.0.1/32'],
+        spoolDir: join(spoolRoot, MTA_LOG_ID),
+        ...(log ? { logger: log.child({ part: 'mta-log' }) } : {}),
+      });
+      await follower.start();
+      closers.push(() => follower.stop());
+    }
     const stopSenders = startSenders({
       senders: [
         { from: '127.0.10.25', resolver: dns.resolvers.honest.address },
