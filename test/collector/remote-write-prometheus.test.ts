@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { parse } from 'yaml';
 import type { RemoteWriteOutput } from '../../collector/outputs/remote-write.js';
-import { panelQueries } from '../../grafana/index.js';
+import { panelQueries, substituteVariables } from '../../grafana/index.js';
 import { startTestCollector, type TestCollector } from '../support/collector.js';
 import { testPlan } from '../../bench/lib/plan.js';
 import { DEPLOY_RULE_FILES, startTestPrometheus, type TestPrometheus } from '../../bench/lib/prometheus.js';
@@ -78,19 +78,6 @@ test('a real Prometheus receives the samples with the probe timestamps; stale ma
   }
 });
 
-/** Grafana variables as a dashboard with "All" would send them ($__rate_interval covers the whole run). */
-const VARIABLES: Record<string, string> = {
-  __rate_interval: '1m',
-  __interval: '15s',
-  __range: '1h',
-  region: '.*',
-  probe: '.*',
-  resolver: '.*',
-  ip: '.*',
-  via_ip: '.*',
-  phase: 'rcpt',
-};
-const substitute = (expr: string) => expr.replace(/\$(\w+)|\$\{(\w+)\}/g, (w, a: string | undefined, b: string | undefined) => VARIABLES[a ?? b ?? ''] ?? w);
 
 /**
  * Queries that read the collector's own metrics (every catalogue metric whose origin is not a
@@ -230,7 +217,7 @@ test('every dashboard query over the results gives the same answer on remote-wri
   const isSelf = readsSelf();
   for (const q of panelQueries()) {
     if (isSelf(q.expr)) continue;
-    const expr = substitute(q.expr);
+    const expr = substituteVariables(q.expr);
     // Absolute rates differ by how far each mode extrapolates past its first and last sample
     // (scrapes every second vs the three check times); ratios and quantiles do not.
     const rate = ABSOLUTE_RATE.test(expr) || absoluteRecorded.some((name) => expr.includes(name));
