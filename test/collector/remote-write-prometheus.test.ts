@@ -78,7 +78,6 @@ test('a real Prometheus receives the samples with the probe timestamps; stale ma
   }
 });
 
-
 /**
  * Queries that read the collector's own metrics (every catalogue metric whose origin is not a
  * result: self-metrics, the plan-derived window, quiet time and server names, the probe's last
