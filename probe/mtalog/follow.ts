@@ -5,9 +5,11 @@
  * standard input (`journalctl -f -o cat -u postfix | mailprobe mta-log …`), which ends at EOF.
  *
  * The file is polled (stat + read every `pollMs`), which works the same on every filesystem and
- * for files that do not exist yet. A rotation by copy and truncate (logrotate's copytruncate)
- * that writes more than the follower had read before its next poll looks like growth: keep
- * `pollMs` short, or rotate by renaming (the default of logrotate and systemd).
+ * for files that do not exist yet. A rotation by copy and truncate (logrotate's copytruncate) may
+ * cut the file and let it grow past the position again before the next poll, which looks like
+ * growth by size alone: so each poll also compares the last bytes read (up to `MARK` before the
+ * position) with what the file holds there now; when they differ, the file was rewritten and is
+ * read again from its start.
  */
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
@@ -23,6 +25,8 @@ export interface LineSource {
 /** Longest line kept (longer ones are cut; their rest is not a line of its own). */
 const MAX_LINE = 64 * 1024;
 const CHUNK = 256 * 1024;
+/** Bytes before the position kept to recognise the same file content on the next poll. */
+const MARK = 256;
 
 /** Lines of a stream until its end. */
 export function streamLines(input: Readable, onLine: (line: string) => void): LineSource {
@@ -55,6 +59,8 @@ export function followFile(o: FollowOptions): LineSource & { readonly position: 
   let dev = -1;
   let pos = 0;
   let partial = '';
+  /** The last bytes read, which end at `pos` (up to MARK). */
+  let mark: Buffer = Buffer.alloc(0);
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let first = true;
@@ -81,9 +87,18 @@ export function followFile(o: FollowOptions): LineSource & { readonly position: 
       const { bytesRead } = await fh.read(buf, 0, CHUNK, pos);
       if (bytesRead === 0) return;
       pos += bytesRead;
+      mark = bytesRead >= MARK ? Buffer.from(buf.subarray(bytesRead - MARK, bytesRead)) : Buffer.concat([mark, buf.subarray(0, bytesRead)]).subarray(-MARK);
       // A UTF-8 sequence cut at the chunk's end is rare in logs and costs one replacement character.
       emit(buf.toString('utf8', 0, bytesRead), false);
     }
+  };
+
+  /** The up to MARK bytes of a file that end at `end`. */
+  const readMark = async (h: FileHandle, end: number): Promise<Buffer> => {
+    const start = Math.max(0, end - MARK);
+    const b = Buffer.alloc(end - start);
+    const { bytesRead } = await h.read(b, 0, b.length, start);
+    return b.subarray(0, bytesRead);
   };
 
   const reopen = async (fromStart: boolean): Promise<boolean> => {
@@ -101,6 +116,7 @@ export function followFile(o: FollowOptions): LineSource & { readonly position: 
     ino = s.ino;
     dev = s.dev;
     pos = fromStart ? 0 : s.size;
+    mark = await readMark(h, pos);
     partial = '';
     if (missingLogged) o.log?.info({ path: o.path }, 'log file opened');
     missingLogged = false;
@@ -126,9 +142,12 @@ export function followFile(o: FollowOptions): LineSource & { readonly position: 
       emit('', true);
       o.log?.info({ path: o.path }, 'log file rotated; reading the new file from its start');
       await reopen(true);
-    } else if (s && s.size < pos) {
+    } else if (s && (s.size < pos || (pos > 0 && fh && !(await readMark(fh, pos)).equals(mark)))) {
+      // Cut (copytruncate), maybe written past the old position again since the last poll: what
+      // stands before the position is no longer what was read there.
       o.log?.info({ path: o.path, was: pos, now: s.size }, 'log file truncated; reading it again from its start');
       pos = 0;
+      mark = Buffer.alloc(0);
       partial = '';
     }
     await drain();

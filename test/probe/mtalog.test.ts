@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { appendFileSync, readFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, readFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
@@ -303,6 +303,36 @@ describe('following a file', () => {
     assert.ok(await waitFor(() => got.length === 7, 3000), JSON.stringify(got));
     await f.stop();
     assert.deepEqual(got, ['a1', 'a2', 'partial', 'a3 late in the old file', 'b1', 'b2', 'c1']);
+  });
+
+  test('copytruncate that writes past the old position before the next poll: the new lines read once, from the start', async () => {
+    const path = join(tmp.dir, 'copytruncate.log');
+    writeFileSync(path, 'before start\n');
+    const got: string[] = [];
+    const f = followFile({ path, onLine: (l) => got.push(l), pollMs: 50 });
+    after(() => f.stop());
+    await waitFor(() => f.position() > 0, 2000);
+    const old = Array.from({ length: 5 }, (_, i) => `Nov 30 13:00:0${i} mx postfix/smtpd[10${i}]: connect from a${i}[192.0.2.${i}]`);
+    appendFileSync(path, `${old.join('\n')}\n`);
+    assert.ok(await waitFor(() => got.length === old.length, 3000), JSON.stringify(got));
+    const readTo = f.position();
+    // logrotate copytruncate, then the daemon writes more than was read before the follower looks
+    // again: synchronous calls, so no poll runs in between.
+    const fresh = Array.from({ length: 8 }, (_, i) => `Nov 30 13:05:0${i} mx postfix/smtpd[20${i}]: connect from b${i}[198.51.100.${i}]`);
+    copyFileSync(path, `${path}.1`);
+    truncateSync(path, 0);
+    appendFileSync(path, `${fresh.join('\n')}\n`);
+    assert.ok(readFileSync(path).length > readTo, 'the file grew past the old position');
+    assert.ok(await waitFor(() => got.length >= old.length + fresh.length, 3000), JSON.stringify(got));
+    // The same size again with other content (cut and rewritten to the byte): read once more.
+    const again = readFileSync(path, 'utf8').replaceAll('b', 'c');
+    truncateSync(path, 0);
+    appendFileSync(path, again);
+    const third = again.trimEnd().split('\n');
+    assert.ok(await waitFor(() => got.length >= old.length + 2 * fresh.length, 3000), JSON.stringify(got));
+    await waitFor(() => false, 200);
+    await f.stop();
+    assert.deepEqual(got, [...old, ...fresh, ...third]);
   });
 
   test('a file that does not exist yet is read whole once it appears', async () => {
