@@ -126,6 +126,20 @@ export interface AuthoritativeRow {
 
 export type Phase = 'before-window' | 'ttl-lowered' | 'window-open' | 'switched' | 'propagated' | 'after-window';
 
+/** An old-side IP a log follower (mailprobe mta-log) reports on: is anyone still delivering to it? */
+export interface OldIpTraffic {
+  ip: string;
+  name: string;
+  /** The last inbound session (Unix ms; when the follower started, if none since). */
+  lastSessionAt: number;
+  /** Seconds since that session. */
+  quietSeconds: number;
+  /** No session for probes.decommission_quiet: the condition of turning the old server off. */
+  quiet: boolean;
+  /** Client networks with sessions within probes.decommission_quiet, most sessions first (10 at most). */
+  stillDelivering: { net: string; sessions: number; messages: number; lastAt: number }[];
+}
+
 export interface StatusV1 {
   version: 1;
   generatedAt: number;
@@ -141,6 +155,8 @@ export interface StatusV1 {
   servers: ServerStatus[];
   safeToSwitch: Decision;
   safeToTurnOldOff: Decision;
+  /** Per old-side IP a log follower reports on, the facts of its condition in safeToTurnOldOff. */
+  oldIpTraffic: OldIpTraffic[];
   probes: ProbeRow[];
 }
 
@@ -550,6 +566,7 @@ export class StatusModel {
     const probes = [...this.#probes.values()]
       .map((p) => ({ ...p, secondsSincePush: Math.max(0, Math.round((now - p.lastPush) / 1000)) }))
       .sort((a, b) => cmp(a.region, b.region) || cmp(a.id, b.id));
+    const oldIpTraffic = this.#oldIpTraffic(now);
 
     return {
       version: STATUS_VERSION,
@@ -571,7 +588,8 @@ export class StatusModel {
       roundtrips,
       servers: serverStatus,
       safeToSwitch: this.#safeToSwitch(now, windowState, safeToSwitchAt, lowered, serverStatus, delivery),
-      safeToTurnOldOff: this.#safeToTurnOff(now, authSide, resolvers, figures, delivery),
+      safeToTurnOldOff: this.#safeToTurnOff(authSide, resolvers, figures, delivery, oldIpTraffic),
+      oldIpTraffic,
       probes,
     };
   }
@@ -820,12 +838,31 @@ export class StatusModel {
     return decide(conditions);
   }
 
+  #oldIpTraffic(now: number): OldIpTraffic[] {
+    const quietMs = this.#plan.probes.decommission_quiet;
+    return [...this.#mta.values()]
+      .filter((x) => x.side === 'old')
+      .sort((a, b) => cmp(a.ip, b.ip))
+      .map((m) => ({
+        ip: m.ip,
+        name: this.#names.get(m.ip)?.name ?? m.ip,
+        lastSessionAt: m.lastSessionAt,
+        quietSeconds: Math.max(0, Math.floor((now - m.lastSessionAt) / 1000)),
+        quiet: now - m.lastSessionAt >= quietMs,
+        stillDelivering: [...m.nets.values()]
+          .filter((n) => n.sessions > 0 && now - n.lastAt < quietMs)
+          .sort((a, b) => b.sessions - a.sessions || cmp(a.net, b.net))
+          .slice(0, 10)
+          .map(({ net, sessions, messages, lastAt }) => ({ net, sessions, messages, lastAt })),
+      }));
+  }
+
   #safeToTurnOff(
-    now: number,
     authSide: AnswerSide | null,
     resolvers: readonly RegionResolvers[],
     figures: readonly { safeToDecommission: boolean | null }[],
     delivery: readonly DeliveryRow[],
+    oldIpTraffic: readonly OldIpTraffic[],
   ): Decision {
     const conditions: Condition[] = [];
     conditions.push({
@@ -852,20 +889,12 @@ export class StatusModel {
       detail: figures.length === 0 ? 'no ttl analysis yet' : quiet ? 'quiet in every region' : 'old answers seen recently',
     });
     // The old server's own traffic, where a log follower reports on an old IP.
-    for (const m of [...this.#mta.values()].filter((x) => x.side === 'old').sort((a, b) => cmp(a.ip, b.ip))) {
-      const name = this.#names.get(m.ip)?.name ?? m.ip;
-      const quietFor = now - m.lastSessionAt;
-      const recent = [...m.nets.values()]
-        .filter((n) => n.sessions > 0 && now - n.lastAt < quietMs)
-        .sort((a, b) => b.sessions - a.sessions || cmp(a.net, b.net))
-        .slice(0, 10);
+    for (const m of oldIpTraffic) {
+      const still = m.stillDelivering.map((n) => `${n.net} (${n.sessions} session${n.sessions === 1 ? '' : 's'})`).join(', ');
       conditions.push({
-        title: `no inbound session on ${name === m.ip ? m.ip : `${name} (${m.ip})`} for ${formatDuration(quietMs)} (mailprobe mta-log)`,
-        met: quietFor >= quietMs,
-        detail:
-          quietFor >= quietMs
-            ? `last session ${iso(m.lastSessionAt)}`
-            : `last session ${iso(m.lastSessionAt)}${recent.length > 0 ? `; still delivering: ${recent.map((n) => `${n.net} (${n.sessions} session${n.sessions === 1 ? '' : 's'})`).join(', ')}` : ''}`,
+        title: `no inbound session on ${m.name === m.ip ? m.ip : `${m.name} (${m.ip})`} for ${formatDuration(quietMs)} (mailprobe mta-log)`,
+        met: m.quiet,
+        detail: `last session ${iso(m.lastSessionAt)}${!m.quiet && still ? `; still delivering: ${still}` : ''}`,
       });
     }
     const newRows = delivery.filter((d) => d.side === 'new');

@@ -95,6 +95,58 @@ describe('status page', () => {
   });
   after(() => c.close());
 
+  it('/v1/status: the old IP own traffic from a log follower (oldIpTraffic) and its condition of turning the old server off', async () => {
+    const last = Date.now() - 60_000;
+    const mta: CheckResult = {
+      type: 'mta',
+      startedAt: last + 1000,
+      durationSeconds: 0,
+      ok: true,
+      ips: [
+        {
+          ip: OLD_IP,
+          side: 'old',
+          sessions: [
+            { net: '198.51.100.0/24', count: 2 },
+            { net: '203.0.113.0/24', count: 7 },
+          ],
+          messages: [{ net: '203.0.113.0/24', count: 3 }],
+          lastSessionAt: last,
+          quiet: false,
+        },
+      ],
+      lines: 12,
+      unknownLines: 0,
+    };
+    assert.equal((await c.push(batchOf([mta], { id: 'p-eu', region: 'eu' }))).status, 200);
+    // The status renders once a second at most.
+    await new Promise((r) => setTimeout(r, 1050));
+    const s = JSON.parse((await get(`${c.url}/v1/status`)).text) as StatusV1;
+    const at = s.oldIpTraffic[0]?.stillDelivering[0]?.lastAt ?? 0;
+    assert.ok(at >= mta.startedAt && at <= Date.now(), `lastAt ${at}: when the collector took the result`);
+    assert.ok(s.oldIpTraffic[0]!.quietSeconds >= 60 && s.oldIpTraffic[0]!.quietSeconds < 120, String(s.oldIpTraffic[0]!.quietSeconds));
+    assert.deepEqual(s.oldIpTraffic, [
+      {
+        ip: OLD_IP,
+        name: 'provider-a',
+        lastSessionAt: last,
+        quietSeconds: s.oldIpTraffic[0]!.quietSeconds,
+        quiet: false,
+        stillDelivering: [
+          { net: '203.0.113.0/24', sessions: 7, messages: 3, lastAt: at },
+          { net: '198.51.100.0/24', sessions: 2, messages: 0, lastAt: at },
+        ],
+      },
+    ]);
+    const cond = s.safeToTurnOldOff.open.find((x) => x.title.startsWith('no inbound session on'));
+    assert.deepEqual(cond, {
+      title: `no inbound session on provider-a (${OLD_IP}) for 24h (mailprobe mta-log)`,
+      met: false,
+      detail: `last session ${new Date(last).toISOString().replace(/\.\d{3}Z$/, 'Z')}; still delivering: 203.0.113.0/24 (7 sessions), 198.51.100.0/24 (2 sessions)`,
+    });
+    assert.equal(s.safeToTurnOldOff.safe, false);
+  });
+
   it('/v1/status carries the facts of the pushed results', async () => {
     const r = await get(`${c.url}/v1/status`);
     assert.equal(r.status, 200);

@@ -377,6 +377,20 @@ describe('the collector', () => {
     const title = 'no inbound session on provider-a (127.0.0.2) for 1h (mailprobe mta-log)';
     const cond = () => model.snapshot().safeToTurnOldOff.conditions.find((c) => c.title === title);
     now = at(30);
+    assert.deepEqual(model.snapshot().oldIpTraffic, [
+      {
+        ip: '127.0.0.2',
+        name: 'provider-a',
+        lastSessionAt: Date.parse('2026-12-05T12:01:00Z'),
+        quietSeconds: 29 * 60,
+        quiet: false,
+        stillDelivering: [
+          { net: '192.0.2.0/24', sessions: 9, messages: 0, lastAt: Date.parse('2026-12-05T12:01:00Z') },
+          { net: '198.51.100.0/24', sessions: 5, messages: 0, lastAt: Date.parse('2026-12-05T12:00:00Z') },
+          { net: 'other', sessions: 1, messages: 0, lastAt: Date.parse('2026-12-05T12:00:00Z') },
+        ],
+      },
+    ]);
     assert.deepEqual(cond(), {
       title,
       met: false,
@@ -390,6 +404,10 @@ describe('the collector', () => {
     now = Date.parse('2026-12-05T13:01:00Z');
     model.accept(probe, [mta(now, [], Date.parse('2026-12-05T12:01:00Z'))]);
     assert.deepEqual(cond(), { title, met: true, detail: 'last session 2026-12-05T12:01:00Z' });
+    // /v1/status's field with the same facts.
+    assert.deepEqual(model.snapshot().oldIpTraffic, [
+      { ip: '127.0.0.2', name: 'provider-a', lastSessionAt: Date.parse('2026-12-05T12:01:00Z'), quietSeconds: 3600, quiet: true, stillDelivering: [] },
+    ]);
   });
 
   test('an mta result naming an IP outside the plan, or the wrong side, is refused with the field', () => {
