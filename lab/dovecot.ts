@@ -9,12 +9,13 @@
  * `X-Spam-Flag: YES` goes to `Junk` (flagged `\Junk`), one marked `X-Lab-Folder: Other` to
  * `Other` — the way a spam filter in front of Sieve does it.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnTied } from './tied.js';
 import { which } from './which.js';
 
 export interface DovecotUser {
@@ -176,7 +177,8 @@ plugin {
   await chmod(dir, 0o755);
   const log = async () => readFile(join(dir, 'dovecot.log'), 'utf8').catch(() => '');
   const bin = which('dovecot') as string;
-  const child: ChildProcess = spawn(bin, ['-F', '-c', join(dir, 'dovecot.conf')], { uid, gid, stdio: ['ignore', 'ignore', 'pipe'] });
+  // Tied to this process: a SIGKILLed lab or test runner takes its Dovecot with it.
+  const child: ChildProcess = spawnTied(bin, ['-F', '-c', join(dir, 'dovecot.conf')], { uid, gid });
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => {
     stderr += c.toString();
@@ -190,6 +192,8 @@ plugin {
       }),
     ]);
   } catch (e) {
+    // The watchdog's pipe ends: it stops Dovecot even if this kill reaches only the watchdog.
+    child.stdin?.destroy();
     child.kill('SIGKILL');
     const text = await log();
     await rm(dir, { recursive: true, force: true });
@@ -204,7 +208,10 @@ plugin {
     async stop() {
       if (child.exitCode === null) {
         child.kill('SIGTERM');
-        const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+        const t = setTimeout(() => {
+          child.stdin?.destroy();
+          child.kill('SIGKILL');
+        }, 5000);
         await exited;
         clearTimeout(t);
       }
