@@ -8,7 +8,9 @@
  * or lost), the arrival latency (the receiver's INTERNALDATE minus the send time, at most the
  * time the probe saw it), the receiver's own Authentication-Results verdicts and the IP it saw
  * deliver (probe/checks/inbox-headers.ts). It deletes the message it found — only a message
- * whose signature verifies, so it never touches other mail.
+ * whose signature verifies, so it never touches other mail. A message it sent but could not
+ * delete (IMAP failed after the send, or it arrived after the deadline) is remembered and looked
+ * for again at the target's next attempt, after the login, and deleted once it verifies.
  *
  * Real receivers judge volume: a target sends at most once per `probes.inbox.every` (default
  * 1h); rounds in between return nothing. IMAP failures (connect, TLS, login refused, a folder
@@ -59,6 +61,15 @@ export interface InboxSettings {
 
 const sec = (ms: number): number => Math.round(ms * 1000) / 1e6;
 const LAST_SENT = 'inbox:lastSent';
+/** Messages sent and not deleted yet, looked for at the next attempt: `Pending[]`, oldest first. */
+const PENDING = 'inbox:pending';
+const PENDING_MAX = 16;
+const PENDING_MAX_AGE_MS = 7 * 24 * 3600_000;
+
+interface Pending {
+  messageId: string;
+  sentAt: number;
+}
 
 /** Special-use folders a delivered message is never looked for in (they mirror or hold other mail). */
 const SKIP_USE = new Set(['\\All', '\\Flagged', '\\Sent', '\\Drafts', '\\Trash', '\\Important']);
@@ -167,6 +178,15 @@ async function findOnce(
   return undefined;
 }
 
+async function deleteFound(client: ImapFlow, found: Found): Promise<void> {
+  const lock = await client.getMailboxLock(found.path);
+  try {
+    await client.messageDelete(String(found.uid), { uid: true });
+  } finally {
+    lock.release();
+  }
+}
+
 /** The body of a raw message (after the first empty line). */
 function bodyOf(raw: Buffer): Buffer {
   const s = raw.toString('latin1');
@@ -203,11 +223,29 @@ export async function inbox(target: InboxTarget, settings: InboxSettings, ctx: C
   client.on('error', () => {});
   const onAbort = () => client.close();
   ctx.signal.addEventListener('abort', onAbort, { once: true });
+  const verifies = (source: Buffer): boolean => {
+    const stamp = headerLines(source).find((h) => h.name === SIGNATURE_HEADER.toLowerCase());
+    const value = stamp?.line.slice(stamp.line.indexOf(':') + 1).trim();
+    return verifyStamp(secret, value, { from: settings.from, to: m.address, body: bodyOf(source) }).ok;
+  };
+  const pending = ((ctx.state.get(PENDING) as Pending[] | undefined) ?? []).filter((p) => now - p.sentAt < PENDING_MAX_AGE_MS);
+  ctx.state.set(PENDING, pending);
+  let sentId: string | undefined;
+  let deleted = false;
   let phase = 'imap:connect';
   try {
     await client.connect();
     phase = 'imap:list';
-    await searchOrder(client, m);
+    const folders = await searchOrder(client, m);
+    // Our messages of earlier attempts that IMAP could not delete then.
+    phase = 'imap:search';
+    for (const p of [...pending]) {
+      const left = await findOnce(client, folders, p.messageId, verifies);
+      if (!left) continue;
+      await deleteFound(client, left);
+      pending.splice(pending.indexOf(p), 1);
+      ctx.log.info({ messageId: p.messageId, receiver: m.receiver, folder: left.path }, 'inbox: deleted the test message an earlier attempt left');
+    }
 
     phase = 'send';
     const sent = await sendSigned(
@@ -219,15 +257,15 @@ export async function inbox(target: InboxTarget, settings: InboxSettings, ctx: C
       },
       ctx,
     );
-    if ('failure' in sent) return done({ ...sent.failure });
+    if ('failure' in sent) {
+      // A session that failed in or after DATA may have delivered the message all the same.
+      if (sent.failure.phase === 'send:data' || sent.failure.phase === 'send:quit') sentId = messageId;
+      return done({ ...sent.failure });
+    }
     const { sentAt } = sent;
+    sentId = messageId;
 
     phase = 'imap:search';
-    const verifies = (source: Buffer): boolean => {
-      const stamp = headerLines(source).find((h) => h.name === SIGNATURE_HEADER.toLowerCase());
-      const value = stamp?.line.slice(stamp.line.indexOf(':') + 1).trim();
-      return verifyStamp(secret, value, { from: settings.from, to: m.address, body: bodyOf(source) }).ok;
-    };
     let found: Found | undefined;
     for (;;) {
       // Listed again each pass: a receiver may create the folder it files the message into.
@@ -249,12 +287,8 @@ export async function inbox(target: InboxTarget, settings: InboxSettings, ctx: C
     const verdicts = receiverVerdicts(headers);
     const ip = deliveringIp(headers);
     phase = 'imap:delete';
-    const lock = await client.getMailboxLock(found.path);
-    try {
-      await client.messageDelete(String(found.uid), { uid: true });
-    } finally {
-      lock.release();
-    }
+    await deleteFound(client, found);
+    deleted = true;
     return done({
       ok: true,
       placement: found.placement,
@@ -268,6 +302,11 @@ export async function inbox(target: InboxTarget, settings: InboxSettings, ctx: C
     if (phase === 'send') throw e;
     return done(failure(phase, imapFailureCode(e, ctx.signal.aborted), `${m.host}:${m.port} (${m.receiver}): ${imapDetail(e)}`));
   } finally {
+    // Sent and not deleted (IMAP failed after the send, or not there by the deadline): the next attempt looks for it.
+    if (sentId !== undefined && !deleted) {
+      pending.push({ messageId: sentId, sentAt: startedAt });
+      if (pending.length > PENDING_MAX) pending.splice(0, pending.length - PENDING_MAX);
+    }
     ctx.signal.removeEventListener('abort', onAbort);
     if (client.usable) await client.logout().catch(() => client.close());
     else client.close();

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { Value } from '@sinclair/typebox/value';
 import { ImapFlow } from 'imapflow';
@@ -230,6 +231,52 @@ describe('inbox check against a real Dovecot behind a lab receiver', () => {
     const refused = await run(via('old'), settings({}, { port: 1 }));
     assert.equal(refused.code, 'imap_connect_refused', refused.message);
     assert.equal(mtas.old.received.length, sentBefore, 'nothing sent');
+  });
+
+  test('IMAP lost after the send: the message left in the mailbox is deleted at the next attempt, other mail untouched', async () => {
+    // A proxy to Dovecot's IMAP that drops the connection at the first SEARCH: the one after the send.
+    const sockets = new Set<Socket>();
+    const proxy: Server = createServer((client) => {
+      const upstream = tcpConnect({ host: dovecot.host, port: dovecot.imapPort });
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        s.on('error', () => {});
+        s.on('close', () => {
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      upstream.pipe(client);
+      client.on('data', (c: Buffer) => {
+        if (/SEARCH/i.test(c.toString('latin1'))) {
+          client.destroy();
+          upstream.destroy();
+        } else upstream.write(c);
+      });
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    after(() => {
+      for (const s of sockets) s.destroy();
+      proxy.close();
+    });
+    const port = (proxy.address() as { port: number }).port;
+    const baseline = await counts();
+    const ctx = testCtx();
+    const cut = await run(via('old'), settings({ imapTimeoutMs: 2000 }, { host: '127.0.0.1', port }), ctx);
+    assert.equal(cut.ok, false);
+    assert.equal(cut.phase, 'imap:search', cut.message);
+    // The receiver delivers it all the same: ours, left behind.
+    let now = baseline;
+    for (let i = 0; i < 100 && (now.INBOX ?? 0) === (baseline.INBOX ?? 0); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      now = await counts();
+    }
+    assert.deepEqual(now, { ...baseline, INBOX: (baseline.INBOX ?? 0) + 1 }, 'the first attempt left its message');
+    // The next attempt (the same target's state), IMAP working: its own message and the one left are deleted.
+    const next = await run(via('old'), settings(), ctx);
+    assert.equal(next.ok, true, next.message);
+    assert.equal(next.placement, 'inbox');
+    assert.deepEqual(await counts(), baseline, 'both of ours deleted; the friend’s and the tampered copy still there');
   });
 
   test('one attempt per target per probes.inbox.every', async () => {
