@@ -1,6 +1,7 @@
 /**
  * The pusher: one loop per collector sends the spool's batches in order (oldest first, one at a
- * time, the same batch id on every retry) with undici.
+ * time, the same batch id on every retry) over node:http(s) (probe/http-client.ts), one
+ * keep-alive connection per collector.
  *   2xx (accepted or duplicate)     done for that collector
  *   401, 403                        the token is not accepted: logged as an error, the batch
  *                                   stays and is retried at the longest delay (a fixed token
@@ -13,10 +14,10 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { Agent, request } from 'undici';
 import { backoff } from '../protocol/backoff.js';
 import { RESULTS_PATH, type ProbeInfo } from '../protocol/wire.js';
 import { PROBE_ERRORS } from './errors.js';
+import { keepAliveAgents, request, type HttpAgents } from './http-client.js';
 import type { ProbeMetrics } from './self-metrics.js';
 import type { Spool, SpooledBatch } from './spool.js';
 
@@ -57,7 +58,7 @@ class Lane {
 
 export class Pusher {
   readonly #o: PusherOptions;
-  readonly #agent: Agent;
+  readonly #agents: HttpAgents;
   readonly #lanes: Lane[];
   readonly #loops: Promise<void>[] = [];
   #stopped = false;
@@ -65,12 +66,8 @@ export class Pusher {
 
   constructor(o: PusherOptions) {
     this.#o = o;
-    this.#agent = new Agent({
-      connect: { timeout: o.requestTimeoutMs },
-      headersTimeout: o.requestTimeoutMs,
-      bodyTimeout: o.requestTimeoutMs,
-      keepAliveTimeout: 10_000,
-    });
+    // An idle connection is closed after 10 s (sooner when the collector's Keep-Alive header says so).
+    this.#agents = keepAliveAgents(10_000);
     this.#lanes = o.collectors.map((c) => new Lane(c));
   }
 
@@ -121,7 +118,7 @@ export class Pusher {
       lane.wake?.();
     }
     await Promise.allSettled(this.#loops);
-    await this.#agent.close();
+    this.#agents.destroy();
   }
 
   async #loop(lane: Lane): Promise<void> {
@@ -190,16 +187,19 @@ export class Pusher {
     let text: string;
     lane.retryAfterMs = 0;
     try {
+      const timeout = AbortSignal.timeout(this.#o.requestTimeoutMs);
       const res = await request(url, {
         method: 'POST',
-        dispatcher: this.#agent,
+        agents: this.#agents,
         headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
         body: envelope(info, batch),
-        signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(this.#o.requestTimeoutMs)]),
+        signal: AbortSignal.any([this.#abort.signal, timeout]),
+      }).catch((err: unknown) => {
+        throw timeout.aborted ? new Error(`no reply within ${this.#o.requestTimeoutMs} ms (probes.push.request_timeout)`) : err;
       });
-      status = res.statusCode;
+      status = res.status;
       lane.retryAfterMs = retryAfterMs(res.headers['retry-after']);
-      text = await res.body.text();
+      text = res.body.toString('utf8');
     } catch (err) {
       const level = lane.failures === 0 ? 'warn' : 'debug';
       log[level](

@@ -16,8 +16,8 @@ import { randomInt } from 'node:crypto';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import dns2 from 'dns2';
-import { request } from 'undici';
 import { DnsError } from './errors.js';
+import { request } from '../http-client.js';
 import { concreteResolver, formatHostPort, type HostPort, type ResolverSpec } from './resolvers.js';
 import { bareName } from '../../protocol/dns-name.js';
 
@@ -413,12 +413,12 @@ async function dohQuery(
       headers: { 'content-type': 'application/dns-message', accept: 'application/dns-message' },
       body: query,
       signal,
-      headersTimeout: o.timeoutMs,
-      bodyTimeout: o.timeoutMs,
+      // The largest DNS message.
+      maxBytes: 65_535,
     });
-    status = r.statusCode;
+    status = r.status;
     ctype = String(r.headers['content-type'] ?? '');
-    body = Buffer.from(await r.body.arrayBuffer());
+    body = r.body;
   } catch (e) {
     if (o.signal?.aborted) throw abortError(o.signal);
     if (timeout.aborted) throw new DnsError('dns_timeout', `${url}: no DoH reply within ${o.timeoutMs} ms`);
