@@ -24,6 +24,10 @@ export class Consensus<T extends number | string> {
   vote(key: string, probe: string, value: T): T {
     let e = this.#series.get(key);
     if (!e) this.#series.set(key, (e = { votes: new Map(), shown: undefined }));
+    // The same report again (the usual case: a verdict rarely changes between intervals) leaves
+    // the votes as they were, and deciding again on the same votes gives what is shown (the
+    // decision is idempotent): no need to look at every probe's vote again.
+    if (e.shown !== undefined && e.votes.get(probe) === value) return e.shown;
     e.votes.set(probe, value);
     e.shown = decide(e);
     return e.shown;

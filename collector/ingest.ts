@@ -150,9 +150,9 @@ export class Ingest {
       series: new Set<Series>(),
       groups: new Map<string, Series>(),
     };
-    // Count before applying anything, so a rejected batch leaves no trace. Each series' label
-    // body is computed once, here, and handed to the store.
-    const bodies: (string | undefined)[] = new Array(ops.length);
+    // Count before applying anything, so a rejected batch leaves no trace. Each series is looked
+    // up once, here (its body rendered and hashed once), and handed to the store as it is.
+    const found: (Series | undefined)[] = new Array(ops.length);
     const groups: (string | undefined)[] = new Array(ops.length);
     const fresh = new Set<string>();
     for (let i = 0; i < ops.length; i++) {
@@ -164,10 +164,9 @@ export class Ingest {
         groups[i] = group;
         if (!state.groups.has(group)) fresh.add(group);
       } else {
-        const body = f.body(op.labels);
-        bodies[i] = body;
-        const s = f.series.get(body);
-        if (!s || !state.series.has(s)) fresh.add(`${op.metric}\u0000${body}`);
+        const s = f.find(op.labels);
+        found[i] = s;
+        if (!s || !state.series.has(s)) fresh.add(`${op.metric}\u0000${f.body(op.labels)}`);
       }
     }
     if (seriesOf(state) + fresh.size > this.opts.maxSeriesPerProbe) {
@@ -186,7 +185,7 @@ export class Ingest {
     const newResults = todo.length === batch.results.length ? batch.results : todo.map((i) => batch.results[i]).filter((r) => r !== undefined);
     const touched: (Series | undefined)[] = new Array(ops.length);
     for (const out of this.outputs) {
-      if (out === this.store) this.store.apply(ops, bodies, touched);
+      if (out === this.store) this.store.apply(ops, found, touched);
       else out.apply(ops);
       out.results?.(info, newResults);
     }

@@ -1,10 +1,12 @@
 /**
  * Bearer-token authentication. Tokens are stored as `sha256:<hex>` (with the probe's region when
- * the plan binds it); the presented token is hashed and compared with every stored digest in
- * constant time, so neither the token nor which probe it belongs to leaks through timing. Runs
- * before the body is read.
+ * the plan binds it); the presented token is hashed and its digest looked up among the stored
+ * ones. Only digests are ever compared, so timing can tell at most something about the digest of
+ * what was presented, from which no token can be recovered; and the cost of a push does not grow
+ * with the number of probes (comparing with every stored digest did: 10 000 comparisons a push
+ * at 10 000 probes). Runs before the body is read.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { CollectorError } from '../errors.js';
@@ -36,19 +38,14 @@ export interface ProbeIdentity {
 }
 
 export function tokenLookup(tokens: Readonly<Record<string, TokenEntry>>): (token: string) => ProbeIdentity | undefined {
-  const entries = Object.entries(tokens).map(([id, e]) => {
+  const byDigest = new Map<string, ProbeIdentity>();
+  for (const [id, e] of Object.entries(tokens)) {
     const hash = typeof e === 'string' ? e : e.hash;
-    return { id, region: typeof e === 'string' ? undefined : e.region, digest: Buffer.from(hash.slice('sha256:'.length), 'hex') };
-  });
-  return (token) => {
-    const presented = createHash('sha256').update(token, 'utf8').digest();
-    let found: ProbeIdentity | undefined;
-    for (const e of entries) {
-      // No early exit: every entry is compared.
-      if (timingSafeEqual(presented, e.digest) && found === undefined) found = { id: e.id, region: e.region };
-    }
-    return found;
-  };
+    const digest = hash.slice('sha256:'.length).toLowerCase();
+    // Two probes given the same token: the first one's, as before.
+    if (!byDigest.has(digest)) byDigest.set(digest, { id, region: typeof e === 'string' ? undefined : e.region });
+  }
+  return (token) => byDigest.get(createHash('sha256').update(token, 'utf8').digest('hex'));
 }
 
 const auth: FastifyPluginAsync<AuthOptions> = async (app, opts) => {

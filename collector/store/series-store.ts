@@ -108,6 +108,11 @@ export class Family {
     return out;
   }
 
+  /** The series of these labels (arguments as for {@link body}), if the family holds it. */
+  find(labels: Labels, skip?: string, label?: string, value?: string): Series | undefined {
+    return this.series.get(this.body(labels, skip, label, value));
+  }
+
   /** The exposition lines of one series. */
   lines(s: Series): string {
     const b = s.body;
@@ -207,6 +212,11 @@ export class SeriesStore implements Output {
     return s;
   }
 
+  /** The series the caller looked up already (unless it left the store since), else the one of `labels`. */
+  #known(f: Family, labels: Labels, found: Series | undefined): Series {
+    return found !== undefined && !found.removed ? found : this.#series(f, f.body(labels));
+  }
+
   /** The series of `metric` with `labels`, if held. */
   get(metric: MetricKey, labels: Labels): Series | undefined {
     const f = this.#families.get(metric);
@@ -217,10 +227,11 @@ export class SeriesStore implements Output {
    * Applies sample operations. Counters add and histograms observe whatever the order; a gauge
    * (and a one-of gauge's choice) keeps the value of the newest check: an operation older (by
    * probe time) than the one the series holds, a spool replayed late, changes nothing.
-   * `bodies[i]`: the label body of operation i when the caller has it already (not for one-of);
-   * `touched[i]` receives the series operation i is about (the current one of a one-of gauge).
+   * `found[i]`: the series of operation i when the caller looked it up already (not for
+   * one-of), so its body is neither rendered nor hashed twice; `touched[i]` receives the
+   * series operation i is about (the current one of a one-of gauge).
    */
-  apply(ops: readonly SampleOp[], bodies?: readonly (string | undefined)[], touched?: (Series | undefined)[]): void {
+  apply(ops: readonly SampleOp[], found?: readonly (Series | undefined)[], touched?: (Series | undefined)[]): void {
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i] as SampleOp;
       const f = this.#families.get(op.metric);
@@ -228,17 +239,17 @@ export class SeriesStore implements Output {
       let s: Series;
       switch (op.op) {
         case 'inc':
-          s = this.#series(f, bodies?.[i] ?? f.body(op.labels));
+          s = this.#known(f, op.labels, found?.[i]);
           s.value += op.value;
           break;
         case 'set':
-          s = this.#series(f, bodies?.[i] ?? f.body(op.labels));
+          s = this.#known(f, op.labels, found?.[i]);
           if (touched) touched[i] = s;
           if (op.ts < s.ts) continue;
           s.value = op.value;
           break;
         case 'observe': {
-          s = this.#series(f, bodies?.[i] ?? f.body(op.labels));
+          s = this.#known(f, op.labels, found?.[i]);
           const bounds = f.bounds ?? [];
           let b = 0;
           while (b < bounds.length && op.value > (bounds[b] as number)) b++;
@@ -254,8 +265,11 @@ export class SeriesStore implements Output {
             if (touched) touched[i] = cur;
             continue;
           }
-          if (cur && !cur.removed && cur.body !== f.body(op.labels, undefined, op.label, op.value)) this.#drop(cur, op.ts);
-          s = this.#series(f, f.body(op.labels, undefined, op.label, op.value));
+          // The value's body is rendered once: to compare with the current one and, when it
+          // differs, to look the new series up.
+          const body = f.body(op.labels, undefined, op.label, op.value);
+          if (cur && !cur.removed && cur.body !== body) this.#drop(cur, op.ts);
+          s = cur && !cur.removed ? cur : this.#series(f, body);
           s.value = 1;
           if (cur !== s) f.current.set(key, s);
           break;
