@@ -10,7 +10,7 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { deployRulesOf, type DeployRule as Rule } from '../../bench/lib/prometheus.js';
 
 const run = promisify(execFile);
@@ -70,11 +70,14 @@ test('promtool test rules fails when an expectation is wrong (the unit tests can
   const dir = mkdtempSync(join(tmpdir(), 'mailprobe-rules-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   cpSync(join(prom, 'rules'), join(dir, 'rules'), { recursive: true });
-  const text = readFileSync(join(prom, 'tests/alerts.test.yml'), 'utf8').replace(
-    'severity: critical, job: mailprobe-collector, region: eu',
-    'severity: warning, job: mailprobe-collector, region: eu',
-  );
-  writeFileSync(join(dir, 'tests.yml'), text.replaceAll('../rules/', 'rules/'));
+  const original = readFileSync(join(prom, 'tests/alerts.test.yml'), 'utf8');
+  const text = original.replace('severity: critical, job: mailprobe-collector, region: eu', 'severity: warning, job: mailprobe-collector, region: eu');
+  // Only the test group with the wrong expectation (the others pass, and take promtool seconds).
+  const before = (parse(original) as TestFile).tests;
+  const changed = parse(text.replaceAll('../rules/', 'rules/')) as TestFile;
+  changed.tests = changed.tests.filter((g, i) => JSON.stringify(g) !== JSON.stringify(before[i]));
+  assert.equal(changed.tests.length, 1, 'the wrong expectation is in one test group');
+  writeFileSync(join(dir, 'tests.yml'), stringify(changed));
   const r = await tool('promtool', ['test', 'rules', 'tests.yml'], dir);
   assert.notEqual(r.code, 0);
   assert.match(r.out, /MailprobeDeliveryFailingServedIP/);
