@@ -67,13 +67,13 @@ const ordered = found
   .map(([f]) => f);
 const concurrency = process.env.MAILPROBE_TEST_CONCURRENCY ?? '2';
 const lanes = [
-  { name: 'labs', files: ordered.filter((f) => LAB_LANE.test(f)), concurrency: '1' },
   { name: 'others', files: ordered.filter((f) => !LAB_LANE.test(f)), concurrency },
+  { name: 'labs', files: ordered.filter((f) => LAB_LANE.test(f)), concurrency: '1' },
 ].filter((l) => l.files.length > 0);
 mkdirSync(join(root, '.tmp'), { recursive: true });
 for (const lane of lanes) clearLane(lane.name);
 const started = Date.now();
-// The first lane's report goes to the terminal as it runs; the others' is kept and printed after.
+// The first lane's report goes to the terminal as it runs; the labs' is kept and printed after it.
 const codes = await Promise.all(
   lanes.map((lane, i) => {
     const out = i === 0 ? undefined : join(root, `.tmp/test-output.${lane.name}.txt`);
