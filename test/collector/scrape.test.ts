@@ -1,10 +1,13 @@
 /**
  * A scrape of a large exposition does not hold pushes back: the collector streams the series
- * store in bounded slices and lets waiting pushes run in between.
+ * store in bounded slices (~64 KiB) and gives the event loop back after every one of them, so
+ * waiting pushes run in between.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { request } from 'undici';
+import { resultOps } from '../../collector/samples.js';
+import { SeriesStore } from '../../collector/store/series-store.js';
 import type { DnsResult } from '../../protocol/results.js';
 import { startTestCollector } from '../support/collector.js';
 import { testPlan } from '../../bench/lib/plan.js';
@@ -45,4 +48,29 @@ test('a push is answered while a scrape of ~100k series is still rendering', asy
   } finally {
     await c.close();
   }
+});
+
+test('every slice of a scrape is ~64 KiB at most and the event loop turns after each one', async () => {
+  const store = new SeriesStore();
+  const dns = mixedResults().find((r): r is DnsResult => r.type === 'dns')!;
+  for (let i = 0; i < 3000; i++) store.apply(resultOps({ id: 'p-eu', region: 'eu' }, { ...dns, resolver: `10.0.${i >> 8}.${i & 255}` }));
+  let turned = true;
+  let slices = 0;
+  let text = '';
+  for await (const slice of store.stream(false)) {
+    // An immediate queued now runs before the next slice only if the scrape yields to the event
+    // loop in between (where a waiting push is read and answered).
+    assert.ok(turned, `slice ${slices + 1} came in the same event-loop turn as slice ${slices}`);
+    turned = false;
+    setImmediate(() => {
+      turned = true;
+    });
+    // 64 KiB, plus the one series (a histogram's 16 lines, < 4 KiB here) that crossed the mark.
+    assert.ok(slice.length <= 64 * 1024 + 4096, `slice ${slices + 1} holds ${slice.length} characters`);
+    slices++;
+    text += slice;
+  }
+  assert.equal(text, await store.text());
+  assert.ok(text.length > 20 * 64 * 1024, `${text.length} characters`);
+  assert.ok(slices >= text.length / (64 * 1024 + 4096), `${slices} slices for ${text.length} characters`);
 });
