@@ -7,22 +7,25 @@
  * filling it stays fast; a scrape does the same work either way). Then:
  *  - render: GET /metrics (no compression) a few times; median time to the last byte, size;
  *  - pushes under scrape: one closed-loop pusher for a few seconds with nothing else, then the
- *    same while another client scrapes /metrics back to back; push p50/p99/max of both. A push
+ *    same while a scraper scrapes /metrics back to back; push p50/p99/max of both. A push
  *    that waits for a render shows the server's event-loop stall (the collector renders on its
  *    only thread; the Pushgateway on other goroutines). Skipped above 20 MiB of exposition (500k),
- *    where one scrape is measured and a push would just wait for it.
+ *    where one scrape is measured and a push would just wait for it. The scraper is a process
+ *    of its own, as Prometheus is, on the load generator's core; it reads each body to the end
+ *    and keeps nothing (see {@link startScraper}).
  *
  * The load generator (this process) runs on core 1, each server on core 0 (taskset; BENCH_PIN=0
  * turns it off), one server at a time; the collector runs compiled (dist/, built by the npm script).
  *
  * Env: BENCH_SERIES (default "10000,100000,500000"), BENCH_SECONDS (per push phase, default 2).
  */
+import { spawn } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { request } from 'undici';
 import { tokenFor } from './lib/plan.js';
 import { cpuSecondsOf, pinLoadGenerator, rssOf, startCollectorProcess, startPushgateway, type PeerProcess } from './lib/bench-processes.js';
 import { batchBody, probeExposition, probeId, probeResults, seriesCount } from './lib/content.js';
-import { closedLoop, fmt, peerRequests, quantile, sendAll, table, type Req } from './lib/load.js';
+import { closedLoop, fmt, peerRequests, quantile, sendAll, table, type LoadResult, type Req } from './lib/load.js';
 import { requirePeers } from '../scripts/peers.mjs';
 
 requirePeers(['prometheus-pushgateway']);
@@ -59,18 +62,58 @@ async function scrapeOnce(url: string): Promise<{ ms: number; text: string }> {
   return { ms: performance.now() - t0, text };
 }
 
-async function pushPhase(url: string, next: (i: number) => Req, scrapeUrl?: string): Promise<{ lat: [number, number, number]; scrapes: number }> {
-  let stop = false;
+/** The scraper's loop: GET /metrics back to back on one keep-alive connection, each body read to its end and dropped; a `.` per scrape on stdout. */
+const SCRAPER = `
+const http = require('node:http');
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const once = () => http.get(process.argv[1], { agent }, (res) => {
+  if (res.statusCode !== 200) { process.stderr.write('scrape: HTTP ' + res.statusCode); process.exit(1); }
+  res.resume();
+  res.on('end', () => { process.stdout.write('.'); once(); });
+}).on('error', (err) => { process.stderr.write('scrape: ' + err.message); process.exit(1); });
+once();
+`;
+
+/**
+ * Scrapes `url`/metrics back to back from a child process until stopped; resolves the number of
+ * complete scrapes. In this process it would share the pusher's event loop: decoding each 13 MiB
+ * body into a string (and collecting it) stalled the pusher by tens of milliseconds per scrape,
+ * which the push latencies then counted as the server's (at 100k series, the same collector build
+ * and machine load: push p99 while scraping 128 ms with the scraper in this process, 23 ms with
+ * it in its own).
+ * Spawned after {@link pinLoadGenerator}, it runs on the load generator's core.
+ */
+function startScraper(url: string): { stop(): Promise<number> } {
+  const child = spawn(process.execPath, ['-e', SCRAPER, `${url}/metrics`], { stdio: ['ignore', 'pipe', 'pipe'] });
   let scrapes = 0;
-  const scraper = (async () => {
-    while (scrapeUrl && !stop) {
-      await scrapeOnce(scrapeUrl);
-      scrapes++;
-    }
-  })();
-  const r = await closedLoop(url, next, { concurrency: 1, durationMs: SECONDS * 1000, warmupMs: 300 });
-  stop = true;
-  await scraper;
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => {
+    scrapes += d.length;
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const exited = new Promise<number | null>((ok) => child.once('exit', (code) => ok(code)));
+  return {
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`scraper exited (${child.exitCode ?? child.signalCode}): ${stderr}`);
+      child.kill('SIGTERM');
+      await exited;
+      return scrapes;
+    },
+  };
+}
+
+async function pushPhase(url: string, next: (i: number) => Req, scrapeUrl?: string): Promise<{ lat: [number, number, number]; scrapes: number }> {
+  const scraper = scrapeUrl ? startScraper(scrapeUrl) : undefined;
+  let r: LoadResult;
+  try {
+    r = await closedLoop(url, next, { concurrency: 1, durationMs: SECONDS * 1000, warmupMs: 300 });
+  } catch (err) {
+    await scraper?.stop().catch(() => 0);
+    throw err;
+  }
+  const scrapes = (await scraper?.stop()) ?? 0;
   if (r.errors > 0) throw new Error(`pushes failed: ${r.firstError}`);
   return { lat: [quantile(r.latenciesMs, 0.5), quantile(r.latenciesMs, 0.99), quantile(r.latenciesMs, 1)], scrapes };
 }
