@@ -81,12 +81,17 @@ export class Family {
   readonly bucketHeads: readonly string[] = [];
   readonly header: string;
   readonly omHeader: string;
+  /** Per label, in the catalogue's order: `name="` to open a body, `,name="` after another label. */
+  readonly #openers: readonly string[];
+  readonly #separators: readonly string[];
 
   constructor(readonly key: MetricKey) {
     this.def = METRICS[key] as MetricDef;
     this.name = this.def.name;
     this.labelNames = this.def.labels;
     this.exclusive = oneOfLabel(key);
+    this.#openers = this.labelNames.map((n) => `${n}="`);
+    this.#separators = this.labelNames.map((n) => `,${n}="`);
     this.bounds = this.def.type === 'histogram' ? [...(this.def.buckets ?? [])] : undefined;
     if (this.bounds) this.bucketHeads = [...this.bounds.map((b) => `${this.name}_bucket{le="${b}"`), `${this.name}_bucket{le="+Inf"`];
     const help = escapeHelp(this.def.help);
@@ -100,11 +105,14 @@ export class Family {
    * without label `skip`, or with `label` set to `value`.
    */
   body(labels: Labels, skip?: string, label?: string, value?: string): string {
+    // Built of few pieces (`,name="` is one): Map flattens the string to hash it, once per sample.
     let out = '';
-    for (const n of this.labelNames) {
+    const names = this.labelNames;
+    for (let i = 0; i < names.length; i++) {
+      const n = names[i] as string;
       const v = n === skip ? undefined : n === label ? value : labels[n];
       if (v === undefined) continue;
-      out += out === '' ? `${n}="${escapeLabel(v)}"` : `,${n}="${escapeLabel(v)}"`;
+      out += `${out === '' ? this.#openers[i] : this.#separators[i]}${escapeLabel(v)}"`;
     }
     return out;
   }

@@ -43,6 +43,38 @@ test('the store applies a series looked up before as it applies the labels; a se
   assert.equal(old.value, before, 'the dropped series is not written to');
 });
 
+test('a series body is rendered exactly: catalogue order, absent labels left out, values escaped, a one-of value in its place', async () => {
+  const store = new SeriesStore();
+  const ts = Date.parse('2026-03-01T10:00:00Z');
+  const labels = { region: 'eu', probe: 'p"1', resolver: 'c:\\dns', resolver_name: 'two\nlines', name: 'mail.company.test', type: 'A' };
+  // Given out of the catalogue's order, with a label the metric does not have.
+  const shuffled = {
+    type: labels.type,
+    name: labels.name,
+    extra: 'x',
+    resolver_name: labels.resolver_name,
+    resolver: labels.resolver,
+    probe: labels.probe,
+    region: labels.region,
+  };
+  store.apply([
+    { op: 'set', metric: 'dnsTtl', labels: shuffled, value: 300, ts },
+    { op: 'one-of', metric: 'dnsAnswerSide', labels, label: 'side', value: 'née', ts },
+    { op: 'set', metric: 'tlsCertValid', labels: { ip: '127.0.0.2', side: 'old' }, value: 1, ts },
+    { op: 'set', metric: 'dnsTtl', labels: { region: 'eu', probe: 'p"1', resolver: 'r', name: 'mail.company.test', type: 'A' }, value: 60, ts },
+  ]);
+  const lines = (await store.text()).split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+  assert.deepEqual(lines.sort(), [
+    'mailprobe_dns_answer_side{region="eu",probe="p\\"1",resolver="c:\\\\dns",resolver_name="two\\nlines",name="mail.company.test",type="A",side="née"} 1',
+    'mailprobe_dns_ttl_seconds{region="eu",probe="p\\"1",resolver="c:\\\\dns",resolver_name="two\\nlines",name="mail.company.test",type="A"} 300',
+    'mailprobe_dns_ttl_seconds{region="eu",probe="p\\"1",resolver="r",name="mail.company.test",type="A"} 60',
+    'mailprobe_tls_cert_valid{ip="127.0.0.2",side="old"} 1',
+  ]);
+  const f = store.family('dnsAnswerSide');
+  assert.equal(f?.body(labels, 'side'), 'region="eu",probe="p\\"1",resolver="c:\\\\dns",resolver_name="two\\nlines",name="mail.company.test",type="A"');
+  assert.equal(store.family('dnsTtl')?.find(shuffled), store.get('dnsTtl', labels), 'found by its labels in any order');
+});
+
 /** The documented rule, decided from scratch on every report (what Consensus did before it skipped unchanged reports). */
 class Reference<T extends number | string> {
   readonly votes = new Map<string, Map<string, T>>();
