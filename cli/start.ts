@@ -6,10 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { pino } from 'pino';
-import { LAB_MAIL_HOST, LAB_NEW_IP, LAB_OLD_IP, labTimeline, startLabCutover, type LabCutover } from '../lab/cutover.js';
-import { render, snapshot, summarize } from '../lab/view.js';
-import { writeReport } from '../report/write.js';
+import type { LabCutover } from '../lab/cutover.js';
 import { untilSignal } from './signals.js';
 
 const HELP = `usage: mailprobe start [--duration SECONDS] [--plain]
@@ -57,6 +54,9 @@ export async function runStart(argv: string[]): Promise<number> {
     process.stderr.write('mailprobe start: --duration must be a number of seconds from 30 to 3600\n');
     return 2;
   }
+  // The lab loads only now: `start --help` and a bad option answer at once.
+  const [{ pino }, { LAB_MAIL_HOST, LAB_NEW_IP, LAB_OLD_IP, labTimeline, startLabCutover }, { render, snapshot, summarize }, { writeReport }] =
+    await Promise.all([import('pino'), import('../lab/cutover.js'), import('../lab/view.js'), import('../report/write.js')]);
   const logFile = join(mkdtempSync(join(tmpdir(), 'mailprobe-start-')), 'lab.log');
   const logger = pino({ level: process.env.MAILPROBE_LOG_LEVEL ?? 'info' }, pino.destination({ dest: logFile, sync: false, mkdir: true }));
   const plain = values.plain === true || !process.stdout.isTTY;
