@@ -1,28 +1,28 @@
 /**
  * auth check: the mail-authentication records, one result per method + subject.
  *
- * - spf: mailauth's evaluation (its resolver pointed at the probe's lookup resolver) of the
- *   envelope domain (`cutover.spf_domain` ?? domain) for every server IP: during the overlap
- *   both must pass;
+ * - spf: the probe's own RFC 7208 evaluation (probe/auth/spf.ts, over the lookup resolver) of
+ *   the envelope domain (`cutover.spf_domain` ?? domain) for every server IP: during the
+ *   overlap both must pass;
  * - dkim: the key of each selector is published and parses (multi-string TXT joined without
  *   separator), RSA keys at least `dkim_min_bits` long;
  * - dmarc: exactly one `v=DMARC1` record with a valid policy;
- * - mta-sts: if `_mta-sts` is published, the policy (fetched with undici from `mta_sts_url`)
- *   lists the mail host; no policy published passes;
+ * - mta-sts: if `_mta-sts` is published, the policy (fetched with undici from `mta_sts_url`,
+ *   read by probe/auth/mta-sts.ts) lists the mail host; no policy published passes;
  * - tlsa: TLSA records at `_25._tcp.<mail host>` (reported; pass = present).
  *
  * A record that is missing or broken is a finding (ok, pass false); a DNS or HTTP failure
- * that prevents the verdict is a failed result.
+ * that prevents the verdict is a failed result. No mail-authentication library is loaded here
+ * (mailauth's SPF and MTA-STS modules pull in joi and its tools).
  */
 import { createPublicKey } from 'node:crypto';
-import type { DNSResolver } from 'mailauth';
-import { spf } from 'mailauth/lib/spf/index.js';
-import { parsePolicy, resolvePolicy, validateMx } from 'mailauth/lib/mta-sts.js';
 import { request } from 'undici';
+import { parseStsPolicy, policyListsMx, stsPolicyId, type StsPolicy } from '../auth/mta-sts.js';
+import { checkSpf as evaluateSpf } from '../auth/spf.js';
 import type { CheckContext, CheckSpec } from '../check.js';
 import type { PlanConfig } from '../../config/schema.js';
 import type { AuthResult, AuthTarget } from '../../protocol/checks/auth.js';
-import { assertRcode, nodeStyleResolver, recordsOf, type DnsClient } from '../dns/client.js';
+import { assertRcode, recordsOf, type DnsClient } from '../dns/client.js';
 import { DnsError } from '../dns/errors.js';
 import { dnsSettings, lookupClient, secs, type DnsSettings } from '../dns/lookup.js';
 import { failureOf } from '../errors.js';
@@ -69,13 +69,9 @@ export function parseTags(record: string): Map<string, string> {
 
 async function checkSpf(ip: string, s: AuthSettings, client: DnsClient, ctx: CheckContext): Promise<Verdict> {
   const domain = s.spfDomain;
-  // mailauth's resolver type covers only string results; MX answers are objects as in node's dns.
-  const resolver = nodeStyleResolver(client, { signal: ctx.signal }) as unknown as DNSResolver;
-  const res = await spf({ sender: `postmaster@${domain}`, ip, helo: s.mailHost, mta: 'mailprobe', resolver });
-  const result = res.status.result;
-  if (result === 'temperror') throw new DnsError('spf_temperror', `SPF of ${domain} for ${ip}: ${res.status.comment ?? ''}`);
-  const rr = (res as { rr?: string }).rr;
-  return { pass: result === 'pass', detail: `${result}${rr ? ` (${rr})` : ''}` };
+  const v = await evaluateSpf({ ip, domain, sender: `postmaster@${domain}`, helo: s.mailHost }, client, { signal: ctx.signal });
+  if (v.result === 'temperror') throw new DnsError('spf_temperror', `SPF of ${domain} for ${ip}: ${v.reason}`);
+  return { pass: v.result === 'pass', detail: `${v.result}${v.record ? ` (${v.record})` : ''}` };
 }
 
 /** Parses a DKIM key record; returns why it is broken, or the key description. */
@@ -122,14 +118,12 @@ async function checkDmarc(domain: string, client: DnsClient, ctx: CheckContext):
 }
 
 async function checkMtaSts(domain: string, s: AuthSettings, client: DnsClient, ctx: CheckContext): Promise<Verdict> {
-  const resolver = nodeStyleResolver(client, { signal: ctx.signal }) as unknown as DNSResolver;
   let id: string | false;
   try {
-    id = await resolvePolicy(domain, { resolver });
+    id = stsPolicyId(await txt(client, `_mta-sts.${bareName(domain)}`, ctx.signal));
   } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (code === 'multi_sts_records') return { pass: false, detail: 'several _mta-sts records' };
-    throw new DnsError(code === 'ETIMEOUT' ? 'dns_timeout' : 'dns_servfail', `_mta-sts.${domain}: ${(e as Error).message}`);
+    if (e instanceof DnsError) throw e;
+    return { pass: false, detail: 'several _mta-sts records' };
   }
   if (id === false) return { pass: true, detail: 'no MTA-STS policy published' };
   const url = s.mtaStsUrl.replaceAll('{domain}', bareName(domain));
@@ -142,18 +136,17 @@ async function checkMtaSts(domain: string, s: AuthSettings, client: DnsClient, c
   } catch (e) {
     throw new DnsError('mta_sts_fetch', `policy ${url} (id ${id}): ${(e as Error).message}`);
   }
-  let policy: ReturnType<typeof parsePolicy>;
+  let policy: StsPolicy;
   try {
-    policy = parsePolicy(body);
+    policy = parseStsPolicy(body);
   } catch (e) {
     return { pass: false, detail: `policy id ${id} does not parse: ${(e as Error).message}` };
   }
-  const v = validateMx(s.mailHost, policy);
-  const mode = (['enforce', 'testing', 'none'] as const).find((m) => m === policy.mode);
+  const valid = policyListsMx(s.mailHost, policy);
   return {
-    ...(mode ? { mode } : {}),
-    pass: v.valid,
-    detail: `id ${id}, mode ${policy.mode}, mx ${(policy.mx ?? []).join(',') || '-'}${v.valid ? '' : `: does not list ${s.mailHost}`}`,
+    mode: policy.mode,
+    pass: valid,
+    detail: `id ${id}, mode ${policy.mode}, mx ${policy.mx.join(',') || '-'}${valid ? '' : `: does not list ${s.mailHost}`}`,
   };
 }
 
