@@ -5,7 +5,8 @@
  * and arrival are on one clock (`sameClock: true`) and latency = arrival − send.
  *
  * With `probes.roundtrip.sink.url` the sink runs on another host (`mailprobe sink`) and the
- * check asks its arrivals API instead (probe/sink/http.ts); results then say `sameClock: false`.
+ * check asks its arrivals API instead (probe/sink/http.ts); results then say `sameClock: false`,
+ * and the probe loads neither smtp-server nor mailauth (the sink modules load on first use).
  *
  * The run holds its slot until the message arrives or the deadline passes, so the spec's
  * timeoutMs is the deadline plus the per-check timeout (for the sending part). A message that
@@ -19,8 +20,7 @@ import type { Failure } from '../../protocol/checks/common.js';
 import { failure } from '../../protocol/failures.js';
 import type { CheckContext, CheckSpec } from '../check.js';
 import { remoteSink } from '../sink/http.js';
-import { preciseNow, type SinkHandle } from '../sink/index.js';
-import { sharedSink } from '../sink/shared.js';
+import type { SinkHandle } from '../sink/index.js';
 import { composeMessage } from '../smtp/message.js';
 import { SessionError, TimedSession } from '../smtp/session.js';
 import { newMessageId, SIGNATURE_HEADER, secretFromEnv, secretProblem, signStamp } from '../smtp/signing.js';
@@ -150,6 +150,9 @@ export function roundtripSettings(plan: PlanConfig, sink?: () => Promise<SinkHan
       sink ??
       (async (): Promise<SinkHandle> => {
         if (rt.sink.url) return remoteSink(rt.sink.url, secretFromEnv(rt.secret_env));
+        // The sink in this process (smtp-server, mailauth's DKIM/DMARC) loads only when used: a
+        // remote sink, and the inbox check that sends through sendSigned, need none of it.
+        const [{ sharedSink }, { preciseNow }] = await Promise.all([import('../sink/shared.js'), import('../sink/index.js')]);
         const s = await sharedSink(plan);
         return { waitFor: (id, until, signal) => s.waitFor(id, until, signal), now: preciseNow, sameClock: true };
       }),

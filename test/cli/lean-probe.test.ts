@@ -3,10 +3,12 @@
  * `mailprobe probe --checks dns,smtp` runs as its own process with a hook that records every
  * module it resolves (test/support/module-log.mjs), until each of its check types has produced
  * results; then the packages it loaded are read back. mailauth, smtp-server and undici (pushes and
- * DoH go over node:http) are absent there,
- * and present once the check types that use them run (auth: mailauth's SPF and MTA-STS; roundtrip:
- * the sink), but even then none of what mailauth has and the probe never uses (BIMI with its VMC
- * and XML parsers); the collector's fastify is never in a probe.
+ * DoH go over node:http) are absent there;
+ * the auth check (own SPF and MTA-STS code, probe/auth/) and a roundtrip check with a remote sink
+ * load neither mailauth nor joi either. Only the round-trip sink in the probe process (DKIM
+ * verification and DMARC from mailauth's submodules) loads mailauth (with joi) and smtp-server,
+ * and even then none of what mailauth has and the probe never uses (BIMI with its VMC and XML
+ * parsers); the collector's fastify is never in a probe.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -19,7 +21,10 @@ import { tempDir } from '../probe/support.js';
 const root = new URL('../../', import.meta.url).pathname;
 
 /** The packages (node_modules/<name>) and files a probe running `checks` loaded, once each type produced a result. */
-async function packagesLoaded(checks: readonly string[]): Promise<{ packages: Set<string>; urls: string[] }> {
+async function packagesLoaded(
+  checks: readonly string[],
+  sink: Record<string, string> = { listen: '127.0.0.1:0' },
+): Promise<{ packages: Set<string>; urls: string[] }> {
   const { dir, cleanup } = tempDir();
   try {
     const plan = writePlanFile(dir, {
@@ -29,7 +34,7 @@ async function packagesLoaded(checks: readonly string[]): Promise<{ packages: Se
         timeout: '300ms',
         resolvers: ['127.0.0.1:9'],
         smtp: { port: 9, connect_timeout: '200ms' },
-        roundtrip: { to: 'rt@company.test', sink: { listen: '127.0.0.1:0' } },
+        roundtrip: { to: 'rt@company.test', sink },
         push: { spool_dir: join(dir, 'spool') },
       },
     });
@@ -73,6 +78,9 @@ async function packagesLoaded(checks: readonly string[]): Promise<{ packages: Se
         }
       });
       void exited.then((code) => reject(new Error(`probe exited ${code}:\n${err.slice(-2000)}`)));
+    }).catch((e: unknown) => {
+      child.kill('SIGKILL'); // a probe that has not produced every type must not outlive the test
+      throw e;
     });
     child.kill('SIGTERM');
     assert.equal(await exited, 0, err.slice(-2000));
@@ -83,22 +91,33 @@ async function packagesLoaded(checks: readonly string[]): Promise<{ packages: Se
   }
 }
 
-test('--checks dns,smtp loads no mailauth, smtp-server or undici; auth and roundtrip load both, without BIMI; a probe never loads fastify', async () => {
-  const [lean, full] = await Promise.all([packagesLoaded(['dns', 'smtp']), packagesLoaded(['auth', 'roundtrip'])]);
+test('--checks dns,smtp loads no mailauth, smtp-server or undici; auth (and roundtrip with a remote sink) load neither mailauth nor joi; the sink in the probe loads both, without BIMI; a probe never loads fastify', async () => {
+  const [lean, auth, full] = await Promise.all([
+    packagesLoaded(['dns', 'smtp']),
+    packagesLoaded(['auth', 'roundtrip', 'rdns'], { url: 'http://127.0.0.1:9' }),
+    packagesLoaded(['roundtrip']),
+  ]);
   // What the lean probe does use, so an empty log cannot pass.
   for (const p of ['dns2', 'nodemailer', 'pino', 'prom-client']) assert.ok(lean.packages.has(p), `dns,smtp: ${p} loaded`);
   // Pushes and DoH go over node:http (probe/http-client.ts): undici (its parser is WebAssembly) is not loaded.
   for (const p of ['mailauth', 'smtp-server', 'joi', 'imapflow', 'fastify', 'undici'])
     assert.ok(!lean.packages.has(p), `dns,smtp: ${p} not loaded (loaded: ${[...lean.packages].sort().join(', ')})`);
-  for (const p of ['mailauth', 'smtp-server']) assert.ok(full.packages.has(p), `auth,roundtrip: ${p} loaded`);
-  for (const f of ['mailauth/lib/spf/index.js', 'mailauth/lib/mta-sts.js', 'mailauth/lib/dkim/verify.js', 'mailauth/lib/dmarc/index.js'])
+  // The auth check's own SPF and MTA-STS code ran (its result lines are there), and nothing of mailauth.
+  assert.ok(
+    auth.urls.some((u) => u.endsWith('/probe/auth/spf.ts')),
+    'auth: probe/auth/spf.ts loaded',
+  );
+  for (const p of ['mailauth', 'joi', 'smtp-server', 'libmime', 'tldts', 'ipaddr.js', 'fastify'])
+    assert.ok(!auth.packages.has(p), `auth,roundtrip (remote sink),rdns: ${p} not loaded (loaded: ${[...auth.packages].sort().join(', ')})`);
+  for (const p of ['mailauth', 'smtp-server']) assert.ok(full.packages.has(p), `roundtrip with the sink in the probe: ${p} loaded`);
+  for (const f of ['mailauth/lib/dkim/verify.js', 'mailauth/lib/dmarc/index.js', 'mailauth/lib/spf/index.js'])
     assert.ok(
       full.urls.some((u) => u.endsWith(`/node_modules/${f}`)),
-      `auth,roundtrip: ${f} loaded`,
+      `roundtrip with the sink in the probe: ${f} loaded`,
     );
   assert.deepEqual(
     full.urls.filter((u) => /\/node_modules\/mailauth\/lib\/(bimi|mailauth\.js)|\/node_modules\/(@postalsys\/vmc|fast-xml-parser|fastify)\//.test(u)),
     [],
-    'auth,roundtrip: no BIMI, VMC, XML parser, mailauth entry point or fastify',
+    'roundtrip with the sink in the probe: no BIMI, VMC, XML parser, mailauth entry point or fastify',
   );
 });
