@@ -7,7 +7,7 @@
  * - dkim: the key of each selector is published and parses (multi-string TXT joined without
  *   separator), RSA keys at least `dkim_min_bits` long;
  * - dmarc: exactly one `v=DMARC1` record with a valid policy;
- * - mta-sts: if `_mta-sts` is published, the policy (fetched with undici from `mta_sts_url`,
+ * - mta-sts: if `_mta-sts` is published, the policy (fetched over node:https from `mta_sts_url`,
  *   read by probe/auth/mta-sts.ts) lists the mail host; no policy published passes;
  * - tlsa: TLSA records at `_25._tcp.<mail host>` (reported; pass = present).
  *
@@ -16,9 +16,9 @@
  * (mailauth's SPF and MTA-STS modules pull in joi and its tools).
  */
 import { createPublicKey } from 'node:crypto';
-import { request } from 'undici';
 import { parseStsPolicy, policyListsMx, stsPolicyId, type StsPolicy } from '../auth/mta-sts.js';
 import { checkSpf as evaluateSpf } from '../auth/spf.js';
+import { request } from '../http-client.js';
 import type { CheckContext, CheckSpec } from '../check.js';
 import type { PlanConfig } from '../../config/schema.js';
 import type { AuthResult, AuthTarget } from '../../protocol/checks/auth.js';
@@ -129,10 +129,11 @@ async function checkMtaSts(domain: string, s: AuthSettings, client: DnsClient, c
   const url = s.mtaStsUrl.replaceAll('{domain}', bareName(domain));
   let body: string;
   try {
-    // undici's request() follows no redirects, as RFC 8461 §3.3 requires.
-    const r = await request(url, { signal: ctx.signal, headersTimeout: s.queryTimeoutMs, bodyTimeout: s.queryTimeoutMs });
-    body = await r.body.text();
-    if (r.statusCode !== 200) throw new Error(`HTTP ${r.statusCode}`);
+    // No redirects are followed, as RFC 8461 §3.3 requires; a policy is at most 64 KiB (§3.3).
+    const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(s.queryTimeoutMs)]);
+    const r = await request(url, { signal, maxBytes: 64 * 1024 });
+    body = r.body.toString('utf8');
+    if (r.status !== 200) throw new Error(`HTTP ${r.status}`);
   } catch (e) {
     throw new DnsError('mta_sts_fetch', `policy ${url} (id ${id}): ${(e as Error).message}`);
   }

@@ -1,11 +1,11 @@
 /**
  * A probe loads the modules of the check types it runs and no others (issue: a lean probe):
- * `mailprobe probe --checks dns,smtp` runs as its own process with a hook that records every
+ * `mailprobe probe --checks …` runs as its own process with a hook that records every
  * module it resolves (test/support/module-log.mjs), until each of its check types has produced
- * results; then the packages it loaded are read back. mailauth, smtp-server and undici (pushes and
- * DoH go over node:http) are absent there;
- * the auth check (own SPF and MTA-STS code, probe/auth/) and a roundtrip check with a remote sink
- * load neither mailauth nor joi either. Only the round-trip sink in the probe process (DKIM
+ * results; then the packages it loaded are read back. With `--checks dns,smtp,auth`, mailauth, joi,
+ * smtp-server and undici (pushes, DoH and the MTA-STS policy go over node:http) are absent: the
+ * auth check's SPF and MTA-STS are its own code (probe/auth/). A roundtrip check with a remote
+ * sink loads no mailauth either. Only the round-trip sink in the probe process (DKIM
  * verification and DMARC from mailauth's submodules) loads mailauth (with joi) and smtp-server,
  * and even then none of what mailauth has and the probe never uses (BIMI with its VMC and XML
  * parsers); the collector's fastify is never in a probe.
@@ -91,24 +91,25 @@ async function packagesLoaded(
   }
 }
 
-test('--checks dns,smtp loads no mailauth, smtp-server or undici; auth (and roundtrip with a remote sink) load neither mailauth nor joi; the sink in the probe loads both, without BIMI; a probe never loads fastify', async () => {
-  const [lean, auth, full] = await Promise.all([
-    packagesLoaded(['dns', 'smtp']),
-    packagesLoaded(['auth', 'roundtrip', 'rdns'], { url: 'http://127.0.0.1:9' }),
+test('--checks dns,smtp,auth loads no mailauth, joi, smtp-server or undici; roundtrip with a remote sink loads no mailauth either; the sink in the probe loads it, without BIMI; a probe never loads fastify', async () => {
+  const [lean, remote, full] = await Promise.all([
+    packagesLoaded(['dns', 'smtp', 'auth']),
+    packagesLoaded(['roundtrip', 'rdns'], { url: 'http://127.0.0.1:9' }),
     packagesLoaded(['roundtrip']),
   ]);
-  // What the lean probe does use, so an empty log cannot pass.
-  for (const p of ['dns2', 'nodemailer', 'pino', 'prom-client']) assert.ok(lean.packages.has(p), `dns,smtp: ${p} loaded`);
-  // Pushes and DoH go over node:http (probe/http-client.ts): undici (its parser is WebAssembly) is not loaded.
-  for (const p of ['mailauth', 'smtp-server', 'joi', 'imapflow', 'fastify', 'undici'])
-    assert.ok(!lean.packages.has(p), `dns,smtp: ${p} not loaded (loaded: ${[...lean.packages].sort().join(', ')})`);
-  // The auth check's own SPF and MTA-STS code ran (its result lines are there), and nothing of mailauth.
-  assert.ok(
-    auth.urls.some((u) => u.endsWith('/probe/auth/spf.ts')),
-    'auth: probe/auth/spf.ts loaded',
-  );
-  for (const p of ['mailauth', 'joi', 'smtp-server', 'libmime', 'tldts', 'ipaddr.js', 'fastify'])
-    assert.ok(!auth.packages.has(p), `auth,roundtrip (remote sink),rdns: ${p} not loaded (loaded: ${[...auth.packages].sort().join(', ')})`);
+  // What the lean probe does use, so an empty log cannot pass: its packages, and the auth check's
+  // own SPF and MTA-STS code (probe/auth/).
+  for (const p of ['dns2', 'nodemailer', 'pino', 'prom-client']) assert.ok(lean.packages.has(p), `dns,smtp,auth: ${p} loaded`);
+  for (const f of ['/probe/auth/spf.ts', '/probe/auth/mta-sts.ts'])
+    assert.ok(
+      lean.urls.some((u) => u.endsWith(f)),
+      `dns,smtp,auth: ${f} loaded`,
+    );
+  // Pushes, DoH and the MTA-STS policy go over node:http (probe/http-client.ts): undici (its parser is WebAssembly) is not loaded.
+  for (const p of ['mailauth', 'joi', 'smtp-server', 'imapflow', 'fastify', 'undici', 'libmime', 'tldts', 'ipaddr.js'])
+    assert.ok(!lean.packages.has(p), `dns,smtp,auth: ${p} not loaded (loaded: ${[...lean.packages].sort().join(', ')})`);
+  for (const p of ['mailauth', 'joi', 'smtp-server', 'fastify'])
+    assert.ok(!remote.packages.has(p), `roundtrip (sink.url),rdns: ${p} not loaded (loaded: ${[...remote.packages].sort().join(', ')})`);
   for (const p of ['mailauth', 'smtp-server']) assert.ok(full.packages.has(p), `roundtrip with the sink in the probe: ${p} loaded`);
   for (const f of ['mailauth/lib/dkim/verify.js', 'mailauth/lib/dmarc/index.js', 'mailauth/lib/spf/index.js'])
     assert.ok(
