@@ -8,10 +8,17 @@
  *     RSS) less the same figures before the first push, per series written (each histogram
  *     bucket, _sum and _count counts as a series, as on the wire).
  *  2. Flat RSS at steady cardinality: a collector with the defaults (/metrics), P probes pushing
- *     their interval round-robin for R results in all; RSS and live heap sampled every R/10
+ *     K intervals per push (a spool replay: K × 33 results, the same series) round-robin from
+ *     BENCH_PUSHERS connections for R results in all; RSS and live heap sampled every R/10
  *     results. Flat: the last sample within ±10 % of the first one after warm-up (10 %).
+ *     10M results (the issue's figure): `BENCH_RESULTS=10000000 npm run bench:memory`, ~7 min
+ *     on an idle 2-core machine with the defaults (~25k results/s).
  *
- * Env: BENCH_RW_PROBES (default 500), BENCH_PROBES (default 100), BENCH_RESULTS (default 1000000).
+ * Both collectors run with the memory settings of `mailprobe collector` (collector/runtime-tuning.ts).
+ *
+ * Env: BENCH_RW_PROBES (default 500), BENCH_PROBES (default 100), BENCH_RESULTS (default 1000000),
+ * BENCH_INTERVALS (intervals per push in part 2, default 4), BENCH_PUSHERS (default 8),
+ * BENCH_PARTS (default "1,2").
  */
 import { createServer } from 'node:http';
 import { cpus, loadavg } from 'node:os';
@@ -23,6 +30,9 @@ import { fmt, peerRequests, sendAll, table } from './lib/load.js';
 const RW_PROBES = Number(process.env.BENCH_RW_PROBES ?? 500);
 const PROBES = Number(process.env.BENCH_PROBES ?? 100);
 const RESULTS = Number(process.env.BENCH_RESULTS ?? 1_000_000);
+const INTERVALS = Number(process.env.BENCH_INTERVALS ?? 4);
+const PUSHERS = Number(process.env.BENCH_PUSHERS ?? 8);
+const PARTS = (process.env.BENCH_PARTS ?? '1,2').split(',');
 const MiB = 2 ** 20;
 
 let running: CollectorProcess | undefined;
@@ -103,9 +113,11 @@ async function perRemoteWrittenSeries(): Promise<string> {
 
 async function flatRss(): Promise<string> {
   const ids = Array.from({ length: PROBES }, (_, i) => probeId(i));
-  const results = ids.map((_, i) => probeResults(i));
+  const t0s = Date.now() - INTERVALS * 15_000;
+  // K intervals 15 s apart: the same series, K times the results per push.
+  const results = ids.map((_, i) => Array.from({ length: INTERVALS }, (_, k) => probeResults(i, t0s + k * 15_000)).flat());
   const perPush = results[0]?.length ?? 1;
-  const series = (await Promise.all(results.map((r, i) => probeExposition(i, r)))).reduce((n, t) => n + seriesCount(t), 0);
+  const series = (await Promise.all(results.map((r, i) => probeExposition(i, r.slice(0, r.length / INTERVALS))))).reduce((n, t) => n + seriesCount(t), 0);
   const c = await startCollectorProcess({ probes: ids, liveBytes: true });
   running = c;
   try {
@@ -126,7 +138,7 @@ async function flatRss(): Promise<string> {
       await sendAll(
         c.url,
         Array.from({ length: n }, (_, i) => post(sent + i)),
-        8,
+        PUSHERS,
       );
       sent += n;
       const live = await c.liveBytes();
@@ -142,7 +154,7 @@ async function flatRss(): Promise<string> {
     const last = rss.at(-1) ?? 0;
     const change = (last - first) / first;
     return (
-      `${PROBES} probes, ${series} series (steady), ${perPush} results per push, ${fmt(RESULTS / 1e6, 2)}M results\n` +
+      `${PROBES} probes, ${series} series (steady), ${perPush} results per push (${INTERVALS} intervals), ${PUSHERS} pushers, ${fmt(RESULTS / 1e6, 2)}M results in ${fmt((performance.now() - t0) / 1000, 0)} s\n` +
       `${table(['M results', 'RSS MiB', 'live heap MiB', 'results/s so far'], rows)}\n` +
       `RSS from the 2nd sample (after warm-up) to the last: ${change >= 0 ? '+' : ''}${fmt(change * 100, 1)} % → ${Math.abs(change) <= 0.1 ? 'flat (±10 %)' : 'not flat'}\n`
     );
@@ -157,8 +169,8 @@ async function main(): Promise<void> {
   process.stdout.write(
     `bench:memory — ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}, load average ${loadavg()[0]?.toFixed(2)}; ${pin}\n\n`,
   );
-  process.stdout.write(`1. memory per remote-written series (results_on_metrics: false)\n${await perRemoteWrittenSeries()}\n`);
-  process.stdout.write(`2. RSS over many results at steady cardinality (defaults)\n${await flatRss()}`);
+  if (PARTS.includes('1')) process.stdout.write(`1. memory per remote-written series (results_on_metrics: false)\n${await perRemoteWrittenSeries()}\n`);
+  if (PARTS.includes('2')) process.stdout.write(`2. RSS over many results at steady cardinality (defaults)\n${await flatRss()}`);
 }
 
 main().catch((err: unknown) => {

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadPlan, planJsonSchema, planWarnings } from '../config/load.js';
 import { VERSION } from '../protocol/version.js';
+import { applyServerTuning } from '../collector/runtime-tuning.js';
 
 const USAGE = `mailprobe ${VERSION}: synthetic monitoring for moving a mail server to a new IP
 
@@ -139,10 +140,21 @@ const token: Command = async (argv) => {
   return 0;
 };
 
+/** The long-running servers re-execute themselves with their memory settings (collector/runtime-tuning.ts). */
+function serverTuning(argv: readonly string[]): void {
+  if (!argv.includes('--help') && !argv.includes('-h')) applyServerTuning();
+}
+
 // Each command loads its own modules, so `--help` or `config check` does not load the lab.
 const COMMANDS: Record<string, Command> = {
-  start: async (argv) => (await import('./start.js')).runStart(argv),
-  collector: async (argv) => (await import('./collector.js')).runCollector(argv),
+  start: async (argv) => {
+    serverTuning(argv);
+    return (await import('./start.js')).runStart(argv);
+  },
+  collector: async (argv) => {
+    serverTuning(argv);
+    return (await import('./collector.js')).runCollector(argv);
+  },
   probe: async (argv) => (await import('./probe.js')).runProbe(argv),
   sink: async (argv) => (await import('./sink.js')).runSink(argv),
   'mta-log': async (argv) => (await import('./mta-log.js')).runMtaLog(argv),

@@ -1,10 +1,15 @@
 /**
  * One collector replica for the fleet benchmark, in its own process so its memory and CPU can
  * be read from /proc. The plan comes as JSON in MAILPROBE_BENCH_PLAN (already validated input);
- * prints `LISTEN <port>` once it listens and exits on SIGTERM.
+ * prints `LISTEN <port>` once it listens and exits on SIGTERM. It runs with the memory settings of
+ * `mailprobe collector` (collector/runtime-tuning.ts).
  */
-import { buildCollector } from '../../collector/app.js';
-import { validatePlan } from '../../config/load.js';
+import { applyServerTuning } from '../../collector/runtime-tuning.js';
+
+// The memory settings of `mailprobe collector` (a re-exec), before the collector is loaded.
+applyServerTuning();
+const { buildCollector } = await import('../../collector/app.js');
+const { validatePlan } = await import('../../config/load.js');
 
 const input = process.env.MAILPROBE_BENCH_PLAN;
 if (!input) throw new Error('MAILPROBE_BENCH_PLAN is not set');

@@ -1,16 +1,18 @@
 /**
  * `mailprobe collector` as a process: listens, answers health checks, serves both exposition
- * formats cleanly (promtool), drains an in-flight push on SIGTERM and exits 0.
+ * formats cleanly (promtool), drains an in-flight push on SIGTERM and exits 0; runs with its
+ * memory settings (collector/runtime-tuning.ts).
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { request } from 'undici';
 import { hashToken } from '../../collector/plugins/auth.js';
+import { missingTuning, SERVER_ENV, SERVER_NODE_FLAGS } from '../../collector/runtime-tuning.js';
 import { runCli } from '../support/cli.js';
 import { writePlanFile } from '../../bench/lib/plan.js';
 import { batchOf, mixedResults } from '../support/results.js';
@@ -22,12 +24,16 @@ after(() => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
 });
 
-async function startCollectorProcess(): Promise<{ child: ChildProcess; url: string; exited: Promise<number | null> }> {
+async function startCollectorProcess(): Promise<{ child: ChildProcess; url: string; exited: Promise<number | null>; log: () => string }> {
+  const env: NodeJS.ProcessEnv = { ...process.env, MAILPROBE_LISTEN: '127.0.0.1:0', MAILPROBE_LOG_LEVEL: 'info' };
+  for (const k of ['NODE_OPTIONS', 'MAILPROBE_NODE_TUNING', ...Object.keys(SERVER_ENV)]) delete env[k];
   const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'cli/main.ts'), 'collector', '--config', writePlanFile(dir)], {
-    env: { ...process.env, MAILPROBE_LISTEN: '127.0.0.1:0', MAILPROBE_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);
+  let log = '';
+  child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
@@ -36,10 +42,55 @@ async function startCollectorProcess(): Promise<{ child: ChildProcess; url: stri
       const m = /metrics at (http:\/\/[^/\s]+)\/metrics/.exec(out);
       if (m?.[1]) resolve(m[1]);
     });
-    child.on('exit', (code) => reject(new Error(`collector exited ${code}: ${out}`)));
+    child.on('exit', (code) => reject(new Error(`collector exited ${code}: ${out}${log}`)));
   });
-  return { child, url, exited };
+  return { child, url, exited, log: () => log };
 }
+
+/** V8's heap limit in MiB of a bare `node` with these flags (it moves with the young generation's size). */
+function heapLimitWith(flags: string[]): number {
+  const r = spawnSync(process.execPath, [...flags, '-p', 'Math.round(require("v8").getHeapStatistics().heap_size_limit / 2 ** 20)'], { encoding: 'utf8' });
+  return Number(r.stdout.trim());
+}
+
+test('collector process: re-executed in place with the memory settings (runtime-tuning.ts), which are in effect', async () => {
+  const { child, url, log } = await startCollectorProcess();
+  const pid = child.pid ?? -1;
+  // The same PID (execve, no second process) now runs with the flags before the script.
+  const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  assert.deepEqual(argv.slice(1, 1 + SERVER_NODE_FLAGS.length), [...SERVER_NODE_FLAGS]);
+  assert.ok(argv.includes('collector'), argv.join(' '));
+  assert.equal((await request(`${url}/healthz`)).statusCode, 200);
+  const environ = new Set(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0'));
+  for (const [k, v] of Object.entries(SERVER_ENV)) assert.ok(environ.has(`${k}=${v}`), `${k}=${v} in the collector's environment`);
+  // The running process's own account: the flags and V8's heap limit they give (not Node's default).
+  const line = log()
+    .split('\n')
+    .map((l) =>
+      l.startsWith('{') ? (JSON.parse(l) as { msg?: string; runtime?: { nodeFlags: string[]; env: Record<string, string>; heapLimitMiB: number } }) : {},
+    )
+    .find((l) => l.msg === 'collector listening');
+  assert.ok(line?.runtime, log());
+  assert.deepEqual(line.runtime.nodeFlags.slice(0, SERVER_NODE_FLAGS.length), [...SERVER_NODE_FLAGS]);
+  assert.deepEqual(line.runtime.env, SERVER_ENV);
+  const tuned = heapLimitWith([...SERVER_NODE_FLAGS]);
+  assert.equal(line.runtime.heapLimitMiB, tuned);
+  assert.notEqual(tuned, heapLimitWith([]), 'the flags change the heap limit of a bare node');
+  child.kill('SIGTERM');
+});
+
+test('runtime tuning: what the operator set wins, MAILPROBE_NODE_TUNING=0 turns it off', () => {
+  assert.deepEqual(missingTuning([], {}), { flags: [...SERVER_NODE_FLAGS], env: { ...SERVER_ENV } });
+  assert.deepEqual(missingTuning(['--max_semi_space_size=32'], { MALLOC_ARENA_MAX: '4' }), {
+    flags: [],
+    env: { MALLOC_MMAP_THRESHOLD_: '131072' },
+  });
+  assert.deepEqual(missingTuning([], { NODE_OPTIONS: '--max-semi-space-size=16 --trace-gc', MALLOC_MMAP_THRESHOLD_: '0', MALLOC_ARENA_MAX: '2' }), {
+    flags: [],
+    env: {},
+  });
+  assert.deepEqual(missingTuning([], { MAILPROBE_NODE_TUNING: '0' }), { flags: [], env: {} });
+});
 
 test('collector process: health, both exposition formats promtool-clean, drain on SIGTERM, exit 0', async () => {
   const { child, url, exited } = await startCollectorProcess();

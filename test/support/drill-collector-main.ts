@@ -5,9 +5,15 @@
  * SIGUSR2 makes it collect garbage and print `live-bytes <heap used + external>`.
  *
  *   node [--expose-gc] --import tsx test/support/drill-collector-main.ts PLAN_FILE REQUEST_TIMEOUT_MS
+ *
+ * It runs with the memory settings of `mailprobe collector` (collector/runtime-tuning.ts).
  */
-import { buildCollector } from '../../collector/app.js';
-import { loadPlan } from '../../config/load.js';
+import { applyServerTuning } from '../../collector/runtime-tuning.js';
+
+// The memory settings of `mailprobe collector` (a re-exec), before the collector is loaded.
+applyServerTuning();
+const { buildCollector } = await import('../../collector/app.js');
+const { loadPlan } = await import('../../config/load.js');
 
 const [file, timeout] = process.argv.slice(2);
 if (!file || !timeout) {
