@@ -10,7 +10,7 @@ import { ResultDedup } from './dedup.js';
 import { CollectorError } from './errors.js';
 import type { Output } from './outputs/output.js';
 import { resultOps, seriesKey, type Labels, type SampleOp } from './samples.js';
-import { parseBody, type Series, type SeriesStore } from './store/series-store.js';
+import { parseBody, type Family, type Series, type SeriesStore } from './store/series-store.js';
 import type { SelfMetrics } from './self-metrics.js';
 import { serverProblem, type ServerRef } from './servers.js';
 
@@ -42,11 +42,15 @@ interface ProbeState {
   swept: boolean;
   /** The probe's series in the store (references, no copy of labels): */
   series: Set<Series>;
-  /** and its one-of gauges, by metric and labels without the one-of label → the series currently set. */
-  groups: Map<string, Series>;
+  /** and its one-of gauges, by family and body without the one-of label → the series currently set. */
+  groups: Map<Family, Map<string, Series>>;
 }
 
-const seriesOf = (state: ProbeState): number => state.series.size + state.groups.size;
+function seriesOf(state: ProbeState): number {
+  let n = state.series.size;
+  for (const g of state.groups.values()) n += g.size;
+  return n;
+}
 
 export class Ingest {
   readonly #dedup: ResultDedup;
@@ -148,7 +152,7 @@ export class Ingest {
       lastSeen: 0,
       swept: false,
       series: new Set<Series>(),
-      groups: new Map<string, Series>(),
+      groups: new Map<Family, Map<string, Series>>(),
     };
     // Count before applying anything, so a rejected batch leaves no trace. Each series is looked
     // up once, here (its body rendered and hashed once), and handed to the store as it is.
@@ -160,9 +164,10 @@ export class Ingest {
       const f = this.store.family(op.metric);
       if (!f) continue;
       if (op.op === 'one-of') {
-        const group = `${op.metric}\u0000${f.body(op.labels, op.label)}`;
+        // The same string goes to the store, which hashes it once for both lookups.
+        const group = f.body(op.labels, op.label);
         groups[i] = group;
-        if (!state.groups.has(group)) fresh.add(group);
+        if (!state.groups.get(f)?.has(group)) fresh.add(`${op.metric}\u0000\u0000${group}`);
       } else {
         const s = f.find(op.labels);
         found[i] = s;
@@ -185,7 +190,7 @@ export class Ingest {
     const newResults = todo.length === batch.results.length ? batch.results : todo.map((i) => batch.results[i]).filter((r) => r !== undefined);
     const touched: (Series | undefined)[] = new Array(ops.length);
     for (const out of this.outputs) {
-      if (out === this.store) this.store.apply(ops, found, touched);
+      if (out === this.store) this.store.apply(ops, found, touched, groups);
       else out.apply(ops);
       out.results?.(info, newResults);
     }
@@ -194,7 +199,11 @@ export class Ingest {
       if (!s) continue;
       const group = groups[i];
       if (group === undefined) state.series.add(s);
-      else state.groups.set(group, s);
+      else {
+        let g = state.groups.get(s.family);
+        if (!g) state.groups.set(s.family, (g = new Map()));
+        g.set(group, s);
+      }
     }
     this.#dedup.commit(probeId, ref);
 
@@ -257,10 +266,12 @@ export class Ingest {
       this.#remove(s);
       state.series.delete(s);
     }
-    for (const [group, s] of state.groups) {
-      if (!which(s)) continue;
-      this.#remove(s);
-      state.groups.delete(group);
+    for (const g of state.groups.values()) {
+      for (const [group, s] of g) {
+        if (!which(s)) continue;
+        this.#remove(s);
+        g.delete(group);
+      }
     }
   }
 

@@ -245,9 +245,10 @@ export class SeriesStore implements Output {
    * probe time) than the one the series holds, a spool replayed late, changes nothing.
    * `found[i]`: the series of operation i when the caller looked it up already (not for
    * one-of), so its body is neither rendered nor hashed twice; `touched[i]` receives the
-   * series operation i is about (the current one of a one-of gauge).
+   * series operation i is about (the current one of a one-of gauge); `groups[i]`: the body
+   * without the one-of label of one-of operation i, when the caller rendered it already.
    */
-  apply(ops: readonly SampleOp[], found?: readonly (Series | undefined)[], touched?: (Series | undefined)[]): void {
+  apply(ops: readonly SampleOp[], found?: readonly (Series | undefined)[], touched?: (Series | undefined)[], groups?: readonly (string | undefined)[]): void {
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i] as SampleOp;
       const f = this.#families.get(op.metric);
@@ -275,7 +276,7 @@ export class SeriesStore implements Output {
           break;
         }
         case 'one-of': {
-          const key = f.body(op.labels, op.label);
+          const key = groups?.[i] ?? f.body(op.labels, op.label);
           const cur = f.current.get(key);
           if (cur && !cur.removed && op.ts < cur.ts) {
             if (touched) touched[i] = cur;
