@@ -98,7 +98,7 @@ const codes = await Promise.all(
 );
 for (const { lane, out } of codes) {
   if (out) {
-    console.log(`\n== ${lane.name}: ${lane.files.length} test files, ${lane.concurrency} at a time, in parallel with the above`);
+    console.log(`\n== ${lane.name}: ${lane.files.length} test file${lane.files.length === 1 ? '' : 's'}, ${lane.concurrency} at a time, beside the above`);
     process.stdout.write(readFileSync(out, 'utf8'));
   }
 }
