@@ -6,11 +6,10 @@
  */
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
-import { parseListen, specProblem } from '../config/specs.js';
 import { blockList, createMtaLog, FORMATS, type LogFormat } from '../probe/mtalog/index.js';
 import { untilSignal } from './signals.js';
 import { createLogger } from './log.js';
-import { loadPlanFor, probeIdentity } from './plan.js';
+import { IDENTITY_OPTIONS, loadPlanFor, probeIdentity, RUNTIME_HELP, RUNTIME_OPTIONS, runtimeOptions } from './plan.js';
 
 const HELP = `usage: mailprobe mta-log --config FILE --id ID --ip IP [--file PATH | --stdin] [options]
 
@@ -37,9 +36,7 @@ server off is safe only once no inbound session reached the old IP for probes.de
   --top-networks N       client networks named per IP and interval, the rest "other" (default 10)
   --v4-prefix N          client network size, IPv4 (default 24)
   --v6-prefix N          client network size, IPv6 (default 48)
-  --spool-dir DIR        spool directory (default probes.push.spool_dir, else .mailprobe-spool/<id>)
-  --health-listen ADDR   serve /healthz, /livez and /metrics on host:port (env MAILPROBE_HEALTH_LISTEN)
-
+${RUNTIME_HELP}
 Postfix: counts smtpd's "connect from" lines and messages queued from SMTP clients ("client="
 joined with qmgr's "queue active"). Exim: needs log_selector = +smtp_connection for sessions and
 +incoming_interface for the server address (I=); arrivals (<= … H=…) are the messages.
@@ -62,9 +59,8 @@ export async function runMtaLog(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      config: { type: 'string', short: 'c' },
-      id: { type: 'string' },
-      region: { type: 'string' },
+      ...IDENTITY_OPTIONS,
+      ...RUNTIME_OPTIONS,
       format: { type: 'string' },
       file: { type: 'string' },
       stdin: { type: 'boolean' },
@@ -74,9 +70,6 @@ export async function runMtaLog(argv: string[]): Promise<number> {
       'top-networks': { type: 'string' },
       'v4-prefix': { type: 'string' },
       'v6-prefix': { type: 'string' },
-      'spool-dir': { type: 'string' },
-      'health-listen': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
@@ -120,9 +113,8 @@ export async function runMtaLog(argv: string[]): Promise<number> {
   } catch (err) {
     return fail(`--ignore-client ${(err as Error).message}`);
   }
-  const healthListen = values['health-listen'] ?? process.env.MAILPROBE_HEALTH_LISTEN;
-  const badListen = healthListen === undefined ? null : specProblem(parseListen, healthListen);
-  if (badListen) return fail(`${values['health-listen'] ? '--health-listen' : 'MAILPROBE_HEALTH_LISTEN'}: ${badListen}`);
+  const { error: badRuntime, ...runtime } = runtimeOptions(values);
+  if (badRuntime) return fail(badRuntime);
   const plan = await loadPlanFor('mta-log', who.file);
   const servers = new Map(plan.cutover.servers.map((s) => [s.ip, s.side]));
   for (const { ip } of ips) {
@@ -147,8 +139,7 @@ export async function runMtaLog(argv: string[]): Promise<number> {
     v4Prefix: nums['v4-prefix'],
     v6Prefix: nums['v6-prefix'],
     logger: log,
-    ...(values['spool-dir'] ? { spoolDir: values['spool-dir'] } : {}),
-    ...(healthListen ? { healthListen } : {}),
+    ...runtime,
   });
   const signal = untilSignal();
   try {

@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { formatItem, runPreflight as preflight } from '../probe/preflight.js';
-import { loadPlanFor, probeIdentity } from './plan.js';
+import { IDENTITY_OPTIONS, loadPlanFor, probeIdentity } from './plan.js';
 import { VERSION } from '../protocol/version.js';
 
 const HELP = `usage: mailprobe preflight --config FILE --id ID --region REGION
@@ -31,7 +31,7 @@ Exit 0 when every item passes, 1 when one fails (or the plan is invalid), 2 on u
 export async function runPreflight(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { config: { type: 'string', short: 'c' }, id: { type: 'string' }, region: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: IDENTITY_OPTIONS,
   });
   if (values.help) {
     process.stdout.write(HELP);

@@ -6,13 +6,12 @@
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseListen, specProblem } from '../config/specs.js';
 import { CHECK_TYPES, type CheckType } from '../protocol/results.js';
 import { CHECKS, loadChecks, setupProblems, type CheckRegistry, type RegisteredCheck } from '../probe/checks/index.js';
 import { createProbe } from '../probe/runtime.js';
 import { untilSignal } from './signals.js';
 import { createLogger } from './log.js';
-import { loadPlanFor, probeIdentity } from './plan.js';
+import { IDENTITY_OPTIONS, loadPlanFor, probeIdentity, RUNTIME_HELP, RUNTIME_OPTIONS, runtimeOptions } from './plan.js';
 
 const HELP = `usage: mailprobe probe --config FILE --id ID --region REGION [options]
 
@@ -21,10 +20,7 @@ const HELP = `usage: mailprobe probe --config FILE --id ID --region REGION [opti
   --region REGION        the region label of its results (env MAILPROBE_REGION)
   --checks LIST          only these check types, comma-separated (default: all registered:
                          ${Object.keys(CHECKS).join(', ') || 'none yet'})
-  --spool-dir DIR        spool directory (default probes.push.spool_dir, else .mailprobe-spool/<id>)
-  --health-listen ADDR   serve /healthz (503 with reasons while degraded), /livez and /metrics on
-                         host:port (env MAILPROBE_HEALTH_LISTEN; default probes.health_listen, else off)
-  --check-module FILE    also load checks from a module exporting \`checks\` (a registry object
+${RUNTIME_HELP}  --check-module FILE    also load checks from a module exporting \`checks\` (a registry object
                          of register(spec) entries), for custom checks
 
 The bearer token is read from the environment variable named by probes.push.token_env
@@ -51,16 +47,7 @@ async function loadCheckModule(file: string): Promise<CheckRegistry> {
 export async function runProbe(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: {
-      config: { type: 'string', short: 'c' },
-      id: { type: 'string' },
-      region: { type: 'string' },
-      checks: { type: 'string' },
-      'spool-dir': { type: 'string' },
-      'health-listen': { type: 'string' },
-      'check-module': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
+    options: { ...IDENTITY_OPTIONS, ...RUNTIME_OPTIONS, checks: { type: 'string' }, 'check-module': { type: 'string' } },
   });
   if (values.help) {
     process.stdout.write(HELP);
@@ -72,6 +59,11 @@ export async function runProbe(argv: string[]): Promise<number> {
     return 2;
   }
   const { file, id, region } = who;
+  const { error: badRuntime, ...runtime } = runtimeOptions(values);
+  if (badRuntime) {
+    process.stderr.write(`mailprobe probe: ${badRuntime}\n`);
+    return 2;
+  }
   const plan = await loadPlanFor('probe', file);
   let checks: CheckType[] | undefined;
   if (values.checks) {
@@ -104,12 +96,6 @@ export async function runProbe(argv: string[]): Promise<number> {
     return 2;
   }
   const log = createLogger('probe');
-  const healthListen = values['health-listen'] ?? process.env.MAILPROBE_HEALTH_LISTEN;
-  const badListen = healthListen === undefined ? null : specProblem(parseListen, healthListen);
-  if (badListen) {
-    process.stderr.write(`mailprobe probe: ${values['health-listen'] ? '--health-listen' : 'MAILPROBE_HEALTH_LISTEN'}: ${badListen}\n`);
-    return 2;
-  }
   const probe = createProbe({
     plan,
     id,
@@ -118,8 +104,7 @@ export async function runProbe(argv: string[]): Promise<number> {
     registry,
     ...(checks ? { checks } : {}),
     logger: log,
-    ...(values['spool-dir'] ? { spoolDir: values['spool-dir'] } : {}),
-    ...(healthListen ? { healthListen } : {}),
+    ...runtime,
   });
   const signal = untilSignal();
   try {

@@ -2,7 +2,8 @@
  * Every command of `mailprobe` answers `--help` (exit 0, its usage on stdout) and refuses an
  * unknown option (exit 2, the option named, where the options are listed, no stack trace). All
  * cases run through cli/commands.ts's main() in one child process (a process per case would load
- * the CLI 30 times).
+ * the CLI 30 times). The options probe and mta-log share are checked the same way, before the plan
+ * is read.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -32,6 +33,13 @@ const COMMANDS: [string[], RegExp][] = [
   [['token'], /^usage: mailprobe token/],
 ];
 
+/** The options probe and mta-log share (cli/plan.ts): checked the same way, before the plan is read. */
+const IDENTITY = ['--config', '/nonexistent/plan.yaml', '--id', 'p-eu', '--region', 'eu'];
+const SHARED: string[][] = [
+  ['probe', ...IDENTITY, '--health-listen', 'nope'],
+  ['mta-log', ...IDENTITY, '--ip', '127.0.0.2', '--file', '/nonexistent/maillog', '--health-listen', 'nope'],
+];
+
 interface Outcome {
   argv: string[];
   code: number;
@@ -39,7 +47,7 @@ interface Outcome {
   err: string;
 }
 
-test('every command: --help exits 0 with its usage; an unknown option exits 2 naming it, without a stack trace', () => {
+test('every command: --help exits 0 with its usage; an unknown option exits 2 naming it, without a stack trace; a bad --health-listen is a usage error of probe and mta-log alike', () => {
   const script = join(tmp.dir, 'cases.mts');
   writeFileSync(
     script,
@@ -53,7 +61,8 @@ const cases = ${JSON.stringify(
     )};
 const results = [];
 const write = { out: process.stdout.write.bind(process.stdout), err: process.stderr.write.bind(process.stderr) };
-for (const argv of cases) {
+const shared = ${JSON.stringify(SHARED)};
+for (const argv of [...cases, ...shared]) {
   let out = '';
   let err = '';
   process.stdout.write = (c) => ((out += String(c)), true);
@@ -75,7 +84,7 @@ write.out(JSON.stringify({ results }) + '\\n');
   const r = spawnSync(process.execPath, ['--import', 'tsx', script], { cwd: root, encoding: 'utf8', timeout: 120_000 });
   assert.equal(r.status, 0, r.stderr);
   const { results } = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as { results: Outcome[] };
-  assert.equal(results.length, COMMANDS.length * 3);
+  assert.equal(results.length, COMMANDS.length * 3 + SHARED.length);
   for (const [i, [cmd, usage]] of COMMANDS.entries()) {
     const name = cmd.join(' ');
     for (const help of [results[i * 3], results[i * 3 + 1]]) {
@@ -90,5 +99,12 @@ write.out(JSON.stringify({ results }) + '\\n');
     const top = cmd[0];
     if (name === 'config') assert.match(bad.err, /^mailprobe config: unknown subcommand "--no-such-option"\n\nusage: mailprobe config check FILE/);
     else assert.equal(bad.err, `mailprobe ${top}: Unknown option '--no-such-option' (\`mailprobe ${top} --help\` lists the options)\n`, name);
+  }
+  for (const r of results.slice(COMMANDS.length * 3)) {
+    assert.deepEqual(
+      [r.code, r.out, r.err],
+      [2, '', `mailprobe ${r.argv[0]}: --health-listen: "nope" is not host:port (or [v6]:port): the port is missing\n`],
+      r.argv.join(' '),
+    );
   }
 });
