@@ -9,7 +9,6 @@
  * until the TTL is raised (the new IP's reputation built), then takes it into the inbox.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +20,7 @@ import type { SeriesStore } from '../collector/store/series-store.js';
 import { hashToken } from '../collector/plugins/auth.js';
 import { validatePlan } from '../config/load.js';
 import type { PlanConfig } from '../config/schema.js';
+import { freePort } from './ports.js';
 import { parseListen } from '../config/specs.js';
 import { createMtaLog } from '../probe/mtalog/index.js';
 import { createProbe, type Probe } from '../probe/runtime.js';
@@ -45,15 +45,6 @@ export const LAB_SEED_DOMAIN = 'mailbox.test';
 export const LAB_SEED_ADDRESS = `seed@${LAB_SEED_DOMAIN}`;
 /** The lab's blocklist zone (served by the lab's authoritative server; nothing listed at start). */
 export const LAB_DNSBL = 'bl.lab.test';
-
-/** A free TCP port on `host` (the sink's address must be known before the MTAs relay to it). */
-async function freePort(host: string): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve, reject) => srv.once('error', reject).listen(0, host, resolve));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 /** Which lab resolvers each region's probe asks, so regions see different behaviour. */
 /** The log follower beside the old MTA (its token id); it pushes like a probe, so the collector lists it among the probes. */

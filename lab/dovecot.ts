@@ -12,9 +12,9 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort, waitListening } from './ports.js';
 import { spawnTied } from './tied.js';
 import { which } from './which.js';
 
@@ -41,35 +41,6 @@ export function dovecotUnavailable(): string | null {
   return missing.length === 0
     ? null
     : `Dovecot is not installed (missing ${missing.join(', ')}; Debian packages dovecot-imapd dovecot-lmtpd dovecot-sieve: npm test as root installs them)`;
-}
-
-async function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitListening(host: string, port: number, ms: number, log: () => Promise<string>): Promise<void> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect({ host, port });
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > until) throw new Error(`dovecot did not listen on ${host}:${port} within ${ms} ms:\n${await log()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const SIEVE = `require ["fileinto", "mailbox"];
@@ -186,7 +157,7 @@ plugin {
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
     await Promise.race([
-      Promise.all([waitListening(host, imapPort, 15_000, log), waitListening(host, lmtpPort, 15_000, log)]),
+      Promise.all([waitListening(host, imapPort, 15_000, 'dovecot', log), waitListening(host, lmtpPort, 15_000, 'dovecot', log)]),
       exited.then(() => {
         throw new Error(`dovecot exited: ${stderr}`);
       }),

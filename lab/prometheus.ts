@@ -11,12 +11,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { request } from 'undici';
 import { parse } from 'yaml';
 import { COLLECTOR_JOB } from '../protocol/metrics.js';
+import { freePort } from './ports.js';
 
 /** The checkout (or installed package) root: the first folder up that holds deploy/prometheus/rules (sources or dist/). */
 function findRoot(): string {
@@ -151,18 +151,6 @@ export function compressRules(text: string, factor: number, minRangeSeconds = 3)
       const value = expr.split('*').reduce((a, b) => a * Number(b.trim()), 1);
       return value >= 60 ? `${op} ${Math.max(1, Math.round(value / factor))}` : whole;
     });
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => res(port));
-    });
-  });
 }
 
 async function getJson<T>(url: string): Promise<{ status: number; body: T }> {

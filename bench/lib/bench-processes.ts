@@ -8,12 +8,12 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { request } from 'undici';
 import { hashToken } from '../../collector/plugins/auth.js';
 import { tokenFor, writePlanFile } from './plan.js';
+import { freePort } from '../../lab/ports.js';
 
 const root = resolve(import.meta.dirname, '../..');
 
@@ -47,14 +47,7 @@ export function serverCommand(cmd: string, args: string[], role: 'server' | 'loa
 }
 
 /** A port free right now on 127.0.0.1 (for peers that cannot bind port 0 and report it). */
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((ok, fail) => srv.once('error', fail).listen(0, '127.0.0.1', ok));
-  const addr = srv.address();
-  await new Promise<void>((ok) => srv.close(() => ok()));
-  if (!addr || typeof addr === 'string') throw new Error('no port');
-  return addr.port;
-}
+export { freePort };
 
 /** Resident set size of a process in bytes (VmRSS), or NaN once it is gone. */
 export function rssOf(pid: number): number {

@@ -13,10 +13,10 @@
  */
 import { execFile } from 'node:child_process';
 import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort, waitListening } from '../../lab/ports.js';
 import { peer } from '../../scripts/peers.mjs';
 
 const run = promisify(execFile);
@@ -58,35 +58,6 @@ export interface TestPostfix {
 export function postfixUnavailable(): string | null {
   if (process.getuid?.() === 0) return null;
   return "the Postfix tests need root: Postfix's master runs as root and drops to the postfix user (run npm test as root)";
-}
-
-async function freePort(ip: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, ip, () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitListening(ip: string, port: number, ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect({ host: ip, port });
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > until) throw new Error(`postfix did not listen on ${ip}:${port} within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const MASTER_CF = (ip: string, port: number) =>
@@ -181,7 +152,7 @@ export async function startPostfix(opts: PostfixOptions): Promise<TestPostfix> {
     if ((opts.mainCf ?? []).some((l) => l.includes(`hash:/etc/postfix/transport`)))
       await run(POSTMAP, ['-c', dir, `hash:${join(dir, 'transport')}`], { timeout: 30_000 });
     await run(MASTER, ['-c', dir, '-w'], { timeout: 30_000, env: { ...process.env, MAIL_CONFIG: dir } });
-    await waitListening(opts.ip, port, 10_000);
+    await waitListening(opts.ip, port, 10_000, 'postfix');
   } catch (e) {
     await run(POSTFIX, ['-c', dir, 'abort']).catch(() => undefined);
     const text = await log();
