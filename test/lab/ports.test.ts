@@ -11,9 +11,12 @@ import { freePort, waitListening } from '../../lab/ports.js';
 test('freePort gives a port that binds; waitListening waits for the listener, or says who did not listen where', async () => {
   const port = await freePort('127.0.0.1');
   assert.ok(port > 0 && port < 65536, String(port));
-  await assert.rejects(waitListening('127.0.0.1', port, 150, 'dovecot', async () => 'the log'), {
-    message: `dovecot did not listen on 127.0.0.1:${port} within 150 ms:\nthe log`,
-  });
+  await assert.rejects(
+    waitListening('127.0.0.1', port, 150, 'dovecot', async () => 'the log'),
+    {
+      message: `dovecot did not listen on 127.0.0.1:${port} within 150 ms:\nthe log`,
+    },
+  );
   const srv = createServer((s) => s.destroy());
   const listening = waitListening('127.0.0.1', port, 5000, 'postfix');
   setTimeout(() => srv.listen(port, '127.0.0.1'), 120);
