@@ -91,6 +91,26 @@ export const ANNOTATIONS: readonly { name: string; color: string; title: string;
   },
 ];
 
+/**
+ * A mailprobe dashboard with what every one of them has: the tag, UTC, the cutover annotations,
+ * the links to the others, and the data source and region variables first (its own variables
+ * and panels follow).
+ */
+export function mailprobeDashboard(o: { title: string; uid: string; description: string; refresh?: string; from?: string }): dashboard.DashboardBuilder {
+  return new dashboard.DashboardBuilder(o.title)
+    .uid(o.uid)
+    .tags(['mailprobe'])
+    .description(o.description)
+    .refresh(o.refresh ?? '30s')
+    .time({ from: o.from ?? 'now-6h', to: 'now' })
+    .timezone('utc')
+    .editable()
+    .annotations(cutoverAnnotations())
+    .link(dashboardLinks())
+    .withVariable(datasourceVariable())
+    .withVariable(regionVariable());
+}
+
 export function cutoverAnnotations(): dashboard.AnnotationQueryBuilder[] {
   return ANNOTATIONS.map((a) =>
     new dashboard.AnnotationQueryBuilder().name(a.name).datasource(DATASOURCE).enable(true).iconColor(a.color).expr(a.expr).step('1m').titleFormat(a.title),

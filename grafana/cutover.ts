@@ -3,28 +3,13 @@
  * server is ready, how far the change has spread through the resolvers, and when switching and
  * turning the old server off are safe.
  */
-import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import * as common from '@grafana/grafana-foundation-sdk/common';
 import * as stat from '@grafana/grafana-foundation-sdk/stat';
 import * as table from '@grafana/grafana-foundation-sdk/table';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
 import * as prometheus from '@grafana/grafana-foundation-sdk/prometheus';
-import {
-  cutoverAnnotations,
-  dashboardLinks,
-  datasourceVariable,
-  dedup,
-  lastValue,
-  m,
-  numberPanels,
-  okMappings,
-  q,
-  RECORDED,
-  regionVariable,
-  targets,
-  thresholds,
-  valueMappings,
-} from './common.js';
+import { dedup, lastValue, m, numberPanels, okMappings, q, RECORDED, targets, thresholds, valueMappings, mailprobeDashboard } from './common.js';
 
 const windowStart = `max(${m('cutoverWindowStart')})`;
 const windowEnd = `max(${m('cutoverWindowEnd')})`;
@@ -289,18 +274,11 @@ export function cutoverDashboard(): dashboard.Dashboard {
   );
 
   return numberPanels(
-    new dashboard.DashboardBuilder('mailprobe / Cutover overview')
-      .uid('mailprobe-cutover')
-      .tags(['mailprobe'])
-      .description('Where the mail server move stands: phase, readiness, DNS spread, safe to switch and to decommission.')
-      .refresh('30s')
-      .time({ from: 'now-6h', to: 'now' })
-      .timezone('utc')
-      .editable()
-      .annotations(cutoverAnnotations())
-      .link(dashboardLinks())
-      .withVariable(datasourceVariable())
-      .withVariable(regionVariable())
+    mailprobeDashboard({
+      title: 'mailprobe / Cutover overview',
+      uid: 'mailprobe-cutover',
+      description: 'Where the mail server move stands: phase, readiness, DNS spread, safe to switch and to decommission.',
+    })
       .withPanel(phase)
       .withPanel(countdown)
       .withPanel(served)

@@ -10,23 +10,7 @@ import * as statetimeline from '@grafana/grafana-foundation-sdk/statetimeline';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
 import * as prometheus from '@grafana/grafana-foundation-sdk/prometheus';
 import { SMTP_PHASES } from '../protocol/results.js';
-import {
-  cutoverAnnotations,
-  dashboardLinks,
-  datasourceVariable,
-  dedup,
-  ipVariable,
-  lastValue,
-  m,
-  numberPanels,
-  okMappings,
-  probeVariable,
-  q,
-  RECORDED,
-  regionVariable,
-  stacked,
-  targets,
-} from './common.js';
+import { dedup, ipVariable, lastValue, m, numberPanels, okMappings, probeVariable, q, RECORDED, stacked, targets, mailprobeDashboard } from './common.js';
 
 /** Recorded series (by region and IP); raw series also by probe. */
 const sel = 'region=~"$region", ip=~"$ip"';
@@ -158,18 +142,12 @@ export function deliveryDashboard(): dashboard.Dashboard {
   );
 
   return numberPanels(
-    new dashboard.DashboardBuilder('mailprobe / Delivery by destination IP')
-      .uid('mailprobe-delivery')
-      .tags(['mailprobe'])
-      .description('Latency, success and failures of SMTP checks per destination IP and region.')
-      .refresh('30s')
-      .time({ from: 'now-3h', to: 'now' })
-      .timezone('utc')
-      .editable()
-      .annotations(cutoverAnnotations())
-      .link(dashboardLinks())
-      .withVariable(datasourceVariable())
-      .withVariable(regionVariable())
+    mailprobeDashboard({
+      title: 'mailprobe / Delivery by destination IP',
+      uid: 'mailprobe-delivery',
+      description: 'Latency, success and failures of SMTP checks per destination IP and region.',
+      from: 'now-3h',
+    })
       .withVariable(ipVariable())
       .withVariable(probeVariable())
       .withVariable(phaseVariable())

@@ -8,22 +8,7 @@ import * as bargauge from '@grafana/grafana-foundation-sdk/bargauge';
 import * as stat from '@grafana/grafana-foundation-sdk/stat';
 import * as statetimeline from '@grafana/grafana-foundation-sdk/statetimeline';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
-import {
-  cutoverAnnotations,
-  dashboardLinks,
-  datasourceVariable,
-  dedup,
-  lastValue,
-  m,
-  numberPanels,
-  okMappings,
-  probeVariable,
-  q,
-  regionVariable,
-  stacked,
-  targets,
-  thresholds,
-} from './common.js';
+import { dedup, lastValue, m, numberPanels, okMappings, probeVariable, q, stacked, targets, thresholds, mailprobeDashboard } from './common.js';
 import { COLLECTOR_JOB, PROBE_JOB } from '../protocol/metrics.js';
 
 /** Rows whose panels show data only in some setups: row title → what they need. */
@@ -171,18 +156,11 @@ export function fleetDashboard(): dashboard.Dashboard {
   );
 
   return numberPanels(
-    new dashboard.DashboardBuilder('mailprobe / Fleet')
-      .uid('mailprobe-fleet')
-      .tags(['mailprobe'])
-      .description('Probes, their last push and spools, and the health of the collectors.')
-      .refresh('30s')
-      .time({ from: 'now-6h', to: 'now' })
-      .timezone('utc')
-      .editable()
-      .annotations(cutoverAnnotations())
-      .link(dashboardLinks())
-      .withVariable(datasourceVariable())
-      .withVariable(regionVariable())
+    mailprobeDashboard({
+      title: 'mailprobe / Fleet',
+      uid: 'mailprobe-fleet',
+      description: 'Probes, their last push and spools, and the health of the collectors.',
+    })
       .withVariable(probeVariable())
       .withPanel(probes)
       .withPanel(lastPush)

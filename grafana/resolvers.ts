@@ -2,29 +2,14 @@
  * Resolvers: what each resolver in each region answers for the mail host, with which TTL, and which
  * of them keep the old answer longer than the TTL allows.
  */
-import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import * as common from '@grafana/grafana-foundation-sdk/common';
 import * as statetimeline from '@grafana/grafana-foundation-sdk/statetimeline';
 import * as table from '@grafana/grafana-foundation-sdk/table';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
 import * as prometheus from '@grafana/grafana-foundation-sdk/prometheus';
 import { ANSWER_SIDES } from '../protocol/results.js';
-import {
-  cutoverAnnotations,
-  dashboardLinks,
-  datasourceVariable,
-  dedup,
-  m,
-  numberPanels,
-  probeVariable,
-  q,
-  RECORDED,
-  regionVariable,
-  resolverVariable,
-  stacked,
-  targets,
-  valueMappings,
-} from './common.js';
+import { dedup, m, numberPanels, probeVariable, q, RECORDED, resolverVariable, stacked, targets, valueMappings, mailprobeDashboard } from './common.js';
 
 /** Raw per-resolver series: by region, probe and resolver. */
 const sel = 'region=~"$region", probe=~"$probe", resolver=~"$resolver"';
@@ -110,18 +95,11 @@ and on (region, probe, resolver, name) ${dedup(m('dnsTtlViolation'))} == 1`,
   );
 
   return numberPanels(
-    new dashboard.DashboardBuilder('mailprobe / Resolvers')
-      .uid('mailprobe-resolvers')
-      .tags(['mailprobe'])
-      .description('Answer side and TTL per resolver, TTL violators and how stale they are.')
-      .refresh('30s')
-      .time({ from: 'now-6h', to: 'now' })
-      .timezone('utc')
-      .editable()
-      .annotations(cutoverAnnotations())
-      .link(dashboardLinks())
-      .withVariable(datasourceVariable())
-      .withVariable(regionVariable())
+    mailprobeDashboard({
+      title: 'mailprobe / Resolvers',
+      uid: 'mailprobe-resolvers',
+      description: 'Answer side and TTL per resolver, TTL violators and how stale they are.',
+    })
       .withVariable(probeVariable())
       .withVariable(resolverVariable())
       .withPanel(sides)

@@ -9,22 +9,7 @@ import * as stat from '@grafana/grafana-foundation-sdk/stat';
 import * as table from '@grafana/grafana-foundation-sdk/table';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
 import * as prometheus from '@grafana/grafana-foundation-sdk/prometheus';
-import {
-  cutoverAnnotations,
-  dashboardLinks,
-  datasourceVariable,
-  dedup,
-  labelVariable,
-  lastValue,
-  m,
-  numberPanels,
-  probeVariable,
-  q,
-  RECORDED,
-  regionVariable,
-  stacked,
-  targets,
-} from './common.js';
+import { dedup, labelVariable, lastValue, m, numberPanels, probeVariable, q, RECORDED, stacked, targets, mailprobeDashboard } from './common.js';
 
 const viaVariable = () => labelVariable('via_ip', 'via_ip', m('roundtrips'), 'Delivering IP');
 
@@ -155,18 +140,12 @@ export function roundtripDashboard(): dashboard.Dashboard {
   );
 
   return numberPanels(
-    new dashboard.DashboardBuilder('mailprobe / Round trip')
-      .uid('mailprobe-roundtrip')
-      .tags(['mailprobe'])
-      .description('Test messages through the real mail servers: latency by delivering IP, losses and receiver verdicts.')
-      .refresh('1m')
-      .time({ from: 'now-6h', to: 'now' })
-      .timezone('utc')
-      .editable()
-      .annotations(cutoverAnnotations())
-      .link(dashboardLinks())
-      .withVariable(datasourceVariable())
-      .withVariable(regionVariable())
+    mailprobeDashboard({
+      title: 'mailprobe / Round trip',
+      uid: 'mailprobe-roundtrip',
+      description: 'Test messages through the real mail servers: latency by delivering IP, losses and receiver verdicts.',
+      refresh: '1m',
+    })
       .withVariable(probeVariable())
       .withVariable(viaVariable())
       .withPanel(quantiles)
