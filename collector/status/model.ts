@@ -38,7 +38,8 @@ export interface Decision {
   conditions: Condition[];
 }
 
-export interface ResolverRow {
+/** A resolver's last answer, as the collector keeps it and the page shows it. */
+export interface ResolverAnswer {
   resolver: string;
   /** The plan's name for it ("Google", "honest"), else the label. */
   name: string;
@@ -48,6 +49,9 @@ export interface ResolverRow {
   at: number;
   errorClass: string | null;
   message: string | null;
+}
+
+export interface ResolverRow extends ResolverAnswer {
   /** From the probes' ttl analysis: null when none ran for it yet. */
   honoursTtl: boolean | null;
   staleSeconds: number;
@@ -255,16 +259,8 @@ export function quantile(samples: readonly number[], q: number): number | null {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] ?? null;
 }
 
-interface ResolverState {
+interface ResolverState extends ResolverAnswer {
   region: string;
-  resolver: string;
-  name: string;
-  side: AnswerSide;
-  answers: string[];
-  ttl: number | null;
-  at: number;
-  errorClass: string | null;
-  message: string | null;
   ttlVerdict: { violation: boolean; staleSeconds: number; extensionSeconds: number } | null;
 }
 
