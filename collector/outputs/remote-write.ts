@@ -13,8 +13,9 @@
  * - Remote write needs cumulative values: it reads them from the collector's series store
  *   (collector/store/series-store.ts: the counter total, the histogram buckets/sum/count, the
  *   last gauge value), the same state /metrics renders; per series it adds only the time of the
- *   last sample it queued. Wire labels are built when a sample is queued, not kept. It keeps no
- *   per-result or per-batch state and no state shared between replicas.
+ *   last sample it queued. Wire labels are built when a sample is queued, not kept, and the
+ *   queue holds each sample as the protobuf bytes it is sent as (remote-write/transport.ts). It
+ *   keeps no per-result or per-batch state and no state shared between replicas.
  * - HA pair (probes push every batch to every collector): each replica sees every result, so its
  *   series equal the other's but for `instance`; `max without (instance)` picks one. Losing a
  *   replica leaves the other's series (no gap).

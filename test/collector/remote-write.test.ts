@@ -10,7 +10,15 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { test } from 'node:test';
 import { Registry } from 'prom-client';
 import { RemoteWriteOutput, remoteWriteOptionsFromPlan, type RemoteWriteOptions } from '../../collector/outputs/remote-write.js';
-import { decodeWriteRequest, type DecodedSeries } from '../../collector/outputs/remote-write/proto.js';
+import {
+  type DecodedSeries,
+  decodeWriteRequest,
+  encodeTimeSeries,
+  encodeWriteRequest,
+  maxTimeSeriesLength,
+  type WireSample,
+  writeRequestOf,
+} from '../../collector/outputs/remote-write/proto.js';
 import type { SampleOp } from '../../collector/samples.js';
 import { startTestCollector } from '../support/collector.js';
 import { testPlan } from '../../bench/lib/plan.js';
@@ -251,7 +259,8 @@ test('the queue is bounded: while the receiver fails, the oldest samples are dro
   try {
     // One batch of 10 leaves the queue for the first (failing) request; the rest queue up.
     for (let i = 0; i < 10; i++) out.apply([smtpUp(i % 2, T + i)]);
-    await new Promise((r) => setTimeout(r, 100));
+    // The first request was refused (a busy machine may take longer than a fixed wait).
+    for (let i = 0; i < 200 && rx.requests() === 0; i++) await new Promise((r) => setTimeout(r, 25));
     for (let i = 0; i < 100; i++) out.apply([{ op: 'set', metric: 'smtpUp', labels: { ...rp, ip: `10.0.0.${i}`, side: 'new' }, value: 1, ts: T + i }]);
     assert.equal(out.queued, 50);
     assert.equal(await metric(registry, 'mailprobe_collector_remote_write_queue_samples'), 50);
@@ -266,6 +275,68 @@ test('the queue is bounded: while the receiver fails, the oldest samples are dro
     );
     assert.equal(await metric(registry, 'mailprobe_collector_remote_write_samples_total', { result: 'sent' }), 60);
     assert.ok((await metric(registry, 'mailprobe_collector_remote_write_requests_total', { result: 'retried' })) >= 1);
+  } finally {
+    await out.close();
+    await rx.close();
+  }
+});
+
+test('the queue holds samples as the bytes encodeWriteRequest writes (varints of every width, UTF-8, stale NaN)', () => {
+  const long = 'v'.repeat(20_000);
+  const samples: WireSample[] = [
+    {
+      labels: [
+        ['__name__', 'a'],
+        ['x', 'ü€𝄞'],
+      ],
+      value: 1.5,
+      ts: T,
+    },
+    {
+      labels: [
+        ['__name__', 'b'],
+        ['x', long],
+      ],
+      value: -Infinity,
+      ts: 1,
+    },
+    { labels: [['__name__', 'c']], value: Number.NaN, ts: 2 ** 45 + 3 },
+    { labels: [], value: 0, ts: 0 },
+  ];
+  const parts = samples.map((x) => {
+    const buf = Buffer.alloc(maxTimeSeriesLength(x) + 3);
+    const end = encodeTimeSeries(buf, 3, x);
+    assert.ok(end <= buf.length, 'within the room it asked for');
+    return buf.subarray(3, end);
+  });
+  assert.deepEqual(Buffer.concat(parts), Buffer.from(encodeWriteRequest(samples)));
+  const md = [{ type: 'counter', name: 'a', help: 'A.' }] as const;
+  assert.deepEqual(writeRequestOf(Buffer.concat(parts), md), Buffer.from(encodeWriteRequest(samples, md)));
+});
+
+test('the bounded queue drops exactly the oldest samples across its chunks of bytes', async () => {
+  let failing = true;
+  const rx = await receiver(() => (failing ? 503 : 204));
+  const { out, registry } = output(rx.url, { batchSize: 500, queueMaxSamples: 1000, retryMinMs: 10, retryMaxMs: 20 });
+  // ~300 bytes a sample: 3 000 samples span several 256 KiB chunks.
+  const pad = 'x'.repeat(250);
+  const ipOf = (i: number) => `10.${i}.${pad}`;
+  try {
+    for (let i = 0; i < 3000; i++) out.apply([{ op: 'set', metric: 'smtpUp', labels: { ...rp, ip: ipOf(i), side: 'new' }, value: 1, ts: T + i }]);
+    assert.equal(out.queued, 1000);
+    assert.equal(await metric(registry, 'mailprobe_collector_remote_write_dropped_samples_total', { reason: 'queue_full' }), 1500);
+    failing = false;
+    await out.flush();
+    const s = flat(rx.got);
+    assert.deepEqual(
+      s.map((x) => x.labels.ip),
+      [...Array.from({ length: 500 }, (_, i) => ipOf(i)), ...Array.from({ length: 1000 }, (_, i) => ipOf(i + 2000))],
+      'the batch in flight, then the 1 000 newest in order',
+    );
+    assert.deepEqual(
+      s.map((x) => x.timestamp),
+      [...Array.from({ length: 500 }, (_, i) => T + i), ...Array.from({ length: 1000 }, (_, i) => T + i + 2000)],
+    );
   } finally {
     await out.close();
     await rx.close();

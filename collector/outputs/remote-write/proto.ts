@@ -8,9 +8,10 @@
  *   message Sample       { double value = 1; int64 timestamp = 2; }
  *   message MetricMetadata { MetricType type = 1; string metric_family_name = 2; string help = 4; string unit = 5; }
  *
- * Encoding goes through protobufjs' Writer rather than message objects: it is faster, and a stale
+ * Samples are encoded one `timeseries` field at a time straight into the send queue's buffers
+ * (encodeTimeSeries); metadata goes through protobufjs' Writer rather than message objects. A stale
  * marker must be the exact NaN bit pattern 0x7ff0000000000002, which a JS number cannot be trusted
- * to carry (engines may canonicalise NaN), so it is written as two raw fixed32 words. The
+ * to carry (engines may canonicalise NaN), so it is written as two raw 32-bit words. The
  * reflection types below describe the same schema and decode requests in tests.
  */
 import protobuf from 'protobufjs';
@@ -82,6 +83,102 @@ export function encodeWriteRequest(samples: readonly WireSample[], metadata: rea
       .ldelim();
   }
   return w.finish();
+}
+
+/** Bytes of a varint (values up to 2^53). */
+function varintLen(v: number): number {
+  let n = 1;
+  while (v >= 128) {
+    v = Math.floor(v / 128);
+    n++;
+  }
+  return n;
+}
+
+function writeVarint(buf: Buffer, at: number, v: number): number {
+  while (v >= 128) {
+    buf[at++] = (v % 128) | 128;
+    v = Math.floor(v / 128);
+  }
+  buf[at++] = v;
+  return at;
+}
+
+/**
+ * At least the bytes encodeTimeSeries writes for `s` (UTF-8 takes at most 3 bytes per UTF-16
+ * unit), cheap to compute: the room to make before encoding.
+ */
+export function maxTimeSeriesLength(s: WireSample): number {
+  let n = 32;
+  for (const [name, value] of s.labels) n += 3 * (name.length + value.length) + 16;
+  return n;
+}
+
+/** UTF-8 length of `s`: its length when ASCII (label names and values nearly always are). */
+function utf8Length(s: string): number {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return Buffer.byteLength(s);
+  return s.length;
+}
+
+function writeString(buf: Buffer, at: number, s: string, bytes: number): number {
+  if (bytes !== s.length) return at + buf.write(s, at, 'utf8');
+  // ASCII: byte by byte in JS beats a call into the runtime for strings this short.
+  for (let i = 0; i < bytes; i++) buf[at + i] = s.charCodeAt(i);
+  return at + bytes;
+}
+
+/** Label name/value byte lengths of the sample being encoded (reused: no allocation per sample). */
+const lengths: number[] = [];
+
+/**
+ * Writes one sample as a `timeseries` field of a WriteRequest at `at` (room for
+ * maxTimeSeriesLength(s) bytes); returns the offset after it. WriteRequest bodies are these fields
+ * one after another (then the metadata), so a queue can hold samples as bytes, not objects: the
+ * same bytes encodeWriteRequest writes.
+ */
+export function encodeTimeSeries(buf: Buffer, at: number, s: WireSample): number {
+  const ts = Math.round(s.ts);
+  const sample = 9 + 1 + varintLen(ts);
+  let body = 1 + varintLen(sample) + sample;
+  let k = 0;
+  for (const [name, value] of s.labels) {
+    const nl = utf8Length(name);
+    const vl = utf8Length(value);
+    lengths[k++] = nl;
+    lengths[k++] = vl;
+    const label = 1 + varintLen(nl) + nl + 1 + varintLen(vl) + vl;
+    body += 1 + varintLen(label) + label;
+  }
+  buf[at++] = TAG_TIMESERIES;
+  at = writeVarint(buf, at, body);
+  k = 0;
+  for (const [name, value] of s.labels) {
+    const nl = lengths[k++] ?? 0;
+    const vl = lengths[k++] ?? 0;
+    buf[at++] = TAG_LABELS;
+    at = writeVarint(buf, at, 1 + varintLen(nl) + nl + 1 + varintLen(vl) + vl);
+    buf[at++] = TAG_NAME;
+    at = writeVarint(buf, at, nl);
+    at = writeString(buf, at, name, nl);
+    buf[at++] = TAG_VALUE;
+    at = writeVarint(buf, at, vl);
+    at = writeString(buf, at, value, vl);
+  }
+  buf[at++] = TAG_SAMPLES;
+  at = writeVarint(buf, at, sample);
+  buf[at++] = TAG_SAMPLE_VALUE;
+  if (Number.isNaN(s.value)) {
+    buf.writeUInt32LE(STALE_NAN_BITS.lo, at);
+    buf.writeUInt32LE(STALE_NAN_BITS.hi, at + 4);
+  } else buf.writeDoubleLE(s.value, at);
+  at += 8;
+  buf[at++] = TAG_SAMPLE_TS;
+  return writeVarint(buf, at, ts);
+}
+
+/** A WriteRequest from `timeseries` fields already encoded (encodeTimeSeries), plus metadata. */
+export function writeRequestOf(timeseries: Buffer, metadata: readonly WireMetadata[]): Buffer {
+  return metadata.length === 0 ? timeseries : Buffer.concat([timeseries, encodeWriteRequest([], metadata)]);
 }
 
 /** The request body: snappy block format (not the framed stream format). */

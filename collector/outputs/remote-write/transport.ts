@@ -5,13 +5,20 @@
  * and counted on other 4xx (the receiver will never take them), the oldest dropped and counted
  * when a shard's queue is full. It knows nothing of series: collector/outputs/remote-write.ts
  * decides what to send, from the series store.
+ *
+ * The queue holds samples as the bytes they are sent as (encodeTimeSeries: a WriteRequest is its
+ * `timeseries` fields one after another), in chunks of CHUNK_BYTES, not as objects: a burst of
+ * pushes queues hundreds of thousands of samples at once, and as objects they outlived the young
+ * generation and grew V8's old space, whose pages it kept after they were sent. The chunks are
+ * large enough to be mmapped by malloc (collector/runtime-tuning.ts) and go back to the system
+ * once sent.
  */
 import type { Gauge, Registry } from 'prom-client';
 import { Agent, request } from 'undici';
 import { backoff } from '../../../protocol/backoff.js';
 import { METRICS } from '../../../protocol/metrics.js';
 import { createMetric } from '../../../protocol/prom.js';
-import { compress, encodeWriteRequest, REMOTE_WRITE_HEADERS, type WireMetadata, type WireSample } from './proto.js';
+import { compress, encodeTimeSeries, maxTimeSeriesLength, REMOTE_WRITE_HEADERS, type WireMetadata, type WireSample, writeRequestOf } from './proto.js';
 
 export interface TransportOptions {
   url: string;
@@ -30,16 +37,32 @@ export interface TransportOptions {
   log?: { warn(obj: object, msg: string): void } | undefined;
 }
 
+/** Encoded samples: `ends[i]` is where sample i's bytes end in `buf` (they start where i - 1's end). */
+interface Chunk {
+  buf: Buffer;
+  ends: number[];
+}
+
 /** One queue and one request at a time: samples of a series stay in order. */
 interface Shard {
-  queue: WireSample[];
+  chunks: Chunk[];
+  /** Samples of chunks[0] already sent or dropped. */
   head: number;
+  queued: number;
   sending: boolean;
   idle: Promise<void>;
 }
 
-const queuedIn = (sh: Shard): number => sh.queue.length - sh.head;
+/** An encoded batch taken from a shard's queue. */
+interface Batch {
+  bytes: Buffer;
+  samples: number;
+}
+
+const queuedIn = (sh: Shard): number => sh.queued;
 const METADATA_EVERY_MS = 5 * 60_000;
+/** Bytes of one queue chunk (~1 000 samples): above malloc's mmap threshold, so a sent chunk's memory goes back. */
+const CHUNK_BYTES = 256 * 1024;
 
 export class Transport {
   readonly #o: TransportOptions;
@@ -55,7 +78,7 @@ export class Transport {
 
   constructor(o: TransportOptions) {
     this.#o = o;
-    this.#shards = Array.from({ length: Math.max(1, o.shards) }, () => ({ queue: [], head: 0, sending: false, idle: Promise.resolve() }));
+    this.#shards = Array.from({ length: Math.max(1, o.shards) }, () => ({ chunks: [], head: 0, queued: 0, sending: false, idle: Promise.resolve() }));
     const self = this;
     createMetric(METRICS.collectorRemoteWriteQueue, o.registry, function collect(this: Gauge<string>) {
       this.set(self.queued);
@@ -83,13 +106,12 @@ export class Transport {
   /** Queues one sample on shard `i`; past the shard's share of the bound the oldest go. */
   push(i: number, s: WireSample): void {
     const sh = this.#shards[i] as Shard;
-    sh.queue.push(s);
+    append(sh, s);
     const over = queuedIn(sh) - Math.ceil(this.#o.queueMaxSamples / this.#shards.length);
     if (over > 0) {
       // The newest samples carry the current state (counters are cumulative): drop the oldest.
-      sh.head += over;
+      drop(sh, over);
       this.#m.dropped.inc({ reason: 'queue_full' }, over);
-      compact(sh);
     }
   }
 
@@ -117,10 +139,7 @@ export class Transport {
     this.#closed = true;
     const left = this.queued;
     if (left > 0) this.#m.dropped.inc({ reason: 'shutdown' }, left);
-    for (const sh of this.#shards) {
-      sh.queue = [];
-      sh.head = 0;
-    }
+    for (const sh of this.#shards) drop(sh, sh.queued);
     await this.#agent.close();
   }
 
@@ -139,20 +158,20 @@ export class Transport {
       const delivered = await this.#send(batch);
       if (!delivered) {
         // Gave up at shutdown: what is left is counted by close().
-        this.#m.dropped.inc({ reason: 'shutdown' }, batch.length);
+        this.#m.dropped.inc({ reason: 'shutdown' }, batch.samples);
         return;
       }
     }
   }
 
   /** Sends one batch until it is accepted or rejected (true), or shutdown gives up (false). */
-  async #send(batch: WireSample[]): Promise<boolean> {
+  async #send(batch: Batch): Promise<boolean> {
     let metadata: WireMetadata[] = [];
     if (this.#o.now() >= this.#metadataDue) {
       this.#metadataDue = this.#o.now() + METADATA_EVERY_MS;
       metadata = this.#o.metadata();
     }
-    const body = compress(encodeWriteRequest(batch, metadata));
+    const body = compress(writeRequestOf(batch.bytes, metadata));
     let failures = 0;
     let warned = false;
     for (;;) {
@@ -176,14 +195,14 @@ export class Transport {
       this.#m.duration.observe(Number(process.hrtime.bigint() - started) / 1e9);
       if (status >= 200 && status < 300) {
         this.#m.requests.inc({ result: 'success' });
-        this.#m.samples.inc({ result: 'sent' }, batch.length);
+        this.#m.samples.inc({ result: 'sent' }, batch.samples);
         return true;
       }
       if (status >= 400 && status < 500 && status !== 429) {
         // The receiver will never take this batch (out of order, out of bounds, bad labels).
         this.#m.requests.inc({ result: 'rejected' });
-        this.#m.samples.inc({ result: 'rejected' }, batch.length);
-        this.#o.log?.warn({ status, detail, samples: batch.length }, 'remote write rejected a batch');
+        this.#m.samples.inc({ result: 'rejected' }, batch.samples);
+        this.#o.log?.warn({ status, detail, samples: batch.samples }, 'remote write rejected a batch');
         return true;
       }
       this.#m.requests.inc({ result: 'retried' });
@@ -206,20 +225,47 @@ export class Transport {
   }
 }
 
-function compact(sh: Shard): void {
-  if (sh.head > 4096 && sh.head * 2 > sh.queue.length) {
-    sh.queue = sh.queue.slice(sh.head);
+/** Encodes one sample at the end of the shard's queue. */
+function append(sh: Shard, s: WireSample): void {
+  const room = maxTimeSeriesLength(s);
+  let tail = sh.chunks.at(-1);
+  let at = tail?.ends.at(-1) ?? 0;
+  if (!tail || at + room > tail.buf.length) {
+    tail = { buf: Buffer.allocUnsafeSlow(Math.max(CHUNK_BYTES, room)), ends: [] };
+    sh.chunks.push(tail);
+    at = 0;
+  }
+  tail.ends.push(encodeTimeSeries(tail.buf, at, s));
+  sh.queued++;
+}
+
+/** Forgets the oldest `n` samples of the shard's queue. */
+function drop(sh: Shard, n: number): void {
+  sh.queued -= n;
+  sh.head += n;
+  for (let c = sh.chunks[0]; c && sh.head >= c.ends.length; c = sh.chunks[0]) {
+    sh.head -= c.ends.length;
+    sh.chunks.shift();
+  }
+  if (sh.queued === 0) {
+    sh.chunks = [];
     sh.head = 0;
   }
 }
 
-function take(sh: Shard, n: number): WireSample[] {
-  const batch = sh.queue.slice(sh.head, sh.head + n);
-  sh.head += batch.length;
-  compact(sh);
-  if (sh.head === sh.queue.length) {
-    sh.queue = [];
-    sh.head = 0;
+/** The oldest `n` samples (or fewer) as one buffer of `timeseries` fields, out of the queue. */
+function take(sh: Shard, n: number): Batch {
+  const parts: Buffer[] = [];
+  let samples = 0;
+  for (let ci = 0; samples < n && ci < sh.chunks.length; ci++) {
+    const c = sh.chunks[ci] as Chunk;
+    const first = ci === 0 ? sh.head : 0;
+    const last = Math.min(c.ends.length, first + n - samples);
+    parts.push(c.buf.subarray(first === 0 ? 0 : (c.ends[first - 1] ?? 0), c.ends[last - 1] ?? 0));
+    samples += last - first;
   }
-  return batch;
+  // A copy: the chunks go back to malloc as soon as they are dropped from the queue.
+  const bytes = Buffer.concat(parts);
+  drop(sh, samples);
+  return { bytes, samples };
 }
