@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { blockList, createMtaLog, FORMATS, type LogFormat } from '../probe/mtalog/index.js';
 import { untilSignal } from './signals.js';
 import { createLogger } from './log.js';
-import { IDENTITY_OPTIONS, loadPlanFor, probeIdentity, RUNTIME_HELP, RUNTIME_OPTIONS, runtimeOptions } from './plan.js';
+import { IDENTITY_OPTIONS, loadPlanFor, probeCommand, RUNTIME_HELP, RUNTIME_OPTIONS, runtimeOptions } from './plan.js';
 
 const HELP = `usage: mailprobe mta-log --config FILE --id ID --ip IP [--file PATH | --stdin] [options]
 
@@ -72,15 +72,8 @@ export async function runMtaLog(argv: string[]): Promise<number> {
       'v6-prefix': { type: 'string' },
     },
   });
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  const who = probeIdentity('mta-log', { ...values, region: values.region ?? process.env.MAILPROBE_REGION ?? 'mta' }, HELP);
-  if ('error' in who) {
-    process.stderr.write(who.error);
-    return 2;
-  }
+  const who = probeCommand('mta-log', { ...values, region: values.region ?? process.env.MAILPROBE_REGION ?? 'mta' }, HELP);
+  if ('exit' in who) return who.exit;
   const format = (values.format ?? 'postfix') as LogFormat;
   if (!FORMATS.includes(format)) return fail(`--format: must be ${FORMATS.join(' or ')} (got "${values.format}")`);
   if (values.file === undefined && !values.stdin) return fail('--file PATH or --stdin required');

@@ -15,12 +15,33 @@ export async function loadPlanFor(command: string, file: string, opts: ValidateO
 }
 
 /**
+ * The start of every probe-side command: with --help its usage on stdout (exit 0), else its
+ * identity (probeIdentity), or the usage error on stderr (exit 2). `exit` says the command is done.
+ */
+export function probeCommand(
+  command: string,
+  values: { config?: string | undefined; id?: string | undefined; region?: string | undefined; help?: boolean | undefined },
+  help: string,
+): { file: string; id: string; region: string } | { exit: number } {
+  if (values.help) {
+    process.stdout.write(help);
+    return { exit: 0 };
+  }
+  const who = probeIdentity(command, values, help);
+  if ('error' in who) {
+    process.stderr.write(who.error);
+    return { exit: 2 };
+  }
+  return who;
+}
+
+/**
  * The plan file, probe id and region of a probe-side command (`--config`/`--id`/`--region`, else
  * MAILPROBE_CONFIG, MAILPROBE_PROBE_ID, MAILPROBE_REGION), or the usage error to print (exit 2).
  */
-export function probeIdentity(
+function probeIdentity(
   command: string,
-  values: { config?: string; id?: string; region?: string },
+  values: { config?: string | undefined; id?: string | undefined; region?: string | undefined },
   help: string,
 ): { file: string; id: string; region: string } | { error: string } {
   const file = values.config ?? process.env.MAILPROBE_CONFIG;

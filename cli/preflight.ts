@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { formatItem, runPreflight as preflight } from '../probe/preflight.js';
-import { IDENTITY_OPTIONS, loadPlanFor, probeIdentity } from './plan.js';
+import { IDENTITY_OPTIONS, loadPlanFor, probeCommand } from './plan.js';
 import { VERSION } from '../protocol/version.js';
 
 const HELP = `usage: mailprobe preflight --config FILE --id ID --region REGION
@@ -33,15 +33,8 @@ export async function runPreflight(argv: string[]): Promise<number> {
     args: argv,
     options: IDENTITY_OPTIONS,
   });
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  const who = probeIdentity('preflight', values, HELP);
-  if ('error' in who) {
-    process.stderr.write(who.error);
-    return 2;
-  }
+  const who = probeCommand('preflight', values, HELP);
+  if ('exit' in who) return who.exit;
   const { file, id, region } = who;
   const plan = await loadPlanFor('preflight', file);
   const items = await preflight({ plan, id, region, version: VERSION });

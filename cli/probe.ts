@@ -11,7 +11,7 @@ import { CHECKS, loadChecks, setupProblems, type CheckRegistry, type RegisteredC
 import { createProbe } from '../probe/runtime.js';
 import { untilSignal } from './signals.js';
 import { createLogger } from './log.js';
-import { IDENTITY_OPTIONS, loadPlanFor, probeIdentity, RUNTIME_HELP, RUNTIME_OPTIONS, runtimeOptions } from './plan.js';
+import { IDENTITY_OPTIONS, loadPlanFor, probeCommand, RUNTIME_HELP, RUNTIME_OPTIONS, runtimeOptions } from './plan.js';
 
 const HELP = `usage: mailprobe probe --config FILE --id ID --region REGION [options]
 
@@ -49,15 +49,8 @@ export async function runProbe(argv: string[]): Promise<number> {
     args: argv,
     options: { ...IDENTITY_OPTIONS, ...RUNTIME_OPTIONS, checks: { type: 'string' }, 'check-module': { type: 'string' } },
   });
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  const who = probeIdentity('probe', values, HELP);
-  if ('error' in who) {
-    process.stderr.write(who.error);
-    return 2;
-  }
+  const who = probeCommand('probe', values, HELP);
+  if ('exit' in who) return who.exit;
   const { file, id, region } = who;
   const { error: badRuntime, ...runtime } = runtimeOptions(values);
   if (badRuntime) {
