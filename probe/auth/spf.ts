@@ -429,6 +429,12 @@ async function matches(ev: Evaluation, m: Mechanism, domain: string): Promise<bo
   }
 }
 
+/** The sender as the macros read it: without a local-part, `postmaster` is that local-part (section 4.3). */
+function senderOf(sender: string): string {
+  const at = sender.lastIndexOf('@');
+  return at < 0 ? `postmaster@${sender}` : at === 0 ? `postmaster${sender}` : sender;
+}
+
 /** SPF's check_host() for `ip` and `domain`, with DNS from `client`. */
 export async function checkSpf(q: SpfQuery, client: DnsClient, opts: { signal?: AbortSignal } = {}): Promise<SpfVerdict> {
   const addr = addressBytes(q.ip.trim());
@@ -441,7 +447,7 @@ export async function checkSpf(q: SpfQuery, client: DnsClient, opts: { signal?: 
     addr,
     v6: addr.length === 16,
     ipText: addr.length === 4 ? addr.join('.') : q.ip.trim(),
-    sender: q.sender ?? `postmaster@${domain}`,
+    sender: senderOf(q.sender ?? `postmaster@${domain}`),
     helo: q.helo ?? domain,
     lookups: 0,
     voids: 0,

@@ -141,6 +141,8 @@ const CASES: Case[] = [
   ['mac.t', '2001:db8::2', 'fail'],
   ['local.t', '192.0.2.1', 'pass'],
   ['local.t', '192.0.2.1', 'fail', 'someone@local.t'],
+  ['local.t', '192.0.2.1', 'pass', 'local.t'],
+  ['local.t', '192.0.2.1', 'pass', '@local.t'],
   ['parts.t', '192.0.2.1', 'pass', 'first+tag@parts.t'],
   ['parts.t', '192.0.2.1', 'fail', 'other+tag@parts.t'],
   ['esc.t', '192.0.2.1', 'pass', 'a/b@esc.t'],
