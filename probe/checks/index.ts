@@ -7,9 +7,11 @@
  * compile. docs/adding-a-check.md walks through adding one.
  *
  * Each entry loads its check's module on demand (a dynamic import), so a probe loads only the
- * modules of the check types it runs: `--checks dns,smtp` loads neither mailauth (auth) nor
- * smtp-server (the round-trip sink). The runtime loads every entry (or those named with
- * `--checks`) at start, before the first round ({@link loadChecks}).
+ * modules of the check types it runs: `--checks dns,smtp` loads no smtp-server and no IMAP
+ * client, and no check type loads mailauth but the round trip's sink in the probe (auth has its own
+ * SPF and MTA-STS code in probe/auth/). The runtime loads every entry (or those named with
+ * `--checks`) at start, before the first round ({@link loadChecks}); the round-trip check loads
+ * its sink at its first run, and only when the sink runs in the probe.
  */
 import type { PlanConfig } from '../../config/schema.js';
 import { CHECK_TYPES, failedResults, type CheckType } from '../../protocol/checks/index.js';
