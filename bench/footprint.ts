@@ -4,11 +4,12 @@
  * collector process. The lab (authoritative server, 50 caching resolvers, the old and new MTAs)
  * runs in this process; each probe is `mailprobe probe` as its own process, measured from /proc.
  *
- * Probes, all in the same window:
- * - `lean`: `--checks dns,smtp` (the workload, like for like with the peer) with the V8 flags
- *   the README recommends for a probe ({@link LEAN_NODE});
- * - `lean-defaults`: the same without those flags (what the flags buy);
- * - `all`: every check type the plan enables (dns, ttl, rdns, auth, dnsbl, smtp), with the flags.
+ * Probes, all in the same window, each started as `node dist/cli/main.js probe …` like the deploy
+ * files start it (the command re-executes itself with its V8 flags: probe/node-flags.ts):
+ * - `lean`: `--checks dns,smtp` (the workload, like for like with the peer);
+ * - `lean-defaults`: the same with V8's default flags (MAILPROBE_NODE_FLAGS empty: what the
+ *   flags buy);
+ * - `all`: every check type the plan enables (dns, ttl, rdns, auth, dnsbl, smtp).
  *
  * The probes run from dist/ (what `npm start`/`mailprobe` run) when dist/cli/main.js exists, else
  * through tsx (whose loader adds to RSS); the header says which.
@@ -37,6 +38,7 @@ import { testPlanInput, tokenFor } from './lib/plan.js';
 import { fmt } from './lib/load.js';
 import { startProbeProcess, type ProbeProcess } from './lib/probe-process.js';
 import { requirePeers } from '../scripts/peers.mjs';
+import { PROBE_NODE_FLAGS } from '../probe/node-flags.js';
 
 requirePeers(['prometheus-blackbox-exporter']);
 
@@ -44,12 +46,11 @@ const root = resolve(import.meta.dirname, '..');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 20);
 const RESOLVERS = 50;
-/** V8 flags for a probe: a young generation of 2 × 1 MiB semi-spaces instead of up to 2 × 16 MiB (a probe's allocation rate is low). */
-export const LEAN_NODE = ['--max-semi-space-size=1'];
+const FLAGS = PROBE_NODE_FLAGS.join(' ');
 const VARIANTS = [
-  { id: 'lean', node: LEAN_NODE, args: ['--checks', 'dns,smtp'], what: `--checks dns,smtp, ${LEAN_NODE.join(' ')}` },
-  { id: 'lean-defaults', node: [], args: ['--checks', 'dns,smtp'], what: '--checks dns,smtp, default V8 flags' },
-  { id: 'all', node: LEAN_NODE, args: [], what: `every check the plan enables, ${LEAN_NODE.join(' ')}` },
+  { id: 'lean', env: {}, args: ['--checks', 'dns,smtp'], what: `--checks dns,smtp, the command's V8 flags ${FLAGS}` },
+  { id: 'lean-defaults', env: { MAILPROBE_NODE_FLAGS: '' }, args: ['--checks', 'dns,smtp'], what: '--checks dns,smtp, MAILPROBE_NODE_FLAGS= (V8 defaults)' },
+  { id: 'all', env: {}, args: [], what: "every check the plan enables, the command's V8 flags" },
 ] as const;
 const MB = 1e6;
 
@@ -117,7 +118,7 @@ async function main(): Promise<void> {
     const probes: (ProbeProcess & (typeof VARIANTS)[number])[] = [];
     for (const v of VARIANTS) {
       const probePlan = { ...plan, probes: { ...plan.probes, push: { collectors: [collector.url], spool_dir: join(dir, `spool-${v.id}`) } } };
-      const p = startProbeProcess(dir, probePlan, v.id, tokenFor(v.id), { node: v.node, args: v.args });
+      const p = startProbeProcess(dir, probePlan, v.id, tokenFor(v.id), { env: v.env, args: v.args });
       closers.push(() => p.stop());
       probes.push({ ...p, ...v });
     }

@@ -3,11 +3,12 @@
  * (0 done, 1 failed, 2 usage). cli/main.ts, the binary, checks the Node version first and runs it;
  * the CLI tests run every command's `--help` and usage errors through it in one process.
  */
-import { randomBytes } from 'node:crypto';
-import { parseArgs } from 'node:util';
 import { ConfigError, loadPlan, planJsonSchema, planWarnings } from '../config/load.js';
 import { VERSION } from '../protocol/version.js';
 import { applyServerTuning } from '../collector/runtime-tuning.js';
+// Built-ins not as ESM imports, whose namespaces load modules a probe never uses (docs/architecture.md).
+const { randomBytes } = process.getBuiltinModule('node:crypto');
+const { parseArgs } = process.getBuiltinModule('node:util');
 
 const USAGE = `mailprobe ${VERSION}: synthetic monitoring for moving a mail server to a new IP
 
@@ -35,7 +36,7 @@ Usage:
 Run \`mailprobe <command> --help\` for a command's options.
 Environment: MAILPROBE_CONFIG (plan file), MAILPROBE_LISTEN (collector listen address),
 MAILPROBE_PROBE_ID, MAILPROBE_REGION, MAILPROBE_TOKEN (probe), MAILPROBE_HEALTH_LISTEN (probe /healthz),
-MAILPROBE_LOG_LEVEL (debug, info, warn, error; default info).
+MAILPROBE_LOG_LEVEL (debug, info, warn, error; default info), MAILPROBE_NODE_FLAGS (the probe's V8 flags).
 `;
 
 type Command = (argv: string[]) => Promise<number>;

@@ -5,13 +5,15 @@
  */
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { CHECK_TYPES, type CheckType } from '../protocol/results.js';
 import { CHECKS, loadChecks, setupProblems, type CheckRegistry, type RegisteredCheck } from '../probe/checks/index.js';
 import { createProbe } from '../probe/runtime.js';
+import { PROBE_NODE_FLAGS } from '../probe/node-flags.js';
 import { untilSignal } from './signals.js';
 import { createLogger } from './log.js';
 import { IDENTITY_OPTIONS, loadPlanFor, probeCommand, RUNTIME_HELP, RUNTIME_OPTIONS, runtimeOptions } from './plan.js';
+// Built-ins not as ESM imports, whose namespaces load modules a probe never uses (docs/architecture.md).
+const { parseArgs } = process.getBuiltinModule('node:util');
 
 const HELP = `usage: mailprobe probe --config FILE --id ID --region REGION [options]
 
@@ -22,6 +24,9 @@ const HELP = `usage: mailprobe probe --config FILE --id ID --region REGION [opti
                          ${Object.keys(CHECKS).join(', ') || 'none yet'})
 ${RUNTIME_HELP}  --check-module FILE    also load checks from a module exporting \`checks\` (a registry object
                          of register(spec) entries), for custom checks
+
+Environment: MAILPROBE_NODE_FLAGS, the V8 flags the probe re-executes itself with when they are
+missing (default: ${PROBE_NODE_FLAGS.join(' ')}; empty: none).
 
 The bearer token is read from the environment variable named by probes.push.token_env
 (default MAILPROBE_TOKEN). Every batch goes to every URL in probes.push.collectors.

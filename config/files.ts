@@ -4,9 +4,10 @@
  * start, not found by every SMTP session of every interval. The preflight reports the same
  * checks one line per file.
  */
-import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { PlanConfig } from './schema.js';
+// Built-ins not as ESM imports, whose namespaces load modules a probe never uses (docs/architecture.md).
+const { createPrivateKey, X509Certificate } = process.getBuiltinModule('node:crypto');
+const { readFileSync } = process.getBuiltinModule('node:fs');
 
 export interface PlanFile {
   /** The plan path that names it, e.g. `probes.smtp.ca_file`. */

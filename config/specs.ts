@@ -15,8 +15,9 @@
  * Every parser throws {@link SpecError} whose message is the rule broken, without the path (the
  * caller knows the path). Imports only node built-ins: config/ sits on protocol/ alone.
  */
-import { isIP } from 'node:net';
 import { withoutRootDot } from '../protocol/dns-name.js';
+// Built-ins not as ESM imports, whose namespaces load modules a probe never uses (docs/architecture.md).
+const { isIP } = process.getBuiltinModule('node:net');
 
 export class SpecError extends Error {
   override name = 'SpecError';

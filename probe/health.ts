@@ -6,10 +6,12 @@
  *              probes, which must not restart a probe or cut off its sink because a collector is down
  *   /metrics   the probe's own metrics (probe/self-metrics.ts) in the Prometheus text format
  */
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { parseListen } from '../config/specs.js';
+// Built-ins not as ESM imports, whose namespaces load modules a probe never uses (docs/architecture.md).
+const { createServer } = process.getBuiltinModule('node:http');
 
 export interface HealthServer {
   /** `http://host:port` it listens on. */

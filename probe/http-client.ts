@@ -8,8 +8,10 @@
  * The caller bounds it with an AbortSignal (the runtime owns timeouts), which also aborts a
  * request that is still connecting or sending.
  */
-import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+// Built-ins not as ESM imports, whose namespaces load modules a probe never uses (docs/architecture.md).
+const { Agent: HttpAgent, request: httpRequest } = process.getBuiltinModule('node:http');
+const { Agent: HttpsAgent, request: httpsRequest } = process.getBuiltinModule('node:https');
 
 export interface HttpReply {
   status: number;
@@ -29,8 +31,8 @@ export interface HttpRequestOptions {
 }
 
 export interface HttpAgents {
-  http: HttpAgent;
-  https: HttpsAgent;
+  http: InstanceType<typeof HttpAgent>;
+  https: InstanceType<typeof HttpsAgent>;
   /** Closes every connection they hold. */
   destroy(): void;
 }

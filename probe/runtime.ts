@@ -6,7 +6,6 @@
  * holds plan.probes.push.batch_max_results results (or BATCH_MAX_BYTES), or when its oldest
  * result is batch_max_age old. A sealed batch is on disk before its first push.
  */
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { Registry } from 'prom-client';
@@ -21,6 +20,8 @@ import { Pusher } from './pusher.js';
 import { ABORT_GRACE_MS, Scheduler } from './scheduler.js';
 import { createProbeMetrics, type ProbeMetrics } from './self-metrics.js';
 import { Spool, type SpoolStats } from './spool.js';
+// Built-ins not as ESM imports, whose namespaces load modules a probe never uses (docs/architecture.md).
+const { randomBytes } = process.getBuiltinModule('node:crypto');
 
 /** A batch is sealed at this many bytes of results, well under the collector's default 1MiB body limit. */
 export const BATCH_MAX_BYTES = 512 * 1024;

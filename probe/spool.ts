@@ -23,26 +23,15 @@
  * in the log (`spool_disk_full`), and tries every few seconds to write everything live again
  * (an empty spool truncates its file, which frees room without needing any).
  */
-import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  existsSync,
-  fdatasyncSync,
-  fsyncSync,
-  ftruncateSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { Logger } from 'pino';
 import type { CheckResult } from '../protocol/results.js';
 import { PROBE_ERRORS } from './errors.js';
+// Built-ins not as ESM imports, whose namespaces load modules a probe never uses (docs/architecture.md).
+const { randomBytes } = process.getBuiltinModule('node:crypto');
+const { closeSync, existsSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } =
+  process.getBuiltinModule('node:fs');
 
 export interface SpooledBatch {
   readonly id: string;

@@ -1,6 +1,7 @@
 // The package version, read once from package.json: the CLI prints it and the probe reports it
+// Built-ins not as ESM imports, whose namespaces load modules a probe never uses (docs/architecture.md).
+const { readFileSync } = process.getBuiltinModule('node:fs');
 // (its self-metrics and the pushes). On the ground floor so every floor may read it.
-import { readFileSync } from 'node:fs';
 
 function find(): string {
   for (const rel of ['../package.json', '../../package.json']) {

@@ -25,6 +25,8 @@ export interface ProbeProcessOptions {
   args?: readonly string[];
   /** Node options before the script, such as `['--max-semi-space-size=1']`. */
   node?: readonly string[];
+  /** More environment, such as `{ MAILPROBE_NODE_FLAGS: '' }`. */
+  env?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -40,7 +42,7 @@ export function startProbeProcess(dir: string, plan: object, id: string, token: 
   const args = [...(opts.node ?? []), ...script, 'probe', '--config', planFile, '--id', id, '--region', 'eu', ...(opts.args ?? [])];
   const child = spawn(...serverCommand(process.execPath, args), {
     cwd: dir,
-    env: { ...process.env, MAILPROBE_TOKEN: token, MAILPROBE_LOG_LEVEL: 'warn' },
+    env: { ...process.env, MAILPROBE_TOKEN: token, MAILPROBE_LOG_LEVEL: 'warn', ...opts.env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

@@ -11,7 +11,6 @@
  * cannot be looked up) yields failed `auth:<name>` results (dns_auth_unresolved, or the lookup's
  * failure), so the ttl analysis never goes blind in silence.
  */
-import { isIP } from 'node:net';
 import type { CheckContext, CheckSpec } from '../check.js';
 import type { PlanConfig } from '../../config/schema.js';
 import type { AnswerSide, Failure } from '../../protocol/checks/common.js';
@@ -25,6 +24,8 @@ import type { AuthoritativeSpec } from '../../config/specs.js';
 import type { HostPort, ResolverSpec } from '../dns/resolvers.js';
 import { CheckFailure, failureOf } from '../errors.js';
 import { bareName, withoutRootDot } from '../../protocol/dns-name.js';
+// Built-ins not as ESM imports, whose namespaces load modules a probe never uses (docs/architecture.md).
+const { isIP } = process.getBuiltinModule('node:net');
 
 export type { DnsTarget };
 

@@ -10,7 +10,6 @@
  * With a certificate seen, the TLSA records of the mail host (`_25._tcp`) are looked up
  * after the session and matched against it (probe/smtp/dane.ts): does this IP pass DANE?
  */
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import type { PlanConfig } from '../../config/schema.js';
@@ -26,6 +25,8 @@ import { composeMessage, defaultHelo } from '../smtp/message.js';
 import { enhancedCode, replyCode, replyHost, SessionError, TimedSession, type TlsMode } from '../smtp/session.js';
 import { newMessageId } from '../smtp/signing.js';
 import { bareName } from '../../protocol/dns-name.js';
+// Built-ins not as ESM imports, whose namespaces load modules a probe never uses (docs/architecture.md).
+const { readFileSync } = process.getBuiltinModule('node:fs');
 
 export type { SmtpTarget };
 

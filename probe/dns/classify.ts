@@ -2,8 +2,9 @@
  * How an answer set compares with the plan (README, the probe): old / new / both / other / none.
  * (`error` is for failed queries and is decided by the caller.)
  */
-import { isIP } from 'node:net';
 import type { AnswerSide, Side } from '../../protocol/results.js';
+// Built-ins not as ESM imports, whose namespaces load modules a probe never uses (docs/architecture.md).
+const { isIP } = process.getBuiltinModule('node:net');
 
 /** Canonical text of an IP so `::0001` and `::1` compare equal. */
 export function canonicalIp(ip: string): string {

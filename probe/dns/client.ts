@@ -12,16 +12,21 @@
  * error code for every way a reply can be wrong.
  */
 import { createSocket, type RemoteInfo } from 'node:dgram';
-import { randomInt } from 'node:crypto';
-import { connect as netConnect, isIP, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
-import dns2 from 'dns2';
+import type dns2 from 'dns2';
 import { DnsError } from './errors.js';
 import { request } from '../http-client.js';
 import { concreteResolver, formatHostPort, type HostPort, type ResolverSpec } from './resolvers.js';
 import { bareName } from '../../protocol/dns-name.js';
+// Built-ins not as ESM imports, whose namespaces load modules a probe never uses (docs/architecture.md).
+const { randomInt } = process.getBuiltinModule('node:crypto');
+const { connect: netConnect, isIP } = process.getBuiltinModule('node:net');
 
-const { Packet } = dns2;
+// dns2's wire format alone (its package exports only the whole library, servers and DoH client with
+// node:http2 included): packet.js next to its entry point.
+const { createRequire } = process.getBuiltinModule('node:module');
+const Packet = createRequire(createRequire(import.meta.url).resolve('dns2'))('./packet.js') as typeof dns2.Packet;
 type Packet = InstanceType<typeof Packet>;
 
 /** Record types the probe asks for (numbers for types dns2 has no name for). */

@@ -3,9 +3,10 @@
  * a client asks: `system` becomes the `nameserver` lines of /etc/resolv.conf, read when the
  * client is made and tried in order like the libc stub. No spec is parsed here.
  */
-import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
 import { parseResolverSpec, type HostPort, type ResolverSpec } from '../../config/specs.js';
+// Built-ins not as ESM imports, whose namespaces load modules a probe never uses (docs/architecture.md).
+const { readFileSync } = process.getBuiltinModule('node:fs');
+const { isIP } = process.getBuiltinModule('node:net');
 
 export { formatHostPort, isLoopback, type HostPort, type ResolverSpec } from '../../config/specs.js';
 

@@ -6,7 +6,8 @@
  * the chain the probe saw (what the server sent, completed by the trusted CAs). Selector 0 is the
  * whole certificate, 1 its SubjectPublicKeyInfo; matching type 0 exact, 1 SHA-256, 2 SHA-512.
  */
-import { createHash, X509Certificate } from 'node:crypto';
+// Built-ins not as ESM imports, whose namespaces load modules a probe never uses (docs/architecture.md).
+const { createHash, X509Certificate } = process.getBuiltinModule('node:crypto');
 
 export interface TlsaRecord {
   usage: number;

@@ -27,11 +27,14 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
-import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import type SMTPConnectionClass from 'nodemailer/lib/smtp-connection';
 import type { SmtpPhase } from '../../protocol/results.js';
 import { CheckFailure } from '../errors.js';
 import type { SmtpErrorCode } from './errors.js';
 import { tlsInfo, type TlsInfo } from './tls.js';
+// nodemailer's CommonJS build: its ESM build imports node:http, whose namespace loads modules a
+// probe never uses (docs/architecture.md).
+const SMTPConnection = process.getBuiltinModule('node:module').createRequire(import.meta.url)('nodemailer/lib/smtp-connection') as typeof SMTPConnectionClass;
 
 export type { TlsInfo };
 
@@ -170,7 +173,7 @@ export class TimedSession {
   phase: SmtpPhase = 'connect';
   readonly startedAt = performance.now();
 
-  readonly #conn: SMTPConnection;
+  readonly #conn: SMTPConnectionClass;
   readonly #inner: Internals;
   readonly #pending: Pending[] = [];
   #connectAt: number | undefined;

@@ -8,7 +8,9 @@
  * sink loads no mailauth either. Only the round-trip sink in the probe process (DKIM
  * verification and DMARC from mailauth's submodules) loads mailauth (with joi) and smtp-server,
  * and even then none of what mailauth has and the probe never uses (BIMI with its VMC and XML
- * parsers); the collector's fastify is never in a probe.
+ * parsers); the collector's fastify is never in a probe. The module log holds Node's own modules
+ * too: none of those an ESM import of node:http would load. And the process the test started runs
+ * under the probe's V8 flags (it re-executed itself with them), or none with MAILPROBE_NODE_FLAGS=.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -16,6 +18,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { writePlanFile } from '../../bench/lib/plan.js';
+import { PROBE_NODE_FLAGS } from '../../probe/node-flags.js';
 import { tempDir } from '../probe/support.js';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -24,7 +27,8 @@ const root = new URL('../../', import.meta.url).pathname;
 async function packagesLoaded(
   checks: readonly string[],
   sink: Record<string, string> = { listen: '127.0.0.1:0' },
-): Promise<{ packages: Set<string>; urls: string[] }> {
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ packages: Set<string>; urls: string[]; cmdline: string[] }> {
   const { dir, cleanup } = tempDir();
   try {
     const plan = writePlanFile(dir, {
@@ -59,7 +63,7 @@ async function packagesLoaded(
       ],
       {
         cwd: root,
-        env: { ...process.env, MAILPROBE_MODULE_LOG: log, MAILPROBE_LOG_LEVEL: 'debug', MAILPROBE_RT_SECRET: 'a-secret-of-enough-length-0123456789' },
+        env: { ...process.env, MAILPROBE_MODULE_LOG: log, MAILPROBE_LOG_LEVEL: 'debug', MAILPROBE_RT_SECRET: 'a-secret-of-enough-length-0123456789', ...env },
         stdio: ['ignore', 'ignore', 'pipe'],
       },
     );
@@ -82,10 +86,12 @@ async function packagesLoaded(
       child.kill('SIGKILL'); // a probe that has not produced every type must not outlive the test
       throw e;
     });
+    // The command line of the process the test started, now: the probe re-executed itself in place.
+    const cmdline = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0');
     child.kill('SIGTERM');
     assert.equal(await exited, 0, err.slice(-2000));
     const urls = readFileSync(log, 'utf8').split('\n');
-    return { packages: new Set(urls.flatMap((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1] ?? [])), urls };
+    return { packages: new Set(urls.flatMap((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1] ?? [])), urls, cmdline };
   } finally {
     cleanup();
   }
@@ -94,9 +100,31 @@ async function packagesLoaded(
 test('--checks dns,smtp,auth loads no mailauth, joi, smtp-server or undici; roundtrip with a remote sink loads no mailauth either; the sink in the probe loads it, without BIMI; a probe never loads fastify', async () => {
   const [lean, remote, full] = await Promise.all([
     packagesLoaded(['dns', 'smtp', 'auth']),
-    packagesLoaded(['roundtrip', 'rdns'], { url: 'http://127.0.0.1:9' }),
+    // With V8's defaults (MAILPROBE_NODE_FLAGS empty).
+    packagesLoaded(['roundtrip', 'rdns'], { url: 'http://127.0.0.1:9' }, { MAILPROBE_NODE_FLAGS: '' }),
     packagesLoaded(['roundtrip']),
   ]);
+  // The probe command applies its V8 flags itself (probe/node-flags.ts), before the script, to the same process.
+  const script = lean.cmdline.findIndex((a) => a.endsWith('cli/main.ts'));
+  assert.deepEqual(
+    lean.cmdline.slice(1, script).filter((a) => a.startsWith('--') && a !== '--import'),
+    [...PROBE_NODE_FLAGS],
+    lean.cmdline.join(' '),
+  );
+  assert.deepEqual(
+    remote.cmdline.filter((a) => PROBE_NODE_FLAGS.includes(a)),
+    [],
+    `MAILPROBE_NODE_FLAGS='': no flags added (${remote.cmdline.join(' ')})`,
+  );
+  // Node's own modules a probe never uses, which an ESM import of node:http (and nodemailer's and
+  // dns2's ESM entry points) would load: Node's bundled undici (fetch) and http2. (An ESM import of
+  // node:fs loads the REPL history too, but so does tsx, which runs this probe from source.)
+  assert.ok(lean.urls.includes('builtin:net'), 'the log holds built-in modules');
+  assert.deepEqual(
+    lean.urls.filter((u) => /^builtin:(internal\/deps\/undici\/|http2$)/.test(u)),
+    [],
+    'dns,smtp,auth: no fetch/undici or http2 of Node',
+  );
   // What the lean probe does use, so an empty log cannot pass: its packages, and the auth check's
   // own SPF and MTA-STS code (probe/auth/).
   for (const p of ['dns2', 'nodemailer', 'pino', 'prom-client']) assert.ok(lean.packages.has(p), `dns,smtp,auth: ${p} loaded`);

@@ -1,6 +1,7 @@
 // Preloaded into a child process (`node --import ./test/support/module-log.mjs …`): records the
 // URL of every module the process loads (import and require alike, through node:module's
-// synchronous resolve hook) and writes them, one a line, to $MAILPROBE_MODULE_LOG when it exits.
+// synchronous resolve hook) and the built-in modules Node loaded, and writes them, one a line, to
+// $MAILPROBE_MODULE_LOG when it exits.
 // test/cli/lean-probe.test.ts reads it to see which packages a probe loaded.
 import { writeFileSync } from 'node:fs';
 import { registerHooks } from 'node:module';
@@ -14,4 +15,6 @@ registerHooks({
     return r;
   },
 });
-if (out) process.on('exit', () => writeFileSync(out, [...seen].join('\n')));
+// Node's own modules too, as `builtin:<name>` (process.moduleLoadList: also those Node loads inside).
+const builtins = () => process.moduleLoadList.flatMap((m) => (m.startsWith('NativeModule ') ? [`builtin:${m.slice(13)}`] : []));
+if (out) process.on('exit', () => writeFileSync(out, [...seen, ...builtins()].join('\n')));
