@@ -5,7 +5,7 @@
  * runs in this process; each probe is `mailprobe probe` as its own process, measured from /proc.
  *
  * Probes, all in the same window, each started as `node dist/cli/main.js probe …` like the deploy
- * files start it (the command re-executes itself with its V8 flags: probe/node-flags.ts):
+ * files start it (the command re-executes itself with its V8 flags: config/node-runtime.ts):
  * - `lean`: `--checks dns,smtp` (the workload, like for like with the peer);
  * - `lean-defaults`: the same with V8's default flags (MAILPROBE_NODE_FLAGS empty: what the
  *   flags buy);
@@ -38,7 +38,7 @@ import { testPlanInput, tokenFor } from './lib/plan.js';
 import { fmt } from './lib/load.js';
 import { startProbeProcess, type ProbeProcess } from './lib/probe-process.js';
 import { requirePeers } from '../scripts/peers.mjs';
-import { PROBE_NODE_FLAGS } from '../probe/node-flags.js';
+import { PROBE_TUNING } from '../config/node-runtime.js';
 
 requirePeers(['prometheus-blackbox-exporter']);
 
@@ -46,7 +46,7 @@ const root = resolve(import.meta.dirname, '..');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 20);
 const RESOLVERS = 50;
-const FLAGS = PROBE_NODE_FLAGS.join(' ');
+const FLAGS = PROBE_TUNING.flags.join(' ');
 const VARIANTS = [
   { id: 'lean', env: {}, args: ['--checks', 'dns,smtp'], what: `--checks dns,smtp, the command's V8 flags ${FLAGS}` },
   { id: 'lean-defaults', env: { MAILPROBE_NODE_FLAGS: '' }, args: ['--checks', 'dns,smtp'], what: '--checks dns,smtp, MAILPROBE_NODE_FLAGS= (V8 defaults)' },

@@ -14,7 +14,7 @@
  *     10M results (the issue's figure): `BENCH_RESULTS=10000000 npm run bench:memory`, ~7 min
  *     on an idle 2-core machine with the defaults (~25k results/s).
  *
- * Both collectors run with the memory settings of `mailprobe collector` (collector/runtime-tuning.ts).
+ * Both collectors run with the memory settings of `mailprobe collector` (config/node-runtime.ts).
  *
  * Env: BENCH_RW_PROBES (default 500), BENCH_PROBES (default 100), BENCH_RESULTS (default 1000000),
  * BENCH_INTERVALS (intervals per push in part 2, default 4), BENCH_PUSHERS (default 8),

@@ -8,7 +8,7 @@ import { parseListen, specProblem } from '../config/specs.js';
 import { loadPlanFor } from './plan.js';
 import type { PlanConfig } from '../config/schema.js';
 import { createLogger } from './log.js';
-import { runtimeSettings } from '../collector/runtime-tuning.js';
+import { runtimeSettings, SERVER_TUNING } from '../config/node-runtime.js';
 import { untilSignal } from './signals.js';
 
 const HELP = `usage: mailprobe collector --config FILE [--listen HOST:PORT]
@@ -35,7 +35,7 @@ export async function startCollector(plan: PlanConfig, listen: string, logName =
   const boundPort = typeof addr === 'object' && addr ? addr.port : port;
   const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
   const url = `http://${shown}:${boundPort}`;
-  log.info({ url, probes: Object.keys(plan.collector.tokens).length, runtime: runtimeSettings() }, 'collector listening');
+  log.info({ url, probes: Object.keys(plan.collector.tokens).length, runtime: runtimeSettings(SERVER_TUNING) }, 'collector listening');
   return { url, close: () => app.close() };
 }
 

@@ -5,7 +5,6 @@
  */
 import { ConfigError, loadPlan, planJsonSchema, planWarnings } from '../config/load.js';
 import { VERSION } from '../protocol/version.js';
-import { applyServerTuning } from '../collector/runtime-tuning.js';
 // Built-ins not as ESM imports, whose namespaces load modules a probe never uses (docs/architecture.md).
 const { randomBytes } = process.getBuiltinModule('node:crypto');
 const { parseArgs } = process.getBuiltinModule('node:util');
@@ -36,7 +35,8 @@ Usage:
 Run \`mailprobe <command> --help\` for a command's options.
 Environment: MAILPROBE_CONFIG (plan file), MAILPROBE_LISTEN (collector listen address),
 MAILPROBE_PROBE_ID, MAILPROBE_REGION, MAILPROBE_TOKEN (probe), MAILPROBE_HEALTH_LISTEN (probe /healthz),
-MAILPROBE_LOG_LEVEL (debug, info, warn, error; default info), MAILPROBE_NODE_FLAGS (the probe's V8 flags).
+MAILPROBE_LOG_LEVEL (debug, info, warn, error; default info), MAILPROBE_NODE_FLAGS (the V8 flags probe,
+collector and start re-execute themselves with; empty: none), MAILPROBE_NODE_TUNING=0 (Node's defaults).
 `;
 
 type Command = (argv: string[]) => Promise<number>;
@@ -141,21 +141,10 @@ const token: Command = async (argv) => {
   return 0;
 };
 
-/** The long-running servers re-execute themselves with their memory settings (collector/runtime-tuning.ts). */
-function serverTuning(argv: readonly string[]): void {
-  if (!argv.includes('--help') && !argv.includes('-h')) applyServerTuning();
-}
-
 // Each command loads its own modules, so `--help` or `config check` does not load the lab.
 const COMMANDS: Record<string, Command> = {
-  start: async (argv) => {
-    serverTuning(argv);
-    return (await import('./start.js')).runStart(argv);
-  },
-  collector: async (argv) => {
-    serverTuning(argv);
-    return (await import('./collector.js')).runCollector(argv);
-  },
+  start: async (argv) => (await import('./start.js')).runStart(argv),
+  collector: async (argv) => (await import('./collector.js')).runCollector(argv),
   probe: async (argv) => (await import('./probe.js')).runProbe(argv),
   sink: async (argv) => (await import('./sink.js')).runSink(argv),
   'mta-log': async (argv) => (await import('./mta-log.js')).runMtaLog(argv),

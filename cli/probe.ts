@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { CHECK_TYPES, type CheckType } from '../protocol/results.js';
 import { CHECKS, loadChecks, setupProblems, type CheckRegistry, type RegisteredCheck } from '../probe/checks/index.js';
 import { createProbe } from '../probe/runtime.js';
-import { PROBE_NODE_FLAGS } from '../probe/node-flags.js';
+import { PROBE_TUNING } from '../config/node-runtime.js';
 import { untilSignal } from './signals.js';
 import { createLogger } from './log.js';
 import { IDENTITY_OPTIONS, loadPlanFor, probeCommand, RUNTIME_HELP, RUNTIME_OPTIONS, runtimeOptions } from './plan.js';
@@ -26,7 +26,7 @@ ${RUNTIME_HELP}  --check-module FILE    also load checks from a module exporting
                          of register(spec) entries), for custom checks
 
 Environment: MAILPROBE_NODE_FLAGS, the V8 flags the probe re-executes itself with when they are
-missing (default: ${PROBE_NODE_FLAGS.join(' ')}; empty: none).
+missing (default: ${PROBE_TUNING.flags.join(' ')}; empty: none); MAILPROBE_NODE_TUNING=0: none.
 
 The bearer token is read from the environment variable named by probes.push.token_env
 (default MAILPROBE_TOKEN). Every batch goes to every URL in probes.push.collectors.

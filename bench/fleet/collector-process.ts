@@ -2,12 +2,12 @@
  * One collector replica for the fleet benchmark, in its own process so its memory and CPU can
  * be read from /proc. The plan comes as JSON in MAILPROBE_BENCH_PLAN (already validated input);
  * prints `LISTEN <port>` once it listens and exits on SIGTERM. It runs with the memory settings of
- * `mailprobe collector` (collector/runtime-tuning.ts).
+ * `mailprobe collector` (config/node-runtime.ts).
  */
-import { applyServerTuning } from '../../collector/runtime-tuning.js';
+import { applyTuning, SERVER_TUNING } from '../../config/node-runtime.js';
 
 // The memory settings of `mailprobe collector` (a re-exec), before the collector is loaded.
-applyServerTuning();
+applyTuning(SERVER_TUNING);
 const { buildCollector } = await import('../../collector/app.js');
 const { validatePlan } = await import('../../config/load.js');
 

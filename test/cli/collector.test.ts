@@ -1,7 +1,7 @@
 /**
  * `mailprobe collector` as a process: listens, answers health checks, serves both exposition
  * formats cleanly (promtool), drains an in-flight push on SIGTERM and exits 0; runs with its
- * memory settings (collector/runtime-tuning.ts).
+ * memory settings (config/node-runtime.ts).
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -12,7 +12,10 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { request } from 'undici';
 import { hashToken } from '../../collector/plugins/auth.js';
-import { missingTuning, SERVER_ENV, SERVER_NODE_FLAGS } from '../../collector/runtime-tuning.js';
+import { missingTuning, PROBE_TUNING, SERVER_TUNING } from '../../config/node-runtime.js';
+
+const SERVER_NODE_FLAGS = SERVER_TUNING.flags;
+const SERVER_ENV = SERVER_TUNING.env;
 import { runCli } from '../support/cli.js';
 import { writePlanFile } from '../../bench/lib/plan.js';
 import { batchOf, mixedResults } from '../support/results.js';
@@ -26,7 +29,7 @@ after(() => {
 
 async function startCollectorProcess(): Promise<{ child: ChildProcess; url: string; exited: Promise<number | null>; log: () => string }> {
   const env: NodeJS.ProcessEnv = { ...process.env, MAILPROBE_LISTEN: '127.0.0.1:0', MAILPROBE_LOG_LEVEL: 'info' };
-  for (const k of ['NODE_OPTIONS', 'MAILPROBE_NODE_TUNING', ...Object.keys(SERVER_ENV)]) delete env[k];
+  for (const k of ['NODE_OPTIONS', 'MAILPROBE_NODE_TUNING', 'MAILPROBE_NODE_FLAGS', 'MAILPROBE_NODE_TUNED', ...Object.keys(SERVER_ENV)]) delete env[k];
   const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'cli/main.ts'), 'collector', '--config', writePlanFile(dir)], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -53,7 +56,7 @@ function heapLimitWith(flags: string[]): number {
   return Number(r.stdout.trim());
 }
 
-test('collector process: re-executed in place with the memory settings (runtime-tuning.ts), which are in effect', async () => {
+test('collector process: re-executed in place with the memory settings (config/node-runtime.ts), which are in effect', async () => {
   const { child, url, log } = await startCollectorProcess();
   const pid = child.pid ?? -1;
   // The same PID (execve, no second process) now runs with the flags before the script.
@@ -80,16 +83,27 @@ test('collector process: re-executed in place with the memory settings (runtime-
 });
 
 test('runtime tuning: what the operator set wins, MAILPROBE_NODE_TUNING=0 turns it off', () => {
-  assert.deepEqual(missingTuning([], {}), { flags: [...SERVER_NODE_FLAGS], env: { ...SERVER_ENV } });
-  assert.deepEqual(missingTuning(['--max_semi_space_size=32'], { MALLOC_ARENA_MAX: '4' }), {
+  assert.deepEqual(missingTuning(SERVER_TUNING, [], {}), { flags: [...SERVER_NODE_FLAGS], env: { ...SERVER_ENV } });
+  assert.deepEqual(missingTuning(SERVER_TUNING, ['--max_semi_space_size=32'], { MALLOC_ARENA_MAX: '4' }), {
     flags: [],
     env: { MALLOC_MMAP_THRESHOLD_: '131072' },
   });
-  assert.deepEqual(missingTuning([], { NODE_OPTIONS: '--max-semi-space-size=16 --trace-gc', MALLOC_MMAP_THRESHOLD_: '0', MALLOC_ARENA_MAX: '2' }), {
-    flags: [],
-    env: {},
+  assert.deepEqual(
+    missingTuning(SERVER_TUNING, [], { NODE_OPTIONS: '--max-semi-space-size=16 --trace-gc', MALLOC_MMAP_THRESHOLD_: '0', MALLOC_ARENA_MAX: '2' }),
+    {
+      flags: [],
+      env: {},
+    },
+  );
+  assert.deepEqual(missingTuning(SERVER_TUNING, [], { MAILPROBE_NODE_TUNING: '0' }), { flags: [], env: {} });
+  // MAILPROBE_NODE_FLAGS replaces the flags (the probe's and the servers' alike), checked; once re-executed nothing is missing.
+  assert.deepEqual(missingTuning(SERVER_TUNING, [], { MAILPROBE_NODE_FLAGS: ' --max-old-space-size=300  --no-opt ' }), {
+    flags: ['--max-old-space-size=300', '--no-opt'],
+    env: { ...SERVER_ENV },
   });
-  assert.deepEqual(missingTuning([], { MAILPROBE_NODE_TUNING: '0' }), { flags: [], env: {} });
+  assert.deepEqual(missingTuning(PROBE_TUNING, [], { MAILPROBE_NODE_FLAGS: '' }), { flags: [], env: {} });
+  assert.deepEqual(missingTuning(PROBE_TUNING, [], { MAILPROBE_NODE_FLAGS: '--no-opt -e1' }), { error: 'MAILPROBE_NODE_FLAGS: "-e1" is not a --flag or --flag=value' });
+  assert.deepEqual(missingTuning(SERVER_TUNING, [], { MAILPROBE_NODE_TUNED: '1' }), { flags: [], env: {} });
 });
 
 test('collector process: health, both exposition formats promtool-clean, drain on SIGTERM, exit 0', async () => {

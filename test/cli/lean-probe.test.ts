@@ -18,7 +18,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { writePlanFile } from '../../bench/lib/plan.js';
-import { PROBE_NODE_FLAGS } from '../../probe/node-flags.js';
+import { PROBE_TUNING } from '../../config/node-runtime.js';
 import { tempDir } from '../probe/support.js';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -104,15 +104,15 @@ test('--checks dns,smtp,auth loads no mailauth, joi, smtp-server or undici; roun
     packagesLoaded(['roundtrip', 'rdns'], { url: 'http://127.0.0.1:9' }, { MAILPROBE_NODE_FLAGS: '' }),
     packagesLoaded(['roundtrip']),
   ]);
-  // The probe command applies its V8 flags itself (probe/node-flags.ts), before the script, to the same process.
+  // The probe command applies its V8 flags itself (config/node-runtime.ts), before the script, to the same process.
   const script = lean.cmdline.findIndex((a) => a.endsWith('cli/main.ts'));
   assert.deepEqual(
     lean.cmdline.slice(1, script).filter((a) => a.startsWith('--') && a !== '--import'),
-    [...PROBE_NODE_FLAGS],
+    [...PROBE_TUNING.flags],
     lean.cmdline.join(' '),
   );
   assert.deepEqual(
-    remote.cmdline.filter((a) => PROBE_NODE_FLAGS.includes(a)),
+    remote.cmdline.filter((a) => PROBE_TUNING.flags.includes(a)),
     [],
     `MAILPROBE_NODE_FLAGS='': no flags added (${remote.cmdline.join(' ')})`,
   );

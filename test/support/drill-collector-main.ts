@@ -6,12 +6,12 @@
  *
  *   node [--expose-gc] --import tsx test/support/drill-collector-main.ts PLAN_FILE REQUEST_TIMEOUT_MS
  *
- * It runs with the memory settings of `mailprobe collector` (collector/runtime-tuning.ts).
+ * It runs with the memory settings of `mailprobe collector` (config/node-runtime.ts).
  */
-import { applyServerTuning } from '../../collector/runtime-tuning.js';
+import { applyTuning, SERVER_TUNING } from '../../config/node-runtime.js';
 
 // The memory settings of `mailprobe collector` (a re-exec), before the collector is loaded.
-applyServerTuning();
+applyTuning(SERVER_TUNING);
 const { buildCollector } = await import('../../collector/app.js');
 const { loadPlan } = await import('../../config/load.js');
 

@@ -10,7 +10,7 @@
  * `timeseries` fields one after another), in chunks of CHUNK_BYTES, not as objects: a burst of
  * pushes queues hundreds of thousands of samples at once, and as objects they outlived the young
  * generation and grew V8's old space, whose pages it kept after they were sent. The chunks are
- * large enough to be mmapped by malloc (collector/runtime-tuning.ts) and go back to the system
+ * large enough to be mmapped by malloc (config/node-runtime.ts) and go back to the system
  * once sent.
  */
 import type { Gauge, Registry } from 'prom-client';
