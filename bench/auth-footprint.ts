@@ -32,7 +32,7 @@ import { startDnsWorld } from '../lab/dns/world.js';
 import { startMtas } from '../lab/mta/index.js';
 import { cpuSecondsOf, rssOf, startCollectorProcess } from './lib/bench-processes.js';
 import { fmt } from './lib/load.js';
-import { testPlanInput, tokenFor } from './lib/plan.js';
+import { testPlanInput, tokenFor, labSmtpSettings } from './lib/plan.js';
 import { startProbeProcess, type ProbeProcess } from './lib/probe-process.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 40);
@@ -101,14 +101,7 @@ async function main(): Promise<void> {
         timeout: '10s',
         resolvers: Object.values(world.resolvers).map((r) => r.address),
         authoritative: [world.auth.address],
-        smtp: {
-          mode: 'rcpt',
-          tls: 'required',
-          from: 'probe@company.test',
-          to: 'postmaster@company.test',
-          helo: 'probe.company.test',
-          ca_file: mtas.certs.caFile,
-        },
+        smtp: labSmtpSettings(mtas.certs.caFile),
         dns: {
           types: ['A', 'AAAA', 'MX'],
           query_timeout: '2s',

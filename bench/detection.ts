@@ -16,7 +16,7 @@ import { startDnsWorld } from '../lab/dns/world.js';
 import { startMtas } from '../lab/mta/index.js';
 import { startPrometheus } from '../lab/prometheus.js';
 import { startCollectorProcess } from './lib/bench-processes.js';
-import { testPlanInput, tokenFor } from './lib/plan.js';
+import { testPlanInput, tokenFor, labSmtpSettings } from './lib/plan.js';
 import { fmt } from './lib/load.js';
 import { startProbeProcess } from './lib/probe-process.js';
 import { requirePeers } from '../scripts/peers.mjs';
@@ -58,15 +58,7 @@ async function main(): Promise<void> {
         window_interval: `${PROBE_INTERVAL_S}s`,
         resolvers: Object.values(world.resolvers).map((r) => r.address),
         authoritative: [world.auth.address],
-        smtp: {
-          mode: 'rcpt',
-          tls: 'required',
-          from: 'probe@company.test',
-          to: 'postmaster@company.test',
-          helo: 'probe.company.test',
-          ca_file: mtas.certs.caFile,
-          connect_timeout: '2s',
-        },
+        smtp: labSmtpSettings(mtas.certs.caFile, { connect_timeout: '2s' }),
         dns: { types: ['A', 'MX'], query_timeout: '2s', lookup_resolver: world.resolvers.honest.address },
         push: { collectors: [collector.url], spool_dir: join(dir, 'spool') },
       },

@@ -34,7 +34,7 @@ import { startDnsWorld } from '../lab/dns/world.js';
 import { startMtas } from '../lab/mta/index.js';
 import { hashToken } from '../collector/plugins/auth.js';
 import { cpuSecondsOf, pinLoadGenerator, rssOf, startBlackboxExporter, startCollectorProcess } from './lib/bench-processes.js';
-import { testPlanInput, tokenFor } from './lib/plan.js';
+import { testPlanInput, tokenFor, labSmtpSettings } from './lib/plan.js';
 import { fmt } from './lib/load.js';
 import { startProbeProcess, type ProbeProcess } from './lib/probe-process.js';
 import { requirePeers } from '../scripts/peers.mjs';
@@ -97,14 +97,7 @@ async function main(): Promise<void> {
         timeout: '10s',
         resolvers,
         authoritative: [world.auth.address],
-        smtp: {
-          mode: 'rcpt',
-          tls: 'required',
-          from: 'probe@company.test',
-          to: 'postmaster@company.test',
-          helo: 'probe.company.test',
-          ca_file: mtas.certs.caFile,
-        },
+        smtp: labSmtpSettings(mtas.certs.caFile),
         dns: {
           types: ['A', 'AAAA', 'MX'],
           query_timeout: '2s',

@@ -69,3 +69,16 @@ export function planProblemsOf(over: PlanOverrides): readonly string[] {
   }
   throw new Error('the plan was accepted');
 }
+
+/** The probes' SMTP settings against the lab MTAs (STARTTLS required, RCPT only, the lab's CA). */
+export function labSmtpSettings(caFile: string, more: Section = {}): Section {
+  return {
+    mode: 'rcpt',
+    tls: 'required',
+    from: 'probe@company.test',
+    to: 'postmaster@company.test',
+    helo: 'probe.company.test',
+    ca_file: caFile,
+    ...more,
+  };
+}
