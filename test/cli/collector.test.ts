@@ -102,7 +102,9 @@ test('runtime tuning: what the operator set wins, MAILPROBE_NODE_TUNING=0 turns 
     env: { ...SERVER_ENV },
   });
   assert.deepEqual(missingTuning(PROBE_TUNING, [], { MAILPROBE_NODE_FLAGS: '' }), { flags: [], env: {} });
-  assert.deepEqual(missingTuning(PROBE_TUNING, [], { MAILPROBE_NODE_FLAGS: '--no-opt -e1' }), { error: 'MAILPROBE_NODE_FLAGS: "-e1" is not a --flag or --flag=value' });
+  assert.deepEqual(missingTuning(PROBE_TUNING, [], { MAILPROBE_NODE_FLAGS: '--no-opt -e1' }), {
+    error: 'MAILPROBE_NODE_FLAGS: "-e1" is not a --flag or --flag=value',
+  });
   assert.deepEqual(missingTuning(SERVER_TUNING, [], { MAILPROBE_NODE_TUNED: '1' }), { flags: [], env: {} });
 });
 
