@@ -108,6 +108,19 @@ test('runtime tuning: what the operator set wins, MAILPROBE_NODE_TUNING=0 turns 
   assert.deepEqual(missingTuning(SERVER_TUNING, [], { MAILPROBE_NODE_TUNED: '1' }), { flags: [], env: {} });
 });
 
+test('runtime tuning: a re-executed process does not pass its marker on, so the processes it starts tune themselves', () => {
+  // The process as re-executed (marker set): applyTuning adds nothing and removes the marker from its environment.
+  const script = `import { applyTuning, SERVER_TUNING } from ${JSON.stringify(join(root, 'config/node-runtime.ts'))};
+applyTuning(SERVER_TUNING);
+console.log(JSON.stringify(process.env.MAILPROBE_NODE_TUNED ?? null));`;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    env: { ...process.env, MAILPROBE_NODE_TUNED: '1' },
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'null');
+});
+
 test('collector process: health, both exposition formats promtool-clean, drain on SIGTERM, exit 0', async () => {
   const { child, url, exited } = await startCollectorProcess();
   assert.equal((await request(`${url}/healthz`)).statusCode, 200);
