@@ -42,7 +42,7 @@ interface ProbeState {
   swept: boolean;
   /** The probe's series in the store (references, no copy of labels): */
   series: Set<Series>;
-  /** and its one-of gauges, by family and body without the one-of label → the series currently set. */
+  /** and its one-of gauges, by family and key without the one-of label ({@link Family.keyOf}) → the series currently set. */
   groups: Map<Family, Map<string, Series>>;
 }
 
@@ -164,10 +164,11 @@ export class Ingest {
       const f = this.store.family(op.metric);
       if (!f) continue;
       if (op.op === 'one-of') {
-        // The same string goes to the store, which hashes it once for both lookups.
-        const group = f.body(op.labels, op.label);
+        // The same key goes to the store (undefined: a label value no series holds yet).
+        const group = f.keyOf(op.labels, op.label);
         groups[i] = group;
-        if (!state.groups.get(f)?.has(group)) fresh.add(`${op.metric}\u0000\u0000${group}`);
+        const had = group === undefined ? undefined : state.groups.get(f)?.get(group);
+        if (!had || had.removed) fresh.add(`${op.metric}\u0000\u0000${f.body(op.labels, op.label)}`);
       } else {
         const s = f.find(op.labels);
         found[i] = s;
@@ -197,12 +198,12 @@ export class Ingest {
     for (let i = 0; i < ops.length; i++) {
       const s = touched[i];
       if (!s) continue;
-      const group = groups[i];
-      if (group === undefined) state.series.add(s);
+      const op = ops[i] as SampleOp;
+      if (op.op !== 'one-of') state.series.add(s);
       else {
         let g = state.groups.get(s.family);
         if (!g) state.groups.set(s.family, (g = new Map()));
-        g.set(group, s);
+        g.set(groups[i] ?? (s.family.keyOf(op.labels, op.label) as string), s);
       }
     }
     this.#dedup.commit(probeId, ref);

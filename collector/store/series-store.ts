@@ -2,9 +2,16 @@
  * The collector's series store: the result series (everything the probes' results feed), held
  * in a structure made for this one job instead of prom-client's general-purpose metrics.
  *
- * - A series is interned once per metric family by its rendered label body (`a="x",b="y"`, the
- *   catalogue's label order, values escaped): that string is its key, the text every exposition
- *   line of it carries, and all the label state it keeps. No label objects are kept per series.
+ * - A series keeps its rendered label body (`a="x",b="y"`, the catalogue's label order, values
+ *   escaped): the text every exposition line of it carries, and all the label state it keeps. No
+ *   label objects are kept per series.
+ * - It is found by a short key: each label value is interned once as a small integer
+ *   ({@link LabelIds}), and a series' key is its values' ids, one or two UTF-16 code units each.
+ *   Looking a series up hashes that key (a few characters) and the label values (their hashes
+ *   are cached in the strings, which a result's operations share), instead of building, flattening
+ *   and hashing the whole body for every operation: the lookup was the largest cost of ingest.
+ *   An id is counted by the series whose keys hold it and freed with the last of them, so the
+ *   table holds only the values of series in the store.
  * - A counter or gauge keeps its value; a histogram its per-bucket counts, sum and count. Lines
  *   are rendered from these and the family's pre-rendered prefixes (`name_bucket{le="0.5",`), so
  *   a scrape only concatenates.
@@ -43,7 +50,68 @@ const NEEDS_ESCAPE = /[\\\n"]/;
 const escapeLabel = (v: string): string => (NEEDS_ESCAPE.test(v) ? v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"') : v);
 const escapeHelp = (v: string): string => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
 
-/** One series: its label body (also its key) and its state. */
+/**
+ * Label values → small integers, shared by the families of one store. An id is held by every
+ * series whose key contains it and freed (for reuse) when the last of them leaves, so the table
+ * never holds more than the live series' values, whatever the probes send over time.
+ */
+export class LabelIds {
+  readonly #ids = new Map<string, number>();
+  /** Id → value; id 0 is no id (an absent label is the code unit 0 in a key). */
+  readonly #values: (string | undefined)[] = [undefined];
+  readonly #holders: number[] = [0];
+  readonly #free: number[] = [];
+
+  /** Values interned now. */
+  get size(): number {
+    return this.#ids.size;
+  }
+
+  /** The id of `v`, if a series holds it. */
+  get(v: string): number | undefined {
+    return this.#ids.get(v);
+  }
+
+  /** The id of `v` for one more holder (interned when new). */
+  hold(v: string): number {
+    let id = this.#ids.get(v);
+    if (id === undefined) {
+      id = this.#free.pop() ?? this.#values.length;
+      this.#ids.set(v, id);
+      this.#values[id] = v;
+      this.#holders[id] = 0;
+    }
+    this.#holders[id] = (this.#holders[id] ?? 0) + 1;
+    return id;
+  }
+
+  /** One holder of `id` is gone; the last one frees it. */
+  release(id: number): void {
+    const n = (this.#holders[id] ?? 0) - 1;
+    this.#holders[id] = n;
+    if (n > 0) return;
+    const v = this.#values[id];
+    if (v !== undefined) this.#ids.delete(v);
+    this.#values[id] = undefined;
+    this.#free.push(id);
+  }
+}
+
+/** An id in a key: one code unit below 0x8000, else two (the first ≥ 0x8000): keys stay unambiguous. */
+const idChars = (id: number): string => (id < 0x8000 ? String.fromCharCode(id) : String.fromCharCode(0x8000 | (id >>> 15), id & 0x7fff));
+
+/** The ids a key holds (absent labels, code unit 0, hold none). */
+function keyIds(key: string): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (c === 0) continue;
+    out.push(c < 0x8000 ? c : ((c & 0x7fff) << 15) | key.charCodeAt(++i));
+  }
+  return out;
+}
+
+/** One series: its label body, its key in its family, and its state. */
 export class Series {
   /** Counter total or gauge value. */
   value = 0;
@@ -62,6 +130,8 @@ export class Series {
     readonly family: Family,
     /** `a="x",b="y"`: the catalogue's label order, values escaped; empty without labels. */
     readonly body: string,
+    /** Its label values' ids ({@link Family.keyOf}). */
+    readonly key: string,
   ) {
     this.buckets = family.bounds ? new Array<number>(family.bounds.length + 1).fill(0) : undefined;
   }
@@ -72,8 +142,9 @@ export class Family {
   readonly def: MetricDef;
   readonly name: string;
   readonly labelNames: readonly string[];
+  /** Key ({@link keyOf}) → series. */
   readonly series = new Map<string, Series>();
-  /** One-of gauges: the exclusive label, and body without it → the series currently set. */
+  /** One-of gauges: the exclusive label, and key without it → the series currently set. */
   readonly exclusive: string | undefined;
   readonly current = new Map<string, Series>();
   readonly bounds: readonly number[] | undefined;
@@ -85,7 +156,10 @@ export class Family {
   readonly #openers: readonly string[];
   readonly #separators: readonly string[];
 
-  constructor(readonly key: MetricKey) {
+  constructor(
+    readonly key: MetricKey,
+    readonly ids: LabelIds = new LabelIds(),
+  ) {
     this.def = METRICS[key] as MetricDef;
     this.name = this.def.name;
     this.labelNames = this.def.labels;
@@ -117,9 +191,49 @@ export class Family {
     return out;
   }
 
+  /**
+   * The key of `labels` (arguments as for {@link body}): its values' ids in the catalogue's label
+   * order; undefined when a value is held by no series (so no series has these labels).
+   */
+  keyOf(labels: Labels, skip?: string, label?: string, value?: string): string | undefined {
+    let out = '';
+    const names = this.labelNames;
+    const ids = this.ids;
+    for (let i = 0; i < names.length; i++) {
+      const n = names[i] as string;
+      const v = n === skip ? undefined : n === label ? value : labels[n];
+      if (v === undefined) {
+        out += '\u0000';
+        continue;
+      }
+      const id = ids.get(v);
+      if (id === undefined) return undefined;
+      out += id < 0x8000 ? String.fromCharCode(id) : idChars(id);
+    }
+    return out;
+  }
+
+  /** The key of `labels` with its values held for one more series (interned when new). */
+  holdKey(labels: Labels, label?: string, value?: string): string {
+    let out = '';
+    const names = this.labelNames;
+    for (let i = 0; i < names.length; i++) {
+      const n = names[i] as string;
+      const v = n === label ? value : labels[n];
+      out += v === undefined ? '\u0000' : idChars(this.ids.hold(v));
+    }
+    return out;
+  }
+
+  /** Frees the ids a series' key held. */
+  releaseKey(key: string): void {
+    for (const id of keyIds(key)) this.ids.release(id);
+  }
+
   /** The series of these labels (arguments as for {@link body}), if the family holds it. */
   find(labels: Labels, skip?: string, label?: string, value?: string): Series | undefined {
-    return this.series.get(this.body(labels, skip, label, value));
+    const k = this.keyOf(labels, skip, label, value);
+    return k === undefined ? undefined : this.series.get(k);
   }
 
   /** The exposition lines of one series. */
@@ -189,10 +303,12 @@ export class SeriesStore implements Output {
   readonly name = 'series-store';
   readonly #families = new Map<MetricKey, Family>();
   readonly #listeners: StoreListener[] = [];
+  /** The label values of all families' series. */
+  readonly ids = new LabelIds();
   #size = 0;
 
   constructor(metrics: readonly MetricKey[] = RESULT_METRICS) {
-    for (const k of metrics) this.#families.set(k, new Family(k));
+    for (const k of metrics) this.#families.set(k, new Family(k, this.ids));
   }
 
   /** Series held (histograms count once). */
@@ -214,15 +330,16 @@ export class SeriesStore implements Output {
     this.#listeners.push(l);
   }
 
-  /** The series of `metric` with `labels`, created when absent. */
-  #series(f: Family, body: string): Series {
-    let s = f.series.get(body);
+  /** The series of `labels` (with `label` set to `value`), created when absent. */
+  #series(f: Family, labels: Labels, label?: string, value?: string): Series {
+    let s = f.find(labels, undefined, label, value);
     if (!s) {
       // Built by concatenation, the body is a tree of the request's strings: held flat, it costs
       // its characters only (JSON's round trip keeps every code unit, lone surrogates too).
-      const flat = JSON.parse(JSON.stringify(body)) as string;
-      s = new Series(f, flat);
-      f.series.set(flat, s);
+      const flat = JSON.parse(JSON.stringify(f.body(labels, undefined, label, value))) as string;
+      const key = f.holdKey(labels, label, value);
+      s = new Series(f, flat, key);
+      f.series.set(key, s);
       this.#size++;
     }
     return s;
@@ -230,13 +347,12 @@ export class SeriesStore implements Output {
 
   /** The series the caller looked up already (unless it left the store since), else the one of `labels`. */
   #known(f: Family, labels: Labels, found: Series | undefined): Series {
-    return found !== undefined && !found.removed ? found : this.#series(f, f.body(labels));
+    return found !== undefined && !found.removed ? found : this.#series(f, labels);
   }
 
   /** The series of `metric` with `labels`, if held. */
   get(metric: MetricKey, labels: Labels): Series | undefined {
-    const f = this.#families.get(metric);
-    return f?.series.get(f.body(labels));
+    return this.#families.get(metric)?.find(labels);
   }
 
   /**
@@ -244,9 +360,9 @@ export class SeriesStore implements Output {
    * (and a one-of gauge's choice) keeps the value of the newest check: an operation older (by
    * probe time) than the one the series holds, a spool replayed late, changes nothing.
    * `found[i]`: the series of operation i when the caller looked it up already (not for
-   * one-of), so its body is neither rendered nor hashed twice; `touched[i]` receives the
-   * series operation i is about (the current one of a one-of gauge); `groups[i]`: the body
-   * without the one-of label of one-of operation i, when the caller rendered it already.
+   * one-of), so it is not looked up twice; `touched[i]` receives the series operation i is
+   * about (the current one of a one-of gauge); `groups[i]`: the key without the one-of label of
+   * one-of operation i ({@link Family.keyOf}), when the caller built it already.
    */
   apply(ops: readonly SampleOp[], found?: readonly (Series | undefined)[], touched?: (Series | undefined)[], groups?: readonly (string | undefined)[]): void {
     for (let i = 0; i < ops.length; i++) {
@@ -276,19 +392,19 @@ export class SeriesStore implements Output {
           break;
         }
         case 'one-of': {
-          const key = groups?.[i] ?? f.body(op.labels, op.label);
-          const cur = f.current.get(key);
+          const group = groups?.[i] ?? f.keyOf(op.labels, op.label);
+          const cur = group === undefined ? undefined : f.current.get(group);
           if (cur && !cur.removed && op.ts < cur.ts) {
             if (touched) touched[i] = cur;
             continue;
           }
-          // The value's body is rendered once: to compare with the current one and, when it
-          // differs, to look the new series up.
-          const body = f.body(op.labels, undefined, op.label, op.value);
-          if (cur && !cur.removed && cur.body !== body) this.#drop(cur, op.ts);
-          s = cur && !cur.removed ? cur : this.#series(f, body);
+          const live = cur && !cur.removed ? cur : undefined;
+          // The new value's series is made before the old one goes, so the ids they share (the
+          // group's) are never freed in between and the group's key stays the same.
+          s = live && f.keyOf(op.labels, undefined, op.label, op.value) === live.key ? live : this.#series(f, op.labels, op.label, op.value);
+          if (live && live !== s) this.#drop(live, op.ts);
           s.value = 1;
-          if (cur !== s) f.current.set(key, s);
+          if (cur !== s) f.current.set(group ?? (f.keyOf(op.labels, op.label) as string), s);
           break;
         }
       }
@@ -302,7 +418,7 @@ export class SeriesStore implements Output {
   remove(metric: MetricKey, labels: Labels): void {
     const f = this.#families.get(metric);
     if (!f) return;
-    const s = f.series.get(f.body(labels));
+    const s = f.find(labels);
     if (s) this.drop(s);
   }
 
@@ -311,8 +427,8 @@ export class SeriesStore implements Output {
     if (s.removed) return;
     const f = s.family;
     if (f.exclusive) {
-      const key = f.body(parseBody(s.body), f.exclusive);
-      if (f.current.get(key) === s) f.current.delete(key);
+      const key = f.keyOf(parseBody(s.body), f.exclusive);
+      if (key !== undefined && f.current.get(key) === s) f.current.delete(key);
     }
     this.#drop(s, undefined);
   }
@@ -320,7 +436,8 @@ export class SeriesStore implements Output {
   #drop(s: Series, ts: number | undefined): void {
     if (s.removed) return;
     s.removed = true;
-    s.family.series.delete(s.body);
+    s.family.series.delete(s.key);
+    s.family.releaseKey(s.key);
     this.#size--;
     for (const l of this.#listeners) l.removed(s, ts);
   }
