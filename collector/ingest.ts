@@ -14,6 +14,9 @@ import { parseBody, type Family, type Series, type SeriesStore } from './store/s
 import type { SelfMetrics } from './self-metrics.js';
 import { serverProblem, type ServerRef } from './servers.js';
 
+/** Metrics without a probe label: fleet-wide verdicts the probes vote on (looked up per operation). */
+const FLEET_WIDE: ReadonlySet<MetricKey> = new Set((Object.keys(METRICS) as MetricKey[]).filter((k) => !METRICS[k].labels.includes('probe' as never)));
+
 export interface IngestOptions {
   maxSeriesPerProbe: number;
   maxLabelLength: number;
@@ -224,7 +227,7 @@ export class Ingest {
   /** Replaces each probe's report of a fleet-wide verdict by what the probes agree on (consensus.ts). */
   #agree(probeId: string, ops: SampleOp[]): void {
     for (const op of ops) {
-      if (METRICS[op.metric].labels.includes('probe' as never)) continue;
+      if (!FLEET_WIDE.has(op.metric)) continue;
       if (op.op === 'set') {
         const key = seriesKey(op.metric, op.labels);
         if (!this.#verdicts.has(key)) this.#verdicts.set(key, { metric: op.metric, labels: { ...op.labels } });
