@@ -13,7 +13,8 @@ import { after, before, test } from 'node:test';
 import { spf } from 'mailauth/lib/spf/index.js';
 import type { DNSResolver } from 'mailauth';
 import { checkSpf, parseSpf } from '../../../probe/auth/spf.js';
-import { nodeStyleResolver, serverClient, type DnsClient } from '../../../probe/dns/client.js';
+import { serverClient, type DnsClient } from '../../../probe/dns/client.js';
+import { nodeStyleResolver } from '../../support/node-style-resolver.js';
 import { Packet, responseFor, serveDns, type LabDnsServer } from '../../../lab/dns/server.js';
 
 /** `name TYPE value` lines; TXT values are `|`-separated character-strings; MX `pref host`. */
