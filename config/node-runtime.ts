@@ -18,9 +18,16 @@
  *                                   kept the pages; every push allocates short-lived objects only
  *     MALLOC_ARENA_MAX=1            glibc gives every thread that mallocs an arena (V8's compiler
  *                                   and GC threads, libuv's pool) and keeps its freed memory
- *     MALLOC_MMAP_THRESHOLD_=131072 glibc raises its mmap threshold to the largest block freed, so
- *                                   after the first remote-write body (~0.5 MiB) such blocks came
- *                                   from the arena and left holes in it; fixed at its initial value
+ *     MALLOC_MMAP_THRESHOLD_=32768  blocks of 32 KiB and more come from mmap and go back to the
+ *                                   system when freed. V8's compiler and parser zones take their
+ *                                   memory in such blocks (~25 MiB at their peak while the first
+ *                                   pushes get compiled): from the arena, they left it at ~25 MiB
+ *                                   for good; now ~9 MiB, and RSS at 100k series ~16 MiB lower
+ *                                   (bench:scrape) for the same CPU per result (bench:ingest; a
+ *                                   handful of mmap calls per second of steady ingest or scraping).
+ *                                   Fixed, so glibc does not raise it to the largest block freed
+ *                                   (after the first remote-write body, ~0.5 MiB, such blocks came
+ *                                   from the arena and left holes in it)
  *
  * The operator's word wins: a flag given on the command line or in NODE_OPTIONS (by name,
  * whatever its value) and a variable already in the environment are not added;
@@ -38,7 +45,7 @@ export interface NodeTuning {
 }
 
 export const PROBE_TUNING: NodeTuning = { flags: ['--max-semi-space-size=1', '--no-opt', '--no-maglev', '--no-sparkplug'], env: {} };
-export const SERVER_TUNING: NodeTuning = { flags: ['--max-semi-space-size=2'], env: { MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '131072' } };
+export const SERVER_TUNING: NodeTuning = { flags: ['--max-semi-space-size=2'], env: { MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '32768' } };
 
 /** Set in the environment of the re-executed process: it re-executes once, whatever Node made of the flags. */
 const TUNED = 'MAILPROBE_NODE_TUNED';

@@ -66,6 +66,8 @@ test('collector process: re-executed in place with the memory settings (config/n
   assert.equal((await request(`${url}/healthz`)).statusCode, 200);
   const environ = new Set(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0'));
   for (const [k, v] of Object.entries(SERVER_ENV)) assert.ok(environ.has(`${k}=${v}`), `${k}=${v} in the collector's environment`);
+  // The values config/node-runtime.ts measured: one arena; blocks of 32 KiB and up (V8's compiler zones) from mmap.
+  assert.ok(environ.has('MALLOC_ARENA_MAX=1') && environ.has('MALLOC_MMAP_THRESHOLD_=32768'), [...environ].filter((e) => e.startsWith('MALLOC_')).join(' '));
   // The running process's own account: the flags and V8's heap limit they give (not Node's default).
   const line = log()
     .split('\n')
@@ -86,7 +88,7 @@ test('runtime tuning: what the operator set wins, MAILPROBE_NODE_TUNING=0 turns 
   assert.deepEqual(missingTuning(SERVER_TUNING, [], {}), { flags: [...SERVER_NODE_FLAGS], env: { ...SERVER_ENV } });
   assert.deepEqual(missingTuning(SERVER_TUNING, ['--max_semi_space_size=32'], { MALLOC_ARENA_MAX: '4' }), {
     flags: [],
-    env: { MALLOC_MMAP_THRESHOLD_: '131072' },
+    env: { MALLOC_MMAP_THRESHOLD_: '32768' },
   });
   assert.deepEqual(
     missingTuning(SERVER_TUNING, [], { NODE_OPTIONS: '--max-semi-space-size=16 --trace-gc', MALLOC_MMAP_THRESHOLD_: '0', MALLOC_ARENA_MAX: '2' }),
