@@ -16,7 +16,7 @@ import { missingTuning, PROBE_TUNING, SERVER_TUNING } from '../../config/node-ru
 
 const SERVER_NODE_FLAGS = SERVER_TUNING.flags;
 const SERVER_ENV = SERVER_TUNING.env;
-import { runCli } from '../support/cli.js';
+import { collectorUrl, runCli } from '../support/cli.js';
 import { writePlanFile } from '../../bench/lib/plan.js';
 import { batchOf, mixedResults } from '../support/results.js';
 
@@ -38,15 +38,7 @@ async function startCollectorProcess(): Promise<{ child: ChildProcess; url: stri
   let log = '';
   child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /metrics at (http:\/\/[^/\s]+)\/metrics/.exec(out);
-      if (m?.[1]) resolve(m[1]);
-    });
-    child.on('exit', (code) => reject(new Error(`collector exited ${code}: ${out}${log}`)));
-  });
+  const url = await collectorUrl(child, () => log);
   return { child, url, exited, log: () => log };
 }
 

@@ -3,7 +3,7 @@
  * replacing process.stdout.write also swallows the test runner's own events, which Node 22 sends
  * over stdout.)
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -46,5 +46,18 @@ export function runCliAsync(args: string[], env: Record<string, string | undefin
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.once('error', reject);
     child.once('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+/** The URL a `mailprobe collector` child prints once it listens (`metrics at URL/metrics`); rejects with its output if it exits first. */
+export function collectorUrl(child: ChildProcess, stderr: () => string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /metrics at (http:\/\/[^/\s]+)\/metrics/.exec(out);
+      if (m?.[1]) resolve(m[1]);
+    });
+    child.once('exit', (code) => reject(new Error(`collector exited ${code}: ${out}${stderr().slice(-2000)}`)));
   });
 }
