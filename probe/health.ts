@@ -8,7 +8,7 @@
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from 'prom-client';
+import type { SelfMetricsRegistry } from './self-metrics.js';
 import { parseListen } from '../config/specs.js';
 // Built-ins not as ESM imports, whose namespaces load modules a probe never uses (docs/architecture.md).
 const { createServer } = process.getBuiltinModule('node:http');
@@ -69,7 +69,7 @@ export function degradedReasons(h: HealthInput): HealthReason[] {
 
 export async function startHealthServer(
   listen: string,
-  registry: Registry,
+  registry: Pick<SelfMetricsRegistry, 'metrics' | 'contentType'>,
   summary: () => { ok: boolean; state: string } & Record<string, unknown>,
 ): Promise<HealthServer> {
   const { host, port } = parseListen(listen);

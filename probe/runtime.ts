@@ -8,7 +8,6 @@
  */
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
-import { Registry } from 'prom-client';
 import { VERSION } from '../protocol/version.js';
 import type { PlanConfig } from '../config/schema.js';
 import type { CheckResult, CheckType } from '../protocol/results.js';
@@ -18,7 +17,7 @@ import { DecisionLog } from './decisions.js';
 import { degradedReasons, startHealthServer, type HealthServer } from './health.js';
 import { Pusher } from './pusher.js';
 import { ABORT_GRACE_MS, Scheduler } from './scheduler.js';
-import { createProbeMetrics, type ProbeMetrics } from './self-metrics.js';
+import { createProbeMetrics, SelfMetricsRegistry, type ProbeMetrics } from './self-metrics.js';
 import { Spool, type SpoolStats } from './spool.js';
 // Built-ins not as ESM imports, whose namespaces load modules a probe never uses (docs/architecture.md).
 const { randomBytes } = process.getBuiltinModule('node:crypto');
@@ -45,7 +44,7 @@ export interface ProbeOptions {
   /** Default plan.probes.push.spool_dir, else .mailprobe-spool/<id>. */
   spoolDir?: string;
   /** Registry for the probe's own metrics (default: a new one; never the global one). */
-  metricsRegistry?: Registry;
+  metricsRegistry?: SelfMetricsRegistry;
   /** Health/metrics listen address; default plan.probes.health_listen (off when absent). */
   healthListen?: string;
   random?: () => number;
@@ -65,7 +64,7 @@ export interface Probe {
   readonly id: string;
   readonly region: string;
   readonly spoolDir: string;
-  readonly metrics: Registry;
+  readonly metrics: SelfMetricsRegistry;
   /** `http://host:port` of /healthz and /metrics once started, if enabled. */
   readonly healthUrl: string | undefined;
   /** Opens the spool (replaying what an earlier run left), starts pushing, scheduling and the health endpoint. */
@@ -94,7 +93,7 @@ export function createProbe(o: ProbeOptions): Probe {
   const bound = base.bindings();
   const log = base.child({ ...(bound.probe === undefined ? { probe: id } : {}), ...(bound.region === undefined ? { region } : {}) });
   const spoolDir = o.spoolDir ?? push.spool_dir ?? join('.mailprobe-spool', id);
-  const registry = o.metricsRegistry ?? new Registry();
+  const registry = o.metricsRegistry ?? new SelfMetricsRegistry();
   const healthListen = o.healthListen ?? plan.probes.health_listen;
   const decisions = new DecisionLog(log);
   /** No collector took a batch for this long while batches wait → degraded. */

@@ -3,7 +3,8 @@
  * `mailprobe probe --checks …` runs as its own process with a hook that records every
  * module it resolves (test/support/module-log.mjs), until each of its check types has produced
  * results; then the packages it loaded are read back. With `--checks dns,smtp,auth`, mailauth, joi,
- * smtp-server and undici (pushes, DoH and the MTA-STS policy go over node:http) are absent: the
+ * smtp-server, undici (pushes, DoH and the MTA-STS policy go over node:http) and prom-client (the
+ * probe's /metrics has its own registry: probe/self-metrics.ts) are absent: the
  * auth check's SPF and MTA-STS are its own code (probe/auth/). A roundtrip check with a remote
  * sink loads no mailauth either. Only the round-trip sink in the probe process (DKIM
  * verification and DMARC from mailauth's submodules) loads mailauth (with joi) and smtp-server,
@@ -97,7 +98,7 @@ async function packagesLoaded(
   }
 }
 
-test('--checks dns,smtp,auth loads no mailauth, joi, smtp-server or undici; roundtrip with a remote sink loads no mailauth either; the sink in the probe loads it, without BIMI; a probe never loads fastify', async () => {
+test('--checks dns,smtp,auth loads no mailauth, joi, smtp-server, undici or prom-client; roundtrip with a remote sink loads no mailauth either; the sink in the probe loads it, without BIMI; a probe never loads fastify', async () => {
   const [lean, remote, full] = await Promise.all([
     packagesLoaded(['dns', 'smtp', 'auth']),
     // With V8's defaults (MAILPROBE_NODE_FLAGS empty).
@@ -127,14 +128,15 @@ test('--checks dns,smtp,auth loads no mailauth, joi, smtp-server or undici; roun
   );
   // What the lean probe does use, so an empty log cannot pass: its packages, and the auth check's
   // own SPF and MTA-STS code (probe/auth/).
-  for (const p of ['dns2', 'nodemailer', 'pino', 'prom-client']) assert.ok(lean.packages.has(p), `dns,smtp,auth: ${p} loaded`);
+  for (const p of ['dns2', 'nodemailer', 'pino', '@sinclair/typebox']) assert.ok(lean.packages.has(p), `dns,smtp,auth: ${p} loaded`);
   for (const f of ['/probe/auth/spf.ts', '/probe/auth/mta-sts.ts'])
     assert.ok(
       lean.urls.some((u) => u.endsWith(f)),
       `dns,smtp,auth: ${f} loaded`,
     );
-  // Pushes, DoH and the MTA-STS policy go over node:http (probe/http-client.ts): undici (its parser is WebAssembly) is not loaded.
-  for (const p of ['mailauth', 'joi', 'smtp-server', 'imapflow', 'fastify', 'undici', 'libmime', 'tldts', 'ipaddr.js'])
+  // Pushes, DoH and the MTA-STS policy go over node:http (probe/http-client.ts): undici (its parser is WebAssembly) is not loaded;
+  // the probe's own /metrics is its own small registry (probe/self-metrics.ts): no prom-client, no @opentelemetry/api.
+  for (const p of ['mailauth', 'joi', 'smtp-server', 'imapflow', 'fastify', 'undici', 'libmime', 'tldts', 'ipaddr.js', 'prom-client', '@opentelemetry/api'])
     assert.ok(!lean.packages.has(p), `dns,smtp,auth: ${p} not loaded (loaded: ${[...lean.packages].sort().join(', ')})`);
   for (const p of ['mailauth', 'joi', 'smtp-server', 'fastify'])
     assert.ok(!remote.packages.has(p), `roundtrip (sink.url),rdns: ${p} not loaded (loaded: ${[...remote.packages].sort().join(', ')})`);
