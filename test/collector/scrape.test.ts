@@ -74,3 +74,26 @@ test('every slice of a scrape is ~64 KiB at most and the event loop turns after 
   assert.ok(text.length > 20 * 64 * 1024, `${text.length} characters`);
   assert.ok(slices >= text.length / (64 * 1024 + 4096), `${slices} slices for ${text.length} characters`);
 });
+
+test('two scrapes at the same time, and one given up after its first slice, each render the whole store', async () => {
+  const store = new SeriesStore();
+  const dns = mixedResults().find((r): r is DnsResult => r.type === 'dns')!;
+  for (let i = 0; i < 3000; i++) store.apply(resultOps({ id: 'p-eu', region: 'eu' }, { ...dns, resolver: `10.0.${i >> 8}.${i & 255}` }));
+  const whole = await store.text();
+  assert.ok(whole.length > 10 * 64 * 1024, `${whole.length} characters`);
+  // The first scrape stops inside a family's slice run; a second renders everything meanwhile.
+  const first = store.stream(false);
+  let a = (await first.next()).value ?? '';
+  assert.equal(await store.text(), whole, 'the scrape started while another was rendering');
+  for (let r = await first.next(); !r.done; r = await first.next()) a += r.value;
+  assert.equal(a, whole, 'the scrape that was interrupted by the other');
+  // A client gone after one slice (the stream is ended early), then two more at once.
+  const gone = store.stream(true);
+  await gone.next();
+  await gone.return(undefined);
+  const om = await store.text(true);
+  assert.ok(om.startsWith('# HELP'), om.slice(0, 80));
+  const [x, y] = await Promise.all([store.text(), store.text()]);
+  assert.equal(x, whole);
+  assert.equal(y, whole);
+});
