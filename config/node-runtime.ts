@@ -11,6 +11,11 @@
  *     --max-semi-space-size=1                 young generation 2 × 1 MiB instead of up to 2 × 16
  *     --no-opt --no-maglev --no-sparkplug     the interpreter only (WebAssembly still runs, as the
  *                                             sink's undici needs it)
+ *   Not set for the probe because they did not pay there (side by side in one window, RSS of
+ *   ~70 MB): MALLOC_ARENA_MAX=1 with or without MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_
+ *   and MALLOC_TOP_PAD_, --optimize-for-size, --max-lazy, --v8-pool-size=1,
+ *   --bytecode-old-age=1: each within ±0.5 MB, the noise; --single-threaded-gc: +4 MB;
+ *   --jitless: no gain to speak of, and it turns WebAssembly off.
  * - The collector and the lab (`mailprobe collector`, `mailprobe start`, {@link SERVER_TUNING}):
  *   the live heap is small (~40 MiB at 100k series), but with Node's defaults RSS was several
  *   times that and climbed under steady load (`npm run bench:memory`, `npm run bench:scrape`):
