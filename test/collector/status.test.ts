@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { hashToken } from '../../collector/plugins/auth.js';
-import type { StatusV1 } from '../../collector/status/model.js';
+import { Lru, type StatusV1 } from '../../collector/status/model.js';
 import type { CheckResult } from '../../protocol/results.js';
 import { startTestCollector, type TestCollector } from '../support/collector.js';
 import { testPlan } from '../../bench/lib/plan.js';
@@ -343,5 +343,42 @@ describe('status page settings', () => {
     } finally {
       await c.close();
     }
+  });
+});
+
+describe('status tables (Lru)', () => {
+  it('forget the least recently written entry beyond their size; a write of a held key makes it the newest and keeps one entry', () => {
+    const lru = new Lru<string, number>(3);
+    for (const [k, v] of [
+      ['a', 1],
+      ['b', 2],
+      ['c', 3],
+    ] as const)
+      lru.set(k, v);
+    lru.set('a', 10);
+    assert.deepEqual([...lru.values()], [2, 3, 10], 'least recently written first');
+    lru.set('c', 30);
+    lru.set('c', 31);
+    lru.set('d', 4);
+    // b was written least recently: it goes, not a (inserted first, rewritten since).
+    assert.equal(lru.get('b'), undefined);
+    assert.deepEqual([...lru.values()], [10, 31, 4]);
+    assert.equal(lru.size, 3);
+    lru.set('e', 5);
+    lru.set('f', 6);
+    assert.deepEqual([...lru.values()], [4, 5, 6]);
+    assert.deepEqual(
+      ['a', 'c', 'd', 'e', 'f'].map((k) => lru.get(k)),
+      [undefined, undefined, 4, 5, 6],
+    );
+    // The newest written again, and a table of one.
+    lru.set('f', 7);
+    assert.deepEqual([...lru.values()], [4, 5, 7]);
+    const one = new Lru<string, number>(1);
+    one.set('x', 1);
+    one.set('y', 2);
+    one.set('y', 3);
+    assert.deepEqual([...one.values()], [3]);
+    assert.equal(one.get('x'), undefined);
   });
 });
