@@ -10,7 +10,7 @@ import { CHECKS, loadChecks, setupProblems, type CheckRegistry, type RegisteredC
 import { createProbe } from '../probe/runtime.js';
 import { PROBE_TUNING } from '../config/node-runtime.js';
 import { untilSignal } from './signals.js';
-import { createLogger } from './log.js';
+import { createProbeLog } from '../probe/log.js';
 import { IDENTITY_OPTIONS, loadPlanFor, probeCommand, RUNTIME_HELP, RUNTIME_OPTIONS, runtimeOptions } from './plan.js';
 // Built-ins not as ESM imports, whose namespaces load modules a probe never uses (docs/architecture.md).
 const { parseArgs } = process.getBuiltinModule('node:util');
@@ -93,7 +93,7 @@ export async function runProbe(argv: string[]): Promise<number> {
     for (const p of problems) process.stderr.write(`mailprobe probe: ${p}\n`);
     return 2;
   }
-  const log = createLogger('probe');
+  const log = createProbeLog('probe');
   const probe = createProbe({
     plan,
     id,

@@ -8,7 +8,7 @@
  * phase, errorClass, code and message (see protocol/failures.ts); it throws a
  * {@link CheckFailure} when it cannot run at all, and anything else only for bugs.
  */
-import type { Logger } from 'pino';
+import type { Log as Logger } from './log.js';
 import type { PlanConfig } from '../config/schema.js';
 import type { CheckResult, CheckType, ResultOf, TargetOf } from '../protocol/checks/index.js';
 

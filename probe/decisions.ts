@@ -5,7 +5,7 @@
  * target's latest state, from which the health endpoint names the targets whose checks fail
  * internally.
  */
-import type { Logger } from 'pino';
+import type { Log as Logger } from './log.js';
 import type { CheckResult, CheckType } from '../protocol/results.js';
 
 /** What a result is about, stable from one interval to the next (`smtp 127.0.0.3:25`). */

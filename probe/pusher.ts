@@ -13,7 +13,7 @@
  * A collector that is down never holds back the others.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Logger } from 'pino';
+import type { Log as Logger } from './log.js';
 import { backoff } from '../protocol/backoff.js';
 import { RESULTS_PATH, type ProbeInfo } from '../protocol/wire.js';
 import { PROBE_ERRORS } from './errors.js';

@@ -7,7 +7,7 @@
  * result is batch_max_age old. A sealed batch is on disk before its first push.
  */
 import { join } from 'node:path';
-import { pino, type Logger } from 'pino';
+import { createProbeLog, type Log as Logger } from './log.js';
 import { VERSION } from '../protocol/version.js';
 import type { PlanConfig } from '../config/schema.js';
 import type { CheckResult, CheckType } from '../protocol/results.js';
@@ -88,7 +88,7 @@ export function createProbe(o: ProbeOptions): Probe {
   const { plan, id, region } = o;
   const push = plan.probes.push;
   const now = o.now ?? Date.now;
-  const base = o.logger ?? pino({ name: 'probe', level: 'info' }, pino.destination({ dest: 2, sync: true }));
+  const base = o.logger ?? createProbeLog('probe', 'info');
   // Keys the caller's logger already binds are not bound again (pino would write them twice).
   const bound = base.bindings();
   const log = base.child({ ...(bound.probe === undefined ? { probe: id } : {}), ...(bound.region === undefined ? { region } : {}) });

@@ -6,7 +6,7 @@
  * something invalid becomes a failed result; the probe never crashes because of a check.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Logger } from 'pino';
+import type { Log as Logger } from './log.js';
 import type { PlanConfig } from '../config/schema.js';
 import type { CheckResult, CheckType } from '../protocol/results.js';
 import type { CheckContext, ResultLog } from './check.js';

@@ -25,7 +25,7 @@
  */
 import { dirname, join, resolve } from 'node:path';
 import { crc32 } from 'node:zlib';
-import type { Logger } from 'pino';
+import type { Log as Logger } from './log.js';
 import type { CheckResult } from '../protocol/results.js';
 import { PROBE_ERRORS } from './errors.js';
 // Built-ins not as ESM imports, whose namespaces load modules a probe never uses (docs/architecture.md).

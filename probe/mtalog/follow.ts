@@ -14,7 +14,7 @@
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import type { Logger } from 'pino';
+import type { Log as Logger } from '../log.js';
 
 export interface LineSource {
   /** Resolves when the source has ended (a stream at EOF) or was stopped. */

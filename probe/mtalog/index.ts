@@ -6,7 +6,7 @@
  */
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import type { Readable } from 'node:stream';
-import type { Logger } from 'pino';
+import type { Log as Logger } from '../log.js';
 import type { PlanConfig } from '../../config/schema.js';
 import { register } from '../checks/index.js';
 import { mtaLogCheck } from '../checks/mta.js';

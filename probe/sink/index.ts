@@ -14,7 +14,7 @@ import { isIP, isIPv6, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { DNSResolver } from 'mailauth';
-import type { Logger } from 'pino';
+import type { Log as Logger } from '../log.js';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import { VERDICTS } from '../../protocol/results.js';
 import { SINK_REJECTS, type SinkRejectCode } from '../smtp/errors.js';

@@ -3,7 +3,7 @@
  * `probes.roundtrip.sink` (one per listen address) so sender and sink share one clock.
  */
 import { readFile } from 'node:fs/promises';
-import type { Logger } from 'pino';
+import type { Log as Logger } from '../log.js';
 import type { PlanConfig } from '../../config/schema.js';
 import { secretFromEnv } from '../smtp/signing.js';
 import { serveArrivals, type ArrivalsServer } from './http.js';

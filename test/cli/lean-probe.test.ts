@@ -3,8 +3,9 @@
  * `mailprobe probe --checks …` runs as its own process with a hook that records every
  * module it resolves (test/support/module-log.mjs), until each of its check types has produced
  * results; then the packages it loaded are read back. With `--checks dns,smtp,auth`, mailauth, joi,
- * smtp-server, undici (pushes, DoH and the MTA-STS policy go over node:http) and prom-client (the
- * probe's /metrics has its own registry: probe/self-metrics.ts) are absent: the
+ * smtp-server, undici (pushes, DoH and the MTA-STS policy go over node:http), prom-client (the
+ * probe's /metrics has its own registry: probe/self-metrics.ts) and pino with sonic-boom,
+ * thread-stream and node:assert (its logger is its own: probe/log.ts) are absent: the
  * auth check's SPF and MTA-STS are its own code (probe/auth/). A roundtrip check with a remote
  * sink loads no mailauth either. Only the round-trip sink in the probe process (DKIM
  * verification and DMARC from mailauth's submodules) loads mailauth (with joi) and smtp-server,
@@ -128,7 +129,7 @@ test('--checks dns,smtp,auth loads no mailauth, joi, smtp-server, undici or prom
   );
   // What the lean probe does use, so an empty log cannot pass: its packages, and the auth check's
   // own SPF and MTA-STS code (probe/auth/).
-  for (const p of ['dns2', 'nodemailer', 'pino', '@sinclair/typebox']) assert.ok(lean.packages.has(p), `dns,smtp,auth: ${p} loaded`);
+  for (const p of ['dns2', 'nodemailer', '@sinclair/typebox', 'pino-std-serializers']) assert.ok(lean.packages.has(p), `dns,smtp,auth: ${p} loaded`);
   for (const f of ['/probe/auth/spf.ts', '/probe/auth/mta-sts.ts'])
     assert.ok(
       lean.urls.some((u) => u.endsWith(f)),
@@ -136,7 +137,30 @@ test('--checks dns,smtp,auth loads no mailauth, joi, smtp-server, undici or prom
     );
   // Pushes, DoH and the MTA-STS policy go over node:http (probe/http-client.ts): undici (its parser is WebAssembly) is not loaded;
   // the probe's own /metrics is its own small registry (probe/self-metrics.ts): no prom-client, no @opentelemetry/api.
-  for (const p of ['mailauth', 'joi', 'smtp-server', 'imapflow', 'fastify', 'undici', 'libmime', 'tldts', 'ipaddr.js', 'prom-client', '@opentelemetry/api'])
+  // The probe's logger is its own (probe/log.ts): no pino with its transport machinery (thread-stream,
+  // sonic-boom, which loads node:assert; worker_threads too, but tsx loads that here itself).
+  assert.deepEqual(
+    lean.urls.filter((u) => u === 'builtin:assert'),
+    [],
+    'dns,smtp,auth: no node:assert (sonic-boom loaded it)',
+  );
+  for (const p of [
+    'mailauth',
+    'joi',
+    'smtp-server',
+    'imapflow',
+    'fastify',
+    'undici',
+    'libmime',
+    'tldts',
+    'ipaddr.js',
+    'prom-client',
+    '@opentelemetry/api',
+    'pino',
+    'sonic-boom',
+    'thread-stream',
+    'on-exit-leak-free',
+  ])
     assert.ok(!lean.packages.has(p), `dns,smtp,auth: ${p} not loaded (loaded: ${[...lean.packages].sort().join(', ')})`);
   for (const p of ['mailauth', 'joi', 'smtp-server', 'fastify'])
     assert.ok(!remote.packages.has(p), `roundtrip (sink.url),rdns: ${p} not loaded (loaded: ${[...remote.packages].sort().join(', ')})`);
