@@ -3,10 +3,9 @@
  * `path: rule` (`cutover.servers[1].ip: must be an IPv4 or IPv6 address`); the result is
  * typed and frozen.
  */
-import { readFile } from 'node:fs/promises';
 import { Value, type ValueError, ValueErrorType } from '@sinclair/typebox/value';
 import { isAlias, LineCounter, parseDocument, visit, type Alias } from 'yaml';
-import { planFileProblems } from './files.js';
+import { planFileProblems, readFile } from './files.js';
 import { BOUND, Plan, parseDuration, parseSize, specFormatProblem, type Bound, type PlanConfig, type PlanInput } from './schema.js';
 import { CATALOGUE, CATALOGUE_REGIONS, CATALOGUE_SELECTORS } from './catalogue.js';
 import { HOSTNAME_PATTERN, parseResolverSpec, specProblem } from './specs.js';

@@ -40,8 +40,6 @@
  * `MAILPROBE_NODE_TUNING=0` adds nothing at all. Without process.execve (Windows) the process
  * runs untuned. The lab's in-process probes keep their host's settings.
  */
-import { getHeapStatistics } from 'node:v8';
-
 export interface NodeTuning {
   /** V8 flags. */
   readonly flags: readonly string[];
@@ -112,6 +110,8 @@ export function runtimeSettings(tuning: NodeTuning): {
     nodeFlags: [...process.execArgv],
     nodeOptions: process.env.NODE_OPTIONS,
     env: Object.fromEntries(Object.keys(tuning.env).map((k) => [k, process.env[k]])),
-    heapLimitMiB: Math.round(getHeapStatistics().heap_size_limit / 2 ** 20),
+    // node:v8 read here only (the collector's start line): loaded at the top it cost every probe
+    // its heap-snapshot and promise-hook modules.
+    heapLimitMiB: Math.round(process.getBuiltinModule('node:v8').getHeapStatistics().heap_size_limit / 2 ** 20),
   };
 }

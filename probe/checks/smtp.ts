@@ -10,8 +10,8 @@
  * With a certificate seen, the TLSA records of the mail host (`_25._tcp`) are looked up
  * after the session and matched against it (probe/smtp/dane.ts): does this IP pass DANE?
  */
-import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
+import { readFile } from '../../config/files.js';
 import type { PlanConfig } from '../../config/schema.js';
 import { text } from '../../protocol/checks/common.js';
 import type { SmtpResult, SmtpTarget } from '../../protocol/checks/smtp.js';

@@ -137,6 +137,19 @@ test('--checks dns,smtp,auth loads no mailauth, joi, smtp-server, undici or prom
     );
   // Pushes, DoH and the MTA-STS policy go over node:http (probe/http-client.ts): undici (its parser is WebAssembly) is not loaded;
   // the probe's own /metrics is its own small registry (probe/self-metrics.ts): no prom-client, no @opentelemetry/api.
+  // Built-ins only the collector or nothing on a probe's path use: node:fs/promises (its namespace
+  // loads readline's interface, the REPL history and the file watchers; config/files.ts reads
+  // files without it) and node:v8 (the collector's start line reads it on use). tsx loads
+  // fs/promises itself here, so that one is checked as no import from the project's own files.
+  assert.deepEqual(
+    lean.urls.filter((u) => u === 'builtin:v8' || u.startsWith('node:fs/promises <- ')),
+    [],
+    'dns,smtp,auth: no node:v8, no import of node:fs/promises',
+  );
+  assert.ok(
+    lean.urls.some((u) => /^node:path <- file:.*\/cli\/probe\.ts$/.test(u)),
+    'the log holds which project files import a built-in',
+  );
   // The probe's logger is its own (probe/log.ts): no pino with its transport machinery (thread-stream,
   // sonic-boom, which loads node:assert; worker_threads too, but tsx loads that here itself).
   assert.deepEqual(

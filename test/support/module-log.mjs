@@ -1,7 +1,8 @@
 // Preloaded into a child process (`node --import ./test/support/module-log.mjs …`): records the
 // URL of every module the process loads (import and require alike, through node:module's
 // synchronous resolve hook) and the built-in modules Node loaded, and writes them, one a line, to
-// $MAILPROBE_MODULE_LOG when it exits.
+// $MAILPROBE_MODULE_LOG when it exits; for built-ins the project's own files import, also
+// `node:<name> <- <importing file's URL>`.
 // test/cli/lean-probe.test.ts reads it to see which packages a probe loaded.
 import { writeFileSync } from 'node:fs';
 import { registerHooks } from 'node:module';
@@ -12,6 +13,10 @@ registerHooks({
   resolve(specifier, context, next) {
     const r = next(specifier, context);
     seen.add(r.url);
+    // Which of the project's own files import a built-in (`node:fs/promises <- file:///…/config/load.ts`):
+    // tsx, which runs the process from source, loads some built-ins itself.
+    if (r.url.startsWith('node:') && context.parentURL?.startsWith('file:') && !context.parentURL.includes('/node_modules/'))
+      seen.add(`${r.url} <- ${context.parentURL}`);
     return r;
   },
 });
