@@ -2,7 +2,7 @@
  * The probe's logger: the JSON lines pino writes for the probe (`pino({ name, level },
  * pino.destination({ dest: 2, sync: true }))`, what cli/log.ts gives every other command), byte
  * for byte, without loading pino. pino loads its transport machinery whether or not a transport is
- * used (worker_threads, thread-stream, sonic-boom with node:assert, on-exit-leak-free): ~2 MB of a
+ * used (worker_threads, thread-stream, sonic-boom with node:assert, on-exit-leak-free): ~1 MB of a
  * probe's RSS (README, `bench:footprint`). Errors go through pino's own serializer
  * (pino-std-serializers) and what JSON.stringify cannot write through pino's fallback
  * (safe-stable-stringify, same limits), so an `err` reads as it did. Only what the probe calls:
