@@ -12,9 +12,9 @@
  * turns it off), one server at a time; the collector runs compiled (dist/, built by the npm script).
  *
  * The closed loop runs BENCH_WARMUP seconds before it measures: the collector's JIT is still
- * compiling the push path after priming (V8 spent ~0.9 s of background compile time in the first
- * seconds, e.g. ~90 ms each for the ingest and the body validator, on the one core the server is
- * pinned to), and a collector runs for days. With 1 s of warm-up the p99 was ~2-5 ms higher and
+ * compiling the push path after priming (with `--trace-opt` in MAILPROBE_NODE_FLAGS: ~0.9 s of
+ * background compile time in the first seconds, e.g. ~90 ms each for the ingest and the body
+ * validator, on the one core the server is pinned to), and a collector runs for days. With 1 s of warm-up the p99 was ~2-5 ms higher and
  * CPU per result ~8 % (same build, idle machine, 2026-11-30).
  *
  * Env: BENCH_PROBES (default "100,300"), BENCH_SECONDS (measured seconds per run, default 5),
