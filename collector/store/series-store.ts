@@ -305,6 +305,12 @@ export class SeriesStore implements Output {
   readonly #listeners: StoreListener[] = [];
   /** The label values of all families' series. */
   readonly ids = new LabelIds();
+  /**
+   * Keys of series dropped during {@link apply}, whose ids are freed when it ends: a key the caller
+   * built before (`groups`) must not come to name other labels through an id freed and reused
+   * within the same call.
+   */
+  #releasing: string[] | undefined;
   /** {@link stream}'s copy of a family's series, reused by one scrape at a time. */
   readonly #members: (Series | undefined)[] = [];
   #membersBusy = false;
@@ -368,6 +374,17 @@ export class SeriesStore implements Output {
    * one-of operation i ({@link Family.keyOf}), when the caller built it already.
    */
   apply(ops: readonly SampleOp[], found?: readonly (Series | undefined)[], touched?: (Series | undefined)[], groups?: readonly (string | undefined)[]): void {
+    const releasing: string[] = [];
+    this.#releasing = releasing;
+    try {
+      this.#apply(ops, found, touched, groups);
+    } finally {
+      this.#releasing = undefined;
+      for (const key of releasing) for (const id of keyIds(key)) this.ids.release(id);
+    }
+  }
+
+  #apply(ops: readonly SampleOp[], found?: readonly (Series | undefined)[], touched?: (Series | undefined)[], groups?: readonly (string | undefined)[]): void {
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i] as SampleOp;
       const f = this.#families.get(op.metric);
@@ -440,7 +457,8 @@ export class SeriesStore implements Output {
     if (s.removed) return;
     s.removed = true;
     s.family.series.delete(s.key);
-    s.family.releaseKey(s.key);
+    if (this.#releasing) this.#releasing.push(s.key);
+    else s.family.releaseKey(s.key);
     this.#size--;
     for (const l of this.#listeners) l.removed(s, ts);
   }

@@ -83,3 +83,25 @@ test('a one-of gauge switching back and forth keeps one series of its group, who
   store.drop(s);
   assert.equal(store.ids.size, 0);
 });
+
+test('a key the caller built before apply keeps naming its labels while apply frees and reuses ids', async () => {
+  const store = new SeriesStore();
+  const f = store.family('dnsAnswerSide');
+  assert.ok(f);
+  const base = { region: 'eu', probe: 'p1', resolver_name: 'n', name: 'mail.company.test', type: 'A' };
+  // The value `only-here` is held by one series alone, as the side of group A.
+  store.apply([{ op: 'one-of', metric: 'dnsAnswerSide', labels: { ...base, resolver: 'a' }, label: 'side', value: 'only-here', ts: TS }]);
+  const ops: SampleOp[] = [
+    // A switches away from `only-here`: its id is freed during the apply …
+    { op: 'one-of', metric: 'dnsAnswerSide', labels: { ...base, resolver: 'a' }, label: 'side', value: 'old', ts: TS + 1 },
+    // … B's new resolver value is interned then (it would take the freed id) …
+    { op: 'one-of', metric: 'dnsAnswerSide', labels: { ...base, resolver: 'b-new' }, label: 'side', value: 'old', ts: TS + 1 },
+    // … and C's group key, built before the apply as the ingest builds it, holds `only-here` as its resolver.
+    { op: 'one-of', metric: 'dnsAnswerSide', labels: { ...base, resolver: 'only-here' }, label: 'side', value: 'new', ts: TS + 1 },
+  ];
+  const groups = ops.map((op) => (op.op === 'one-of' ? f.keyOf(op.labels, op.label) : undefined));
+  assert.ok(groups[2] !== undefined, 'C’s group key is built from interned values');
+  store.apply(ops, undefined, undefined, groups);
+  const lines = (await store.text()).split('\n').filter((l) => l.startsWith('mailprobe_dns_answer_side{'));
+  assert.deepEqual(lines.map((l) => /resolver="([^"]*)".*side="([^"]*)"/.exec(l)?.slice(1, 3).join('=')).sort(), ['a=old', 'b-new=old', 'only-here=new']);
+});
