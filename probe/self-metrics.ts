@@ -10,6 +10,7 @@
  */
 import { METRICS, type MetricDef, type MetricKey, type MetricOf } from '../protocol/metrics.js';
 import type { LabelValues, MetricFor } from '../protocol/prom.js';
+import { escapeHelp, escapeLabel, formatValue } from '../protocol/exposition.js';
 import type { SpoolStats } from './spool.js';
 
 type Labels = Readonly<Record<string, string | number>>;
@@ -21,13 +22,11 @@ interface Series {
   count?: number;
 }
 
-const escapeText = (s: string): string => s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
-const labelValue = (v: string | number): string => (typeof v === 'string' ? escapeText(v).replace(/"/g, '\\"') : String(v));
+const labelValue = (v: string | number): string => (typeof v === 'string' ? escapeLabel(v) : String(v));
 const labelText = (l: Labels): string =>
   Object.entries(l)
     .map(([k, v]) => `${k}="${labelValue(v)}"`)
     .join(',');
-const num = (v: number): string => (Number.isNaN(v) ? 'Nan' : v === Infinity ? '+Inf' : v === -Infinity ? '-Inf' : `${v}`);
 /** One key per label set, whatever the order of its labels. */
 const keyOf = (l: Labels): string =>
   Object.keys(l)
@@ -76,22 +75,22 @@ class Metric {
 
   text(): string {
     this.collect?.();
-    const lines = [`# HELP ${escapeText(this.name)} ${escapeText(this.help)}`, `# TYPE ${escapeText(this.name)} ${this.type}`];
+    const lines = [`# HELP ${escapeHelp(this.name)} ${escapeHelp(this.help)}`, `# TYPE ${escapeHelp(this.name)} ${this.type}`];
     for (const s of this.series.values()) {
       const labels = labelText(s.labels);
       if (!s.buckets) {
-        lines.push(`${this.name}${labels ? `{${labels}}` : ''} ${num(s.value)}`);
+        lines.push(`${this.name}${labels ? `{${labels}}` : ''} ${formatValue(s.value)}`);
         continue;
       }
       const tail = labels ? `,${labels}` : '';
       let acc = 0;
       this.bounds.forEach((b, i) => {
         acc += s.buckets?.[i] ?? 0;
-        lines.push(`${this.name}_bucket{le="${b}"${tail}} ${num(acc)}`);
+        lines.push(`${this.name}_bucket{le="${b}"${tail}} ${formatValue(acc)}`);
       });
-      lines.push(`${this.name}_bucket{le="+Inf"${tail}} ${num(s.count ?? 0)}`);
-      lines.push(`${this.name}_sum${labels ? `{${labels}}` : ''} ${num(s.value)}`);
-      lines.push(`${this.name}_count${labels ? `{${labels}}` : ''} ${num(s.count ?? 0)}`);
+      lines.push(`${this.name}_bucket{le="+Inf"${tail}} ${formatValue(s.count ?? 0)}`);
+      lines.push(`${this.name}_sum${labels ? `{${labels}}` : ''} ${formatValue(s.value)}`);
+      lines.push(`${this.name}_count${labels ? `{${labels}}` : ''} ${formatValue(s.count ?? 0)}`);
     }
     return lines.join('\n');
   }

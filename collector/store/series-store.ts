@@ -31,24 +31,13 @@
 import { METRICS, metricsOf, oneOfLabel, type MetricDef, type MetricKey } from '../../protocol/metrics.js';
 import type { Labels, SampleOp } from '../samples.js';
 import type { Output } from '../outputs/output.js';
+import { escapeHelp, escapeLabel, formatValue } from '../../protocol/exposition.js';
 
 /** Metrics the results feed (the catalogue's `origin: 'result'`). */
 export const RESULT_METRICS: readonly MetricKey[] = metricsOf('result');
 
 export const CLASSIC_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 export const OPENMETRICS_CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
-
-/** A sample value as the text formats write it (prom-client's spelling, `Nan` included). */
-export function formatValue(v: number): string {
-  if (Number.isNaN(v)) return 'Nan';
-  if (v === Number.POSITIVE_INFINITY) return '+Inf';
-  if (v === Number.NEGATIVE_INFINITY) return '-Inf';
-  return `${v}`;
-}
-
-const NEEDS_ESCAPE = /[\\\n"]/;
-const escapeLabel = (v: string): string => (NEEDS_ESCAPE.test(v) ? v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"') : v);
-const escapeHelp = (v: string): string => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
 
 /**
  * Label values → small integers, shared by the families of one store. An id is held by every
