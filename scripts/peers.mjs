@@ -42,6 +42,8 @@ export const BENCH_PEERS = {
   // bench:mta-log parses the same Postfix log with pflogsumm.
   pflogsumm: 'pflogsumm',
   taskset: 'util-linux',
+  // bench:ingest's load generator (bench/lib/wrk.ts): C, so its own pauses are not the server's latency.
+  wrk: 'wrk',
 };
 
 const ALL = { ...TEST_PEERS, ...BENCH_PEERS };

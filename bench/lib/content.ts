@@ -185,18 +185,22 @@ export function seriesCount(text: string): number {
 const ID_SLOT = '__BATCH_ID_SLOT__';
 
 /**
- * The JSON body of a push by probe `n`, with a fresh batch id per call (the collector applies a
- * batch id once, so a benchmark reusing one would measure duplicates). Serialised once; each
- * call only splices the id in.
+ * The JSON body of a push by probe `n` split around its batch id: `head + id + rest` is the body
+ * with that id (the collector applies a batch id once, so a benchmark reusing one would measure
+ * duplicates). Serialised once.
  */
-export function batchBody(n: number, results: readonly CheckResult[]): (seq: number) => string {
+export function batchTemplate(n: number, results: readonly CheckResult[]): { head: string; rest: string } {
   const text = JSON.stringify({
     probe: { id: probeId(n), region: regionOf(n), version: 'bench' },
     batch: { id: ID_SLOT, seq: 0, createdAt: Date.now() },
     results,
   });
   const at = text.indexOf(ID_SLOT);
-  const head = text.slice(0, at);
-  const rest = text.slice(at + ID_SLOT.length);
+  return { head: text.slice(0, at), rest: text.slice(at + ID_SLOT.length) };
+}
+
+/** The JSON body of a push by probe `n`, with a fresh batch id per call; each call only splices the id in. */
+export function batchBody(n: number, results: readonly CheckResult[]): (seq: number) => string {
+  const { head, rest } = batchTemplate(n, results);
   return (seq) => `${head}b${n.toString(36)}x${seq.toString(36).padStart(8, '0')}${rest}`;
 }

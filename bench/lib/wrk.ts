@@ -1,0 +1,117 @@
+/**
+ * Push load from wrk (Debian's package: C, requests made by LuaJIT), for benchmarks whose
+ * latency figures must be the server's: `connections` keep-alive connections, closed loop (or
+ * paced to a rate), latency measured by wrk from the moment a request is written.
+ *
+ * Not an in-process Node client: under bench:ingest's load the undici client's own garbage
+ * collection paused its event loop for 15–27 ms every second or so (scavenges of a young
+ * generation where half of what pushes allocated was still referenced, `--trace-gc` on the load
+ * generator, 2026-11-30), and each pause was added to every push in flight: the collector's
+ * p99 read 20–29 ms where the same collector under wrk, at the same rate, read 13–22 ms.
+ *
+ *   const load = new WrkLoad([{ method: 'POST', path: '/v1/results', headers, head, rest }]);
+ *   const r = await load.run(url, { connections: 8, seconds: 5, nonce: 'm1' });
+ *   load.close();
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { serverCommand } from './bench-processes.js';
+import { peer } from '../../scripts/peers.mjs';
+
+const SCRIPT = resolve(import.meta.dirname, 'wrk-push.lua');
+
+/** One push: sent as `head` or, with `rest`, as `head + <fresh batch id> + rest`. */
+export interface WrkPush {
+  method: 'POST' | 'PUT';
+  path: string;
+  headers: Readonly<Record<string, string>>;
+  head: string;
+  rest?: string;
+}
+
+export interface WrkRun {
+  connections: number;
+  seconds: number;
+  /** Batch ids of this run start with it: unique per run, so no push is a duplicate of an earlier run's. */
+  nonce: string;
+  /** Pushes per second over all connections; absent: closed loop. */
+  rate?: number;
+}
+
+export interface WrkResult {
+  requests: number;
+  seconds: number;
+  p50Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+  maxMs: number;
+  /** Answers ≥ 400. */
+  statusErrors: number;
+  /** Connect, read, write errors and timeouts. */
+  socketErrors: number;
+}
+
+/** A Lua string literal of `s` (a long bracket of a level `s` does not contain). */
+function luaString(s: string): string {
+  let level = 0;
+  while (s.includes(`]${'='.repeat(level)}]`)) level++;
+  const eq = '='.repeat(level);
+  // A long bracket drops a newline right after its opening: add one for it to drop.
+  return `[${eq}[\n${s}]${eq}]`;
+}
+
+export class WrkLoad {
+  readonly #dir = mkdtempSync(join(tmpdir(), 'mailprobe-wrk-'));
+  readonly #data = join(this.#dir, 'pushes.lua');
+  readonly #wrk = peer('wrk');
+
+  constructor(pushes: readonly WrkPush[]) {
+    const rows = pushes.map((p) => {
+      const headers = Object.entries(p.headers)
+        .map(([k, v]) => `[ ${luaString(k)} ]=${luaString(v)}`)
+        .join(',');
+      const rest = p.rest === undefined ? '' : `,rest=${luaString(p.rest)}`;
+      return `{method=${luaString(p.method)},path=${luaString(p.path)},headers={${headers}},head=${luaString(p.head)}${rest}}`;
+    });
+    writeFileSync(this.#data, `return {\n${rows.join(',\n')}\n}\n`);
+  }
+
+  /** One wrk run against `url` (on the load generator's core once pinning is on). */
+  run(url: string, o: WrkRun): Promise<WrkResult> {
+    const args = ['-t1', `-c${o.connections}`, `-d${o.seconds}s`, '--timeout', '30s', '-s', SCRIPT, url];
+    const [cmd, argv] = serverCommand(this.#wrk, args, 'load');
+    const child = spawn(cmd, argv, {
+      env: { ...process.env, WRK_DATA: this.#data, WRK_NONCE: o.nonce, WRK_RATE: String(o.rate ?? 0) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    return new Promise((ok, fail) => {
+      child.once('error', fail);
+      child.once('exit', (code) => {
+        const m = /^WRK_RESULT (\{.*\})$/m.exec(out);
+        if (code !== 0 || !m?.[1]) return fail(new Error(`wrk exited with ${code}: ${(err || out).trim().slice(0, 500)}`));
+        const j = JSON.parse(m[1]) as Record<string, number>;
+        const ms = (k: string) => (j[k] ?? Number.NaN) / 1000;
+        ok({
+          requests: j.requests ?? 0,
+          seconds: (j.durationUs ?? 0) / 1e6,
+          p50Ms: ms('p50Us'),
+          p99Ms: ms('p99Us'),
+          p999Ms: ms('p999Us'),
+          maxMs: ms('maxUs'),
+          statusErrors: j.statusErrors ?? 0,
+          socketErrors: j.socketErrors ?? 0,
+        });
+      });
+    });
+  }
+
+  close(): void {
+    rmSync(this.#dir, { recursive: true, force: true });
+  }
+}
