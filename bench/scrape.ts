@@ -5,7 +5,9 @@
  * For each size, ceil(size / ~300) probes push one interval each (bench/lib/content.ts), to a
  * fresh collector process and a fresh Pushgateway process (without the consistency check, so
  * filling it stays fast; a scrape does the same work either way). Then:
- *  - render: GET /metrics (no compression) a few times; median time to the last byte, size;
+ *  - render: GET /metrics (no compression) a few times; median time to the last byte, taken by
+ *    curl (C, reading into /dev/null: the time a Node client spent decoding ~13 MiB into a
+ *    string, and its own garbage collections, were in the figure of both peers), size;
  *  - pushes under scrape: one closed-loop pusher for a few seconds with nothing else, then the
  *    same while a scraper scrapes /metrics back to back; push p50/p99/max of both. A push
  *    that waits for a render shows the server's event-loop stall (the collector renders on its
@@ -23,12 +25,12 @@ import { spawn } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { request } from 'undici';
 import { tokenFor } from './lib/plan.js';
-import { cpuSecondsOf, pinLoadGenerator, rssOf, startCollectorProcess, startPushgateway, type PeerProcess } from './lib/bench-processes.js';
+import { cpuSecondsOf, pinLoadGenerator, rssOf, serverCommand, startCollectorProcess, startPushgateway, type PeerProcess } from './lib/bench-processes.js';
 import { batchBody, probeExposition, probeId, probeResults, seriesCount } from './lib/content.js';
 import { closedLoop, fmt, peerRequests, quantile, sendAll, table, type LoadResult, type Req } from './lib/load.js';
-import { requirePeers } from '../scripts/peers.mjs';
+import { peer as peerBinary, requirePeers } from '../scripts/peers.mjs';
 
-requirePeers(['prometheus-pushgateway']);
+requirePeers(['prometheus-pushgateway', 'curl']);
 
 const SIZES = (process.env.BENCH_SERIES ?? '10000,100000,500000').split(',').map(Number);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
@@ -54,12 +56,28 @@ interface Row {
   rssMiB: number;
 }
 
-async function scrapeOnce(url: string): Promise<{ ms: number; text: string }> {
-  const t0 = performance.now();
+async function scrapeOnce(url: string): Promise<{ text: string }> {
   const r = await request(`${url}/metrics`);
   const text = await r.body.text();
   if (r.statusCode !== 200) throw new Error(`scrape ${url}: ${r.statusCode}`);
-  return { ms: performance.now() - t0, text };
+  return { text };
+}
+
+/** Time to the last byte of one GET /metrics by curl on the load generator's core, in ms (the body goes to /dev/null). */
+function curlScrapeMs(url: string): Promise<number> {
+  const [cmd, args] = serverCommand(peerBinary('curl'), ['-s', '-o', '/dev/null', '-w', '%{http_code} %{time_total}', `${url}/metrics`], 'load');
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  return new Promise((ok, fail) => {
+    child.once('error', fail);
+    child.once('exit', (code) => {
+      const [status, seconds] = out.trim().split(' ');
+      if (code !== 0 || status !== '200') return fail(new Error(`curl ${url}/metrics: exit ${code}, ${out.trim().slice(0, 300)}`));
+      ok(1000 * Number(seconds));
+    });
+  });
 }
 
 /** The scraper's loop: GET /metrics back to back on one keep-alive connection, each body read to its end and dropped; a `.` per scrape on stdout. */
@@ -123,12 +141,13 @@ async function measure(peer: PeerProcess, label: string, target: string, fill: R
   await sendAll(peer.url, fill, 8);
   process.stdout.write(`  ${target}: filled by ${fill.length} pushes in ${fmt((performance.now() - t0) / 1000)} s\n`);
   const cpu0 = cpuSecondsOf(peer.pid);
+  // The first scrape's body is read for its series; the timed ones are curl's.
   const first = await scrapeOnce(peer.url);
-  const times: number[] = [first.ms];
   const big = first.text.length > 20e6;
-  const reps = big ? 0 : first.text.length > 5e6 ? 2 : 4;
-  for (let i = 0; i < reps; i++) times.push((await scrapeOnce(peer.url)).ms);
-  const cpuMs = (1000 * (cpuSecondsOf(peer.pid) - cpu0)) / times.length;
+  const reps = big ? 1 : first.text.length > 5e6 ? 3 : 5;
+  const times: number[] = [];
+  for (let i = 0; i < reps; i++) times.push(await curlScrapeMs(peer.url));
+  const cpuMs = (1000 * (cpuSecondsOf(peer.pid) - cpu0)) / (reps + 1);
   // At 500k one render takes seconds: the push phases would only repeat that figure.
   const skip = { lat: [Number.NaN, Number.NaN, Number.NaN] as [number, number, number], scrapes: 0 };
   const idle = big ? skip : await pushPhase(peer.url, next);

@@ -44,6 +44,8 @@ export const BENCH_PEERS = {
   taskset: 'util-linux',
   // bench:ingest's load generator (bench/lib/wrk.ts): C, so its own pauses are not the server's latency.
   wrk: 'wrk',
+  // bench:scrape times a scrape to its last byte with curl (no decoding, no garbage collector of its own).
+  curl: 'curl',
 };
 
 const ALL = { ...TEST_PEERS, ...BENCH_PEERS };

@@ -4,10 +4,11 @@
  * paced to a rate), latency measured by wrk from the moment a request is written.
  *
  * Not an in-process Node client: under bench:ingest's load the undici client's own garbage
- * collection paused its event loop for 15–27 ms every second or so (scavenges of a young
- * generation where half of what pushes allocated was still referenced, `--trace-gc` on the load
- * generator, 2026-11-30), and each pause was added to every push in flight: the collector's
- * p99 read 20–29 ms where the same collector under wrk, at the same rate, read 13–22 ms.
+ * collection stopped its event loop now and then (scavenges of 9–27 ms, growing with its heap,
+ * and incremental marking steps of up to 28 ms: `--trace-gc` on the load generator, 2026-11-30),
+ * and every such stop was added to each push in flight: the clusters of the slowest pushes
+ * (35–69 ms) fell on the client's event-loop gaps of 31, 32 and 58 ms. wrk's latencies are taken
+ * by C code between a write and the last byte of the answer.
  *
  *   const load = new WrkLoad([{ method: 'POST', path: '/v1/results', headers, head, rest }]);
  *   const r = await load.run(url, { connections: 8, seconds: 5, nonce: 'm1' });
