@@ -14,8 +14,11 @@
  *
  * Two latency figures for the collector:
  * - at saturation (the closed loop): 8 pushes always in flight, so each waits behind up to 7
- *   others and p50 is ~8× the time one push takes; p99 adds whatever pauses the server (its
- *   garbage collections) to all 8;
+ *   others and p50 is ~8× the time one push takes; p99 adds whatever slows the server's main
+ *   thread to all 8. Mostly V8's garbage collection: pinned to one core, the collector's four
+ *   GC helper threads run on the core the pushes need (perf sched while a full collection
+ *   marked: 179 of 267 ms of it went to them); with only the main thread pinned (the helpers on
+ *   the other core) p99 read 14.7-15.4 ms instead of 23-26 in the same minutes (2026-11-30);
  * - at 3× the fastest Pushgateway's rate (the goal's throughput), paced by wrk on the same 8
  *   connections: a fresh collector, the same warm-up, then BENCH_SECONDS at that rate.
  *
