@@ -21,6 +21,11 @@
  *   times that and climbed under steady load (`npm run bench:memory`, `npm run bench:scrape`):
  *     --max-semi-space-size=2       the young generation grew to 2 × 64 MiB under a push burst and
  *                                   kept the pages; every push allocates short-lived objects only
+ *     --v8-pool-size=2              two GC helper threads instead of Node's 4 whatever the CPUs.
+ *                                   While a full collection marks, its helpers run beside the main
+ *                                   thread; on one core (bench:ingest pins each server to one)
+ *                                   the 4 took 179 of 267 ms of it (perf sched), and pushes queued
+ *                                   behind: ingest p99 POOL_NUMBERS
  *     MALLOC_ARENA_MAX=1            glibc gives every thread that mallocs an arena (V8's compiler
  *                                   and GC threads, libuv's pool) and keeps its freed memory
  *     MALLOC_MMAP_THRESHOLD_=32768  blocks of 32 KiB and more come from mmap and go back to the
@@ -48,7 +53,10 @@ export interface NodeTuning {
 }
 
 export const PROBE_TUNING: NodeTuning = { flags: ['--max-semi-space-size=1', '--no-opt', '--no-maglev', '--no-sparkplug'], env: {} };
-export const SERVER_TUNING: NodeTuning = { flags: ['--max-semi-space-size=2'], env: { MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '32768' } };
+export const SERVER_TUNING: NodeTuning = {
+  flags: ['--max-semi-space-size=2', '--v8-pool-size=2'],
+  env: { MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '32768' },
+};
 
 /** Set in the environment of the re-executed process: it re-executes once, whatever Node made of the flags. */
 const TUNED = 'MAILPROBE_NODE_TUNED';

@@ -73,17 +73,29 @@ test('collector process: re-executed in place with the memory settings (config/n
   const tuned = heapLimitWith([...SERVER_NODE_FLAGS]);
   assert.equal(line.runtime.heapLimitMiB, tuned);
   assert.notEqual(tuned, heapLimitWith([]), 'the flags change the heap limit of a bare node');
+  // Two GC helper threads instead of Node's four: two threads fewer than a bare node's.
+  assert.equal(threadsWith([]) - threadsWith([...SERVER_NODE_FLAGS]), 2);
   child.kill('SIGTERM');
 });
+
+/** Threads of a bare `node` with these flags once it runs (main, V8's helpers, Node's own). */
+function threadsWith(flags: string[]): number {
+  const count = 'setTimeout(() => console.log(require("node:fs").readdirSync("/proc/self/task").length), 50)';
+  return Number(spawnSync(process.execPath, [...flags, '-e', count], { encoding: 'utf8' }).stdout.trim());
+}
 
 test('runtime tuning: what the operator set wins, MAILPROBE_NODE_TUNING=0 turns it off', () => {
   assert.deepEqual(missingTuning(SERVER_TUNING, [], {}), { flags: [...SERVER_NODE_FLAGS], env: { ...SERVER_ENV } });
   assert.deepEqual(missingTuning(SERVER_TUNING, ['--max_semi_space_size=32'], { MALLOC_ARENA_MAX: '4' }), {
-    flags: [],
+    flags: ['--v8-pool-size=2'],
     env: { MALLOC_MMAP_THRESHOLD_: '32768' },
   });
   assert.deepEqual(
-    missingTuning(SERVER_TUNING, [], { NODE_OPTIONS: '--max-semi-space-size=16 --trace-gc', MALLOC_MMAP_THRESHOLD_: '0', MALLOC_ARENA_MAX: '2' }),
+    missingTuning(SERVER_TUNING, ['--v8_pool_size=4'], {
+      NODE_OPTIONS: '--max-semi-space-size=16 --trace-gc',
+      MALLOC_MMAP_THRESHOLD_: '0',
+      MALLOC_ARENA_MAX: '2',
+    }),
     {
       flags: [],
       env: {},
