@@ -25,7 +25,7 @@ import { spawn } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { request } from 'undici';
 import { tokenFor } from './lib/plan.js';
-import { cpuSecondsOf, pinLoadGenerator, rssOf, serverCommand, startCollectorProcess, startPushgateway, type PeerProcess } from './lib/bench-processes.js';
+import { cpuSecondsOf, pinLoadGenerator, rssOf, runLoadTool, startCollectorProcess, startPushgateway, type PeerProcess } from './lib/bench-processes.js';
 import { batchBody, probeExposition, probeId, probeResults, seriesCount } from './lib/content.js';
 import { closedLoop, fmt, peerRequests, quantile, sendAll, table, type LoadResult, type Req } from './lib/load.js';
 import { peer as peerBinary, requirePeers } from '../scripts/peers.mjs';
@@ -64,20 +64,11 @@ async function scrapeOnce(url: string): Promise<{ text: string }> {
 }
 
 /** Time to the last byte of one GET /metrics by curl on the load generator's core, in ms (the body goes to /dev/null). */
-function curlScrapeMs(url: string): Promise<number> {
-  const [cmd, args] = serverCommand(peerBinary('curl'), ['-s', '-o', '/dev/null', '-w', '%{http_code} %{time_total}', `${url}/metrics`], 'load');
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  return new Promise((ok, fail) => {
-    child.once('error', fail);
-    child.once('exit', (code) => {
-      const [status, seconds] = out.trim().split(' ');
-      if (code !== 0 || status !== '200') return fail(new Error(`curl ${url}/metrics: exit ${code}, ${out.trim().slice(0, 300)}`));
-      ok(1000 * Number(seconds));
-    });
-  });
+async function curlScrapeMs(url: string): Promise<number> {
+  const { code, stdout, stderr } = await runLoadTool(peerBinary('curl'), ['-s', '-o', '/dev/null', '-w', '%{http_code} %{time_total}', `${url}/metrics`]);
+  const [status, seconds] = stdout.trim().split(' ');
+  if (code !== 0 || status !== '200') throw new Error(`curl ${url}/metrics: exit ${code}, ${(stdout + stderr).trim().slice(0, 300)}`);
+  return 1000 * Number(seconds);
 }
 
 /** The scraper's loop: GET /metrics back to back on one keep-alive connection, each body read to its end and dropped; a `.` per scrape on stdout. */

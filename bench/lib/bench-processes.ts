@@ -46,6 +46,27 @@ export function serverCommand(cmd: string, args: string[], role: 'server' | 'loa
   return pinServers ? ['taskset', ['-c', String(role === 'server' ? SERVER_CORE : LOAD_CORE), cmd, ...args]] : [cmd, args];
 }
 
+/**
+ * Runs a load tool (wrk, curl) to its end, on the load generator's core once pinning is on: its
+ * exit code and all it printed (read on 'close', after the pipes are drained).
+ */
+export function runLoadTool(
+  bin: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const [cmd, argv] = serverCommand(bin, args, 'load');
+  const child = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((ok, fail) => {
+    child.once('error', fail);
+    child.once('close', (code) => ok({ code, stdout, stderr }));
+  });
+}
+
 /** A port free right now on 127.0.0.1 (for peers that cannot bind port 0 and report it). */
 export { freePort };
 

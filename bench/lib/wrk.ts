@@ -14,11 +14,10 @@
  *   const r = await load.run(url, { connections: 8, seconds: 5, nonce: 'm1' });
  *   load.close();
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { serverCommand } from './bench-processes.js';
+import { runLoadTool } from './bench-processes.js';
 import { peer } from '../../scripts/peers.mjs';
 
 const SCRIPT = resolve(import.meta.dirname, 'wrk-push.lua');
@@ -82,33 +81,22 @@ export class WrkLoad {
   /** One wrk run against `url` (on the load generator's core once pinning is on). */
   run(url: string, o: WrkRun): Promise<WrkResult> {
     const args = ['-t1', `-c${o.connections}`, `-d${o.seconds}s`, '--timeout', '30s', '-s', SCRIPT, url];
-    const [cmd, argv] = serverCommand(this.#wrk, args, 'load');
-    const child = spawn(cmd, argv, {
-      env: { ...process.env, WRK_DATA: this.#data, WRK_NONCE: o.nonce, WRK_RATE: String(o.rate ?? 0) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    return new Promise((ok, fail) => {
-      child.once('error', fail);
-      child.once('exit', (code) => {
-        const m = /^WRK_RESULT (\{.*\})$/m.exec(out);
-        if (code !== 0 || !m?.[1]) return fail(new Error(`wrk exited with ${code}: ${(err || out).trim().slice(0, 500)}`));
-        const j = JSON.parse(m[1]) as Record<string, number>;
-        const ms = (k: string) => (j[k] ?? Number.NaN) / 1000;
-        ok({
-          requests: j.requests ?? 0,
-          seconds: (j.durationUs ?? 0) / 1e6,
-          p50Ms: ms('p50Us'),
-          p99Ms: ms('p99Us'),
-          p999Ms: ms('p999Us'),
-          maxMs: ms('maxUs'),
-          statusErrors: j.statusErrors ?? 0,
-          socketErrors: j.socketErrors ?? 0,
-        });
-      });
+    const env = { ...process.env, WRK_DATA: this.#data, WRK_NONCE: o.nonce, WRK_RATE: String(o.rate ?? 0) };
+    return runLoadTool(this.#wrk, args, env).then(({ code, stdout, stderr }) => {
+      const m = /^WRK_RESULT (\{.*\})$/m.exec(stdout);
+      if (code !== 0 || !m?.[1]) throw new Error(`wrk exited with ${code}: ${(stderr || stdout).trim().slice(0, 500)}`);
+      const j = JSON.parse(m[1]) as Record<string, number>;
+      const ms = (k: string) => (j[k] ?? Number.NaN) / 1000;
+      return {
+        requests: j.requests ?? 0,
+        seconds: (j.durationUs ?? 0) / 1e6,
+        p50Ms: ms('p50Us'),
+        p99Ms: ms('p99Us'),
+        p999Ms: ms('p999Us'),
+        maxMs: ms('maxUs'),
+        statusErrors: j.statusErrors ?? 0,
+        socketErrors: j.socketErrors ?? 0,
+      };
     });
   }
 
