@@ -112,7 +112,6 @@ async function main(): Promise<void> {
   process.stdout.write(
     `bench:ingest — ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}, load average ${loadavg()[0]?.toFixed(2)}; ${CONCURRENCY} pushers, ${WARMUP_S} s warm-up then ${SECONDS} s measured per run, best of ${ROUNDS} rounds; ${pin}\n`,
   );
-  const rows: Row[] = [];
   for (const n of PROBES) {
     const ids = Array.from({ length: n }, (_, i) => probeId(i));
     const results = ids.map((_, i) => probeResults(i));
@@ -170,7 +169,6 @@ async function main(): Promise<void> {
     collectorLoad.close();
     gatewayLoad.close();
     const shown = [c, paced, pgd, pgf].filter((r): r is Row => r !== undefined);
-    rows.push(...shown);
     process.stdout.write(
       `${table(
         ['target', 'pushes/s', 'results/s', 'p50 ms', 'p99 ms', 'max ms', 'server CPU (cores)', 'CPU µs/result', 'RSS MiB', 'errors'],

@@ -56,11 +56,11 @@ interface Row {
   rssMiB: number;
 }
 
-async function scrapeOnce(url: string): Promise<{ text: string }> {
+async function scrapeOnce(url: string): Promise<string> {
   const r = await request(`${url}/metrics`);
   const text = await r.body.text();
   if (r.statusCode !== 200) throw new Error(`scrape ${url}: ${r.statusCode}`);
-  return { text };
+  return text;
 }
 
 /** Time to the last byte of one GET /metrics by curl on the load generator's core, in ms (the body goes to /dev/null). */
@@ -133,9 +133,9 @@ async function measure(peer: PeerProcess, label: string, target: string, fill: R
   process.stdout.write(`  ${target}: filled by ${fill.length} pushes in ${fmt((performance.now() - t0) / 1000)} s\n`);
   const cpu0 = cpuSecondsOf(peer.pid);
   // The first scrape's body is read for its series; the timed ones are curl's.
-  const first = await scrapeOnce(peer.url);
-  const big = first.text.length > 20e6;
-  const reps = big ? 1 : first.text.length > 5e6 ? 3 : 5;
+  const text = await scrapeOnce(peer.url);
+  const big = text.length > 20e6;
+  const reps = big ? 1 : text.length > 5e6 ? 3 : 5;
   const times: number[] = [];
   for (let i = 0; i < reps; i++) times.push(await curlScrapeMs(peer.url));
   const cpuMs = (1000 * (cpuSecondsOf(peer.pid) - cpu0)) / (reps + 1);
@@ -146,10 +146,10 @@ async function measure(peer: PeerProcess, label: string, target: string, fill: R
   return {
     series: label,
     target,
-    seriesExposed: seriesCount(first.text),
+    seriesExposed: seriesCount(text),
     renderMs: quantile(times, 0.5),
     cpuMs,
-    sizeMiB: first.text.length / 2 ** 20,
+    sizeMiB: text.length / 2 ** 20,
     scrapes: busy.scrapes,
     idle: idle.lat,
     underScrape: busy.lat,
