@@ -29,8 +29,8 @@
  *                                   the same minutes (max 59–61 → 39–52 ms); bench:scrape the same
  *                                   with both (RSS at 100k series 114–117 MiB, CPU per scrape
  *                                   90–130 ms). One helper (`--v8-pool-size=0`, Node's own sizing:
- *                                   1 on one core) read p99 17–18 ms, but marked so slowly that RSS
- *                                   at 100k series rose ~10 MiB and a scrape cost ~15 % more CPU
+ *                                   1 on one core) read p99 17–18 ms, but RSS at 100k series rose
+ *                                   ~10 MiB and a scrape cost ~20 % more CPU
  *     MALLOC_ARENA_MAX=1            glibc gives every thread that mallocs an arena (V8's compiler
  *                                   and GC threads, libuv's pool) and keeps its freed memory
  *     MALLOC_MMAP_THRESHOLD_=32768  blocks of 32 KiB and more come from mmap and go back to the
