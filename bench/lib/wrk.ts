@@ -7,7 +7,7 @@
  * collection stopped its event loop now and then (scavenges of 9–27 ms, growing with its heap,
  * and incremental marking steps of up to 28 ms: `--trace-gc` on the load generator, 2026-11-30),
  * and every such stop was added to each push in flight: the clusters of the slowest pushes
- * (35–69 ms) fell on the client's event-loop gaps of 31, 32 and 58 ms. wrk's latencies are taken
+ * (34–69 ms) fell on the client's event-loop gaps of 31, 32 and 58 ms. wrk's latencies are taken
  * by C code between a write and the last byte of the answer.
  *
  *   const load = new WrkLoad([{ method: 'POST', path: '/v1/results', headers, head, rest }]);
