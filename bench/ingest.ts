@@ -9,16 +9,17 @@
  * primed with one push per probe so the measured part is steady state.
  *
  * The pushes come from wrk (bench/lib/wrk.ts says why not a Node client) on core 1, each server
- * runs on core 0 (taskset; BENCH_PIN=0 turns it off), one server at a time; the collector runs
+ * runs on core 0 (taskset; BENCH_PIN=0 turns it off, BENCH_PIN=main pins only the servers' main
+ * threads), one server at a time; the collector runs
  * compiled (dist/, built by the npm script).
  *
  * Two latency figures for the collector:
  * - at saturation (the closed loop): 8 pushes always in flight, so each waits behind up to 7
  *   others and p50 is ~8× the time one push takes; p99 adds whatever slows the server's main
- *   thread to all 8. Mostly V8's garbage collection: pinned to one core, the collector's four
- *   GC helper threads run on the core the pushes need (perf sched while a full collection
- *   marked: 179 of 267 ms of it went to them); with only the main thread pinned (the helpers on
- *   the other core) p99 read 14.7-15.4 ms instead of 23-26 in the same minutes (2026-11-30);
+ *   thread to all 8. Mostly V8's garbage collection: pinned to one core, the collector's GC
+ *   helper threads run on the core the pushes need. BENCH_PIN=main shows it: only the servers'
+ *   main threads are pinned, their helpers may use the other core (p99 11.4 and 12.1 ms against
+ *   21.7 and 22.9 all pinned, one run each, 2026-11-30);
  * - at 3× the fastest Pushgateway's rate (the goal's throughput), paced by wrk on the same 8
  *   connections: a fresh collector, the same warm-up, then BENCH_SECONDS at that rate.
  *

@@ -23,9 +23,11 @@
  *                                   kept the pages; every push allocates short-lived objects only
  *     --v8-pool-size=2              two GC helper threads instead of Node's 4 whatever the CPUs.
  *                                   While a full collection marks, its helpers run beside the main
- *                                   thread; on one core (bench:ingest pins each server to one) the
- *                                   4 took 179 of 267 ms of it (perf sched) and pushes waited: push
- *                                   p99 at saturation 23–30 ms in four rounds, 16.5–23.7 with 2 in
+ *                                   thread; on one core (bench:ingest pins each server to one) they
+ *                                   take it from the pushes (with only the main thread pinned,
+ *                                   `BENCH_PIN=main`, p99 read 11–12 ms against 22–23 all pinned,
+ *                                   2 helpers). Push p99 at saturation 23–30 ms in four rounds with
+ *                                   Node's 4, 16.5–23.7 with 2 in
  *                                   the same minutes (max 59–61 → 39–52 ms); bench:scrape the same
  *                                   with both (RSS at 100k series 114–117 MiB, CPU per scrape
  *                                   90–130 ms). One helper (`--v8-pool-size=0`, Node's own sizing:

@@ -21,12 +21,16 @@ const root = resolve(import.meta.dirname, '../..');
 const SERVER_CORE = 0;
 const LOAD_CORE = 1;
 let pinServers = false;
+/** BENCH_PIN=main: servers start unpinned and only their main thread is pinned, once they are up. */
+let pinMainOnly = false;
 
 /**
  * Pins this process (the load generator, all its threads) to core 1 and every server the
  * benchmark starts afterwards (collector, Pushgateway) to core 0 with `taskset`, so the load
  * generator never takes the server's core. Off with BENCH_PIN=0, or without taskset or a
- * second core. Returns what it did, for the benchmark's header.
+ * second core. BENCH_PIN=main, a diagnostic: only each server's main thread goes to core 0 (its
+ * helper threads, V8's garbage-collector helpers among them, may run on core 1 beside the load).
+ * Returns what it did, for the benchmark's header.
  */
 export function pinLoadGenerator(): string {
   if (process.env.BENCH_PIN === '0') return 'not pinned (BENCH_PIN=0)';
@@ -34,16 +38,27 @@ export function pinLoadGenerator(): string {
   const r = spawnSync('taskset', ['-a', '-cp', String(LOAD_CORE), String(process.pid)], { encoding: 'utf8' });
   if (r.status !== 0) return `not pinned (taskset: ${(r.error?.message ?? r.stderr).trim()})`;
   pinServers = true;
-  return `load generator pinned to core ${LOAD_CORE}, servers to core ${SERVER_CORE} (taskset)`;
+  pinMainOnly = process.env.BENCH_PIN === 'main';
+  return pinMainOnly
+    ? `load generator pinned to core ${LOAD_CORE}, servers' main threads only to core ${SERVER_CORE} (BENCH_PIN=main, taskset)`
+    : `load generator pinned to core ${LOAD_CORE}, servers to core ${SERVER_CORE} (taskset)`;
 }
 
 /**
  * The command line of a server under test, under `taskset -c 0` once pinning is on; with
  * `role: 'load'`, of a peer that belongs to the load (bench:footprint's collector), on the load
- * generator's core.
+ * generator's core. Under BENCH_PIN=main a server starts unpinned ({@link pinServerMainThread}).
  */
 export function serverCommand(cmd: string, args: string[], role: 'server' | 'load' = 'server'): [string, string[]] {
-  return pinServers ? ['taskset', ['-c', String(role === 'server' ? SERVER_CORE : LOAD_CORE), cmd, ...args]] : [cmd, args];
+  if (!pinServers || (pinMainOnly && role === 'server')) return [cmd, args];
+  return ['taskset', ['-c', String(role === 'server' ? SERVER_CORE : LOAD_CORE), cmd, ...args]];
+}
+
+/** Under BENCH_PIN=main, pins the main thread of a server that is up (its other threads exist and keep every core). */
+function pinServerMainThread(pid: number): void {
+  if (!pinMainOnly) return;
+  const r = spawnSync('taskset', ['-cp', String(SERVER_CORE), String(pid)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`taskset -cp ${SERVER_CORE} ${pid}: ${(r.error?.message ?? r.stderr).trim()}`);
 }
 
 /**
@@ -201,6 +216,7 @@ export async function startCollectorProcess(opts: CollectorProcessOptions): Prom
       fail(new Error(`collector exited with ${code}: ${stderr()}`));
     });
   });
+  if (opts.role !== 'load') pinServerMainThread(child.pid ?? -1);
   return {
     url,
     pid: child.pid ?? -1,
@@ -260,6 +276,7 @@ export async function startPushgateway(opts: PushgatewayOptions = {}): Promise<P
     }
     await new Promise((r) => setTimeout(r, 50));
   }
+  pinServerMainThread(child.pid ?? -1);
   return { url, pid: child.pid ?? -1, child, stderr, stop: () => stopChild(child) };
 }
 
