@@ -16,10 +16,11 @@
  * Two latency figures for the collector:
  * - at saturation (the closed loop): 8 pushes always in flight, so each waits behind up to 7
  *   others and p50 is ~8× the time one push takes; p99 adds whatever slows the server's main
- *   thread to all 8. Mostly V8's garbage collection: pinned to one core, the collector's GC
- *   helper threads run on the core the pushes need. BENCH_PIN=main shows it: only the servers'
- *   main threads are pinned, their helpers may use the other core (p99 11.4 and 12.1 ms against
- *   21.7 and 22.9 all pinned, one run each, 2026-11-30);
+ *   thread to all 8: V8's helper threads (garbage collection, and the optimising compilers in a
+ *   fresh collector's first ~20 000 pushes, below) run on the one core it is pinned to.
+ *   BENCH_PIN=main shows it: only the servers' main threads are pinned, their helpers may use
+ *   the other core (with the former 4 s warm-up: p99 11.4 and 12.1 ms against 21.7 and 22.9
+ *   all pinned, one run each, 2026-11-30);
  * - at 3× the fastest Pushgateway's rate (the goal's throughput), paced by wrk on the same 8
  *   connections: a fresh collector, the same warm-up, then BENCH_SECONDS at that rate.
  *

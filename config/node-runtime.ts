@@ -21,17 +21,23 @@
  *   times that and climbed under steady load (`npm run bench:memory`, `npm run bench:scrape`):
  *     --max-semi-space-size=2       the young generation grew to 2 × 64 MiB under a push burst and
  *                                   kept the pages; every push allocates short-lived objects only
- *     --v8-pool-size=2              two GC helper threads instead of Node's 4 whatever the CPUs.
- *                                   While a full collection marks, its helpers run beside the main
- *                                   thread; on one core (bench:ingest pins each server to one) they
- *                                   take it from the pushes (with only the main thread pinned,
- *                                   `BENCH_PIN=main`, p99 read 11–12 ms against 22–23 all pinned,
- *                                   2 helpers). Push p99 at saturation 23–30 ms in four rounds with
- *                                   Node's 4, 16.5–23.7 with 2 in
- *                                   the same minutes (max 59–61 → 39–52 ms); bench:scrape the same
- *                                   with both (RSS at 100k series 114–117 MiB, CPU per scrape
- *                                   90–130 ms). One helper (`--v8-pool-size=0`, Node's own sizing:
- *                                   1 on one core) read p99 17–18 ms, but RSS at 100k series rose
+ *     --v8-pool-size=2              two helper threads (V8's GC and optimising compilers) instead
+ *                                   of Node's 4 whatever the CPUs. In a fresh collector's first
+ *                                   ~20 000 pushes the compilers move the push path up V8's tiers
+ *                                   and full collections mark, both on the helpers; on one core
+ *                                   (bench:ingest pins each server to one) they take it from the
+ *                                   pushes. Measured over pushes ~5 000-12 000 (bench:ingest's
+ *                                   former 4 s warm-up): p99 at saturation 23-30 ms in four rounds
+ *                                   with Node's 4, 16.5-23.7 with 2 in the same minutes (max
+ *                                   59-61 → 39-52 ms); with only the main thread pinned
+ *                                   (`BENCH_PIN=main`) 11-12 ms. After 30 000 pushes (the bench's
+ *                                   warm-up now) no difference: 10.3 and 9.3 ms with 2, 9.5 and
+ *                                   10.6 with 4 (MAILPROBE_NODE_FLAGS=--max-semi-space-size=2),
+ *                                   runs next to each other. bench:scrape the same with both
+ *                                   (RSS at 100k series 114-117 MiB, CPU per scrape 90-130 ms).
+ *                                   Kept for the first minute of a collector. One helper
+ *                                   (`--v8-pool-size=0`, Node's own sizing: 1 on one core) read
+ *                                   p99 17-18 ms in the early window, but RSS at 100k series rose
  *                                   ~10 MiB and a scrape cost ~20 % more CPU
  *     MALLOC_ARENA_MAX=1            glibc gives every thread that mallocs an arena (V8's compiler
  *                                   and GC threads, libuv's pool) and keeps its freed memory

@@ -29,7 +29,7 @@ let pinMainOnly = false;
  * benchmark starts afterwards (collector, Pushgateway) to core 0 with `taskset`, so the load
  * generator never takes the server's core. Off with BENCH_PIN=0, or without taskset or a
  * second core. BENCH_PIN=main, a diagnostic: only each server's main thread goes to core 0 (its
- * helper threads, V8's garbage-collector helpers among them, may run on core 1 beside the load).
+ * helper threads, V8's garbage-collector and compiler helpers among them, may run on core 1 beside the load).
  * Returns what it did, for the benchmark's header.
  */
 export function pinLoadGenerator(): string {
