@@ -26,8 +26,29 @@ const { connect: netConnect, isIP } = process.getBuiltinModule('node:net');
 // dns2's wire format alone (its package exports only the whole library, servers and DoH client with
 // node:http2 included): packet.js next to its entry point.
 const { createRequire } = process.getBuiltinModule('node:module');
-const Packet = createRequire(createRequire(import.meta.url).resolve('dns2'))('./packet.js') as typeof dns2.Packet;
+const dns2Require = createRequire(createRequire(import.meta.url).resolve('dns2'));
+const Packet = dns2Require('./packet.js') as typeof dns2.Packet;
 type Packet = InstanceType<typeof Packet>;
+
+/** dns2's bit reader (`lib/reader.js`, the one its parser calls). */
+const dns2Reader = dns2Require('./lib/reader.js') as { read(buffer: Buffer, offset: number, length: number): number };
+/** Its own read, one bit per step of a loop. */
+export const bitRead = dns2Reader.read;
+/**
+ * dns2 reads every field bit by bit (a 16-bit type is 16 steps of a loop, a name 8 per byte):
+ * ~12 % of the probe's JavaScript time on the footprint workload, which the probe interprets
+ * (config/node-runtime.ts). A read of whole bytes at a byte boundary (everything but the
+ * header's flag bits) takes the bytes at once here; anything else, and every read that would
+ * throw, goes to dns2's own. Same values, same errors (test/probe/dns/client.test.ts compares
+ * them over every offset and length).
+ */
+export function byteRead(buffer: Buffer, offset: number, length: number): number {
+  if ((offset & 7) !== 0 || (length & 7) !== 0 || offset < 0 || length < 0 || offset + length > buffer.length * 8) return bitRead(buffer, offset, length);
+  let n = 0;
+  for (let i = offset >>> 3, end = (offset + length) >>> 3; i < end; i++) n = n * 256 + (buffer[i] as number);
+  return n;
+}
+dns2Reader.read = byteRead;
 
 /** Record types the probe asks for (numbers for types dns2 has no name for). */
 export const QTYPE = { A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, MX: 15, TXT: 16, AAAA: 28, TLSA: 52 } as const;
@@ -145,9 +166,32 @@ export function serverClient(server: HostPort, label = formatHostPort(server), o
 // ---------------------------------------------------------------------------------------------
 // Wire helpers
 
+/**
+ * Encoded queries by name, type, RD bit and EDNS size, with id 0: a probe asks the same few
+ * hundred questions every interval, and dns2 writes a message bit by bit (~9 % of the probe's
+ * JavaScript time on the footprint workload). Emptied when full, so odd names cannot grow it.
+ */
+const encoded = new Map<string, Buffer>();
+const ENCODED_MAX = 4096;
+
+/** A query message (a fresh buffer: the caller may hold it while it is sent). */
 export function buildQuery(name: string, type: QType, recursive: boolean, id: number, ednsPayload?: number): Buffer {
+  const key = `${type} ${recursive ? 1 : 0} ${ednsPayload ?? 0} ${name}`;
+  let q = encoded.get(key);
+  if (!q) {
+    q = encodeQuery(name, type, recursive, ednsPayload);
+    if (encoded.size >= ENCODED_MAX) encoded.clear();
+    encoded.set(key, q);
+  }
+  const out = Buffer.from(q);
+  out.writeUInt16BE(id, 0);
+  return out;
+}
+
+/** dns2's encoding of a query with id 0. */
+export function encodeQuery(name: string, type: QType, recursive: boolean, ednsPayload?: number): Buffer {
   const p = new Packet();
-  p.header.id = id;
+  p.header.id = 0;
   p.header.rd = recursive ? 1 : 0;
   p.questions.push({ name, type: QTYPE[type], class: Packet.CLASS.IN } as Packet['questions'][number]);
   if (ednsPayload) {
