@@ -32,12 +32,13 @@
  * HTTP and fastify request path (parserOnIncoming, ServerResponse, Reply.send ...) moving to
  * Turbofan. The compiles run on V8's helper threads, on the one core the server is pinned to,
  * so the pushes wait for them. From ~12 s on it compiled a few ms per second. A 4 s warm-up
- * measured that wave: p99 at saturation 18.5 and 21.1 ms, against 11.5 ms after 12 s and
- * 10.2 and 10.8 ms after 20 s (same build, alternating, idle machine, 2026-11-30); the paced
- * run, measured from ~6 000 to ~9 600 pushes, caught it or not (p99 4.6-25.1 ms). A collector
- * runs for days, so the steady state is measured; the warm-up's own p99 is printed too (the
- * first minute of a collector at such rates). The Pushgateway is compiled ahead of time and gets
- * BENCH_WARMUP only (at its rates 30 000 pushes would take minutes).
+ * measured that wave: p99 at saturation 18.5 and 21.1 ms, against 11.3-12.2 ms after 12 s
+ * (four runs) and 10.2 and 10.8 ms after 20 s (same build, alternating, idle machine,
+ * 2026-11-30); the paced run, measured from ~6 000 to ~9 600 pushes, caught it or not (p99
+ * 4.6-25.1 ms). A collector runs for days, so the steady state is measured; the warm-up's own
+ * p99 is printed too (the first minute of a collector at such rates). The Pushgateway is
+ * compiled ahead of time and gets BENCH_WARMUP only (at its rates 30 000 pushes would take
+ * minutes).
  *
  * Env: BENCH_PROBES (default "100,300"), BENCH_SECONDS (measured seconds per run, default 5),
  * BENCH_WARMUP (seconds before measuring, default 4), BENCH_JIT_PUSHES (a collector's pushes
@@ -120,7 +121,7 @@ async function measure(
     warmup.p99.push(w.p99Ms);
     // In runs of BENCH_WARMUP seconds, each one's p99 shown: how the JIT settles.
     const until = performance.now() + JIT_MAX_S * 1000;
-    while (warmup.pushes < jitPushes && performance.now() < until) {
+    while (warmup.pushes < jitPushes && performance.now() + WARMUP_S * 1000 <= until) {
       const more = await load.run(peer.url, { connections: CONCURRENCY, seconds: WARMUP_S, nonce: `w${run}-${warmup.p99.length}` });
       warmup.pushes += more.requests;
       warmup.p99.push(more.p99Ms);
