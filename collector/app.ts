@@ -67,13 +67,15 @@ function codeOf(err: FastifyError & { validation?: AjvIssue[] }): CollectorError
   return 'internal';
 }
 
-type AjvIssue = { keyword: string; instancePath: string; message?: string; params: { additionalProperty?: string } };
+type AjvIssue = { keyword: string; instancePath: string; message?: string; params: { additionalProperty?: string; allowedValues?: unknown[] } };
 
 function detail(err: FastifyError & { validation?: AjvIssue[] }): string {
   const v = err.validation?.[0];
   if (!v) return err.message;
   const at = v.instancePath.replace(/^\//, '').replace(/\//g, '.') || 'body';
-  return v.keyword === 'additionalProperties' ? `${at}: unknown field "${v.params.additionalProperty ?? '?'}"` : `${at}: ${v.message ?? v.keyword}`;
+  if (v.keyword === 'additionalProperties') return `${at}: unknown field "${v.params.additionalProperty ?? '?'}"`;
+  if (v.keyword === 'enum') return `${at}: must be one of ${(v.params.allowedValues ?? []).map((a) => JSON.stringify(a)).join(', ')}`;
+  return `${at}: ${v.message ?? v.keyword}`;
 }
 
 export async function buildCollector(opts: CollectorOptions): Promise<Collector> {

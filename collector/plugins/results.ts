@@ -46,9 +46,12 @@ export const resultsPlugin: FastifyPluginAsync<ResultsOptions> = async (app, opt
 
 /**
  * The batch schema for ajv, with the result union as a discriminated oneOf on `type`, so an
- * error names the field of the right result type instead of every branch of the union.
+ * error names the field of the right result type instead of every branch of the union; and
+ * every union of literals (sides, qtypes, error classes …) as an enum: ajv checks an anyOf
+ * branch by branch and builds an error object for each branch a value fails before the one it
+ * matches, on a valid push too. Those errors were ~14 % of the bytes a push allocated.
  */
-function wireBodySchema(): object {
+export function wireBodySchema(): object {
   const schema = structuredClone(Batch) as unknown as {
     properties: { results: { items: { anyOf?: unknown[]; oneOf?: unknown[]; discriminator?: unknown; type?: string; required?: string[] } } };
   };
@@ -58,5 +61,32 @@ function wireBodySchema(): object {
   items.type = 'object';
   items.required = ['type'];
   items.discriminator = { propertyName: 'type' };
+  literalUnionsAsEnums(schema);
   return schema;
+}
+
+type SchemaNode = { [k: string]: unknown; anyOf?: unknown[]; enum?: unknown[]; type?: unknown };
+
+/** Replaces, in place, every `anyOf` of `{ const, type }` schemas by `{ enum, type }` (the same values). */
+function literalUnionsAsEnums(node: unknown): void {
+  if (Array.isArray(node)) {
+    for (const n of node) literalUnionsAsEnums(n);
+    return;
+  }
+  if (typeof node !== 'object' || node === null) return;
+  const n = node as SchemaNode;
+  const branches = n.anyOf;
+  const literals =
+    Array.isArray(branches) &&
+    branches.length > 0 &&
+    branches.every((b) => typeof b === 'object' && b !== null && 'const' in b && Object.keys(b).every((k) => k === 'const' || k === 'type'));
+  if (literals) {
+    const consts = branches as { const: unknown; type?: unknown }[];
+    const types = new Set(consts.map((b) => b.type));
+    delete n.anyOf;
+    n.enum = consts.map((b) => b.const);
+    if (types.size === 1 && n.type === undefined && consts[0]?.type !== undefined) n.type = consts[0].type;
+    return;
+  }
+  for (const v of Object.values(n)) literalUnionsAsEnums(v);
 }

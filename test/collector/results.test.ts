@@ -9,6 +9,11 @@ import type { SmtpResult } from '../../protocol/results.js';
 import { startTestCollector, type TestCollector } from '../support/collector.js';
 import { testPlan } from '../../bench/lib/plan.js';
 import { batchOf, mixedResults, NEW_IP } from '../support/results.js';
+import { Ajv } from 'ajv';
+import { Value } from '@sinclair/typebox/value';
+import { Batch } from '../../protocol/wire.js';
+import { CHECK_DEFS, type CheckType } from '../../protocol/checks/index.js';
+import { wireBodySchema } from '../../collector/plugins/results.js';
 
 let c: TestCollector;
 before(async () => {
@@ -184,4 +189,34 @@ test('unknown routes → 404 with a reason', async () => {
   const r = await request(`${c.url}/v2/results`, { method: 'POST' });
   assert.equal(r.statusCode, 404);
   assert.equal(((await r.body.json()) as { error: string }).error, 'not_found');
+});
+
+test('a value outside a set of literals → 400 invalid_batch naming the field and what it may be', async () => {
+  await unchanged(async () => {
+    const r = await c.push(batchOf([{ ...smtp(), side: 'sideways' } as never]));
+    assert.equal(r.status, 400);
+    assert.equal(r.body.error, 'invalid_batch');
+    assert.equal(String(r.body.message), 'the batch does not match the wire schema: results.0.side: must be one of "old", "new"');
+  });
+});
+
+test('the enums the collector validates with accept exactly the literals of the wire schema', () => {
+  // The collector's ajv options (collector/app.ts).
+  const ajv = new Ajv({ removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false, discriminator: true });
+  const validate = ajv.compile(wireBodySchema());
+  let compared = 0;
+  for (const r of mixedResults()) {
+    const props = CHECK_DEFS[r.type as CheckType].result.properties as Record<string, { anyOf?: { const?: unknown }[] }>;
+    for (const [field, schema] of Object.entries(props)) {
+      const literals = schema.anyOf?.every((b) => 'const' in b) ? schema.anyOf.map((b) => b.const) : [];
+      for (const v of [...literals, 'not-one-of-them', 7]) {
+        if (literals.length === 0) break;
+        const b = batchOf([{ ...r, [field]: v } as never]);
+        assert.equal(validate(b), Value.Check(Batch, b), `${r.type}.${field} = ${JSON.stringify(v)}`);
+        assert.equal(validate(b), literals.includes(v), `${r.type}.${field} = ${JSON.stringify(v)}`);
+        compared++;
+      }
+    }
+  }
+  assert.ok(compared > 100, `${compared} values compared`);
 });
