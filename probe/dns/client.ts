@@ -40,7 +40,8 @@ export const bitRead = dns2Reader.read;
  * (config/node-runtime.ts). A read of whole bytes at a byte boundary (everything but the
  * header's flag bits) takes the bytes at once here; anything else, and every read that would
  * throw, goes to dns2's own. Same values, same errors (test/probe/dns/client.test.ts compares
- * them over every offset and length).
+ * them over every offset and length). It replaces dns2's read for the whole process, so the
+ * lab's dns2 servers, when they run beside the probe code, parse with it too.
  */
 export function byteRead(buffer: Buffer, offset: number, length: number): number {
   if ((offset & 7) !== 0 || (length & 7) !== 0 || offset < 0 || length < 0 || offset + length > buffer.length * 8) return bitRead(buffer, offset, length);
