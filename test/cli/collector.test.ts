@@ -73,7 +73,7 @@ test('collector process: re-executed in place with the memory settings (config/n
   const tuned = heapLimitWith([...SERVER_NODE_FLAGS]);
   assert.equal(line.runtime.heapLimitMiB, tuned);
   assert.notEqual(tuned, heapLimitWith([]), 'the flags change the heap limit of a bare node');
-  // Two GC helper threads instead of Node's four: two threads fewer than a bare node's.
+  // Two V8 helper threads (GC and compilers) instead of Node's four: two threads fewer than a bare node's.
   assert.equal(threadsWith([]) - threadsWith([...SERVER_NODE_FLAGS]), 2);
   child.kill('SIGTERM');
 });

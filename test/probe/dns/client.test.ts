@@ -66,8 +66,9 @@ describe('wire helpers', () => {
       }
     }
     assert.ok(aligned >= 60, `${aligned} byte-aligned reads compared`);
-    // The parser reads through it: a reply parses to the same records as before (the lab tests below).
     assert.equal(byteRead(buf, 8, 32), 0xffee00ff);
+    // dns2's parser reads through it (the replies of the lab tests below parse with it).
+    assert.equal((dns2.Packet as unknown as { Reader: { read: unknown } }).Reader.read, byteRead, "dns2's reader is the byte reader");
   });
 
   test("a query is dns2's encoding with the id given, in a buffer of its own", () => {
