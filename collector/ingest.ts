@@ -9,7 +9,7 @@ import { Consensus } from './consensus.js';
 import { ResultDedup } from './dedup.js';
 import { CollectorError } from './errors.js';
 import type { Output } from './outputs/output.js';
-import { resultOps, seriesKey, type Labels, type SampleOp } from './samples.js';
+import { oneOfAt, resultOps, SampleOps, seriesKeyAt } from './samples.js';
 import { parseBody, type Family, type Series, type SeriesStore } from './store/series-store.js';
 import type { SelfMetrics } from './self-metrics.js';
 import { serverProblem, type ServerRef } from './servers.js';
@@ -49,6 +49,12 @@ interface ProbeState {
   groups: Map<Family, Map<string, Series>>;
 }
 
+/** A copy of the label values of operation i. */
+function labelsAt(ops: SampleOps, i: number): (string | undefined)[] {
+  const at = ops.start[i] as number;
+  return ops.labels.slice(at, at + METRICS[ops.metric[i] as MetricKey].labels.length);
+}
+
 function seriesOf(state: ProbeState): number {
   let n = state.series.size;
   for (const g of state.groups.values()) n += g.size;
@@ -60,8 +66,10 @@ export class Ingest {
   /** Fleet-wide verdicts (series without a probe label): each probe's vote, the agreed value shown. */
   readonly #numbers = new Consensus<number>();
   readonly #labels = new Consensus<string>();
-  /** Series key of a fleet-wide verdict → how to set it again when a vote goes. */
-  readonly #verdicts = new Map<string, { metric: MetricKey; labels: Labels; label?: string }>();
+  /** Series key of a fleet-wide verdict → how to set it again when a vote goes (its label values as {@link SampleOps} holds them). */
+  readonly #verdicts = new Map<string, { metric: MetricKey; values: (string | undefined)[]; oneOf: boolean }>();
+  /** The operations of the batch being applied: one buffer, cleared per batch (apply runs to its end before the next). */
+  readonly #ops = new SampleOps();
   readonly #probes = new Map<string, ProbeState>();
 
   constructor(
@@ -75,13 +83,14 @@ export class Ingest {
     this.#dedup = new ResultDedup({ maxIds: opts.dedupBatches });
   }
 
-  #bound(labels: Labels): Labels {
+  /** Cuts every label value of the operations (a one-of gauge's chosen value too) to maxLabelLength. */
+  #bound(ops: SampleOps): void {
     const max = this.opts.maxLabelLength;
-    for (const k in labels) {
-      const v = labels[k] ?? '';
-      if (v.length > max) labels[k] = cutLabel(v, max);
+    const values = ops.labels;
+    for (let i = 0; i < ops.size; i++) {
+      const v = values[i];
+      if (v !== undefined && v.length > max) values[i] = cutLabel(v, max);
     }
-    return labels;
   }
 
   /**
@@ -140,15 +149,13 @@ export class Ingest {
     // leaves nothing under the old region.
     if (known && known.region !== batch.probe.region) this.#dropRegion(probeId, known);
     const probe = { id: probeId, region: batch.probe.region };
-    const ops: SampleOp[] = [];
+    const ops = this.#ops;
+    ops.clear();
     for (const i of todo) {
       const r = batch.results[i];
-      if (r) for (const op of resultOps(probe, r)) ops.push(op);
+      if (r) resultOps(probe, r, ops);
     }
-    for (const op of ops) {
-      this.#bound(op.labels);
-      if (op.op === 'one-of') op.value = cutLabel(op.value, this.opts.maxLabelLength);
-    }
+    this.#bound(ops);
 
     const state = this.#probes.get(probeId) ?? {
       region: probe.region,
@@ -162,20 +169,22 @@ export class Ingest {
     const found: (Series | undefined)[] = new Array(ops.length);
     const groups: (string | undefined)[] = new Array(ops.length);
     const fresh = new Set<string>();
+    const values = ops.labels;
     for (let i = 0; i < ops.length; i++) {
-      const op = ops[i] as SampleOp;
-      const f = this.store.family(op.metric);
+      const metric = ops.metric[i] as MetricKey;
+      const f = this.store.family(metric);
       if (!f) continue;
-      if (op.op === 'one-of') {
+      const at = ops.start[i] as number;
+      if (ops.kind[i] === 'one-of') {
         // The same key goes to the store (undefined: a label value no series holds yet).
-        const group = f.keyOf(op.labels, op.label);
+        const group = f.keyOf(values, at, f.exclusiveAt);
         groups[i] = group;
         const had = group === undefined ? undefined : state.groups.get(f)?.get(group);
-        if (!had || had.removed) fresh.add(`${op.metric}\u0000\u0000${f.body(op.labels, op.label)}`);
+        if (!had || had.removed) fresh.add(`${metric}\u0000\u0000${f.body(values, at, f.exclusiveAt)}`);
       } else {
-        const s = f.find(op.labels);
+        const s = f.find(values, at);
         found[i] = s;
-        if (!s || !state.series.has(s)) fresh.add(`${op.metric}\u0000${f.body(op.labels)}`);
+        if (!s || !state.series.has(s)) fresh.add(`${metric}\u0000${f.body(values, at)}`);
       }
     }
     if (seriesOf(state) + fresh.size > this.opts.maxSeriesPerProbe) {
@@ -201,12 +210,11 @@ export class Ingest {
     for (let i = 0; i < ops.length; i++) {
       const s = touched[i];
       if (!s) continue;
-      const op = ops[i] as SampleOp;
-      if (op.op !== 'one-of') state.series.add(s);
+      if (ops.kind[i] !== 'one-of') state.series.add(s);
       else {
         let g = state.groups.get(s.family);
         if (!g) state.groups.set(s.family, (g = new Map()));
-        g.set(groups[i] ?? (s.family.keyOf(op.labels, op.label) as string), s);
+        g.set(groups[i] ?? (s.family.keyOf(values, ops.start[i], s.family.exclusiveAt) as string), s);
       }
     }
     this.#dedup.commit(probeId, ref);
@@ -225,17 +233,22 @@ export class Ingest {
   }
 
   /** Replaces each probe's report of a fleet-wide verdict by what the probes agree on (consensus.ts). */
-  #agree(probeId: string, ops: SampleOp[]): void {
-    for (const op of ops) {
-      if (!FLEET_WIDE.has(op.metric)) continue;
-      if (op.op === 'set') {
-        const key = seriesKey(op.metric, op.labels);
-        if (!this.#verdicts.has(key)) this.#verdicts.set(key, { metric: op.metric, labels: { ...op.labels } });
-        op.value = this.#numbers.vote(key, probeId, op.value);
-      } else if (op.op === 'one-of') {
-        const key = seriesKey(op.metric, op.labels, [op.label, '']);
-        if (!this.#verdicts.has(key)) this.#verdicts.set(key, { metric: op.metric, labels: { ...op.labels }, label: op.label });
-        op.value = this.#labels.vote(key, probeId, op.value);
+  #agree(probeId: string, ops: SampleOps): void {
+    const values = ops.labels;
+    for (let i = 0; i < ops.length; i++) {
+      const metric = ops.metric[i] as MetricKey;
+      if (!FLEET_WIDE.has(metric)) continue;
+      const at = ops.start[i] as number;
+      const kind = ops.kind[i];
+      if (kind === 'set') {
+        const key = seriesKeyAt(metric, values, at);
+        if (!this.#verdicts.has(key)) this.#verdicts.set(key, { metric, values: labelsAt(ops, i), oneOf: false });
+        ops.value[i] = this.#numbers.vote(key, probeId, ops.value[i] as number);
+      } else if (kind === 'one-of') {
+        const own = oneOfAt(metric);
+        const key = seriesKeyAt(metric, values, at, own);
+        if (!this.#verdicts.has(key)) this.#verdicts.set(key, { metric, values: labelsAt(ops, i), oneOf: true });
+        values[at + own] = this.#labels.vote(key, probeId, values[at + own] ?? '');
       }
     }
   }
@@ -243,14 +256,21 @@ export class Ingest {
   /** A silent probe loses its votes; verdicts that change with that are set again. */
   #withdraw(probeId: string): void {
     const ts = this.now();
-    const ops: SampleOp[] = [];
+    const ops = new SampleOps();
     for (const { key, value } of this.#numbers.forget(probeId)) {
       const v = this.#verdicts.get(key);
-      if (v) ops.push({ op: 'set', metric: v.metric, labels: { ...v.labels }, value, ts });
+      if (v && !v.oneOf) ops.push('set', v.metric, value, ts, v.values);
     }
     for (const { key, value } of this.#labels.forget(probeId)) {
       const v = this.#verdicts.get(key);
-      if (v?.label) ops.push({ op: 'one-of', metric: v.metric, labels: { ...v.labels }, label: v.label, value, ts });
+      if (v?.oneOf)
+        ops.push(
+          'one-of',
+          v.metric,
+          1,
+          ts,
+          v.values.map((x, j) => (j === oneOfAt(v.metric) ? value : x)),
+        );
     }
     if (ops.length > 0) for (const out of this.outputs) out.apply(ops);
   }

@@ -549,8 +549,6 @@ export const METRIC_LIST: readonly MetricDef[] = Object.values(METRICS);
 export type MetricOf<K extends MetricKey> = (typeof METRICS)[K];
 /** The label names of a metric (`never` for a metric without labels). */
 export type LabelName<K extends MetricKey> = MetricOf<K>['labels'][number];
-/** A label set of a metric: every label of its catalogue entry, and no other. */
-export type LabelsOf<K extends MetricKey> = { readonly [L in LabelName<K>]: string };
 /** The keys of the metrics of one type. */
 export type KeyOfType<T extends MetricType> = { [K in MetricKey]: MetricOf<K>['type'] extends T ? K : never }[MetricKey];
 /** The keys of the metrics of one origin. */
@@ -559,8 +557,6 @@ export type KeyOfOrigin<O extends MetricOrigin> = { [K in MetricKey]: MetricOf<K
 export type OneOfKey = { [K in MetricKey]: MetricOf<K> extends { readonly oneOf: string } ? K : never }[MetricKey];
 /** The label a one-of gauge keeps one value of. */
 export type OneOfLabel<K extends OneOfKey> = MetricOf<K>['oneOf'];
-/** The labels of a one-of gauge without its one-of label (the series the one value is kept per). */
-export type OneOfLabels<K extends OneOfKey> = { readonly [L in Exclude<LabelName<K>, OneOfLabel<K>>]: string };
 
 /** The label a one-of gauge keeps one value of; undefined for any other metric. */
 export function oneOfLabel(key: MetricKey): string | undefined {

@@ -40,7 +40,7 @@
  *   replica leaving, like a target that is no longer scraped).
  */
 import { METRICS, type MetricKey } from '../../protocol/metrics.js';
-import type { Labels, SampleOp } from '../samples.js';
+import type { Labels, SampleOps } from '../samples.js';
 import { type Family, parseBody, RESULT_METRICS, type Series, SeriesStore, type StoreListener } from '../store/series-store.js';
 import type { Output } from './output.js';
 import { resolveOptions, type RemoteWriteOptions, type ResolvedOptions } from './remote-write/options.js';
@@ -109,7 +109,7 @@ export class RemoteWriteOutput implements Output, StoreListener {
   }
 
   /** Standalone: applies to its own store. Sharing the collector's store (applied before): sends what changed. */
-  apply(ops: readonly SampleOp[]): void {
+  apply(ops: SampleOps): void {
     if (this.#ownStore) this.#store.apply(ops);
     else this.applied();
   }

@@ -29,7 +29,7 @@
  * values, the same label sets; test/collector/store.test.ts checks it on real pushes).
  */
 import { METRICS, metricsOf, oneOfLabel, type MetricDef, type MetricKey } from '../../protocol/metrics.js';
-import type { Labels, SampleOp } from '../samples.js';
+import { oneOfAt, type Labels, type SampleOps } from '../samples.js';
 import type { Output } from '../outputs/output.js';
 import { escapeHelp, escapeLabel, formatValue } from '../../protocol/exposition.js';
 
@@ -133,8 +133,9 @@ export class Family {
   readonly labelNames: readonly string[];
   /** Key ({@link keyOf}) → series. */
   readonly series = new Map<string, Series>();
-  /** One-of gauges: the exclusive label, and key without it → the series currently set. */
+  /** One-of gauges: the exclusive label, its place among the labels (else -1), and key without it → the series currently set. */
   readonly exclusive: string | undefined;
+  readonly exclusiveAt: number;
   readonly current = new Map<string, Series>();
   readonly bounds: readonly number[] | undefined;
   /** `name_bucket{le="<bound>"` per bound, then +Inf. */
@@ -153,6 +154,7 @@ export class Family {
     this.name = this.def.name;
     this.labelNames = this.def.labels;
     this.exclusive = oneOfLabel(key);
+    this.exclusiveAt = oneOfAt(key);
     this.#openers = this.labelNames.map((n) => `${n}="`);
     this.#separators = this.labelNames.map((n) => `,${n}="`);
     this.bounds = this.def.type === 'histogram' ? [...(this.def.buckets ?? [])] : undefined;
@@ -163,34 +165,30 @@ export class Family {
     this.omHeader = `# HELP ${omName} ${help}\n# TYPE ${omName} ${this.def.type}\n`;
   }
 
-  /**
-   * The label body of `labels` (names of the catalogue, in its order; absent ones left out),
-   * without label `skip`, or with `label` set to `value`.
-   */
-  body(labels: Labels, skip?: string, label?: string, value?: string): string {
+  // Label values are read as SampleOps holds them: `values[at + j]` is the value of the
+  // catalogue's j-th label (undefined: absent). `skip` leaves the label at that place out (a
+  // one-of gauge's own label, for the key of its group).
+
+  /** The label body of the values at `at` (absent ones left out). */
+  body(values: readonly (string | undefined)[], at = 0, skip = -1): string {
     // Built of few pieces (`,name="` is one): Map flattens the string to hash it, once per sample.
     let out = '';
-    const names = this.labelNames;
-    for (let i = 0; i < names.length; i++) {
-      const n = names[i] as string;
-      const v = n === skip ? undefined : n === label ? value : labels[n];
+    const n = this.labelNames.length;
+    for (let j = 0; j < n; j++) {
+      const v = j === skip ? undefined : values[at + j];
       if (v === undefined) continue;
-      out += `${out === '' ? this.#openers[i] : this.#separators[i]}${escapeLabel(v)}"`;
+      out += `${out === '' ? this.#openers[j] : this.#separators[j]}${escapeLabel(v)}"`;
     }
     return out;
   }
 
-  /**
-   * The key of `labels` (arguments as for {@link body}): its values' ids in the catalogue's label
-   * order; undefined when a value is held by no series (so no series has these labels).
-   */
-  keyOf(labels: Labels, skip?: string, label?: string, value?: string): string | undefined {
+  /** The key of the values at `at`: their ids in the catalogue's label order; undefined when a value is held by no series (so no series has these labels). */
+  keyOf(values: readonly (string | undefined)[], at = 0, skip = -1): string | undefined {
     let out = '';
-    const names = this.labelNames;
+    const n = this.labelNames.length;
     const ids = this.ids;
-    for (let i = 0; i < names.length; i++) {
-      const n = names[i] as string;
-      const v = n === skip ? undefined : n === label ? value : labels[n];
+    for (let j = 0; j < n; j++) {
+      const v = j === skip ? undefined : values[at + j];
       if (v === undefined) {
         out += '\u0000';
         continue;
@@ -202,13 +200,12 @@ export class Family {
     return out;
   }
 
-  /** The key of `labels` with its values held for one more series (interned when new). */
-  holdKey(labels: Labels, label?: string, value?: string): string {
+  /** The key of the values at `at`, held for one more series (interned when new). */
+  holdKey(values: readonly (string | undefined)[], at = 0): string {
     let out = '';
-    const names = this.labelNames;
-    for (let i = 0; i < names.length; i++) {
-      const n = names[i] as string;
-      const v = n === label ? value : labels[n];
+    const n = this.labelNames.length;
+    for (let j = 0; j < n; j++) {
+      const v = values[at + j];
       out += v === undefined ? '\u0000' : idChars(this.ids.hold(v));
     }
     return out;
@@ -219,10 +216,15 @@ export class Family {
     for (const id of keyIds(key)) this.ids.release(id);
   }
 
-  /** The series of these labels (arguments as for {@link body}), if the family holds it. */
-  find(labels: Labels, skip?: string, label?: string, value?: string): Series | undefined {
-    const k = this.keyOf(labels, skip, label, value);
+  /** The series of the values at `at`, if the family holds it. */
+  find(values: readonly (string | undefined)[], at = 0): Series | undefined {
+    const k = this.keyOf(values, at);
     return k === undefined ? undefined : this.series.get(k);
+  }
+
+  /** A label set by name as values in the catalogue's order (names it does not have are dropped). */
+  valuesOf(labels: Labels): (string | undefined)[] {
+    return this.labelNames.map((n) => labels[n]);
   }
 
   /** The exposition lines of one series. */
@@ -328,14 +330,14 @@ export class SeriesStore implements Output {
     this.#listeners.push(l);
   }
 
-  /** The series of `labels` (with `label` set to `value`), created when absent. */
-  #series(f: Family, labels: Labels, label?: string, value?: string): Series {
-    let s = f.find(labels, undefined, label, value);
+  /** The series of the values at `at`, created when absent. */
+  #series(f: Family, values: readonly (string | undefined)[], at: number): Series {
+    let s = f.find(values, at);
     if (!s) {
       // Built by concatenation, the body is a tree of the request's strings: held flat, it costs
       // its characters only (JSON's round trip keeps every code unit, lone surrogates too).
-      const flat = JSON.parse(JSON.stringify(f.body(labels, undefined, label, value))) as string;
-      const key = f.holdKey(labels, label, value);
+      const flat = JSON.parse(JSON.stringify(f.body(values, at))) as string;
+      const key = f.holdKey(values, at);
       s = new Series(f, flat, key);
       f.series.set(key, s);
       this.#size++;
@@ -343,14 +345,15 @@ export class SeriesStore implements Output {
     return s;
   }
 
-  /** The series the caller looked up already (unless it left the store since), else the one of `labels`. */
-  #known(f: Family, labels: Labels, found: Series | undefined): Series {
-    return found !== undefined && !found.removed ? found : this.#series(f, labels);
+  /** The series the caller looked up already (unless it left the store since), else the one of the values at `at`. */
+  #known(f: Family, values: readonly (string | undefined)[], at: number, found: Series | undefined): Series {
+    return found !== undefined && !found.removed ? found : this.#series(f, values, at);
   }
 
   /** The series of `metric` with `labels`, if held. */
   get(metric: MetricKey, labels: Labels): Series | undefined {
-    return this.#families.get(metric)?.find(labels);
+    const f = this.#families.get(metric);
+    return f?.find(f.valuesOf(labels));
   }
 
   /**
@@ -362,7 +365,7 @@ export class SeriesStore implements Output {
    * about (the current one of a one-of gauge); `groups[i]`: the key without the one-of label of
    * one-of operation i ({@link Family.keyOf}), when the caller built it already.
    */
-  apply(ops: readonly SampleOp[], found?: readonly (Series | undefined)[], touched?: (Series | undefined)[], groups?: readonly (string | undefined)[]): void {
+  apply(ops: SampleOps, found?: readonly (Series | undefined)[], touched?: (Series | undefined)[], groups?: readonly (string | undefined)[]): void {
     const releasing: string[] = [];
     this.#releasing = releasing;
     try {
@@ -373,53 +376,59 @@ export class SeriesStore implements Output {
     }
   }
 
-  #apply(ops: readonly SampleOp[], found?: readonly (Series | undefined)[], touched?: (Series | undefined)[], groups?: readonly (string | undefined)[]): void {
+  #apply(ops: SampleOps, found?: readonly (Series | undefined)[], touched?: (Series | undefined)[], groups?: readonly (string | undefined)[]): void {
+    const values = ops.labels;
     for (let i = 0; i < ops.length; i++) {
-      const op = ops[i] as SampleOp;
-      const f = this.#families.get(op.metric);
+      const metric = ops.metric[i] as MetricKey;
+      const f = this.#families.get(metric);
       if (!f) continue;
+      const at = ops.start[i] as number;
+      const value = ops.value[i] as number;
+      const ts = ops.ts[i] as number;
       let s: Series;
-      switch (op.op) {
+      switch (ops.kind[i]) {
         case 'inc':
-          s = this.#known(f, op.labels, found?.[i]);
-          s.value += op.value;
+          s = this.#known(f, values, at, found?.[i]);
+          s.value += value;
           break;
         case 'set':
-          s = this.#known(f, op.labels, found?.[i]);
+          s = this.#known(f, values, at, found?.[i]);
           if (touched) touched[i] = s;
-          if (op.ts < s.ts) continue;
-          s.value = op.value;
+          if (ts < s.ts) continue;
+          s.value = value;
           break;
         case 'observe': {
-          s = this.#known(f, op.labels, found?.[i]);
+          s = this.#known(f, values, at, found?.[i]);
           const bounds = f.bounds ?? [];
           let b = 0;
-          while (b < bounds.length && op.value > (bounds[b] as number)) b++;
+          while (b < bounds.length && value > (bounds[b] as number)) b++;
           if (s.buckets) s.buckets[b] = (s.buckets[b] ?? 0) + 1;
-          s.sum += op.value;
+          s.sum += value;
           s.count += 1;
           break;
         }
         case 'one-of': {
-          const group = groups?.[i] ?? f.keyOf(op.labels, op.label);
+          const group = groups?.[i] ?? f.keyOf(values, at, f.exclusiveAt);
           const cur = group === undefined ? undefined : f.current.get(group);
-          if (cur && !cur.removed && op.ts < cur.ts) {
+          if (cur && !cur.removed && ts < cur.ts) {
             if (touched) touched[i] = cur;
             continue;
           }
           const live = cur && !cur.removed ? cur : undefined;
           // The new value's series is made before the old one goes, so the ids they share (the
           // group's) are never freed in between and the group's key stays the same.
-          s = live && f.keyOf(op.labels, undefined, op.label, op.value) === live.key ? live : this.#series(f, op.labels, op.label, op.value);
-          if (live && live !== s) this.#drop(live, op.ts);
+          s = live && f.keyOf(values, at) === live.key ? live : this.#series(f, values, at);
+          if (live && live !== s) this.#drop(live, ts);
           s.value = 1;
-          if (cur !== s) f.current.set(group ?? (f.keyOf(op.labels, op.label) as string), s);
+          if (cur !== s) f.current.set(group ?? (f.keyOf(values, at, f.exclusiveAt) as string), s);
           break;
         }
+        default:
+          continue;
       }
-      if (op.ts > s.ts) s.ts = op.ts;
+      if (ts > s.ts) s.ts = ts;
       if (touched) touched[i] = s;
-      for (const l of this.#listeners) l.changed(s, op.ts);
+      for (const l of this.#listeners) l.changed(s, ts);
     }
     for (const l of this.#listeners) l.applied();
   }
@@ -427,7 +436,7 @@ export class SeriesStore implements Output {
   remove(metric: MetricKey, labels: Labels): void {
     const f = this.#families.get(metric);
     if (!f) return;
-    const s = f.find(labels);
+    const s = f.find(f.valuesOf(labels));
     if (s) this.drop(s);
   }
 
@@ -436,7 +445,7 @@ export class SeriesStore implements Output {
     if (s.removed) return;
     const f = s.family;
     if (f.exclusive) {
-      const key = f.keyOf(parseBody(s.body), f.exclusive);
+      const key = f.keyOf(f.valuesOf(parseBody(s.body)), 0, f.exclusiveAt);
       if (key !== undefined && f.current.get(key) === s) f.current.delete(key);
     }
     this.#drop(s, undefined);

@@ -63,18 +63,23 @@ export const authDef = defineCheck({
     const v = b(r.ok && r.pass);
     switch (r.method) {
       case 'spf':
-        return ops.set('spfPass', { ip: r.subject, side: r.side ?? 'old' }, v);
+        return ops
+          .at('ip', r.subject)
+          .at('side', r.side ?? 'old')
+          .set('spfPass', v);
       case 'dkim':
-        return ops.set('dkimKeyPresent', { selector: r.subject }, v);
+        return ops.at('selector', r.subject).set('dkimKeyPresent', v);
       case 'dmarc':
-        return ops.set('dmarcPresent', { domain: r.subject }, v);
-      case 'mta-sts':
-        ops.set('mtaStsOk', { domain: r.subject }, v);
+        return ops.at('domain', r.subject).set('dmarcPresent', v);
+      case 'mta-sts': {
+        const o = ops.at('domain', r.subject);
+        o.set('mtaStsOk', v);
         // A failed fetch says nothing about the mode: keep the last known.
-        if (r.ok) ops.oneOf('mtaStsMode', { domain: r.subject }, r.mtaStsMode ?? 'absent');
+        if (r.ok) o.oneOf('mtaStsMode', r.mtaStsMode ?? 'absent');
         return;
+      }
       case 'tlsa':
-        return ops.set('tlsaPresent', { name: r.subject }, v);
+        return ops.at('name', r.subject).set('tlsaPresent', v);
       default: {
         const never: never = r.method;
         throw new Error(`auth method ${String(never)} has no metric`);

@@ -8,7 +8,18 @@
  * allocates a series.
  */
 import { Type, type Static, type TObject, type TProperties } from '@sinclair/typebox';
-import { METRICS, type KeyOfType, type LabelsOf, type MetricKey, type OneOfKey, type OneOfLabels } from '../metrics.js';
+import {
+  METRICS,
+  metricsOf,
+  oneOfLabel,
+  type KeyOfOrigin,
+  type LabelName,
+  type MetricKey,
+  type MetricOf,
+  type MetricType,
+  type OneOfKey,
+  type OneOfLabel,
+} from '../metrics.js';
 
 /** Longest string accepted in a field that becomes a label value. */
 export const LABEL_MAX = 256;
@@ -103,6 +114,9 @@ export function failedFields(run: FailedRun) {
 
 export type Labels = Record<string, string>;
 
+/** What an operation does to its series: observe (histogram), inc (counter), set (gauge), one-of (gauge, see `MetricDef.oneOf`). */
+export type OpKind = 'observe' | 'inc' | 'set' | 'one-of';
+
 interface OpBase {
   metric: MetricKey;
   labels: Labels;
@@ -110,6 +124,10 @@ interface OpBase {
   ts: number;
 }
 
+/**
+ * One operation as an object: what tests and the few rare paths write and read ({@link SampleOps.from},
+ * {@link SampleOps.list}); ingest works on the columns of {@link SampleOps}.
+ */
 export type SampleOp =
   | (OpBase & { op: 'observe' | 'inc' | 'set'; value: number })
   /** Sets `labels + {[label]: value}` to 1 and removes the series of the label's other values. */
@@ -120,34 +138,186 @@ export interface ProbeRef {
   region: string;
 }
 
+/** The metrics results feed, and the names of their labels. */
+type ResultKey = KeyOfOrigin<'result'>;
+export type LabelKey = LabelName<ResultKey>;
+
+const RESULT_KEYS: readonly ResultKey[] = metricsOf('result');
+/** Each label name of the result metrics → its slot in a label frame ({@link Ops}). */
+const SLOT: Readonly<Record<string, number>> = Object.fromEntries(
+  [...new Set(RESULT_KEYS.flatMap((k) => METRICS[k].labels as readonly string[]))].map((n, i) => [n, i]),
+);
+const FRAME_SIZE = Object.keys(SLOT).length;
+/** Per result metric: the frame slot of each of its labels, in the catalogue's order. */
+const SLOTS = new Map<MetricKey, readonly number[]>(RESULT_KEYS.map((k) => [k, (METRICS[k].labels as readonly string[]).map((n) => SLOT[n] as number)]));
+/** Per one-of gauge: where its one-of label is among its labels. */
+const ONE_OF_AT = new Map<MetricKey, number>(
+  RESULT_KEYS.flatMap((k) => {
+    const l = oneOfLabel(k);
+    return l === undefined ? [] : [[k, (METRICS[k].labels as readonly string[]).indexOf(l)] as const];
+  }),
+);
+
+/** Where a one-of gauge's own label is among its catalogue labels; -1 for other metrics. */
+export const oneOfAt = (metric: MetricKey): number => ONE_OF_AT.get(metric) ?? -1;
+
+/**
+ * Sample operations as columns, without an object per operation or per label set: operation i
+ * is `kind[i]` on `metric[i]` with `value[i]` at probe time `ts[i]`, and its label values are
+ * `labels[start[i] + j]` for the j-th label of its metric's catalogue entry (absent: undefined).
+ * A one-of operation holds its chosen value in the slot of its one-of label (`value` is 1).
+ * Ingest keeps one buffer and {@link clear}s it per push, so the columns are reused, not rebuilt.
+ */
+export class SampleOps {
+  /** Operations held. */
+  length = 0;
+  /** Label values held (the end of the last operation's). */
+  size = 0;
+  readonly kind: OpKind[] = [];
+  readonly metric: MetricKey[] = [];
+  readonly value: number[] = [];
+  readonly ts: number[] = [];
+  readonly start: number[] = [];
+  readonly labels: (string | undefined)[] = [];
+
+  /** Forgets the operations: the columns keep their room, not the label values (a request's strings die young). */
+  clear(): void {
+    this.labels.fill(undefined, 0, this.size);
+    this.length = 0;
+    this.size = 0;
+  }
+
+  #open(kind: OpKind, metric: MetricKey, value: number, ts: number): void {
+    const i = this.length++;
+    this.kind[i] = kind;
+    this.metric[i] = metric;
+    this.value[i] = value;
+    this.ts[i] = ts;
+    this.start[i] = this.size;
+  }
+
+  /** Appends an operation with its label values in the catalogue's order (a one-of's chosen value in its own label's place). */
+  push(kind: OpKind, metric: MetricKey, value: number, ts: number, values: readonly (string | undefined)[]): void {
+    this.#open(kind, metric, value, ts);
+    for (const v of values) this.labels[this.size++] = v;
+  }
+
+  /** Appends an operation whose label values are the frame's, through `slots` (or `choice` at `at`). */
+  pushFrame(
+    kind: OpKind,
+    metric: MetricKey,
+    value: number,
+    ts: number,
+    frame: readonly (string | undefined)[],
+    slots: readonly number[],
+    at = -1,
+    choice?: string,
+  ): void {
+    this.#open(kind, metric, value, ts);
+    for (let j = 0; j < slots.length; j++) this.labels[this.size++] = j === at ? choice : frame[slots[j] as number];
+  }
+
+  /** Operation i as an object (the one-of label left out of `labels`, as {@link SampleOp} has it). */
+  op(i: number): SampleOp {
+    const metric = this.metric[i] as MetricKey;
+    const names = METRICS[metric].labels as readonly string[];
+    const at = oneOfAt(metric);
+    const labels: Labels = {};
+    const base = this.start[i] as number;
+    for (let j = 0; j < names.length; j++) {
+      const v = this.labels[base + j];
+      if (j !== at && v !== undefined) labels[names[j] as string] = v;
+    }
+    const ts = this.ts[i] as number;
+    const kind = this.kind[i] as OpKind;
+    if (kind === 'one-of') return { op: kind, metric, labels, label: names[at] as string, value: this.labels[base + at] ?? '', ts };
+    return { op: kind, metric, labels, value: this.value[i] as number, ts };
+  }
+
+  /** The operations as objects. */
+  list(): SampleOp[] {
+    const out: SampleOp[] = [];
+    for (let i = 0; i < this.length; i++) out.push(this.op(i));
+    return out;
+  }
+
+  *[Symbol.iterator](): IterableIterator<SampleOp> {
+    for (let i = 0; i < this.length; i++) yield this.op(i);
+  }
+
+  /** Operations written as objects (labels by name; names not in the catalogue entry are dropped). */
+  static from(ops: Iterable<SampleOp>, into = new SampleOps()): SampleOps {
+    for (const op of ops) {
+      const names = METRICS[op.metric].labels as readonly string[];
+      const values = names.map((n) => (op.op === 'one-of' && n === op.label ? op.value : op.labels[n]));
+      into.push(op.op, op.metric, op.op === 'one-of' ? 1 : op.value, op.ts, values);
+    }
+    return into;
+  }
+}
+
 /** `success`, or the error class of a failed result (the `result` label). */
 export function outcome(r: { ok: boolean; errorClass?: ErrorClass | undefined }): string {
   return r.ok ? 'success' : (r.errorClass ?? 'internal');
 }
 
+/** The result metrics of one type whose labels are all in `S`, one-of gauges apart (their own label is the value). */
+type Ready<T extends MetricType, S extends string> = {
+  [K in ResultKey]: K extends OneOfKey ? never : MetricOf<K>['type'] extends T ? ([Exclude<LabelName<K>, S>] extends [never] ? K : never) : never;
+}[ResultKey];
+/** The one-of gauges whose labels but their one-of label are all in `S`. */
+type ReadyOneOf<S extends string> = {
+  [K in OneOfKey]: [Exclude<LabelName<K>, S | OneOfLabel<K>>] extends [never] ? K : never;
+}[OneOfKey];
+
 /**
- * Collects the sample operations of one result. Each takes the labels of its metric's catalogue
- * entry (protocol/metrics.ts) and no other: a missing, misspelt or extra label does not compile.
+ * Writes the sample operations of one result, straight into the columns of a {@link SampleOps}:
+ * no label object per operation or per result. Labels are set by name on a frame
+ * (`ops.at('ip', r.ip)`), which keeps each value until it is set again, and an operation takes
+ * the values of its metric's catalogue labels from it. The type says which labels are set
+ * (`region` and `probe` from the start): an operation on a metric whose labels are not all set
+ * does not compile, nor does a label name that no result metric has.
  */
-export class Ops {
-  readonly list: SampleOp[] = [];
-  constructor(
-    /** `{ region, probe }` of the probe that sent the result. */
-    readonly rp: { readonly region: string; readonly probe: string },
-    readonly ts: number,
-  ) {}
-  observe<K extends KeyOfType<'histogram'>>(metric: K, labels: LabelsOf<K>, value: number): void {
-    this.list.push({ op: 'observe', metric, labels, value, ts: this.ts });
+export class Ops<S extends LabelKey = 'region' | 'probe'> {
+  #buf: SampleOps = new SampleOps();
+  #ts = 0;
+  #probe = '';
+  readonly #frame: (string | undefined)[] = new Array<string | undefined>(FRAME_SIZE).fill(undefined);
+
+  /** Starts the operations of a result of `probe` that started at `ts` (Unix ms), appended to `into`. */
+  begin(into: SampleOps, probe: ProbeRef, ts: number): Ops {
+    this.#buf = into;
+    this.#ts = ts;
+    this.#probe = probe.id;
+    this.#frame.fill(undefined);
+    this.#frame[SLOT.region as number] = probe.region;
+    this.#frame[SLOT.probe as number] = probe.id;
+    return this as Ops;
   }
-  inc<K extends KeyOfType<'counter'>>(metric: K, labels: LabelsOf<K>, value = 1): void {
-    this.list.push({ op: 'inc', metric, labels, value, ts: this.ts });
+
+  /** The id of the probe that sent the result. */
+  get probe(): string {
+    return this.#probe;
   }
-  set<K extends KeyOfType<'gauge'>>(metric: K, labels: LabelsOf<K>, value: number): void {
-    this.list.push({ op: 'set', metric, labels, value, ts: this.ts });
+
+  /** Sets label `name` to `value` for the operations that follow. */
+  at<N extends LabelKey>(name: N, value: string): Ops<S | N> {
+    this.#frame[SLOT[name] as number] = value;
+    return this as Ops<S | N>;
   }
-  /** Sets the one-of gauge's series `labels + {[its one-of label]: value}` to 1 (see `MetricDef.oneOf`). */
-  oneOf<K extends OneOfKey>(metric: K, labels: OneOfLabels<K>, value: string): void {
-    this.list.push({ op: 'one-of', metric, labels, label: METRICS[metric].oneOf, value, ts: this.ts });
+
+  observe<K extends Ready<'histogram', S>>(metric: K, value: number): void {
+    this.#buf.pushFrame('observe', metric, value, this.#ts, this.#frame, SLOTS.get(metric) as readonly number[]);
+  }
+  inc<K extends Ready<'counter', S>>(metric: K, value = 1): void {
+    this.#buf.pushFrame('inc', metric, value, this.#ts, this.#frame, SLOTS.get(metric) as readonly number[]);
+  }
+  set<K extends Ready<'gauge', S>>(metric: K, value: number): void {
+    this.#buf.pushFrame('set', metric, value, this.#ts, this.#frame, SLOTS.get(metric) as readonly number[]);
+  }
+  /** Sets the one-of gauge's series with its one-of label = `value` to 1 (see `MetricDef.oneOf`). */
+  oneOf<K extends ReadyOneOf<S>>(metric: K, value: string): void {
+    this.#buf.pushFrame('one-of', metric, 1, this.#ts, this.#frame, SLOTS.get(metric) as readonly number[], ONE_OF_AT.get(metric), value);
   }
 }
 

@@ -96,11 +96,11 @@ export const dnsDef = defineCheck({
   },
   samples(r, ops) {
     // resolver_name is 1:1 with resolver in a plan: it adds no series, only the name to show.
-    const l = { ...ops.rp, resolver: r.resolver, resolver_name: r.resolverName ?? r.resolver };
-    ops.observe('dnsLookupDuration', l, r.durationSeconds);
-    ops.inc('dnsLookups', { ...l, result: outcome(r) });
-    const named = { ...l, name: r.name, type: r.qtype };
-    ops.oneOf('dnsAnswerSide', named, r.ok ? r.side : 'error');
-    if (r.ok && r.ttl !== null) ops.set('dnsTtl', named, r.ttl);
+    const o = ops.at('resolver', r.resolver).at('resolver_name', r.resolverName ?? r.resolver);
+    o.observe('dnsLookupDuration', r.durationSeconds);
+    o.at('result', outcome(r)).inc('dnsLookups');
+    const named = o.at('name', r.name).at('type', r.qtype);
+    named.oneOf('dnsAnswerSide', r.ok ? r.side : 'error');
+    if (r.ok && r.ttl !== null) named.set('dnsTtl', r.ttl);
   },
 });

@@ -46,9 +46,9 @@ export const dnsblDef = defineCheck({
   failed: (target: DnsblTarget, run) => [failedDnsbl(target, run)],
   failedLike: (r, run) => failedDnsbl(r, run),
   samples(r, ops) {
-    const l = { ip: r.ip, side: r.side, list: r.list };
+    const o = ops.at('ip', r.ip).at('side', r.side).at('list', r.list);
     // A refused or failed query says nothing about listing: keep the last known value.
-    if (r.ok) ops.set('dnsblListed', l, b(r.listed));
-    else ops.inc('dnsblErrors', l);
+    if (r.ok) o.set('dnsblListed', b(r.listed));
+    else o.inc('dnsblErrors');
   },
 });

@@ -124,11 +124,11 @@ export const inboxDef = defineCheck({
   failed: (target: InboxTarget, run) => [failedInbox(target, run)],
   failedLike: (r, run) => failedInbox({ receiver: r.receiver, ip: r.viaIp, side: r.side }, run),
   samples(r, ops) {
-    const l = { ...ops.rp, receiver: r.receiver, via_ip: r.viaIp, side: r.side };
+    const o = ops.at('receiver', r.receiver).at('via_ip', r.viaIp).at('side', r.side);
     const found = r.placement !== undefined && r.placement !== 'lost';
-    if (found && r.latencySeconds !== undefined) ops.observe('inboxDuration', l, r.latencySeconds);
+    if (found && r.latencySeconds !== undefined) o.observe('inboxDuration', r.latencySeconds);
     // lost: sent, not found by the deadline; failed: not sent, or the mailbox could not be read.
-    ops.inc('inboxes', { ...l, result: r.placement ?? 'failed' });
-    if (r.verdicts) for (const [method, verdict] of Object.entries(r.verdicts)) ops.oneOf('inboxAuth', { ...l, method }, verdict);
+    o.at('result', r.placement ?? 'failed').inc('inboxes');
+    if (r.verdicts) for (const [method, verdict] of Object.entries(r.verdicts)) o.at('method', method).oneOf('inboxAuth', verdict);
   },
 });

@@ -9,7 +9,7 @@
  */
 import { Type, type Static, type TProperties, type TSchema, type TUnion } from '@sinclair/typebox';
 import { authDef } from './auth.js';
-import { Ops, outcome, type CheckDef, type CheckSettings, type FailedRun, type ProbeRef, type SampleOp, type SettingsSection } from './common.js';
+import { Ops, outcome, SampleOps, type CheckDef, type CheckSettings, type FailedRun, type ProbeRef, type SettingsSection } from './common.js';
 import { dnsDef } from './dns.js';
 import { dnsblDef } from './dnsbl.js';
 import { mtaDef } from './mta.js';
@@ -95,12 +95,18 @@ export function failedLike<K extends CheckType>(previous: ResultOf<K> & { type: 
   return defOf(previous.type).failedLike(previous, run);
 }
 
-/** The sample operations one result produces: `checks_total`, then its type's metric mapping. */
-export function resultOps(probe: ProbeRef, r: CheckResult): SampleOp[] {
-  const ops = new Ops({ region: probe.region, probe: probe.id }, r.startedAt);
-  ops.inc('checks', { ...ops.rp, type: r.type, result: outcome(r) });
-  samplesOf(r.type, r, ops);
-  return ops.list;
+/** Writes the operations of each result; one writer serves every call (they never overlap: ops are written synchronously). */
+const writer = new Ops();
+
+/**
+ * The sample operations one result produces: `checks_total`, then its type's metric mapping.
+ * Appended to `into` (ingest passes the buffer it reuses per push), else to a new buffer.
+ */
+export function resultOps(probe: ProbeRef, r: CheckResult, into: SampleOps = new SampleOps()): SampleOps {
+  writer.begin(into, probe, r.startedAt).at('type', r.type).at('result', outcome(r)).inc('checks');
+  // Labels set for checks_total are not the definition's: its frame starts again from region and probe.
+  samplesOf(r.type, r, writer.begin(into, probe, r.startedAt));
+  return into;
 }
 
 function samplesOf<K extends CheckType>(type: K, r: ResultOf<K>, ops: Ops): void {

@@ -64,15 +64,15 @@ export const mtaDef = defineCheck({
   failedLike: (_r, run) => failedMta(run),
   samples(r, ops) {
     // `server` is the follower (its probe id): the MTA host whose log it reads.
-    const server = ops.rp.probe;
+    const server = ops.at('server', ops.probe);
     for (const x of r.ips) {
-      const l = { server, ip: x.ip, side: x.side };
-      for (const s of x.sessions) if (s.count > 0) ops.inc('mtaInboundSessions', { ...l, client_net: s.net }, s.count);
-      for (const m of x.messages) if (m.count > 0) ops.inc('mtaInboundMessages', { ...l, client_net: m.net }, m.count);
-      ops.set('mtaLastInboundSession', l, x.lastSessionAt / 1000);
-      ops.set('mtaInboundQuiet', l, b(x.quiet));
+      const o = server.at('ip', x.ip).at('side', x.side);
+      for (const s of x.sessions) if (s.count > 0) o.at('client_net', s.net).inc('mtaInboundSessions', s.count);
+      for (const m of x.messages) if (m.count > 0) o.at('client_net', m.net).inc('mtaInboundMessages', m.count);
+      o.set('mtaLastInboundSession', x.lastSessionAt / 1000);
+      o.set('mtaInboundQuiet', b(x.quiet));
     }
-    ops.inc('mtaLogLines', { server, result: 'known' }, r.lines - r.unknownLines);
-    ops.inc('mtaLogLines', { server, result: 'unknown' }, r.unknownLines);
+    server.at('result', 'known').inc('mtaLogLines', r.lines - r.unknownLines);
+    server.at('result', 'unknown').inc('mtaLogLines', r.unknownLines);
   },
 });

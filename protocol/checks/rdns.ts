@@ -41,13 +41,13 @@ export const rdnsDef = defineCheck({
   failed: (target: RdnsTarget, run) => [failedRdns(target, run)],
   failedLike: (r, run) => failedRdns(r, run),
   samples(r, ops) {
-    const l = { ip: r.ip, side: r.side };
-    ops.set('fcrdnsOk', l, b(r.ok && r.fcrdns));
-    ops.set('ptrMatchesMailHost', l, b(r.matchesMailHost));
+    const o = ops.at('ip', r.ip).at('side', r.side);
+    o.set('fcrdnsOk', b(r.ok && r.fcrdns));
+    o.set('ptrMatchesMailHost', b(r.matchesMailHost));
     // Once the mail host points at the IP: a PTR name is the mail host (known from the PTR lookup
     // alone, even when a forward lookup then failed), or a name of its own confirms now.
-    ops.set('fcrdnsOkWhenServed', l, b(r.matchesMailHost || (r.ok && r.fcrdns)));
+    o.set('fcrdnsOkWhenServed', b(r.matchesMailHost || (r.ok && r.fcrdns)));
     // The names, when the PTR lookup answered (a failed forward lookup keeps them; a failed PTR lookup keeps the last known).
-    if (r.ok || r.ptrNames.length > 0) ops.oneOf('ptrInfo', l, r.ptrNames.length > 0 ? r.ptrNames.join(',') : '(none)');
+    if (r.ok || r.ptrNames.length > 0) o.oneOf('ptrInfo', r.ptrNames.length > 0 ? r.ptrNames.join(',') : '(none)');
   },
 });

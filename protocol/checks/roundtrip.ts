@@ -97,12 +97,12 @@ export const roundtripDef = defineCheck({
   failed: (target: RoundtripTarget, run) => [failedRoundtrip(target, run)],
   failedLike: (r, run) => failedRoundtrip({ ip: r.viaIp, side: r.side, sameClock: r.sameClock }, run),
   samples(r, ops) {
-    const l = { ...ops.rp, via_ip: r.viaIp, side: r.side };
-    if (r.delivered && r.latencySeconds !== undefined) ops.observe('roundtripDuration', l, r.latencySeconds);
+    const o = ops.at('via_ip', r.viaIp).at('side', r.side);
+    if (r.delivered && r.latencySeconds !== undefined) o.observe('roundtripDuration', r.latencySeconds);
     // lost: sent but not arrived by the deadline; failed: the server did not take it (or the check could not send).
-    ops.inc('roundtrips', { ...l, result: r.delivered ? 'delivered' : r.errorClass === 'lost' ? 'lost' : 'failed' });
+    o.at('result', r.delivered ? 'delivered' : r.errorClass === 'lost' ? 'lost' : 'failed').inc('roundtrips');
     if (r.verdicts) {
-      for (const [method, verdict] of Object.entries(r.verdicts)) ops.oneOf('roundtripAuth', { via_ip: r.viaIp, method }, verdict);
+      for (const [method, verdict] of Object.entries(r.verdicts)) o.at('method', method).oneOf('roundtripAuth', verdict);
     }
   },
 });

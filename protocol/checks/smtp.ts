@@ -109,26 +109,25 @@ export const smtpDef = defineCheck({
   failed: (target: SmtpTarget, run) => [failedSmtp(target, run)],
   failedLike: (r, run) => failedSmtp(r, run),
   samples(r, ops) {
-    const l = { ...ops.rp, ip: r.ip, side: r.side };
+    const o = ops.at('ip', r.ip).at('side', r.side);
     for (const [phase, seconds] of Object.entries(r.phases)) {
-      if (typeof seconds === 'number') ops.observe('smtpDuration', { ...l, phase }, seconds);
+      if (typeof seconds === 'number') o.at('phase', phase).observe('smtpDuration', seconds);
     }
     // A session is timed from its connect phase on (as the mean session of the recording rules).
     if (r.phases.connect !== undefined)
-      ops.observe(
+      o.observe(
         'smtpSessionDuration',
-        l,
         Object.values(r.phases).reduce((a, v) => a + (v ?? 0), 0),
       );
-    ops.inc('smtpChecks', { ...l, result: outcome(r) });
-    ops.set('smtpUp', l, b(r.ok));
+    o.at('result', outcome(r)).inc('smtpChecks');
+    o.set('smtpUp', b(r.ok));
     if (r.tls) {
-      ops.set('tlsCertExpiry', { ip: r.ip, side: r.side }, r.tls.certExpiry);
-      ops.set('tlsCertValid', { ip: r.ip, side: r.side }, b(r.tls.verified));
+      o.set('tlsCertExpiry', r.tls.certExpiry);
+      o.set('tlsCertValid', b(r.tls.verified));
     } else if (r.errorClass === 'cert_invalid') {
-      ops.set('tlsCertValid', { ip: r.ip, side: r.side }, 0);
+      o.set('tlsCertValid', 0);
     }
     // Absent when no TLSA records are published (DANE not used) or no certificate was seen.
-    if (r.tlsa) ops.set('tlsaMatch', { ip: r.ip, side: r.side }, b(r.tlsa.match));
+    if (r.tlsa) o.set('tlsaMatch', b(r.tlsa.match));
   },
 });

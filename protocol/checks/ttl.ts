@@ -75,12 +75,13 @@ export const ttlDef = defineCheck({
   samples(r, ops) {
     // A failed analysis says nothing about the resolver: keep the last known figures.
     if (!r.ok) return;
-    const l = { ...ops.rp, resolver: r.resolver, resolver_name: r.resolverName ?? r.resolver, name: r.name };
-    ops.set('dnsResolverStale', l, r.staleSeconds);
-    ops.set('dnsTtlViolation', l, b(r.violation));
-    if (r.tested !== undefined) ops.set('dnsTtlTested', l, b(r.tested));
-    ops.set('dnsTtlExtension', l, r.extensionSeconds);
-    if (r.safeToSwitchAt !== undefined && r.safeToSwitchAt !== null) ops.set('safeToSwitch', { ...ops.rp, name: r.name }, r.safeToSwitchAt / 1000);
-    if (r.safeToDecommission !== undefined) ops.set('safeToDecommission', { ...ops.rp, name: r.name }, b(r.safeToDecommission));
+    const named = ops.at('name', r.name);
+    const o = named.at('resolver', r.resolver).at('resolver_name', r.resolverName ?? r.resolver);
+    o.set('dnsResolverStale', r.staleSeconds);
+    o.set('dnsTtlViolation', b(r.violation));
+    if (r.tested !== undefined) o.set('dnsTtlTested', b(r.tested));
+    o.set('dnsTtlExtension', r.extensionSeconds);
+    if (r.safeToSwitchAt !== undefined && r.safeToSwitchAt !== null) named.set('safeToSwitch', r.safeToSwitchAt / 1000);
+    if (r.safeToDecommission !== undefined) named.set('safeToDecommission', b(r.safeToDecommission));
   },
 });

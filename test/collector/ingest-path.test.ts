@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Consensus } from '../../collector/consensus.js';
 import { hashToken, tokenLookup } from '../../collector/plugins/auth.js';
-import { resultOps, type SampleOp } from '../../collector/samples.js';
+import { resultOps, SampleOps, type SampleOp } from '../../collector/samples.js';
 import { SeriesStore, type Series } from '../../collector/store/series-store.js';
 import { mixedResults } from '../support/results.js';
 
@@ -17,12 +17,16 @@ test('the store applies a series looked up before as it applies the labels; a se
   const t = Date.parse('2026-03-01T10:00:00Z');
   const probe = { id: 'p-eu', region: 'eu' };
   // Two pushes of the same checks: the second one's series exist, the first one's do not.
-  const pushes = [mixedResults(t), mixedResults(t + 60_000)].map((rs) => rs.flatMap((r) => resultOps(probe, r)));
+  const pushes = [mixedResults(t), mixedResults(t + 60_000)].map((rs) => {
+    const ops = new SampleOps();
+    for (const r of rs) resultOps(probe, r, ops);
+    return ops;
+  });
   const plain = new SeriesStore();
   const looked = new SeriesStore();
   for (const ops of pushes) {
     plain.apply(ops);
-    const found = ops.map((op) => (op.op === 'one-of' ? undefined : looked.family(op.metric)?.find(op.labels)));
+    const found = ops.list().map((op, i) => (op.op === 'one-of' ? undefined : looked.family(op.metric)?.find(ops.labels, ops.start[i])));
     looked.apply(ops, found);
   }
   assert.ok(plain.size > 50, `the pushes make series (${plain.size})`);
@@ -31,12 +35,12 @@ test('the store applies a series looked up before as it applies the labels; a se
 
   // A series dropped between lookup and apply (a sweep): the value goes to a new series of the
   // same labels, the dropped one keeps what it had.
-  const op = pushes[1]?.find((o): o is SampleOp & { op: 'set' } => o.op === 'set' && o.metric === 'dnsTtl');
+  const op = pushes[1]?.list().find((o): o is SampleOp & { op: 'set' } => o.op === 'set' && o.metric === 'dnsTtl');
   assert.ok(op, 'a dnsTtl gauge among the operations');
   const old = looked.get(op.metric, op.labels) as Series;
   const before = old.value;
   looked.drop(old);
-  looked.apply([{ ...op, value: before + 1234, ts: op.ts + 1 }], [old]);
+  looked.apply(SampleOps.from([{ ...op, value: before + 1234, ts: op.ts + 1 }]), [old]);
   const now = looked.get(op.metric, op.labels);
   assert.notEqual(now, old, 'a new series');
   assert.equal(now?.value, before + 1234);
@@ -57,12 +61,14 @@ test('a series body is rendered exactly: catalogue order, absent labels left out
     probe: labels.probe,
     region: labels.region,
   };
-  store.apply([
-    { op: 'set', metric: 'dnsTtl', labels: shuffled, value: 300, ts },
-    { op: 'one-of', metric: 'dnsAnswerSide', labels, label: 'side', value: 'née', ts },
-    { op: 'set', metric: 'tlsCertValid', labels: { ip: '127.0.0.2', side: 'old' }, value: 1, ts },
-    { op: 'set', metric: 'dnsTtl', labels: { region: 'eu', probe: 'p"1', resolver: 'r', name: 'mail.company.test', type: 'A' }, value: 60, ts },
-  ]);
+  store.apply(
+    SampleOps.from([
+      { op: 'set', metric: 'dnsTtl', labels: shuffled, value: 300, ts },
+      { op: 'one-of', metric: 'dnsAnswerSide', labels, label: 'side', value: 'née', ts },
+      { op: 'set', metric: 'tlsCertValid', labels: { ip: '127.0.0.2', side: 'old' }, value: 1, ts },
+      { op: 'set', metric: 'dnsTtl', labels: { region: 'eu', probe: 'p"1', resolver: 'r', name: 'mail.company.test', type: 'A' }, value: 60, ts },
+    ]),
+  );
   const lines = (await store.text()).split('\n').filter((l) => l !== '' && !l.startsWith('#'));
   assert.deepEqual(lines.sort(), [
     'mailprobe_dns_answer_side{region="eu",probe="p\\"1",resolver="c:\\\\dns",resolver_name="two\\nlines",name="mail.company.test",type="A",side="née"} 1',
@@ -71,8 +77,12 @@ test('a series body is rendered exactly: catalogue order, absent labels left out
     'mailprobe_tls_cert_valid{ip="127.0.0.2",side="old"} 1',
   ]);
   const f = store.family('dnsAnswerSide');
-  assert.equal(f?.body(labels, 'side'), 'region="eu",probe="p\\"1",resolver="c:\\\\dns",resolver_name="two\\nlines",name="mail.company.test",type="A"');
-  assert.equal(store.family('dnsTtl')?.find(shuffled), store.get('dnsTtl', labels), 'found by its labels in any order');
+  assert.equal(
+    f?.body(f.valuesOf(labels), 0, f.exclusiveAt),
+    'region="eu",probe="p\\"1",resolver="c:\\\\dns",resolver_name="two\\nlines",name="mail.company.test",type="A"',
+  );
+  const ttl = store.family('dnsTtl');
+  assert.equal(ttl?.find(ttl.valuesOf(shuffled)), store.get('dnsTtl', labels), 'found by its labels in any order');
 });
 
 /** The documented rule, decided from scratch on every report (what Consensus did before it skipped unchanged reports). */

@@ -19,7 +19,7 @@ import {
   type WireSample,
   writeRequestOf,
 } from '../../collector/outputs/remote-write/proto.js';
-import type { SampleOp } from '../../collector/samples.js';
+import { SampleOps, type SampleOp } from '../../collector/samples.js';
 import { startTestCollector } from '../support/collector.js';
 import { testPlan } from '../../bench/lib/plan.js';
 import { batchOf, mixedResults } from '../support/results.js';
@@ -95,7 +95,7 @@ test('a request is remote-write 1.0: headers, snappy protobuf, job/instance labe
   const rx = await receiver();
   const { out } = output(rx.url, { headers: { 'x-scope-orgid': 'mail' } });
   try {
-    out.apply([{ op: 'inc', metric: 'checks', labels: { ...rp, type: 'smtp', result: 'success' }, value: 1, ts: T }, smtpUp(1, T + 5)]);
+    out.apply(SampleOps.from([{ op: 'inc', metric: 'checks', labels: { ...rp, type: 'smtp', result: 'success' }, value: 1, ts: T }, smtpUp(1, T + 5)]));
     await out.flush();
     assert.equal(rx.got.length, 1);
     const h = rx.got[0]?.headers ?? {};
@@ -128,17 +128,21 @@ test('counters and histograms are sent cumulative, one sample per series per bat
   const { out } = output(rx.url);
   try {
     const l = { ...rp, resolver: '127.0.0.53' };
-    out.apply([
-      { op: 'observe', metric: 'dnsLookupDuration', labels: l, value: 0.004, ts: T },
-      { op: 'observe', metric: 'dnsLookupDuration', labels: l, value: 0.3, ts: T + 1 },
-      { op: 'inc', metric: 'dnsLookups', labels: { ...l, result: 'success' }, value: 1, ts: T },
-      { op: 'inc', metric: 'dnsLookups', labels: { ...l, result: 'success' }, value: 1, ts: T + 1 },
-    ]);
+    out.apply(
+      SampleOps.from([
+        { op: 'observe', metric: 'dnsLookupDuration', labels: l, value: 0.004, ts: T },
+        { op: 'observe', metric: 'dnsLookupDuration', labels: l, value: 0.3, ts: T + 1 },
+        { op: 'inc', metric: 'dnsLookups', labels: { ...l, result: 'success' }, value: 1, ts: T },
+        { op: 'inc', metric: 'dnsLookups', labels: { ...l, result: 'success' }, value: 1, ts: T + 1 },
+      ]),
+    );
     await out.flush();
-    out.apply([
-      { op: 'observe', metric: 'dnsLookupDuration', labels: l, value: 20, ts: T + 2 },
-      { op: 'inc', metric: 'dnsLookups', labels: { ...l, result: 'success' }, value: 1, ts: T + 2 },
-    ]);
+    out.apply(
+      SampleOps.from([
+        { op: 'observe', metric: 'dnsLookupDuration', labels: l, value: 20, ts: T + 2 },
+        { op: 'inc', metric: 'dnsLookups', labels: { ...l, result: 'success' }, value: 1, ts: T + 2 },
+      ]),
+    );
     await out.flush();
     const s = flat(rx.got);
     const at = (name: string, extra: Record<string, string> = {}) =>
@@ -181,10 +185,10 @@ test('timestamps only move forward per series; an older gauge value never overwr
   const rx = await receiver();
   const { out } = output(rx.url);
   try {
-    out.apply([smtpUp(0, T + 100)]);
-    out.apply([smtpUp(1, T + 50)]); // a late spool replay
-    out.apply([{ op: 'inc', metric: 'checks', labels: { ...rp, type: 'smtp', result: 'success' }, value: 1, ts: T + 100 }]);
-    out.apply([{ op: 'inc', metric: 'checks', labels: { ...rp, type: 'smtp', result: 'success' }, value: 1, ts: T + 40 }]);
+    out.apply(SampleOps.from([smtpUp(0, T + 100)]));
+    out.apply(SampleOps.from([smtpUp(1, T + 50)])); // a late spool replay
+    out.apply(SampleOps.from([{ op: 'inc', metric: 'checks', labels: { ...rp, type: 'smtp', result: 'success' }, value: 1, ts: T + 100 }]));
+    out.apply(SampleOps.from([{ op: 'inc', metric: 'checks', labels: { ...rp, type: 'smtp', result: 'success' }, value: 1, ts: T + 40 }]));
     await out.flush();
     const s = flat(rx.got);
     assert.deepEqual(
@@ -211,7 +215,7 @@ test('5xx, 429 and network errors are retried with backoff until accepted; count
   const { out, registry } = output(rx.url, { requestTimeoutMs: 300 });
   try {
     const started = Date.now();
-    out.apply([smtpUp(1, T)]);
+    out.apply(SampleOps.from([smtpUp(1, T)]));
     await out.flush();
     assert.equal(rx.requests(), 5);
     assert.equal(rx.got.length, 1);
@@ -234,9 +238,9 @@ test('a 4xx other than 429 drops the batch without retry and counts its samples 
   const rx = await receiver((n) => (n === 0 ? 400 : 204));
   const { out, registry } = output(rx.url);
   try {
-    out.apply([smtpUp(1, T), { op: 'inc', metric: 'checks', labels: { ...rp, type: 'smtp', result: 'success' }, value: 1, ts: T }]);
+    out.apply(SampleOps.from([smtpUp(1, T), { op: 'inc', metric: 'checks', labels: { ...rp, type: 'smtp', result: 'success' }, value: 1, ts: T }]));
     await out.flush();
-    out.apply([smtpUp(0, T + 1)]);
+    out.apply(SampleOps.from([smtpUp(0, T + 1)]));
     await out.flush();
     assert.equal(rx.requests(), 2, 'the rejected batch was not sent again');
     assert.deepEqual(
@@ -258,10 +262,11 @@ test('the queue is bounded: while the receiver fails, the oldest samples are dro
   const { out, registry } = output(rx.url, { batchSize: 10, queueMaxSamples: 50, retryMinMs: 10, retryMaxMs: 20 });
   try {
     // One batch of 10 leaves the queue for the first (failing) request; the rest queue up.
-    for (let i = 0; i < 10; i++) out.apply([smtpUp(i % 2, T + i)]);
+    for (let i = 0; i < 10; i++) out.apply(SampleOps.from([smtpUp(i % 2, T + i)]));
     // The first request was refused (a busy machine may take longer than a fixed wait).
     for (let i = 0; i < 200 && rx.requests() === 0; i++) await new Promise((r) => setTimeout(r, 25));
-    for (let i = 0; i < 100; i++) out.apply([{ op: 'set', metric: 'smtpUp', labels: { ...rp, ip: `10.0.0.${i}`, side: 'new' }, value: 1, ts: T + i }]);
+    for (let i = 0; i < 100; i++)
+      out.apply(SampleOps.from([{ op: 'set', metric: 'smtpUp', labels: { ...rp, ip: `10.0.0.${i}`, side: 'new' }, value: 1, ts: T + i }]));
     assert.equal(out.queued, 50);
     assert.equal(await metric(registry, 'mailprobe_collector_remote_write_queue_samples'), 50);
     assert.equal(await metric(registry, 'mailprobe_collector_remote_write_dropped_samples_total', { reason: 'queue_full' }), 50);
@@ -322,7 +327,8 @@ test('the bounded queue drops exactly the oldest samples across its chunks of by
   const pad = 'x'.repeat(250);
   const ipOf = (i: number) => `10.${i}.${pad}`;
   try {
-    for (let i = 0; i < 3000; i++) out.apply([{ op: 'set', metric: 'smtpUp', labels: { ...rp, ip: ipOf(i), side: 'new' }, value: 1, ts: T + i }]);
+    for (let i = 0; i < 3000; i++)
+      out.apply(SampleOps.from([{ op: 'set', metric: 'smtpUp', labels: { ...rp, ip: ipOf(i), side: 'new' }, value: 1, ts: T + i }]));
     assert.equal(out.queued, 1000);
     assert.equal(await metric(registry, 'mailprobe_collector_remote_write_dropped_samples_total', { reason: 'queue_full' }), 1500);
     failing = false;
@@ -346,7 +352,7 @@ test('the bounded queue drops exactly the oldest samples across its chunks of by
 test('close() gives up on a dead receiver after its timeout and counts what it dropped', async () => {
   const rx = await receiver(() => 503);
   const { out, registry } = output(rx.url, { closeTimeoutMs: 200 });
-  out.apply([smtpUp(1, T)]);
+  out.apply(SampleOps.from([smtpUp(1, T)]));
   const started = Date.now();
   await out.close();
   assert.ok(Date.now() - started < 1500, 'close() did not hang');
@@ -361,7 +367,7 @@ test('unchanged series are resent with their last value before they would go sta
   const { out } = output(rx.url, { resendIntervalMs: 200, flushIntervalMs: 20 });
   try {
     const now = Date.now();
-    out.apply([smtpUp(1, now), { op: 'inc', metric: 'checks', labels: { ...rp, type: 'smtp', result: 'success' }, value: 3, ts: now }]);
+    out.apply(SampleOps.from([smtpUp(1, now), { op: 'inc', metric: 'checks', labels: { ...rp, type: 'smtp', result: 'success' }, value: 3, ts: now }]));
     await new Promise((r) => setTimeout(r, 750));
     await out.flush();
     const s = flat(rx.got).filter((x) => x.labels.__name__ === 'mailprobe_smtp_up');
@@ -390,12 +396,14 @@ test('stale markers: removed gauges, the old side of a one-of gauge, shutdown', 
   const rx = await receiver();
   const { out } = output(rx.url);
   const named = { ...rp, resolver: '8.8.8.8', name: 'mail.company.test', type: 'A' };
-  out.apply([
-    smtpUp(1, T),
-    { op: 'set', metric: 'smtpUp', labels: { ...rp, ip: '127.0.0.3', side: 'new' }, value: 1, ts: T },
-    { op: 'one-of', metric: 'dnsAnswerSide', labels: named, label: 'side', value: 'old', ts: T },
-  ]);
-  out.apply([{ op: 'one-of', metric: 'dnsAnswerSide', labels: named, label: 'side', value: 'new', ts: T + 1 }]);
+  out.apply(
+    SampleOps.from([
+      smtpUp(1, T),
+      { op: 'set', metric: 'smtpUp', labels: { ...rp, ip: '127.0.0.3', side: 'new' }, value: 1, ts: T },
+      { op: 'one-of', metric: 'dnsAnswerSide', labels: named, label: 'side', value: 'old', ts: T },
+    ]),
+  );
+  out.apply(SampleOps.from([{ op: 'one-of', metric: 'dnsAnswerSide', labels: named, label: 'side', value: 'new', ts: T + 1 }]));
   out.remove('smtpUp', { ...rp, ip: '127.0.0.2', side: 'old' });
   await out.flush();
   const stale = () =>
@@ -465,10 +473,10 @@ test('a series that comes back after its stale marker is sent after the marker (
   const rx = await receiver();
   const { out } = output(rx.url);
   try {
-    out.apply([smtpUp(1, T)]);
+    out.apply(SampleOps.from([smtpUp(1, T)]));
     out.remove('smtpUp', { ...rp, ip: '127.0.0.2', side: 'old' });
     // The probe comes back and replays a result older than the marker.
-    out.apply([smtpUp(0, T + 1000)]);
+    out.apply(SampleOps.from([smtpUp(0, T + 1000)]));
     await out.flush();
     const s = flat(rx.got).filter((x) => x.labels.__name__ === 'mailprobe_smtp_up');
     assert.deepEqual(
@@ -509,13 +517,15 @@ test('shards send in parallel, and each series keeps its order across them', asy
   try {
     for (let round = 0; round < 4; round++) {
       out.apply(
-        Array.from({ length: 40 }, (_, i) => ({
-          op: 'set' as const,
-          metric: 'smtpUp' as const,
-          labels: { ...rp, ip: `10.0.0.${i}`, side: 'new' },
-          value: round,
-          ts: T + round * 10,
-        })),
+        SampleOps.from(
+          Array.from({ length: 40 }, (_, i) => ({
+            op: 'set' as const,
+            metric: 'smtpUp' as const,
+            labels: { ...rp, ip: `10.0.0.${i}`, side: 'new' },
+            value: round,
+            ts: T + round * 10,
+          })),
+        ),
       );
     }
     await out.flush();

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { SampleOp } from '../../collector/samples.js';
+import { SampleOps, type SampleOp } from '../../collector/samples.js';
 import { SeriesStore } from '../../collector/store/series-store.js';
 
 const TS = Date.parse('2026-03-01T10:00:00Z');
@@ -23,7 +23,7 @@ test('keys name one label set each, past 65 536 interned values; the ids go with
   const n = 70_000;
   // Each series has two values of its own (probe, resolver): 140 000 ids, most of them two code units.
   const ops = Array.from({ length: n }, (_, i) => ttl(`p${i}`, `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, i));
-  store.apply(ops);
+  store.apply(SampleOps.from(ops));
   assert.equal(store.size, n);
   assert.equal(store.ids.size, 2 * n + 3, 'each distinct value once (eu, the name and A shared)');
   for (let i = 0; i < n; i += 997) {
@@ -49,7 +49,7 @@ test('the label-value table stays bounded while probes come and go', () => {
   const store = new SeriesStore();
   for (let round = 0; round < 20; round++) {
     const ops = Array.from({ length: 500 }, (_, i) => ttl(`p${round}-${i}`, `r${i}`, round));
-    store.apply(ops);
+    store.apply(SampleOps.from(ops));
     assert.ok(store.ids.size <= 2 * 500 + 3, `round ${round}: ${store.ids.size} values interned`);
     for (const op of ops) {
       const s = store.get('dnsTtl', op.labels);
@@ -66,7 +66,7 @@ test('a one-of gauge switching back and forth keeps one series of its group, who
   const labels = { region: 'eu', probe: 'p-only', resolver: '192.0.2.99', resolver_name: 'lonely', name: 'mail.company.test', type: 'AAAA' };
   const sides = ['old', 'new', 'both', 'new', 'old', 'error', 'old'];
   for (const [i, side] of sides.entries()) {
-    store.apply([{ op: 'one-of', metric: 'dnsAnswerSide', labels: { ...labels }, label: 'side', value: side, ts: TS + i }]);
+    store.apply(SampleOps.from([{ op: 'one-of', metric: 'dnsAnswerSide', labels: { ...labels }, label: 'side', value: side, ts: TS + i }]));
     const lines = (await store.text()).split('\n').filter((l) => l.startsWith('mailprobe_dns_answer_side{'));
     assert.deepEqual(
       lines,
@@ -90,7 +90,7 @@ test('a key the caller built before apply keeps naming its labels while apply fr
   assert.ok(f);
   const base = { region: 'eu', probe: 'p1', resolver_name: 'n', name: 'mail.company.test', type: 'A' };
   // The value `only-here` is held by one series alone, as the side of group A.
-  store.apply([{ op: 'one-of', metric: 'dnsAnswerSide', labels: { ...base, resolver: 'a' }, label: 'side', value: 'only-here', ts: TS }]);
+  store.apply(SampleOps.from([{ op: 'one-of', metric: 'dnsAnswerSide', labels: { ...base, resolver: 'a' }, label: 'side', value: 'only-here', ts: TS }]));
   const ops: SampleOp[] = [
     // A switches away from `only-here`: its id is freed during the apply …
     { op: 'one-of', metric: 'dnsAnswerSide', labels: { ...base, resolver: 'a' }, label: 'side', value: 'old', ts: TS + 1 },
@@ -99,9 +99,9 @@ test('a key the caller built before apply keeps naming its labels while apply fr
     // … and C's group key, built before the apply as the ingest builds it, holds `only-here` as its resolver.
     { op: 'one-of', metric: 'dnsAnswerSide', labels: { ...base, resolver: 'only-here' }, label: 'side', value: 'new', ts: TS + 1 },
   ];
-  const groups = ops.map((op) => (op.op === 'one-of' ? f.keyOf(op.labels, op.label) : undefined));
+  const groups = ops.map((op) => (op.op === 'one-of' ? f.keyOf(f.valuesOf(op.labels), 0, f.exclusiveAt) : undefined));
   assert.ok(groups[2] !== undefined, 'C’s group key is built from interned values');
-  store.apply(ops, undefined, undefined, groups);
+  store.apply(SampleOps.from(ops), undefined, undefined, groups);
   const lines = (await store.text()).split('\n').filter((l) => l.startsWith('mailprobe_dns_answer_side{'));
   assert.deepEqual(lines.map((l) => /resolver="([^"]*)".*side="([^"]*)"/.exec(l)?.slice(1, 3).join('=')).sort(), ['a=old', 'b-new=old', 'only-here=new']);
 });

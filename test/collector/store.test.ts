@@ -15,7 +15,7 @@ import { buildCollector } from '../../collector/app.js';
 import type { Output } from '../../collector/outputs/output.js';
 import { RemoteWriteOutput } from '../../collector/outputs/remote-write.js';
 import { decodeWriteRequest } from '../../collector/outputs/remote-write/proto.js';
-import { resultOps, seriesKey, type Labels, type SampleOp } from '../../collector/samples.js';
+import { resultOps, seriesKey, type Labels, type SampleOps } from '../../collector/samples.js';
 import { RESULT_METRICS, SeriesStore } from '../../collector/store/series-store.js';
 import { METRICS, oneOfLabel, type MetricDef, type MetricKey } from '../../protocol/metrics.js';
 import { createMetric } from '../../protocol/prom.js';
@@ -36,7 +36,7 @@ class PromClientOutput implements Output {
         createMetric(METRICS[key] as MetricDef, this.registry as Registry) as unknown as Counter<string> | Gauge<string> | Histogram<string>,
       );
   }
-  apply(ops: readonly SampleOp[]): void {
+  apply(ops: SampleOps): void {
     for (const op of ops) {
       const m = this.#metrics.get(op.metric);
       if (!m) continue;

@@ -461,9 +461,9 @@ function expectations(): Record<string, Expect> {
   const series = (p: ValueProbe) =>
     new Set(
       roundResults(p, 0).flatMap((r) =>
-        resultOps({ id: p.id, region: p.region }, r).map((op) =>
-          op.op === 'one-of' ? seriesKey(op.metric, op.labels, [op.label, '']) : seriesKey(op.metric, op.labels),
-        ),
+        resultOps({ id: p.id, region: p.region }, r)
+          .list()
+          .map((op) => (op.op === 'one-of' ? seriesKey(op.metric, op.labels, [op.label, '']) : seriesKey(op.metric, op.labels))),
       ),
     ).size;
   const heat: Record<string, V> = { '+Inf': { rate: visible((r) => r.type === 'smtp') } };

@@ -32,7 +32,7 @@ const MTA_LOG: CheckResult = {
 };
 
 const ops: SampleOp[] = [
-  ...FIXTURE_PROBES.flatMap((p) => [0, 1, 2].flatMap((round) => probeResults(p, round, T + round * 60_000).flatMap((r) => resultOps(p, r)))),
+  ...FIXTURE_PROBES.flatMap((p) => [0, 1, 2].flatMap((round) => probeResults(p, round, T + round * 60_000).flatMap((r) => resultOps(p, r).list()))),
   ...resultOps({ id: 'mx1', region: 'eu' }, MTA_LOG),
 ];
 
