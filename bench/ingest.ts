@@ -71,7 +71,7 @@ const JIT_PUSHES = Number(process.env.BENCH_JIT_PUSHES ?? 30_000);
 const JIT_MAX_S = 40;
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
-/** A further round starts only while the whole run is younger than this (the bench stays within ~4 min). */
+/** A further round starts only while the whole run is younger than this (the bench stays within ~5 min). */
 const BUDGET_MS = 100_000;
 
 interface Row {
