@@ -49,12 +49,6 @@ interface ProbeState {
   groups: Map<Family, Map<string, Series>>;
 }
 
-/** A copy of the label values of operation i. */
-function labelsAt(ops: SampleOps, i: number): (string | undefined)[] {
-  const at = ops.start[i] as number;
-  return ops.labels.slice(at, at + METRICS[ops.metric[i] as MetricKey].labels.length);
-}
-
 function seriesOf(state: ProbeState): number {
   let n = state.series.size;
   for (const g of state.groups.values()) n += g.size;
@@ -242,12 +236,12 @@ export class Ingest {
       const kind = ops.kind[i];
       if (kind === 'set') {
         const key = seriesKeyAt(metric, values, at);
-        if (!this.#verdicts.has(key)) this.#verdicts.set(key, { metric, values: labelsAt(ops, i), oneOf: false });
+        if (!this.#verdicts.has(key)) this.#verdicts.set(key, { metric, values: ops.labelsOf(i), oneOf: false });
         ops.value[i] = this.#numbers.vote(key, probeId, ops.value[i] as number);
       } else if (kind === 'one-of') {
         const own = oneOfAt(metric);
         const key = seriesKeyAt(metric, values, at, own);
-        if (!this.#verdicts.has(key)) this.#verdicts.set(key, { metric, values: labelsAt(ops, i), oneOf: true });
+        if (!this.#verdicts.has(key)) this.#verdicts.set(key, { metric, values: ops.labelsOf(i), oneOf: true });
         values[at + own] = this.#labels.vote(key, probeId, values[at + own] ?? '');
       }
     }

@@ -28,7 +28,7 @@
  * The exposition equals what prom-client rendered from the same operations (same series, same
  * values, the same label sets; test/collector/store.test.ts checks it on real pushes).
  */
-import { METRICS, metricsOf, oneOfLabel, type MetricDef, type MetricKey } from '../../protocol/metrics.js';
+import { METRICS, metricsOf, type MetricDef, type MetricKey } from '../../protocol/metrics.js';
 import { oneOfAt, type Labels, type SampleOps } from '../samples.js';
 import type { Output } from '../outputs/output.js';
 import { escapeHelp, escapeLabel, formatValue } from '../../protocol/exposition.js';
@@ -133,8 +133,7 @@ export class Family {
   readonly labelNames: readonly string[];
   /** Key ({@link keyOf}) → series. */
   readonly series = new Map<string, Series>();
-  /** One-of gauges: the exclusive label, its place among the labels (else -1), and key without it → the series currently set. */
-  readonly exclusive: string | undefined;
+  /** One-of gauges: where the exclusive label is among the labels (else -1), and key without it → the series currently set. */
   readonly exclusiveAt: number;
   readonly current = new Map<string, Series>();
   readonly bounds: readonly number[] | undefined;
@@ -153,7 +152,6 @@ export class Family {
     this.def = METRICS[key] as MetricDef;
     this.name = this.def.name;
     this.labelNames = this.def.labels;
-    this.exclusive = oneOfLabel(key);
     this.exclusiveAt = oneOfAt(key);
     this.#openers = this.labelNames.map((n) => `${n}="`);
     this.#separators = this.labelNames.map((n) => `,${n}="`);
@@ -444,7 +442,7 @@ export class SeriesStore implements Output {
   drop(s: Series): void {
     if (s.removed) return;
     const f = s.family;
-    if (f.exclusive) {
+    if (f.exclusiveAt >= 0) {
       const key = f.keyOf(f.valuesOf(parseBody(s.body)), 0, f.exclusiveAt);
       if (key !== undefined && f.current.get(key) === s) f.current.delete(key);
     }

@@ -217,6 +217,12 @@ export class SampleOps {
     for (let j = 0; j < slots.length; j++) this.labels[this.size++] = j === at ? choice : frame[slots[j] as number];
   }
 
+  /** A copy of the label values of operation i, in the catalogue's order. */
+  labelsOf(i: number): (string | undefined)[] {
+    const at = this.start[i] as number;
+    return this.labels.slice(at, at + METRICS[this.metric[i] as MetricKey].labels.length);
+  }
+
   /** Operation i as an object (the one-of label left out of `labels`, as {@link SampleOp} has it). */
   op(i: number): SampleOp {
     const metric = this.metric[i] as MetricKey;
