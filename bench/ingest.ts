@@ -25,7 +25,7 @@
  *   connections: a fresh collector, the same warm-up, then BENCH_PACED_SECONDS at that rate.
  *   At ~650 pushes/s, 5 s hold ~3 300 pushes and their p99 is the 33rd slowest: one stall of
  *   ~40 ms, with ~30 pushes queued behind it, decided it. In 8 paced 5 s runs each of two builds
- *   (2026-12-01, one-off, alternating), p99 was 2-3 ms in three and 9-14 ms in five, for both;
+ *   (2026-12-01, one-off, alternating), p99 was 2-3 ms in three and 5-14.5 ms in five, for both;
  *   such a stall came once per run at most, when the measurement's new connections met code V8
  *   had compiled for the warm-up's (deopts of the HTTP path in `--trace-deopt`). 20 s hold ~13 000
  *   pushes; the summary prints p99.9 and the slowest push too, so a stall still shows.
