@@ -82,6 +82,25 @@ export interface ExportedSeries {
   timestamps: number[];
 }
 
+/**
+ * The single node's query flag docs/scaling-out.md gives (test/deploy checks that the deploy
+ * manifests carry it): a query without a `step` looks back 5 minutes for a series' newest sample,
+ * as Prometheus does. It only caps what a query with a step looks back: see {@link VMALERT_QUERY_STEP}.
+ */
+export const VM_SEARCH_FLAGS = ['-search.maxLookback=5m'] as const;
+
+/**
+ * vmalert's `-datasource.queryStep` as docs/scaling-out.md gives it (vmalert's own default).
+ * VictoriaMetrics looks back max(step, a guess of 1.125-5 sample intervals) for a series' newest
+ * sample, capped by -search.maxLookback. A consensus gauge every probe writes has samples a
+ * fraction of a check interval apart, so with the step at the evaluation interval it vanished from
+ * vmalert's view a few seconds after its newest sample: after a store outage (or on a loaded
+ * machine, between checks) every pending `for:` timer on it started again, and the alerts fired
+ * late or not at all where Prometheus (5 minutes) fired. With a 5-minute step it lasts 5 minutes,
+ * as in Prometheus; the shipped rules' ranges are all 5 minutes or longer, so no rate changes.
+ */
+export const VMALERT_QUERY_STEP = '5m';
+
 export interface VictoriaMetricsOptions {
   /** `host:port` targets whose /metrics the single node scrapes itself (job `mailprobe-collector`). Default none. */
   scrape?: readonly string[];
@@ -136,9 +155,7 @@ export async function startVictoriaMetrics(opts: VictoriaMetricsOptions = {}): P
     // Data is visible to queries at once (default: the newest 30 s are hidden), no cached answers.
     '-search.latencyOffset=0',
     '-search.disableCache',
-    // Prometheus's lookback (5m) rather than one guessed from the sample interval: a rule chained
-    // in vmalert finds its input even when the input's newest sample is not yet searchable.
-    '-search.maxLookback=5m',
+    ...VM_SEARCH_FLAGS,
     '-loggerLevel=ERROR',
     ...(scrape.length > 0 ? [`-promscrape.config=${join(dir, 'scrape.yml')}`] : []),
   ];
@@ -211,7 +228,13 @@ export interface VmalertOptions {
 export interface RunningVmalert {
   url: string;
   alerts(): Promise<ActiveAlert[]>;
-  ruleGroups(): Promise<{ name: string; rules: { name: string; type: string; health: string; lastError: string }[] }[]>;
+  ruleGroups(): Promise<
+    {
+      name: string;
+      lastEvaluation: string;
+      rules: { name: string; type: string; query: string; health: string; lastError: string; lastEvaluation: string; lastSamples: number; state?: string }[];
+    }[]
+  >;
   stop(): Promise<void>;
 }
 
@@ -233,9 +256,7 @@ export async function startVmalert(opts: VmalertOptions): Promise<RunningVmalert
         `-remoteRead.url=${opts.url}`,
         `-remoteWrite.flushInterval=${opts.flushInterval ?? '1s'}`,
         `-evaluationInterval=${opts.evaluationInterval ?? '1s'}`,
-        // The query step = the evaluation interval: with vmalert 1.79's default (5m) a recording
-        // rule evaluated every second wrote one sample in ten seconds, and rules chained on it lagged.
-        `-datasource.queryStep=${opts.evaluationInterval ?? '1s'}`,
+        `-datasource.queryStep=${VMALERT_QUERY_STEP}`,
         `-notifier.url=http://127.0.0.1:${unused}`,
         `-httpListenAddr=127.0.0.1:${port}`,
         '-loggerLevel=ERROR',
