@@ -269,6 +269,13 @@ test('the lab into VictoriaMetrics: check times, counters, histograms, an outage
       if (p?.includes('victoria   []') && chained.has(p.split('__name__=')[1]?.split(/[,"]/)[0] ?? '')) lagging.push(problems.pop()!.split(':')[0]!);
     }
 
+    // vmalert writes a recorded series at every evaluation (1 s) with the 5m query step: at least
+    // half of the last 10 s have a sample (the newest second may not be searchable yet).
+    const recordedAt = Date.now();
+    const recordedSeries = await vm.exportSeries('{__name__="side:mailprobe_dns_answer_side:authoritative_served"}');
+    const recent = recordedSeries.map((s) => s.timestamps.filter((t) => t > recordedAt - 10_000).length);
+    assert.ok(recent.length > 0 && recent.every((n) => n >= 5), `samples of a recorded series in the last 10 s: ${recent.join(', ')}`);
+
     // Quiet the world: the probes stop, the collector's queue drains, both stores hold the same results.
     await Promise.all(REGIONS.map((r) => lab!.stopProbe(r)));
     const stoppedAt = Date.now();
